@@ -1,0 +1,25 @@
+"""tinygrad_nm: a small deep-learning framework you can read in an afternoon.
+
+    import tinygrad_nm as tnm
+    from tinygrad_nm import Tensor, functional as F
+
+    x = Tensor([[0.2, 0.5, 0.4, 0.7]])
+    w = Tensor.randn(4, 1, requires_grad=True)
+    loss = F.mse_loss(x @ w, Tensor([[0.45]]))
+    loss.backward()          # w.grad now holds d loss / d w
+
+The backend that runs the kernels is picked by TINYGRAD_NM_BACKEND (default
+"numpy"), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
+`Tensor(..., backend=name)`.
+"""
+from tinygrad_nm.autograd import enable_grad, is_grad_enabled, no_grad
+from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
+                                  use_backend)
+from tinygrad_nm.dtypes import DType, bool_, float32, float64, int64
+from tinygrad_nm.tensor import Tensor, manual_seed
+from tinygrad_nm import functional
+
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "functional", "available_backends",
+           "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
+           "float32", "float64", "int64", "manual_seed"]
+__version__ = "0.1.0"

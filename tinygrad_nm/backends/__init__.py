@@ -1,0 +1,113 @@
+"""The backend registry: which backends exist, which can run here, which one is the default.
+
+A backend is one module in this package implementing the kernel set described
+in `kernels.py`. Everything above this package talks to a backend only through
+those functions, so adding a backend means writing one module and one line in
+`_MODULES` below.
+"""
+import contextlib
+import importlib
+import os
+
+# name -> module that implements it (imported lazily: CUDA and native code are heavy)
+_MODULES = {
+    "python": "tinygrad_nm.backends.python",
+    "numpy": "tinygrad_nm.backends.numpy",
+    "cython": "tinygrad_nm.backends.cython",
+    "numba_cuda": "tinygrad_nm.backends.numba_cuda",
+}
+ENV_VAR = "TINYGRAD_NM_BACKEND"
+_loaded = {}
+_unavailable = {}  # name -> why it cannot run here
+
+
+class BackendUnavailableError(RuntimeError):
+    """A known backend that cannot run on this machine (not built, no GPU, ...)."""
+
+
+def _try_load(name):
+    if name in _loaded:
+        return _loaded[name]
+    if name in _unavailable:
+        return None
+    try:
+        module = importlib.import_module(_MODULES[name])
+        why = module.unavailable_reason()
+    except ImportError as e:  # a backend whose module cannot even import says why itself
+        module, why = None, f"importing it failed: {e}"
+    if why:
+        _unavailable[name] = why
+        return None
+    _loaded[name] = module
+    return module
+
+
+def available_backends():
+    """Names of the backends that can run on this machine, in a stable order."""
+    return [name for name in _MODULES if _try_load(name) is not None]
+
+
+def load(name):
+    """The backend module called `name`; a clear error if the name is unknown or cannot run here."""
+    if not isinstance(name, str) or name not in _MODULES:
+        raise ValueError(f"unknown backend {name!r}; available backends: {', '.join(available_backends())}"
+                         f" (all known: {', '.join(_MODULES)})")
+    module = _try_load(name)
+    if module is None:
+        raise BackendUnavailableError(f"backend {name!r} cannot run here: {_unavailable[name]}")
+    return module
+
+
+_default_name = os.environ.get(ENV_VAR, "numpy").strip() or "numpy"
+_default = None
+
+
+def get_backend():
+    """The name of the backend new tensors are created on."""
+    return default().NAME
+
+
+def default():
+    """The module of the default backend (loaded on first use, so a bad env var errors clearly)."""
+    global _default
+    if _default is None:
+        try:
+            _default = load(_default_name)
+        except (ValueError, BackendUnavailableError) as e:
+            raise type(e)(f"{ENV_VAR}={_default_name!r}: {e}") from None
+    return _default
+
+
+def set_backend(name):
+    """Make `name` the default backend for tensors created from now on."""
+    global _default
+    _default = load(name)
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """`with use_backend("python"): ...` creates tensors on that backend inside the block."""
+    global _default
+    previous = _default
+    _default = load(name)
+    try:
+        yield _default
+    finally:
+        _default = previous
+
+
+# --- the one place napkin accounting hooks in -------------------------------------------
+# ops.py asks `kernels(backend)` for the functions to call. Normally that is the backend
+# module itself (no overhead); while tracing is on, it is a wrapper that times each kernel.
+_kernel_wrapper = None
+
+
+def kernels(backend):
+    return backend if _kernel_wrapper is None else _kernel_wrapper(backend)
+
+
+def set_kernel_wrapper(wrapper):
+    """Install (or with None, remove) a function backend -> object with the same kernels."""
+    global _kernel_wrapper
+    previous, _kernel_wrapper = _kernel_wrapper, wrapper
+    return previous

@@ -1,0 +1,148 @@
+"""The NumPy backend: the default, and the reference the other backends are tested against.
+
+Buffers are NumPy arrays, or NumPy scalars for results that have no elements
+axes left (`w[i]`, `x * y` on 0-d data): NumPy computes on its scalars about five
+times faster than on 0-d arrays, and the walkthrough's scalar loops live on them.
+Every kernel is one or two NumPy calls; see kernels.py for what each computes.
+"""
+import numpy as np
+
+NAME = "numpy"
+_NP = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
+
+
+def unavailable_reason():
+    return None
+
+
+# --- storage ------------------------------------------------------------------------------
+def from_numpy(array, dtype):
+    return np.array(array, dtype=_NP[dtype.name], copy=True)
+
+
+def to_numpy(a):
+    return np.array(a)
+
+
+def item(a):
+    return a.item()
+
+
+def full(shape, value, dtype):
+    return np.full(shape, value, dtype=_NP[dtype.name])
+
+
+def astype(a, dtype):
+    return np.asarray(a).astype(_NP[dtype.name])
+
+
+def copy(a):
+    return np.array(a, copy=True)
+
+
+def assign(a, value):
+    if type(a) is np.ndarray and a.flags.writeable:
+        np.copyto(a, value, casting="unsafe")
+        return a
+    return np.asarray(value).astype(a.dtype)[()]  # NumPy scalars are immutable: a new one
+
+
+where = np.where
+matmul = np.matmul
+
+# --- elementwise ----------------------------------------------------------------------------
+neg, exp, log, sqrt, abs, sign, tanh, atanh = (np.negative, np.exp, np.log, np.sqrt, np.abs,
+                                               np.sign, np.tanh, np.arctanh)
+add, sub, mul, div, pow = np.add, np.subtract, np.multiply, np.true_divide, np.power
+lt, le, gt, ge, eq, ne = np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal
+
+
+def sigmoid(a):
+    # exp of a negative number only: 1/(1+e^-a) for a >= 0, e^a/(1+e^a) otherwise
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+
+
+def relu(a):
+    return np.maximum(a, 0).astype(a.dtype, copy=False)
+
+
+def relu_backward(x, g):
+    return np.where(x > 0, g, 0).astype(g.dtype, copy=False)
+
+
+def sigmoid_backward(y, g):
+    return g * y * (1 - y)
+
+
+def tanh_backward(y, g):
+    return g * (1 - y * y)
+
+
+# --- reductions -----------------------------------------------------------------------------
+def sum(a, axes, keepdims):
+    return np.sum(a, axis=axes, keepdims=keepdims)
+
+
+def max(a, axes, keepdims):
+    return np.max(a, axis=axes, keepdims=keepdims)
+
+
+# --- movement -------------------------------------------------------------------------------
+reshape = np.reshape
+
+
+def permute(a, axes):
+    return np.transpose(a, axes)
+
+
+expand = np.broadcast_to
+
+
+def getitem(a, index):
+    return a[index]
+
+
+def setitem(a, index, value):
+    a[index] = value
+
+
+def index_grad(g, shape, index):
+    out = np.zeros(shape, dtype=g.dtype)
+    if any(isinstance(i, np.ndarray) for i in index):
+        np.add.at(out, index, g)  # repeated indices must accumulate
+    else:
+        out[index] = g
+    return out
+
+
+# --- softmax family -------------------------------------------------------------------------
+def softmax(a, axis):
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(a, axis):
+    shifted = a - np.max(a, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def softmax_backward(y, g, axis):
+    return y * (g - np.sum(g * y, axis=axis, keepdims=True))
+
+
+def log_softmax_backward(y, g, axis):
+    return g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)
+
+
+def cross_entropy(logits, labels):
+    logp = log_softmax(logits, 1)
+    loss = -np.mean(logp[np.arange(len(labels)), labels])
+    return np.asarray(loss, dtype=logits.dtype), np.exp(logp)
+
+
+def cross_entropy_backward(probs, labels, g):
+    out = probs.copy()
+    out[np.arange(len(labels)), labels] -= 1
+    out *= g / len(labels)
+    return out

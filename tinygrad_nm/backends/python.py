@@ -1,0 +1,398 @@
+"""The pure-Python backend: a flat list of Python numbers plus a shape, no NumPy when computing.
+
+Floats are Python floats, so every float dtype computes in double precision
+(a float32 tensor here is labelled float32 but carries doubles). Integers are
+Python ints, booleans Python bools. Layout is row-major: element (i, j) of an
+(M, N) buffer is `data[i * N + j]`.
+
+Speed comes from keeping loops inside C where CPython allows: `map` over
+`math` functions, list comprehensions over `zip`, and slices. Matmul takes the
+columns of B once as strided slices (`B[j::N]`) and forms each output as
+`sum(map(mul, row, column))`, which beats a hand-written triple loop.
+
+NumPy appears only in `from_numpy`/`to_numpy`, the border where host data
+enters and leaves.
+"""
+import builtins
+import math
+import operator
+from itertools import repeat
+
+NAME = "python"
+_inf, _nan = math.inf, math.nan
+# this module defines kernels called sum, max, abs and pow: keep the builtins at hand
+_bsum, _bmax, _babs = builtins.sum, builtins.max, builtins.abs
+
+
+def unavailable_reason():
+    return None
+
+
+class PyBuffer:
+    """Flat row-major storage: `data` (list), `shape` (tuple), `dtype` (a DType)."""
+    __slots__ = ("data", "shape", "dtype")
+
+    def __init__(self, data, shape, dtype):
+        self.data, self.shape, self.dtype = data, shape, dtype
+
+    def __repr__(self):
+        return f"PyBuffer(shape={self.shape}, dtype={self.dtype}, data={self.data[:8]}...)"
+
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _strides(shape):
+    strides, s = [], 1
+    for d in reversed(shape):
+        strides.append(s)
+        s *= d
+    return strides[::-1]
+
+
+def _gather_indices(dims):
+    """Flat offsets for walking a list of (length, stride) axes in row-major order."""
+    idx = [0]
+    for n, s in dims:
+        steps = [k * s for k in range(n)]
+        idx = [i + k for i in idx for k in steps]
+    return idx
+
+
+def _caster(dtype):
+    return float if dtype.is_float else (bool if dtype.name == "bool" else int)
+
+
+# --- storage ------------------------------------------------------------------------------
+def from_numpy(array, dtype):
+    import numpy as np  # the host border: data arrives as a NumPy array
+    np_type = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
+    flat = np.asarray(array).astype(np_type[dtype.name]).ravel().tolist()
+    return PyBuffer(flat, tuple(array.shape), dtype)
+
+
+def to_numpy(a):
+    import numpy as np
+    np_type = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
+    return np.array(a.data, dtype=np_type[a.dtype.name]).reshape(a.shape)
+
+
+def item(a):
+    return a.data[0]
+
+
+def full(shape, value, dtype):
+    return PyBuffer([_caster(dtype)(value)] * _size(shape), tuple(shape), dtype)
+
+
+def astype(a, dtype):
+    return PyBuffer(list(map(_caster(dtype), a.data)), a.shape, dtype)
+
+
+def copy(a):
+    return PyBuffer(a.data[:], a.shape, a.dtype)
+
+
+def assign(a, value):
+    if isinstance(value, PyBuffer):
+        a.data[:] = map(_caster(a.dtype), expand(value, a.shape).data)
+    else:
+        a.data[:] = [_caster(a.dtype)(value)] * len(a.data)
+    return a
+
+
+# --- broadcasting ------------------------------------------------------------------------------
+def _broadcast_shape(*shapes):
+    ndim = _bmax(len(s) for s in shapes)
+    out = []
+    for dims in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes]):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {' and '.join(map(str, shapes))} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def expand(a, shape):
+    """Materialise a broadcast: each axis of size 1 repeated to the target length."""
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    src = (1,) * (len(shape) - len(a.shape)) + a.shape
+    data, block = a.data, 1
+    for axis in range(len(shape) - 1, -1, -1):
+        n = shape[axis]
+        if src[axis] == 1 and n != 1:
+            if block == 1:
+                data = [x for x in data for _ in repeat(None, n)]
+            else:
+                data = [x for start in range(0, len(data), block) for x in data[start:start + block] * n]
+        block *= n
+    return PyBuffer(data, shape, a.dtype)
+
+
+def _elementwise(fn, a, b, dtype=None):
+    """out[i] = fn(a[i], b[i]) with broadcasting; either of a, b may be a Python scalar."""
+    if not isinstance(b, PyBuffer):
+        return PyBuffer([fn(x, b) for x in a.data], a.shape, dtype or a.dtype)
+    if not isinstance(a, PyBuffer):
+        return PyBuffer([fn(a, y) for y in b.data], b.shape, dtype or b.dtype)
+    if a.shape != b.shape:
+        shape = _broadcast_shape(a.shape, b.shape)
+        a, b = expand(a, shape), expand(b, shape)
+    return PyBuffer(list(map(fn, a.data, b.data)), a.shape, dtype or a.dtype)
+
+
+def _div(x, y):
+    try:
+        return x / y
+    except ZeroDivisionError:
+        return _nan if x == 0 or x != x else math.copysign(_inf, x) * math.copysign(1.0, y)
+
+
+def _pow(x, y):
+    try:
+        r = x ** y
+    except ZeroDivisionError:  # 0 ** negative
+        return _inf
+    except OverflowError:
+        return _inf
+    return _nan if isinstance(r, complex) else r
+
+
+def add(a, b): return _elementwise(operator.add, a, b)
+def sub(a, b): return _elementwise(operator.sub, a, b)
+def mul(a, b): return _elementwise(operator.mul, a, b)
+def div(a, b): return _elementwise(_div, a, b)
+def pow(a, b): return _elementwise(_pow, a, b)
+
+
+def _compare(fn):
+    from tinygrad_nm.dtypes import bool_
+    return lambda a, b: _elementwise(fn, a, b, bool_)
+
+
+lt, le, gt, ge, eq, ne = map(_compare, (operator.lt, operator.le, operator.gt, operator.ge,
+                                        operator.eq, operator.ne))
+
+
+def where(cond, a, b):
+    dtype = a.dtype if isinstance(a, PyBuffer) else b.dtype
+    shapes = [x.shape for x in (cond, a, b) if isinstance(x, PyBuffer)]
+    shape = _broadcast_shape(*shapes)
+    c = expand(cond, shape).data
+    av = expand(a, shape).data if isinstance(a, PyBuffer) else repeat(a)
+    bv = expand(b, shape).data if isinstance(b, PyBuffer) else repeat(b)
+    return PyBuffer([x if k else y for k, x, y in zip(c, av, bv)], shape, dtype)
+
+
+# --- unary ------------------------------------------------------------------------------------
+def _unary(fn, a):
+    return PyBuffer(list(map(fn, a.data)), a.shape, a.dtype)
+
+
+def _log(x):
+    return math.log(x) if x > 0 else (-_inf if x == 0 else _nan)
+
+
+def _sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _atanh(x):
+    if -1 < x < 1:
+        return math.atanh(x)
+    return math.copysign(_inf, x) if _babs(x) == 1 else _nan
+
+
+def neg(a): return _unary(operator.neg, a)
+def exp(a): return _unary(lambda x: math.exp(x) if x < 709.78 else _inf, a)
+def log(a): return _unary(_log, a)
+def sqrt(a): return _unary(lambda x: math.sqrt(x) if x >= 0 else _nan, a)
+def abs(a): return _unary(operator.abs, a)
+def sign(a): return _unary(lambda x: (x > 0) - (x < 0) if x == x else x, a)
+def tanh(a): return _unary(math.tanh, a)
+def atanh(a): return _unary(_atanh, a)
+def sigmoid(a): return _unary(_sigmoid, a)
+def relu(a): return _unary(lambda x: x if x > 0 else 0 * x, a)
+def relu_backward(x, g): return PyBuffer([v if k > 0 else 0.0 for k, v in zip(x.data, g.data)], g.shape, g.dtype)
+def sigmoid_backward(y, g): return PyBuffer([v * s * (1.0 - s) for s, v in zip(y.data, g.data)], g.shape, g.dtype)
+def tanh_backward(y, g): return PyBuffer([v * (1.0 - t * t) for t, v in zip(y.data, g.data)], g.shape, g.dtype)
+
+
+# --- matmul -----------------------------------------------------------------------------------
+def matmul(a, b):
+    (m, k), (_, n) = a.shape, b.shape
+    A, B, mul_ = a.data, b.data, operator.mul
+    columns = [B[j::n] for j in range(n)]  # each a contiguous list: the inner loop runs in C
+    out = []
+    for i in range(0, m * k, k):
+        row = A[i:i + k]
+        out.extend([_bsum(map(mul_, row, col)) for col in columns])
+    if not a.dtype.is_float:
+        out = [int(x) for x in out]
+    return PyBuffer(out, (m, n), a.dtype)
+
+
+# --- movement ---------------------------------------------------------------------------------
+def reshape(a, shape):
+    return PyBuffer(a.data, tuple(shape), a.dtype)  # buffers are never mutated in place by kernels
+
+
+def permute(a, axes):
+    strides = _strides(a.shape)
+    shape = tuple(a.shape[ax] for ax in axes)
+    if list(axes) == sorted(axes):
+        return PyBuffer(a.data, shape, a.dtype)
+    data = a.data
+    return PyBuffer([data[i] for i in _gather_indices([(a.shape[ax], strides[ax]) for ax in axes])],
+                    shape, a.dtype)
+
+
+def _index_plan(shape, index):
+    """Offsets into the flat data and the result shape for a NumPy-style basic index."""
+    strides, dims, out_shape, base = _strides(shape), [], [], 0
+    for axis, entry in enumerate(index):
+        if isinstance(entry, int):
+            base += entry * strides[axis]
+        elif isinstance(entry, slice):
+            r = range(*entry.indices(shape[axis]))
+            dims.append([r.start + j * r.step for j in range(len(r))])
+            dims[-1] = [i * strides[axis] for i in dims[-1]]
+            out_shape.append(len(r))
+        else:  # a 1-D int64 buffer: pick these positions along the axis
+            positions = [i + shape[axis] if i < 0 else i for i in entry.data]
+            dims.append([i * strides[axis] for i in positions])
+            out_shape.append(len(positions))
+    for axis in range(len(index), len(shape)):
+        dims.append([i * strides[axis] for i in range(shape[axis])])
+        out_shape.append(shape[axis])
+    offsets = [base]
+    for steps in dims:
+        offsets = [o + s for o in offsets for s in steps]
+    return offsets, tuple(out_shape)
+
+
+def getitem(a, index):
+    offsets, shape = _index_plan(a.shape, index)
+    data = a.data
+    return PyBuffer([data[o] for o in offsets], shape, a.dtype)
+
+
+def setitem(a, index, value):
+    offsets, shape = _index_plan(a.shape, index)
+    cast = _caster(a.dtype)
+    values = expand(value, shape).data if isinstance(value, PyBuffer) else repeat(value)
+    data = a.data
+    for o, v in zip(offsets, values):
+        data[o] = cast(v)
+
+
+def index_grad(g, shape, index):
+    out = [0.0] * _size(shape)
+    offsets, _ = _index_plan(shape, index)
+    for o, v in zip(offsets, g.data):
+        out[o] += v
+    return PyBuffer(out, tuple(shape), g.dtype)
+
+
+# --- reductions -------------------------------------------------------------------------------
+def _reduce(fn, a, axes, keepdims):
+    """Move the reduced axes last, then fold each contiguous run of them with `fn`."""
+    kept = [ax for ax in range(len(a.shape)) if ax not in axes]
+    moved = permute(a, kept + list(axes)).data
+    run = _size([a.shape[ax] for ax in axes])
+    out = [fn(moved[i:i + run]) for i in range(0, len(moved), run)] if run else [fn([])] * _size([a.shape[k] for k in kept])
+    if keepdims:
+        shape = tuple(1 if ax in axes else d for ax, d in enumerate(a.shape))
+    else:
+        shape = tuple(a.shape[ax] for ax in kept)
+    return PyBuffer(out, shape, a.dtype)
+
+
+def _max(values):
+    m = _bmax(values)
+    return _nan if any(v != v for v in values) else m
+
+
+def sum(a, axes, keepdims):
+    return _reduce(math.fsum if a.dtype.is_float else _bsum, a, axes, keepdims)
+
+
+def max(a, axes, keepdims):
+    return _reduce(_max, a, axes, keepdims)
+
+
+# --- softmax family: each row along `axis` handled by a Python function -----------------------
+def _rows(fn, axis, *bufs):
+    """Apply fn(row_a, row_b, ...) -> row to every row along `axis`, keeping the layout."""
+    ndim = len(bufs[0].shape)
+    order = [ax for ax in range(ndim) if ax != axis] + [axis]
+    inverse = [order.index(ax) for ax in range(ndim)]
+    moved = [permute(b, order) for b in bufs]
+    n = bufs[0].shape[axis]
+    out = []
+    for i in range(0, len(moved[0].data), n):
+        out.extend(fn(*[m.data[i:i + n] for m in moved]))
+    return permute(PyBuffer(out, moved[0].shape, bufs[0].dtype), inverse)
+
+
+def _softmax_row(row):
+    m = _max(row)
+    e = [math.exp(x - m) for x in row]
+    s = math.fsum(e)
+    return [x / s for x in e]
+
+
+def _log_softmax_row(row):
+    m = _max(row)
+    lse = m + math.log(math.fsum(math.exp(x - m) for x in row))
+    return [x - lse for x in row]
+
+
+def softmax(a, axis):
+    return _rows(_softmax_row, axis, a)
+
+
+def log_softmax(a, axis):
+    return _rows(_log_softmax_row, axis, a)
+
+
+def softmax_backward(y, g, axis):
+    def row(ys, gs):
+        dot = math.fsum(map(operator.mul, ys, gs))
+        return [yi * (gi - dot) for yi, gi in zip(ys, gs)]
+    return _rows(row, axis, y, g)
+
+
+def log_softmax_backward(y, g, axis):
+    def row(ys, gs):
+        total = math.fsum(gs)
+        return [gi - math.exp(yi) * total for yi, gi in zip(ys, gs)]
+    return _rows(row, axis, y, g)
+
+
+def cross_entropy(logits, labels):
+    n, c = logits.shape
+    data, probs, total = logits.data, [], 0.0
+    for r, label in enumerate(labels.data):
+        logp = _log_softmax_row(data[r * c:(r + 1) * c])
+        total -= logp[label]
+        probs.extend(map(math.exp, logp))
+    return PyBuffer([total / n], (), logits.dtype), PyBuffer(probs, (n, c), logits.dtype)
+
+
+def cross_entropy_backward(probs, labels, g):
+    n, c = probs.shape
+    scale = g.data[0] / n
+    out = [p * scale for p in probs.data]
+    for r, label in enumerate(labels.data):
+        out[r * c + label] -= scale
+    return PyBuffer(out, probs.shape, probs.dtype)

@@ -1,0 +1,22 @@
+"""`tinygrad-nm`: the command line. Each subcommand lives in its own module."""
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help); each module has add_arguments(parser) and run(args)
+SUBCOMMANDS = {}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="tinygrad-nm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    module = importlib.import_module(SUBCOMMANDS[args.command][0])
+    return module.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Runnable programs: the walkthrough's, in order (`python -m tinygrad_nm.examples.walkthrough`)."""

@@ -1,0 +1,52 @@
+"""Composite functions and losses, built from Tensor methods (PyTorch's torch.nn.functional)."""
+from tinygrad_nm import ops
+from tinygrad_nm.tensor import Tensor, _apply, _same_backend
+
+
+def relu(x): return x.relu()
+def sigmoid(x): return x.sigmoid()
+def tanh(x): return x.tanh()
+def softmax(x, axis=-1): return x.softmax(axis)
+def log_softmax(x, axis=-1): return x.log_softmax(axis)
+
+
+def _check_pair(name, pred, target):
+    if not isinstance(target, Tensor):
+        target = Tensor(target, dtype=pred.dtype, backend=pred.backend)
+    _same_backend(pred, target, name)
+    if pred.shape != target.shape:
+        raise ValueError(f"{name}: prediction shape {pred.shape} and target shape {target.shape} differ")
+    return target
+
+
+def mse_loss(pred, target):
+    """mean((pred - target) ** 2) over every element."""
+    target = _check_pair("mse_loss", pred, target)
+    diff = pred - target
+    return (diff * diff).mean()
+
+
+def cross_entropy(logits, labels):
+    """Mean over the batch of -log softmax(logits)[label]; logits (N, C), labels int (N,).
+    Runs as one fused, numerically stable kernel each way."""
+    if not isinstance(labels, Tensor):
+        labels = Tensor(labels, backend=logits.backend)
+    _same_backend(logits, labels, "cross_entropy")
+    if logits.ndim != 2 or labels.ndim != 1 or labels.shape[0] != logits.shape[0]:
+        raise ValueError(f"cross_entropy: expected logits (N, C) and labels (N,), got {logits.shape} and {labels.shape}")
+    if labels.dtype.is_float:
+        raise TypeError(f"cross_entropy: labels must be integer class indices, got {labels.dtype}")
+    host = labels.numpy()
+    if host.size and (host.min() < 0 or host.max() >= logits.shape[1]):
+        raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1]}), got values from "
+                         f"{host.min()} to {host.max()}")
+    if not logits.dtype.is_float:
+        logits = logits.float()
+    return _apply(ops.CrossEntropy, logits.dtype, (logits, labels.long()))
+
+
+def binary_cross_entropy(pred, target, eps=1e-7):
+    """mean(-(t log p + (1 - t) log(1 - p))), p a probability (after sigmoid); clamped away from 0 and 1."""
+    target = _check_pair("binary_cross_entropy", pred, target)
+    p = pred * (1 - 2 * eps) + eps
+    return -(target * p.log() + (1 - target) * (1 - p).log()).mean()

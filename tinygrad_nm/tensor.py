@@ -1,0 +1,602 @@
+"""Tensor: a backend buffer, its dtype and backend, and the autograd link that made it.
+
+Python's operators map onto the ops in ops.py through `_apply`, the single
+place where a forward runs and, if any input needs a gradient, the node is
+recorded. `y = x @ w` runs `Tensor.__matmul__ -> _apply(ops.MatMul) ->
+MatMul.forward -> backend.matmul`; `y.sum().backward()` runs the walk in
+autograd.py, which calls `MatMul.backward -> backend.matmul` again.
+"""
+import numbers
+
+import numpy as np
+
+from tinygrad_nm import autograd, backends, ops
+from tinygrad_nm import dtypes as dt
+from tinygrad_nm.autograd import grad_mode
+from tinygrad_nm.ops import Div
+from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
+
+_Number = (int, float, bool)
+
+
+class Tensor:
+    __slots__ = ("_buf", "dtype", "_be", "requires_grad", "grad", "_ctx", "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
+    __hash__ = object.__hash__  # tensors are usable as dict keys although == is elementwise
+
+    def __init__(self, data, requires_grad=False, dtype=None, backend=None):
+        be = backends.default() if backend is None else backends.load(backend)
+        array, dtype = _host_array(data, dt.to_dtype(dtype))
+        self._buf = be.from_numpy(array, dtype)
+        self.dtype, self._be, self.grad, self._ctx = dtype, be, None, None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @staticmethod
+    def _make(buf, dtype, be, requires_grad=False, ctx=None):
+        return _make(buf, dtype, be, requires_grad, ctx)
+
+    # --- constructors -------------------------------------------------------------------------
+    @staticmethod
+    def full(shape, value, dtype=None, backend=None, requires_grad=False):
+        shape = _shape_arg(shape)
+        dtype = dt.to_dtype(dtype) or _scalar_dtype(value)
+        be = backends.default() if backend is None else backends.load(backend)
+        t = Tensor._make(be.full(shape, value, dtype), dtype, be)
+        return t.requires_grad_(requires_grad) if requires_grad else t
+
+    @staticmethod
+    def zeros(*shape, dtype=None, backend=None, requires_grad=False):
+        return Tensor.full(shape, 0.0, dtype or dt.DEFAULT_FLOAT, backend, requires_grad)
+
+    @staticmethod
+    def ones(*shape, dtype=None, backend=None, requires_grad=False):
+        return Tensor.full(shape, 1.0, dtype or dt.DEFAULT_FLOAT, backend, requires_grad)
+
+    @staticmethod
+    def zeros_like(t, **kw):
+        return Tensor.zeros(*t.shape, dtype=kw.pop("dtype", t.dtype), backend=kw.pop("backend", t.backend), **kw)
+
+    @staticmethod
+    def ones_like(t, **kw):
+        return Tensor.ones(*t.shape, dtype=kw.pop("dtype", t.dtype), backend=kw.pop("backend", t.backend), **kw)
+
+    @staticmethod
+    def rand(*shape, seed=None, generator=None, dtype=None, backend=None, requires_grad=False):
+        """Uniform in [0, 1). Same seed, same numbers on every backend (drawn on the host)."""
+        rng = _rng(seed, generator)
+        return Tensor(rng.random(_shape_arg(shape)), requires_grad, dtype or dt.DEFAULT_FLOAT, backend)
+
+    @staticmethod
+    def randn(*shape, seed=None, generator=None, dtype=None, backend=None, requires_grad=False):
+        """Standard normal. Same seed, same numbers on every backend (drawn on the host)."""
+        rng = _rng(seed, generator)
+        return Tensor(rng.standard_normal(_shape_arg(shape)), requires_grad, dtype or dt.DEFAULT_FLOAT, backend)
+
+    @staticmethod
+    def arange(start, stop=None, step=1, dtype=None, backend=None):
+        if stop is None:
+            start, stop = 0, start
+        if step == 0:
+            raise ValueError("arange: step must not be zero")
+        is_int = all(isinstance(v, int) for v in (start, stop, step))
+        dtype = dt.to_dtype(dtype) or (dt.int64 if is_int else dt.DEFAULT_FLOAT)
+        return Tensor(np.arange(start, stop, step), dtype=dtype, backend=backend)
+
+    @staticmethod
+    def eye(n, m=None, dtype=None, backend=None):
+        return Tensor(np.eye(n, m), dtype=dtype or dt.DEFAULT_FLOAT, backend=backend)
+
+    # --- attributes ---------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return tuple(self._buf.shape)
+
+    @property
+    def ndim(self):
+        return len(self._buf.shape)
+
+    @property
+    def size(self):
+        n = 1
+        for d in self._buf.shape:
+            n *= d
+        return n
+
+    def numel(self):
+        return self.size
+
+    @property
+    def backend(self):
+        return self._be.NAME
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    def __len__(self):
+        if not self._buf.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._buf.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    # --- conversions --------------------------------------------------------------------------
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad; use t.detach().numpy()")
+        return self._be.to_numpy(self._buf)
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._be.to_numpy(self._buf)
+        return a.astype(dtype) if dtype is not None else a
+
+    def tolist(self):
+        return self._be.to_numpy(self._buf).tolist()
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self._be.item(self._buf)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.is_float:
+            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
+                               "is ambiguous; use .any() or .all() style reductions")
+        return bool(self.item())
+
+    def __repr__(self):
+        body = np.array2string(self._be.to_numpy(self._buf), separator=", ", precision=4, prefix="Tensor(")
+        extra = f", grad_fn={self._ctx!r}" if self._ctx is not None else (
+            ", requires_grad=True" if self.requires_grad else "")
+        return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"
+
+    def to(self, target):
+        """`t.to("python")` copies to another backend; `t.to("float64")` changes dtype."""
+        if isinstance(target, str) and target in backends._MODULES:
+            be = backends.load(target)
+            if be is self._be:
+                return self
+            out = Tensor._make(be.from_numpy(self._be.to_numpy(self._buf), self.dtype), self.dtype, be)
+            return out.requires_grad_(self.requires_grad) if self.requires_grad else out
+        return self.cast(target)
+
+    def cast(self, dtype):
+        dtype = dt.to_dtype(dtype)
+        if dtype is self.dtype:
+            return self
+        if self.requires_grad and not dtype.is_float:
+            return Tensor._make(self._be.astype(self._buf, dtype), dtype, self._be)
+        return _apply(ops.Cast, dtype, (self,), dtype)
+
+    astype = cast
+
+    def float(self):
+        return self.cast(dt.float32)
+
+    def double(self):
+        return self.cast(dt.float64)
+
+    def long(self):
+        return self.cast(dt.int64)
+
+    # --- autograd -----------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not self.dtype.is_float:
+            raise RuntimeError(f"only floating point tensors can require gradients, this one is {self.dtype}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("requires_grad can only be switched off on a leaf; use .detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        """The same storage, cut from the graph."""
+        return Tensor._make(self._buf, self.dtype, self._be)
+
+    @property
+    def data(self):
+        """A view of the same storage without gradient tracking: writes through it update self."""
+        return Tensor._make(self._buf, self.dtype, self._be)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            value = Tensor(value, dtype=self.dtype, backend=self.backend)
+        if value._be is not self._be:
+            raise ValueError(f"cannot set .data of a {self.backend} tensor to a {value.backend} tensor")
+        self._buf, self.dtype = value._buf, value.dtype
+
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d self / d leaf into every leaf's .grad. `grad` defaults to 1 for one element."""
+        if type(grad) is Tensor and grad._be is self._be and grad.dtype is self.dtype \
+                and grad._buf.shape == self._buf.shape and self.requires_grad:
+            return autograd.backward(self, grad._buf, retain_graph)  # the common, already-checked case
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+                               "computation had requires_grad=True (or it ran under no_grad())")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for one-element outputs; this "
+                                   f"tensor has shape {self.shape}, so pass backward(grad) of that shape")
+            buf = self._be.full(self.shape, 1.0, self.dtype)
+        else:
+            g = grad if type(grad) is Tensor else Tensor(grad, dtype=self.dtype, backend=self.backend)
+            if g._buf.shape != self._buf.shape:
+                raise RuntimeError(f"backward(grad): grad has shape {g.shape} but the tensor has shape {self.shape}")
+            if g._be is not self._be:
+                raise RuntimeError(f"backward(grad): grad is on backend {g.backend!r}, tensor on {self.backend!r}")
+            buf = g._buf if g.dtype is self.dtype else g.cast(self.dtype)._buf
+        autograd.backward(self, buf, retain_graph)
+
+    def _accumulate_grad(self, g):
+        if self.grad is None:  # a private copy: ops may hand the same buffer to several inputs
+            self.grad = Tensor._make(self._be.copy(g), self.dtype, self._be)
+        else:
+            self.grad._buf = self._be.add(self.grad._buf, g)
+
+    def zero_(self):
+        self._buf = self._be.assign(self._buf, 0)
+        return self
+
+    # --- arithmetic ---------------------------------------------------------------------------
+    def __add__(self, other): return _binary(ops.Add, self, other)
+    def __radd__(self, other): return _binary(ops.Add, self, other, True)
+    def __sub__(self, other): return _binary(ops.Sub, self, other)
+    def __rsub__(self, other): return _binary(ops.Sub, self, other, True)
+    def __mul__(self, other): return _binary(ops.Mul, self, other)
+    def __rmul__(self, other): return _binary(ops.Mul, self, other, True)
+    def __truediv__(self, other): return _binary(ops.Div, self, other)
+    def __rtruediv__(self, other): return _binary(ops.Div, self, other, True)
+    def __pow__(self, other): return _binary(ops.Pow, self, other)
+    def __rpow__(self, other): return _binary(ops.Pow, self, other, True)
+    def __matmul__(self, other): return self.matmul(other)
+    def __rmatmul__(self, other): return _as_tensor(other, self).matmul(self)
+    def __neg__(self): return _apply(ops.Neg, self.dtype, (self,))
+    def __pos__(self): return self
+
+    def __iadd__(self, other): return self._inplace(Tensor.__add__, other)
+    def __isub__(self, other): return self._inplace(Tensor.__sub__, other)
+    def __imul__(self, other): return self._inplace(Tensor.__mul__, other)
+    def __itruediv__(self, other): return self._inplace(Tensor.__truediv__, other)
+
+    def _inplace(self, op, other):
+        if grad_mode.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            if self._ctx is None and self.requires_grad:
+                raise RuntimeError("a leaf tensor that requires grad is being used in an in-place operation; "
+                                   "update it inside `with tnm.no_grad():` or through `t.data`")
+            return op(self, other)  # inside a graph: record out of place, the name is rebound
+        result = op(self, other)
+        if result.shape != self.shape:
+            raise RuntimeError(f"in-place op: the result's shape {result.shape} does not match the "
+                               f"tensor's shape {self.shape}")
+        if result.dtype is not self.dtype and result.dtype.is_float and not self.dtype.is_float:
+            raise RuntimeError(f"in-place op: result type {result.dtype} can't be stored in a {self.dtype} tensor")
+        self._buf = self._be.assign(self._buf, result._buf)
+        return self
+
+    def __lt__(self, other): return _compare("lt", self, other)
+    def __le__(self, other): return _compare("le", self, other)
+    def __gt__(self, other): return _compare("gt", self, other)
+    def __ge__(self, other): return _compare("ge", self, other)
+    def __eq__(self, other): return _compare("eq", self, other)
+    def __ne__(self, other): return _compare("ne", self, other)
+
+    # --- math ---------------------------------------------------------------------------------
+    def exp(self): return _apply(ops.Exp, *_float(self))
+    def log(self): return _apply(ops.Log, *_float(self))
+    def sqrt(self): return _apply(ops.Sqrt, *_float(self))
+    def abs(self): return _apply(ops.Abs, self.dtype, (self,))
+    def atanh(self): return _apply(ops.Atanh, *_float(self))
+    def tanh(self): return _apply(ops.Tanh, *_float(self))
+    def sigmoid(self): return _apply(ops.Sigmoid, *_float(self))
+    def relu(self): return _apply(ops.Relu, self.dtype, (self,))
+
+    def sum(self, axis=None, keepdims=False):
+        axes = normalize_axes(axis, self.ndim)
+        if not axes:
+            return self
+        return _apply(ops.Sum, self.dtype, (self,), axes, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        axes = normalize_axes(axis, self.ndim)
+        count = 1
+        for ax in axes:
+            count *= self.shape[ax]
+        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        return x.sum(axis, keepdims) / count if count else x.sum(axis, keepdims) * float("nan")
+
+    def max(self, axis=None, keepdims=False):
+        axes = normalize_axes(axis, self.ndim)
+        if any(self.shape[ax] == 0 for ax in axes):
+            raise ValueError(f"max() over an empty axis of a tensor with shape {self.shape}")
+        if not axes:
+            return self
+        return _apply(ops.Max, self.dtype, (self,), axes, keepdims)
+
+    def softmax(self, axis=-1):
+        return _apply(ops.Softmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
+
+    def log_softmax(self, axis=-1):
+        return _apply(ops.LogSoftmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
+
+    # --- movement -----------------------------------------------------------------------------
+    def reshape(self, *shape):
+        target = reshape_target(self.shape, _shape_arg(shape))
+        if target == self.shape:
+            return self
+        return _apply(ops.Reshape, self.dtype, (self,), target)
+
+    view = reshape
+
+    def flatten(self, start_dim=0):
+        start_dim = normalize_axes(start_dim, self.ndim)[0] if self.ndim else 0
+        return self.reshape(*self.shape[:start_dim], -1)
+
+    def permute(self, *axes):
+        axes = _shape_arg(axes)
+        if sorted(normalize_axes(axes, self.ndim)) != list(range(self.ndim)) or len(axes) != self.ndim:
+            raise ValueError(f"permute{tuple(axes)}: not a permutation of the {self.ndim} axes of shape {self.shape}")
+        axes = tuple(a % self.ndim for a in axes)
+        return self if axes == tuple(range(self.ndim)) else _apply(ops.Permute, self.dtype, (self,), axes)
+
+    def transpose(self, dim0=None, dim1=None):
+        """No arguments: reverse the axes (NumPy). Two: swap those axes (PyTorch)."""
+        if dim0 is None:
+            return self.permute(*reversed(range(self.ndim)))
+        axes = list(range(self.ndim))
+        d0, d1 = normalize_axes((dim0, dim1), self.ndim, sort=False)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return self.permute(*axes)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def matmul(self, other):
+        other = _as_tensor(other, self)
+        _same_backend(self, other, "matmul")
+        a, b = _promote_pair(self, other)
+        if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
+            raise ValueError(f"matmul needs 1-D or 2-D operands, got shapes {a.shape} and {b.shape}")
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        if a2.shape[1] != b2.shape[0]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+                             f"{a2.shape[1]} (last dim of the first) != {b2.shape[0]} (first dim of the second)")
+        out = _apply(ops.MatMul, a.dtype, (a2, b2))
+        if a.ndim == 1 and b.ndim == 1:
+            return out.reshape()
+        if a.ndim == 1 or b.ndim == 1:
+            return out.reshape(-1)
+        return out
+
+    dot = matmul
+
+    def __getitem__(self, key):
+        shape = self._buf.shape
+        if type(key) is int and len(shape) == 1 and -shape[0] <= key < shape[0]:
+            return _apply1(ops.Index, self, ((key + shape[0] if key < 0 else key),))  # the hot path: w[i]
+        index, new_axes = normalize_index(self, key)
+        out = self if index is None else _apply(ops.Index, self.dtype, (self,), index)
+        if new_axes is not None:
+            out = out.reshape(*new_axes(out.shape))
+        return out
+
+    def __setitem__(self, key, value):
+        if grad_mode.enabled and self.requires_grad:
+            raise RuntimeError("a tensor that requires grad is being written in place by t[...] = v; "
+                               "write inside `with tnm.no_grad():` or through `t.data`")
+        index, new_axes = normalize_index(self, key)
+        index = index if index is not None else (slice(None),) * max(self.ndim, 1)
+        if isinstance(value, Tensor):
+            _same_backend(self, value, "setitem")
+            if value.ndim:
+                target = self._be.getitem(self._buf, index).shape if self.ndim else ()
+                broadcast_shape(value.shape, target, f"t[{key!r}] = value", into=True)
+            value = value.cast(self.dtype)._buf if value.dtype is not self.dtype else value._buf
+        elif not isinstance(value, _Number):
+            return self.__setitem__(key, Tensor(value, dtype=self.dtype, backend=self.backend))
+        if not self.ndim:
+            self._buf = self._be.assign(self._buf, value)
+        else:
+            self._be.setitem(self._buf, index, value)
+
+
+# --- helpers: one place for dispatch, promotion and argument checks ----------------------------
+def _apply(fn_cls, dtype, inputs, *params):
+    """Run fn_cls.forward on the inputs' buffers; record the node if a gradient will be needed."""
+    be = inputs[0]._be if isinstance(inputs[0], Tensor) else inputs[1]._be
+    node = fn_cls()
+    bufs = [x._buf if isinstance(x, Tensor) else x for x in inputs]
+    out = node.forward(be if backends._kernel_wrapper is None else backends.kernels(be), *bufs, *params)
+    if grad_mode.enabled:
+        for x in inputs:
+            if isinstance(x, Tensor) and x.requires_grad:
+                node.parents = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+                return _make(out, dtype, be, True, node)
+    return _make(out, dtype, be, False, None)
+
+
+def _apply1(fn_cls, a, param):
+    """_apply for one tensor input and one parameter, output dtype = input dtype (hot paths)."""
+    be = a._be
+    node = fn_cls()
+    out = node.forward(be if backends._kernel_wrapper is None else backends.kernels(be), a._buf, param)
+    if a.requires_grad and grad_mode.enabled:
+        node.parents = (a,)
+        return _make(out, a.dtype, be, True, node)
+    return _make(out, a.dtype, be, False, None)
+
+
+def _make(buf, dtype, be, requires_grad, ctx):
+    t = _new_tensor(Tensor)
+    t._buf, t.dtype, t._be, t.requires_grad, t.grad, t._ctx = buf, dtype, be, requires_grad, None, ctx
+    return t
+
+
+_new_tensor = object.__new__
+
+
+def _binary(fn_cls, a, b, reverse=False):
+    """a (a Tensor) OP b, or b OP a when reverse; b may be a Python number or array-like.
+    The common cases (same backend, dtype and shape; or a Python float) take the short path."""
+    if type(b) is Tensor:
+        if b._be is not a._be or b.dtype is not a.dtype or b._buf.shape != a._buf.shape or fn_cls is Div:
+            a, b = _coerce_pair(fn_cls, a, b)
+        b_tensor, b_buf = b, b._buf
+    elif (type(b) is float and a.dtype.is_float
+          or type(b) is int and (a.dtype.is_float or a.dtype is dt.int64 and fn_cls is not Div)):
+        b_tensor, b_buf = None, b  # a Python number that leaves the dtype as it is
+    else:
+        return _binary_slow(fn_cls, a, b, reverse)
+    be = a._be
+    node = fn_cls()
+    kernels = be if backends._kernel_wrapper is None else backends.kernels(be)
+    out = node.forward(kernels, b_buf, a._buf) if reverse else node.forward(kernels, a._buf, b_buf)
+    if grad_mode.enabled and (a.requires_grad or b_tensor is not None and b_tensor.requires_grad):
+        node.parents = (b_tensor, a) if reverse else (a, b_tensor)
+        return _make(out, a.dtype, be, True, node)
+    return _make(out, a.dtype, be, False, None)
+
+
+def _coerce_pair(fn_cls, a, b):
+    """Two tensors about to meet in a binary op: same backend, promoted dtype, broadcastable shapes."""
+    _same_backend(a, b, fn_cls.__name__.lower())
+    if a.dtype is not b.dtype:
+        a, b = _promote_pair(a, b)
+    if fn_cls is Div and not a.dtype.is_float:  # true division of integers gives floats
+        a, b = a.cast(dt.DEFAULT_FLOAT), b.cast(dt.DEFAULT_FLOAT)
+    if a._buf.shape != b._buf.shape:
+        broadcast_shape(a.shape, b.shape, fn_cls.__name__.lower())
+    return a, b
+
+
+def _binary_slow(fn_cls, a, b, reverse):
+    """Numbers that change the dtype, NumPy scalars, lists and arrays."""
+    if isinstance(b, np.generic):
+        return _binary(fn_cls, a, b.item(), reverse)
+    if isinstance(b, _Number):
+        dtype = dt.promote_scalar(a.dtype, b)
+        if fn_cls is Div and not dtype.is_float:
+            dtype = dt.DEFAULT_FLOAT
+        if dtype is a.dtype:  # e.g. a float32 tensor and a Python int
+            return _apply(fn_cls, dtype, (b, a) if reverse else (a, b))
+        return _binary(fn_cls, a.cast(dtype), b, reverse)
+    try:
+        b = _as_tensor(b, a)
+    except (TypeError, ValueError):
+        return NotImplemented
+    return _binary(fn_cls, b, a) if reverse else _binary(fn_cls, a, b)
+
+
+def _compare(name, a, b):
+    """Elementwise comparison: a bool tensor outside the graph."""
+    if isinstance(b, np.generic):
+        b = b.item()
+    if isinstance(b, Tensor):
+        _same_backend(a, b, name)
+        a, b = _promote_pair(a, b)
+        if a._buf.shape != b._buf.shape:
+            broadcast_shape(a.shape, b.shape, name)
+        b = b._buf
+    elif not isinstance(b, _Number):
+        try:
+            return _compare(name, a, _as_tensor(b, a))
+        except (TypeError, ValueError):
+            return NotImplemented
+    return Tensor._make(getattr(backends.kernels(a._be), name)(a._buf, b), dt.bool_, a._be)
+
+
+def _float(t):
+    """Arguments for _apply of a float-only op: ints are lifted to the default float first."""
+    if not t.dtype.is_float:
+        t = t.cast(dt.DEFAULT_FLOAT)
+    return t.dtype, (t,)
+
+
+def _promote_pair(a, b):
+    dtype = dt.promote(a.dtype, b.dtype)
+    return a.cast(dtype), b.cast(dtype)
+
+
+def _same_backend(a, b, what):
+    if a._be is not b._be:
+        raise ValueError(f"{what}: tensors are on different backends, {a.backend!r} and {b.backend!r}; "
+                         f"move one with .to({a.backend!r})")
+
+
+def _as_tensor(x, like):
+    if isinstance(x, Tensor):
+        return x
+    return Tensor(x, dtype=None if not isinstance(x, _Number) else None, backend=like.backend)
+
+
+def _scalar_dtype(value):
+    if isinstance(value, bool):
+        return dt.bool_
+    return dt.int64 if isinstance(value, numbers.Integral) else dt.DEFAULT_FLOAT
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    shape = tuple(shape)
+    for d in shape:
+        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+            raise TypeError(f"shape entries must be integers, got {shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+_global_rng = [np.random.default_rng()]
+
+
+def manual_seed(seed):
+    """Seed the generator that rand/randn (and nn initialisation) use when given no seed."""
+    _global_rng[0] = np.random.default_rng(seed)
+
+
+def _rng(seed, generator):
+    if generator is not None:
+        return generator
+    return np.random.default_rng(seed) if seed is not None else _global_rng[0]
+
+
+def _host_array(data, dtype):
+    """Turn user data into a host NumPy array and the DType it will be stored as."""
+    if isinstance(data, Tensor):
+        return data._be.to_numpy(data._buf), dtype or data.dtype
+    if isinstance(data, np.ndarray):
+        source = data
+        inferred = None
+    else:
+        if isinstance(data, (str, bytes)) or data is None:
+            raise TypeError(f"Tensor data must be numbers or (nested) lists of numbers, got {type(data).__name__}")
+        try:
+            source = np.array(data)
+        except ValueError as e:
+            raise ValueError(f"Tensor data must be a rectangular (nested) list of numbers: {e}") from None
+        inferred = {"f": dt.DEFAULT_FLOAT, "i": dt.int64, "u": dt.int64, "b": dt.bool_}.get(source.dtype.kind)
+        if source.size == 0 and source.dtype.kind == "f":
+            inferred = dt.DEFAULT_FLOAT
+    if source.dtype.kind not in "fiub":
+        raise TypeError(f"Tensor data must be numeric, got values of NumPy dtype {source.dtype} "
+                        f"(e.g. {source.ravel()[:1].tolist()})")
+    return source, dtype or inferred or dt.to_dtype(source.dtype if source.dtype.kind != "f" or
+                                                    source.dtype.itemsize >= 4 else "float32")
