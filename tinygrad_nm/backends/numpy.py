@@ -5,6 +5,8 @@ axes left (`w[i]`, `x * y` on 0-d data): NumPy computes on its scalars about fiv
 times faster than on 0-d arrays, and the walkthrough's scalar loops live on them.
 Every kernel is one or two NumPy calls; see kernels.py for what each computes.
 """
+import operator
+
 import numpy as np
 
 NAME = "numpy"
@@ -51,10 +53,12 @@ where = np.where
 matmul = np.matmul
 
 # --- elementwise ----------------------------------------------------------------------------
-neg, exp, log, sqrt, abs, sign, tanh, atanh = (np.negative, np.exp, np.log, np.sqrt, np.abs,
-                                               np.sign, np.tanh, np.arctanh)
-add, sub, mul, div, pow = np.add, np.subtract, np.multiply, np.true_divide, np.power
-lt, le, gt, ge, eq, ne = np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal
+# Python's operators rather than ufunc calls: on NumPy scalars `a * b` takes ~0.15 us where
+# np.multiply(a, b) takes ~1.5 us, and on arrays they are the same call.
+neg, abs = operator.neg, operator.abs
+exp, log, sqrt, sign, tanh, atanh = np.exp, np.log, np.sqrt, np.sign, np.tanh, np.arctanh
+add, sub, mul, div, pow = operator.add, operator.sub, operator.mul, operator.truediv, operator.pow
+lt, le, gt, ge, eq, ne = operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne
 
 
 def sigmoid(a):
