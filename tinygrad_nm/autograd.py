@@ -5,12 +5,15 @@ Every differentiable op (ops.py) is a `Function` subclass with `forward` and
 and, when any input needs a gradient, records the node on the output tensor:
 `out._ctx = node`, `node.parents = (input tensors, None for Python scalars)`.
 
-`backward` walks that graph without recursion: one pass counts how many
-consumers each tensor has, a second pass hands each tensor's gradient to its
-node once all of its consumers have contributed (Kahn's algorithm). A chain of
-a million nodes is just a long loop.
+Every recorded node gets a sequence number when it is created, so a node's
+consumers always have larger numbers than the node itself. `backward` pops nodes
+from a heap, largest number first: when a node comes out, every consumer that
+can reach it has already delivered its gradient. One flat loop, no recursion:
+a chain of a million nodes is just a long loop.
 """
 import contextlib
+import heapq
+import itertools
 
 from tinygrad_nm import backends
 
@@ -52,8 +55,9 @@ class Function:
 
     `parents` holds the input tensors (None for Python numbers), `saved` what backward
     needs. `pending` and `grad` are scratch space for the backward walk."""
-    pending = 0  # consumers that have yet to deliver a gradient during a walk
-    grad = None  # the sum of the gradients delivered so far
+    # parents, saved: see above; seq: creation order; grad: during a walk, the sum of the
+    # gradients delivered to this node's output so far. Slots: nodes are made once per op.
+    __slots__ = ("parents", "saved", "seq", "grad")
 
     def needs_grad(self, i):
         p = self.parents[i]
@@ -76,40 +80,28 @@ def unbroadcast(be, grad, shape):
 _SECOND_BACKWARD = ("trying to backward through the graph a second time: the first backward released "
                     "its saved buffers; pass retain_graph=True to the first backward() to keep them")
 
+next_seq = itertools.count().__next__  # creation order of recorded nodes: a topological order
+
 
 def backward(root, grad_buf, retain_graph=False):
     """Propagate `grad_buf` (d root / d root) to every leaf that requires grad.
 
-    Leaves accumulate each gradient as it arrives. An interior node waits until all
-    consumers of its output have delivered, then runs its backward (Kahn's algorithm),
-    so the walk is two flat loops whatever the depth of the graph."""
+    Leaves accumulate each gradient as it arrives; an interior node runs its backward
+    once, after all of its consumers (they were created later: larger seq) ran theirs."""
     root_node = root._ctx
     if root_node is None:
         root._accumulate_grad(grad_buf)
         return
-    # pass 1: count, for each interior node, the consumers that will send its output a gradient
-    stack = [root_node]
-    while stack:
-        parents = stack.pop().parents
-        if parents is None:
-            raise RuntimeError(_SECOND_BACKWARD)
-        for p in parents:
-            if p is not None and p.requires_grad:
-                node = p._ctx
-                if node is not None:
-                    if node.pending:
-                        node.pending += 1
-                    else:
-                        node.pending = 1
-                        stack.append(node)
-    # pass 2: run each node's backward once the gradient of its output is complete
     be = root._be if backends._kernel_wrapper is None else backends.kernels(root._be)
     root_node.grad = grad_buf
-    ready = [root_node]
-    while ready:
-        node = ready.pop()
-        input_grads = node.backward(be, node.grad)
+    heap = [(-root_node.seq, root_node)]
+    pop, push = heapq.heappop, heapq.heappush
+    while heap:
+        node = pop(heap)[1]
         parents = node.parents
+        if parents is None:
+            raise RuntimeError(_SECOND_BACKWARD)
+        input_grads = node.backward(be, node.grad)
         node.grad = None
         if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
             node.saved = node.parents = None
@@ -121,8 +113,8 @@ def backward(root, grad_buf, retain_graph=False):
             producer = p._ctx
             if producer is None:
                 p._accumulate_grad(pg)
-                continue
-            producer.grad = pg if producer.grad is None else be.add(producer.grad, pg)
-            producer.pending -= 1
-            if not producer.pending:
-                ready.append(producer)
+            elif producer.grad is None:
+                producer.grad = pg
+                push(heap, (-producer.seq, producer))
+            else:
+                producer.grad = be.add(producer.grad, pg)

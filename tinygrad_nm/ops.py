@@ -12,6 +12,7 @@ from tinygrad_nm.autograd import Function
 
 # --- binary ---------------------------------------------------------------------------------
 class Add(Function):
+    __slots__ = ()
     def forward(self, be, a, b):
         return be.add(a, b)
 
@@ -20,6 +21,7 @@ class Add(Function):
 
 
 class Sub(Function):
+    __slots__ = ()
     def forward(self, be, a, b):
         return be.sub(a, b)
 
@@ -28,6 +30,7 @@ class Sub(Function):
 
 
 class Mul(Function):
+    __slots__ = ()
     def forward(self, be, a, b):
         self.saved = (a, b)
         return be.mul(a, b)
@@ -40,6 +43,7 @@ class Mul(Function):
 
 
 class Div(Function):
+    __slots__ = ()
     def forward(self, be, a, b):
         self.saved = (a, b)
         return be.div(a, b)
@@ -52,6 +56,7 @@ class Div(Function):
 
 
 class Pow(Function):
+    __slots__ = ()
     def forward(self, be, a, b):
         out = be.pow(a, b)
         self.saved = (a, b, out)
@@ -77,6 +82,7 @@ def _log(x):
 
 # --- unary ----------------------------------------------------------------------------------
 class Neg(Function):
+    __slots__ = ()
     def forward(self, be, a):
         return be.neg(a)
 
@@ -85,6 +91,7 @@ class Neg(Function):
 
 
 class Exp(Function):
+    __slots__ = ()
     def forward(self, be, a):
         out = be.exp(a)
         self.saved = out
@@ -95,6 +102,7 @@ class Exp(Function):
 
 
 class Log(Function):
+    __slots__ = ()
     def forward(self, be, a):
         self.saved = a
         return be.log(a)
@@ -104,6 +112,7 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    __slots__ = ()
     def forward(self, be, a):
         out = be.sqrt(a)
         self.saved = out
@@ -114,6 +123,7 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    __slots__ = ()
     def forward(self, be, a):
         self.saved = a
         return be.abs(a)
@@ -123,6 +133,7 @@ class Abs(Function):
 
 
 class Atanh(Function):
+    __slots__ = ()
     def forward(self, be, a):
         self.saved = a
         return be.atanh(a)
@@ -133,6 +144,7 @@ class Atanh(Function):
 
 
 class Relu(Function):
+    __slots__ = ()
     def forward(self, be, a):
         self.saved = a
         return be.relu(a)
@@ -142,6 +154,7 @@ class Relu(Function):
 
 
 class Sigmoid(Function):
+    __slots__ = ()
     def forward(self, be, a):
         out = be.sigmoid(a)
         self.saved = out
@@ -152,6 +165,7 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    __slots__ = ()
     def forward(self, be, a):
         out = be.tanh(a)
         self.saved = out
@@ -163,6 +177,7 @@ class Tanh(Function):
 
 class Cast(Function):
     """Change dtype (float32 <-> float64, int -> float); the gradient casts back."""
+    __slots__ = ()
 
     def forward(self, be, a, dtype):
         self.saved = a
@@ -174,6 +189,7 @@ class Cast(Function):
 
 # --- reductions -----------------------------------------------------------------------------
 class Sum(Function):
+    __slots__ = ()
     def forward(self, be, a, axes, keepdims):
         self.saved = (a.shape, axes, keepdims)
         return be.sum(a, axes, keepdims)
@@ -186,6 +202,7 @@ class Sum(Function):
 
 
 class Max(Function):
+    __slots__ = ()
     def forward(self, be, a, axes, keepdims):
         out = be.max(a, axes, keepdims=True)
         self.saved = (a, out, axes, keepdims)
@@ -203,6 +220,7 @@ class Max(Function):
 
 # --- movement -------------------------------------------------------------------------------
 class Reshape(Function):
+    __slots__ = ()
     def forward(self, be, a, shape):
         self.saved = a.shape
         return be.reshape(a, shape)
@@ -212,6 +230,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    __slots__ = ()
     def forward(self, be, a, axes):
         self.saved = axes
         return be.permute(a, axes)
@@ -222,6 +241,7 @@ class Permute(Function):
 
 
 class Index(Function):
+    __slots__ = ()
     def forward(self, be, a, index):
         self.saved = (a.shape, index)
         return be.getitem(a, index)
@@ -234,6 +254,7 @@ class Index(Function):
 # --- matmul ---------------------------------------------------------------------------------
 class MatMul(Function):
     """(M, K) @ (K, N). Backward: dA = dOut @ B^T, dB = A^T @ dOut."""
+    __slots__ = ()
 
     def forward(self, be, a, b):
         self.saved = (a, b)
@@ -248,6 +269,7 @@ class MatMul(Function):
 
 # --- softmax family -------------------------------------------------------------------------
 class Softmax(Function):
+    __slots__ = ()
     def forward(self, be, a, axis):
         out = be.softmax(a, axis)
         self.saved = (out, axis)
@@ -259,6 +281,7 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    __slots__ = ()
     def forward(self, be, a, axis):
         out = be.log_softmax(a, axis)
         self.saved = (out, axis)
@@ -271,6 +294,7 @@ class LogSoftmax(Function):
 
 class CrossEntropy(Function):
     """Mean over rows of -log softmax(logits)[label], fused into one kernel each way."""
+    __slots__ = ()
 
     def forward(self, be, logits, labels):
         loss, probs = be.cross_entropy(logits, labels)

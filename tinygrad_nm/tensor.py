@@ -12,7 +12,7 @@ import numpy as np
 
 from tinygrad_nm import autograd, backends, ops
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import grad_mode
+from tinygrad_nm.autograd import grad_mode, next_seq
 from tinygrad_nm.ops import Div
 from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
 
@@ -271,18 +271,18 @@ class Tensor:
     def __neg__(self): return _apply(ops.Neg, self.dtype, (self,))
     def __pos__(self): return self
 
-    def __iadd__(self, other): return self._inplace(Tensor.__add__, other)
-    def __isub__(self, other): return self._inplace(Tensor.__sub__, other)
-    def __imul__(self, other): return self._inplace(Tensor.__mul__, other)
-    def __itruediv__(self, other): return self._inplace(Tensor.__truediv__, other)
+    def __iadd__(self, other): return self._inplace(ops.Add, other)
+    def __isub__(self, other): return self._inplace(ops.Sub, other)
+    def __imul__(self, other): return self._inplace(ops.Mul, other)
+    def __itruediv__(self, other): return self._inplace(ops.Div, other)
 
-    def _inplace(self, op, other):
+    def _inplace(self, fn_cls, other):
         if grad_mode.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             if self._ctx is None and self.requires_grad:
                 raise RuntimeError("a leaf tensor that requires grad is being used in an in-place operation; "
                                    "update it inside `with tnm.no_grad():` or through `t.data`")
-            return op(self, other)  # inside a graph: record out of place, the name is rebound
-        result = op(self, other)
+            return _binary(fn_cls, self, other)  # inside a graph: record out of place, the name is rebound
+        result = _binary(fn_cls, self, other)
         if result.shape != self.shape:
             raise RuntimeError(f"in-place op: the result's shape {result.shape} does not match the "
                                f"tensor's shape {self.shape}")
@@ -430,6 +430,7 @@ def _apply(fn_cls, dtype, inputs, *params):
         for x in inputs:
             if isinstance(x, Tensor) and x.requires_grad:
                 node.parents = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+                node.seq, node.grad = next_seq(), None
                 return _make(out, dtype, be, True, node)
     return _make(out, dtype, be, False, None)
 
@@ -440,7 +441,7 @@ def _apply1(fn_cls, a, param):
     node = fn_cls()
     out = node.forward(be if backends._kernel_wrapper is None else backends.kernels(be), a._buf, param)
     if a.requires_grad and grad_mode.enabled:
-        node.parents = (a,)
+        node.parents, node.seq, node.grad = (a,), next_seq(), None
         return _make(out, a.dtype, be, True, node)
     return _make(out, a.dtype, be, False, None)
 
@@ -469,11 +470,16 @@ def _binary(fn_cls, a, b, reverse=False):
     be = a._be
     node = fn_cls()
     kernels = be if backends._kernel_wrapper is None else backends.kernels(be)
-    out = node.forward(kernels, b_buf, a._buf) if reverse else node.forward(kernels, a._buf, b_buf)
+    t = _new_tensor(Tensor)  # _make, inlined: this is the hottest path in the library
+    t._buf = node.forward(kernels, b_buf, a._buf) if reverse else node.forward(kernels, a._buf, b_buf)
+    t.dtype, t._be, t.grad = a.dtype, be, None
     if grad_mode.enabled and (a.requires_grad or b_tensor is not None and b_tensor.requires_grad):
         node.parents = (b_tensor, a) if reverse else (a, b_tensor)
-        return _make(out, a.dtype, be, True, node)
-    return _make(out, a.dtype, be, False, None)
+        node.seq, node.grad = next_seq(), None
+        t.requires_grad, t._ctx = True, node
+    else:
+        t.requires_grad, t._ctx = False, None
+    return t
 
 
 def _coerce_pair(fn_cls, a, b):

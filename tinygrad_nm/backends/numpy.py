@@ -113,10 +113,11 @@ def setitem(a, index, value):
 
 def index_grad(g, shape, index):
     out = np.zeros(shape, dtype=g.dtype)
-    if any(isinstance(i, np.ndarray) for i in index):
-        np.add.at(out, index, g)  # repeated indices must accumulate
-    else:
-        out[index] = g
+    for i in index:
+        if type(i) is np.ndarray:
+            np.add.at(out, index, g)  # repeated indices must accumulate
+            return out
+    out[index] = g
     return out
 
 
