@@ -89,6 +89,8 @@ def normalize_index(tensor, key):
             layout.append("new")
             continue
         n = shape[axis]
+        if getattr(k, "ndim", None) == 0 and not isinstance(k, np.generic) and getattr(k, "dtype", None) != "bool":
+            k = k.__index__()  # a 0-d integer tensor or array indexes like an int (a float one raises)
         if isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
             if not -n <= k < n:
                 raise IndexError(f"index {k} is out of bounds for axis {axis} with size {n}")

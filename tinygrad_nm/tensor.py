@@ -270,6 +270,7 @@ class Tensor:
     def __rmatmul__(self, other): return _as_tensor(other, self).matmul(self)
     def __neg__(self): return _apply(ops.Neg, self.dtype, (self,))
     def __pos__(self): return self
+    def __abs__(self): return self.abs()
 
     def __iadd__(self, other): return self._inplace(ops.Add, other)
     def __isub__(self, other): return self._inplace(ops.Sub, other)
@@ -588,8 +589,8 @@ def _host_array(data, dtype):
     """Turn user data into a host NumPy array and the DType it will be stored as."""
     if isinstance(data, Tensor):
         return data._be.to_numpy(data._buf), dtype or data.dtype
-    if isinstance(data, np.ndarray):
-        source = data
+    if isinstance(data, (np.ndarray, np.generic)):  # NumPy arrays and scalars keep their dtype
+        source = np.asarray(data)
         inferred = None
     else:
         if isinstance(data, (str, bytes)) or data is None:

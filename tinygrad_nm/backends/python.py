@@ -233,6 +233,8 @@ def matmul(a, b):
     A, B, mul_ = a.data, b.data, operator.mul
     columns = [B[j::n] for j in range(n)]  # each a contiguous list: the inner loop runs in C
     out = []
+    if k == 0:  # empty sums: zeros
+        return full((m, n), 0, a.dtype)
     for i in range(0, m * k, k):
         row = A[i:i + k]
         out.extend([_bsum(map(mul_, row, col)) for col in columns])
