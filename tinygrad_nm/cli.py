@@ -5,6 +5,7 @@ import sys
 
 # subcommand -> (module, one-line help); each module has add_arguments(parser) and run(args)
 SUBCOMMANDS = {}
+SUBCOMMANDS["train"] = ("tinygrad_nm.train", "train the walkthrough's networks: progress, loss curve, checkpoints")
 
 
 def main(argv=None):

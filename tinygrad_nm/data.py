@@ -40,15 +40,23 @@ def digits():
     return (bunch.data / 16.0).astype(np.float32), bunch.target.astype(np.int64)
 
 
-def split(x, y, test_fraction=0.2, seed=0):
-    """A shuffled hold-out split: (x_train, y_train, x_test, y_test), the test part `test_fraction`."""
+def split(x, y, test_fraction=0.2, seed=0, stratify=False):
+    """A shuffled hold-out split: (x_train, y_train, x_test, y_test), the test part `test_fraction`.
+    With stratify (y holding class labels), each class is split in that proportion, so a small
+    test set is not by chance short of some digit."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"split: test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     if len(x) != len(y):
         raise ValueError(f"split: x has {len(x)} rows but y has {len(y)}")
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_test = max(1, int(round(len(x) * test_fraction)))
-    test, train = order[:n_test], order[n_test:]
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(len(x))]
+    test, train = [], []
+    for members in groups:
+        members = rng.permutation(members)
+        n_test = max(1, int(round(len(members) * test_fraction)))
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    test, train = rng.permutation(np.concatenate(test)), rng.permutation(np.concatenate(train))
     return x[train], y[train], x[test], y[test]
 
 

@@ -180,9 +180,10 @@ class Sequential(Module):
 class MLP(Sequential):
     """Linear layers between consecutive `sizes`, an activation after each but the last:
     MLP([64, 128, 64, 10]) = Linear(64,128) ReLU Linear(128,64) ReLU Linear(64,10).
-    `activation` is "relu", "sigmoid", "tanh" or a Module class."""
+    `activation` is "relu", "sigmoid", "tanh" or a Module class; `generator` (a NumPy Generator)
+    draws the initial weights instead of tnm.manual_seed's generator."""
 
-    def __init__(self, sizes, activation="relu", bias=True, dtype=None, backend=None):
+    def __init__(self, sizes, activation="relu", bias=True, dtype=None, backend=None, generator=None):
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={sizes}")
@@ -192,7 +193,7 @@ class MLP(Sequential):
             activation = ACTIVATIONS[activation]
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-            layers.append(Linear(n_in, n_out, bias=bias, dtype=dtype, backend=backend))
+            layers.append(Linear(n_in, n_out, bias=bias, dtype=dtype, backend=backend, generator=generator))
             if i < len(sizes) - 2:
                 layers.append(activation())
         super().__init__(*layers)

@@ -1,0 +1,318 @@
+"""`tinygrad-nm train`: train one of the walkthrough's networks, with a progress bar, a loss curve and
+checkpoints, then set napkin math's estimate of a training step beside the measured time.
+
+    tinygrad-nm train --task digits                        # MLP on 8x8 digits, 30 epochs
+    tinygrad-nm train --task average --size 100            # the neuron on 100x100 rectangles
+    tinygrad-nm train --task digits --epochs 10 --save run.npz
+    tinygrad-nm train --resume run.npz --epochs 30         # continue to epoch 30
+
+With --resume, every setting not given on the command line comes from the checkpoint, and the
+run reaches the same weights an uninterrupted run would: each epoch's shuffle depends only on
+the seed and the epoch number.
+"""
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+
+import tinygrad_nm as tnm
+from tinygrad_nm import checkpoint, optim, tasks
+from tinygrad_nm.data import DataLoader
+
+# settings read from the command line, a checkpoint, or the task's defaults, in that order
+SETTINGS = ("task", "size", "samples", "hidden", "activation", "optimizer", "lr", "schedule", "momentum",
+            "weight_decay", "batch_size", "epochs", "seed", "data_dir")
+FALLBACK = dict(task="digits", activation="relu", weight_decay=0.0, seed=0, momentum=0.0, data_dir=None,
+                schedule="constant")
+
+
+# --- the command line ------------------------------------------------------------------------
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _number(low, high=None, low_inclusive=False):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        too_low = value < low if low_inclusive else value <= low
+        if too_low or (high is not None and value >= high) or value != value:
+            bounds = f"{'[' if low_inclusive else '('}{low}, {high if high is not None else 'inf'})"
+            raise argparse.ArgumentTypeError(f"expected a number in {bounds}, got {text}")
+        return value
+    return parse
+
+
+def _size(text):
+    value = _positive_int(text)
+    if not 2 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"rectangle size must be from 2 to 100, got {value}")
+    return value
+
+
+def _hidden(text):
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive layer sizes like 128,64, got {text!r}")
+    return sizes
+
+
+def add_arguments(parser):
+    parser.description = __doc__.split("\n\n")[0]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "\n\n".join(__doc__.split("\n\n")[1:])
+    task = parser.add_argument_group("task and model")
+    task.add_argument("--task", choices=list(tasks.DEFAULTS), help="what to learn (default: digits)")
+    task.add_argument("--size", type=_size, help="average: rectangle side in pixels, 2-100 (default: 100)")
+    task.add_argument("--samples", type=_positive_int, help="average: number of rectangles (default: 1000)")
+    task.add_argument("--hidden", type=_hidden, help="digits/mnist: hidden layer sizes (default: 128,64)")
+    task.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], help="digits/mnist (default: relu)")
+    task.add_argument("--data-dir", dest="data_dir", help="mnist: directory holding the four IDX files "
+                      "(raw or .gz); nothing is downloaded")
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=_positive_int, help="train until this many epochs in total "
+                     "(default: 20 average, 30 digits, 10 mnist)")
+    opt.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="(default: 32; mnist 64)")
+    opt.add_argument("--lr", type=_number(0), help="learning rate (default: 0.1; average 1/pixels)")
+    opt.add_argument("--schedule", choices=["cosine", "constant"], help="learning rate over the epochs: "
+                     "cosine decays it from --lr towards 0 by the last epoch (default: cosine)")
+    opt.add_argument("--optimizer", choices=["sgd", "adam"], help="(default: sgd)")
+    opt.add_argument("--momentum", type=_number(0, 1, low_inclusive=True), help="SGD momentum (default: 0.9)")
+    opt.add_argument("--weight-decay", dest="weight_decay", type=_number(0, low_inclusive=True),
+                     help="L2 penalty (default: 0)")
+    opt.add_argument("--seed", type=_nonnegative_int, help="seeds initialisation, data and shuffling (default: 0)")
+    run_ = parser.add_argument_group("running")
+    run_.add_argument("--backend", help=f"where the kernels run: one of {', '.join(tnm.backends._MODULES)} "
+                      "(default: $TINYGRAD_NM_BACKEND or numpy)")
+    run_.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) here after every epoch")
+    run_.add_argument("--resume", metavar="PATH", help="continue from this checkpoint")
+    run_.add_argument("--plot", metavar="PATH", help="loss-curve PNG (default: <task>-loss.png)")
+    run_.add_argument("--no-plot", dest="no_plot", action="store_true", help="write no loss-curve PNG")
+    run_.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bars")
+
+
+def run(args):
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError, ImportError, tnm.BackendUnavailableError) as e:
+        # expected failures (bad checkpoint, missing data, unavailable backend): one clear line
+        print(f"tinygrad-nm train: error: {e}", file=sys.stderr)
+        return 2
+
+
+def resolve(args, saved=None):
+    """The run's settings: the command line first, then the checkpoint's (`saved`), then the task's
+    defaults. Refuses a command line that would change the model a checkpoint holds."""
+    given = {k: getattr(args, k) for k in SETTINGS if getattr(args, k, None) is not None}
+    saved = saved or {}
+    if saved:
+        if "task" in given and given["task"] != saved["task"]:
+            raise ValueError(f"{args.resume}: the checkpoint is for task {saved['task']!r}, not {given['task']!r}")
+        task = saved["task"]
+        for key in tasks.MODEL_KEYS[task]:
+            if key in given and given[key] != saved.get(key):
+                raise ValueError(f"{args.resume}: the checkpoint's model has {key} {saved.get(key)!r}; "
+                                 f"--{key.replace('_', '-')} {given[key]!r} would need a new model")
+    task = given.get("task") or saved.get("task") or FALLBACK["task"]
+    config = {**FALLBACK, **tasks.DEFAULTS[task], **saved, **given, "task": task}
+    if config["lr"] is None:
+        config["lr"] = tasks.default_lr(config)
+    return {k: config.get(k) for k in SETTINGS if k in config}
+
+
+# --- the run ---------------------------------------------------------------------------------
+def _run(args):
+    ckpt = checkpoint.load(args.resume) if args.resume else None
+    config = resolve(args, ckpt.meta.get("config") if ckpt else None)
+    backend = args.backend or tnm.get_backend()
+    with tnm.use_backend(backend):
+        task = tasks.build(config)
+        model = task.model
+        opt = make_optimizer(config, model.parameters())
+        history = {"train_loss": [], "test_loss": [], "train_acc": [], "test_acc": [], "seconds": []}
+        start_epoch = 0
+        if ckpt is not None:
+            ckpt.restore(model, opt)
+            start_epoch, history = ckpt.epoch, {**history, **ckpt.meta.get("history", {})}
+            print(f"resumed from {args.resume} at epoch {start_epoch}")
+        loader = DataLoader(task.x_train, task.y_train, config["batch_size"], shuffle=True,
+                            seed=tasks.seed_for(config["seed"], 4))
+        print(_describe(config, task, backend))
+        if start_epoch >= config["epochs"]:
+            print(f"the checkpoint has already trained {start_epoch} epochs (--epochs {config['epochs']}): "
+                  "nothing to do")
+        for epoch in range(start_epoch, config["epochs"]):
+            loader.epoch = epoch  # the shuffle of epoch e depends on e alone: resuming replays it
+            opt.lr = learning_rate(config, epoch)  # likewise the learning rate
+            record = train_epoch(task, opt, loader, epoch, config["epochs"], progress=not args.no_progress)
+            record.update(evaluate(task))
+            for key, value in record.items():
+                history[key].append(value)
+            print(_epoch_line(task, epoch, config["epochs"], record), flush=True)
+            if args.save:
+                checkpoint.save(args.save, model, opt, epoch + 1, {"config": config, "history": history})
+        if history["train_loss"]:
+            _final_report(task, history)
+        if not args.no_plot and history["train_loss"]:
+            path = args.plot or f"{task.name}-loss.png"
+            plot_history(history, path, f"{task.name} on {backend}")
+            print(f"loss curve: {path}")
+        if args.save and start_epoch < config["epochs"]:
+            print(f"checkpoint: {args.save} (epoch {config['epochs']})")
+        print(napkin_report(task, model, opt, loader, history))
+    return 0
+
+
+def learning_rate(config, epoch):
+    """The lr of `epoch` (0-based). cosine: lr * (1 + cos(pi * epoch / epochs)) / 2, PyTorch's
+    CosineAnnealingLR stepped once per epoch: big steps early, small ones to settle at the end."""
+    if config["schedule"] == "cosine":
+        return config["lr"] * 0.5 * (1 + math.cos(math.pi * epoch / config["epochs"]))
+    return config["lr"]
+
+
+def make_optimizer(config, params):
+    if config["optimizer"] == "adam":
+        return optim.Adam(params, lr=config["lr"], weight_decay=config["weight_decay"])
+    return optim.SGD(params, lr=config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"])
+
+
+def train_step(task, opt, x, y):
+    """One optimisation step; returns the loss tensor and the model's output."""
+    opt.zero_grad()
+    out = task.model(x)
+    loss = task.loss(out, y)
+    loss.backward()
+    opt.step()
+    return loss, out
+
+
+def train_epoch(task, opt, loader, epoch, epochs, progress=True):
+    """One pass over the training data; the mean loss (and accuracy) over its batches."""
+    from tqdm import tqdm
+    task.model.train()
+    total_loss = correct = seen = 0
+    bar = tqdm(loader, total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+               leave=False, disable=not progress, file=sys.stderr)
+    start = time.perf_counter()
+    for i, (x, y) in enumerate(bar):
+        loss, out = train_step(task, opt, x, y)
+        n = len(x)
+        total_loss += loss.item() * n
+        seen += n
+        if task.classify:
+            correct += int((out.detach().numpy().argmax(axis=1) == y.numpy()).sum())
+        if i % 10 == 0:
+            bar.set_postfix(loss=f"{total_loss / seen:.4g}", refresh=False)
+    seconds = time.perf_counter() - start
+    bar.close()
+    record = {"train_loss": total_loss / seen, "seconds": seconds}
+    record["train_acc"] = correct / seen if task.classify else None
+    return record
+
+
+def evaluate(task, batch_size=1000):
+    """Loss (and accuracy) on the held-out data, without recording a graph."""
+    task.model.eval()
+    total_loss = correct = 0
+    with tnm.no_grad():
+        for x, y in DataLoader(task.x_test, task.y_test, batch_size, shuffle=False):
+            out = task.model(x)
+            total_loss += task.loss(out, y).item() * len(x)
+            if task.classify:
+                correct += int((out.numpy().argmax(axis=1) == y.numpy()).sum())
+    n = len(task.x_test)
+    return {"test_loss": total_loss / n, "test_acc": correct / n if task.classify else None}
+
+
+# --- reporting -------------------------------------------------------------------------------
+def _describe(config, task, backend):
+    model = " -> ".join(str(s) for s in getattr(task.model, "sizes", [task.x_train.shape[1], 1]))
+    opt = config["optimizer"] + (f" momentum {config['momentum']}" if config["optimizer"] == "sgd" else "")
+    opt += f", lr {config['lr']:.3g}" + (" cosine" if config["schedule"] == "cosine" else "")
+    what = f"{config['size']}x{config['size']} rectangles" if task.name == "average" else task.name
+    return (f"task {task.name}: {what}, {len(task.x_train)} train / {len(task.x_test)} held out; model {model}; "
+            f"{opt}, batch {config['batch_size']}, seed {config['seed']}; backend {backend}")
+
+
+def _epoch_line(task, epoch, epochs, r):
+    line = f"epoch {epoch + 1:3d}/{epochs}  train loss {r['train_loss']:.4g}"
+    if task.classify:
+        line += f"  acc {100 * r['train_acc']:.1f}%"
+    line += f"  |  test loss {r['test_loss']:.4g}"
+    if task.classify:
+        line += f"  acc {100 * r['test_acc']:.1f}%"
+    return line + f"  ({r['seconds']:.2f} s)"
+
+
+def _final_report(task, history):
+    epochs = len(history["train_loss"])
+    if task.classify:
+        print(f"held-out accuracy after {epochs} epochs: {100 * history['test_acc'][-1]:.2f}% "
+              f"(best {100 * max(history['test_acc']):.2f}%)")
+    else:
+        print(f"held-out loss after {epochs} epochs: {history['test_loss'][-1]:.3g}")
+
+
+def plot_history(history, path, title):
+    """Loss per epoch (log scale), and accuracy beside it for classification, as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    classify = history["test_acc"] and history["test_acc"][0] is not None
+    fig = Figure(figsize=(10 if classify else 6, 4), tight_layout=True)
+    epochs = range(1, len(history["train_loss"]) + 1)
+    ax = fig.add_subplot(1, 2 if classify else 1, 1)
+    ax.plot(epochs, history["train_loss"], "o-", label="train", markersize=3)
+    ax.plot(epochs, history["test_loss"], "s-", label="held out", markersize=3)
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title=f"{title}: loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if classify:
+        ax = fig.add_subplot(1, 2, 2)
+        ax.plot(epochs, [100 * a for a in history["train_acc"]], "o-", label="train", markersize=3)
+        ax.plot(epochs, [100 * a for a in history["test_acc"]], "s-", label="held out", markersize=3)
+        ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{title}: accuracy")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    FigureCanvasAgg(fig).print_png(path)
+
+
+def napkin_report(task, model, opt, loader, history):
+    """Napkin math's prediction for one training step beside the measured time. The profiled step
+    really updates the weights, so they (and the optimizer's state) are put back afterwards."""
+    from tinygrad_nm import napkin
+    x, y = next(iter(DataLoader(task.x_train, task.y_train, loader.batch_size, shuffle=False)))
+    saved_model, saved_opt = model.state_dict(), opt.state_dict()
+    model.train()
+    table = napkin.profile(train_step, task, opt, x, y)
+    model.load_state_dict(saved_model)
+    opt.load_state_dict(saved_opt)
+    lines = [str(table), f"one training step (batch {len(x)}): napkin estimate {1e3 * table.predicted_seconds:.3f} ms, "
+             f"measured {1e3 * table.measured_seconds:.3f} ms (profiled step)"]
+    if history["seconds"]:
+        per_step = history["seconds"][-1] / len(loader)
+        lines[-1] += f", {1e3 * per_step:.3f} ms (mean step of the last epoch, incl. data and progress bar)"
+    return "\n".join(lines)
