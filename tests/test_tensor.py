@@ -433,6 +433,24 @@ def test_data_view_of_a_0d_leaf(backend):
     assert b.grad.item() == 0.0
 
 
+def test_data_and_detach_are_views_for_0d_results(backend):
+    t = Tensor([1.0, 2.0])[1] * 3  # a 0-d result of ops
+    v = t.data
+    v += 1
+    assert t.item() == 7.0 and v.item() == 7.0
+    d = t.detach()
+    d[()] = 9.0
+    assert t.item() == 9.0 and t.data.item() == 9.0
+    b = (Tensor(1.0) * 2).detach().requires_grad_()  # a 0-d parameter made by ops
+    (b * 3).backward()
+    (b * 3).backward()  # the accumulated gradient is itself an op result
+    step = b.data
+    step -= 0.1 * b.grad.data
+    assert b.item() == pytest.approx(1.4)
+    b.grad.data.zero_()  # the old-PyTorch idiom
+    assert b.grad.item() == 0.0
+
+
 def test_data_setter(backend):
     w = Tensor([1.0, 2.0], requires_grad=True)
     w.data = Tensor([3.0, 4.0])

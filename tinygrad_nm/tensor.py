@@ -41,6 +41,8 @@ class Tensor:
     @staticmethod
     def full(shape, value, dtype=None, backend=None, requires_grad=False):
         shape = _shape_arg(shape)
+        if any(d < 0 for d in shape):
+            raise ValueError(f"negative dimension in shape {shape}")
         dtype = dt.to_dtype(dtype) or _scalar_dtype(value)
         be = backends.default() if backend is None else backends.load(backend)
         t = Tensor._make(be.full(shape, value, dtype), dtype, be)
@@ -176,7 +178,13 @@ class Tensor:
                 return self
             out = Tensor._make(be.from_numpy(self._be.to_numpy(self._buf), self.dtype), self.dtype, be)
             return out.requires_grad_(self.requires_grad) if self.requires_grad else out
-        return self.cast(target)
+        try:
+            return self.cast(target)
+        except TypeError:
+            if not isinstance(target, str):
+                raise
+            raise ValueError(f"to({target!r}): neither a backend (available: {', '.join(backends.available_backends())};"
+                             f" known: {', '.join(backends._MODULES)}) nor a dtype (bool, int64, float32, float64)") from None
 
     def cast(self, dtype):
         dtype = dt.to_dtype(dtype)
@@ -208,12 +216,19 @@ class Tensor:
 
     def detach(self):
         """The same storage, cut from the graph."""
-        return Tensor._make(self._buf, self.dtype, self._be)
+        return Tensor._make(self._shared_buf(), self.dtype, self._be)
 
     @property
     def data(self):
         """A view of the same storage without gradient tracking: writes through it update self."""
-        return Tensor._make(self._buf, self.dtype, self._be)
+        return Tensor._make(self._shared_buf(), self.dtype, self._be)
+
+    def _shared_buf(self):
+        """The buffer, made shareable first: NumPy returns immutable scalars for 0-d results, so
+        one becomes a 0-d array here and writes through a view (.data, detach) reach this tensor."""
+        if isinstance(self._buf, np.generic):
+            self._buf = np.array(self._buf)
+        return self._buf
 
     @data.setter
     def data(self, value):

@@ -34,7 +34,8 @@ def _try_load(name):
         module = importlib.import_module(_MODULES[name])
         why = module.unavailable_reason()
     except ImportError as e:  # a backend whose module cannot even import says why itself
-        module, why = None, f"importing it failed: {e}"
+        module, why = None, (f"importing it failed: {e}; install its dependencies and build the native kernels "
+                             f"with `pip install -e '.[test]'` (or `bash dev.sh test`)")
     if why:
         _unavailable[name] = why
         return None
