@@ -23,3 +23,15 @@ __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "functional", 
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):  # `tnm.napkin` imports the cost model on first use, keeping `import tinygrad_nm` light
+    if name == "napkin":
+        import importlib
+        return importlib.import_module("tinygrad_nm.napkin")
+    raise AttributeError(f"module 'tinygrad_nm' has no attribute {name!r}")
+
+
+if __import__("os").environ.get("TINYGRAD_NM_DEBUG", "0").strip() not in ("", "0"):  # one line per kernel call
+    from tinygrad_nm.napkin import trace as _trace
+    _trace.enable_debug(_trace._debug_level_from_env())

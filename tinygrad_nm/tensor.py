@@ -261,10 +261,11 @@ class Tensor:
         autograd.backward(self, buf, retain_graph)
 
     def _accumulate_grad(self, g):
+        be = self._be if backends._kernel_wrapper is None else backends.kernels(self._be)  # napkin sees these
         if self.grad is None:  # a private copy: ops may hand the same buffer to several inputs
-            self.grad = Tensor._make(self._be.copy(g), self.dtype, self._be)
+            self.grad = Tensor._make(be.copy(g), self.dtype, self._be)
         else:
-            self.grad._buf = self._be.add(self.grad._buf, g)
+            self.grad._buf = be.add(self.grad._buf, g)
 
     def zero_(self):
         self._buf = self._be.assign(self._buf, 0)
@@ -304,7 +305,8 @@ class Tensor:
                                f"tensor's shape {self.shape}")
         if result.dtype is not self.dtype and result.dtype.is_float and not self.dtype.is_float:
             raise RuntimeError(f"in-place op: result type {result.dtype} can't be stored in a {self.dtype} tensor")
-        self._buf = self._be.assign(self._buf, result._buf)
+        self._buf = (self._be if backends._kernel_wrapper is None else backends.kernels(self._be)).assign(
+            self._buf, result._buf)
         return self
 
     def __lt__(self, other): return _compare("lt", self, other)

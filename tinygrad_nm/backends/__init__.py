@@ -101,6 +101,9 @@ def use_backend(name):
 # ops.py asks `kernels(backend)` for the functions to call. Normally that is the backend
 # module itself (no overhead); while tracing is on, it is a wrapper that times each kernel.
 _kernel_wrapper = None
+# Import the kernels.py submodule before defining kernels() below: importing a submodule for the
+# first time sets the package attribute of that name, which would replace this function.
+from tinygrad_nm.backends import kernels as _kernel_set  # noqa: E402,F401
 
 
 def kernels(backend):

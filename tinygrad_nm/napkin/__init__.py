@@ -1,0 +1,43 @@
+"""Napkin math: how long every kernel should take on this machine, and why; then how long it did.
+
+    import tinygrad_nm as tnm
+    print(tnm.napkin.estimate("matmul", (1024, 1024), (1024, 1024)))   # before running anything
+    print(tnm.napkin.profile(train_step, batch))                         # where a step's time went
+    TINYGRAD_NM_DEBUG=1 python script.py                                 # one line per kernel call
+
+One idea per module:
+  costs.py      FLOPs and compulsory bytes of every kernel (properties of the computation)
+  rates.py      the machine's base rates: defaults, the per-machine cache
+  primitives.py micro-benchmarks of primitives that measure those rates (`tinygrad-nm calibrate`)
+  native.py     the compiled FMA loop and scalar-add loop they time
+  model.py      Cost + rates -> predicted time on one backend, and the roofline limit
+  estimate.py   estimate(op, *shapes): a Tensor op's kernels, priced
+  trace.py      TINYGRAD_NM_DEBUG and profile(fn, *args): kernels timed as they run
+  report.py     the benchmark table and the predicted-vs-measured plot
+  cli.py        `tinygrad-nm bench` and `tinygrad-nm calibrate`
+"""
+from tinygrad_nm.napkin.costs import Buf, Cost, kernel_cost
+from tinygrad_nm.napkin.estimate import Estimate, estimate, estimate_kernel, op_kernels
+from tinygrad_nm.napkin import rates as rates_mod
+from tinygrad_nm.napkin.rates import Rates, cache_path
+from tinygrad_nm.napkin.trace import Profile, collecting, counting, debug, disable_debug, enable_debug, profile
+
+
+def current_rates():
+    """The base rates estimates use now (calibrated or defaults: `.describe()` says which)."""
+    return rates_mod.current()
+
+
+def calibrate(quick=False, save=True, log=print):
+    """Measure this machine's base rates (a few seconds), cache them, and use them from now on."""
+    from tinygrad_nm.napkin import primitives
+    data = primitives.measure(quick=quick, log=log)
+    path = rates_mod.save(data) if save else None
+    current = rates_mod.set_current(rates_mod.Rates(rates_mod.merged_with_defaults(data), "calibrated",
+                                                    path or "in memory"))
+    return current
+
+
+__all__ = ["estimate", "estimate_kernel", "op_kernels", "Estimate", "profile", "Profile", "debug", "enable_debug",
+           "disable_debug", "collecting", "counting", "kernel_cost", "Cost", "Buf", "current_rates", "Rates", "calibrate",
+           "cache_path"]

@@ -1,0 +1,114 @@
+"""Two primitives only compiled code can measure: the FMA peak and the scalar (non-SIMD) add rate.
+
+The C source below is compiled once per machine with the system's C compiler
+(`$CC`, else `cc`) at -O3 -march=native, cached beside the rates, and loaded with ctypes.
+Without a compiler, calibrate keeps the documented defaults for these two rates and says so.
+"""
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+
+C_SOURCE = r"""
+/* GCC/Clang vector extensions: one vector register per variable, whatever the ISA. */
+#if defined(__AVX512F__)
+#define VB 64
+#elif defined(__AVX__)
+#define VB 32
+#else
+#define VB 16
+#endif
+typedef float vf __attribute__((vector_size(VB)));
+typedef double vd __attribute__((vector_size(VB)));
+/* independent FMA chains: FMA latency (4 cycles) x FMA ports (2) = 8 chains keep the units busy;
+   12 leave slack and still fit the 16 registers of AVX2 beside the two constants. */
+#define CHAINS 12
+
+int fma_lanes_f32(void) { return CHAINS * VB / 4; }
+int fma_lanes_f64(void) { return CHAINS * VB / 8; }
+
+double fma_f32(long iters) {
+    vf acc[CHAINS];
+    vf m = (vf){} + 0.9999999f, c = (vf){} + 1e-7f;
+    for (int k = 0; k < CHAINS; k++) acc[k] = (vf){} + (float)k;
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 16
+        for (int k = 0; k < CHAINS; k++) acc[k] = acc[k] * m + c;   /* one FMA per lane */
+    }
+    double s = 0;
+    for (int k = 0; k < CHAINS; k++) for (int j = 0; j < VB / 4; j++) s += acc[k][j];
+    return s;
+}
+
+double fma_f64(long iters) {
+    vd acc[CHAINS];
+    vd m = (vd){} + 0.9999999, c = (vd){} + 1e-7;
+    for (int k = 0; k < CHAINS; k++) acc[k] = (vd){} + (double)k;
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 16
+        for (int k = 0; k < CHAINS; k++) acc[k] = acc[k] * m + c;
+    }
+    double s = 0;
+    for (int k = 0; k < CHAINS; k++) for (int j = 0; j < VB / 8; j++) s += acc[k][j];
+    return s;
+}
+
+/* Scalar adds over an array, 8 independent accumulators, as NumPy's pairwise sum does;
+   vectorisation is switched off so this is the rate of a loop the compiler cannot widen. */
+#if defined(__clang__)
+#define NOVEC
+#else
+#define NOVEC __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize")))
+#endif
+NOVEC double scalar_sum(const float *x, long n, long reps) {
+    double total = 0;
+    for (long r = 0; r < reps; r++) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+#if defined(__clang__)
+#pragma clang loop vectorize(disable) interleave(disable)
+#endif
+        for (long i = 0; i + 8 <= n; i += 8) {
+            s0 += x[i]; s1 += x[i + 1]; s2 += x[i + 2]; s3 += x[i + 3];
+            s4 += x[i + 4]; s5 += x[i + 5]; s6 += x[i + 6]; s7 += x[i + 7];
+        }
+        total += ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    }
+    return total;
+}
+"""
+
+FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-shared", "-fPIC"]
+
+
+class NativeUnavailable(RuntimeError):
+    pass
+
+
+def load(cache_dir):
+    """The compiled primitives (a ctypes library), compiling them on first use; NativeUnavailable says why not."""
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        raise NativeUnavailable(f"no C compiler ({cc!r} not found; set CC)")
+    key = hashlib.sha1((C_SOURCE + cc + " ".join(FLAGS)).encode()).hexdigest()[:12]
+    so_path = os.path.join(cache_dir, f"napkin-primitives-{key}.so")
+    if not os.path.exists(so_path):
+        os.makedirs(cache_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "primitives.c")
+            with open(src, "w") as f:
+                f.write(C_SOURCE)
+            out = os.path.join(tmp, "primitives.so")
+            result = subprocess.run([cc, *FLAGS, src, "-o", out], capture_output=True, text=True)
+            if result.returncode != 0:
+                raise NativeUnavailable(f"{cc} failed to compile the FMA loop: {result.stderr.strip()[:300]}")
+            shutil.move(out, so_path + f".{os.getpid()}")
+            os.replace(so_path + f".{os.getpid()}", so_path)
+    lib = ctypes.CDLL(so_path)
+    lib.fma_f32.argtypes = lib.fma_f64.argtypes = [ctypes.c_long]
+    lib.fma_f32.restype = lib.fma_f64.restype = ctypes.c_double
+    lib.fma_lanes_f32.restype = lib.fma_lanes_f64.restype = ctypes.c_int
+    lib.scalar_sum.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
+    lib.scalar_sum.restype = ctypes.c_double
+    return lib

@@ -1,0 +1,265 @@
+"""Measure the machine's base rates with micro-benchmarks of primitives (`tinygrad-nm calibrate`).
+
+Every rate is the best of several short timings: on a shared machine the fastest run is the
+one least disturbed by others, and it is the same statistic the benchmark table compares
+against. None of these primitives is a benchmark the model is later asked to predict: they are
+a copy, an FMA loop, one large BLAS call, one exp, one select, an empty call per backend, and the
+interpreter's per-element costs; the kernels are priced from them in model.py.
+"""
+import gc
+import math
+import operator
+import os
+import time
+
+import numpy as np
+
+from tinygrad_nm import backends
+from tinygrad_nm.napkin import native, rates as rates_mod
+
+
+def best_time(fn, number=1, repeat=5):
+    """The fastest of `repeat` timings of `number` calls, per call (garbage collection off)."""
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        best = math.inf
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best = min(best, (time.perf_counter() - start) / number)
+        return best
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _calls_for(fn, target_s):
+    """How many calls of fn fill about target_s (at least 1)."""
+    once = best_time(fn, 1, 2)
+    return max(1, int(target_s / max(once, 1e-9)))
+
+
+# --- the host CPU ----------------------------------------------------------------------------
+def measure_host(quick, log):
+    host = {"cores": rates_mod._usable_cores(), "mmap_threshold": rates_mod.MMAP_THRESHOLD}
+    repeat = 5 if quick else 9
+    try:
+        lib = native.load(os.path.dirname(rates_mod.cache_path()))
+    except (native.NativeUnavailable, OSError) as e:
+        log(f"  compiled FMA loop: skipped ({e}); keeping the default peak")
+        lib = None
+    if lib is not None:
+        peaks = {}
+        for dtype, fn, lanes in (("float32", lib.fma_f32, lib.fma_lanes_f32()),
+                                 ("float64", lib.fma_f64, lib.fma_lanes_f64())):
+            iters = 200_000  # ~1 ms per timing: short enough to catch an undisturbed slice
+            peaks[dtype] = 2 * lanes * iters / best_time(lambda: fn(iters), 1, repeat * 2)
+        host["fma_flops_per_core"] = peaks
+        x = np.random.default_rng(0).random(4096, dtype=np.float32)  # 16 KiB: in L1
+        reps = 100
+        host["scalar_flops"] = x.size * reps / best_time(lambda: lib.scalar_sum(x.ctypes.data, x.size, reps), 1, repeat)
+        log(f"  compiled FMA loop, one core: {peaks['float32'] / 1e9:.0f} GFLOP/s float32, "
+            f"{peaks['float64'] / 1e9:.0f} float64; scalar adds {host['scalar_flops'] / 1e9:.1f} GFLOP/s")
+
+    # copy bandwidth by working set (source + destination): L1/L2, L2, L3, DRAM on typical CPUs
+    curve = []
+    for ws in (64 << 10, 1 << 20, 16 << 20, 128 << 20):
+        n = ws // 2 // 4
+        src = np.ones(n, np.float32)
+        dst = np.empty_like(src)
+        calls = _calls_for(lambda: np.copyto(dst, src), 2e-3)
+        t = best_time(lambda: np.copyto(dst, src), calls, repeat)
+        curve.append([ws, ws / t])
+    host["bandwidth"] = curve
+    log("  copy bandwidth (read + write): " + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
+
+    # fresh pages: a new array above glibc's mmap threshold is mapped afresh on every allocation
+    big = np.ones((rates_mod.MMAP_THRESHOLD * 2) // 4, np.float32)
+    out = np.empty_like(big)
+    t_reuse = best_time(lambda: np.copyto(out, big), 1, repeat)
+    t_fresh = best_time(lambda: big.copy(), 1, repeat)
+    host["fresh_page_s_per_byte"] = max(t_fresh - t_reuse, 0.0) / big.nbytes
+    log(f"  fresh pages: a new {_fmt_bytes(big.nbytes)} array costs {(t_fresh - t_reuse) * 1e3:.1f} ms more to "
+        f"write than a reused one ({host['fresh_page_s_per_byte'] * 1e9 * 1e3:.0f} ns per KB)")
+    return host
+
+
+# --- per backend ---------------------------------------------------------------------------------
+def empty_call(be, number=2000, repeat=5):
+    """An empty kernel call through the backend: add of two 1-element buffers (synchronised on a GPU)."""
+    from tinygrad_nm import dtypes
+    x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
+    sync = getattr(be, "synchronize", None)
+    if sync is None:
+        return best_time(lambda: be.add(x, x), number, repeat)
+
+    def call():
+        be.add(x, x)
+        sync()
+    return best_time(call, max(number // 20, 10), repeat)
+
+
+def measure_numpy(be, quick, log):
+    repeat = 5 if quick else 9
+    r = {"call_s": empty_call(be, repeat=repeat)}
+    x0, y0 = np.float32(1.5), np.float32(2.0)  # NumPy scalars: the walkthrough's scalar loops run on these
+    r["scalar_call_s"] = best_time(lambda: be.mul(x0, y0), 2000, repeat)
+    rng = np.random.default_rng(0)
+    blas = {}
+    for dtype, n in (("float32", 1024), ("float64", 512 if quick else 1024)):
+        a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
+        blas[dtype] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 3 if quick else 5)
+    r["blas_flops"] = blas
+    exp_s = {}
+    for dtype in ("float32", "float64"):
+        x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so exp's own speed shows
+        exp_s[dtype] = best_time(lambda: np.exp(x), 50, repeat) / x.size
+    r["exp_s"] = exp_s
+    x, y = rng.standard_normal(8192).astype(np.float32), rng.standard_normal(8192).astype(np.float32)
+    mask = rng.random(8192) < 0.5
+    r["select_s"] = best_time(lambda: np.where(mask, x, y), 50, repeat) / x.size
+    log(f"  numpy: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
+        f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {_blas_threads()}); exp {exp_s['float32'] * 1e9:.2f} ns "
+        f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element")
+    return r
+
+
+def measure_python(be, quick, log):
+    repeat = 5 if quick else 9
+    rng = np.random.default_rng(0)
+    xs, ys = rng.random(4096).tolist(), (rng.random(4096) + 0.5).tolist()
+    n = len(xs)
+    mul, add = operator.mul, operator.add
+    rows = [rng.random(256).tolist() for _ in range(16)]
+
+    def identity(x):
+        return x
+
+    def madd(x):
+        return x * 1.5 + 0.5
+
+    r = {"call_s": empty_call(be, repeat=repeat)}
+    r["madd_s"] = best_time(lambda: [sum(map(mul, row, col)) for row in rows for col in rows], 1, repeat) / (16 * 16 * 256)
+    r["builtin_s"] = best_time(lambda: list(map(add, xs, ys)), 1, repeat) / n
+    r["frame_s"] = best_time(lambda: list(map(identity, xs)), 1, repeat) / n
+    r["op_s"] = max(best_time(lambda: list(map(madd, xs)), 1, repeat) / n - r["frame_s"], 0.0) / 2
+    r["loop_s"] = best_time(lambda: [x for x, y in zip(xs, ys)], 1, repeat) / n
+    r["iter_s"] = best_time(lambda: math.fsum(xs), 1, repeat) / n
+    log("  python: " + ", ".join(f"{k[:-2]} {v * 1e9:.1f} ns" for k, v in r.items() if k != "call_s")
+        + f"; empty call {r['call_s'] * 1e6:.2f} us")
+    return r
+
+
+def measure_framework(numpy_call_s, log):
+    """tinygrad_nm's own cost per kernel call: a chain of multiplies on 1-element tensors, forward and
+    backward, timed whole; kernel calls counted with a counting wrapper; the kernels' own empty-call
+    cost subtracted."""
+    import tinygrad_nm as tnm
+    from tinygrad_nm.napkin import trace
+
+    def chain():
+        x = tnm.Tensor(np.ones(1, np.float32), requires_grad=True, backend="numpy")
+        y = x
+        for _ in range(100):
+            y = y * 1.0001
+        y.backward(tnm.Tensor(np.ones(1, np.float32), backend="numpy"))
+
+    with trace.counting() as counter:
+        chain()
+    calls = counter.calls
+    t = best_time(chain, 1, 7)
+    op_s = max(t / calls - numpy_call_s, 0.0)
+    log(f"  framework: {calls} kernel calls in a 100-op chain + backward, {op_s * 1e6:.2f} us per call on top of the kernel")
+    return {"op_s": op_s}
+
+
+def measure_gpu(be, log):
+    """numba_cuda on a real GPU: launch, host<->device copies, device copy bandwidth, an FMA kernel."""
+    from numba import config as numba_config
+    if getattr(numba_config, "ENABLE_CUDASIM", 0):
+        log("  numba_cuda: the CUDA simulator is on; its timings say nothing about a GPU, keeping the defaults")
+        return None
+    from numba import cuda, float32
+    from tinygrad_nm import dtypes
+    sync = getattr(be, "synchronize", None) or cuda.synchronize
+    r = {"call_s": empty_call(be, repeat=5)}
+    host = np.ones(16 << 20, np.float32)  # 64 MiB
+    r["h2d_bytes_per_s"] = host.nbytes / best_time(lambda: (be.from_numpy(host, dtypes.float32), sync()), 1, 5)
+    dev = be.from_numpy(host, dtypes.float32)
+    r["d2h_bytes_per_s"] = host.nbytes / best_time(lambda: be.to_numpy(dev), 1, 5)
+    big = be.from_numpy(np.ones(64 << 20, np.float32), dtypes.float32)  # 256 MiB: far beyond L2
+    r["bandwidth"] = 2 * (256 << 20) / best_time(lambda: (be.copy(big), sync()), 1, 5)
+
+    @cuda.jit
+    def fma_kernel(out, iters):
+        i = cuda.grid(1)
+        a0, a1, a2, a3 = float32(i), float32(i + 1), float32(i + 2), float32(i + 3)
+        m, c = float32(0.9999999), float32(1e-7)
+        for _ in range(iters):
+            a0 = a0 * m + c
+            a1 = a1 * m + c
+            a2 = a2 * m + c
+            a3 = a3 * m + c
+        out[i] = a0 + a1 + a2 + a3
+
+    device = cuda.get_current_device()
+    threads, blocks = 256, device.MULTIPROCESSOR_COUNT * 32
+    out = cuda.device_array(threads * blocks, np.float32)
+    iters = 4096
+    fma_kernel[blocks, threads](out, 8)
+    cuda.synchronize()
+    t = best_time(lambda: (fma_kernel[blocks, threads](out, iters), cuda.synchronize()), 1, 5)
+    r["fma_flops"] = 2 * 4 * iters * threads * blocks / t
+    log(f"  numba_cuda: launch {r['call_s'] * 1e6:.1f} us, host->device {r['h2d_bytes_per_s'] / 1e9:.1f} GB/s, "
+        f"device->host {r['d2h_bytes_per_s'] / 1e9:.1f} GB/s, device copy {r['bandwidth'] / 1e9:.0f} GB/s, "
+        f"FMA {r['fma_flops'] / 1e12:.1f} TFLOP/s")
+    return r
+
+
+def measure(quick=False, log=print):
+    """Measure every base rate this machine has a primitive for; returns the rates dict (not yet saved)."""
+    start = time.perf_counter()
+    log(f"calibrating napkin rates ({'quick' if quick else 'full'}) on {rates_mod.fingerprint()['host']}:")
+    data = {"measured_at": rates_mod.stamp(), "quick": bool(quick), "host": measure_host(quick, log),
+            "blas": _blas_info()}
+    for name in backends.available_backends():
+        be = backends.load(name)
+        if name == "numpy":
+            data["numpy"] = measure_numpy(be, quick, log)
+        elif name == "python":
+            data["python"] = measure_python(be, quick, log)
+        elif name == "numba_cuda":
+            gpu = measure_gpu(be, log)
+            if gpu:
+                data["numba_cuda"] = gpu
+        else:  # a compiled host backend: its kernels run at the host's rates; its call cost is its own
+            data[name] = {"call_s": empty_call(be)}
+            log(f"  {name}: empty call {data[name]['call_s'] * 1e6:.2f} us")
+    if "numpy" in data:
+        data["framework"] = measure_framework(data["numpy"]["call_s"], log)
+    data["seconds"] = round(time.perf_counter() - start, 2)
+    log(f"calibrated in {data['seconds']:.1f} s")
+    return data
+
+
+def _blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+        return [{k: v for k, v in info.items() if k in ("internal_api", "num_threads", "architecture", "version")}
+                for info in threadpool_info()]
+    except Exception as e:  # threadpoolctl is optional at runtime: record why it is missing
+        return [{"error": str(e)}]
+
+
+def _blas_threads():
+    return ", ".join(f"{i.get('internal_api')} {i.get('num_threads')} ({i.get('architecture')})"
+                     for i in _blas_info() if "num_threads" in i) or "unknown"
+
+
+def _fmt_bytes(n):
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n} B"

@@ -1,0 +1,219 @@
+"""The machine's base rates: how fast this machine does each primitive thing, and where they come from.
+
+A rate is measured by a micro-benchmark of a primitive (see primitives.py), never fitted to a
+benchmark it is used to predict. `tinygrad-nm calibrate` measures them all in a few seconds and
+caches them per machine in `~/.cache/tinygrad_nm/rates-<host>.json` (or the file named by
+TINYGRAD_NM_RATES). Without a calibration the DEFAULTS below are used and every estimate says so.
+
+The DEFAULTS are the figures in the project's machine notes (a 2-core AMD EPYC Zen 5 with AVX-512,
+Python 3.11): where the notes give none, the figure is the one calibrate measured on such a
+machine, rounded. They are a starting point, not a promise: these machines are shared and
+noisy, and the first thing to do on a new one is `tinygrad-nm calibrate`.
+
+Layout (JSON): a section per device or backend.
+  host        the CPU every host backend runs on
+    cores                 usable cores
+    fma_flops_per_core    compiled FMA loop, one thread, per dtype (FLOP/s)
+    scalar_flops          compiled scalar adds, 8 independent chains, no SIMD (FLOP/s)
+    bandwidth             [[working-set bytes, B/s], ...]: a copy whose source and destination
+                          together take that many bytes (read + write counted); between points
+                          the rate is interpolated on log(bytes)
+    fresh_page_s_per_byte the extra cost of writing memory the OS has just handed out
+                          (page faults + zeroing): paid by every new array >= mmap_threshold
+    mmap_threshold        glibc hands out blocks this large (32 MiB, its maximum threshold) as
+                          fresh pages on every allocation
+  framework   tinygrad_nm's own Python layers (Tensor, ops, autograd walk)
+    op_s                  per kernel call, on top of the kernel itself
+  python      the pure-Python backend: what the interpreter pays per element
+    call_s      an empty kernel call (a 1-element add)
+    madd_s      one multiply-add in sum(map(operator.mul, row, col))   (matmul's inner loop)
+    builtin_s   one element of map(operator.add, xs, ys)               (C calls C: a float allocated)
+    frame_s     one element of map(f, xs), f a Python function that returns its argument
+    op_s        one arithmetic operation inside interpreted code (from "x * 1.5 + 0.5")
+    loop_s      one iteration of a list comprehension over zip(xs, ys)
+    iter_s      one element of math.fsum(xs)                           (C iterates, no allocation)
+  numpy       the NumPy backend
+    call_s      an empty kernel call (a 1-element add)
+    scalar_call_s  the same on NumPy scalars (0-d results take that faster path)
+    blas_flops  np.matmul at one large size, per dtype (FLOP/s)
+    exp_s       np.exp per element on an array in cache, per dtype
+    select_s    np.where(random mask, a, b) per element in cache: an unpredictable branch
+  numba_cuda  the GPU backend (when one is there)
+    call_s          an empty kernel call: launch + synchronisation
+    h2d_bytes_per_s host -> device copy;  d2h_bytes_per_s device -> host copy
+    bandwidth       a device-to-device copy (read + write)
+    fma_flops       an FMA loop on every SM, float32
+  <other>     any other backend: call_s (an empty kernel call); compiled ones use the host's rates
+"""
+import copy
+import json
+import os
+import platform
+import socket
+import sys
+import time
+
+ENV_VAR = "TINYGRAD_NM_RATES"
+VERSION = 1
+MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit Linux
+
+DEFAULTS = {
+    "host": {
+        "cores": 2,
+        "fma_flops_per_core": {"float32": 235e9, "float64": 118e9},  # machine notes: 2 FMA x 16 lanes x 3.7 GHz
+        "scalar_flops": 5e9,
+        "bandwidth": [[64 << 10, 100e9], [1 << 20, 70e9], [16 << 20, 40e9], [128 << 20, 35e9]],  # notes: 35-40 GB/s copy
+        "fresh_page_s_per_byte": 0.1e-9,
+        "mmap_threshold": MMAP_THRESHOLD,
+    },
+    "framework": {"op_s": 3e-6},  # the per-op overhead the core aims at
+    "python": {"call_s": 0.7e-6, "madd_s": 28e-9,  # notes: CPython ~28 ns per multiply-add
+               "builtin_s": 35e-9, "frame_s": 45e-9, "op_s": 10e-9, "loop_s": 25e-9, "iter_s": 8e-9},
+    "numpy": {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "blas_flops": {"float32": 210e9, "float64": 105e9},  # notes: fp32 1024, 2 threads
+              "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 3.8e-9},
+    "numba_cuda": {  # an H100 SXM's data sheet and typical Numba launch costs: calibrate on the machine itself
+        "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9,
+        "bandwidth": 3.0e12, "fma_flops": 60e12},
+    "default_backend": {"call_s": 1e-6},
+}
+
+
+def cache_path():
+    """Where calibrated rates live: $TINYGRAD_NM_RATES, else ~/.cache/tinygrad_nm/rates-<host>.json."""
+    explicit = os.environ.get(ENV_VAR)
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tinygrad_nm", f"rates-{socket.gethostname()}.json")
+
+
+def fingerprint():
+    """What a calibration depends on besides the hardware: a cache made under another setting is stale."""
+    try:
+        import numpy
+        numpy_version = numpy.__version__
+    except ImportError:
+        numpy_version = None
+    return {
+        "host": socket.gethostname(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "numpy": numpy_version,
+        "cpus": _usable_cores(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+    }
+
+
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class Rates:
+    """Base rates by section (`rates["numpy"]["call_s"]`), plus where they came from."""
+
+    def __init__(self, data, source, path=None, note=""):
+        self.data, self.source, self.path, self.note = data, source, path, note
+
+    @property
+    def calibrated(self):
+        return self.source == "calibrated"
+
+    def __getitem__(self, section):
+        return self.data[section]
+
+    def section(self, name):
+        """A backend's section; a backend never calibrated gets the generic defaults (and says so)."""
+        if name in self.data:
+            return self.data[name]
+        return DEFAULTS.get(name, DEFAULTS["default_backend"])
+
+    def describe(self):
+        """One line saying where the rates come from."""
+        if self.calibrated:
+            when = self.data.get("measured_at", "?")
+            return f"rates calibrated {when} ({self.path})"
+        why = f"; {self.note}" if self.note else ""
+        return f"default rates from the machine notes (`tinygrad-nm calibrate` measures this machine's){why}"
+
+    def to_json(self):
+        return copy.deepcopy(self.data)
+
+
+def defaults(note=""):
+    data = copy.deepcopy(DEFAULTS)
+    data["host"]["cores"] = _usable_cores()
+    return Rates(data, "defaults", note=note)
+
+
+def save(data, path=None):
+    """Write calibrated rates (a dict as calibrate.measure returns) to the cache; returns the path."""
+    path = path or cache_path()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    payload = dict(data, version=VERSION, fingerprint=fingerprint())
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    return path
+
+
+def load_file(path):
+    """Rates from a cache file, or defaults with the reason when it is missing, stale or unreadable."""
+    if not os.path.exists(path):
+        return defaults()
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        return defaults(note=f"the cache {path} is unreadable ({e})")
+    if data.get("version") != VERSION:
+        return defaults(note=f"the cache {path} has format version {data.get('version')}, this code reads {VERSION}")
+    stale = {k: (v, data.get("fingerprint", {}).get(k)) for k, v in fingerprint().items()
+             if data.get("fingerprint", {}).get(k) != v}
+    if stale:
+        what = ", ".join(f"{k} now {now!r} was {then!r}" for k, (now, then) in stale.items())
+        return defaults(note=f"the cache {path} was measured under another setting ({what})")
+    return Rates(merged_with_defaults(data), "calibrated", path)
+
+
+def merged_with_defaults(data):
+    """Calibrated values over the defaults: a section or value calibration skipped keeps its default."""
+    merged = copy.deepcopy(DEFAULTS)
+    for section, values in data.items():
+        if isinstance(values, dict) and isinstance(merged.get(section), dict):
+            merged[section].update(values)
+        else:
+            merged[section] = values
+    return merged
+
+
+_current = None
+
+
+def current():
+    """The rates estimates use: set_current's, else the cache's, else the defaults."""
+    global _current
+    if _current is None:
+        _current = load_file(cache_path())
+    return _current
+
+
+def set_current(rates):
+    """Use these rates (a Rates, a dict of calibrated rates, or None to re-read the cache)."""
+    global _current
+    if isinstance(rates, dict):
+        rates = Rates(merged_with_defaults(rates), "calibrated", path="in memory")
+    _current = rates
+    return _current
+
+
+def stamp():
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def python_id():
+    return f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"
