@@ -6,6 +6,8 @@ import sys
 # subcommand -> (module, one-line help); each module has add_arguments(parser) and run(args)
 SUBCOMMANDS = {}
 SUBCOMMANDS["train"] = ("tinygrad_nm.train", "train the walkthrough's networks: progress, loss curve, checkpoints")
+SUBCOMMANDS["bench"] = ("tinygrad_nm.napkin.cli_bench", "run the benchmark suite: napkin estimates beside measurements")
+SUBCOMMANDS["calibrate"] = ("tinygrad_nm.napkin.cli_calibrate", "measure this machine's base rates for the napkin estimates")
 
 
 def main(argv=None):

@@ -14,8 +14,8 @@ family has its own pricing below, written from reading that backend's code:
 - numpy: each kernel is one or more NumPy calls ("passes"); each pass pays the call overhead and
   moves its arrays through the cache level their size fits in, unless its inner loop is slower
   than that: exp (vectorised transcendental), select (a data-dependent branch per element),
-  reduce (a scalar add chain), BLAS (matmul). NUMPY_PASSES lists the passes of the kernels that
-  are more than one plain pass.
+  scalar (a loop the compiler could not vectorise: k scalar operations per element), BLAS
+  (matmul). NUMPY_PASSES lists the passes of the kernels that are more than one plain pass.
 - a compiled host backend (Cython): one pass per kernel at the host's rates.
 - numba_cuda: a launch per kernel, then the device's FLOP/s and bandwidth; data entering or
   leaving the device crosses the host link.
@@ -67,23 +67,24 @@ PYTHON_WORK = {
 }
 
 # --- the NumPy backend's kernels as NumPy calls ---------------------------------------------------
-# (kind, arrays read, arrays written), arrays in units of the kernel's elements x itemsize (a bool
-# array is 1/4 of a float32 one). Kernels not listed are one pass moving their compulsory bytes.
+# (kind, arrays read, arrays written[, scalar operations per element]), arrays in units of the
+# kernel's elements x itemsize (a bool array is 1/4 of a float32 one). Kernels not listed are one
+# pass moving their compulsory bytes.
 NUMPY_PASSES = {
     # e = exp(-|a|); where(a >= 0, 1 / (1 + e), e / (1 + e))
     "sigmoid": [("stream", 1, 1), ("stream", 1, 1), ("exp", 1, 1), ("stream", 1, 1), ("stream", 1, 1),
                 ("stream", 1, 1), ("stream", 2, 1), ("stream", 1, 0.25), ("select", 2.25, 1)],
-    "relu": [("select", 1, 1)],                       # np.maximum(a, 0): a compare-and-branch per element
+    "relu": [("scalar", 1, 1, 3)],                    # np.maximum(a, 0): compare, NaN test, pick; not SIMD
     "relu_backward": [("stream", 1, 0.25), ("select", 1.25, 1)],  # where(x > 0, g, 0)
     "sigmoid_backward": [("stream", 2, 1), ("stream", 1, 1), ("stream", 2, 1)],  # g * y * (1 - y)
     "tanh_backward": [("stream", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],     # g * (1 - y * y)
-    "sum": [("reduce", 1, 0)],                        # pairwise summation: scalar adds
+    "sum": [("scalar", 1, 0, 1)],                     # pairwise summation: scalar adds
     "max": [("stream", 1, 0)],                        # a SIMD max: memory speed
-    "softmax": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("reduce", 1, 0), ("stream", 1, 1)],
-    "log_softmax": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("reduce", 1, 0), ("stream", 1, 1)],
-    "softmax_backward": [("stream", 2, 1), ("reduce", 1, 0), ("stream", 1, 1), ("stream", 2, 1)],
-    "log_softmax_backward": [("reduce", 1, 0), ("exp", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],
-    "cross_entropy": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("reduce", 1, 0), ("stream", 1, 1),
+    "softmax": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1)],
+    "log_softmax": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1)],
+    "softmax_backward": [("stream", 2, 1), ("scalar", 1, 0, 1), ("stream", 1, 1), ("stream", 2, 1)],
+    "log_softmax_backward": [("scalar", 1, 0, 1), ("exp", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],
+    "cross_entropy": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1),
                       ("exp", 1, 1)],
     "cross_entropy_backward": [("stream", 1, 1), ("stream", 1, 1)],
     "reshape": [], "permute": [], "expand": [], "item": [],  # views and scalars: the call only
@@ -191,13 +192,13 @@ def _numpy(cost, rates, dtype, scalar_args):
                           limit_terms=limit_terms)
     compute = memory = fresh = 0.0
     traffic_total, inner = 0.0, {}
-    for kind, reads, writes in passes:
+    for kind, reads, writes, *ops in passes:
         if reads is None:  # the kernel's own compulsory traffic, spread over its passes
             traffic, written = cost.bytes / len(passes), cost.out_bytes / len(passes)
         else:
             traffic, written = (reads + writes) * n * itemsize, writes * n * itemsize
         mem = traffic / bandwidth(host["bandwidth"], traffic) if traffic else 0.0
-        loop = _numpy_inner_loop(kind, n, r, host, dtype)
+        loop = _numpy_inner_loop(kind, n, r, host, dtype, ops[0] if ops else 1)
         if loop:
             inner[kind] = inner.get(kind, 0.0) + loop
         # a pass is as slow as the slower of its memory traffic and its inner loop
@@ -223,14 +224,14 @@ def _numpy(cost, rates, dtype, scalar_args):
     return Prediction(seconds, limit, overhead, compute, memory, fresh, bound, terms, limit_terms)
 
 
-def _numpy_inner_loop(kind, n, r, host, dtype):
+def _numpy_inner_loop(kind, n, r, host, dtype, ops):
     """Seconds for a pass's inner loop when that, not memory, is what limits it (0 for plain streams)."""
     if kind == "exp":
         return n * r["exp_s"].get(dtype, r["exp_s"]["float32"])
     if kind == "select":
         return n * r["select_s"]
-    if kind == "reduce":
-        return n / host["scalar_flops"]
+    if kind == "scalar":
+        return n * ops / host["scalar_flops"]
     return 0.0
 
 

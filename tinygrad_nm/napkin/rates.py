@@ -37,7 +37,7 @@ Layout (JSON): a section per device or backend.
     scalar_call_s  the same on NumPy scalars (0-d results take that faster path)
     blas_flops  np.matmul at one large size, per dtype (FLOP/s)
     exp_s       np.exp per element on an array in cache, per dtype
-    select_s    np.where(random mask, a, b) per element in cache: an unpredictable branch
+    select_s    np.where(random mask, a, b) per element (256K elements): an unpredictable branch
   numba_cuda  the GPU backend (when one is there)
     call_s          an empty kernel call: launch + synchronisation
     h2d_bytes_per_s host -> device copy;  d2h_bytes_per_s device -> host copy
@@ -70,7 +70,7 @@ DEFAULTS = {
     "python": {"call_s": 0.7e-6, "madd_s": 28e-9,  # notes: CPython ~28 ns per multiply-add
                "builtin_s": 35e-9, "frame_s": 45e-9, "op_s": 10e-9, "loop_s": 25e-9, "iter_s": 8e-9},
     "numpy": {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "blas_flops": {"float32": 210e9, "float64": 105e9},  # notes: fp32 1024, 2 threads
-              "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 3.8e-9},
+              "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9},
     "numba_cuda": {  # an H100 SXM's data sheet and typical Numba launch costs: calibrate on the machine itself
         "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9,
         "bandwidth": 3.0e12, "fma_flops": 60e12},

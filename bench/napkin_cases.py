@@ -1,0 +1,40 @@
+"""Which backends and sizes the napkin benchmarks run, in quick and full mode (shared by test_napkin_*.py)."""
+import os
+
+import tinygrad_nm as tnm
+
+QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"  # conftest sets it from --quick/--full before collection
+GPU = ("numba_cuda",)
+
+
+def _cuda_simulated():
+    try:
+        from numba import config
+        return bool(getattr(config, "ENABLE_CUDASIM", 0))
+    except ImportError:
+        return False
+
+
+def benchmarkable_backends():
+    """Available backends whose timings mean something (not the CUDA simulator), or those named in
+    TINYGRAD_NM_BENCH_BACKENDS (comma-separated; `tinygrad-nm bench --backend` sets it)."""
+    chosen = os.environ.get("TINYGRAD_NM_BENCH_BACKENDS")
+    if chosen:
+        names = [n.strip() for n in chosen.split(",") if n.strip()]
+        for n in names:  # a backend asked for by name must run: no silent skip
+            tnm.backends.load(n)
+        return names
+    return [b for b in tnm.available_backends() if not (b in GPU and _cuda_simulated())]
+
+
+BACKENDS = benchmarkable_backends()
+
+
+def kind(backend):
+    """python (the interpreter), host (compiled code on the CPU) or gpu: each gets its own sizes."""
+    return "python" if backend == "python" else ("gpu" if backend in GPU else "host")
+
+
+def cases(table):
+    """[(backend, size)] for a {kind: sizes} table, over every benchmarkable backend."""
+    return [(b, n) for b in BACKENDS for n in table[kind(b)]]

@@ -1,0 +1,315 @@
+"""The napkin cost model: formulas, the time model's arithmetic, the rates cache, the DEBUG trace,
+profile totals, the report. No timing assertions: measured times are only checked to exist."""
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_nm as tnm
+from tinygrad_nm import Tensor, backends, functional as F, nn, optim
+from tinygrad_nm.backends.kernels import KERNELS
+from tinygrad_nm.napkin import Buf, kernel_cost, model, report, rates as rates_mod, trace
+
+
+@pytest.fixture
+def default_rates():
+    """Estimates from the documented defaults, whatever this machine has cached."""
+    previous = rates_mod._current
+    rates = rates_mod.set_current(rates_mod.defaults())
+    yield rates
+    rates_mod._current = previous
+
+
+# --- cost formulas -----------------------------------------------------------------------------
+@pytest.mark.parametrize("m,k,n,itemsize", [(1024, 1024, 1024, 4), (3, 5, 7, 8), (1, 784, 128, 4)])
+def test_matmul_flops_and_bytes(m, k, n, itemsize):
+    c = kernel_cost("matmul", (Buf((m, k), itemsize), Buf((k, n), itemsize)))
+    assert c.flops == 2 * m * n * k
+    assert c.bytes == itemsize * (m * k + k * n + m * n)  # read A and B once, write C once
+    assert c.elements == m * n * k
+    assert c.intensity == pytest.approx(2 * m * n * k / (itemsize * (m * k + k * n + m * n)))
+
+
+def test_broadcast_operand_is_read_at_its_own_size():
+    c = kernel_cost("add", (Buf((1024, 512)), Buf((512,))))
+    assert c.flops == 1024 * 512
+    assert c.bytes == 4 * (1024 * 512 + 512 + 1024 * 512)
+    both = kernel_cost("mul", (Buf((8, 1)), Buf((1, 6))))  # both broadcast: the output is 8x6
+    assert both.flops == 48 and both.bytes == 4 * (8 + 6 + 48)
+
+
+def test_scalar_operand_costs_no_bytes():
+    c = kernel_cost("mul", (Buf((1000,)), 2.5))
+    assert c.flops == 1000 and c.bytes == 4 * 2000
+
+
+def test_compare_writes_one_byte_per_element():
+    c = kernel_cost("gt", (Buf((100,), 8), Buf((100,), 8)))
+    assert c.bytes == 8 * 200 + 100
+
+
+@pytest.mark.parametrize("axes,keepdims,kept", [((1,), False, 64), ((0, 1), False, 1), ((1,), True, 64)])
+def test_reduction(axes, keepdims, kept):
+    c = kernel_cost("sum", (Buf((64, 32)), axes, keepdims))
+    assert c.flops == 64 * 32  # one add per input element
+    assert c.bytes == 4 * (64 * 32 + kept)
+
+
+def test_transcendentals_are_counted_apart():
+    e = kernel_cost("exp", (Buf((10,)),))
+    assert (e.flops, e.transcendentals) == (0, 10)
+    s = kernel_cost("sigmoid", (Buf((10,)),))
+    assert (s.flops, s.transcendentals) == (30, 10)
+    assert kernel_cost("pow", (Buf((10,)), 2)).transcendentals == 0  # x**2 is a multiply
+    assert kernel_cost("pow", (Buf((10,)), 0.5)).transcendentals == 20  # exp(b log a)
+
+
+def test_views_cost_nothing():
+    for name, extra in (("reshape", ((4, 4),)), ("permute", ((1, 0),)), ("expand", ((4, 4),))):
+        c = kernel_cost(name, (Buf((4, 4)), *extra))
+        assert c.flops == 0 and c.bytes == 0
+
+
+def test_unknown_kernel_is_named():
+    with pytest.raises(ValueError, match="no cost formula for kernel 'fft'"):
+        kernel_cost("fft", (Buf((4,)),))
+
+
+# --- every kernel that runs gets priced -------------------------------------------------------------
+def _workout(backend):
+    """A program that calls most of the kernel set."""
+    with tnm.use_backend(backend):
+        rng = np.random.default_rng(0)
+        model_ = nn.MLP([6, 5, 3], backend=backend, generator=rng)
+        opt = optim.SGD(model_.parameters(), lr=0.1, momentum=0.9)
+        x = Tensor(rng.standard_normal((4, 6)))
+        loss = F.cross_entropy(model_(x), Tensor([0, 2, 1, 0]))
+        loss.backward()
+        opt.step()
+        y = Tensor(rng.random((3, 4)) + 0.1, requires_grad=True)
+        z = (y.sigmoid() * y.tanh() + y.exp().log() - y.sqrt() / y.abs() + y ** 2 - y.atanh() * 0
+             + y.softmax(1) + y.log_softmax(0) + y.max(axis=1, keepdims=True) + y[1:, :2].sum() + y.T.sum(1)[0])
+        z.sum().backward()
+        (y > 0.5).numpy()
+        return z
+
+
+@pytest.mark.parametrize("backend", [b for b in tnm.available_backends() if b in ("python", "numpy")])
+def test_every_executed_kernel_is_priced(backend, default_rates, recwarn):
+    with tnm.napkin.collecting() as c:
+        _workout(backend)
+    assert len(c.calls) > 30
+    ops = {call.op for call in c.calls}
+    assert {"matmul", "relu", "cross_entropy", "sigmoid_backward", "softmax_backward", "index_grad"} <= ops
+    for call in c.calls:
+        assert call.cost is not None and call.prediction is not None, call.op
+        assert call.prediction.seconds > 0 and call.prediction.seconds >= call.prediction.limit_seconds
+        assert call.measured_seconds >= 0
+    assert not [w for w in recwarn if "napkin" in str(w.message)]
+    assert backends._kernel_wrapper is None  # tracing off again: the hook costs nothing
+
+
+# --- the time model's arithmetic ------------------------------------------------------------------
+def test_numpy_matmul_is_call_plus_flops_over_blas(default_rates):
+    e = tnm.napkin.estimate("matmul", (512, 256), (256, 128), backend="numpy")
+    r = default_rates["numpy"]
+    assert e.flops == 2 * 512 * 256 * 128
+    assert e.seconds == pytest.approx(r["call_s"] + e.flops / r["blas_flops"]["float32"])
+    peak = default_rates["host"]["fma_flops_per_core"]["float32"] * default_rates["host"]["cores"]
+    assert e.limit_seconds == pytest.approx(max(e.flops / peak, e.bytes / model.bandwidth(
+        default_rates["host"]["bandwidth"], e.bytes)))
+    text = str(e)
+    assert text.startswith("matmul 512x256x128 [numpy float32]: ") and "GFLOP" in text and "BLAS" in text
+    assert "default rates" in text and len(text.splitlines()) == 2
+
+
+def test_numpy_add_is_memory_bound(default_rates):
+    n = 1 << 20
+    e = tnm.napkin.estimate("add", (n,), (n,), backend="numpy")
+    bw = model.bandwidth(default_rates["host"]["bandwidth"], 12 * n)
+    assert e.bytes == 12 * n
+    assert e.seconds == pytest.approx(default_rates["numpy"]["call_s"] + 12 * n / bw)
+    assert e.parts[0].prediction.bound == "memory"
+
+
+def test_python_matmul_pays_per_multiply_add(default_rates):
+    e = tnm.napkin.estimate("matmul", (32, 32), (32, 32), backend="python")
+    r = default_rates["python"]
+    assert e.seconds == pytest.approx(r["call_s"] + 32 ** 3 * r["madd_s"])
+    assert "multiply-adds" in str(e)
+
+
+def test_float64_doubles_the_bytes(default_rates):
+    a = tnm.napkin.estimate("add", (1000,), (1000,), dtype="float32", backend="numpy")
+    b = tnm.napkin.estimate("add", (1000,), (1000,), dtype="float64", backend="numpy")
+    assert b.bytes == 2 * a.bytes
+
+
+def test_bandwidth_interpolates_between_measured_points():
+    curve = [[1000, 100.0], [100000, 10.0]]
+    assert model.bandwidth(curve, 10) == 100.0 and model.bandwidth(curve, 10 ** 7) == 10.0
+    assert model.bandwidth(curve, 10000) == pytest.approx(math.sqrt(100.0 * 10.0))
+
+
+def test_estimate_maps_tensor_ops_to_kernels(default_rates):
+    assert tnm.napkin.estimate("mean", (100, 10), axis=1, backend="numpy").kernels == ["sum", "div"]
+    assert tnm.napkin.estimate("__rmul__", (10,), 2.0, backend="numpy").kernels == ["mul"]
+    assert tnm.napkin.estimate("mse_loss", (8, 1), (8, 1), backend="numpy").kernels == ["sub", "mul", "sum", "div"]
+    ce = tnm.napkin.estimate("cross_entropy", (64, 10), (64,), backend="numpy")
+    assert ce.kernels == ["cross_entropy"] and ce.transcendentals > 0
+    assert tnm.napkin.estimate("matmul", (4,), (4, 3), backend="numpy").flops == 2 * 4 * 3
+
+
+def test_estimate_errors_name_the_problem(default_rates):
+    with pytest.raises(ValueError, match="unknown op 'convolve'"):
+        tnm.napkin.estimate("convolve", (3,))
+    with pytest.raises(TypeError, match="takes 2 shape"):
+        tnm.napkin.estimate("add", (3,))
+    with pytest.raises(ValueError, match="not aligned"):
+        tnm.napkin.estimate("matmul", (3, 4), (5, 6))
+    with pytest.raises(ValueError, match="unknown dtype"):
+        tnm.napkin.estimate("add", (3,), (3,), dtype="float16")
+
+
+# --- rates: defaults, cache, staleness --------------------------------------------------------------
+def _fake_calibration():
+    return {"measured_at": "2025-01-01 00:00:00", "numpy": {"call_s": 1.25e-6}, "host": {"cores": 7}}
+
+
+def test_calibration_cache_round_trip(tmp_path, monkeypatch):
+    path = tmp_path / "rates.json"
+    monkeypatch.setenv(rates_mod.ENV_VAR, str(path))
+    assert rates_mod.cache_path() == str(path)
+    missing = rates_mod.load_file(rates_mod.cache_path())
+    assert not missing.calibrated and "tinygrad-nm calibrate" in missing.describe()
+    rates_mod.save(_fake_calibration())
+    loaded = rates_mod.load_file(str(path))
+    assert loaded.calibrated and str(path) in loaded.describe()
+    assert loaded["numpy"]["call_s"] == 1.25e-6 and loaded["host"]["cores"] == 7
+    # what calibration did not measure keeps its documented default
+    assert loaded["numpy"]["blas_flops"] == rates_mod.DEFAULTS["numpy"]["blas_flops"]
+    assert loaded["python"] == rates_mod.DEFAULTS["python"]
+
+
+def test_stale_or_broken_cache_falls_back_to_defaults(tmp_path):
+    path = tmp_path / "rates.json"
+    rates_mod.save(_fake_calibration(), str(path))
+    data = json.loads(path.read_text())
+    data["fingerprint"]["numpy"] = "0.0.1"
+    path.write_text(json.dumps(data))
+    stale = rates_mod.load_file(str(path))
+    assert not stale.calibrated and "numpy now" in stale.describe()
+    path.write_text("{not json")
+    broken = rates_mod.load_file(str(path))
+    assert not broken.calibrated and "unreadable" in broken.describe()
+
+
+def test_calibrate_show_prints_the_rates(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(rates_mod.ENV_VAR, str(tmp_path / "none.json"))
+    monkeypatch.setattr(rates_mod, "_current", None)
+    from tinygrad_nm import cli
+    assert cli.main(["calibrate", "--show"]) == 0
+    out = capsys.readouterr().out
+    assert "default rates" in out and "numpy:" in out and "blas_flops" in out
+    monkeypatch.setattr(rates_mod, "_current", None)
+
+
+def test_python_primitives_measure_positive_rates():
+    from tinygrad_nm.napkin import primitives
+    r = primitives.measure_python(backends.load("python"), quick=True, log=lambda line: None)
+    assert set(r) == {"call_s", "madd_s", "builtin_s", "frame_s", "op_s", "loop_s", "iter_s"}
+    assert all(v >= 0 for v in r.values()) and r["madd_s"] > 0
+
+
+# --- DEBUG trace and profile --------------------------------------------------------------------------
+def test_debug_prints_one_line_per_kernel(default_rates):
+    stream = io.StringIO()
+    a = Tensor(np.ones((8, 4), np.float32), backend="numpy")
+    b = Tensor(np.ones((4, 3), np.float32), backend="numpy")
+    with tnm.napkin.debug(stream=stream):
+        (a @ b).relu()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "numpy" in lines[0] and "matmul" in lines[0] and "8x4, 4x3" in lines[0]
+    for word in ("FLOP", "pred", "meas", "GFLOP/s", "GB/s"):
+        assert word in lines[0]
+    assert "relu" in lines[1]
+    assert backends._kernel_wrapper is None
+
+
+def test_debug_env_var_traces_a_script(tmp_path):
+    script = "import tinygrad_nm as t; x = t.Tensor([[1.0, 2.0]]); (x @ x.T).sum()"
+    env = dict(os.environ, TINYGRAD_NM_DEBUG="2", TINYGRAD_NM_RATES=str(tmp_path / "none.json"),
+               TINYGRAD_NM_BACKEND="numpy")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[napkin]")]
+    ops = [line.split()[2] for line in lines if " = " not in line]
+    assert ops == ["permute", "matmul", "sum"]
+    assert any(" = " in line for line in lines)  # level 2: the arithmetic under each line
+
+
+def test_profile_totals(default_rates):
+    rng = np.random.default_rng(1)
+    model_ = nn.MLP([16, 8, 4], backend="numpy", generator=rng)
+    x = Tensor(rng.standard_normal((5, 16)).astype(np.float32), backend="numpy")
+
+    def step():
+        loss = F.cross_entropy(model_(x), Tensor([0, 1, 2, 3, 0], backend="numpy"))
+        loss.backward()
+        return loss
+
+    p = tnm.napkin.profile(step)
+    assert p.result is not None and len(p.rows) > 8
+    assert p.kernel_predicted_seconds == pytest.approx(sum(r.predicted_seconds for r in p.rows))
+    assert p.predicted_seconds == pytest.approx(p.kernel_predicted_seconds + len(p.rows) *
+                                                default_rates["framework"]["op_s"])
+    assert p.measured_seconds >= p.kernel_measured_seconds > 0
+    assert p.flops == pytest.approx(sum(r.flops for r in p.rows))
+    assert sum(g[0] for g in p.grouped()) == len(p.rows)
+    text = str(p)
+    assert "total:" in text and "matmul" in text and "framework" in text
+    assert backends._kernel_wrapper is None
+
+
+# --- the report ------------------------------------------------------------------------------------------
+def _bench_json():
+    def bench(backend, op, size, predicted, measured):
+        return {"name": f"{op}-{size}", "fullname": f"bench::{op}-{size}", "stats": {"min": measured},
+                "extra_info": {"napkin": True, "backend": backend, "op": op, "size": size,
+                               "predicted_seconds": predicted, "limit_seconds": predicted / 10,
+                               "flops": 1e9, "bytes": 1e6, "bound": "compute"}}
+    return {"machine_info": {"napkin": {"describe": "test rates"}}, "benchmarks": [
+        bench("numpy", "matmul", "1024x1024x1024", 0.010, 0.012),  # goal, inside
+        bench("numpy", "relu", "4194304", 0.010, 0.030),           # goal, outside
+        bench("numpy", "add", "1024", 1e-6, 5e-6),                 # under 1 ms: not a goal cell
+        bench("python", "mlp_step", "b16", 0.005, 0.004),           # programs are always goal cells
+        {"name": "other", "fullname": "bench::other", "stats": {"min": 0.5}, "extra_info": {}},
+    ]}
+
+
+def test_report_marks_goal_cells(tmp_path):
+    rows, others, machine = report.load(_bench_json())
+    marks = {(r.op, r.size): r.mark for r in rows}
+    assert marks == {("matmul", "1024x1024x1024"): "ok", ("relu", "4194304"): "OUT", ("add", "1024"): "-",
+                     ("mlp_step", "b16"): "ok"}
+    text = report.table(rows, others, machine)
+    assert "3 of 4" not in text and "2 of 3 within" in text
+    assert "OUT: numpy relu 4194304: measured/predicted 3.00" in text and "bench::other" in text
+    png = report.plot(rows, str(tmp_path / "plot.png"))
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_dir_missing_is_a_clear_error(tmp_path, monkeypatch):
+    from tinygrad_nm.napkin import cli_bench
+    assert (cli_bench.find_bench_dir() / "conftest.py").is_file()  # this clone's bench/
+    monkeypatch.setattr(tnm, "__file__", str(tmp_path / "site" / "tinygrad_nm" / "__init__.py"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(cli_bench.BENCH_DIR_ENV, raising=False)
+    with pytest.raises(SystemExit, match="bench/ with its conftest.py\\) was not found"):
+        cli_bench.find_bench_dir()
