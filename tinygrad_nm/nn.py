@@ -98,8 +98,12 @@ class Module:
                                 f"but {p.shape} in the model")
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
-        converted = {name: Tensor(np.asarray(state[name]), dtype=p.dtype, backend=p.backend)
-                     for name, p in params.items()}  # may raise on bad values: still nothing written
+        converted = {}
+        for name, p in params.items():  # converting may fail on bad values: still nothing written
+            try:
+                converted[name] = Tensor(np.asarray(state[name]), dtype=p.dtype, backend=p.backend)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"load_state_dict into {type(self).__name__}: {name!r}: {e}") from None
         for name, p in params.items():
             p.data = converted[name]  # a new buffer: gradients and optimizer state stay separate
 

@@ -9,16 +9,17 @@ import numpy as np
 from tinygrad_nm import data, nn
 from tinygrad_nm import functional as F
 
-# what each task trains with unless told otherwise; lr None = 1 / (number of pixels), see default_lr().
-# digits: over 8 seeds, lr 0.1 with momentum and a cosine decay ended at >= 97% on 7 (96.9% on the
-# 8th) and passed 97% by epoch 12 on all; a constant lr of 0.05 ended between 96.4% and 98.6%.
+# What each task trains with unless told otherwise; lr None = 1 / (number of pixels), see default_lr().
+# digits, measured over 12 seeds (30 epochs, SGD momentum 0.9, lr 0.1 with cosine decay, numpy backend):
+# tanh ended between 97.2% and 98.9% held-out accuracy (mean 97.9%); relu between 96.9% and 99.2%
+# (mean 98.1%), Adam lr 1e-3 between 95.5% and 98.6%. tanh is the default: its worst seed still passes 97%.
 DEFAULTS = {
     "average": dict(epochs=20, batch_size=32, lr=None, optimizer="sgd", momentum=0.9, schedule="cosine",
                     size=100, samples=1000),
     "digits": dict(epochs=30, batch_size=32, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine",
-                   hidden=[128, 64]),
+                   hidden=[128, 64], activation="tanh"),
     "mnist": dict(epochs=10, batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine",
-                  hidden=[128, 64]),
+                  hidden=[128, 64], activation="tanh"),
 }
 # the settings that decide the model's shape: a checkpoint only resumes under the same ones
 MODEL_KEYS = {"average": ("size",), "digits": ("hidden", "activation"), "mnist": ("hidden", "activation")}
