@@ -98,6 +98,16 @@ def test_non_integer_dimensions(backend, make):
         make()
 
 
+def test_integer_to_a_negative_integer_power(backend):
+    i = Tensor([2, 3])
+    with unchanged(i):
+        with raises(ValueError, "negative integer powers"):
+            i ** -1
+        with raises(ValueError, "negative integer powers"):
+            i ** Tensor([1, -2])
+    assert (i ** -1.0).tolist() == [0.5, pytest.approx(1 / 3)]  # a float exponent gives floats
+
+
 def test_arange_zero_step(backend):
     with raises(ValueError, "step"):
         Tensor.arange(0, 5, 0)

@@ -271,6 +271,14 @@ def test_math_methods_match_numpy(backend):
     assert Tensor([[1, 5], [3, 2]]).max(axis=0).tolist() == [3, 5]
 
 
+def test_sum_of_bools_counts(backend):
+    correct = Tensor([1, 2, 3, 4]) == Tensor([1, 0, 3, 4])
+    s = correct.sum()
+    assert s.dtype == "int64" and s.item() == 3 and s.tolist() == 3
+    assert (Tensor([[True, False], [True, True]]).sum(axis=0)).tolist() == [2, 1]
+    assert correct.float().mean().item() == 0.75 and correct.mean().item() == 0.75
+
+
 def test_comparisons_return_non_differentiable_bool_tensors(backend):
     x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
     for c, expected in [(x < 2, [1, 0, 0]), (x <= 2, [1, 1, 0]), (x > 2, [0, 0, 1]), (x >= 2, [0, 1, 1]),

@@ -39,6 +39,7 @@ CASES = [
     case("pow_tensor", lambda a, b: a ** b, None, pos((2, 3)), rnd((2, 3), seed=1)),
     case("pow_scalar", lambda a: a ** 3 - 2 * a ** 0.5, None, pos((2, 3))),
     case("rpow", lambda a: 2.0 ** a, None, rnd((4,))),
+    case("pow0_at_zero", lambda a: a ** 0 + a ** 1 + a ** 2, None, np.array([0.0, 1.5, -2.0])),
     case("python_numbers", lambda a: (1 - a) / 3 + 2 * a - a / 2 + 4 / (a + 5), None, rnd((2, 3))),
     case("neg_exp_log", lambda a: (-a).exp() + a.log(), None, pos((2, 3))),
     case("sqrt_abs", lambda a: a.abs().sqrt(), None, signed((2, 3))),

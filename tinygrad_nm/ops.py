@@ -67,7 +67,8 @@ class Pow(Function):
         ga = gb = None
         if self.needs_grad(0):  # d/da a^b = b a^(b-1)
             if isinstance(b, (int, float)):
-                ga = be.mul(g, be.mul(be.pow(a, b - 1), b)) if b != 2 else be.mul(g, be.mul(a, 2))
+                ga = (be.mul(g, be.mul(a, 2)) if b == 2 else be.mul(g, 0) if b == 0  # x**0: 0, also at x = 0
+                      else be.mul(g, be.mul(be.pow(a, b - 1), b)))
             else:
                 ga = be.mul(g, be.mul(b, be.pow(a, be.sub(b, 1))))
         if self.needs_grad(1):  # d/db a^b = a^b ln a

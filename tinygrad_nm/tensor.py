@@ -327,6 +327,8 @@ class Tensor:
     def relu(self): return _apply(ops.Relu, self.dtype, (self,))
 
     def sum(self, axis=None, keepdims=False):
+        if self.dtype is dt.bool_:  # counting: True + True is 2, an int64 as in PyTorch
+            return self.long().sum(axis, keepdims)
         axes = normalize_axes(axis, self.ndim)
         if not axes:
             return self

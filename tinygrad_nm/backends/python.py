@@ -168,7 +168,11 @@ def add(a, b): return _elementwise(operator.add, a, b)
 def sub(a, b): return _elementwise(operator.sub, a, b)
 def mul(a, b): return _elementwise(operator.mul, a, b)
 def div(a, b): return _elementwise(_div, a, b)
-def pow(a, b): return _elementwise(_pow, a, b)
+def pow(a, b):
+    out = _elementwise(_pow, a, b)
+    if not out.dtype.is_float and any(type(v) is float for v in out.data):  # 2 ** -1 in an int tensor
+        raise ValueError("Integers to negative integer powers are not allowed.")
+    return out
 
 
 def _compare(fn):
