@@ -313,3 +313,16 @@ def test_bench_dir_missing_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv(cli_bench.BENCH_DIR_ENV, raising=False)
     with pytest.raises(SystemExit, match="bench/ with its conftest.py\\) was not found"):
         cli_bench.find_bench_dir()
+
+
+def test_compiled_fma_loop_builds_and_runs(tmp_path):
+    import shutil
+    from tinygrad_nm.napkin import native
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler: calibrate keeps the default FMA peak")
+    lib = native.load(str(tmp_path))
+    assert lib.fma_lanes_f32() == 2 * lib.fma_lanes_f64() > 0
+    assert math.isfinite(lib.fma_f32(1000)) and math.isfinite(lib.fma_f64(1000))
+    x = np.arange(64, dtype=np.float32)
+    assert lib.scalar_sum(x.ctypes.data, x.size, 3) == 3 * x.sum()
+    assert native.load(str(tmp_path)) is not None  # cached: the second load does not recompile

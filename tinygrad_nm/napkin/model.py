@@ -190,8 +190,8 @@ def _numpy(cost, rates, dtype, scalar_args):
     if not passes:
         return Prediction(call, limit, call, bound="overhead", terms=[f"{fmt.seconds(call)} call (a view)"],
                           limit_terms=limit_terms)
-    compute = memory = fresh = 0.0
-    traffic_total, inner = 0.0, {}
+    compute = memory = 0.0
+    traffic_total, inner, written_total, written_big = 0.0, {}, 0.0, 0.0
     for kind, reads, writes, *ops in passes:
         if reads is None:  # the kernel's own compulsory traffic, spread over its passes
             traffic, written = cost.bytes / len(passes), cost.out_bytes / len(passes)
@@ -207,8 +207,10 @@ def _numpy(cost, rates, dtype, scalar_args):
         else:
             memory += mem
             traffic_total += traffic
-        if written >= host["mmap_threshold"]:  # a new array that large comes from fresh pages
-            fresh += written * host["fresh_page_s_per_byte"]
+        written_total += written
+        if written >= host["mmap_threshold"]:
+            written_big += written
+    fresh = _fresh_bytes(written_total, written_big, host) * host["fresh_page_s_per_byte"]
     overhead = call * len(passes)
     terms = []
     if memory:
@@ -222,6 +224,18 @@ def _numpy(cost, rates, dtype, scalar_args):
     seconds = overhead + compute + memory + fresh
     bound = max((("overhead", overhead), ("compute", compute), ("memory", memory + fresh)), key=lambda kv: kv[1])[0]
     return Prediction(seconds, limit, overhead, compute, memory, fresh, bound, terms, limit_terms)
+
+
+def _fresh_bytes(written_total, written_big, host):
+    """How many of a call's newly written bytes land on pages the OS has just handed out.
+
+    glibc malloc, steady state: a block >= mmap_threshold (32 MiB) is mapped afresh on every
+    allocation; smaller ones come from the heap, which is given back to the OS (trimmed) when more
+    than 2 x mmap_threshold lies free at its top, as after a call whose temporaries add up to more
+    than that. Either way the pages are faulted in and zeroed again on the next call."""
+    if written_total >= 2 * host["mmap_threshold"]:
+        return written_total
+    return written_big
 
 
 def _numpy_inner_loop(kind, n, r, host, dtype, ops):
@@ -243,7 +257,8 @@ def _compiled(cost, backend, rates, dtype):
     flops_rate = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * host["cores"]
     compute = cost.limit_flops / flops_rate
     memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
-    fresh = cost.out_bytes * host["fresh_page_s_per_byte"] if cost.out_bytes >= host["mmap_threshold"] else 0.0
+    fresh = _fresh_bytes(cost.out_bytes, cost.out_bytes if cost.out_bytes >= host["mmap_threshold"] else 0.0,
+                         host) * host["fresh_page_s_per_byte"]
     terms = [f"{fmt.flops(cost.limit_flops)} / {fmt.flop_rate(flops_rate)}" if compute >= memory
              else f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(cost.bytes / memory)}"]
     if fresh:

@@ -63,9 +63,9 @@ def measure_host(quick, log):
         log(f"  compiled FMA loop, one core: {peaks['float32'] / 1e9:.0f} GFLOP/s float32, "
             f"{peaks['float64'] / 1e9:.0f} float64; scalar adds {host['scalar_flops'] / 1e9:.1f} GFLOP/s")
 
-    # copy bandwidth by working set (source + destination): L1/L2, L2, L3, DRAM on typical CPUs
+    # copy bandwidth by working set (source + destination): from L1/L2 out to DRAM on typical CPUs
     curve = []
-    for ws in (64 << 10, 1 << 20, 16 << 20, 128 << 20):
+    for ws in (64 << 10, 1 << 20, 4 << 20, 16 << 20, 48 << 20, 128 << 20):
         n = ws // 2 // 4
         src = np.ones(n, np.float32)
         dst = np.empty_like(src)

@@ -19,9 +19,11 @@ Layout (JSON): a section per device or backend.
                           together take that many bytes (read + write counted); between points
                           the rate is interpolated on log(bytes)
     fresh_page_s_per_byte the extra cost of writing memory the OS has just handed out
-                          (page faults + zeroing): paid by every new array >= mmap_threshold
+                          (page faults + zeroing), measured as a new 64 MiB array's copy minus a
+                          reused one's
     mmap_threshold        glibc hands out blocks this large (32 MiB, its maximum threshold) as
-                          fresh pages on every allocation
+                          fresh pages on every allocation, and gives the heap's top back to the
+                          OS when more than twice this lies free there (model._fresh_bytes)
   framework   tinygrad_nm's own Python layers (Tensor, ops, autograd walk)
     op_s                  per kernel call, on top of the kernel itself
   python      the pure-Python backend: what the interpreter pays per element
