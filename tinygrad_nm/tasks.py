@@ -49,16 +49,17 @@ def default_lr(config):
 
 def build(config):
     """The Task for `config` (a dict of resolved settings), with a freshly initialised model."""
-    name, seed = config["task"], config["seed"]
+    name, seed, dtype = config["task"], config["seed"], config.get("dtype", "float32")
     generator = np.random.default_rng(seed_for(seed, 1))
     if name == "average":
         x, y = data.rectangles(config["samples"], config["size"], seed=seed_for(seed, 2))
+        x, y = x.astype(dtype), y.astype(dtype)
         x_train, y_train, x_test, y_test = data.split(x, y, 0.2, seed=seed_for(seed, 3))
         # The walkthrough's neuron: one weight per pixel, no bias. It starts at zero, not at PyTorch's
         # +-1/sqrt(N): at 100x100 that spread is 100x the answer (1/N per pixel), and the directions
         # the 800 training images do not span would keep their random start forever (held-out loss
         # ~2e-2). From zero, gradient descent stays in the images' span and finds the average.
-        model = nn.Linear(x.shape[1], 1, bias=False, generator=generator)
+        model = nn.Linear(x.shape[1], 1, bias=False, dtype=dtype, generator=generator)
         model.weight.data = model.weight.data * 0.0
         return Task(name, x_train, y_train, x_test, y_test, model, F.mse_loss, classify=False)
     if name == "digits":
@@ -72,5 +73,6 @@ def build(config):
     else:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(DEFAULTS)}")
     sizes = [x_train.shape[1], *config["hidden"], int(max(y_train.max(), y_test.max())) + 1]
-    model = nn.MLP(sizes, activation=config["activation"], generator=generator)
+    model = nn.MLP(sizes, activation=config["activation"], dtype=dtype, generator=generator)
+    x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)  # no cast op in every step
     return Task(name, x_train, y_train, x_test, y_test, model, F.cross_entropy, classify=True)
