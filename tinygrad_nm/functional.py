@@ -46,7 +46,16 @@ def cross_entropy(logits, labels):
 
 
 def binary_cross_entropy(pred, target, eps=1e-7):
-    """mean(-(t log p + (1 - t) log(1 - p))), p a probability (after sigmoid); clamped away from 0 and 1."""
+    """mean(-(t log p + (1 - t) log(1 - p))) over every element; pred holds probabilities (after a
+    sigmoid), target the wanted ones (usually 0 or 1). p is first squeezed into [eps, 1 - eps] as
+    eps + (1 - 2 eps) p, a smooth stand-in for a clamp (which would cut the gradient off): a
+    prediction of exactly 0 or 1 gives a large but finite loss and gradient. eps=0: the exact formula."""
+    if not 0 <= eps < 0.5:
+        raise ValueError(f"binary_cross_entropy: eps must lie in [0, 0.5), got {eps}")
     target = _check_pair("binary_cross_entropy", pred, target)
+    host = pred.detach().numpy()
+    if host.size and ((host < 0).any() or (host > 1).any()):  # a log of a negative number: NaN later
+        raise ValueError(f"binary_cross_entropy: predictions must be probabilities in [0, 1] (apply "
+                         f".sigmoid() first), got values from {host.min():.4g} to {host.max():.4g}")
     p = pred * (1 - 2 * eps) + eps
     return -(target * p.log() + (1 - target) * (1 - p).log()).mean()
