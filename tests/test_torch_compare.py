@@ -80,6 +80,7 @@ CASES = [
     case("getitem_none_ellipsis", lambda a: a[None, ..., 1], None, rnd((3, 4))),
     case("getitem_int_array", lambda a: a[[2, 0, 2, 2]], lambda a: a[torch.tensor([2, 0, 2, 2])], rnd((3, 4))),
     case("getitem_int_array_axis1", lambda a: a[:, [1, 1, 0]], lambda a: a[:, torch.tensor([1, 1, 0])], rnd((3, 4))),
+    case("getitem_array_slice_int", lambda a: a[[1, 0], :, 2], lambda a: a[torch.tensor([1, 0]), :, 2], rnd((2, 3, 4))),
     case("mlp", lambda x, w1, w2: F.cross_entropy((x @ w1).relu() @ w2, [1, 0, 1]),
          lambda x, w1, w2: TF.cross_entropy((x @ w1).relu() @ w2, torch.tensor([1, 0, 1])),
          rnd((3, 4)), rnd((4, 5), seed=1), rnd((5, 2), seed=2)),

@@ -280,6 +280,14 @@ def _index_plan(shape, index):
     for axis in range(len(index), len(shape)):
         dims.append([i * strides[axis] for i in range(shape[axis])])
         out_shape.append(shape[axis])
+    advanced = [axis for axis, entry in enumerate(index) if not isinstance(entry, slice)]  # ints and the array
+    if len(advanced) > 1 and advanced[-1] - advanced[0] >= len(advanced) and \
+            any(not isinstance(e, (int, slice)) for e in index):
+        # NumPy's rule: a slice between an int and the int array puts the array's axis first
+        k = next(_bsum(isinstance(e, slice) for e in index[:axis]) for axis, e in enumerate(index)
+                 if not isinstance(e, (int, slice)))
+        dims.insert(0, dims.pop(k))
+        out_shape.insert(0, out_shape.pop(k))
     offsets = [base]
     for steps in dims:
         offsets = [o + s for o in offsets for s in steps]
