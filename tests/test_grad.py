@@ -287,6 +287,15 @@ def test_scalar_indexing_loop_gradient(backend):
     np.testing.assert_allclose(w.grad.numpy(), np.sum(xs, axis=0), rtol=1e-6)
 
 
+def test_cross_entropy_of_an_empty_batch_is_nan(backend):
+    # PyTorch's mean over no rows; every backend agrees and backward gives an empty gradient
+    logits = Tensor(np.zeros((0, 3)), requires_grad=True)
+    loss = F.cross_entropy(logits, Tensor(np.zeros(0, dtype=np.int64)))
+    assert loss.shape == () and np.isnan(loss.item())
+    loss.backward()
+    assert logits.grad.shape == (0, 3)
+
+
 def test_gradients_keep_float32(backend):
     x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     b = Tensor([0.5, 0.5], requires_grad=True)

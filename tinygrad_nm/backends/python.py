@@ -400,12 +400,12 @@ def cross_entropy(logits, labels):
         logp = _log_softmax_row(data[r * c:(r + 1) * c])
         total -= logp[label]
         probs.extend(map(math.exp, logp))
-    return PyBuffer([total / n], (), logits.dtype), PyBuffer(probs, (n, c), logits.dtype)
+    return PyBuffer([total / n if n else _nan], (), logits.dtype), PyBuffer(probs, (n, c), logits.dtype)
 
 
 def cross_entropy_backward(probs, labels, g):
     n, c = probs.shape
-    scale = g.data[0] / n
+    scale = g.data[0] / n if n else 0.0  # an empty batch: nothing to scale
     out = [p * scale for p in probs.data]
     for r, label in enumerate(labels.data):
         out[r * c + label] -= scale
