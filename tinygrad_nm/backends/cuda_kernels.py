@@ -25,11 +25,45 @@ module's `cuda` swapped for its fake one, which is why they may use `cuda.syncth
 """
 import functools
 import math
+import sys
+import threading
+import traceback
 
 import numpy as np
 from numba import config, cuda
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+
+def _make_simulator_shared_arrays_thread_safe():
+    """Numba's simulator gives a block its shared arrays lazily: the first thread to reach
+    `cuda.shared.array` creates it, keyed by the caller's file and line, with an unlocked
+    check-then-insert. Two threads arriving together can each create one, and the block then
+    reduces over two different arrays (seen here as a rare wrong sum). This installs the same
+    allocator under a lock. Dynamic shared memory (shape 0) has no such race: left as it is."""
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+    original = FakeCUDAShared.array
+    if getattr(original, "thread_safe", False):
+        return
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        allocations = getattr(self, "_allocations", None)
+        if shape == 0 or alignment is not None or allocations is None or not isinstance(dtype, type):
+            return original(self, shape, dtype, alignment)  # the cases Numba's own code handles alone
+        caller = traceback.extract_stack(sys._getframe(1), limit=1)[-1][0:2]  # (file, line), as Numba keys it
+        with lock:
+            res = allocations.get(caller)
+            if res is None:
+                res = allocations[caller] = np.empty(shape, np.dtype(dtype))
+        return res
+
+    array.thread_safe = True
+    FakeCUDAShared.array = array
+
+
+if SIMULATOR:
+    _make_simulator_shared_arrays_thread_safe()
 
 
 def device(fn):

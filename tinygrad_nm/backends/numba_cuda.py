@@ -43,7 +43,7 @@ except ImportError as e:  # the backend is then unavailable; unavailable_reason(
 _NP = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
 _reason = None
 _checked = False
-_bmax = builtins.max  # this module defines kernels called max, sum, abs and pow
+_bmax, _bmin = builtins.max, builtins.min  # this module defines kernels called max, sum, abs and pow
 
 
 def _simulated():
@@ -114,6 +114,9 @@ def policy():
     global POLICY
     if POLICY is None:
         if _simulated():
+            # Simulated threads that wait in syncthreads() poll under the GIL; a short switch
+            # interval hands it over sooner and halves the time of such kernels.
+            sys.setswitchinterval(_bmin(sys.getswitchinterval(), 1e-4))
             POLICY = SIMULATOR_POLICY
         else:
             POLICY = gpu_policy(cuda.get_current_device().MULTIPROCESSOR_COUNT)
@@ -338,10 +341,8 @@ def where(cond, a, b):
 
 # --- elementwise ----------------------------------------------------------------------------------
 def _unary(name):
-    fn = K.UNARY[name]
-
     def kernel(a):
-        return _map(fn, [a], a.dtype, *_constants(a.dtype))
+        return _map(K.UNARY[name], [a], a.dtype, *_constants(a.dtype))
     kernel.__name__ = name
     kernel.__doc__ = f"out[i] = {name}(a[i]) on the device."
     return kernel
