@@ -16,7 +16,9 @@ family has its own pricing below, written from reading that backend's code:
   than that: exp (vectorised transcendental), select (a data-dependent branch per element),
   scalar (a loop the compiler could not vectorise: k scalar operations per element), BLAS
   (matmul). NUMPY_PASSES lists the passes of the kernels that are more than one plain pass.
-- a compiled host backend (Cython): one pass per kernel at the host's rates.
+- a compiled host backend (Cython): a kernel it compiles itself is one pass at the host's rates
+  (FMA peak x its threads, a vectorised exp, the copy bandwidth); one it hands to NumPy is
+  priced as NumPy.
 - numba_cuda: a launch per kernel, then the device's FLOP/s and bandwidth; data entering or
   leaving the device crosses the host link.
 
@@ -140,7 +142,7 @@ def predict(cost, backend, rates, dtype="float32", scalar_args=False):
         return _numpy(cost, rates, dtype, scalar_args)
     if backend == "numba_cuda":
         return _gpu(cost, rates, dtype)
-    return _compiled(cost, backend, rates, dtype)
+    return _compiled(cost, backend, rates, dtype, scalar_args)
 
 
 # --- the interpreter ------------------------------------------------------------------------
@@ -249,25 +251,54 @@ def _numpy_inner_loop(kind, n, r, host, dtype, ops):
     return 0.0
 
 
-# --- a compiled host backend (Cython): one pass per kernel at the host's rates -----------------
-def _compiled(cost, backend, rates, dtype):
-    host = rates["host"]
-    call = rates.section(backend)["call_s"]
+# --- a compiled host backend (Cython) ---------------------------------------------------------
+# What backends/cython.py compiles itself (kernels/*.pxd); everything else it takes from the numpy
+# backend and is priced as such. Used when the module cannot be loaded to look (see _native_kernel).
+CYTHON_NATIVE = ("matmul", "relu", "sigmoid", "tanh", "relu_backward", "sigmoid_backward", "tanh_backward",
+                 "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy",
+                 "cross_entropy_backward")
+# the native kernels that run on every thread; relu and the backward activations stay on one
+# (they are memory-bound, and one core already moves data as fast as memory does)
+PARALLEL_KERNELS = ("matmul", "sigmoid", "tanh", "softmax", "log_softmax", "softmax_backward",
+                    "log_softmax_backward", "cross_entropy", "cross_entropy_backward")
+
+
+def _native_kernel(backend, kernel):
+    """Does `backend` compile `kernel` itself, rather than hand it to NumPy? Read off the module:
+    a kernel it defines itself is native; one it re-exports from the numpy backend is not."""
+    from tinygrad_nm import backends
+    module = backends._try_load(backend) if backend in backends._MODULES else None
+    if module is None:
+        return backend == "cython" and kernel in CYTHON_NATIVE
+    fn = getattr(module, kernel, None)
+    return getattr(fn, "__module__", None) == module.__name__
+
+
+def _compiled(cost, backend, rates, dtype, scalar_args):
+    if scalar_args or not _native_kernel(backend, cost.kernel):
+        return _numpy(cost, rates, dtype, scalar_args)
+    host, r = rates["host"], rates.section(backend)
+    call = r["native_call_s"]
+    threads = r["threads"] if cost.kernel in PARALLEL_KERNELS else 1
     limit, limit_terms = host_limit(cost, rates, dtype)
-    flops_rate = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * host["cores"]
-    compute = cost.limit_flops / flops_rate
+    flops_rate = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * threads
+    exp_s = host["vexp_s"] * (2 if dtype == "float64" else 1) / threads  # half the lanes in float64
+    compute = cost.flops / flops_rate + cost.transcendentals * exp_s
     memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
     fresh = _fresh_bytes(cost.out_bytes, cost.out_bytes if cost.out_bytes >= host["mmap_threshold"] else 0.0,
                          host) * host["fresh_page_s_per_byte"]
-    terms = [f"{fmt.flops(cost.limit_flops)} / {fmt.flop_rate(flops_rate)}" if compute >= memory
-             else f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(cost.bytes / memory)}"]
+    if compute >= memory:
+        terms = [f"{fmt.flops(cost.flops)} / {fmt.flop_rate(flops_rate)} ({threads} thread{'s' * (threads > 1)})"]
+        if cost.transcendentals:
+            terms.append(f"{fmt.count(cost.transcendentals)} exp x {exp_s * 1e9:.3g} ns")
+    else:
+        terms = [f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(cost.bytes / memory)}"]
     if fresh:
         terms.append(f"fresh pages {fmt.seconds(fresh)}")
     terms.append(f"{fmt.seconds(call)} call")
     seconds = call + max(compute, memory) + fresh
-    return Prediction(seconds, limit, call, compute, memory, fresh,
-                      "compute" if compute >= memory and compute > call else ("memory" if memory > call else "overhead"),
-                      terms, limit_terms)
+    bound = "overhead" if call >= max(compute, memory) else ("compute" if compute >= memory else "memory")
+    return Prediction(seconds, limit, call, compute, memory, fresh, bound, terms, limit_terms)
 
 
 # --- the GPU ------------------------------------------------------------------------------------

@@ -60,8 +60,12 @@ def measure_host(quick, log):
         x = np.random.default_rng(0).random(4096, dtype=np.float32)  # 16 KiB: in L1
         reps = 100
         host["scalar_flops"] = x.size * reps / best_time(lambda: lib.scalar_sum(x.ctypes.data, x.size, reps), 1, repeat)
+        out = np.empty_like(x)
+        host["vexp_s"] = best_time(lambda: lib.vexp_f32(x.ctypes.data, out.ctypes.data, x.size, 20), 1, repeat) \
+            / (20 * x.size)
         log(f"  compiled FMA loop, one core: {peaks['float32'] / 1e9:.0f} GFLOP/s float32, "
-            f"{peaks['float64'] / 1e9:.0f} float64; scalar adds {host['scalar_flops'] / 1e9:.1f} GFLOP/s")
+            f"{peaks['float64'] / 1e9:.0f} float64; scalar adds {host['scalar_flops'] / 1e9:.1f} GFLOP/s; "
+            f"vectorised exp {host['vexp_s'] * 1e9:.2f} ns")
 
     # copy bandwidth by working set (source + destination): from L1/L2 out to DRAM on typical CPUs
     curve = []
@@ -180,6 +184,19 @@ def measure_framework(numpy_call_s, log):
     return {"op_s": op_s}
 
 
+def measure_compiled(be, log):
+    """A compiled host backend (Cython): an empty call of a kernel it delegates to NumPy (add) and of
+    one it compiles itself (relu), and how many threads its parallel kernels use."""
+    from tinygrad_nm import dtypes
+    r = {"call_s": empty_call(be)}
+    x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
+    r["native_call_s"] = best_time(lambda: be.relu(x), 2000, 5)
+    r["threads"] = int(be.num_threads()) if hasattr(be, "num_threads") else 1
+    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us, "
+        f"{r['threads']} thread(s)")
+    return r
+
+
 def measure_gpu(be, log):
     """numba_cuda on a real GPU: launch, host<->device copies, device copy bandwidth, an FMA kernel."""
     from numba import config as numba_config
@@ -240,8 +257,7 @@ def measure(quick=False, log=print):
             if gpu:
                 data["numba_cuda"] = gpu
         else:  # a compiled host backend: its kernels run at the host's rates; its call cost is its own
-            data[name] = {"call_s": empty_call(be)}
-            log(f"  {name}: empty call {data[name]['call_s'] * 1e6:.2f} us")
+            data[name] = measure_compiled(be, log)
     if "numpy" in data:
         data["framework"] = measure_framework(data["numpy"]["call_s"], log)
     data["seconds"] = round(time.perf_counter() - start, 2)

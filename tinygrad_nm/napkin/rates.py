@@ -15,6 +15,7 @@ Layout (JSON): a section per device or backend.
     cores                 usable cores
     fma_flops_per_core    compiled FMA loop, one thread, per dtype (FLOP/s)
     scalar_flops          compiled scalar adds, 8 independent chains, no SIMD (FLOP/s)
+    vexp_s                compiled, vectorised exp (Cephes polynomial), one thread, per element
     bandwidth             [[working-set bytes, B/s], ...]: a copy whose source and destination
                           together take that many bytes (read + write counted); between points
                           the rate is interpolated on log(bytes)
@@ -45,7 +46,9 @@ Layout (JSON): a section per device or backend.
     h2d_bytes_per_s host -> device copy;  d2h_bytes_per_s device -> host copy
     bandwidth       a device-to-device copy (read + write)
     fma_flops       an FMA loop on every SM, float32
-  <other>     any other backend: call_s (an empty kernel call); compiled ones use the host's rates
+  <other>     a compiled host backend (cython): call_s (an empty call of a kernel it leaves to
+              NumPy), native_call_s (of one it compiles), threads (of its parallel kernels);
+              its kernels run at the host's rates
 """
 import copy
 import json
@@ -64,6 +67,7 @@ DEFAULTS = {
         "cores": 2,
         "fma_flops_per_core": {"float32": 235e9, "float64": 118e9},  # machine notes: 2 FMA x 16 lanes x 3.7 GHz
         "scalar_flops": 5e9,
+        "vexp_s": 0.3e-9,
         "bandwidth": [[64 << 10, 100e9], [1 << 20, 70e9], [16 << 20, 40e9], [128 << 20, 35e9]],  # notes: 35-40 GB/s copy
         "fresh_page_s_per_byte": 0.1e-9,
         "mmap_threshold": MMAP_THRESHOLD,
@@ -76,7 +80,8 @@ DEFAULTS = {
     "numba_cuda": {  # an H100 SXM's data sheet and typical Numba launch costs: calibrate on the machine itself
         "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9,
         "bandwidth": 3.0e12, "fma_flops": 60e12},
-    "default_backend": {"call_s": 1e-6},
+    "cython": {"call_s": 0.7e-6, "native_call_s": 1.5e-6, "threads": 2},
+    "default_backend": {"call_s": 1e-6, "native_call_s": 1.5e-6, "threads": 1},
 }
 
 
