@@ -249,7 +249,8 @@ def test_debug_env_var_traces_a_script(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("[napkin]")]
-    ops = [line.split()[2] for line in lines if " = " not in line]
+    assert "default rates" in lines[0]  # uncalibrated: the output says so
+    ops = [line.split()[2] for line in lines[1:] if " = " not in line]
     assert ops == ["permute", "matmul", "sum"]
     assert any(" = " in line for line in lines)  # level 2: the arithmetic under each line
 

@@ -1,8 +1,8 @@
 """`estimate(op, *shapes)`: what a Tensor op costs and how long it should take here, before running it.
 
     >>> print(tnm.napkin.estimate("matmul", (1024, 1024), (1024, 1024)))
-    matmul 1024x1024x1024 [numpy float32]: 2.15 GFLOP / 210 GFLOP/s (BLAS) + 0.7 us call = 10.2 ms
-      roofline limit 4.57 ms (2.15 GFLOP / 470 GFLOP/s peak); default rates ...
+    matmul 1024x1024x1024 [numpy float32]: 2.15 GFLOP / 210 GFLOP/s (BLAS) + 700 ns call = 10.2 ms
+      2.15 GFLOP, 12.6 MB; roofline limit 4.57 ms (2.15 GFLOP / 470 GFLOP/s peak); default rates ...
 
 `op` is a Tensor method's name (matmul, add, relu, sigmoid, sum, mean, softmax, ...) or a kernel's.
 A shape is a tuple; a Python number in its place is a scalar operand (`estimate("pow", (n,), 2)`).

@@ -322,4 +322,6 @@ def _gpu(cost, rates, dtype):
     seconds = call + max(compute, memory) + transfer
     bound = "transfer" if transfer > max(compute, memory, call) else (
         "overhead" if call >= max(compute, memory) else ("compute" if compute >= memory else "memory"))
-    return Prediction(seconds, limit, call, compute, memory, transfer, bound, terms, [])
+    limit_terms = [f"{fmt.flops(cost.limit_flops)} / {fmt.flop_rate(r['fma_flops'])} peak" if limit_compute >= memory
+                   else f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(r['bandwidth'])}"]
+    return Prediction(seconds, limit, call, compute, memory, transfer, bound, terms, limit_terms)

@@ -203,7 +203,7 @@ def measure_gpu(be, log):
     if getattr(numba_config, "ENABLE_CUDASIM", 0):
         log("  numba_cuda: the CUDA simulator is on; its timings say nothing about a GPU, keeping the defaults")
         return None
-    from numba import cuda, float32
+    from numba import cuda
     from tinygrad_nm import dtypes
     sync = getattr(be, "synchronize", None) or cuda.synchronize
     r = {"call_s": empty_call(be, repeat=5)}
@@ -214,18 +214,7 @@ def measure_gpu(be, log):
     big = be.from_numpy(np.ones(64 << 20, np.float32), dtypes.float32)  # 256 MiB: far beyond L2
     r["bandwidth"] = 2 * (256 << 20) / best_time(lambda: (be.copy(big), sync()), 1, 5)
 
-    @cuda.jit
-    def fma_kernel(out, iters):
-        i = cuda.grid(1)
-        a0, a1, a2, a3 = float32(i), float32(i + 1), float32(i + 2), float32(i + 3)
-        m, c = float32(0.9999999), float32(1e-7)
-        for _ in range(iters):
-            a0 = a0 * m + c
-            a1 = a1 * m + c
-            a2 = a2 * m + c
-            a3 = a3 * m + c
-        out[i] = a0 + a1 + a2 + a3
-
+    from tinygrad_nm.napkin.gpu_primitives import fma_kernel
     device = cuda.get_current_device()
     threads, blocks = 256, device.MULTIPROCESSOR_COUNT * 32
     out = cuda.device_array(threads * blocks, np.float32)

@@ -160,6 +160,8 @@ def enable_debug(level=1, stream=None):
     """Print one line per kernel call from now on (what TINYGRAD_NM_DEBUG=level does at import)."""
     disable_debug()
     _debug[0] = _DebugPrinter(level, stream)
+    print(f"[napkin] one line per kernel call; estimates from {rates_mod.current().describe()}",
+          file=stream or sys.stderr)
     _add_sink(_debug[0])
 
 
