@@ -47,8 +47,18 @@ def find_bench_dir():
                      f"or set {BENCH_DIR_ENV}=/path/to/bench")
 
 
+def _check_tools():
+    import importlib.util
+    missing = [m for m in ("pytest", "pytest_benchmark") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"tinygrad-nm bench runs the suite with pytest and pytest-benchmark; missing: "
+                         f"{', '.join(missing)}. Install them with `pip install pytest pytest-benchmark` "
+                         f"(or `pip install -e '.[test]'`)")
+
+
 def run(args):
     from tinygrad_nm.napkin import report
+    _check_tools()
     bench_dir = find_bench_dir()
     repo = bench_dir.parent
     out = Path(args.out).resolve() if args.out else repo / ".benchmarks" / "napkin"
