@@ -1,6 +1,5 @@
 """tinygrad_nm.data: rectangles, digits, the split, MNIST IDX files and the DataLoader."""
 import gzip
-import sys
 
 import numpy as np
 import pytest
@@ -40,8 +39,21 @@ def test_digits():
     assert x.min() == 0 and x.max() == 1 and set(y.tolist()) == set(range(10))
 
 
+def test_digits_equal_sklearns_load_digits(monkeypatch):
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    x, y = data.digits()  # read from the CSV file inside the package
+    np.testing.assert_array_equal(x, (bunch.data / 16).astype(np.float32))
+    np.testing.assert_array_equal(y, bunch.target)
+    monkeypatch.setattr(data.os.path, "isfile", lambda path: False)  # the file moved: load_digits
+    x2, y2 = data.digits()
+    np.testing.assert_array_equal(x2, x)
+    np.testing.assert_array_equal(y2, y)
+
+
 def test_digits_without_sklearn_names_the_package(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
+    monkeypatch.setattr(data.importlib.util, "find_spec", lambda name: None)  # as if not installed
     with pytest.raises(ImportError, match=r"scikit-learn, which is not installed: pip install 'tinygrad_nm\[digits\]'"):
         data.digits()
 

@@ -1,0 +1,108 @@
+"""One training epoch on the digits, tinygrad_nm against PyTorch CPU on one thread, in the same run.
+
+The issue's target: an epoch of a 64-128-64-10 MLP (ReLU) on the 1438 training digits, batch 32,
+SGD with momentum, on the NumPy backend takes at most as long as PyTorch CPU with
+torch.set_num_threads(1). Both sides do the same work per batch: slice the host arrays in a
+shuffled order, make tensors, zero the gradients, forward, cross-entropy, backward, step.
+
+PyTorch runs first (the reference); the tinygrad_nm test stores both times and the ratio
+(torch / ours: above 1 means we are faster) in its extra_info, beside napkin's estimate of the
+epoch. Other CPU backends (cython when built) are measured too, for the table.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import tinygrad_nm as tnm
+from tinygrad_nm import Tensor, data, functional as F, nn, optim
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+SIZES, BATCH, LR, MOMENTUM = [64, 128, 64, 10], 32, 0.05, 0.9
+OP, SIZE = "digits epoch", f"MLP {'-'.join(map(str, SIZES))} b{BATCH} SGD momentum"
+GROUP = f"{OP} {SIZE}"  # the group napkin_bench gives the tinygrad_nm side: the two sit in one table
+_reference = {}
+
+
+def _digits():
+    pytest.importorskip("sklearn", reason="the digits need scikit-learn (the digits extra)")
+    x, y = data.digits()
+    x_train, y_train, _, _ = data.split(x, y, 0.2, seed=0, stratify=True)
+    return x_train, y_train
+
+
+def _batches(n, epoch):
+    order = np.random.default_rng((0, epoch)).permutation(n)
+    return [order[i:i + BATCH] for i in range(0, n, BATCH)]
+
+
+def _best(benchmark):
+    stats = getattr(benchmark, "stats", None)
+    return stats.stats.min if stats is not None else None
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed: no reference to compare with")
+def test_digits_epoch_torch(benchmark):
+    benchmark.group = GROUP
+    x, y = _digits()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        layers = []
+        for i, (a, b) in enumerate(zip(SIZES, SIZES[1:])):
+            layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(SIZES) - 2 else [])
+        model = torch.nn.Sequential(*layers)
+        opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+        counter = [0]
+
+        def epoch():
+            for idx in _batches(len(x), counter[0]):
+                opt.zero_grad()
+                loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x[idx])), torch.from_numpy(y[idx]))
+                loss.backward()
+                opt.step()
+            counter[0] += 1
+            return loss
+        epoch()  # warm up: the first epoch allocates the momentum buffers
+        loss = benchmark(epoch)
+    finally:
+        torch.set_num_threads(threads)
+    benchmark.extra_info.update(framework="torch", threads=1, seconds=_best(benchmark), final_loss=loss.item())
+    _reference["torch"] = _best(benchmark)
+
+
+CPU_BACKENDS = [b for b in tnm.available_backends() if b != "numba_cuda"]
+
+
+@pytest.mark.napkin
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_digits_epoch(napkin_bench, benchmark, backend):
+    if backend == "python" and os.environ.get("TINYGRAD_NM_BENCH") == "quick":
+        pytest.skip("the python backend's epoch takes seconds: only in --full mode")
+    x, y = _digits()
+    model = nn.MLP(SIZES, activation="relu", backend=backend, generator=np.random.default_rng(0))
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    counter = [0]
+
+    def epoch():
+        for idx in _batches(len(x), counter[0]):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(Tensor(x[idx], backend=backend)), Tensor(y[idx], backend=backend))
+            loss.backward()
+            opt.step()
+        counter[0] += 1
+        return loss
+    epoch()
+    loss = napkin_bench(epoch, backend=backend, op=OP, size=SIZE)
+    ours, ref = _best(benchmark), _reference.get("torch")
+    benchmark.extra_info.update(seconds=ours, final_loss=loss.item())
+    if ours and ref:
+        benchmark.extra_info.update(torch_seconds=ref, torch_over_ours=ref / ours, target="ours <= torch (1 thread)",
+                                    meets_target=ours <= ref)
+        print(f"\n{GROUP}: {backend} {ours * 1e3:.2f} ms vs PyTorch CPU 1 thread {ref * 1e3:.2f} ms "
+              f"-> torch/ours {ref / ours:.2f}")

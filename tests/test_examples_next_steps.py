@@ -1,0 +1,35 @@
+"""The next-step examples run and give the answers their docstrings promise (short versions)."""
+import numpy as np
+import pytest
+
+from tinygrad_nm.examples import digits, large_rectangles, layers, matrices
+from tinygrad_nm.examples.walkthrough import gradient_descent
+
+
+def test_matrices_match_the_scalar_loops(backend):
+    loop_weights, loop_losses = gradient_descent(epochs=3, n=100)
+    weights, losses = matrices.matrix_gradient_descent(epochs=3, n=100)
+    np.testing.assert_allclose(losses, loop_losses, rtol=1e-5)
+    np.testing.assert_allclose(weights, loop_weights, rtol=1e-5)
+
+
+def test_matrices_learn_the_average(backend):
+    weights, losses = matrices.matrix_gradient_descent(epochs=300)
+    assert losses[-1] < 1e-5 and np.allclose(weights, 0.25, atol=0.01)
+
+
+def test_layers_learn_what_the_neuron_cannot(backend):
+    results = layers.compare(epochs=15, n=300)
+    neuron, network = results["darkest pixel"]
+    assert network < neuron / 2
+
+
+def test_large_rectangles_learn_the_average(backend):
+    loss, seconds = large_rectangles.train_average(size=10, epochs=4, n=500)
+    assert loss < 1e-3 and seconds > 0
+
+
+def test_digits_example(backend):
+    pytest.importorskip("sklearn")
+    accuracies = digits.train_digits(epochs=1, hidden=(16,), batch_size=128, lr=0.5, log=lambda line: None)
+    assert len(accuracies) == 1 and accuracies[0] > 0.6
