@@ -1,0 +1,209 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Blocked matrix multiply, out = a @ b, in the style of GotoBLAS / BLIS.
+
+The loops, outermost first:
+  1. pack all of b once into column panels NR wide (zero-padded), so the
+     inner kernel reads b contiguously whatever b's strides were;
+  2. cut out into tiles of at most MC rows x a run of panels, and share the
+     tiles among the OpenMP threads (each tile is written by one thread);
+  3. inside a tile, walk k in slices KC long; pack the tile's rows of a for
+     that slice into row panels MR high (again zero-padded);
+  4. for every MR x NR block of the tile, the micro-kernel keeps the MR x NR
+     sums in vector registers while it runs along the k slice.
+
+Sizes: a row of the register block is two vector registers (NR = 16 floats
+with AVX2, 32 with AVX-512), so the MR x NR sums take 2 * MR registers. MR = 4
+gives 8 independent FMA chains, enough to hide the FMA latency on two FMA
+units, and leaves registers for b and the broadcasts of a (GCC spills with
+MR = 6 on AVX2's 16 registers). One packed b panel (KC x NR) stays in L1,
+one packed a block (MC x KC) in L2.
+"""
+from libc.stdlib cimport malloc, free
+from cython.parallel cimport prange, parallel
+
+ctypedef fused floating:
+    float
+    double
+
+cdef extern from *:
+    """
+    /* The vector width the compiler targets; a register-block row is two vectors. */
+    #if defined(__AVX512F__)
+    #define TNM_VEC_BYTES 64
+    #elif defined(__AVX__)
+    #define TNM_VEC_BYTES 32
+    #else
+    #define TNM_VEC_BYTES 16
+    #endif
+    """
+    const int TNM_VEC_BYTES
+
+cdef enum:
+    MR = 4            # rows of the register block (the micro-kernel below spells out 4 rows)
+    NR_MAX = 32       # the widest NR: 2 AVX-512 vectors of floats
+    KC = 256          # length of the k slice a packed panel covers
+    MC = 96           # most rows of a tile (a multiple of MR)
+    MIN_PANELS = 4    # a tile spans at least this many b panels, so packing a is amortised
+
+
+cdef inline void _micro_kernel(Py_ssize_t kc, const floating* ap, const floating* bp,
+                               floating* c, Py_ssize_t ldc, Py_ssize_t mr, Py_ssize_t nr,
+                               bint accumulate) noexcept nogil:
+    """c[:mr, :nr] (+)= the MR x kc panel at ap times the kc x NR panel at bp.
+
+    ap holds kc groups of MR values of a, bp kc groups of NR values of b. Each row of sums is
+    its own small array and the j loop has a compile-time length, so the compiler turns the
+    j loop into vector FMAs and keeps r0..r3 in registers."""
+    cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
+    cdef floating r0[NR_MAX]
+    cdef floating r1[NR_MAX]
+    cdef floating r2[NR_MAX]
+    cdef floating r3[NR_MAX]
+    cdef floating a0, a1, a2, a3, bj
+    cdef const floating* bq
+    cdef floating acc[MR * NR_MAX]
+    cdef Py_ssize_t p, i, j
+    for j in range(NR):
+        r0[j] = 0
+        r1[j] = 0
+        r2[j] = 0
+        r3[j] = 0
+    for p in range(kc):
+        a0 = ap[p * MR]
+        a1 = ap[p * MR + 1]
+        a2 = ap[p * MR + 2]
+        a3 = ap[p * MR + 3]
+        bq = bp + p * NR
+        for j in range(NR):
+            bj = bq[j]
+            r0[j] += a0 * bj
+            r1[j] += a1 * bj
+            r2[j] += a2 * bj
+            r3[j] += a3 * bj
+    # Gather the rows into one array and write back only the mr x nr corner inside c (the rest
+    # is padding). Copying, not pointing at r0..r3, keeps them private so they stay in registers.
+    for j in range(NR):
+        acc[j] = r0[j]
+        acc[NR + j] = r1[j]
+        acc[2 * NR + j] = r2[j]
+        acc[3 * NR + j] = r3[j]
+    for i in range(mr):
+        if accumulate:
+            for j in range(nr):
+                c[i * ldc + j] += acc[i * NR + j]
+        else:
+            for j in range(nr):
+                c[i * ldc + j] = acc[i * NR + j]
+
+
+cdef inline void _pack_b_panel(const floating[:, :] b, floating* dst, Py_ssize_t k0, Py_ssize_t kc,
+                               Py_ssize_t j0) noexcept nogil:
+    """dst[p * NR + j] = b[k0 + p, j0 + j], zero past b's last column."""
+    cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
+    cdef Py_ssize_t N = b.shape[1]
+    cdef Py_ssize_t nr = NR if j0 + NR <= N else N - j0
+    cdef Py_ssize_t p, j
+    for p in range(kc):
+        for j in range(nr):
+            dst[p * NR + j] = b[k0 + p, j0 + j]
+        for j in range(nr, NR):
+            dst[p * NR + j] = 0
+
+
+cdef inline void _pack_a_block(const floating[:, :] a, floating* dst, Py_ssize_t i0, Py_ssize_t mc,
+                               Py_ssize_t k0, Py_ssize_t kc) noexcept nogil:
+    """Rows i0..i0+mc of a, columns k0..k0+kc, as panels of MR rows: for panel q,
+    dst[q * kc * MR + p * MR + i] = a[i0 + q * MR + i, k0 + p] (zero past the last row)."""
+    cdef Py_ssize_t q, p, i, rows
+    cdef floating* panel
+    # walk a along its smaller stride: row by row for row-major a, column by column otherwise
+    cdef bint row_major = a.strides[1] <= a.strides[0]
+    for q in range((mc + MR - 1) // MR):
+        panel = dst + q * kc * MR
+        rows = MR if (q + 1) * MR <= mc else mc - q * MR
+        if row_major:
+            for i in range(rows):
+                for p in range(kc):
+                    panel[p * MR + i] = a[i0 + q * MR + i, k0 + p]
+        else:
+            for p in range(kc):
+                for i in range(rows):
+                    panel[p * MR + i] = a[i0 + q * MR + i, k0 + p]
+        for i in range(rows, MR):
+            for p in range(kc):
+                panel[p * MR + i] = 0
+
+
+cdef inline void _tile(floating* apack, const floating* bpack, const floating[:, :] a,
+                       floating* c, Py_ssize_t ldc, Py_ssize_t i0, Py_ssize_t mc, Py_ssize_t jp0,
+                       Py_ssize_t jp1, Py_ssize_t n_pad) noexcept nogil:
+    """Rows i0..i0+mc and b panels jp0..jp1 of out = a @ packed b, one k slice at a time."""
+    cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
+    cdef Py_ssize_t K = a.shape[1], N = ldc
+    cdef Py_ssize_t s, q, k0, kc, jp, ir, mr, nr
+    for s in range((K + KC - 1) // KC):
+        k0 = s * KC
+        kc = KC if k0 + KC <= K else K - k0
+        _pack_a_block(a, apack, i0, mc, k0, kc)
+        for jp in range(jp0, jp1):
+            nr = NR if (jp + 1) * NR <= N else N - jp * NR
+            for q in range((mc + MR - 1) // MR):
+                ir = q * MR
+                mr = MR if ir + MR <= mc else mc - ir
+                # the k slice at k0 of packed b starts at k0 * n_pad; its panel jp is kc * NR long
+                _micro_kernel(kc, apack + ir * kc, bpack + k0 * n_pad + jp * kc * NR,
+                              c + (i0 + ir) * ldc + jp * NR, ldc, mr, nr, k0 > 0)
+
+
+cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out,
+                              int num_threads) noexcept nogil:
+    """out = a @ b for a (M, K), b (K, N) with any strides, out (M, N) C-contiguous, K > 0.
+    Returns 0, or -1 if the packed copies could not be allocated."""
+    cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
+    cdef Py_ssize_t n_panels = (N + NR - 1) // NR, n_pad = n_panels * NR
+    cdef Py_ssize_t n_kslices = (K + KC - 1) // KC
+    cdef Py_ssize_t m_tiles = (M + MC - 1) // MC
+    cdef Py_ssize_t n_tiles, panels_per_tile, tiles, t, s, q, k0, kc, i0, mc, jp, jp_end
+    cdef floating* bpack
+    cdef floating* apack
+    cdef floating* c = &out[0, 0]
+    cdef int failed[1]  # an array element, not a variable: shared by the threads, not private
+
+    # Aim for at least 4 tiles per thread so the dynamic schedule evens out the ragged edges;
+    # split the columns only when there are too few row tiles, and never thinner than MIN_PANELS.
+    n_tiles = (4 * num_threads + m_tiles - 1) // m_tiles
+    if n_tiles > n_panels // MIN_PANELS:
+        n_tiles = n_panels // MIN_PANELS
+    if n_tiles < 1:
+        n_tiles = 1
+    panels_per_tile = (n_panels + n_tiles - 1) // n_tiles
+    n_tiles = (n_panels + panels_per_tile - 1) // panels_per_tile
+    tiles = m_tiles * n_tiles
+
+    # b packed as [k slice][panel][p][NR]: the slice starting at k0 begins at k0 * n_pad.
+    bpack = <floating*> malloc(K * n_pad * sizeof(floating))
+    if bpack == NULL:
+        return -1
+    failed[0] = 0
+    for t in prange(n_kslices * n_panels, num_threads=num_threads, schedule='static'):
+        s = t // n_panels
+        q = t % n_panels
+        k0 = s * KC
+        kc = KC if k0 + KC <= K else K - k0
+        _pack_b_panel(b, bpack + k0 * n_pad + q * kc * NR, k0, kc, q * NR)
+
+    with parallel(num_threads=num_threads):
+        apack = <floating*> malloc(MC * KC * sizeof(floating))  # one per thread
+        if apack == NULL:
+            failed[0] = 1
+        else:
+            for t in prange(tiles, schedule='dynamic'):
+                i0 = (t // n_tiles) * MC
+                mc = MC if i0 + MC <= M else M - i0
+                jp = (t % n_tiles) * panels_per_tile
+                jp_end = jp + panels_per_tile if jp + panels_per_tile <= n_panels else n_panels
+                _tile(apack, bpack, a, c, N, i0, mc, jp, jp_end, n_pad)
+            free(apack)
+    free(bpack)
+    return -1 if failed[0] else 0

@@ -1,0 +1,208 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""tinygrad_nm._native: the compiled kernels behind the `cython` backend.
+
+Python-facing entry points only: each checks its arguments (shapes, dtypes via
+the typed memoryviews, thread count), then releases the GIL and runs a kernel
+from the .pxd files beside this one:
+  _matmul.pxd      blocked, register-blocked, OpenMP-parallel matmul
+  _activations.pxd relu / sigmoid / tanh forward and backward
+  _softmax.pxd     softmax, log-softmax, their backward, fused cross-entropy
+  _mathfn.pxd      vectorisable exp / sigmoid / tanh used by the two above
+
+Every function takes float32 or float64 (one fused type: all its arrays must
+share the dtype) and writes into an `out` array the caller allocated, so the
+kernels never allocate Python objects. A wrong argument raises; it never
+reaches a kernel.
+"""
+from libc.stdint cimport int64_t
+
+from _matmul cimport floating, matmul_kernel, TNM_VEC_BYTES
+from _activations cimport (elementwise, RELU, SIGMOID, TANH, RELU_BACKWARD, SIGMOID_BACKWARD,
+                           TANH_BACKWARD)
+from _softmax cimport (rowwise, cross_entropy_kernel, cross_entropy_backward_kernel, SOFTMAX,
+                       LOG_SOFTMAX, SOFTMAX_BACKWARD, LOG_SOFTMAX_BACKWARD)
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define TNM_OPENMP 1
+    #else
+    #define TNM_OPENMP 0
+    #endif
+    """
+    const int TNM_OPENMP
+
+OPENMP = bool(TNM_OPENMP)          # False: built without OpenMP, every kernel runs on one thread
+VECTOR_BYTES = TNM_VEC_BYTES       # the SIMD width the build targets (16 SSE, 32 AVX2, 64 AVX-512)
+
+cdef enum:
+    SERIAL_MATMUL = 64 * 64 * 64   # multiply-adds below which waking threads costs more than it saves
+
+
+cdef int _threads(int num_threads) except -1:
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be at least 1, got {num_threads}")
+    return num_threads
+
+
+# --- matmul ---------------------------------------------------------------------------------------
+def matmul(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, int num_threads=1):
+    """out = a @ b. a (M, K) and b (K, N) may have any strides; out is (M, N), C-contiguous."""
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
+    cdef int rc
+    num_threads = _threads(num_threads)
+    if b.shape[0] != K:
+        raise ValueError(f"matmul: shapes ({M}, {K}) and ({b.shape[0]}, {N}) are not aligned")
+    if out.shape[0] != M or out.shape[1] != N:
+        raise ValueError(f"matmul: out has shape ({out.shape[0]}, {out.shape[1]}), expected ({M}, {N})")
+    if M == 0 or N == 0:
+        return
+    if K == 0:
+        out[:, :] = 0
+        return
+    if M * N * K < SERIAL_MATMUL:
+        num_threads = 1
+    with nogil:
+        rc = matmul_kernel(a, b, out, num_threads)
+    if rc != 0:
+        raise MemoryError(f"matmul: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
+
+
+# --- activations ----------------------------------------------------------------------------------
+cdef _unary(int op, const floating[::1] x, floating[::1] out, int num_threads):
+    num_threads = _threads(num_threads)
+    if out.shape[0] != x.shape[0]:
+        raise ValueError(f"out has {out.shape[0]} elements, the input {x.shape[0]}")
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        elementwise(op, &x[0], NULL, &out[0], x.shape[0], num_threads)
+
+
+cdef _binary(int op, const floating[::1] x, const floating[::1] g, floating[::1] out, int num_threads):
+    num_threads = _threads(num_threads)
+    if g.shape[0] != x.shape[0] or out.shape[0] != x.shape[0]:
+        raise ValueError(f"inputs and out must have the same number of elements, got "
+                         f"{x.shape[0]}, {g.shape[0]} and {out.shape[0]}")
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        elementwise(op, &x[0], &g[0], &out[0], x.shape[0], num_threads)
+
+
+def relu(const floating[::1] x, floating[::1] out, int num_threads=1):
+    """out[i] = max(x[i], 0) (NaN stays NaN)."""
+    _unary(RELU, x, out, num_threads)
+
+
+def sigmoid(const floating[::1] x, floating[::1] out, int num_threads=1):
+    """out[i] = 1 / (1 + exp(-x[i]))."""
+    _unary(SIGMOID, x, out, num_threads)
+
+
+def tanh(const floating[::1] x, floating[::1] out, int num_threads=1):
+    """out[i] = tanh(x[i])."""
+    _unary(TANH, x, out, num_threads)
+
+
+def relu_backward(const floating[::1] x, const floating[::1] g, floating[::1] out, int num_threads=1):
+    """out[i] = g[i] if x[i] > 0 else 0 (x: relu's input)."""
+    _binary(RELU_BACKWARD, x, g, out, num_threads)
+
+
+def sigmoid_backward(const floating[::1] y, const floating[::1] g, floating[::1] out, int num_threads=1):
+    """out[i] = g[i] * y[i] * (1 - y[i]) (y: sigmoid's output)."""
+    _binary(SIGMOID_BACKWARD, y, g, out, num_threads)
+
+
+def tanh_backward(const floating[::1] y, const floating[::1] g, floating[::1] out, int num_threads=1):
+    """out[i] = g[i] * (1 - y[i] ** 2) (y: tanh's output)."""
+    _binary(TANH_BACKWARD, y, g, out, num_threads)
+
+
+# --- softmax family: along the last axis of (rows, n) arrays --------------------------------------
+cdef _rows(int op, const floating[:, ::1] x, floating[:, ::1] out, int num_threads):
+    num_threads = _threads(num_threads)
+    if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[1]:
+        raise ValueError(f"out has shape ({out.shape[0]}, {out.shape[1]}), the input ({x.shape[0]}, {x.shape[1]})")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        return
+    with nogil:
+        rowwise(op, &x[0, 0], NULL, &out[0, 0], x.shape[0], x.shape[1], num_threads)
+
+
+cdef _rows_backward(int op, const floating[:, ::1] y, const floating[:, ::1] g, floating[:, ::1] out,
+                    int num_threads):
+    num_threads = _threads(num_threads)
+    if (g.shape[0] != y.shape[0] or g.shape[1] != y.shape[1] or out.shape[0] != y.shape[0]
+            or out.shape[1] != y.shape[1]):
+        raise ValueError(f"inputs and out must have the same shape, got ({y.shape[0]}, {y.shape[1]}), "
+                         f"({g.shape[0]}, {g.shape[1]}) and ({out.shape[0]}, {out.shape[1]})")
+    if y.shape[0] == 0 or y.shape[1] == 0:
+        return
+    with nogil:
+        rowwise(op, &y[0, 0], &g[0, 0], &out[0, 0], y.shape[0], y.shape[1], num_threads)
+
+
+def softmax(const floating[:, ::1] x, floating[:, ::1] out, int num_threads=1):
+    """out[r] = exp(x[r] - max x[r]) / sum(exp(x[r] - max x[r])) for each row r."""
+    _rows(SOFTMAX, x, out, num_threads)
+
+
+def log_softmax(const floating[:, ::1] x, floating[:, ::1] out, int num_threads=1):
+    """out[r] = x[r] - max x[r] - log(sum(exp(x[r] - max x[r]))) for each row r."""
+    _rows(LOG_SOFTMAX, x, out, num_threads)
+
+
+def softmax_backward(const floating[:, ::1] y, const floating[:, ::1] g, floating[:, ::1] out,
+                     int num_threads=1):
+    """out[r] = y[r] * (g[r] - sum(g[r] * y[r])) (y: softmax's output)."""
+    _rows_backward(SOFTMAX_BACKWARD, y, g, out, num_threads)
+
+
+def log_softmax_backward(const floating[:, ::1] y, const floating[:, ::1] g, floating[:, ::1] out,
+                         int num_threads=1):
+    """out[r] = g[r] - exp(y[r]) * sum(g[r]) (y: log_softmax's output)."""
+    _rows_backward(LOG_SOFTMAX_BACKWARD, y, g, out, num_threads)
+
+
+def cross_entropy(const floating[:, ::1] logits, const int64_t[::1] labels, floating[:, ::1] probs,
+                  int num_threads=1):
+    """probs = softmax(logits) by rows; returns the mean over rows of -log probs[r, labels[r]]
+    (as a Python float, summed in double). NaN for zero rows, like np.mean of nothing."""
+    cdef Py_ssize_t rows = logits.shape[0], n = logits.shape[1]
+    cdef double total
+    cdef int bad[1]
+    num_threads = _threads(num_threads)
+    if labels.shape[0] != rows or probs.shape[0] != rows or probs.shape[1] != n:
+        raise ValueError(f"cross_entropy: logits ({rows}, {n}) need labels ({rows},) and probs of the "
+                         f"same shape, got ({labels.shape[0]},) and ({probs.shape[0]}, {probs.shape[1]})")
+    if rows == 0:
+        return float("nan")
+    if n == 0:
+        raise ValueError("cross_entropy: logits have no classes (shape (N, 0))")
+    bad[0] = 0
+    with nogil:
+        total = cross_entropy_kernel(&logits[0, 0], &labels[0], &probs[0, 0], rows, n, num_threads, bad)
+    if bad[0]:
+        raise ValueError(f"cross_entropy: labels must lie in [0, {n})")
+    return total / rows
+
+
+def cross_entropy_backward(const floating[:, ::1] probs, const int64_t[::1] labels, double scale,
+                           floating[:, ::1] out, int num_threads=1):
+    """out[r, c] = (probs[r, c] - (c == labels[r])) * scale; scale is the loss gradient / rows."""
+    cdef Py_ssize_t rows = probs.shape[0], n = probs.shape[1]
+    cdef int bad[1]
+    num_threads = _threads(num_threads)
+    if labels.shape[0] != rows or out.shape[0] != rows or out.shape[1] != n:
+        raise ValueError(f"cross_entropy_backward: probs ({rows}, {n}) need labels ({rows},) and out of "
+                         f"the same shape, got ({labels.shape[0]},) and ({out.shape[0]}, {out.shape[1]})")
+    if rows == 0 or n == 0:
+        return
+    bad[0] = 0
+    with nogil:
+        cross_entropy_backward_kernel(&probs[0, 0], &labels[0], <floating>scale, &out[0, 0], rows, n,
+                                      num_threads, bad)
+    if bad[0]:
+        raise ValueError(f"cross_entropy_backward: labels must lie in [0, {n})")

@@ -1,0 +1,250 @@
+"""The Cython backend: NumPy arrays for storage, compiled kernels where they pay.
+
+Which kernel runs where
+-----------------------
+Native code (tinygrad_nm._native, compiled from kernels/ by setup.py), for
+float32 and float64 arrays:
+  matmul                          kernels/_matmul.pxd: packed, cache-blocked, 4 x 2-vector
+                                  register blocks, OpenMP threads over output tiles
+  relu, sigmoid, tanh and         kernels/_activations.pxd: one read of each input, one
+  relu/sigmoid/tanh_backward      write; exp/tanh by vectorisable Cephes formulas (_mathfn.pxd)
+  softmax, log_softmax, their     kernels/_softmax.pxd: row by row, each row read once;
+  backward, cross_entropy (fused  cross-entropy computes the loss and the probabilities
+  softmax + NLL) and its backward in one pass and its gradient in another
+NumPy (the numpy backend's own functions, imported below): storage, arithmetic,
+comparisons, the other unary functions, reductions, movement and indexing; and
+the native kernels' inputs that are not float32/float64 arrays (an int64 matmul,
+relu of a NumPy scalar), which NumPy handles exactly as the numpy backend does.
+
+Inputs of any layout work: matmul reads a and b through their strides (packing
+copies them anyway), the other kernels get C-contiguous copies of inputs that are
+not contiguous already. Two operands of different float dtypes are promoted as the
+core promotes them (float32 with float64 gives float64).
+
+Threads
+-------
+TINYGRAD_NM_NUM_THREADS (default: the cores this process may run on) sets how many
+threads matmul, sigmoid, tanh and the softmax family use. relu and the three
+backward activations run on one thread: they are memory-bound, and one core
+already moves data as fast as memory does (36 GB/s measured, the copy bandwidth).
+OpenBLAS keeps its own threads; this backend never calls BLAS, but a NumPy matmul
+run just before a native kernel leaves them spinning for a while, so the native
+kernels are run with BLAS limited to one thread (`blas_limited`, via threadpoolctl)
+when the caller also uses NumPy's matmul (see bench/test_cython.py).
+"""
+import contextlib
+import os
+
+import numpy as np
+
+from tinygrad_nm.backends import numpy as _numpy
+# Everything the compiled module does not replace is the numpy backend's function itself.
+from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
+    abs, add, assign, astype, atanh, copy, div, eq, exp, expand, from_numpy, full, ge, getitem, gt,
+    index_grad, item, le, log, lt, max, mul, ne, neg, permute, pow, reshape, setitem, sign, sqrt, sub,
+    sum, to_numpy, where)
+
+NAME = "cython"
+THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"
+BUILD_HINT = ("build them from the repository root with `pip install -e .` (or `bash dev.sh test`); "
+              "that needs Cython and a C compiler (OpenMP-capable, e.g. GCC, to use every core)")
+
+try:
+    from tinygrad_nm import _native
+    _import_error = None
+except ImportError as e:  # not built (no compiler, installed without Cython, ...)
+    _native, _import_error = None, e
+
+
+def _available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _threads_from_env():
+    """(thread count, None) or (None, why the environment variable is unusable)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return _available_cores(), None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        return None, f"{THREADS_ENV}={raw!r} is not a positive integer (unset it to use every core)"
+    return n, None
+
+
+_num_threads, _threads_error = _threads_from_env()
+
+
+def unavailable_reason():
+    if _native is None:
+        return f"its compiled kernels (tinygrad_nm._native) are not built ({_import_error}); {BUILD_HINT}"
+    return _threads_error
+
+
+def num_threads():
+    """The threads the parallel native kernels use (1 if the module was built without OpenMP)."""
+    return _num_threads if _native is not None and _native.OPENMP else 1
+
+
+def set_num_threads(n):
+    """Use n threads in the parallel native kernels from now on."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    _num_threads = n
+
+
+@contextlib.contextmanager
+def blas_limited(limit=1):
+    """Keep BLAS (OpenBLAS, MKL) at `limit` threads inside the block, so its threads do not compete
+    with the native kernels' OpenMP threads for the same cores."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=limit, user_api="blas"):
+        yield
+
+
+# --- helpers ----------------------------------------------------------------------------------
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _is_float_array(a):
+    return type(a) is np.ndarray and a.dtype in _FLOATS
+
+
+def _promoted(*arrays):
+    """The arrays as one float dtype (the widest: float64 if any is), or None if any is not a
+    float32/float64 array, in which case the caller falls back to NumPy."""
+    if not all(_is_float_array(a) for a in arrays):
+        return None
+    dtype = arrays[0].dtype
+    if any(a.dtype != dtype for a in arrays):
+        dtype = np.dtype(np.float64)
+        arrays = tuple(a.astype(dtype, copy=False) for a in arrays)
+    return arrays
+
+
+def _flat(a):
+    """A 1-D C-contiguous view of a (a copy only if a is not C-contiguous)."""
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+# --- matmul -------------------------------------------------------------------------------------
+def matmul(a, b):
+    pair = _promoted(a, b)
+    if pair is None or a.ndim != 2 or b.ndim != 2:
+        return np.matmul(a, b)  # int/bool (NumPy's exact integer matmul) or shapes NumPy explains
+    a, b = pair
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+                         f"{a.shape[1]} (dim 1 of the first) != {b.shape[0]} (dim 0 of the second)")
+    out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
+    _native.matmul(a, b, out, num_threads())
+    return out
+
+
+# --- activations --------------------------------------------------------------------------------
+def _unary(kernel, fallback, a, threads):
+    if not _is_float_array(a):
+        return fallback(a)
+    x = _flat(a)
+    out = np.empty(a.shape, dtype=a.dtype)
+    kernel(x, out.reshape(-1), threads)
+    return out
+
+
+def _backward(kernel, fallback, x, g):
+    pair = _promoted(x, g)
+    if pair is None or x.shape != g.shape:
+        return fallback(x, g)  # scalars, ints, or shapes that broadcast: NumPy's rules
+    x, g = pair
+    out = np.empty(x.shape, dtype=x.dtype)
+    kernel(_flat(x), _flat(g), out.reshape(-1), 1)  # memory-bound: one thread is enough
+    return out
+
+
+def relu(a):
+    return _unary(_native.relu, _numpy.relu, a, 1)  # memory-bound: one thread is enough
+
+
+def sigmoid(a):
+    return _unary(_native.sigmoid, _numpy.sigmoid, a, num_threads())
+
+
+def tanh(a):
+    return _unary(_native.tanh, _numpy.tanh, a, num_threads())
+
+
+def relu_backward(x, g):
+    return _backward(_native.relu_backward, _numpy.relu_backward, x, g)
+
+
+def sigmoid_backward(y, g):
+    return _backward(_native.sigmoid_backward, _numpy.sigmoid_backward, y, g)
+
+
+def tanh_backward(y, g):
+    return _backward(_native.tanh_backward, _numpy.tanh_backward, y, g)
+
+
+# --- softmax family -------------------------------------------------------------------------------
+def _along_axis(kernel, fallback, axis, *arrays):
+    """Run a row kernel along `axis`: move that axis last, view the rest as rows, move it back."""
+    same = _promoted(*arrays)
+    if same is None or arrays[0].ndim == 0 or any(a.shape != arrays[0].shape for a in arrays):
+        return fallback(*arrays, axis)
+    last = axis == same[0].ndim - 1
+    moved = [np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)) for a in same]
+    shape = moved[0].shape
+    rows = [m.reshape(-1, shape[-1]) for m in moved]
+    out = np.empty(shape, dtype=moved[0].dtype)
+    kernel(*rows, out.reshape(-1, shape[-1]), num_threads())
+    return out if last else np.ascontiguousarray(np.moveaxis(out, -1, axis))
+
+
+def softmax(a, axis):
+    return _along_axis(_native.softmax, _numpy.softmax, axis, a)
+
+
+def log_softmax(a, axis):
+    return _along_axis(_native.log_softmax, _numpy.log_softmax, axis, a)
+
+
+def softmax_backward(y, g, axis):
+    return _along_axis(_native.softmax_backward, _numpy.softmax_backward, axis, y, g)
+
+
+def log_softmax_backward(y, g, axis):
+    return _along_axis(_native.log_softmax_backward, _numpy.log_softmax_backward, axis, y, g)
+
+
+def _labels(labels, rows):
+    """labels as a contiguous int64 array of `rows` entries, or None (then NumPy handles it)."""
+    if type(labels) is not np.ndarray or labels.ndim != 1 or labels.shape[0] != rows \
+            or labels.dtype.kind not in "iu":
+        return None
+    return np.ascontiguousarray(labels, dtype=np.int64)
+
+
+def cross_entropy(logits, labels):
+    lab = _labels(labels, logits.shape[0]) if _is_float_array(logits) and logits.ndim == 2 else None
+    if lab is None or logits.shape[0] == 0:
+        return _numpy.cross_entropy(logits, labels)  # odd inputs, and the empty batch's nan
+    x = np.ascontiguousarray(logits)
+    probs = np.empty(x.shape, dtype=x.dtype)
+    loss = _native.cross_entropy(x, lab, probs, num_threads())
+    return np.asarray(loss, dtype=x.dtype), probs
+
+
+def cross_entropy_backward(probs, labels, g):
+    lab = _labels(labels, probs.shape[0]) if _is_float_array(probs) and probs.ndim == 2 else None
+    if lab is None or probs.shape[0] == 0:
+        return _numpy.cross_entropy_backward(probs, labels, g)
+    p = np.ascontiguousarray(probs)
+    out = np.empty(p.shape, dtype=p.dtype)
+    _native.cross_entropy_backward(p, lab, float(g) / p.shape[0], out, num_threads())
+    return out
