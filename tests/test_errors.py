@@ -139,6 +139,16 @@ def test_backend_env_var_unknown_name():
         assert fragment in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("name", [n for n in backends._MODULES if n not in tnm.available_backends()])
+def test_backend_env_var_names_a_backend_that_cannot_run_here(name):
+    env = dict(os.environ, TINYGRAD_NM_BACKEND=name, PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, "-c", "import tinygrad_nm as t; t.Tensor([1.0]); print('ran')"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "ran" not in proc.stdout
+    assert "BackendUnavailableError" in proc.stderr and f"TINYGRAD_NM_BACKEND={name!r}" in proc.stderr, proc.stderr
+    assert "cannot run here" in proc.stderr
+
+
 def test_backend_env_var_picks_the_default():
     env = dict(os.environ, TINYGRAD_NM_BACKEND="python", PYTHONPATH=ROOT)
     code = "import tinygrad_nm as t; print(t.get_backend(), t.Tensor([1.0]).backend)"

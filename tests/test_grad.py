@@ -287,6 +287,7 @@ def test_scalar_indexing_loop_gradient(backend):
     np.testing.assert_allclose(w.grad.numpy(), np.sum(xs, axis=0), rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_cross_entropy_of_an_empty_batch_is_nan(backend):
     # PyTorch's mean over no rows; every backend agrees and backward gives an empty gradient
     logits = Tensor(np.zeros((0, 3)), requires_grad=True)
