@@ -1,0 +1,388 @@
+"""The cython backend's compiled kernels against NumPy, on awkward shapes and layouts.
+
+Tolerances: "relative 1e-5 in float32, 1e-12 in float64", measured the way the
+error of each computation is bounded:
+- matmul: |ours - ref| <= rtol * (|a| @ |b|), the rounding bound of a dot product
+  (a plain relative test is meaningless where the sum cancels to nearly zero);
+- elementwise and row kernels: |ours - ref| <= rtol * (|ref| + scale), scale the size
+  of the terms a difference cancels (e.g. g in g * (1 - y*y) where y*y ~ 1; the
+  compiled kernels fuse multiply-adds, NumPy rounds the product first).
+The reference is NumPy in float64, and NumPy's own result in the same dtype
+(the numpy backend) is held to the same bound.
+"""
+import os
+import subprocess
+import sys
+import warnings
+
+import importlib
+
+import numpy as np
+import pytest
+
+import tinygrad_nm as tnm
+from tinygrad_nm import backends
+from tinygrad_nm.backends import numpy as npb
+
+cy = pytest.importorskip("tinygrad_nm.backends.cython")
+if cy.unavailable_reason():
+    pytest.skip(f"cython backend not available: {cy.unavailable_reason()}", allow_module_level=True)
+from tinygrad_nm import _native  # noqa: E402
+
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+DTYPES = (np.float32, np.float64)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def assert_within(ours, ref, rtol, scale=0.0):
+    ours, ref = np.asarray(ours), np.asarray(ref)
+    assert ours.shape == ref.shape
+    bound = rtol * (np.abs(ref) + scale)
+    with np.errstate(invalid="ignore"):  # inf - inf where both are inf: caught by == below
+        err = np.abs(ours.astype(np.float64) - ref.astype(np.float64))
+    both_nan = np.isnan(ours) & np.isnan(ref)
+    bad = ~((err <= bound) | both_nan | (ours == ref))  # == covers infinities
+    assert not bad.any(), (f"{bad.sum()} of {bad.size} elements off; worst: ours {ours[bad][:3]} "
+                           f"ref {ref[bad][:3]}")
+
+
+# --- matmul ---------------------------------------------------------------------------------------
+def check_matmul(a, b):
+    out = cy.matmul(a, b)
+    dtype = np.result_type(a, b).type
+    assert out.dtype == dtype and out.shape == (a.shape[0], b.shape[1])
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    bound = RTOL[dtype] * (np.abs(a64) @ np.abs(b64))
+    for result in (out, np.matmul(a, b)):  # ours, and NumPy's own, within the same bound
+        assert (np.abs(result - a64 @ b64) <= bound).all()
+    return out
+
+
+# Block sizes: MR = 4 rows, NR = 8/16/32 columns, KC = 256, MC = 96; primes on both sides of them.
+SHAPES = [(1, 1, 1), (7, 13, 5), (1, 300, 1), (3, 1, 40), (5, 17, 33), (11, 31, 7), (95, 255, 15),
+          (97, 257, 17), (101, 263, 31), (191, 509, 67), (193, 521, 131), (67, 1031, 257)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_matmul_shapes(m, k, n, dtype, rng):
+    check_matmul(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_1025x1023x1027(dtype, rng):
+    check_matmul(rng.standard_normal((1025, 1023)).astype(dtype),
+                 rng.standard_normal((1023, 1027)).astype(dtype))
+
+
+def layouts(x):
+    """The same matrix in several memory layouts (all equal to x)."""
+    yield "C", np.ascontiguousarray(x)
+    yield "Fortran", np.asfortranarray(x)
+    yield "transposed", np.ascontiguousarray(x.T).T
+    big = np.zeros((2 * x.shape[0] + 1, 3 * x.shape[1] + 2), x.dtype)
+    big[1::2, 2::3] = x
+    yield "sliced", big[1::2, 2::3]
+    yield "reversed", np.ascontiguousarray(x[::-1, ::-1])[::-1, ::-1]
+    ro = x.copy()
+    ro.flags.writeable = False
+    yield "read-only", ro
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_any_layout(dtype, rng):
+    a = rng.standard_normal((37, 300)).astype(dtype)
+    b = rng.standard_normal((300, 45)).astype(dtype)
+    ref = cy.matmul(a, b)
+    for (la, a2), (lb, b2) in zip(layouts(a), layouts(b)):
+        np.testing.assert_array_equal(cy.matmul(a2, b2), ref, err_msg=f"{la} @ {lb}")
+    # a broadcast row (stride 0) and a transposed view straight from the tensor ops
+    row = np.broadcast_to(a[:1], a.shape)
+    assert_within(cy.matmul(row, b), np.broadcast_to(a[:1] @ b, ref.shape), RTOL[dtype], 1)
+    check_matmul(b.T, a.T)
+
+
+def test_matmul_mixed_and_integer_dtypes(rng):
+    a32 = rng.standard_normal((9, 14)).astype(np.float32)
+    b64 = rng.standard_normal((14, 6))
+    assert check_matmul(a32, b64).dtype == np.float64  # float32 with float64 promotes, as the core does
+    ai = rng.integers(-5, 5, (9, 14))
+    bi = rng.integers(-5, 5, (14, 6))
+    np.testing.assert_array_equal(cy.matmul(ai, bi), ai @ bi)  # exact: NumPy's integer matmul
+    ab, bb = ai > 0, bi > 0
+    np.testing.assert_array_equal(cy.matmul(ab, bb), ab @ bb)
+
+
+def test_matmul_empty_and_k_zero():
+    for m, k, n in [(0, 3, 4), (3, 4, 0), (3, 0, 4), (0, 0, 0)]:
+        out = cy.matmul(np.ones((m, k), np.float32), np.ones((k, n), np.float32))
+        np.testing.assert_array_equal(out, np.zeros((m, n), np.float32))
+
+
+def test_matmul_same_result_on_any_thread_count(rng):
+    a = rng.standard_normal((300, 700)).astype(np.float32)
+    b = rng.standard_normal((700, 200)).astype(np.float32)
+    before = cy.num_threads()
+    try:
+        cy.set_num_threads(1)
+        one = cy.matmul(a, b)
+        cy.set_num_threads(3)
+        three = cy.matmul(a, b)
+    finally:
+        cy.set_num_threads(before)
+    np.testing.assert_array_equal(one, three)  # tiling changes, each sum's order does not
+
+
+# --- activations ----------------------------------------------------------------------------------
+def awkward_values(dtype, rng):
+    """Normal values plus zeros, tiny, huge, the saturation ranges, +-inf and NaN."""
+    special = [0.0, -0.0, 1e-30, -1e-30, 1e-8, -1e-8, 0.3, -0.3, 0.6249, 0.6251, -0.6251, 5, -5, 9,
+               -9, 20, -20, 44, -44, 87, -87, 88.7, -103, -104, 300, -300, 708, -744, -750, 1e30,
+               -1e30, np.inf, -np.inf, np.nan]
+    x = np.concatenate([rng.standard_normal(5000) * 4, rng.uniform(-0.7, 0.7, 2000), special])
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_activations(dtype, rng):
+    x = awkward_values(dtype, rng)
+    x64 = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        refs = {"relu": np.maximum(x64, 0), "tanh": np.tanh(x64), "sigmoid": npb.sigmoid(x64)}
+    tiny = np.finfo(dtype).tiny  # below the smallest normal number, compare absolutely
+    for name, ref in refs.items():
+        ours = getattr(cy, name)(x)
+        assert ours.dtype == dtype and ours.shape == x.shape
+        assert_within(ours, ref, RTOL[dtype], tiny / RTOL[dtype])
+        assert_within(getattr(npb, name)(x), ref, RTOL[dtype], tiny / RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_activations(dtype, rng):
+    x = rng.standard_normal(20000).astype(dtype) * 4
+    g = rng.standard_normal(20000).astype(dtype)
+    y_sig, y_tanh = cy.sigmoid(x), cy.tanh(x)
+    rtol = RTOL[dtype]
+    for name, y in [("relu_backward", x), ("sigmoid_backward", y_sig), ("tanh_backward", y_tanh)]:
+        ours = getattr(cy, name)(y, g)
+        ref = getattr(npb, name)(y.astype(np.float64), g.astype(np.float64))
+        assert ours.dtype == dtype
+        assert_within(ours, ref, rtol, np.abs(g))
+        assert_within(getattr(npb, name)(y, g), ref, rtol, np.abs(g))
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
+def test_activations_any_layout_and_shape(name, rng):
+    x = rng.standard_normal((13, 301)).astype(np.float32)
+    ref = getattr(cy, name)(x)
+    for label, x2 in layouts(x):
+        np.testing.assert_array_equal(getattr(cy, name)(x2), ref, err_msg=label)
+    x3 = rng.standard_normal((3, 4, 5)).astype(np.float64)
+    np.testing.assert_array_equal(getattr(cy, name)(x3.transpose(2, 0, 1)),
+                                  getattr(cy, name)(x3).transpose(2, 0, 1))
+    for empty in (np.zeros((0,), np.float32), np.zeros((3, 0), np.float64)):
+        assert getattr(cy, name)(empty).shape == empty.shape
+    zero_d = np.array(-0.5, np.float32)
+    assert_within(getattr(cy, name)(zero_d), getattr(npb, name)(zero_d), 1e-6)
+
+
+def test_backward_mixed_layouts_and_dtypes(rng):
+    x = rng.standard_normal((50, 60)).astype(np.float32)
+    g = rng.standard_normal((60, 50)).astype(np.float64).T  # transposed, and float64
+    out = cy.relu_backward(x, g)
+    assert out.dtype == np.float64  # promoted
+    np.testing.assert_array_equal(out, np.where(x > 0, g, 0))
+    y = cy.tanh(x)
+    assert_within(cy.tanh_backward(y[:, ::2], g[:, ::2]), g[:, ::2] * (1 - y[:, ::2].astype(np.float64) ** 2),
+                  1e-12, np.abs(g[:, ::2]))
+
+
+def test_activations_leave_other_dtypes_to_numpy():
+    ints = np.array([-2, 0, 3])
+    np.testing.assert_array_equal(cy.relu(ints), [0, 0, 3])
+    assert cy.relu(ints).dtype == np.int64
+    assert cy.relu(np.float32(-2.0)) == 0  # a NumPy scalar (the numpy backend's 0-d results)
+    assert abs(cy.tanh(np.float64(0.5)) - np.tanh(0.5)) < 1e-15
+    np.testing.assert_array_equal(cy.relu_backward(np.array([1.0, -1.0]), np.float64(2.0)), [2.0, 0.0])
+
+
+def test_threads_give_the_same_activations(rng):
+    x = rng.standard_normal(300_000).astype(np.float32)  # several chunks
+    before = cy.num_threads()
+    try:
+        cy.set_num_threads(1)
+        one = [cy.sigmoid(x), cy.tanh(x)]
+        cy.set_num_threads(4)
+        four = [cy.sigmoid(x), cy.tanh(x)]
+    finally:
+        cy.set_num_threads(before)
+    for a, b in zip(one, four):
+        np.testing.assert_array_equal(a, b)
+
+
+# --- softmax family -------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,axis", [((1, 1), 1), ((7, 13), 1), ((7, 13), 0), ((4, 5, 6), 1),
+                                        ((3, 1000), 1), ((2, 3, 4), 2), ((100, 50), 1)])
+def test_softmax_family(shape, axis, dtype, rng):
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    rtol = RTOL[dtype]
+    sm, lsm = cy.softmax(x, axis), cy.log_softmax(x, axis)
+    assert sm.dtype == dtype and sm.shape == shape
+    assert_within(sm, npb.softmax(x64, axis), rtol, np.finfo(dtype).tiny / rtol)
+    # log(sum) carries an absolute error of ~eps however small the result: scale 1
+    assert_within(lsm, npb.log_softmax(x64, axis), rtol, 1.0)
+    y, ly = npb.softmax(x64, axis), npb.log_softmax(x64, axis)
+    terms = np.abs(y) * (np.abs(g64) + np.sum(np.abs(g64 * y), axis=axis, keepdims=True))
+    assert_within(cy.softmax_backward(y.astype(dtype), g, axis), npb.softmax_backward(y, g64, axis), rtol, terms)
+    terms = np.abs(g64) + np.exp(ly) * np.sum(np.abs(g64), axis=axis, keepdims=True)
+    assert_within(cy.log_softmax_backward(ly.astype(dtype), g, axis), npb.log_softmax_backward(ly, g64, axis),
+                  rtol, terms)
+
+
+def test_softmax_extremes_and_layouts(rng):
+    x = np.array([[1000.0, 1000.0, -1000.0], [-np.inf, 0.0, 1.0], [3e38, 3e38, 0.0]], np.float32)
+    np.testing.assert_allclose(cy.softmax(x, 1), npb.softmax(x, 1), rtol=1e-6)
+    np.testing.assert_allclose(cy.log_softmax(x, 1), npb.log_softmax(x, 1), rtol=1e-6)
+    with np.errstate(invalid="ignore"):
+        nan_row = np.array([[0.0, np.nan, 1.0]])
+        assert np.isnan(cy.softmax(nan_row, 1)).all() and np.isnan(npb.softmax(nan_row, 1)).all()
+    x = rng.standard_normal((20, 30))
+    for label, x2 in layouts(x):
+        np.testing.assert_array_equal(cy.softmax(x2, 1), cy.softmax(x, 1), err_msg=label)
+        np.testing.assert_array_equal(cy.log_softmax(x2, 0), cy.log_softmax(x, 0), err_msg=label)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,c", [(1, 1), (1, 10), (128, 10), (7, 1000), (3000, 13)])
+def test_cross_entropy(n, c, dtype, rng):
+    logits = (rng.standard_normal((n, c)) * 4).astype(dtype)
+    labels = rng.integers(0, c, n)
+    loss, probs = cy.cross_entropy(logits, labels)
+    ref_loss, ref_probs = npb.cross_entropy(logits.astype(np.float64), labels)
+    rtol = RTOL[dtype]
+    assert loss.dtype == dtype and loss.shape == () and probs.dtype == dtype
+    assert_within(loss, ref_loss, rtol, 1.0)
+    assert_within(probs, ref_probs, rtol, np.finfo(dtype).tiny / rtol)
+    g = np.asarray(0.7, dtype)
+    grad = cy.cross_entropy_backward(probs, labels, g)
+    ref = npb.cross_entropy_backward(ref_probs, labels, np.float64(0.7))
+    assert_within(grad, ref, rtol, 0.7 / n)
+
+
+def test_cross_entropy_errors_and_edges(rng):
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    probs = np.empty_like(logits)
+    for bad in ([0, 1, 3, 0], [0, -1, 2, 0]):
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+            _native.cross_entropy(logits, np.array(bad, np.int64), probs, 2)
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+            _native.cross_entropy_backward(logits, np.array(bad, np.int64), 1.0, probs, 1)
+    with warnings.catch_warnings():  # NumPy warns about the mean of nothing, as the numpy backend does
+        warnings.simplefilter("ignore", RuntimeWarning)
+        loss, p = cy.cross_entropy(np.zeros((0, 3), np.float32), np.zeros(0, np.int64))
+    assert np.isnan(loss) and p.shape == (0, 3)
+    # labels of another integer width, and transposed logits
+    labels = np.array([2, 0, 1, 1], np.int32)
+    wide = rng.standard_normal((3, 4)).astype(np.float32).T
+    ours, ref = cy.cross_entropy(wide, labels), npb.cross_entropy(wide.astype(np.float64), labels)
+    assert_within(ours[0], ref[0], 1e-5, 1.0)
+    assert_within(ours[1], ref[1], 1e-5)
+
+
+def test_cross_entropy_through_tensors_matches_numpy(rng):
+    logits = rng.standard_normal((64, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, 64)
+    grads = {}
+    for name in ("numpy", "cython"):
+        t = tnm.Tensor(logits, requires_grad=True, backend=name)
+        loss = tnm.functional.cross_entropy(t, tnm.Tensor(labels, backend=name))
+        loss.backward()
+        grads[name] = (loss.item(), t.grad.numpy())
+    assert abs(grads["cython"][0] - grads["numpy"][0]) < 1e-5 * abs(grads["numpy"][0])
+    np.testing.assert_allclose(grads["cython"][1], grads["numpy"][1], rtol=1e-5, atol=1e-8)
+
+
+# --- bad input to the compiled module raises, never crashes ----------------------------------------
+def test_native_entry_points_reject_bad_arguments():
+    f32 = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="not aligned"):
+        _native.matmul(f32, f32, np.empty((3, 4), np.float32), 1)
+    with pytest.raises(ValueError, match="out has shape"):
+        _native.matmul(f32, f32.T, np.empty((4, 4), np.float32), 1)
+    with pytest.raises(ValueError, match="num_threads"):
+        _native.matmul(f32, f32.T, np.empty((3, 3), np.float32), 0)
+    with pytest.raises((TypeError, ValueError)):  # float64 out for float32 inputs
+        _native.matmul(f32, f32.T, np.empty((3, 3), np.float64), 1)
+    with pytest.raises((TypeError, ValueError)):  # an int array
+        _native.relu(np.ones(3, np.int64), np.empty(3, np.int64), 1)
+    with pytest.raises(ValueError):  # out must be C-contiguous
+        _native.relu(np.ones(6, np.float32), np.empty(12, np.float32)[::2], 1)
+    with pytest.raises(ValueError, match="same number of elements"):
+        _native.relu_backward(np.ones(3), np.ones(4), np.empty(3), 1)
+    with pytest.raises(ValueError, match="out has shape"):
+        _native.softmax(f32, np.empty((4, 3), np.float32), 1)
+    with pytest.raises(ValueError, match="labels"):
+        _native.cross_entropy(f32, np.zeros(2, np.int64), np.empty_like(f32), 1)
+    with pytest.raises(ValueError, match="not aligned"):
+        cy.matmul(f32, f32)
+
+
+def test_backend_implements_every_kernel():
+    contract = importlib.import_module("tinygrad_nm.backends.kernels")  # backends.kernels is a function
+    missing = [name for name in contract.KERNELS if not callable(getattr(cy, name, None))]
+    assert not missing
+
+
+# --- the backend when the extension is not built -------------------------------------------------
+def test_unavailable_when_not_built(monkeypatch):
+    monkeypatch.setattr(cy, "_native", None)
+    monkeypatch.setattr(cy, "_import_error", ImportError("No module named 'tinygrad_nm._native'"))
+    monkeypatch.setattr(backends, "_loaded", {})
+    monkeypatch.setattr(backends, "_unavailable", {})
+    assert "cython" not in tnm.available_backends()
+    with pytest.raises(tnm.BackendUnavailableError, match=r"not built.*pip install -e \."):
+        backends.load("cython")
+
+
+def test_unavailable_in_a_process_where_the_module_cannot_import():
+    """A real import failure (as after an install without a compiler), in a fresh interpreter."""
+    code = """
+import sys
+class NoNative:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tinygrad_nm._native":
+            raise ImportError("No module named 'tinygrad_nm._native'")
+sys.meta_path.insert(0, NoNative())
+import tinygrad_nm as tnm
+assert "cython" not in tnm.available_backends(), tnm.available_backends()
+try:
+    tnm.set_backend("cython")
+except tnm.BackendUnavailableError as e:
+    print(e)
+else:
+    raise SystemExit("no error")
+"""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "pip install -e ." in done.stdout and "C compiler" in done.stdout
+
+
+def test_bad_thread_count_makes_the_backend_unavailable(monkeypatch):
+    for raw in ("zero", "0", "-2", "1.5"):
+        monkeypatch.setenv("TINYGRAD_NM_NUM_THREADS", raw)
+        n, why = cy._threads_from_env()
+        assert n is None and "TINYGRAD_NM_NUM_THREADS" in why and repr(raw) in why
+    monkeypatch.setenv("TINYGRAD_NM_NUM_THREADS", " 3 ")
+    assert cy._threads_from_env() == (3, None)
+    monkeypatch.delenv("TINYGRAD_NM_NUM_THREADS")
+    assert cy._threads_from_env()[0] >= 1
+    with pytest.raises(ValueError):
+        cy.set_num_threads(0)
