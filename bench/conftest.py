@@ -47,7 +47,15 @@ def _mode(config):
     return env
 
 
+_load_at_start = None
+
+
 def pytest_configure(config):
+    global _load_at_start
+    try:
+        _load_at_start = list(os.getloadavg())
+    except (AttributeError, OSError):
+        pass
     mode = _mode(config)
     os.environ[MODE_ENV] = mode  # benchmark modules read it when they are collected, after this
     config.addinivalue_line("markers", "napkin: a benchmark that records a napkin-math estimate")
@@ -80,6 +88,10 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     threads["usable_cores"] = napkin_rates._usable_cores()
     machine_info["threads"] = threads
     machine_info["tinygrad_nm_backends"] = tnm.available_backends()
+    try:  # other work on the machine while the suite ran: a load above the core count disturbs timings
+        machine_info["load_average"] = {"start": _load_at_start, "end": list(os.getloadavg())}
+    except (AttributeError, OSError):
+        pass
     machine_info["bench_mode"] = _mode(config)
 
 

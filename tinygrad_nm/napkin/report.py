@@ -89,9 +89,16 @@ def _ordered(rows):
 def table(rows, others=(), machine_info=None):
     """The napkin table as text, with the goal cells' verdict underneath."""
     lines = []
-    napkin = (machine_info or {}).get("napkin", {})
+    machine_info = machine_info or {}
+    napkin = machine_info.get("napkin", {})
     if napkin:
         lines.append(f"napkin estimates from {napkin.get('describe', napkin.get('source'))}")
+    load, cores = machine_info.get("load_average"), (machine_info.get("threads") or {}).get("usable_cores")
+    if load and load.get("start") and cores:
+        busy = max(load["start"][0], load["end"][0])
+        note = " (other work competed for the cores: timings are disturbed)" if busy > cores else ""
+        lines.append(f"load average {load['start'][0]:.1f} at start, {load['end'][0]:.1f} at end, "
+                     f"{cores} cores{note}")
     header = (f"{'backend':<10} {'op':<12} {'size':<20} {'predicted':>10} {'measured':>10} {'meas/pred':>9} "
               f"{'GFLOP/s':>9} {'of limit':>8}  {'bound':<11} {'goal':<4}")
     lines += [header, "-" * len(header)]
