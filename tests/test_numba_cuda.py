@@ -284,11 +284,11 @@ MATMUL_SHAPES = [(1, 1, 1), (5, 3, 7), (9, 17, 10), (8, 8, 8), (16, 4, 12), (3, 
 
 
 @needs_backend
-@pytest.mark.parametrize("kernel", ["matmul_tiled", "matmul_register_blocked"])
+@pytest.mark.parametrize("kernel", ["matmul_direct", "matmul_tiled", "matmul_register_blocked"])
 @pytest.mark.parametrize("m,k,n", MATMUL_SHAPES)
 def test_matmul_kernels_on_awkward_shapes(kernel, m, k, n, rng):
     """Shapes below, at and across the tile sizes (4 and 8x8 in the simulator): the bounds-checked
-    and the unchecked (exact multiple) variants."""
+    and the unchecked (exact multiple) variants, and the direct kernel for thin products."""
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     out = getattr(nc, kernel)(dev(a), dev(b))
@@ -297,7 +297,7 @@ def test_matmul_kernels_on_awkward_shapes(kernel, m, k, n, rng):
 
 
 @needs_backend
-@pytest.mark.parametrize("kernel", ["matmul_tiled", "matmul_register_blocked"])
+@pytest.mark.parametrize("kernel", ["matmul_direct", "matmul_tiled", "matmul_register_blocked"])
 def test_matmul_small_tiles_transposed_inputs_and_dtypes(kernel, small_blocks, rng):
     a = rng.standard_normal((7, 5))
     b = rng.standard_normal((9, 5))
@@ -315,12 +315,13 @@ def test_matmul_picks_the_kernel_by_shape(monkeypatch, rng):
     chosen = []
     real = nc._matmul
     monkeypatch.setattr(nc, "_matmul", lambda a, b, kind: chosen.append(kind) or real(a, b, kind))
-    bm, bn = nc.policy().blocking[:2]
-    for m, n in [(bm, bn), (bm - 1, bn), (bm, 1), (2 * bm + 1, bn + 3)]:
+    p = dataclasses.replace(nc.policy(), tile=4, tiled_min=6, blocking=(16, 8, 4, 4, 4))
+    monkeypatch.setattr(nc, "POLICY", p)
+    for m, n in [(16, 8), (15, 8), (16, 1), (33, 11), (6, 6), (5, 50)]:
         a = rng.standard_normal((m, 3)).astype(np.float32)
         b = rng.standard_normal((3, n)).astype(np.float32)
-        np.testing.assert_allclose(host(nc.matmul(dev(a), dev(b))), a @ b, rtol=1e-5)
-    assert chosen == ["register_blocked", "tiled", "tiled", "register_blocked"]
+        np.testing.assert_allclose(host(nc.matmul(dev(a), dev(b))), a @ b, rtol=1e-5, atol=1e-5)
+    assert chosen == ["register_blocked", "tiled", "direct", "register_blocked", "tiled", "direct"]
 
 
 # --- movement and indexing -----------------------------------------------------------------------
@@ -549,7 +550,7 @@ def _exercise_every_kernel(nc):
         nc.sum(wide, (0,), False), nc.softmax(wide, 1)
         for m, k, n in ((256, 64, 256), (130, 9, 131), (40, 33, 31), (64, 64, 64)):
             a, b = d(rng.standard_normal((m, k)), dtype), d(rng.standard_normal((k, n)), dtype)
-            nc.matmul(a, b), nc.matmul_tiled(a, b), nc.matmul_register_blocked(a, b)
+            nc.matmul(a, b), nc.matmul_direct(a, b), nc.matmul_tiled(a, b), nc.matmul_register_blocked(a, b)
     i = d(rng.integers(0, 5, (4, 6)))
     b = nc.gt(i, 2)
     for f in (nc.neg, nc.abs, nc.sign, nc.relu):

@@ -467,6 +467,27 @@ def scatter_add(dst, shape, strides, axis, idx, val, vstrides, n):
 
 # --- matmul ------------------------------------------------------------------------------------
 @functools.cache
+def direct_matmul(dtype):
+    """C = A @ B (2-D, contiguous) with one thread per output element reading A's row and B's
+    column straight from global memory: for products with a thin side (a matrix times a
+    vector, a batch of 4 times 10 classes) where a shared-memory tile would mostly idle.
+    Neighbouring threads take neighbouring columns: B and C accesses are coalesced."""
+    zero = dtype(0)
+
+    @kernel
+    def matmul(A, B, C, M, N, K):
+        for e in range(cuda.grid(1), M * N, cuda.gridsize(1)):
+            i = e // N
+            j = e - i * N
+            acc = zero
+            for k in range(K):
+                acc += A[i, k] * B[k, j]
+            C[i, j] = acc
+
+    return matmul
+
+
+@functools.cache
 def tiled_matmul(tile, dtype, checked):
     """C = A @ B (2-D, contiguous), one thread per output element, blocks of tile x tile threads.
 

@@ -94,19 +94,22 @@ class LaunchPolicy:
     reduce_items: int     # elements each reducing thread folds before a row is split in chunks
     serial_row_max: int   # rows this short are reduced by one thread each
     tile: int             # tiled matmul: tile x tile threads per block
+    tiled_min: int        # matmul() takes the tiled kernel when both output sides reach this
     blocking: tuple       # register-blocked matmul: (BM, BN, BK, TM, TN)
 
 
 def gpu_policy(sm_count):
     return LaunchPolicy(threads=256, max_blocks=32 * sm_count, reduce_threads=256, reduce_items=16,
-                        serial_row_max=32, tile=32, blocking=(128, 128, 8, 8, 8))
+                        serial_row_max=32, tile=32, tiled_min=32, blocking=(128, 128, 8, 8, 8))
 
 
 # The simulator pays ~0.5 ms per simulated thread and a few microseconds per element a thread
-# handles: few threads, each doing more, is what keeps it fast. Tests shrink these further
+# handles: few threads, each doing more, is what keeps it fast. So matmul() prefers the direct
+# kernel (grid-stride, 4 threads) and the register-blocked one (16 outputs per thread) to the
+# tiled one (a thread per output), which the tests call by name. Tests shrink these further
 # to cross block and chunk boundaries with small data.
 SIMULATOR_POLICY = LaunchPolicy(threads=4, max_blocks=1, reduce_threads=4, reduce_items=64,
-                                serial_row_max=64, tile=4, blocking=(8, 8, 4, 4, 4))
+                                serial_row_max=64, tile=4, tiled_min=64, blocking=(8, 8, 4, 4, 4))
 POLICY = None
 
 
@@ -119,8 +122,19 @@ def policy():
             sys.setswitchinterval(_bmin(sys.getswitchinterval(), 1e-4))
             POLICY = SIMULATOR_POLICY
         else:
+            _quiet_small_grid_warnings()
             POLICY = gpu_policy(cuda.get_current_device().MULTIPROCESSOR_COUNT)
     return POLICY
+
+
+def _quiet_small_grid_warnings():
+    """Numba warns on every launch of fewer than 128 blocks; a framework whose tensors are often
+    small launches such grids on purpose (the grid is sized to the data)."""
+    try:
+        from numba.cuda.core import config as cuda_config
+        cuda_config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+    except (ImportError, AttributeError):  # another numba-cuda layout: the warnings stay
+        pass
 
 
 def _grid(n):
@@ -644,10 +658,17 @@ def _as_2d(a):
 
 
 def matmul(a, b):
-    """The register-blocked kernel once both output dimensions fill its block tile, else the tiled one."""
-    bm, bn = (POLICY or policy()).blocking[:2]
+    """The register-blocked kernel once both output dimensions fill its block tile, else the tiled
+    kernel once they fill a tile, else the direct one (a thin product: a tile would mostly idle)."""
+    p = POLICY or policy()
     m, n = a.shape[0], b.shape[1]
-    return _matmul(a, b, "register_blocked" if m >= bm and n >= bn else "tiled")
+    if m >= p.blocking[0] and n >= p.blocking[1]:
+        return _matmul(a, b, "register_blocked")
+    return _matmul(a, b, "tiled" if m >= p.tiled_min and n >= p.tiled_min else "direct")
+
+
+def matmul_direct(a, b):
+    return _matmul(a, b, "direct")
 
 
 def matmul_tiled(a, b):
@@ -670,6 +691,10 @@ def _matmul(a, b, kind):
     A, B, C = _as_2d(a), _as_2d(b), out.data.reshape((m, n))
     p = POLICY or policy()
     dtype = _np_type(a.dtype)
+    if kind == "direct":
+        blocks, threads = _grid(m * n)
+        K.direct_matmul(dtype)[blocks, threads](A, B, C, m, n, k)
+        return out
     if kind == "tiled":
         t = p.tile
         kern = K.tiled_matmul(t, dtype, not (m % t == 0 and n % t == 0 and k % t == 0))
