@@ -6,8 +6,8 @@ The loops, outermost first:
      inner kernel reads b contiguously whatever b's strides were;
   2. cut out into tiles of at most MC rows x a run of panels, and share the
      tiles among the OpenMP threads (each tile is written by one thread);
-  3. inside a tile, walk k in slices KC long; pack the tile's rows of a for
-     that slice into row panels MR high (again zero-padded);
+  3. inside a tile, walk k in slices of at most KC (all of equal length); pack
+     the tile's rows of a for that slice into row panels MR high (zero-padded);
   4. for every MR x NR block of the tile, the micro-kernel keeps the MR x NR
      sums in vector registers while it runs along the k slice.
 
@@ -16,7 +16,9 @@ with AVX2, 32 with AVX-512), so the MR x NR sums take 2 * MR registers. MR = 4
 gives 8 independent FMA chains, enough to hide the FMA latency on two FMA
 units, and leaves registers for b and the broadcasts of a (GCC spills with
 MR = 6 on AVX2's 16 registers). One packed b panel (KC x NR) stays in L1,
-one packed a block (MC x KC) in L2.
+one packed a block (MC x KC) in L2. Packing reads a and b through their strides,
+with fast paths for contiguous rows (and for a transposed a), so any layout works
+and the common ones cost one streaming copy.
 """
 from libc.stdlib cimport malloc, free
 from cython.parallel cimport prange, parallel
@@ -80,8 +82,23 @@ cdef inline void _micro_kernel(Py_ssize_t kc, const floating* ap, const floating
             r1[j] += a1 * bj
             r2[j] += a2 * bj
             r3[j] += a3 * bj
-    # Gather the rows into one array and write back only the mr x nr corner inside c (the rest
-    # is padding). Copying, not pointing at r0..r3, keeps them private so they stay in registers.
+    if mr == MR and nr == NR:   # a whole block: four rows, constant-length loops the compiler vectorises
+        if accumulate:
+            for j in range(NR):
+                c[j] += r0[j]
+                c[ldc + j] += r1[j]
+                c[2 * ldc + j] += r2[j]
+                c[3 * ldc + j] += r3[j]
+        else:
+            for j in range(NR):
+                c[j] = r0[j]
+                c[ldc + j] = r1[j]
+                c[2 * ldc + j] = r2[j]
+                c[3 * ldc + j] = r3[j]
+        return
+    # A block on the edge of c: gather the rows into one array, write back only the mr x nr
+    # corner inside c (the rest is padding). Copying, not pointing at r0..r3, keeps them
+    # private so they stay in registers.
     for j in range(NR):
         acc[j] = r0[j]
         acc[NR + j] = r1[j]
@@ -102,7 +119,23 @@ cdef inline void _pack_b_panel(const floating[:, :] b, floating* dst, Py_ssize_t
     cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
     cdef Py_ssize_t N = b.shape[1]
     cdef Py_ssize_t nr = NR if j0 + NR <= N else N - j0
-    cdef Py_ssize_t p, j
+    cdef Py_ssize_t p, j, ldb
+    cdef const floating* src
+    if b.strides[1] == sizeof(floating) and b.strides[0] % sizeof(floating) == 0:
+        # rows of b are contiguous: copy runs of NR (a constant-length loop: vector moves)
+        ldb = b.strides[0] // <Py_ssize_t>sizeof(floating)
+        src = &b[k0, j0]
+        if nr == NR:
+            for p in range(kc):
+                for j in range(NR):
+                    dst[p * NR + j] = src[p * ldb + j]
+        else:
+            for p in range(kc):
+                for j in range(nr):
+                    dst[p * NR + j] = src[p * ldb + j]
+                for j in range(nr, NR):
+                    dst[p * NR + j] = 0
+        return
     for p in range(kc):
         for j in range(nr):
             dst[p * NR + j] = b[k0 + p, j0 + j]
@@ -114,36 +147,56 @@ cdef inline void _pack_a_block(const floating[:, :] a, floating* dst, Py_ssize_t
                                Py_ssize_t k0, Py_ssize_t kc) noexcept nogil:
     """Rows i0..i0+mc of a, columns k0..k0+kc, as panels of MR rows: for panel q,
     dst[q * kc * MR + p * MR + i] = a[i0 + q * MR + i, k0 + p] (zero past the last row)."""
-    cdef Py_ssize_t q, p, i, rows
+    cdef Py_ssize_t q, p, i, rows, lda
     cdef floating* panel
-    # walk a along its smaller stride: row by row for row-major a, column by column otherwise
-    cdef bint row_major = a.strides[1] <= a.strides[0]
+    cdef const floating* src
+    cdef const floating* s0
+    cdef const floating* s1
+    cdef const floating* s2
+    cdef const floating* s3
+    cdef bint row_major = a.strides[1] == sizeof(floating) and a.strides[0] % sizeof(floating) == 0
+    cdef bint col_major = a.strides[0] == sizeof(floating) and a.strides[1] % sizeof(floating) == 0
     for q in range((mc + MR - 1) // MR):
         panel = dst + q * kc * MR
         rows = MR if (q + 1) * MR <= mc else mc - q * MR
-        if row_major:
-            for i in range(rows):
-                for p in range(kc):
-                    panel[p * MR + i] = a[i0 + q * MR + i, k0 + p]
+        if rows == MR and row_major:
+            # four contiguous rows, interleaved: panel = [s0[0], s1[0], s2[0], s3[0], s0[1], ...]
+            lda = a.strides[0] // <Py_ssize_t>sizeof(floating)
+            s0 = &a[i0 + q * MR, k0]
+            s1 = s0 + lda
+            s2 = s1 + lda
+            s3 = s2 + lda
+            for p in range(kc):
+                panel[p * MR] = s0[p]
+                panel[p * MR + 1] = s1[p]
+                panel[p * MR + 2] = s2[p]
+                panel[p * MR + 3] = s3[p]
+        elif rows == MR and col_major:
+            # a transposed view: each column's MR values are contiguous
+            lda = a.strides[1] // <Py_ssize_t>sizeof(floating)
+            src = &a[i0 + q * MR, k0]
+            for p in range(kc):
+                for i in range(MR):
+                    panel[p * MR + i] = src[p * lda + i]
         else:
             for p in range(kc):
                 for i in range(rows):
                     panel[p * MR + i] = a[i0 + q * MR + i, k0 + p]
-        for i in range(rows, MR):
             for p in range(kc):
-                panel[p * MR + i] = 0
+                for i in range(rows, MR):
+                    panel[p * MR + i] = 0
 
 
 cdef inline void _tile(floating* apack, const floating* bpack, const floating[:, :] a,
                        floating* c, Py_ssize_t ldc, Py_ssize_t i0, Py_ssize_t mc, Py_ssize_t jp0,
-                       Py_ssize_t jp1, Py_ssize_t n_pad) noexcept nogil:
+                       Py_ssize_t jp1, Py_ssize_t n_pad, Py_ssize_t kcb) noexcept nogil:
     """Rows i0..i0+mc and b panels jp0..jp1 of out = a @ packed b, one k slice at a time."""
     cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
     cdef Py_ssize_t K = a.shape[1], N = ldc
     cdef Py_ssize_t s, q, k0, kc, jp, ir, mr, nr
-    for s in range((K + KC - 1) // KC):
-        k0 = s * KC
-        kc = KC if k0 + KC <= K else K - k0
+    for s in range((K + kcb - 1) // kcb):
+        k0 = s * kcb
+        kc = kcb if k0 + kcb <= K else K - k0
         _pack_a_block(a, apack, i0, mc, k0, kc)
         for jp in range(jp0, jp1):
             nr = NR if (jp + 1) * NR <= N else N - jp * NR
@@ -162,8 +215,10 @@ cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, fl
     cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
     cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
     cdef Py_ssize_t n_panels = (N + NR - 1) // NR, n_pad = n_panels * NR
-    cdef Py_ssize_t n_kslices = (K + KC - 1) // KC
+    # k slices and row tiles of even length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end
+    cdef Py_ssize_t n_kslices = (K + KC - 1) // KC, kcb = (K + n_kslices - 1) // n_kslices
     cdef Py_ssize_t m_tiles = (M + MC - 1) // MC
+    cdef Py_ssize_t mcb = ((M + m_tiles - 1) // m_tiles + MR - 1) // MR * MR
     cdef Py_ssize_t n_tiles, panels_per_tile, tiles, t, s, q, k0, kc, i0, mc, jp, jp_end
     cdef floating* bpack
     cdef floating* apack
@@ -189,8 +244,8 @@ cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, fl
     for t in prange(n_kslices * n_panels, num_threads=num_threads, schedule='static'):
         s = t // n_panels
         q = t % n_panels
-        k0 = s * KC
-        kc = KC if k0 + KC <= K else K - k0
+        k0 = s * kcb
+        kc = kcb if k0 + kcb <= K else K - k0
         _pack_b_panel(b, bpack + k0 * n_pad + q * kc * NR, k0, kc, q * NR)
 
     with parallel(num_threads=num_threads):
@@ -199,11 +254,11 @@ cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, fl
             failed[0] = 1
         else:
             for t in prange(tiles, schedule='dynamic'):
-                i0 = (t // n_tiles) * MC
-                mc = MC if i0 + MC <= M else M - i0
+                i0 = (t // n_tiles) * mcb
+                mc = mcb if i0 + mcb <= M else M - i0
                 jp = (t % n_tiles) * panels_per_tile
                 jp_end = jp + panels_per_tile if jp + panels_per_tile <= n_panels else n_panels
-                _tile(apack, bpack, a, c, N, i0, mc, jp, jp_end, n_pad)
+                _tile(apack, bpack, a, c, N, i0, mc, jp, jp_end, n_pad, kcb)
             free(apack)
     free(bpack)
     return -1 if failed[0] else 0
