@@ -9,6 +9,10 @@ from tinygrad_nm.cli import main
 
 from test_data import write_mnist
 
+class SimulatedCrash(BaseException):
+    """Stands for the process dying (power loss, kill -9): nothing catches it."""
+
+
 # a small, fast average task: 4x4 rectangles
 SMALL = ["--task", "average", "--size", "4", "--samples", "200", "--batch-size", "20", "--no-progress"]
 
@@ -40,7 +44,7 @@ def test_average_end_to_end(backend, tmp_path, capsys):
     code, out, err = train(capsys, *SMALL, "--epochs", "3", "--backend", backend, "--plot", str(plot),
                            "--save", str(save))
     assert code == 0, err
-    assert f"task average: 4x4 rectangles, 160 train / 40 held out; model 16 -> 1" in out
+    assert "task average: 4x4 rectangles, 160 train / 40 held out; model 16 -> 1" in out
     assert f"backend {backend}" in out
     lines = [line for line in out.splitlines() if line.startswith("epoch")]
     assert len(lines) == 3 and all("train loss" in line and "test loss" in line for line in lines)
@@ -119,9 +123,9 @@ def test_crash_during_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch)
 
     def crash(f, **arrays):
         f.write(b"PK\x03\x04 half a zip")
-        raise KeyboardInterrupt("simulated crash mid-save")
+        raise SimulatedCrash("mid-save")
     monkeypatch.setattr(checkpoint.np, "savez", crash)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SimulatedCrash):
         checkpoint.save(path, model, opt, epoch=2)
     assert open(path, "rb").read() == before and os.listdir(tmp_path) == ["c.npz"]
     monkeypatch.undo()
@@ -189,10 +193,10 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(backend, tmp_path, cap
         calls.append(1)
         if len(calls) == 3:
             f.write(b"PK\x03\x04")
-            raise KeyboardInterrupt("simulated crash")
+            raise SimulatedCrash("the power went out")
         real_savez(f, **arrays)
     monkeypatch.setattr(checkpoint.np, "savez", savez_then_crash)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SimulatedCrash):
         main(["train", *args, "--save", resumed])
     monkeypatch.undo()
     capsys.readouterr()
@@ -253,3 +257,26 @@ def test_bad_arguments_exit_with_a_clear_message(capsys, argv, message):
 def test_unknown_backend_is_a_clear_error(capsys):
     code, _, err = train(capsys, *SMALL, "--epochs", "1", "--backend", "tpu", "--no-plot")
     assert code == 2 and "unknown backend 'tpu'" in err
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    from tinygrad_nm import train as train_module
+    path = str(tmp_path / "c.npz")
+    real_epoch, calls = train_module.train_epoch, []
+
+    def interrupted_second_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+    monkeypatch.setattr(train_module, "train_epoch", interrupted_second_epoch)
+    code, out, err = train(capsys, *SMALL, "--epochs", "3", "--no-plot", "--save", path)
+    assert code == 130 and f"interrupted; continue with --resume {path}" in err
+    assert checkpoint.load(path).epoch == 1
+
+
+def test_unwritable_destinations_fail_before_training(tmp_path, capsys):
+    code, out, err = train(capsys, *SMALL, "--epochs", "1", "--save", str(tmp_path / "no" / "c.npz"))
+    assert code == 2 and "--save" in err and "does not exist" in err and "epoch" not in out
+    code, out, err = train(capsys, *SMALL, "--epochs", "1", "--plot", str(tmp_path / "no" / "c.png"))
+    assert code == 2 and "--plot" in err and "does not exist" in err and "epoch" not in out

@@ -8,16 +8,16 @@ checkpoints, then set napkin math's estimate of a training step beside the measu
 
 With --resume, every setting not given on the command line comes from the checkpoint, and the
 run reaches, bit for bit, the weights an uninterrupted run would: each epoch's shuffle and
-learning rate depend only on the seed and the epoch number. (The python backend computes float32
+learning rate depend only on the seed and the epoch number (a cosine schedule is spread over --epochs: resuming with a larger
+--epochs stretches the rest of it). (The python backend computes float32
 tensors in double precision while a checkpoint stores float32, so a run resumed there agrees to
 float32 rounding; with --dtype float64 it too is bit-exact.)
 """
 import argparse
 import math
+import os
 import sys
 import time
-
-import numpy as np
 
 import tinygrad_nm as tnm
 from tinygrad_nm import checkpoint, optim, tasks
@@ -124,6 +124,10 @@ def run(args):
         # expected failures (bad checkpoint, missing data, unavailable backend): one clear line
         print(f"tinygrad-nm train: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = f"; continue with --resume {args.save}" if args.save and os.path.exists(args.save) else ""
+        print(f"\ntinygrad-nm train: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 def resolve(args, saved=None):
@@ -140,6 +144,8 @@ def resolve(args, saved=None):
                 raise ValueError(f"{args.resume}: the checkpoint's model has {key} {saved.get(key)!r}; "
                                  f"--{key.replace('_', '-')} {given[key]!r} would need a new model")
     task = given.get("task") or saved.get("task") or FALLBACK["task"]
+    if task not in tasks.DEFAULTS:
+        raise ValueError(f"{args.resume}: the checkpoint names an unknown task {task!r}")
     config = {**FALLBACK, **tasks.DEFAULTS[task], **saved, **given, "task": task}
     if config["lr"] is None:
         config["lr"] = tasks.default_lr(config)
@@ -147,7 +153,20 @@ def resolve(args, saved=None):
 
 
 # --- the run ---------------------------------------------------------------------------------
+def _check_directory(path, option):
+    """Fail before training, not after the first epoch, if a file could not be written."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{option} {path}: the directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise ValueError(f"{option} {path}: the directory {directory!r} is not writable")
+
+
 def _run(args):
+    if args.save:
+        _check_directory(args.save, "--save")
+    if args.plot and not args.no_plot:
+        _check_directory(args.plot, "--plot")
     ckpt = checkpoint.load(args.resume) if args.resume else None
     config = resolve(args, ckpt.meta.get("config") if ckpt else None)
     backend = args.backend or tnm.get_backend()
