@@ -101,6 +101,10 @@ def napkin_bench(benchmark):
     record the estimate in benchmark.extra_info, then benchmark fn untraced; returns fn's result."""
 
     def run(fn, *args, backend, op, size, dtype="float32", **extra):
+        with _own_threads(backend):
+            return _run(fn, *args, backend=backend, op=op, size=size, dtype=dtype, **extra)
+
+    def _run(fn, *args, backend, op, size, dtype, **extra):
         with tnm.napkin.collecting() as traced:
             fn(*args)
         calls = traced.calls
@@ -118,6 +122,16 @@ def napkin_bench(benchmark):
         return benchmark(fn, *args)
 
     return run
+
+
+def _own_threads(backend):
+    """A backend with its own thread pool (cython's OpenMP kernels) runs with BLAS held at one
+    thread, so the two pools never fight over the cores (the machine notes' oversubscription
+    pitfall); the backend provides the context manager as `blas_limited`."""
+    import contextlib
+    module = tnm.backends.load(backend)
+    limited = getattr(module, "blas_limited", None)
+    return limited() if limited is not None else contextlib.nullcontext()
 
 
 def _dominant_bound(calls):
