@@ -257,10 +257,16 @@ def _numpy_inner_loop(kind, n, r, host, dtype, ops):
 CYTHON_NATIVE = ("matmul", "relu", "sigmoid", "tanh", "relu_backward", "sigmoid_backward", "tanh_backward",
                  "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy",
                  "cross_entropy_backward")
-# the native kernels that run on every thread; relu and the backward activations stay on one
-# (they are memory-bound, and one core already moves data as fast as memory does)
-PARALLEL_KERNELS = ("matmul", "sigmoid", "tanh", "softmax", "log_softmax", "softmax_backward",
-                    "log_softmax_backward", "cross_entropy", "cross_entropy_backward")
+# The native kernels that run on every thread: kernel -> (fewest elements for which they do, the
+# parallel regions per call), from kernels/_native.pyx (SERIAL_MATMUL), _activations.pxd (CHUNK) and
+# _softmax.pxd (PARALLEL_MIN). relu and the backward activations stay on one thread (memory-bound:
+# one core already moves data as fast as memory does).
+PARALLEL_KERNELS = {
+    "matmul": (64 ** 3, 2),  # elements = multiply-adds; packing b, then the tiles
+    **{k: (32768 + 1, 1) for k in ("sigmoid", "tanh")},
+    **{k: (32768, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
+                               "cross_entropy", "cross_entropy_backward")},
+}
 
 
 def _native_kernel(backend, kernel):
@@ -279,7 +285,10 @@ def _compiled(cost, backend, rates, dtype, scalar_args):
         return _numpy(cost, rates, dtype, scalar_args)
     host, r = rates["host"], rates.section(backend)
     call = r["native_call_s"]
-    threads = r["threads"] if cost.kernel in PARALLEL_KERNELS else 1
+    min_elements, regions = PARALLEL_KERNELS.get(cost.kernel, (math.inf, 0))
+    parallel = r["threads"] > 1 and cost.elements >= min_elements
+    threads = r["threads"] if parallel else 1
+    wake = regions * host["fork_join_s"] if parallel else 0.0
     limit, limit_terms = host_limit(cost, rates, dtype)
     flops_rate = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * threads
     exp_s = host["vexp_s"] * (2 if dtype == "float64" else 1) / threads  # half the lanes in float64
@@ -295,10 +304,12 @@ def _compiled(cost, backend, rates, dtype, scalar_args):
         terms = [f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(cost.bytes / memory)}"]
     if fresh:
         terms.append(f"fresh pages {fmt.seconds(fresh)}")
+    if wake:
+        terms.append(f"{regions} parallel region{'s' * (regions > 1)} x {fmt.seconds(host['fork_join_s'])}")
     terms.append(f"{fmt.seconds(call)} call")
-    seconds = call + max(compute, memory) + fresh
-    bound = "overhead" if call >= max(compute, memory) else ("compute" if compute >= memory else "memory")
-    return Prediction(seconds, limit, call, compute, memory, fresh, bound, terms, limit_terms)
+    seconds = call + wake + max(compute, memory) + fresh
+    bound = "overhead" if call + wake >= max(compute, memory) else ("compute" if compute >= memory else "memory")
+    return Prediction(seconds, limit, call + wake, compute, memory, fresh, bound, terms, limit_terms)
 
 
 # --- the GPU ------------------------------------------------------------------------------------

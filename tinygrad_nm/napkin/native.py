@@ -1,4 +1,5 @@
-"""Primitives only compiled code can measure: the FMA peak, a vectorised exp, the scalar add rate.
+"""Primitives only compiled code can measure: the FMA peak, a vectorised exp, the scalar add rate,
+the cost of an OpenMP parallel region.
 
 The C source below is compiled once per machine with the system's C compiler
 (`$CC`, else `cc`) at -O3 -march=native, cached beside the rates, and loaded with ctypes.
@@ -109,30 +110,57 @@ NOVEC double scalar_sum(const float *x, long n, long reps) {
 FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC"]
 
 
+# An empty OpenMP parallel region: what waking the other threads and joining them costs. Built
+# apart from the rest because it needs -fopenmp, which not every compiler has.
+OMP_SOURCE = r"""
+#include <omp.h>
+static volatile int sink;
+void fork_join(int threads, long reps) {
+    for (long r = 0; r < reps; r++) {
+#pragma omp parallel num_threads(threads)
+        { if (omp_get_thread_num() == 0) sink++; }
+    }
+}
+"""
+
+
 class NativeUnavailable(RuntimeError):
     pass
 
 
-def load(cache_dir):
-    """The compiled primitives (a ctypes library), compiling them on first use; NativeUnavailable says why not."""
+def _build(cache_dir, name, source, flags):
+    """Compile `source` into cache_dir (once per source and flags); returns the library's path."""
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise NativeUnavailable(f"no C compiler ({cc!r} not found; set CC)")
-    key = hashlib.sha1((C_SOURCE + cc + " ".join(FLAGS)).encode()).hexdigest()[:12]
-    so_path = os.path.join(cache_dir, f"napkin-primitives-{key}.so")
+    key = hashlib.sha1((source + cc + " ".join(flags)).encode()).hexdigest()[:12]
+    so_path = os.path.join(cache_dir, f"napkin-{name}-{key}.so")
     if not os.path.exists(so_path):
         os.makedirs(cache_dir, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            src = os.path.join(tmp, "primitives.c")
+            src = os.path.join(tmp, f"{name}.c")
             with open(src, "w") as f:
-                f.write(C_SOURCE)
-            out = os.path.join(tmp, "primitives.so")
-            result = subprocess.run([cc, *FLAGS, src, "-o", out], capture_output=True, text=True)
+                f.write(source)
+            out = os.path.join(tmp, f"{name}.so")
+            result = subprocess.run([cc, *flags, src, "-o", out], capture_output=True, text=True)
             if result.returncode != 0:
-                raise NativeUnavailable(f"{cc} failed to compile the FMA loop: {result.stderr.strip()[:300]}")
+                raise NativeUnavailable(f"{cc} failed to compile {name}: {result.stderr.strip()[:300]}")
             shutil.move(out, so_path + f".{os.getpid()}")
-            os.replace(so_path + f".{os.getpid()}", so_path)
-    lib = ctypes.CDLL(so_path)
+            os.replace(so_path + f".{os.getpid()}", so_path)  # atomic: a concurrent build never sees half a file
+    return so_path
+
+
+def load_omp(cache_dir):
+    """The empty parallel region (a ctypes library); NativeUnavailable without OpenMP."""
+    lib = ctypes.CDLL(_build(cache_dir, "fork-join", OMP_SOURCE, ["-O2", "-fopenmp", "-shared", "-fPIC"]))
+    lib.fork_join.argtypes = [ctypes.c_int, ctypes.c_long]
+    lib.fork_join.restype = None
+    return lib
+
+
+def load(cache_dir):
+    """The compiled primitives (a ctypes library), compiling them on first use; NativeUnavailable says why not."""
+    lib = ctypes.CDLL(_build(cache_dir, "primitives", C_SOURCE, FLAGS))
     lib.fma_f32.argtypes = lib.fma_f64.argtypes = [ctypes.c_long]
     lib.fma_f32.restype = lib.fma_f64.restype = ctypes.c_double
     lib.fma_lanes_f32.restype = lib.fma_lanes_f64.restype = ctypes.c_int

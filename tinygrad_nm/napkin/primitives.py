@@ -67,6 +67,15 @@ def measure_host(quick, log):
             f"{peaks['float64'] / 1e9:.0f} float64; scalar adds {host['scalar_flops'] / 1e9:.1f} GFLOP/s; "
             f"vectorised exp {host['vexp_s'] * 1e9:.2f} ns")
 
+    try:  # waking the other cores for a parallel region and joining them again
+        omp = native.load_omp(os.path.dirname(rates_mod.cache_path()))
+        threads = host["cores"]
+        omp.fork_join(threads, 10)  # start the thread pool
+        host["fork_join_s"] = best_time(lambda: omp.fork_join(threads, 1), 1, 4 * repeat)
+        log(f"  an empty OpenMP parallel region on {threads} threads: {host['fork_join_s'] * 1e6:.1f} us")
+    except (native.NativeUnavailable, OSError) as e:
+        log(f"  OpenMP parallel region: skipped ({e}); keeping the default")
+
     # copy bandwidth by working set (source + destination): from L1/L2 out to DRAM on typical CPUs
     curve = []
     for ws in (64 << 10, 1 << 20, 4 << 20, 16 << 20, 48 << 20, 128 << 20):

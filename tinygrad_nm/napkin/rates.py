@@ -16,6 +16,9 @@ Layout (JSON): a section per device or backend.
     fma_flops_per_core    compiled FMA loop, one thread, per dtype (FLOP/s)
     scalar_flops          compiled scalar adds, 8 independent chains, no SIMD (FLOP/s)
     vexp_s                compiled, vectorised exp (Cephes polynomial), one thread, per element
+    fork_join_s           an empty OpenMP parallel region on every core: waking the other
+                          threads and joining them (microseconds when the cores are idle,
+                          a scheduler time slice when other work holds them)
     bandwidth             [[working-set bytes, B/s], ...]: a copy whose source and destination
                           together take that many bytes (read + write counted); between points
                           the rate is interpolated on log(bytes)
@@ -68,6 +71,7 @@ DEFAULTS = {
         "fma_flops_per_core": {"float32": 235e9, "float64": 118e9},  # machine notes: 2 FMA x 16 lanes x 3.7 GHz
         "scalar_flops": 5e9,
         "vexp_s": 0.3e-9,
+        "fork_join_s": 5e-6,
         "bandwidth": [[64 << 10, 100e9], [1 << 20, 70e9], [16 << 20, 40e9], [128 << 20, 35e9]],  # notes: 35-40 GB/s copy
         "fresh_page_s_per_byte": 0.1e-9,
         "mmap_threshold": MMAP_THRESHOLD,
