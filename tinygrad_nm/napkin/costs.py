@@ -9,6 +9,8 @@ These are properties of the computation, not of a machine:
 - `bytes`: compulsory memory traffic: every input element read once and every output element
   written once, at the dtype's size. A broadcast input is read at its own size, a Python scalar
   costs nothing, a view (reshape, expand, a permute) costs nothing.
+- `divides`: how many of the FLOPs are divisions, which hardware does several times slower than
+  an add or a multiply (a compiled backend pays for them apart).
 - `elements`: how many times the kernel's inner loop body runs (output elements; input elements
   for a reduction; multiply-adds for a matmul): what an interpreter pays for.
 - `out_bytes`: the size of the newly allocated result (large ones come from fresh pages).
@@ -51,6 +53,7 @@ class Cost:
     out_bytes: float = 0.0
     note: str = ""         # e.g. "pow x**2" when the arguments change the arithmetic
     itemsize: int = 4      # bytes per element of the data the kernel streams
+    divides: float = 0.0   # of the flops, how many are divisions (several times an add's cost in hardware)
 
     @property
     def limit_flops(self):
@@ -93,8 +96,9 @@ def _unary(name, args, out):
     a = as_buf(args[0])
     n = a.size
     flops, trans = {
-        "exp": (0, 1), "log": (0, 1), "tanh": (0, 1), "atanh": (0, 1),
+        "exp": (0, 1), "log": (0, 1), "atanh": (0, 1),
         "sigmoid": (3, 1),  # 1 / (1 + exp(-x)): a negate, an add, a divide and one exp
+        "tanh": (5, 1),     # (1 - e) / (1 + e), e = exp(-2|x|), with x's sign: five operations and one exp
     }.get(name, (1, 0))     # neg, abs, sign, sqrt, relu: one operation each
     return Cost(name, (a.shape,), flops * n, trans * n, 2 * a.nbytes, n, a.nbytes)
 
@@ -254,7 +258,12 @@ def kernel_cost(name, args, out=None):
     except KeyError:
         raise ValueError(f"no cost formula for kernel {name!r}; known kernels: {', '.join(KERNELS)}") from None
     cost = family(name, args, as_buf(out) if out is not None else None)
-    return replace(cost, itemsize=_data_itemsize(name, args))
+    divides = _DIVIDES.get(name, 0) * cost.elements
+    return replace(cost, itemsize=_data_itemsize(name, args), divides=divides)
+
+
+# divisions per element (per loop trip) of the kernels that divide
+_DIVIDES = {"div": 1, "sigmoid": 1, "tanh": 1, "softmax": 1}
 
 
 def _data_itemsize(name, args):

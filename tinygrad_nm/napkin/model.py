@@ -17,8 +17,9 @@ family has its own pricing below, written from reading that backend's code:
   scalar (a loop the compiler could not vectorise: k scalar operations per element), BLAS
   (matmul). NUMPY_PASSES lists the passes of the kernels that are more than one plain pass.
 - a compiled host backend (Cython): a kernel it compiles itself is one pass at the host's rates
-  (FMA peak x its threads, a vectorised exp, the copy bandwidth); one it hands to NumPy is
-  priced as NumPy.
+  (FMA peak x its threads, for a matmul times the fraction of the peak BLAS reaches on one core,
+  half the peak for lone adds and multiplies; a vectorised exp and divide; the copy bandwidth;
+  an OpenMP fork-join per parallel region); one it hands to NumPy is priced as NumPy.
 - numba_cuda: a launch per kernel, then the device's FLOP/s and bandwidth; data entering or
   leaving the device crosses the host link.
 
@@ -290,9 +291,16 @@ def _compiled(cost, backend, rates, dtype, scalar_args):
     threads = r["threads"] if parallel else 1
     wake = regions * host["fork_join_s"] if parallel else 0.0
     limit, limit_terms = host_limit(cost, rates, dtype)
-    flops_rate = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * threads
-    exp_s = host["vexp_s"] * (2 if dtype == "float64" else 1) / threads  # half the lanes in float64
-    compute = cost.flops / flops_rate + cost.transcendentals * exp_s
+    peak = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * threads
+    # a multiply-add is two FLOPs in one instruction: matmul can reach the FMA peak; a lone add or
+    # multiply takes the same instruction slot for one FLOP, so elementwise code gets half of it
+    flops_rate = peak if cost.kernel == "matmul" else peak / 2
+    if cost.kernel == "matmul":  # a tuned matmul gets as close to the peak as BLAS does on one core
+        per_core = host["fma_flops_per_core"]["float32"]
+        flops_rate *= min(1.0, rates.section("numpy").get("blas_flops_1thread", per_core) / per_core)
+    lanes = (2 if dtype == "float64" else 1) / threads  # half the lanes in float64
+    exp_s, div_s = host["vexp_s"] * lanes, host["vdiv_s"] * lanes
+    compute = (cost.flops - cost.divides) / flops_rate + cost.transcendentals * exp_s + cost.divides * div_s
     memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
     fresh = _fresh_bytes(cost.out_bytes, cost.out_bytes if cost.out_bytes >= host["mmap_threshold"] else 0.0,
                          host) * host["fresh_page_s_per_byte"]
@@ -300,6 +308,8 @@ def _compiled(cost, backend, rates, dtype, scalar_args):
         terms = [f"{fmt.flops(cost.flops)} / {fmt.flop_rate(flops_rate)} ({threads} thread{'s' * (threads > 1)})"]
         if cost.transcendentals:
             terms.append(f"{fmt.count(cost.transcendentals)} exp x {exp_s * 1e9:.3g} ns")
+        if cost.divides:
+            terms.append(f"{fmt.count(cost.divides)} divides x {div_s * 1e9:.3g} ns")
     else:
         terms = [f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(cost.bytes / memory)}"]
     if fresh:

@@ -1,4 +1,4 @@
-"""Primitives only compiled code can measure: the FMA peak, a vectorised exp, the scalar add rate,
+"""Primitives only compiled code can measure: the FMA peak, a vectorised exp and divide, the scalar add rate,
 the cost of an OpenMP parallel region.
 
 The C source below is compiled once per machine with the system's C compiler
@@ -80,6 +80,12 @@ static inline float cephes_expf(float x) {
 void vexp_f32(const float *x, float *out, long n, long reps) {
     for (long r = 0; r < reps; r++)
         for (long i = 0; i < n; i++) out[i] = cephes_expf(x[i]);
+}
+
+/* A vectorised division per element (the add keeps the divisor away from zero). */
+void vdiv_f32(const float *x, float *out, long n, long reps) {
+    for (long r = 0; r < reps; r++)
+        for (long i = 0; i < n; i++) out[i] = x[i] / (x[i] + 1.5f);
 }
 
 /* Scalar adds over an array, 8 independent accumulators, as NumPy's pairwise sum does;
@@ -164,8 +170,8 @@ def load(cache_dir):
     lib.fma_f32.argtypes = lib.fma_f64.argtypes = [ctypes.c_long]
     lib.fma_f32.restype = lib.fma_f64.restype = ctypes.c_double
     lib.fma_lanes_f32.restype = lib.fma_lanes_f64.restype = ctypes.c_int
-    lib.vexp_f32.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
-    lib.vexp_f32.restype = None
+    lib.vexp_f32.argtypes = lib.vdiv_f32.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
+    lib.vexp_f32.restype = lib.vdiv_f32.restype = None
     lib.scalar_sum.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
     lib.scalar_sum.restype = ctypes.c_double
     return lib

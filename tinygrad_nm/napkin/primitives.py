@@ -63,9 +63,11 @@ def measure_host(quick, log):
         out = np.empty_like(x)
         host["vexp_s"] = best_time(lambda: lib.vexp_f32(x.ctypes.data, out.ctypes.data, x.size, 20), 1, repeat) \
             / (20 * x.size)
+        host["vdiv_s"] = best_time(lambda: lib.vdiv_f32(x.ctypes.data, out.ctypes.data, x.size, 20), 1, repeat) \
+            / (20 * x.size)
         log(f"  compiled FMA loop, one core: {peaks['float32'] / 1e9:.0f} GFLOP/s float32, "
             f"{peaks['float64'] / 1e9:.0f} float64; scalar adds {host['scalar_flops'] / 1e9:.1f} GFLOP/s; "
-            f"vectorised exp {host['vexp_s'] * 1e9:.2f} ns")
+            f"vectorised exp {host['vexp_s'] * 1e9:.2f} ns, divide {host['vdiv_s'] * 1e9:.2f} ns per element")
 
     try:  # waking the other cores for a parallel region and joining them again
         omp = native.load_omp(os.path.dirname(rates_mod.cache_path()))
@@ -125,6 +127,14 @@ def measure_numpy(be, quick, log):
         a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
         blas[dtype] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 3 if quick else 5)
     r["blas_flops"] = blas
+    try:  # one thread: how close a tuned matmul comes to one core's FMA peak (used for compiled matmuls)
+        from threadpoolctl import threadpool_limits
+        n = 1024
+        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
+        with threadpool_limits(limits=1, user_api="blas"):
+            r["blas_flops_1thread"] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 3 if quick else 5)
+    except ImportError:
+        pass
     exp_s = {}
     for dtype in ("float32", "float64"):
         x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so exp's own speed shows
@@ -137,7 +147,8 @@ def measure_numpy(be, quick, log):
     mask = rng.random(n) < 0.5
     r["select_s"] = best_time(lambda: np.where(mask, x, y), 2, repeat) / n
     log(f"  numpy: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
-        f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {_blas_threads()}); exp {exp_s['float32'] * 1e9:.2f} ns "
+        f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {_blas_threads()}), "
+        f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; exp {exp_s['float32'] * 1e9:.2f} ns "
         f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element")
     return r
 

@@ -16,6 +16,7 @@ Layout (JSON): a section per device or backend.
     fma_flops_per_core    compiled FMA loop, one thread, per dtype (FLOP/s)
     scalar_flops          compiled scalar adds, 8 independent chains, no SIMD (FLOP/s)
     vexp_s                compiled, vectorised exp (Cephes polynomial), one thread, per element
+    vdiv_s                compiled, vectorised division, one thread, per element
     fork_join_s           an empty OpenMP parallel region on every core: waking the other
                           threads and joining them (microseconds when the cores are idle,
                           a scheduler time slice when other work holds them)
@@ -42,6 +43,8 @@ Layout (JSON): a section per device or backend.
     call_s      an empty kernel call (a 1-element add)
     scalar_call_s  the same on NumPy scalars (0-d results take that faster path)
     blas_flops  np.matmul at one large size, per dtype (FLOP/s)
+    blas_flops_1thread  the same, float32, BLAS on one thread: over host.fma_flops_per_core it says
+                how close a tuned matmul gets to the FMA peak here (compiled matmuls are priced so)
     exp_s       np.exp per element on an array in cache, per dtype
     select_s    np.where(random mask, a, b) per element (256K elements): an unpredictable branch
   numba_cuda  the GPU backend (when one is there)
@@ -71,6 +74,7 @@ DEFAULTS = {
         "fma_flops_per_core": {"float32": 235e9, "float64": 118e9},  # machine notes: 2 FMA x 16 lanes x 3.7 GHz
         "scalar_flops": 5e9,
         "vexp_s": 0.3e-9,
+        "vdiv_s": 0.1e-9,
         "fork_join_s": 5e-6,
         "bandwidth": [[64 << 10, 100e9], [1 << 20, 70e9], [16 << 20, 40e9], [128 << 20, 35e9]],  # notes: 35-40 GB/s copy
         "fresh_page_s_per_byte": 0.1e-9,
@@ -80,6 +84,7 @@ DEFAULTS = {
     "python": {"call_s": 0.7e-6, "madd_s": 28e-9,  # notes: CPython ~28 ns per multiply-add
                "builtin_s": 35e-9, "frame_s": 45e-9, "op_s": 10e-9, "loop_s": 25e-9, "iter_s": 8e-9},
     "numpy": {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "blas_flops": {"float32": 210e9, "float64": 105e9},  # notes: fp32 1024, 2 threads
+              "blas_flops_1thread": 110e9,  # notes: 1 thread
               "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9},
     "numba_cuda": {  # an H100 SXM's data sheet and typical Numba launch costs: calibrate on the machine itself
         "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9,
