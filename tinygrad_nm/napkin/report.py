@@ -148,7 +148,7 @@ def plot(rows, path, title="napkin estimate vs measurement"):
                    edgecolor="black", linewidth=0.6, label=f"{backend} ({len(mine)})")
         for r in goal:
             if r.outside:
-                ax.annotate(f"{r.op} {r.size}", (r.predicted, r.measured), fontsize=6, xytext=(3, 3),
+                ax.annotate(f"{r.backend} {r.op} {r.size}", (r.predicted, r.measured), fontsize=6, xytext=(3, 3),
                             textcoords="offset points")
     values = [v for r in rows for v in (r.predicted, r.measured) if v > 0]
     if values:
