@@ -215,19 +215,24 @@ cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, fl
     cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
     cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
     cdef Py_ssize_t n_panels = (N + NR - 1) // NR, n_pad = n_panels * NR
-    # k slices and row tiles of even length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end
+    # k slices of even length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end
     cdef Py_ssize_t n_kslices = (K + KC - 1) // KC, kcb = (K + n_kslices - 1) // n_kslices
-    cdef Py_ssize_t m_tiles = (M + MC - 1) // MC
-    cdef Py_ssize_t mcb = ((M + m_tiles - 1) // m_tiles + MR - 1) // MR * MR
+    # row tiles of even height, as many as a multiple of the thread count when there are more
+    # than threads, so each thread gets the same number of (nearly) equal tiles
+    cdef Py_ssize_t m_tiles = (M + MC - 1) // MC, mcb
+    if m_tiles > num_threads and m_tiles % num_threads:
+        m_tiles += num_threads - m_tiles % num_threads
+    mcb = ((M + m_tiles - 1) // m_tiles + MR - 1) // MR * MR
+    m_tiles = (M + mcb - 1) // mcb
     cdef Py_ssize_t n_tiles, panels_per_tile, tiles, t, s, q, k0, kc, i0, mc, jp, jp_end
     cdef floating* bpack
     cdef floating* apack
     cdef floating* c = &out[0, 0]
     cdef int failed[1]  # an array element, not a variable: shared by the threads, not private
 
-    # Aim for at least 4 tiles per thread so the dynamic schedule evens out the ragged edges;
-    # split the columns only when there are too few row tiles, and never thinner than MIN_PANELS.
-    n_tiles = (4 * num_threads + m_tiles - 1) // m_tiles
+    # Too few row tiles for the threads (a short a): split the columns too, into runs of at
+    # least MIN_PANELS panels, for at least two tiles per thread.
+    n_tiles = (2 * num_threads + m_tiles - 1) // m_tiles
     if n_tiles > n_panels // MIN_PANELS:
         n_tiles = n_panels // MIN_PANELS
     if n_tiles < 1:
