@@ -8,10 +8,10 @@ checkpoints, then set napkin math's estimate of a training step beside the measu
 
 With --resume, every setting not given on the command line comes from the checkpoint, and the
 run reaches, bit for bit, the weights an uninterrupted run would: each epoch's shuffle and
-learning rate depend only on the seed and the epoch number (a cosine schedule is spread over --epochs: resuming with a larger
---epochs stretches the rest of it). (The python backend computes float32
-tensors in double precision while a checkpoint stores float32, so a run resumed there agrees to
-float32 rounding; with --dtype float64 it too is bit-exact.)
+learning rate depend only on the seed and the epoch number. (A cosine schedule spans --epochs,
+so resuming with a larger --epochs stretches the rest of it. The python backend computes float32
+tensors in double precision while a checkpoint stores float32: resumed there, a run agrees to
+float32 rounding, and bit for bit with --dtype float64.)
 """
 import argparse
 import math
