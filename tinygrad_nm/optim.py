@@ -35,7 +35,7 @@ class Optimizer:
         _check_nonnegative(self, lr=lr)
         self.params, self.lr = params, lr
         self.steps = 0
-        # state[name][i]: the buffer `name` of parameter i, created on the first step
+        # state[name][i]: the Tensor `name` (momentum, an Adam average) of parameter i, made on its first step
         self.state = {name: [None] * len(params) for name in self.state_names}
 
     def zero_grad(self):
