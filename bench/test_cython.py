@@ -12,8 +12,9 @@ Each comparison is one pytest-benchmark group with a `numpy` and a `cython` entr
 the fastest call of each side counts: these machines are shared and noisy, the fastest call
 is the least disturbed one) and stores the ratio in its extra_info. Thread counts: the
 native kernels use cy.num_threads() (TINYGRAD_NM_NUM_THREADS, default every usable core);
-NumPy's BLAS is given the same count while NumPy runs, and 1 while native kernels run, so the
-two pools never compete for the cores.
+NumPy's BLAS is given the same count while NumPy runs, and 1 while native kernels run; after
+NumPy's turn the benchmark waits 0.15 s, until OpenBLAS's threads stop spinning, so the two
+thread pools never compete for the cores.
 """
 import os
 import threading
@@ -21,7 +22,7 @@ import time
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_info
 
 import tinygrad_nm as tnm
 from tinygrad_nm import Tensor
@@ -39,10 +40,6 @@ NOTES_PEAK_F32 = {"per_core": 235e9, "all_cores": 470e9}  # machine-notes: Zen 5
 ROUNDS = 5 if QUICK else 15  # interleaved blocks
 
 
-def _blas(n):
-    return threadpool_limits(limits=n, user_api="blas")
-
-
 def _best(benchmark):
     """pytest-benchmark's fastest round, or None with --benchmark-disable (nothing timed)."""
     stats = getattr(benchmark, "stats", None)
@@ -58,15 +55,21 @@ def _fastest(fn, calls):
     return best
 
 
+BLAS_SPIN_S = 0.15  # OpenBLAS's threads spin ~0.1 s after a multi-threaded call (cython.py's docstring)
+
+
 def interleaved(numpy_fn, cython_fn, rounds=ROUNDS, calls=3):
-    """Fastest call of each side over `rounds` blocks of `calls` calls, numpy's block first; the
-    first call of each block warms the side up after the other ran."""
+    """Fastest call of each side over `rounds` blocks of `calls` calls, numpy's block first. After
+    numpy's block the BLAS threads are given time to stop spinning, so the native kernels' threads
+    do not share the cores with them (and the libgomp threads' short spin is waited out too)."""
     t_np = t_cy = float("inf")
     for _ in range(rounds):
-        with _blas(THREADS):
+        with cy.blas_limited(THREADS):
             t_np = min(t_np, _fastest(numpy_fn, calls))
-        with _blas(1):
+        time.sleep(BLAS_SPIN_S)
+        with cy.blas_limited(1):
             t_cy = min(t_cy, _fastest(cython_fn, calls))
+        time.sleep(0.01)
     return t_np, t_cy
 
 
@@ -118,7 +121,8 @@ def test_matmul_fp32(benchmark, matrices, backend):
     benchmark.group = f"cython: matmul fp32 {n}^3"
     be = npb if backend == "numpy" else cy
     np.testing.assert_allclose(cy.matmul(a, b), a @ b, rtol=1e-3, atol=1e-3)
-    with _blas(THREADS if backend == "numpy" else 1):
+    time.sleep(BLAS_SPIN_S)  # earlier tests' BLAS threads stop spinning first
+    with cy.blas_limited(THREADS if backend == "numpy" else 1):
         benchmark.pedantic(be.matmul, (a, b), rounds=ROUNDS, iterations=1, warmup_rounds=1)
     info = dict(machine_info(), backend=backend, size=f"{n}x{n}x{n}",
                 gflops=_best(benchmark) and flops / _best(benchmark) / 1e9)
@@ -165,7 +169,8 @@ def test_activation_forward_backward(benchmark, activation_data, name, backend):
     be = npb if backend == "numpy" else cy
     benchmark.group = f"cython: {name} forward+backward, {x.size // (1 << 20)}M float32"
     np.testing.assert_allclose(fwd_bwd(cy, name, x, g), fwd_bwd(npb, name, x, g), rtol=1e-4, atol=1e-6)
-    with _blas(THREADS if backend == "numpy" else 1):
+    time.sleep(BLAS_SPIN_S)  # earlier tests' BLAS threads stop spinning first
+    with cy.blas_limited(THREADS if backend == "numpy" else 1):
         benchmark.pedantic(fwd_bwd, (be, name, x, g), rounds=ROUNDS, iterations=1, warmup_rounds=1)
     info = dict(machine_info(), backend=backend, elements=x.size, best_seconds=_best(benchmark))
     if backend == "cython":
@@ -209,7 +214,8 @@ def test_mlp_training_step(benchmark, backend):
     ref_step, ref_params = make_mlp_step("numpy")
     for _ in range(3):  # the same training on both backends: the losses agree
         assert abs(step().item() - ref_step().item()) < 1e-4
-    with _blas(THREADS if backend == "numpy" else 1):
+    time.sleep(BLAS_SPIN_S)  # earlier tests' BLAS threads stop spinning first
+    with cy.blas_limited(THREADS if backend == "numpy" else 1):
         benchmark.pedantic(step, rounds=10 * ROUNDS, iterations=1, warmup_rounds=2)
     info = dict(machine_info(), backend=backend, best_seconds=_best(benchmark))
     if backend == "cython":

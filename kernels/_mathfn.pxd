@@ -6,8 +6,9 @@ vectorising the loop, and a scalar libm tanhf is several times slower than
 NumPy's SIMD np.tanh. These are the Cephes library's formulas (range reduction
 plus a polynomial or rational approximation), written so that each loop over
 an array compiles to vector instructions: no branches (both sides computed,
-then selected), no calls. Accuracy: float32 within ~2 ulp, float64 within
-~2e-16 relative, over the whole range; NaN in gives NaN out, +-inf the limits.
+then selected), no calls; float32 tanh is Eigen's rational approximation. Accuracy
+(measured against float64 NumPy): float32 within 4e-7 relative, float64 within
+~5e-16, over the whole range; NaN in gives NaN out, +-inf the limits.
 """
 from libc.math cimport floor, floorf, fabs, fabsf, copysign, copysignf
 from libc.stdint cimport uint32_t, uint64_t
@@ -93,13 +94,28 @@ cdef inline floating fast_sigmoid(floating x) noexcept nogil:
 
 
 cdef inline float _tanh_f32(float x) noexcept nogil:
-    """Cephes tanhf: an odd polynomial for |x| < 0.625, (1 - e) / (1 + e), e = e**-2|x|, beyond."""
-    cdef float ax = fabsf(x), z = x * x, one = 1, e, big, small
-    e = _exp_f32(-(ax + ax))
-    big = copysignf((one - e) / (one + e), x)
-    small = ((((<float>-5.70498872745e-3 * z + <float>2.06390887954e-2) * z - <float>5.37397155531e-2) * z
-              + <float>1.33314422036e-1) * z - <float>3.33332819422e-1) * z * x + x
-    return big if ax >= <float>0.625 else small
+    """Eigen's float tanh: x P(x^2) / Q(x^2), a degree 13/6 rational fit on [-7.9, 7.9], x itself
+    below 4e-4, clamped beyond (tanh(7.9) rounds to 1 within 3e-7). No exp: ~half the work of
+    the exp-based formula, within 3.5e-7 relative (measured against float64 np.tanh)."""
+    cdef float CLAMP = 7.90531110763549805
+    cdef float ax = fabsf(x), z, p, q
+    cdef float c = CLAMP if x > CLAMP else x
+    c = -CLAMP if c < -CLAMP else c      # NaN passes both clamps
+    z = c * c
+    p = <float>-2.76076847742355e-16
+    p = p * z + <float>2.00018790482477e-13
+    p = p * z + <float>-8.60467152213735e-11
+    p = p * z + <float>5.12229709037114e-08
+    p = p * z + <float>1.48572235717979e-05
+    p = p * z + <float>6.37261928875436e-04
+    p = p * z + <float>4.89352455891786e-03
+    p = p * c
+    q = <float>1.19825839466702e-06
+    q = q * z + <float>1.18534705686654e-04
+    q = q * z + <float>2.26843463243900e-03
+    q = q * z + <float>4.89352518554385e-03
+    p = p / q
+    return x if ax < <float>0.0004 else p
 
 
 cdef inline double _tanh_f64(double x) noexcept nogil:

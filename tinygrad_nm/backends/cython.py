@@ -27,10 +27,13 @@ TINYGRAD_NM_NUM_THREADS (default: the cores this process may run on) sets how ma
 threads matmul, sigmoid, tanh and the softmax family use. relu and the three
 backward activations run on one thread: they are memory-bound, and one core
 already moves data as fast as memory does (36 GB/s measured, the copy bandwidth).
-OpenBLAS keeps its own threads; this backend never calls BLAS, but a NumPy matmul
-run just before a native kernel leaves them spinning for a while, so the native
-kernels are run with BLAS limited to one thread (`blas_limited`, via threadpoolctl)
-when the caller also uses NumPy's matmul (see bench/test_cython.py).
+This backend never calls BLAS (its matmul is its own), so a program that only uses
+it never wakes OpenBLAS's threads. After a NumPy matmul they spin for ~0.1 s
+(measured here: 10-25 ms of CPU in the first 50 ms, whatever the BLAS thread limit
+is set to afterwards), on the cores the next native kernel wants. A program that
+mixes both should run its NumPy matmuls inside `blas_limited()` (threadpoolctl:
+BLAS at one thread, so no worker is woken), or leave 0.1 s before timing native
+kernels, as bench/test_cython.py does.
 """
 import contextlib
 import os
@@ -101,8 +104,8 @@ def set_num_threads(n):
 
 @contextlib.contextmanager
 def blas_limited(limit=1):
-    """Keep BLAS (OpenBLAS, MKL) at `limit` threads inside the block, so its threads do not compete
-    with the native kernels' OpenMP threads for the same cores."""
+    """Keep BLAS (OpenBLAS, MKL) at `limit` threads inside the block. With one, a NumPy matmul run
+    inside leaves no BLAS worker spinning on the cores the native kernels' threads want."""
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=limit, user_api="blas"):
         yield
