@@ -246,24 +246,26 @@ cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, fl
     if bpack == NULL:
         return -1
     failed[0] = 0
-    for t in prange(n_kslices * n_panels, num_threads=num_threads, schedule='static'):
-        s = t // n_panels
-        q = t % n_panels
-        k0 = s * kcb
-        kc = kcb if k0 + kcb <= K else K - k0
-        _pack_b_panel(b, bpack + k0 * n_pad + q * kc * NR, k0, kc, q * NR)
-
-    with parallel(num_threads=num_threads):
-        apack = <floating*> malloc(MC * KC * sizeof(floating))  # one per thread
+    apack = NULL  # each thread allocates its own below (OpenMP copies this in as their start value)
+    with parallel(num_threads=num_threads):  # one team of threads for both phases
+        # phase 1: pack b (the end of a prange waits for every thread: b is complete after it)
+        for t in prange(n_kslices * n_panels, schedule='static'):
+            s = t // n_panels
+            q = t % n_panels
+            k0 = s * kcb
+            kc = kcb if k0 + kcb <= K else K - k0
+            _pack_b_panel(b, bpack + k0 * n_pad + q * kc * NR, k0, kc, q * NR)
+        # phase 2: the tiles, each thread packing its rows of a into its own buffer
+        apack = <floating*> malloc(MC * KC * sizeof(floating))
         if apack == NULL:
             failed[0] = 1
-        else:
-            for t in prange(tiles, schedule='dynamic'):
+        for t in prange(tiles, schedule='dynamic'):
+            if apack != NULL:
                 i0 = (t // n_tiles) * mcb
                 mc = mcb if i0 + mcb <= M else M - i0
                 jp = (t % n_tiles) * panels_per_tile
                 jp_end = jp + panels_per_tile if jp + panels_per_tile <= n_panels else n_panels
                 _tile(apack, bpack, a, c, N, i0, mc, jp, jp_end, n_pad, kcb)
-            free(apack)
+        free(apack)
     free(bpack)
     return -1 if failed[0] else 0
