@@ -187,14 +187,40 @@ cdef inline void _pack_a_block(const floating[:, :] a, floating* dst, Py_ssize_t
                     panel[p * MR + i] = 0
 
 
-cdef inline void _tile(floating* apack, const floating* bpack, const floating[:, :] a,
-                       floating* c, Py_ssize_t ldc, Py_ssize_t i0, Py_ssize_t mc, Py_ssize_t jp0,
-                       Py_ssize_t jp1, Py_ssize_t n_pad, Py_ssize_t kcb) noexcept nogil:
-    """Rows i0..i0+mc and b panels jp0..jp1 of out = a @ packed b, one k slice at a time."""
+cdef struct _Plan:
+    # how one product is cut up (see matmul_kernel)
+    Py_ssize_t M, N, K
+    Py_ssize_t n_panels, n_pad   # b's column panels, and N padded to whole panels
+    Py_ssize_t kcb, n_kslices    # k slice length and count
+    Py_ssize_t mcb               # rows of a tile
+    Py_ssize_t n_tiles           # tiles across the columns (each a run of panels_per_tile panels)
+    Py_ssize_t panels_per_tile
+    Py_ssize_t tiles             # in all
+
+
+cdef inline void _pack_b_part(const floating[:, :] b, floating* bpack, _Plan* plan,
+                              Py_ssize_t t) noexcept nogil:
+    """Pack part t of b: k slice t // n_panels, panel t % n_panels. b packed is laid out as
+    [k slice][panel][p][NR]: the slice starting at k0 begins at k0 * n_pad."""
     cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
-    cdef Py_ssize_t K = a.shape[1], N = ldc
+    cdef Py_ssize_t q = t % plan.n_panels, k0 = (t // plan.n_panels) * plan.kcb
+    cdef Py_ssize_t kc = plan.kcb if k0 + plan.kcb <= plan.K else plan.K - k0
+    _pack_b_panel(b, bpack + k0 * plan.n_pad + q * kc * NR, k0, kc, q * NR)
+
+
+cdef inline void _tile(floating* apack, const floating* bpack, const floating[:, :] a, floating* c,
+                       _Plan* plan, Py_ssize_t t) noexcept nogil:
+    """Tile t of out = a @ packed b: its rows of a packed one k slice at a time into apack, then
+    every MR x NR block of the tile by the micro-kernel."""
+    cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
+    cdef Py_ssize_t N = plan.N, K = plan.K, kcb = plan.kcb
+    cdef Py_ssize_t i0 = (t // plan.n_tiles) * plan.mcb
+    cdef Py_ssize_t mc = plan.mcb if i0 + plan.mcb <= plan.M else plan.M - i0
+    cdef Py_ssize_t jp0 = (t % plan.n_tiles) * plan.panels_per_tile
+    cdef Py_ssize_t jp1 = jp0 + plan.panels_per_tile if jp0 + plan.panels_per_tile <= plan.n_panels \
+        else plan.n_panels
     cdef Py_ssize_t s, q, k0, kc, jp, ir, mr, nr
-    for s in range((K + kcb - 1) // kcb):
+    for s in range(plan.n_kslices):
         k0 = s * kcb
         kc = kcb if k0 + kcb <= K else K - k0
         _pack_a_block(a, apack, i0, mc, k0, kc)
@@ -204,8 +230,37 @@ cdef inline void _tile(floating* apack, const floating* bpack, const floating[:,
                 ir = q * MR
                 mr = MR if ir + MR <= mc else mc - ir
                 # the k slice at k0 of packed b starts at k0 * n_pad; its panel jp is kc * NR long
-                _micro_kernel(kc, apack + ir * kc, bpack + k0 * n_pad + jp * kc * NR,
-                              c + (i0 + ir) * ldc + jp * NR, ldc, mr, nr, k0 > 0)
+                _micro_kernel(kc, apack + ir * kc, bpack + k0 * plan.n_pad + jp * kc * NR,
+                              c + (i0 + ir) * N + jp * NR, N, mr, nr, k0 > 0)
+
+
+cdef inline _Plan _plan(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, Py_ssize_t NR,
+                        int num_threads) noexcept nogil:
+    cdef _Plan plan
+    plan.M, plan.N, plan.K = M, N, K
+    plan.n_panels = (N + NR - 1) // NR
+    plan.n_pad = plan.n_panels * NR
+    # k slices of even length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end
+    plan.n_kslices = (K + KC - 1) // KC
+    plan.kcb = (K + plan.n_kslices - 1) // plan.n_kslices
+    # row tiles of even height, as many as a multiple of the thread count when there are more
+    # than threads, so each thread gets the same number of (nearly) equal tiles
+    cdef Py_ssize_t m_tiles = (M + MC - 1) // MC
+    if m_tiles > num_threads and m_tiles % num_threads:
+        m_tiles += num_threads - m_tiles % num_threads
+    plan.mcb = ((M + m_tiles - 1) // m_tiles + MR - 1) // MR * MR
+    m_tiles = (M + plan.mcb - 1) // plan.mcb
+    # too few row tiles for the threads (a short a): split the columns too, into runs of at
+    # least MIN_PANELS panels, for at least two tiles per thread
+    cdef Py_ssize_t n_tiles = (2 * num_threads + m_tiles - 1) // m_tiles
+    if n_tiles > plan.n_panels // MIN_PANELS:
+        n_tiles = plan.n_panels // MIN_PANELS
+    if n_tiles < 1:
+        n_tiles = 1
+    plan.panels_per_tile = (plan.n_panels + n_tiles - 1) // n_tiles
+    plan.n_tiles = (plan.n_panels + plan.panels_per_tile - 1) // plan.panels_per_tile
+    plan.tiles = m_tiles * plan.n_tiles
+    return plan
 
 
 cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out,
@@ -213,59 +268,38 @@ cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, fl
     """out = a @ b for a (M, K), b (K, N) with any strides, out (M, N) C-contiguous, K > 0.
     Returns 0, or -1 if the packed copies could not be allocated."""
     cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating)
-    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
-    cdef Py_ssize_t n_panels = (N + NR - 1) // NR, n_pad = n_panels * NR
-    # k slices of even length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end
-    cdef Py_ssize_t n_kslices = (K + KC - 1) // KC, kcb = (K + n_kslices - 1) // n_kslices
-    # row tiles of even height, as many as a multiple of the thread count when there are more
-    # than threads, so each thread gets the same number of (nearly) equal tiles
-    cdef Py_ssize_t m_tiles = (M + MC - 1) // MC, mcb
-    if m_tiles > num_threads and m_tiles % num_threads:
-        m_tiles += num_threads - m_tiles % num_threads
-    mcb = ((M + m_tiles - 1) // m_tiles + MR - 1) // MR * MR
-    m_tiles = (M + mcb - 1) // mcb
-    cdef Py_ssize_t n_tiles, panels_per_tile, tiles, t, s, q, k0, kc, i0, mc, jp, jp_end
-    cdef floating* bpack
-    cdef floating* apack
+    cdef _Plan plan = _plan(a.shape[0], b.shape[1], a.shape[1], NR, num_threads)
+    cdef floating* bpack = <floating*> malloc(plan.K * plan.n_pad * sizeof(floating))
+    cdef floating* apack = NULL  # in the threads: each allocates its own, starting from NULL
     cdef floating* c = &out[0, 0]
+    cdef Py_ssize_t t
     cdef int failed[1]  # an array element, not a variable: shared by the threads, not private
-
-    # Too few row tiles for the threads (a short a): split the columns too, into runs of at
-    # least MIN_PANELS panels, for at least two tiles per thread.
-    n_tiles = (2 * num_threads + m_tiles - 1) // m_tiles
-    if n_tiles > n_panels // MIN_PANELS:
-        n_tiles = n_panels // MIN_PANELS
-    if n_tiles < 1:
-        n_tiles = 1
-    panels_per_tile = (n_panels + n_tiles - 1) // n_tiles
-    n_tiles = (n_panels + panels_per_tile - 1) // panels_per_tile
-    tiles = m_tiles * n_tiles
-
-    # b packed as [k slice][panel][p][NR]: the slice starting at k0 begins at k0 * n_pad.
-    bpack = <floating*> malloc(K * n_pad * sizeof(floating))
     if bpack == NULL:
         return -1
     failed[0] = 0
-    apack = NULL  # each thread allocates its own below (OpenMP copies this in as their start value)
+    if num_threads == 1:  # no thread team to start: the same two phases, in this thread
+        apack = <floating*> malloc(MC * KC * sizeof(floating))
+        if apack == NULL:
+            failed[0] = 1
+        else:
+            for t in range(plan.n_kslices * plan.n_panels):
+                _pack_b_part(b, bpack, &plan, t)
+            for t in range(plan.tiles):
+                _tile(apack, bpack, a, c, &plan, t)
+            free(apack)
+        free(bpack)
+        return -1 if failed[0] else 0
     with parallel(num_threads=num_threads):  # one team of threads for both phases
         # phase 1: pack b (the end of a prange waits for every thread: b is complete after it)
-        for t in prange(n_kslices * n_panels, schedule='static'):
-            s = t // n_panels
-            q = t % n_panels
-            k0 = s * kcb
-            kc = kcb if k0 + kcb <= K else K - k0
-            _pack_b_panel(b, bpack + k0 * n_pad + q * kc * NR, k0, kc, q * NR)
+        for t in prange(plan.n_kslices * plan.n_panels, schedule='static'):
+            _pack_b_part(b, bpack, &plan, t)
         # phase 2: the tiles, each thread packing its rows of a into its own buffer
         apack = <floating*> malloc(MC * KC * sizeof(floating))
         if apack == NULL:
             failed[0] = 1
-        for t in prange(tiles, schedule='dynamic'):
+        for t in prange(plan.tiles, schedule='dynamic'):
             if apack != NULL:
-                i0 = (t // n_tiles) * mcb
-                mc = mcb if i0 + mcb <= M else M - i0
-                jp = (t % n_tiles) * panels_per_tile
-                jp_end = jp + panels_per_tile if jp + panels_per_tile <= n_panels else n_panels
-                _tile(apack, bpack, a, c, N, i0, mc, jp, jp_end, n_pad, kcb)
+                _tile(apack, bpack, a, c, &plan, t)
         free(apack)
     free(bpack)
     return -1 if failed[0] else 0

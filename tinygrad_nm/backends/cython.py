@@ -112,7 +112,8 @@ def blas_limited(limit=1):
 
 
 # --- helpers ----------------------------------------------------------------------------------
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F64 = np.dtype(np.float64)
+_FLOATS = (np.dtype(np.float32), _F64)
 
 
 def _is_float_array(a):
@@ -122,12 +123,16 @@ def _is_float_array(a):
 def _promoted(*arrays):
     """The arrays as one float dtype (the widest: float64 if any is), or None if any is not a
     float32/float64 array, in which case the caller falls back to NumPy."""
-    if not all(_is_float_array(a) for a in arrays):
-        return None
-    dtype = arrays[0].dtype
-    if any(a.dtype != dtype for a in arrays):
-        dtype = np.dtype(np.float64)
-        arrays = tuple(a.astype(dtype, copy=False) for a in arrays)
+    first, mixed = None, False
+    for a in arrays:  # a plain loop: this runs on every call, tiny arrays included
+        if type(a) is not np.ndarray or a.dtype not in _FLOATS:
+            return None
+        if first is None:
+            first = a.dtype
+        elif a.dtype != first:
+            mixed = True
+    if mixed:  # float32 with float64: float64, as the core promotes
+        return tuple(a.astype(_F64, copy=False) for a in arrays)
     return arrays
 
 
