@@ -32,6 +32,8 @@ def __getattr__(name):  # `tnm.napkin` imports the cost model on first use, keep
     raise AttributeError(f"module 'tinygrad_nm' has no attribute {name!r}")
 
 
-if __import__("os").environ.get("TINYGRAD_NM_DEBUG", "0").strip() not in ("", "0"):  # one line per kernel call
+import os as _os  # noqa: E402
+
+if _os.environ.get("TINYGRAD_NM_DEBUG", "0").strip() not in ("", "0"):  # one line per kernel call
     from tinygrad_nm.napkin import trace as _trace
     _trace.enable_debug(_trace._debug_level_from_env())
