@@ -2,8 +2,8 @@
 # The two commands of the README. Each one first sets everything up: a virtual
 # environment in .venv, the package with its native kernels, its dependencies.
 #
-#   bash dev.sh train   # the main job: train the walkthrough's networks, show the napkin table
-#   bash dev.sh test    # the whole test suite, every backend this machine can run
+#   bash dev.sh train   # the main job: the walkthrough, digits, the napkin table
+#   bash dev.sh test    # the whole test suite on every backend this machine can run
 #
 # Setup is skipped when nothing it depends on changed since the last run.
 set -euo pipefail
@@ -12,35 +12,45 @@ PYTHON=${PYTHON:-python3}
 VENV=.venv
 PY="$VENV/bin/python"
 
-setup() {  # $1: the pip extras to install
+setup() {  # one environment for both commands: the package, its native kernels, every extra
     if [ ! -x "$PY" ]; then
         echo "== creating $VENV"
         "$PYTHON" -m venv "$VENV"
     fi
     local stamp
-    stamp="$1-$(cat pyproject.toml setup.py kernels/*.pyx kernels/*.pxd 2>/dev/null | sha1sum | cut -c1-16)"
+    stamp="$(cat pyproject.toml setup.py kernels/*.pyx kernels/*.pxd 2>/dev/null | sha1sum | cut -c1-16)"
     if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
-        echo "== installing tinygrad_nm[$1] (builds the native kernels)"
+        echo "== installing tinygrad_nm and its dependencies (builds the native kernels; a few minutes)"
         "$PY" -m pip install -q --upgrade pip
-        "$PY" -m pip install -q -e ".[$1]"
+        "$PY" -m pip install -q -e ".[test]"
         echo "$stamp" > "$VENV/.installed"
     fi
 }
 
 case "${1:-}" in
     train)
-        setup digits
+        setup
         shift
-        "$PY" -m tinygrad_nm.examples.walkthrough "$@"
+        echo "== 1/3 the walkthrough's programs 1-8 (scalar loops, then matrices)"
+        "$PY" -m tinygrad_nm.examples.walkthrough
+        echo "== 2/3 its next step: handwritten digits with an MLP"
+        "$VENV/bin/tinygrad-nm" train --task digits "$@"
+        echo "== 3/3 napkin math: predicted vs measured kernel times on every backend here"
+        "$VENV/bin/tinygrad-nm" bench --quick
         ;;
     test)
-        setup test
+        setup
         shift
-        echo "== test suite on: $("$PY" -c 'import tinygrad_nm as t; print(", ".join(t.available_backends()))')"
+        backends=$("$PY" -c 'import tinygrad_nm as t; print(",".join(t.available_backends()))')
+        echo "== 1/3 the test suite on every backend here: $backends"
         "$PY" -m pytest tests "$@"
+        echo "== 2/3 the same suite on numba_cuda, in Numba's CUDA simulator (no GPU needed)"
+        NUMBA_ENABLE_CUDASIM=1 TINYGRAD_NM_TEST_BACKENDS=numba_cuda "$PY" -m pytest tests "$@"
+        echo "== 3/3 the benchmark suite, quick, each benchmark run once untimed (keeps it working)"
+        "$PY" -m pytest bench --quick --benchmark-disable -q
         ;;
     *)
-        echo "usage: bash dev.sh train|test [args...]" >&2
+        echo "usage: bash dev.sh train [train args...] | bash dev.sh test [pytest args...]" >&2
         exit 2
         ;;
 esac
