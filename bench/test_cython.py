@@ -168,7 +168,9 @@ def test_activation_forward_backward(benchmark, activation_data, name, backend):
     x, g = activation_data
     be = npb if backend == "numpy" else cy
     benchmark.group = f"cython: {name} forward+backward, {x.size // (1 << 20)}M float32"
-    np.testing.assert_allclose(fwd_bwd(cy, name, x, g), fwd_bwd(npb, name, x, g), rtol=1e-4, atol=1e-6)
+    # atol 1e-5: near tanh's saturation the gradient 1 - y*y is ~1e-6, at the level of y's own
+    # rounding (float32 tanh within 3.5e-7 of the truth here, NumPy's within 6e-8)
+    np.testing.assert_allclose(fwd_bwd(cy, name, x, g), fwd_bwd(npb, name, x, g), rtol=1e-4, atol=1e-5)
     time.sleep(BLAS_SPIN_S)  # earlier tests' BLAS threads stop spinning first
     with cy.blas_limited(THREADS if backend == "numpy" else 1):
         benchmark.pedantic(fwd_bwd, (be, name, x, g), rounds=ROUNDS, iterations=1, warmup_rounds=1)
