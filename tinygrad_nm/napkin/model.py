@@ -263,11 +263,17 @@ CYTHON_NATIVE = ("matmul", "relu", "sigmoid", "tanh", "relu_backward", "sigmoid_
 # _softmax.pxd (PARALLEL_MIN). relu and the backward activations stay on one thread (memory-bound:
 # one core already moves data as fast as memory does).
 PARALLEL_KERNELS = {
-    "matmul": (64 ** 3, 2),  # elements = multiply-adds; packing b, then the tiles
+    "matmul": (64 ** 3, 1),  # elements = multiply-adds; one thread team packs b, then does the tiles
     **{k: (32768 + 1, 1) for k in ("sigmoid", "tanh")},
     **{k: (32768, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
                                "cross_entropy", "cross_entropy_backward")},
 }
+
+
+# Where a compiled kernel computes differently from the textbook formula in costs.py:
+# (kernel, dtype) -> (FLOPs, transcendentals, divides) per element. Cython's float32 tanh is
+# Eigen's rational fit (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
+COMPILED_WORK = {("tanh", "float32"): (16, 0, 1)}
 
 
 def _native_kernel(backend, kernel):
@@ -300,16 +306,19 @@ def _compiled(cost, backend, rates, dtype, scalar_args):
         flops_rate *= min(1.0, rates.section("numpy").get("blas_flops_1thread", per_core) / per_core)
     lanes = (2 if dtype == "float64" else 1) / threads  # half the lanes in float64
     exp_s, div_s = host["vexp_s"] * lanes, host["vdiv_s"] * lanes
-    compute = (cost.flops - cost.divides) / flops_rate + cost.transcendentals * exp_s + cost.divides * div_s
+    flops, transcendentals, divides = cost.flops, cost.transcendentals, cost.divides
+    if (cost.kernel, dtype) in COMPILED_WORK:
+        flops, transcendentals, divides = (w * cost.elements for w in COMPILED_WORK[(cost.kernel, dtype)])
+    compute = (flops - divides) / flops_rate + transcendentals * exp_s + divides * div_s
     memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
     fresh = _fresh_bytes(cost.out_bytes, cost.out_bytes if cost.out_bytes >= host["mmap_threshold"] else 0.0,
                          host) * host["fresh_page_s_per_byte"]
     if compute >= memory:
-        terms = [f"{fmt.flops(cost.flops)} / {fmt.flop_rate(flops_rate)} ({threads} thread{'s' * (threads > 1)})"]
-        if cost.transcendentals:
-            terms.append(f"{fmt.count(cost.transcendentals)} exp x {exp_s * 1e9:.3g} ns")
-        if cost.divides:
-            terms.append(f"{fmt.count(cost.divides)} divides x {div_s * 1e9:.3g} ns")
+        terms = [f"{fmt.flops(flops)} / {fmt.flop_rate(flops_rate)} ({threads} thread{'s' * (threads > 1)})"]
+        if transcendentals:
+            terms.append(f"{fmt.count(transcendentals)} exp x {exp_s * 1e9:.3g} ns")
+        if divides:
+            terms.append(f"{fmt.count(divides)} divides x {div_s * 1e9:.3g} ns")
     else:
         terms = [f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(cost.bytes / memory)}"]
     if fresh:
