@@ -75,8 +75,11 @@ def _find_reason():
                 f"NUMBA_ENABLE_CUDASIM=1 before Python starts to run the kernels in Numba's CUDA "
                 f"simulator (slow: for tests)")
     try:
-        from numba.cuda.cudadrv import nvvm
-        nvvm.NVVM()
+        from numba.cuda.cudadrv.nvvm import NVVM
+    except ImportError:  # another numba-cuda layout: a missing compiler will say so at the first launch
+        return None
+    try:
+        NVVM()
     except Exception as e:
         return (f"a CUDA GPU is present but Numba cannot compile for it: libNVVM was not found ({e}); "
                 f"install the CUDA compiler libraries, e.g. pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]' "
@@ -89,6 +92,7 @@ def _find_reason():
 class LaunchPolicy:
     """How kernels are launched; chosen once for the device, replaceable (tests shrink it)."""
     threads: int          # threads per block of elementwise / gather kernels (grid-stride loops)
+    thread_items: int     # ... but no more threads than n / thread_items for n items
     max_blocks: int       # at most this many blocks: enough to fill the GPU, then threads loop
     reduce_threads: int   # block size of cooperative reductions and softmax rows (a power of 2)
     reduce_items: int     # elements each reducing thread folds before a row is split in chunks
@@ -99,17 +103,17 @@ class LaunchPolicy:
 
 
 def gpu_policy(sm_count):
-    return LaunchPolicy(threads=256, max_blocks=32 * sm_count, reduce_threads=256, reduce_items=16,
+    return LaunchPolicy(threads=256, thread_items=1, max_blocks=32 * sm_count, reduce_threads=256, reduce_items=16,
                         serial_row_max=32, tile=32, tiled_min=32, blocking=(128, 128, 8, 8, 8))
 
 
-# The simulator pays ~0.5 ms per simulated thread and a few microseconds per element a thread
-# handles: few threads, each doing more, is what keeps it fast. So matmul() prefers the direct
-# kernel (grid-stride, 4 threads) and the register-blocked one (16 outputs per thread) to the
-# tiled one (a thread per output), which the tests call by name. Tests shrink these further
-# to cross block and chunk boundaries with small data.
-SIMULATOR_POLICY = LaunchPolicy(threads=4, max_blocks=1, reduce_threads=4, reduce_items=64,
-                                serial_row_max=64, tile=4, tiled_min=64, blocking=(8, 8, 4, 4, 4))
+# The simulator pays ~0.1-0.5 ms per simulated thread and a few microseconds per element a
+# thread handles: few threads, each doing more (>= 128 elements), is what keeps it fast. So
+# matmul() prefers the direct kernel (grid-stride, <= 8 threads) and the register-blocked one
+# (64 outputs per thread) to the tiled one (a thread per output), which tests call by name.
+# Tests shrink these further to cross block and chunk boundaries with small data.
+SIMULATOR_POLICY = LaunchPolicy(threads=8, thread_items=128, max_blocks=1, reduce_threads=4, reduce_items=64,
+                                serial_row_max=64, tile=4, tiled_min=64, blocking=(16, 16, 8, 8, 8))
 POLICY = None
 
 
@@ -140,7 +144,7 @@ def _quiet_small_grid_warnings():
 def _grid(n):
     """(blocks, threads) for a grid-stride kernel over n items."""
     p = POLICY or policy()
-    threads = min(p.threads, n)
+    threads = _bmax(1, min(p.threads, -(-n // p.thread_items)))
     return min(-(-n // threads), p.max_blocks), threads
 
 
