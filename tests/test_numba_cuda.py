@@ -14,6 +14,7 @@ GPU (which needs libNVVM and NVRTC: pip install nvidia-nvvm nvidia-cuda-nvrtc).
 """
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -621,7 +622,21 @@ def test_every_kernel_compiles_to_ptx_for_a_real_gpu(monkeypatch):
     _exercise_every_kernel(ncmod)
     assert not failures, "kernels that do not compile for a GPU:\n" + "\n".join(failures)
     assert len(compiled) > 100
-    # register blocking keeps its tile in registers: no local-memory traffic in the hot loop
+    # register blocking keeps its tile in registers (no local memory), and its inner loop is
+    # multiply-adds and shared loads, not index arithmetic
     for (fn, sig), ptx in compiled.items():
         if "register_blocked" in fn.__qualname__ and "float32" in str(sig[0]):
             assert "ld.local" not in ptx and "st.local" not in ptx, "the register tile spilled to local memory"
+            fmas, instructions = _hottest_block(ptx)
+            assert fmas >= 64 and instructions <= 1.6 * fmas, \
+                f"inner loop: {instructions} instructions for {fmas} FMAs"
+
+
+def _hottest_block(ptx):
+    """(FMAs, instructions) of the PTX basic block with the most fp32 multiply-adds."""
+    best = (0, 0)
+    for body in re.split(r"\n\$L__BB\d+_\d+:", ptx):
+        lines = [ln for ln in body.split("\n") if ln.strip().endswith(";") and not ln.strip().startswith("//")]
+        fmas = sum("fma.rn.f32" in ln for ln in lines)
+        best = max(best, (fmas, len(lines)))
+    return best

@@ -531,56 +531,70 @@ def register_blocked_matmul(bm, bn, bk, tm, tn, dtype, checked):
     Per step of bk along K the block stages A[bm, bk] (transposed, so a thread's tm values for
     one k are contiguous) and B[bk, bn] in shared memory; then for each k a thread loads tm
     values of A and tn of B into registers and does tm * tn multiply-adds with them: tm * tn
-    FMAs per tm + tn shared-memory loads, against 1 per 2 in the tiled kernel. The loops have
-    constant trip counts, so LLVM unrolls them and the local arrays live in registers."""
+    FMAs per tm + tn shared-memory loads, against 1 per 2 in the tiled kernel. A thread's tn
+    columns are strided by the number of column groups (bn / tn), so a warp reads consecutive
+    words of sB (no bank conflicts) and writes consecutive columns of C. The loops over the
+    sub-tile have constant trip counts: LLVM unrolls them and the local arrays live in registers.
+
+    The inner loop reads the (flat) shared tiles through unsigned running indices. Numba gives
+    every signed index a negative-index fix-up (i + n if i < 0), which here cost more integer
+    instructions than there are FMAs; an unsigned index cannot be negative, and one advanced by
+    a constant per k leaves each load at a register plus a constant offset (the PTX of this loop
+    is its 64 FMAs, 16 shared loads and the two increments)."""
     threads = (bm // tm) * (bn // tn)
     col_groups = bn // tn
+    a_size, b_size = bk * bm, bk * bn
     zero = dtype(0)
+    U = np.uint64
 
     @kernel
     def matmul(A, B, C, M, N, K):
-        sA = cuda.shared.array((bk, bm), dtype)
-        sB = cuda.shared.array((bk, bn), dtype)
+        sA = cuda.shared.array(a_size, dtype)  # sA[k * bm + m] = A[brow + m, k0 + k]
+        sB = cuda.shared.array(b_size, dtype)  # sB[k * bn + n] = B[k0 + k, bcol + n]
         acc = cuda.local.array((tm, tn), dtype)
         ra = cuda.local.array(tm, dtype)
         rb = cuda.local.array(tn, dtype)
         tid = cuda.threadIdx.x
-        trow = (tid // col_groups) * tm  # this thread's sub-tile inside the block's tile
-        tcol = (tid % col_groups) * tn
+        trow = (tid // col_groups) * tm  # this thread's rows trow .. trow + tm - 1 of the tile,
+        tcol = tid % col_groups  # and its columns tcol, tcol + col_groups, tcol + 2 * col_groups, ...
         brow = cuda.blockIdx.y * bm
         bcol = cuda.blockIdx.x * bn
         for i in range(tm):
             for j in range(tn):
                 acc[i, j] = zero
         for k0 in range(0, K, bk):
-            for e in range(tid, bm * bk, threads):  # consecutive threads read along a row of A
+            for e in range(tid, a_size, threads):  # consecutive threads read along a row of A
                 r = e // bk
                 c = e - r * bk
                 if checked:
-                    sA[c, r] = A[brow + r, k0 + c] if brow + r < M and k0 + c < K else zero
+                    sA[c * bm + r] = A[brow + r, k0 + c] if brow + r < M and k0 + c < K else zero
                 else:
-                    sA[c, r] = A[brow + r, k0 + c]
-            for e in range(tid, bk * bn, threads):  # ... and along a row of B
+                    sA[c * bm + r] = A[brow + r, k0 + c]
+            for e in range(tid, b_size, threads):  # ... and along a row of B
                 r = e // bn
                 c = e - r * bn
                 if checked:
-                    sB[r, c] = B[k0 + r, bcol + c] if k0 + r < K and bcol + c < N else zero
+                    sB[e] = B[k0 + r, bcol + c] if k0 + r < K and bcol + c < N else zero
                 else:
-                    sB[r, c] = B[k0 + r, bcol + c]
+                    sB[e] = B[k0 + r, bcol + c]
             cuda.syncthreads()
+            ia = U(trow)
+            ib = U(tcol)
             for kk in range(bk):
                 for i in range(tm):
-                    ra[i] = sA[kk, trow + i]
+                    ra[i] = sA[ia + U(i)]
                 for j in range(tn):
-                    rb[j] = sB[kk, tcol + j]
+                    rb[j] = sB[ib + U(j * col_groups)]
                 for i in range(tm):
                     for j in range(tn):
                         acc[i, j] += ra[i] * rb[j]
+                ia += U(bm)
+                ib += U(bn)
             cuda.syncthreads()
         for i in range(tm):
             for j in range(tn):
                 r = brow + trow + i
-                c = bcol + tcol + j
+                c = bcol + tcol + j * col_groups
                 if not checked or (r < M and c < N):
                     C[r, c] = acc[i, j]
 
