@@ -17,15 +17,20 @@ from tinygrad_nm import functional as F
 #   tanh, hidden 128,64:                  16 seeds, 96.9% to 98.9%, mean 98.0%, 15 of 16
 #   relu, hidden 128,64:                  12 seeds, 96.9% to 99.2%, mean 98.1%, 11 of 12
 #   relu, hidden 128,64, Adam lr 1e-3:    12 seeds, 95.5% to 98.6%
-# The 359 held-out digits make one image 0.28%: seeds differ by a few images either way. The
-# default is the one whose worst seed still passes 97%; it costs 3x the 128,64 network's FLOPs.
+# The 359 held-out digits make one image 0.28%: seeds differ by a few images either way, and so do
+# backends. With relu, rounding differences between backends (a BLAS sum against a compiled loop)
+# grow into different trajectories from about epoch 5 (seed 0, relu 256,128: numpy 97.5%, cython
+# 96.7%); tanh is smooth and the same seed ended at the same 97.77% on python, numpy and cython.
+# So tanh, hidden 128,64 is the default: the same answer on every backend, 15 of 16 seeds >= 97%.
+# (Random 1-pixel shifts of the training images, tried as augmentation over 16 seeds, lowered the
+# mean: relu 256,128 from 98.3% to 97.5%, tanh 128,64 from 98.0% to 95.4%.)
 DEFAULTS = {
     "average": dict(epochs=20, batch_size=32, lr=None, optimizer="sgd", momentum=0.9, schedule="cosine",
                     size=100, samples=1000),
     "digits": dict(epochs=30, batch_size=32, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine",
-                   hidden=[256, 128], activation="relu"),
+                   hidden=[128, 64], activation="tanh"),
     "mnist": dict(epochs=10, batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine",
-                  hidden=[256, 128], activation="relu"),
+                  hidden=[128, 64], activation="tanh"),
 }
 # the settings that decide the model's shape: a checkpoint only resumes under the same ones
 MODEL_KEYS = {"average": ("size",), "digits": ("hidden", "activation"), "mnist": ("hidden", "activation")}

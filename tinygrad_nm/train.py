@@ -90,8 +90,8 @@ def add_arguments(parser):
     task.add_argument("--task", choices=list(tasks.DEFAULTS), help="what to learn (default: digits)")
     task.add_argument("--size", type=_size, help="average: rectangle side in pixels, 2-100 (default: 100)")
     task.add_argument("--samples", type=_positive_int, help="average: number of rectangles (default: 1000)")
-    task.add_argument("--hidden", type=_hidden, help="digits/mnist: hidden layer sizes (default: 256,128)")
-    task.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], help="digits/mnist (default: relu)")
+    task.add_argument("--hidden", type=_hidden, help="digits/mnist: hidden layer sizes (default: 128,64)")
+    task.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], help="digits/mnist (default: tanh)")
     task.add_argument("--data-dir", dest="data_dir", help="mnist: directory holding the four IDX files "
                       "(raw or .gz); nothing is downloaded")
     opt = parser.add_argument_group("optimisation")

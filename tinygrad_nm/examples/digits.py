@@ -27,7 +27,7 @@ def accuracy(model, x, y):
     return float((scores.argmax(axis=1) == y).mean())
 
 
-def train_digits(epochs=30, lr=0.1, batch_size=32, hidden=(256, 128), seed=0, mnist_dir=None, log=print):
+def train_digits(epochs=30, lr=0.1, batch_size=32, hidden=(128, 64), seed=0, mnist_dir=None, log=print):
     """Returns the held-out accuracy after each epoch."""
     if mnist_dir:
         (x_train, y_train), (x_test, y_test) = data.mnist(mnist_dir, "train"), data.mnist(mnist_dir, "test")
@@ -35,7 +35,7 @@ def train_digits(epochs=30, lr=0.1, batch_size=32, hidden=(256, 128), seed=0, mn
         x, y = data.digits()
         x_train, y_train, x_test, y_test = data.split(x, y, 0.2, seed=seed_for(seed, 3), stratify=True)
     generator = np.random.default_rng(seed_for(seed, 1))  # one independent stream per use of the seed
-    model = nn.MLP([x_train.shape[1], *hidden, 10], activation="relu", generator=generator)
+    model = nn.MLP([x_train.shape[1], *hidden, 10], activation="tanh", generator=generator)
     opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     loader = data.DataLoader(x_train, y_train, batch_size, seed=seed_for(seed, 4))
     accuracies = []
