@@ -136,6 +136,17 @@ cdef inline void _pack_b_panel(const floating[:, :] b, floating* dst, Py_ssize_t
                 for j in range(nr, NR):
                     dst[p * NR + j] = 0
         return
+    if b.strides[0] == sizeof(floating) and b.strides[1] % sizeof(floating) == 0:
+        # a transposed view (g @ W.T in a backward pass): each column's k values are contiguous
+        ldb = b.strides[1] // <Py_ssize_t>sizeof(floating)
+        src = &b[k0, j0]
+        for j in range(nr):
+            for p in range(kc):
+                dst[p * NR + j] = src[j * ldb + p]
+        for p in range(kc):
+            for j in range(nr, NR):
+                dst[p * NR + j] = 0
+        return
     for p in range(kc):
         for j in range(nr):
             dst[p * NR + j] = b[k0 + p, j0 + j]
