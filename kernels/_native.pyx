@@ -36,7 +36,7 @@ OPENMP = bool(TNM_OPENMP)          # False: built without OpenMP, every kernel r
 VECTOR_BYTES = TNM_VEC_BYTES       # the SIMD width the build targets (16 SSE, 32 AVX2, 64 AVX-512)
 
 cdef enum:
-    SERIAL_MATMUL = 64 * 64 * 64   # multiply-adds below which waking threads costs more than it saves
+    SERIAL_MATMUL = 1 << 20        # multiply-adds (~25 us on one core) below which threads cost more than they save
 
 
 cdef int _threads(int num_threads) except -1:
