@@ -10,7 +10,7 @@ into a view. Data crosses to the host only in `to_numpy` and `item` (so in `nump
 
 Launch configuration is chosen per call from the shape (`LaunchPolicy` below): a grid of
 256-thread blocks for elementwise work, a serial or a block-per-row kernel for reductions
-and softmax rows, the tiled or the register-blocked kernel for matmul.
+and softmax rows, the direct, tiled or register-blocked kernel for matmul.
 
 Without a GPU, `NUMBA_ENABLE_CUDASIM=1` set before numba is imported runs the same kernels
 in Numba's CUDA simulator, one OS thread per CUDA thread: correct but slow, so the policy
@@ -121,8 +121,9 @@ def policy():
     global POLICY
     if POLICY is None:
         if _simulated():
-            # Simulated threads that wait in syncthreads() poll under the GIL; a short switch
-            # interval hands it over sooner and halves the time of such kernels.
+            # The simulator's main thread polls its threads (started, waiting in syncthreads,
+            # done) under the GIL; a short switch interval hands the GIL over sooner. Measured
+            # here: the digits example 2-7x faster than with Python's default 5 ms.
             sys.setswitchinterval(_bmin(sys.getswitchinterval(), 1e-4))
             POLICY = SIMULATOR_POLICY
         else:
