@@ -44,8 +44,10 @@ case "${1:-}" in
         backends=$("$PY" -c 'import tinygrad_nm as t; print(",".join(t.available_backends()))')
         echo "== 1/3 the test suite on every backend here: $backends"
         "$PY" -m pytest tests "$@"
+        # -k: the backend-agnostic tests that take no `backend` already ran in 1/3;
+        # slow ones (long training runs) would take minutes of simulated threads
         echo "== 2/3 the same suite on numba_cuda, in Numba's CUDA simulator (no GPU needed)"
-        NUMBA_ENABLE_CUDASIM=1 TINYGRAD_NM_TEST_BACKENDS=numba_cuda "$PY" -m pytest tests "$@"
+        NUMBA_ENABLE_CUDASIM=1 TINYGRAD_NM_TEST_BACKENDS=numba_cuda "$PY" -m pytest tests -k numba_cuda -m "not slow" "$@"
         echo "== 3/3 the benchmark suite, quick, each benchmark run once untimed (keeps it working)"
         "$PY" -m pytest bench --quick --benchmark-disable -q
         ;;
