@@ -224,10 +224,9 @@ class Tensor:
         return Tensor._make(self._shared_buf(), self.dtype, self._be)
 
     def _shared_buf(self):
-        """The buffer, made shareable first: NumPy returns immutable scalars for 0-d results, so
-        one becomes a 0-d array here and writes through a view (.data, detach) reach this tensor."""
-        if isinstance(self._buf, np.generic):
-            self._buf = np.array(self._buf)
+        """The buffer, made shareable first (a backend may hold 0-d results as immutable scalars),
+        so that writes through a view (.data, detach) reach this tensor."""
+        self._buf = self._be.writable(self._buf)
         return self._buf
 
     @data.setter

@@ -54,6 +54,11 @@ class Backend(Protocol):
     def copy(self, a):
         """out[i] = a[i], new storage."""
 
+    def writable(self, a):
+        """`a`, or a copy of it, in storage that can be shared and written in place (NumPy hands
+        back immutable scalars for 0-d results). Called before `.data`/`detach()` share a buffer.
+        A storage helper rather than a compute kernel: not in KERNELS, never traced."""
+
     def assign(self, a, value):
         """a[...] = value in a's own storage (value: buffer broadcastable to a, or scalar).
         Returns the buffer now holding the result: `a` itself, or a new one if `a` is immutable."""

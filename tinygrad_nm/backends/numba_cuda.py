@@ -339,6 +339,10 @@ def _write(view, value):
         _fill(view, value)
 
 
+def writable(a):
+    return a if _writable(a) else copy(a)  # a broadcast view gets storage of its own
+
+
 def assign(a, value):
     if not _writable(a):  # a broadcast view: the result gets storage of its own
         out = _empty(a.shape, a.dtype)

@@ -42,6 +42,10 @@ def copy(a):
     return np.array(a, copy=True)
 
 
+def writable(a):
+    return np.array(a) if isinstance(a, np.generic) else a
+
+
 def assign(a, value):
     if type(a) is np.ndarray and a.flags.writeable:
         np.copyto(a, value, casting="unsafe")

@@ -97,6 +97,10 @@ def copy(a):
     return PyBuffer(a.data[:], a.shape, a.dtype)
 
 
+def writable(a):
+    return a  # lists are always mutable
+
+
 def assign(a, value):
     if isinstance(value, PyBuffer):
         a.data[:] = map(_caster(a.dtype), expand(value, a.shape).data)
