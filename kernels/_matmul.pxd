@@ -314,3 +314,78 @@ cdef inline int matmul_kernel(const floating[:, :] a, const floating[:, :] b, fl
         free(apack)
     free(bpack)
     return -1 if failed[0] else 0
+
+
+# --- thin products: out = a @ b with only a few columns (a Linear layer with one output) --------
+cdef enum:
+    THIN_N = 4        # at most this many columns take the dot-product path below
+
+
+cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
+    """sum_k x[k] * y[k], both contiguous. Partial sums in the lanes of vector registers, as in
+    the micro-kernel: 4 NR of them (8 independent FMA chains; 2 would wait on the FMA latency)
+    while n allows, then NR, then the last few one by one. Each inner loop has a constant
+    length, so it vectorises, and the order of the additions is fixed, so the result does not
+    depend on the thread count."""
+    cdef Py_ssize_t NR = 2 * TNM_VEC_BYTES // sizeof(floating), W = 4 * NR
+    cdef floating acc[4 * NR_MAX]
+    cdef floating total = 0
+    cdef Py_ssize_t k, j, done = 0
+    if n < NR:  # too short for the lanes to pay
+        for k in range(n):
+            total += x[k] * y[k]
+        return total
+    for j in range(W):
+        acc[j] = 0
+    if n >= W:
+        for k in range(n // W):
+            for j in range(W):
+                acc[j] += x[k * W + j] * y[k * W + j]
+        done = n // W * W
+        for j in range(NR):  # fold the four groups of NR lanes into the first
+            acc[j] = (acc[j] + acc[NR + j]) + (acc[2 * NR + j] + acc[3 * NR + j])
+    for k in range((n - done) // NR):
+        for j in range(NR):
+            acc[j] += x[done + k * NR + j] * y[done + k * NR + j]
+    done += (n - done) // NR * NR
+    for j in range(NR):
+        total += acc[j]
+    for k in range(done, n):
+        total += x[k] * y[k]
+    return total
+
+
+cdef inline int thin_matmul_kernel(const floating[:, :] a, const floating[:, :] b,
+                                   floating[:, ::1] out, int num_threads) noexcept nogil:
+    """out = a @ b for N = b.shape[1] <= THIN_N and rows of a contiguous (a.strides[1] is one
+    element): each output is a dot product of a row of a with a column of b. The general kernel
+    would pad b to NR columns (16x the work for one column) and pack all of a; this reads a
+    once, in place, and b's columns in place too when they are contiguous (else it copies them
+    out, N * K elements). Returns 0, or -1 if that copy could not be allocated."""
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
+    cdef Py_ssize_t i, j, k, ldb = K
+    cdef Py_ssize_t lda = a.strides[0] // <Py_ssize_t>sizeof(floating)
+    cdef const floating* a0 = &a[0, 0]
+    cdef floating* copy = NULL
+    cdef const floating* bt
+    if b.strides[0] == sizeof(floating) and b.strides[1] % sizeof(floating) == 0:
+        bt = &b[0, 0]  # the columns are contiguous already (b is one column, or transposed)
+        ldb = b.strides[1] // <Py_ssize_t>sizeof(floating)
+    else:
+        copy = <floating*> malloc(N * K * sizeof(floating))
+        if copy == NULL:
+            return -1
+        for j in range(N):
+            for k in range(K):
+                copy[j * K + k] = b[k, j]
+        bt = copy
+    if num_threads <= 1:
+        for i in range(M):
+            for j in range(N):
+                out[i, j] = _dot(a0 + i * lda, bt + j * ldb, K)
+    else:
+        for i in prange(M, num_threads=num_threads, schedule='static'):
+            for j in range(N):
+                out[i, j] = _dot(a0 + i * lda, bt + j * ldb, K)
+    free(copy)
+    return 0

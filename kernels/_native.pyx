@@ -16,7 +16,7 @@ reaches a kernel.
 """
 from libc.stdint cimport int64_t
 
-from _matmul cimport floating, matmul_kernel, TNM_VEC_BYTES
+from _matmul cimport floating, matmul_kernel, thin_matmul_kernel, THIN_N, TNM_VEC_BYTES
 from _activations cimport (elementwise, RELU, SIGMOID, TANH, RELU_BACKWARD, SIGMOID_BACKWARD,
                            TANH_BACKWARD)
 from _softmax cimport (rowwise, cross_entropy_kernel, cross_entropy_backward_kernel, SOFTMAX,
@@ -62,8 +62,13 @@ def matmul(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out,
         return
     if M * N * K < SERIAL_MATMUL:
         num_threads = 1
+    # a few columns, rows of a contiguous and whole elements apart: dot products, no packing
+    cdef bint thin = N <= THIN_N and a.strides[1] == sizeof(floating) and a.strides[0] % sizeof(floating) == 0
     with nogil:
-        rc = matmul_kernel(a, b, out, num_threads)
+        if thin:
+            rc = thin_matmul_kernel(a, b, out, num_threads)
+        else:
+            rc = matmul_kernel(a, b, out, num_threads)
     if rc != 0:
         raise MemoryError(f"matmul: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
 

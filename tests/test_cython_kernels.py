@@ -106,6 +106,19 @@ def test_matmul_any_layout(dtype, rng):
     check_matmul(b.T, a.T)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(37, 1000, 1), (5, 2003, 3), (1000, 4, 1), (64, 70, 4), (3, 15, 2),
+                                   (130, 129, 4)])
+def test_matmul_thin(m, k, n, dtype, rng):
+    """At most 4 columns: the dot-product path (row-contiguous a), and the general one (not)."""
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    ref = check_matmul(a, b)
+    for (la, a2), (lb, b2) in zip(layouts(a), layouts(b)):
+        np.testing.assert_allclose(cy.matmul(a2, b2), ref, rtol=RTOL[dtype] * 10, atol=RTOL[dtype] * np.sqrt(k),
+                                   err_msg=f"{la} @ {lb}")
+
+
 def test_matmul_mixed_and_integer_dtypes(rng):
     a32 = rng.standard_normal((9, 14)).astype(np.float32)
     b64 = rng.standard_normal((14, 6))

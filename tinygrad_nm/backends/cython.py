@@ -5,7 +5,8 @@ Which kernel runs where
 Native code (tinygrad_nm._native, compiled from kernels/ by setup.py), for
 float32 and float64 arrays:
   matmul                          kernels/_matmul.pxd: packed, cache-blocked, 4 x 2-vector
-                                  register blocks, OpenMP threads over output tiles
+                                  register blocks, OpenMP threads over output tiles; products
+                                  with at most 4 columns as dot products (no packing)
   relu, sigmoid, tanh and         kernels/_activations.pxd: one read of each input, one
   relu/sigmoid/tanh_backward      write; exp/tanh by vectorisable Cephes formulas (_mathfn.pxd)
   softmax, log_softmax, their     kernels/_softmax.pxd: row by row, each row read once;
