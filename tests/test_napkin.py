@@ -347,3 +347,16 @@ def test_bench_command_end_to_end(tmp_path):
     assert saved["machine_info"]["napkin"]["source"] == "defaults"
     assert "OPENBLAS_CORETYPE" in saved["machine_info"] and "threads" in saved["machine_info"]
     assert list((tmp_path / "storage").rglob("*.json"))  # pytest-benchmark's own storage, for compare
+
+
+def test_cython_prices_its_own_kernels_natively_and_the_rest_as_numpy(default_rates):
+    n = 1 << 20
+    add_cy = tnm.napkin.estimate("add", (n,), (n,), backend="cython")
+    add_np = tnm.napkin.estimate("add", (n,), (n,), backend="numpy")
+    assert add_cy.seconds == pytest.approx(add_np.seconds)  # cython hands add to NumPy
+    mm = tnm.napkin.estimate("matmul", (512, 512), (512, 512), backend="cython")
+    host, cy = default_rates["host"], default_rates.section("cython")
+    efficiency = default_rates["numpy"]["blas_flops_1thread"] / host["fma_flops_per_core"]["float32"]
+    rate = host["fma_flops_per_core"]["float32"] * cy["threads"] * min(1.0, efficiency)
+    assert mm.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
+    assert "thread" in str(mm) and "parallel region" in str(mm)
