@@ -14,11 +14,13 @@ def test_matrices_match_the_scalar_loops(backend):
     np.testing.assert_allclose(weights, loop_weights, rtol=1e-5)
 
 
+@pytest.mark.slow  # hundreds of steps: minutes in the CUDA simulator (dev.sh skips slow there)
 def test_matrices_learn_the_average(backend):
     weights, losses = matrices.matrix_gradient_descent(epochs=300)
     assert losses[-1] < 1e-5 and np.allclose(weights, 0.25, atol=0.01)
 
 
+@pytest.mark.slow  # hundreds of steps: minutes in the CUDA simulator (dev.sh skips slow there)
 def test_layers_learn_what_the_neuron_cannot(backend):
     results = layers.compare(epochs=15, n=300)
     neuron, network = results["darkest pixel"]
@@ -30,6 +32,7 @@ def test_large_rectangles_learn_the_average(backend):
     assert loss < 1e-3 and seconds > 0
 
 
+@pytest.mark.slow  # hundreds of steps: minutes in the CUDA simulator (dev.sh skips slow there)
 def test_digits_example_reproduces_the_train_command(backend, capsys):
     pytest.importorskip("sklearn")
     accuracies = digits.train_digits(epochs=2, hidden=(8,), batch_size=256, lr=0.5, log=lambda line: None)

@@ -157,6 +157,7 @@ def test_mlp_errors(backend):
         nn.MLP([4, 2], activation="gelu")
 
 
+@pytest.mark.slow  # hundreds of steps: minutes in the CUDA simulator (dev.sh skips slow there)
 def test_mlp_learns_xor(backend):
     """A non-linear problem a single layer cannot fit: the MLP and the optimizer together."""
     from tinygrad_nm import functional as F, optim

@@ -57,6 +57,7 @@ def test_average_end_to_end(backend, tmp_path, capsys):
     assert ckpt.epoch == 3 and ckpt.meta["config"]["size"] == 4 and len(ckpt.meta["history"]["train_loss"]) == 3
 
 
+@pytest.mark.slow  # hundreds of steps: minutes in the CUDA simulator (dev.sh skips slow there)
 def test_digits_end_to_end_reports_accuracy(backend, tmp_path, capsys):
     pytest.importorskip("sklearn")
     code, out, err = train(capsys, "--task", "digits", "--epochs", "2", "--hidden", "16", "--backend", backend,
