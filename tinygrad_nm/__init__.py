@@ -17,9 +17,9 @@ from tinygrad_nm.backends import (BackendUnavailableError, available_backends, g
                                   use_backend)
 from tinygrad_nm.dtypes import DType, bool_, float32, float64, int64
 from tinygrad_nm.tensor import Tensor, manual_seed
-from tinygrad_nm import functional
+from tinygrad_nm import functional, nn, optim
 
-__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "functional", "available_backends",
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed"]
 __version__ = "0.1.0"
