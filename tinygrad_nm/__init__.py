@@ -16,7 +16,8 @@ from tinygrad_nm.autograd import enable_grad, is_grad_enabled, no_grad
 from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
                                   use_backend)
 from tinygrad_nm.dtypes import DType, bool_, float32, float64, int64
-from tinygrad_nm.tensor import Tensor, manual_seed
+from tinygrad_nm.host import manual_seed
+from tinygrad_nm.tensor import Tensor
 from tinygrad_nm import functional, nn, optim
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "functional", "nn", "optim", "available_backends",

@@ -6,7 +6,6 @@ recorded. `y = x @ w` runs `Tensor.__matmul__ -> _apply(ops.MatMul) ->
 MatMul.forward -> backend.matmul`; `y.sum().backward()` runs the walk in
 autograd.py, which calls `MatMul.backward -> backend.matmul` again.
 """
-import numbers
 
 import numpy as np
 
@@ -14,6 +13,7 @@ from tinygrad_nm import autograd, backends, ops
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import grad_mode, next_seq
 from tinygrad_nm.ops import Div
+from tinygrad_nm.host import host_array, rng_for, scalar_dtype, shape_arg
 from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
 
 _Number = (int, float, bool)
@@ -26,7 +26,10 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None, backend=None):
         be = backends.default() if backend is None else backends.load(backend)
-        array, dtype = _host_array(data, dt.to_dtype(dtype))
+        if isinstance(data, Tensor):
+            array, dtype = data._be.to_numpy(data._buf), dt.to_dtype(dtype) or data.dtype
+        else:
+            array, dtype = host_array(data, dt.to_dtype(dtype))
         self._buf = be.from_numpy(array, dtype)
         self.dtype, self._be, self.grad, self._ctx = dtype, be, None, None
         self.requires_grad = False
@@ -40,10 +43,10 @@ class Tensor:
     # --- constructors -------------------------------------------------------------------------
     @staticmethod
     def full(shape, value, dtype=None, backend=None, requires_grad=False):
-        shape = _shape_arg(shape)
+        shape = shape_arg(shape)
         if any(d < 0 for d in shape):
             raise ValueError(f"negative dimension in shape {shape}")
-        dtype = dt.to_dtype(dtype) or _scalar_dtype(value)
+        dtype = dt.to_dtype(dtype) or scalar_dtype(value)
         be = backends.default() if backend is None else backends.load(backend)
         t = Tensor._make(be.full(shape, value, dtype), dtype, be)
         return t.requires_grad_(requires_grad) if requires_grad else t
@@ -67,14 +70,14 @@ class Tensor:
     @staticmethod
     def rand(*shape, seed=None, generator=None, dtype=None, backend=None, requires_grad=False):
         """Uniform in [0, 1). Same seed, same numbers on every backend (drawn on the host)."""
-        rng = _rng(seed, generator)
-        return Tensor(rng.random(_shape_arg(shape)), requires_grad, dtype or dt.DEFAULT_FLOAT, backend)
+        rng = rng_for(seed, generator)
+        return Tensor(rng.random(shape_arg(shape)), requires_grad, dtype or dt.DEFAULT_FLOAT, backend)
 
     @staticmethod
     def randn(*shape, seed=None, generator=None, dtype=None, backend=None, requires_grad=False):
         """Standard normal. Same seed, same numbers on every backend (drawn on the host)."""
-        rng = _rng(seed, generator)
-        return Tensor(rng.standard_normal(_shape_arg(shape)), requires_grad, dtype or dt.DEFAULT_FLOAT, backend)
+        rng = rng_for(seed, generator)
+        return Tensor(rng.standard_normal(shape_arg(shape)), requires_grad, dtype or dt.DEFAULT_FLOAT, backend)
 
     @staticmethod
     def arange(start, stop=None, step=1, dtype=None, backend=None):
@@ -357,7 +360,7 @@ class Tensor:
 
     # --- movement -----------------------------------------------------------------------------
     def reshape(self, *shape):
-        target = reshape_target(self.shape, _shape_arg(shape))
+        target = reshape_target(self.shape, shape_arg(shape))
         if target == self.shape:
             return self
         return _apply(ops.Reshape, self.dtype, (self,), target)
@@ -369,7 +372,7 @@ class Tensor:
         return self.reshape(*self.shape[:start_dim], -1)
 
     def permute(self, *axes):
-        axes = _shape_arg(axes)
+        axes = shape_arg(axes)
         if sorted(normalize_axes(axes, self.ndim)) != list(range(self.ndim)) or len(axes) != self.ndim:
             raise ValueError(f"permute{tuple(axes)}: not a permutation of the {self.ndim} axes of shape {self.shape}")
         axes = tuple(a % self.ndim for a in axes)
@@ -568,60 +571,4 @@ def _same_backend(a, b, what):
 
 
 def _as_tensor(x, like):
-    if isinstance(x, Tensor):
-        return x
-    return Tensor(x, dtype=None if not isinstance(x, _Number) else None, backend=like.backend)
-
-
-def _scalar_dtype(value):
-    if isinstance(value, bool):
-        return dt.bool_
-    return dt.int64 if isinstance(value, numbers.Integral) else dt.DEFAULT_FLOAT
-
-
-def _shape_arg(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    shape = tuple(shape)
-    for d in shape:
-        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
-            raise TypeError(f"shape entries must be integers, got {shape!r}")
-    return tuple(int(d) for d in shape)
-
-
-_global_rng = [np.random.default_rng()]
-
-
-def manual_seed(seed):
-    """Seed the generator that rand/randn (and nn initialisation) use when given no seed."""
-    _global_rng[0] = np.random.default_rng(seed)
-
-
-def _rng(seed, generator):
-    if generator is not None:
-        return generator
-    return np.random.default_rng(seed) if seed is not None else _global_rng[0]
-
-
-def _host_array(data, dtype):
-    """Turn user data into a host NumPy array and the DType it will be stored as."""
-    if isinstance(data, Tensor):
-        return data._be.to_numpy(data._buf), dtype or data.dtype
-    if isinstance(data, (np.ndarray, np.generic)):  # NumPy arrays and scalars keep their dtype
-        source = np.asarray(data)
-        inferred = None
-    else:
-        if isinstance(data, (str, bytes)) or data is None:
-            raise TypeError(f"Tensor data must be numbers or (nested) lists of numbers, got {type(data).__name__}")
-        try:
-            source = np.array(data)
-        except ValueError as e:
-            raise ValueError(f"Tensor data must be a rectangular (nested) list of numbers: {e}") from None
-        inferred = {"f": dt.DEFAULT_FLOAT, "i": dt.int64, "u": dt.int64, "b": dt.bool_}.get(source.dtype.kind)
-        if source.size == 0 and source.dtype.kind == "f":
-            inferred = dt.DEFAULT_FLOAT
-    if source.dtype.kind not in "fiub":
-        raise TypeError(f"Tensor data must be numeric, got values of NumPy dtype {source.dtype} "
-                        f"(e.g. {source.ravel()[:1].tolist()})")
-    return source, dtype or inferred or dt.to_dtype(source.dtype if source.dtype.kind != "f" or
-                                                    source.dtype.itemsize >= 4 else "float32")
+    return x if isinstance(x, Tensor) else Tensor(x, backend=like.backend)
