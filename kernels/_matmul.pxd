@@ -262,8 +262,8 @@ cdef inline _Plan _plan(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, Py_ssize_t NR,
     plan.mcb = ((M + m_tiles - 1) // m_tiles + MR - 1) // MR * MR
     m_tiles = (M + plan.mcb - 1) // plan.mcb
     # too few row tiles for the threads (a short a): split the columns too, into runs of at
-    # least MIN_PANELS panels, for at least two tiles per thread
-    cdef Py_ssize_t n_tiles = (2 * num_threads + m_tiles - 1) // m_tiles
+    # least MIN_PANELS panels, for a tile per thread (more would pack the same rows of a again)
+    cdef Py_ssize_t n_tiles = (num_threads + m_tiles - 1) // m_tiles
     if n_tiles > plan.n_panels // MIN_PANELS:
         n_tiles = plan.n_panels // MIN_PANELS
     if n_tiles < 1:
