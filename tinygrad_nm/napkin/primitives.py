@@ -73,8 +73,17 @@ def measure_host(quick, log):
         omp = native.load_omp(os.path.dirname(rates_mod.cache_path()))
         threads = host["cores"]
         omp.fork_join(threads, 10)  # start the thread pool
-        host["fork_join_s"] = best_time(lambda: omp.fork_join(threads, 1), 1, 4 * repeat)
-        log(f"  an empty OpenMP parallel region on {threads} threads: {host['fork_join_s'] * 1e6:.1f} us")
+        # regions back to back, as a loop of kernel calls makes them: the workers are still spinning
+        host["fork_join_s"] = best_time(lambda: omp.fork_join(threads, 20), 1, 4 * repeat) / 20
+
+        def after_a_pause():  # the workers have gone to sleep: waking them is the OS's business
+            time.sleep(0.02)
+            start = time.perf_counter()
+            omp.fork_join(threads, 1)
+            return time.perf_counter() - start
+        host["fork_join_cold_s"] = min(after_a_pause() for _ in range(3))
+        log(f"  an empty OpenMP parallel region on {threads} threads: {host['fork_join_s'] * 1e6:.1f} us back to back, "
+            f"{host['fork_join_cold_s'] * 1e6:.0f} us after 20 ms idle (threads asleep)")
     except (native.NativeUnavailable, OSError) as e:
         log(f"  OpenMP parallel region: skipped ({e}); keeping the default")
 

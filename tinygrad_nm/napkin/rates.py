@@ -17,9 +17,11 @@ Layout (JSON): a section per device or backend.
     scalar_flops          compiled scalar adds, 8 independent chains, no SIMD (FLOP/s)
     vexp_s                compiled, vectorised exp (Cephes polynomial), one thread, per element
     vdiv_s                compiled, vectorised division, one thread, per element
-    fork_join_s           an empty OpenMP parallel region on every core: waking the other
-                          threads and joining them (microseconds when the cores are idle,
-                          a scheduler time slice when other work holds them)
+    fork_join_s           an empty OpenMP parallel region on every core, regions back to back
+                          (as a loop of kernel calls makes them): the workers are still spinning
+    fork_join_cold_s      the same after 20 ms idle, the workers asleep: waking them is up to the
+                          OS (~10 ms on these VMs). Recorded, not used: a kernel call that comes
+                          after a long pause (a one-off call, a profile of one step) pays it
     bandwidth             [[working-set bytes, B/s], ...]: a copy whose source and destination
                           together take that many bytes (read + write counted); between points
                           the rate is interpolated on log(bytes)
@@ -75,7 +77,8 @@ DEFAULTS = {
         "scalar_flops": 5e9,
         "vexp_s": 0.3e-9,
         "vdiv_s": 0.1e-9,
-        "fork_join_s": 5e-6,
+        "fork_join_s": 2e-6,
+        "fork_join_cold_s": 10e-3,
         "bandwidth": [[64 << 10, 100e9], [1 << 20, 70e9], [16 << 20, 40e9], [128 << 20, 35e9]],  # notes: 35-40 GB/s copy
         "fresh_page_s_per_byte": 0.1e-9,
         "mmap_threshold": MMAP_THRESHOLD,
