@@ -142,6 +142,9 @@ def measure_numpy(be, quick, log):
         a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
         with threadpool_limits(limits=1, user_api="blas"):
             r["blas_flops_1thread"] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 3 if quick else 5)
+        # BLAS on all its threads is never slower than on one on an idle machine; when it measured so,
+        # another process held a core and stalled the threads' barriers: keep the undisturbed figure
+        blas["float32"] = max(blas["float32"], r["blas_flops_1thread"])
     except ImportError:
         pass
     exp_s = {}
