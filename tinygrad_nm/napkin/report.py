@@ -99,6 +99,11 @@ def table(rows, others=(), machine_info=None):
         note = " (other work competed for the cores: timings are disturbed)" if busy > cores else ""
         lines.append(f"load average {load['start'][0]:.1f} at start, {load['end'][0]:.1f} at end, "
                      f"{cores} cores{note}")
+    cold = ((napkin.get("rates") or {}).get("host") or {}).get("fork_join_cold_s")
+    if cold and cold >= 1e-3:
+        lines.append(f"waking a sleeping thread took {cold * 1e3:.1f} ms at calibration: another process holds a "
+                     f"core, and multi-threaded kernels (BLAS, OpenMP) wait that long at their joins; the estimates "
+                     f"price an idle machine, so expect those cells far above them")
     header = (f"{'backend':<10} {'op':<12} {'size':<20} {'predicted':>10} {'measured':>10} {'meas/pred':>9} "
               f"{'GFLOP/s':>9} {'of limit':>8}  {'bound':<11} {'goal':<4}")
     lines += [header, "-" * len(header)]
