@@ -12,8 +12,7 @@ import pytest
 
 import tinygrad_nm as tnm
 from tinygrad_nm import Tensor, backends, functional as F, nn, optim
-from tinygrad_nm.backends.kernels import KERNELS
-from tinygrad_nm.napkin import Buf, kernel_cost, model, report, rates as rates_mod, trace
+from tinygrad_nm.napkin import Buf, kernel_cost, model, report, rates as rates_mod
 
 
 @pytest.fixture

@@ -130,7 +130,7 @@ def _activation_backward(name, args, out):
 
 
 def _reduce(name, args, out):
-    a, axes, keepdims = as_buf(args[0]), args[1], args[2]
+    a, axes = as_buf(args[0]), args[1]  # keepdims changes the shape, not the work
     kept = [d for i, d in enumerate(a.shape) if i not in axes]
     m = math.prod(kept)
     return Cost(name, (a.shape,), a.size, 0, a.nbytes + m * a.itemsize, a.size, m * a.itemsize,

@@ -30,7 +30,6 @@ import math
 from dataclasses import dataclass, field
 
 from tinygrad_nm.napkin import fmt
-from tinygrad_nm.napkin.costs import Cost
 
 # --- what the pure-Python backend does per element ---------------------------------------------
 _BUILTIN = {"builtin": 1}            # list(map(operator.add, a, b)), map(math.tanh, a)
