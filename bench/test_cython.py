@@ -128,7 +128,7 @@ def test_matmul_fp32(benchmark, matrices, backend):
         benchmark.pedantic(be.matmul, (a, b), rounds=ROUNDS, iterations=1, warmup_rounds=1)
     info = dict(machine_info(), backend=backend, size=f"{n}x{n}x{n}",
                 gflops=_best(benchmark) and flops / _best(benchmark) / 1e9)
-    if backend == "cython":
+    if backend == "cython" and not benchmark.disabled:  # --benchmark-disable: run once, time nothing
         t_np, t_cy = interleaved(lambda: npb.matmul(a, b), lambda: cy.matmul(a, b))
         per_core, all_cores = fma_peak(THREADS)
         info.update(interleaved_cython_gflops=flops / t_cy / 1e9, interleaved_numpy_gflops=flops / t_np / 1e9,
@@ -181,7 +181,7 @@ def test_activation_forward_backward(benchmark, activation_data, name, backend):
     with cy.blas_limited(THREADS if backend == "numpy" else 1):
         benchmark.pedantic(fwd_bwd, (be, name, x, g), rounds=ROUNDS, iterations=1, warmup_rounds=1)
     info = dict(machine_info(), backend=backend, elements=x.size, best_seconds=_best(benchmark))
-    if backend == "cython":
+    if backend == "cython" and not benchmark.disabled:  # --benchmark-disable: run once, time nothing
         t_np, t_cy = interleaved(lambda: fwd_bwd(npb, name, x, g), lambda: fwd_bwd(cy, name, x, g))
         info.update(interleaved_numpy_ms=t_np * 1e3, interleaved_cython_ms=t_cy * 1e3, ratio_vs_numpy=t_np / t_cy)
         print(f"\n{name} fwd+bwd {x.size} float32: cython {t_cy * 1e3:.2f} ms, numpy {t_np * 1e3:.2f} ms "
@@ -226,7 +226,7 @@ def test_mlp_training_step(benchmark, backend):
     with cy.blas_limited(THREADS if backend == "numpy" else 1):
         benchmark.pedantic(step, rounds=10 * ROUNDS, iterations=1, warmup_rounds=2)
     info = dict(machine_info(), backend=backend, best_seconds=_best(benchmark))
-    if backend == "cython":
+    if backend == "cython" and not benchmark.disabled:  # --benchmark-disable: run once, time nothing
         t_np, t_cy = interleaved(ref_step, step, rounds=4 * ROUNDS, calls=5)
         info.update(interleaved_numpy_ms=t_np * 1e3, interleaved_cython_ms=t_cy * 1e3, ratio_vs_numpy=t_np / t_cy)
         print(f"\nMLP step 784-256-10 batch 128: cython {t_cy * 1e3:.3f} ms, numpy {t_np * 1e3:.3f} ms "
