@@ -1,15 +1,18 @@
-"""Reverse-mode autograd: the recorded-op node, the iterative backward walk, no_grad.
+"""Reverse-mode autograd: the recorded op, the iterative backward walk, no_grad.
 
 Every differentiable op (ops.py) is a `Function` subclass with `forward` and
-`backward` side by side. Calling `Op.apply(...)` runs forward on backend buffers
-and, when any input needs a gradient, records the node on the output tensor:
-`out._ctx = node`, `node.parents = (input tensors, None for Python scalars)`.
+`backward` side by side. The output tensor itself is the graph node: running an
+op calls `Op.forward(out, be, *buffers)` with `out` as the context (`ctx`), and
+when any input needs a gradient the tensor records `out._ctx = Op` (which op),
+`out._parents` (the input tensors, None for Python numbers) and whatever forward
+kept in `out._saved`. No separate node object: one Python object per op keeps
+both the allocation and the garbage collector's work down.
 
-Every recorded node gets a sequence number when it is created, so a node's
-consumers always have larger numbers than the node itself. `backward` pops nodes
-from a heap, largest number first: when a node comes out, every consumer that
-can reach it has already delivered its gradient. One flat loop, no recursion:
-a chain of a million nodes is just a long loop.
+Every recorded tensor gets a sequence number when it is made, so its consumers
+always have larger numbers than itself. `backward` pops tensors from a heap,
+largest number first: when one comes out, every consumer that can reach it has
+already delivered its gradient. One flat loop, no recursion: a chain of a
+million nodes is just a long loop.
 """
 import contextlib
 import heapq
@@ -50,21 +53,16 @@ def is_grad_enabled():
 
 
 class Function:
-    """One recorded op. Subclasses define forward(be, *args) -> buffer and
-    backward(be, grad) -> one gradient buffer (or None) per forward argument.
+    """One kind of op. Subclasses define forward(ctx, be, *args) -> buffer and
+    backward(ctx, be, grad) -> one gradient buffer (or None) per forward argument, where
+    `ctx` is the output tensor: forward keeps what backward needs in `ctx._saved`, and
+    backward finds the inputs in `ctx._parents`. They are never instantiated."""
 
-    `parents` holds the input tensors (None for Python numbers), `saved` what backward
-    needs. `pending` and `grad` are scratch space for the backward walk."""
-    # parents, saved: see above; seq: creation order; grad: during a walk, the sum of the
-    # gradients delivered to this node's output so far. Slots: nodes are made once per op.
-    __slots__ = ("parents", "saved", "seq", "grad")
 
-    def needs_grad(self, i):
-        p = self.parents[i]
-        return p is not None and p.requires_grad
-
-    def __repr__(self):
-        return f"<{type(self).__name__} backward>"
+def needs_grad(ctx, i):
+    """Whether forward argument `i` of the op that made `ctx` wants a gradient."""
+    p = ctx._parents[i]
+    return p is not None and p.requires_grad
 
 
 def unbroadcast(be, grad, shape):
@@ -86,35 +84,33 @@ next_seq = itertools.count().__next__  # creation order of recorded nodes: a top
 def backward(root, grad_buf, retain_graph=False):
     """Propagate `grad_buf` (d root / d root) to every leaf that requires grad.
 
-    Leaves accumulate each gradient as it arrives; an interior node runs its backward
-    once, after all of its consumers (they were created later: larger seq) ran theirs."""
-    root_node = root._ctx
-    if root_node is None:
+    Leaves accumulate each gradient as it arrives; an interior tensor runs its op's
+    backward once, after all of its consumers (made later: larger seq) ran theirs."""
+    if root._ctx is None:
         root._accumulate_grad(grad_buf)
         return
     be = root._be if backends._kernel_wrapper is None else backends.kernels(root._be)
-    root_node.grad = grad_buf
-    heap = [(-root_node.seq, root_node)]
+    root._gsum = grad_buf
+    heap = [(-root._seq, root)]
     pop, push = heapq.heappop, heapq.heappush
     while heap:
-        node = pop(heap)[1]
-        parents = node.parents
+        t = pop(heap)[1]
+        parents = t._parents
         if parents is None:
             raise RuntimeError(_SECOND_BACKWARD)
-        input_grads = node.backward(be, node.grad)
-        node.grad = None
+        input_grads = t._ctx.backward(t, be, t._gsum)
+        t._gsum = None
         if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
-            node.saved = node.parents = None
+            t._saved = t._parents = None
         for p, pg in zip(parents, input_grads):
             if pg is None or p is None or not p.requires_grad:
                 continue
             if pg.shape != p._buf.shape:
                 pg = unbroadcast(be, pg, p._buf.shape)
-            producer = p._ctx
-            if producer is None:
+            if p._ctx is None:
                 p._accumulate_grad(pg)
-            elif producer.grad is None:
-                producer.grad = pg
-                push(heap, (-producer.seq, producer))
+            elif p._gsum is None:
+                p._gsum = pg
+                push(heap, (-p._seq, p))
             else:
-                producer.grad = be.add(producer.grad, pg)
+                p._gsum = be.add(p._gsum, pg)

@@ -1,7 +1,7 @@
 """Tensor: a backend buffer, its dtype and backend, and the autograd link that made it.
 
 Python's operators map onto the ops in ops.py through `_apply`, the single
-place where a forward runs and, if any input needs a gradient, the node is
+place where a forward runs and, if any input needs a gradient, the op is
 recorded. `y = x @ w` runs `Tensor.__matmul__ -> _apply(ops.MatMul) ->
 MatMul.forward -> backend.matmul`; `y.sum().backward()` runs the walk in
 autograd.py, which calls `MatMul.backward -> backend.matmul` again.
@@ -20,7 +20,11 @@ _Number = (int, float, bool)
 
 
 class Tensor:
-    __slots__ = ("_buf", "dtype", "_be", "requires_grad", "grad", "_ctx", "__weakref__")
+    # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _parents, _saved,
+    # _seq, _gsum: that op's inputs, what its backward needs, creation order, and the gradient
+    # summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
+    __slots__ = ("_buf", "dtype", "_be", "requires_grad", "grad", "_ctx", "_parents", "_saved", "_seq", "_gsum",
+                 "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
     __hash__ = object.__hash__  # tensors are usable as dict keys although == is elementwise
 
@@ -169,7 +173,7 @@ class Tensor:
 
     def __repr__(self):
         body = np.array2string(self._be.to_numpy(self._buf), separator=", ", precision=4, prefix="Tensor(")
-        extra = f", grad_fn={self._ctx!r}" if self._ctx is not None else (
+        extra = f", grad_fn=<{self._ctx.__name__}Backward>" if self._ctx is not None else (
             ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"
 
@@ -443,29 +447,31 @@ class Tensor:
 
 # --- helpers: one place for dispatch, promotion and argument checks ----------------------------
 def _apply(fn_cls, dtype, inputs, *params):
-    """Run fn_cls.forward on the inputs' buffers; record the node if a gradient will be needed."""
+    """Run fn_cls.forward on the inputs' buffers; record the op if a gradient will be needed."""
     be = inputs[0]._be if isinstance(inputs[0], Tensor) else inputs[1]._be
-    node = fn_cls()
+    t = _new_tensor(Tensor)
     bufs = [x._buf if isinstance(x, Tensor) else x for x in inputs]
-    out = node.forward(be if backends._kernel_wrapper is None else backends.kernels(be), *bufs, *params)
-    if grad_mode.enabled:
-        for x in inputs:
-            if isinstance(x, Tensor) and x.requires_grad:
-                node.parents = tuple(x if isinstance(x, Tensor) else None for x in inputs)
-                node.seq, node.grad = next_seq(), None
-                return _make(out, dtype, be, True, node)
-    return _make(out, dtype, be, False, None)
+    t._buf = fn_cls.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), *bufs, *params)
+    t.dtype, t._be, t.grad = dtype, be, None
+    if grad_mode.enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        t._parents = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+        t._seq, t._gsum, t.requires_grad, t._ctx = next_seq(), None, True, fn_cls
+    else:
+        t._saved, t.requires_grad, t._ctx = None, False, None
+    return t
 
 
 def _apply1(fn_cls, a, param):
     """_apply for one tensor input and one parameter, output dtype = input dtype (hot paths)."""
     be = a._be
-    node = fn_cls()
-    out = node.forward(be if backends._kernel_wrapper is None else backends.kernels(be), a._buf, param)
+    t = _new_tensor(Tensor)
+    t._buf = fn_cls.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), a._buf, param)
+    t.dtype, t._be, t.grad = a.dtype, be, None
     if a.requires_grad and grad_mode.enabled:
-        node.parents, node.seq, node.grad = (a,), next_seq(), None
-        return _make(out, a.dtype, be, True, node)
-    return _make(out, a.dtype, be, False, None)
+        t._parents, t._seq, t._gsum, t.requires_grad, t._ctx = (a,), next_seq(), None, True, fn_cls
+    else:
+        t._saved, t.requires_grad, t._ctx = None, False, None
+    return t
 
 
 def _make(buf, dtype, be, requires_grad, ctx):
@@ -490,17 +496,15 @@ def _binary(fn_cls, a, b, reverse=False):
     else:
         return _binary_slow(fn_cls, a, b, reverse)
     be = a._be
-    node = fn_cls()
     kernels = be if backends._kernel_wrapper is None else backends.kernels(be)
     t = _new_tensor(Tensor)  # _make, inlined: this is the hottest path in the library
-    t._buf = node.forward(kernels, b_buf, a._buf) if reverse else node.forward(kernels, a._buf, b_buf)
+    t._buf = fn_cls.forward(t, kernels, b_buf, a._buf) if reverse else fn_cls.forward(t, kernels, a._buf, b_buf)
     t.dtype, t._be, t.grad = a.dtype, be, None
     if grad_mode.enabled and (a.requires_grad or b_tensor is not None and b_tensor.requires_grad):
-        node.parents = (b_tensor, a) if reverse else (a, b_tensor)
-        node.seq, node.grad = next_seq(), None
-        t.requires_grad, t._ctx = True, node
+        t._parents = (b_tensor, a) if reverse else (a, b_tensor)
+        t._seq, t._gsum, t.requires_grad, t._ctx = next_seq(), None, True, fn_cls
     else:
-        t.requires_grad, t._ctx = False, None
+        t._saved, t.requires_grad, t._ctx = None, False, None
     return t
 
 
