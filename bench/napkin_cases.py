@@ -18,13 +18,8 @@ def _cuda_simulated():
 def benchmarkable_backends():
     """Available backends whose timings mean something (not the CUDA simulator), or those named in
     TINYGRAD_NM_BENCH_BACKENDS (comma-separated; `tinygrad-nm bench --backend` sets it)."""
-    chosen = os.environ.get("TINYGRAD_NM_BENCH_BACKENDS")
-    if chosen:
-        names = [n.strip() for n in chosen.split(",") if n.strip()]
-        for n in names:  # a backend asked for by name must run: no silent skip
-            tnm.backends.load(n)
-        return names
-    return [b for b in tnm.available_backends() if not (b in GPU and _cuda_simulated())]
+    return (tnm.backends.named_in_env("TINYGRAD_NM_BENCH_BACKENDS")
+            or [b for b in tnm.available_backends() if not (b in GPU and _cuda_simulated())])
 
 
 BACKENDS = benchmarkable_backends()

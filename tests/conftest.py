@@ -4,25 +4,13 @@
 TINYGRAD_NM_TEST_BACKENDS, comma-separated), with that backend as the default
 for tensors created inside the test. A new backend inherits the whole suite.
 """
-import os
-
 import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
 
 
-def _test_backends():
-    chosen = os.environ.get("TINYGRAD_NM_TEST_BACKENDS")
-    if chosen:
-        names = [n.strip() for n in chosen.split(",") if n.strip()]
-        for n in names:  # a backend asked for by name must run: no silent skip
-            tnm.backends.load(n)
-        return names
-    return tnm.available_backends()
-
-
-BACKENDS = _test_backends()
+BACKENDS = tnm.backends.named_in_env("TINYGRAD_NM_TEST_BACKENDS") or tnm.available_backends()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -41,8 +41,11 @@ class Tensor:
             self.requires_grad_(True)
 
     @staticmethod
-    def _make(buf, dtype, be, requires_grad=False, ctx=None):
-        return _make(buf, dtype, be, requires_grad, ctx)
+    def _make(buf, dtype, be):
+        """A leaf tensor around an existing buffer (op results are made in _apply and _binary)."""
+        t = _new_tensor(Tensor)
+        t._buf, t.dtype, t._be, t.requires_grad, t.grad, t._ctx = buf, dtype, be, False, None, None
+        return t
 
     # --- constructors -------------------------------------------------------------------------
     @staticmethod
@@ -311,8 +314,7 @@ class Tensor:
                                f"tensor's shape {self.shape}")
         if result.dtype is not self.dtype and result.dtype.is_float and not self.dtype.is_float:
             raise RuntimeError(f"in-place op: result type {result.dtype} can't be stored in a {self.dtype} tensor")
-        self._buf = (self._be if backends._kernel_wrapper is None else backends.kernels(self._be)).assign(
-            self._buf, result._buf)
+        self._buf = backends.kernels(self._be).assign(self._buf, result._buf)
         return self
 
     def __lt__(self, other): return _compare("lt", self, other)
@@ -474,12 +476,6 @@ def _apply1(fn_cls, a, param):
     return t
 
 
-def _make(buf, dtype, be, requires_grad, ctx):
-    t = _new_tensor(Tensor)
-    t._buf, t.dtype, t._be, t.requires_grad, t.grad, t._ctx = buf, dtype, be, requires_grad, None, ctx
-    return t
-
-
 _new_tensor = object.__new__
 
 
@@ -497,7 +493,7 @@ def _binary(fn_cls, a, b, reverse=False):
         return _binary_slow(fn_cls, a, b, reverse)
     be = a._be
     kernels = be if backends._kernel_wrapper is None else backends.kernels(be)
-    t = _new_tensor(Tensor)  # _make, inlined: this is the hottest path in the library
+    t = _new_tensor(Tensor)  # the record-or-not tail of _apply, inlined: the hottest path in the library
     t._buf = fn_cls.forward(t, kernels, b_buf, a._buf) if reverse else fn_cls.forward(t, kernels, a._buf, b_buf)
     t.dtype, t._be, t.grad = a.dtype, be, None
     if grad_mode.enabled and (a.requires_grad or b_tensor is not None and b_tensor.requires_grad):

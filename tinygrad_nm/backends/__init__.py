@@ -48,6 +48,16 @@ def available_backends():
     return [name for name in _MODULES if _try_load(name) is not None]
 
 
+def named_in_env(env_var):
+    """The backends listed (comma-separated) in environment variable `env_var`, each loaded so
+    that one which cannot run here fails loudly rather than being skipped; None when unset."""
+    chosen = os.environ.get(env_var, "")
+    names = [n.strip() for n in chosen.split(",") if n.strip()]
+    for n in names:
+        load(n)
+    return names or None
+
+
 def load(name):
     """The backend module called `name`; a clear error if the name is unknown or cannot run here."""
     if not isinstance(name, str) or name not in _MODULES:
