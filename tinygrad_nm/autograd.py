@@ -8,10 +8,10 @@ when any input needs a gradient the tensor records `out._ctx = Op` (which op),
 kept in `out._saved`. No separate node object: one Python object per op keeps
 both the allocation and the garbage collector's work down.
 
-Every recorded tensor gets a sequence number when it is made, so its consumers
-always have larger numbers than itself. `backward` pops tensors from a heap,
-largest number first: when one comes out, every consumer that can reach it has
-already delivered its gradient. One flat loop, no recursion: a chain of a
+Every recorded tensor gets a sequence number when it is made, counting down, so
+its consumers always have smaller numbers than itself. `backward` pops tensors
+from a heap, smallest number (latest made) first: when one comes out, every
+consumer that can reach it has already delivered its gradient. One flat loop, no recursion: a chain of a
 million nodes is just a long loop.
 """
 import contextlib
@@ -65,33 +65,26 @@ def needs_grad(ctx, i):
     return p is not None and p.requires_grad
 
 
-def unbroadcast(be, grad, shape):
-    """Sum a gradient of a broadcast result back down to an input's `shape`."""
-    extra = len(grad.shape) - len(shape)
-    axes = tuple(range(extra)) + tuple(i + extra for i, d in enumerate(shape)
-                                        if d == 1 and grad.shape[i + extra] != 1)
-    if axes:
-        grad = be.sum(grad, axes, True)
-    return be.reshape(grad, shape) if grad.shape != shape else grad
-
-
 _SECOND_BACKWARD = ("trying to backward through the graph a second time: the first backward released "
                     "its saved buffers; pass retain_graph=True to the first backward() to keep them")
 
-next_seq = itertools.count().__next__  # creation order of recorded nodes: a topological order
+# Creation order of recorded nodes, counting down: a topological order in which the latest-made
+# node has the smallest number, so it is the one heapq (a min-heap) pops first.
+next_seq = itertools.count(-1, -1).__next__
 
 
 def backward(root, grad_buf, retain_graph=False):
     """Propagate `grad_buf` (d root / d root) to every leaf that requires grad.
 
     Leaves accumulate each gradient as it arrives; an interior tensor runs its op's
-    backward once, after all of its consumers (made later: larger seq) ran theirs."""
+    backward once, after all of its consumers (made later) ran theirs. Every op's backward
+    returns gradients of its inputs' own shapes (ops.py undoes broadcasting)."""
     if root._ctx is None:
         root._accumulate_grad(grad_buf)
         return
     be = root._be if backends._kernel_wrapper is None else backends.kernels(root._be)
     root._gsum = grad_buf
-    heap = [(-root._seq, root)]
+    heap = [(root._seq, root)]
     pop, push = heapq.heappop, heapq.heappush
     while heap:
         t = pop(heap)[1]
@@ -105,12 +98,10 @@ def backward(root, grad_buf, retain_graph=False):
         for p, pg in zip(parents, input_grads):
             if pg is None or p is None or not p.requires_grad:
                 continue
-            if pg.shape != p._buf.shape:
-                pg = unbroadcast(be, pg, p._buf.shape)
             if p._ctx is None:
                 p._accumulate_grad(pg)
             elif p._gsum is None:
                 p._gsum = pg
-                push(heap, (-p._seq, p))
+                push(heap, (p._seq, p))
             else:
                 p._gsum = be.add(p._gsum, pg)

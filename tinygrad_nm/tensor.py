@@ -485,6 +485,8 @@ def _binary(fn_cls, a, b, reverse=False):
     if type(b) is Tensor:
         if b._be is not a._be or b.dtype is not a.dtype or b._buf.shape != a._buf.shape or fn_cls is Div:
             a, b = _coerce_pair(fn_cls, a, b)
+            if a._buf.shape != b._buf.shape:
+                fn_cls = fn_cls.broadcasting  # its backward sums gradients back to each shape
         b_tensor, b_buf = b, b._buf
     elif (type(b) is float and a.dtype.is_float
           or type(b) is int and (a.dtype.is_float or a.dtype is dt.int64 and fn_cls is not Div)):

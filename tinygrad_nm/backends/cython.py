@@ -45,7 +45,7 @@ from tinygrad_nm.backends import numpy as _numpy
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
     abs, add, assign, astype, atanh, copy, div, eq, exp, expand, from_numpy, full, ge, getitem, gt,
-    index_grad, item, le, log, lt, max, mul, ne, neg, permute, pow, reshape, setitem, sign, sqrt, sub,
+    index_add, item, le, log, lt, max, mul, ne, neg, permute, pow, reshape, setitem, sign, sqrt, sub,
     sum, to_numpy, where, writable)
 
 NAME = "cython"

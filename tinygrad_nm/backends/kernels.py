@@ -13,7 +13,7 @@ Conventions the layers above guarantee, so kernels need not check them:
 - Shapes broadcast as in NumPy. `axes` are non-negative and sorted, never empty.
 - `index` is a tuple with one entry per indexed axis: an int in range, a slice,
   or a 1-D int64 buffer of the same backend (at most one of those).
-Kernels never mutate their inputs, except `assign` and `setitem`, whose job it is.
+Kernels never mutate their inputs, except `assign`, `setitem` and `index_add`, whose job it is.
 """
 from typing import Protocol
 
@@ -22,7 +22,7 @@ BINARY = ("add", "sub", "mul", "div", "pow")
 COMPARE = ("lt", "le", "gt", "ge", "eq", "ne")
 ACTIVATION_BACKWARD = ("relu_backward", "sigmoid_backward", "tanh_backward")
 REDUCE = ("sum", "max")
-MOVEMENT = ("reshape", "permute", "expand", "getitem", "setitem", "index_grad")
+MOVEMENT = ("reshape", "permute", "expand", "getitem", "setitem", "index_add")
 SOFTMAX = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
            "cross_entropy", "cross_entropy_backward")
 STORAGE = ("from_numpy", "to_numpy", "item", "full", "astype", "copy", "assign", "where", "matmul")
@@ -93,8 +93,9 @@ class Backend(Protocol):
     def expand(self, a, shape): """Broadcast a to `shape` (may share storage; never written)."""
     def getitem(self, a, index): """out = a[index] (NumPy basic indexing plus one int array)."""
     def setitem(self, a, index, value): """a[index] = value, in a's storage."""
-    def index_grad(self, g, shape, index):
-        """out = zeros(shape); out[index] += g (repeated indices accumulate)."""
+    def index_add(self, acc, index, g):
+        """acc[index] += g in acc's storage (repeated indices accumulate): indexing's gradient.
+        Returns the buffer now holding the result: `acc`, or a new one if acc is immutable."""
 
     # --- softmax family (axis: non-negative int) ------------------------------------------
     def softmax(self, a, axis): """out = exp(a - max) / sum(exp(a - max)) along axis."""

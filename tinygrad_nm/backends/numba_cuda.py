@@ -569,14 +569,14 @@ def setitem(a, index, value):
         _scatter(K.scatter, view, axis, idx, to_front, value)
 
 
-def index_grad(g, shape, index):
-    out = full(shape, 0, g.dtype)
-    view, axis, idx, to_front = _index_view(out, index)
+def index_add(acc, index, g):
+    acc = writable(acc)
+    view, axis, idx, to_front = _index_view(acc, index)
     if idx is None:
-        _write(view, g)
+        _write(view, add(view, g))
     else:
         _scatter(K.scatter_add, view, axis, idx, to_front, g)
-    return out
+    return acc
 
 
 # --- softmax family ---------------------------------------------------------------------------

@@ -115,14 +115,15 @@ def setitem(a, index, value):
     a[index] = value
 
 
-def index_grad(g, shape, index):
-    out = np.zeros(shape, dtype=g.dtype)
+def index_add(acc, index, g):
+    if type(acc) is not np.ndarray or not acc.flags.writeable:
+        acc = np.array(acc)  # a NumPy scalar or a read-only view: storage of its own
     for i in index:
         if type(i) is np.ndarray:
-            np.add.at(out, index, g)  # repeated indices must accumulate
-            return out
-    out[index] = g
-    return out
+            np.add.at(acc, index, g)  # repeated indices must accumulate
+            return acc
+    acc[index] += g
+    return acc
 
 
 # --- softmax family -------------------------------------------------------------------------

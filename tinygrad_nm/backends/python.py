@@ -313,12 +313,12 @@ def setitem(a, index, value):
         data[o] = cast(v)
 
 
-def index_grad(g, shape, index):
-    out = [0.0] * _size(shape)
-    offsets, _ = _index_plan(shape, index)
-    for o, v in zip(offsets, g.data):
-        out[o] += v
-    return PyBuffer(out, tuple(shape), g.dtype)
+def index_add(acc, index, g):
+    offsets, shape = _index_plan(acc.shape, index)
+    cast, data = _caster(acc.dtype), acc.data
+    for o, v in zip(offsets, expand(g, shape).data):  # one offset per pair: repeats accumulate
+        data[o] = cast(data[o] + v)
+    return acc
 
 
 # --- reductions -------------------------------------------------------------------------------

@@ -157,11 +157,10 @@ def _setitem(name, args, out):
     return Cost(name, (a.shape,), 0, 0, n * a.itemsize + (v.nbytes if v else 0), n, 0)
 
 
-def _index_grad(name, args, out):
-    g, shape = as_buf(args[0]), tuple(args[1])
-    size = math.prod(shape)
-    # zero the whole output, then read g and add it in (read-modify-write of the indexed part)
-    return Cost(name, (g.shape,), g.size, 0, size * g.itemsize + 3 * g.nbytes, size, size * g.itemsize)
+def _index_add(name, args, out):
+    acc, g = as_buf(args[0]), as_buf(args[2])
+    # read g, read-modify-write the indexed part of acc: no new storage
+    return Cost(name, (acc.shape, g.shape), g.size, 0, 3 * g.nbytes, g.size, 0)
 
 
 def _softmax_family(name, args, out):
@@ -240,7 +239,7 @@ _FAMILIES = {
     **{k: _activation_backward for k in ("relu_backward", "sigmoid_backward", "tanh_backward")},
     "sum": _reduce, "max": _reduce,
     "reshape": _view, "permute": _view, "expand": _view,
-    "getitem": _getitem, "setitem": _setitem, "index_grad": _index_grad,
+    "getitem": _getitem, "setitem": _setitem, "index_add": _index_add,
     **{k: _softmax_family for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward")},
     "cross_entropy": _cross_entropy, "cross_entropy_backward": _cross_entropy_backward,
     "from_numpy": _copy_like, "to_numpy": _copy_like, "copy": _copy_like, "astype": _copy_like,

@@ -57,7 +57,7 @@ PYTHON_WORK = {
     "permute": {"loop": 2},                  # build the gather offsets, then gather
     "getitem": {"loop": 2},
     "setitem": {"loop": 1, "op": 2},
-    "index_grad": {"loop": 1, "op": 2},
+    "index_add": {"loop": 1, "op": 2},
     "softmax": {"loop": 2, "op": 3, "iter": 2},
     "log_softmax": {"loop": 2, "op": 3, "iter": 2},
     "softmax_backward": {"loop": 1, "op": 2, "builtin": 1, "iter": 1},
