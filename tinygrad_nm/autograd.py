@@ -4,15 +4,16 @@ Every differentiable op (ops.py) is a `Function` subclass with `forward` and
 `backward` side by side. The output tensor itself is the graph node: running an
 op calls `Op.forward(out, be, *buffers)` with `out` as the context (`ctx`), and
 when any input needs a gradient the tensor records `out._ctx = Op` (which op),
-`out._parents` (the input tensors, None for Python numbers) and whatever forward
-kept in `out._saved`. No separate node object: one Python object per op keeps
-both the allocation and the garbage collector's work down.
+`out._a` and `out._b` (its one or two input tensors, None for a Python number)
+and whatever forward kept in `out._saved`. No separate node object, no tuple of
+inputs: one Python object per op keeps the allocation and the garbage
+collector's work down (every op has at most two tensor inputs).
 
 Every recorded tensor gets a sequence number when it is made, counting down, so
 its consumers always have smaller numbers than itself. `backward` pops tensors
 from a heap, smallest number (latest made) first: when one comes out, every
-consumer that can reach it has already delivered its gradient. One flat loop, no recursion: a chain of a
-million nodes is just a long loop.
+consumer that can reach it has already delivered its gradient. One flat loop,
+no recursion: a chain of a million nodes is just a long loop.
 """
 import contextlib
 import heapq
@@ -53,16 +54,15 @@ def is_grad_enabled():
 
 
 class Function:
-    """One kind of op. Subclasses define forward(ctx, be, *args) -> buffer and
-    backward(ctx, be, grad) -> one gradient buffer (or None) per forward argument, where
+    """One kind of op. Subclasses define forward(ctx, be, a, [b], *params) -> buffer and
+    backward(ctx, be, grad) -> (gradient for a, gradient for b), buffers or None, where
     `ctx` is the output tensor: forward keeps what backward needs in `ctx._saved`, and
-    backward finds the inputs in `ctx._parents`. They are never instantiated."""
+    backward finds the input tensors in `ctx._a` and `ctx._b`. Never instantiated."""
 
 
-def needs_grad(ctx, i):
-    """Whether forward argument `i` of the op that made `ctx` wants a gradient."""
-    p = ctx._parents[i]
-    return p is not None and p.requires_grad
+def needs_grad(x):
+    """Whether an op's input (`ctx._a` or `ctx._b`: a tensor, or None for a number) wants a gradient."""
+    return x is not None and x.requires_grad
 
 
 _SECOND_BACKWARD = ("trying to backward through the graph a second time: the first backward released "
@@ -84,24 +84,32 @@ def backward(root, grad_buf, retain_graph=False):
         return
     be = root._be if backends._kernel_wrapper is None else backends.kernels(root._be)
     root._gsum = grad_buf
-    heap = [(root._seq, root)]
-    pop, push = heapq.heappop, heapq.heappush
-    while heap:
-        t = pop(heap)[1]
-        parents = t._parents
-        if parents is None:
+    heap, t = [], root
+    pop, push, pushpop = heapq.heappop, heapq.heappush, heapq.heappushpop
+    while True:
+        a, b = t._a, t._b
+        if a is None and b is None:  # every recorded op has an input tensor: this one was released
             raise RuntimeError(_SECOND_BACKWARD)
-        input_grads = t._ctx.backward(t, be, t._gsum)
+        ga, gb = t._ctx.backward(t, be, t._gsum)
         t._gsum = None
         if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
-            t._saved = t._parents = None
-        for p, pg in zip(parents, input_grads):
+            t._saved = t._a = t._b = None
+        ready = None  # the last input that became ready; in a chain it is the next one to run
+        for p, pg in ((a, ga), (b, gb)):
             if pg is None or p is None or not p.requires_grad:
                 continue
             if p._ctx is None:
                 p._accumulate_grad(pg)
             elif p._gsum is None:
                 p._gsum = pg
-                push(heap, (p._seq, p))
+                if ready is not None:
+                    push(heap, ready)
+                ready = (p._seq, p)
             else:
                 p._gsum = be.add(p._gsum, pg)
+        if ready is not None:
+            t = pushpop(heap, ready)[1]  # `ready` itself, heap untouched, when it is the latest made
+        elif heap:
+            t = pop(heap)[1]
+        else:
+            return

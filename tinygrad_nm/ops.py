@@ -1,12 +1,15 @@
 """Every differentiable op, forward and backward side by side, written against the kernel set.
 
-`forward(ctx, be, *args)` receives backend buffers (or Python scalars) and
-returns a buffer, keeping in `ctx._saved` what backward will need; `ctx` is the
-output tensor being made. `backward(ctx, be, g)` receives the gradient of the
-output and returns one gradient per forward argument (None where none is
-needed), each of its input's shape; the inputs are `ctx._parents`. A binary op
-whose operands had different shapes is recorded as its `broadcasting` variant,
-which sums each gradient back to its input's shape (`unbroadcast`).
+`forward(ctx, be, a, [b], *params)` receives the buffers of one or two input
+tensors (either may be a Python number instead) and returns a buffer, keeping
+in `ctx._saved` what backward will need; `ctx` is the output tensor being made.
+`backward(ctx, be, g)` receives the gradient of the output and returns the pair
+(gradient for a, gradient for b), each of its input's shape, None where there is
+nothing to compute; the walk ignores gradients for numbers and for tensors that
+do not require grad. The input tensors are `ctx._a` and `ctx._b` (None for a
+number or an absent b). A binary op whose operands had different shapes is
+recorded as its `broadcasting` variant, which sums each gradient back to its
+input's shape (`unbroadcast`).
 `be` is the backend module (or napkin's timing wrapper around it); no op here
 knows which backend it is.
 """
@@ -27,7 +30,7 @@ class Sub(Function):
         return be.sub(a, b)
 
     def backward(ctx, be, g):
-        return g, (be.neg(g) if needs_grad(ctx, 1) else None)
+        return g, (be.neg(g) if needs_grad(ctx._b) else None)
 
 
 class Mul(Function):
@@ -37,7 +40,7 @@ class Mul(Function):
 
     def backward(ctx, be, g):
         a, b = ctx._saved
-        ta, tb = ctx._parents  # a gradient is computed only for an input that wants one
+        ta, tb = ctx._a, ctx._b  # a gradient is computed only for an input that wants one
         return (be.mul(g, b) if ta is not None and ta.requires_grad else None,
                 be.mul(g, a) if tb is not None and tb.requires_grad else None)
 
@@ -49,8 +52,8 @@ class Div(Function):
 
     def backward(ctx, be, g):
         a, b = ctx._saved
-        ga = be.div(g, b) if needs_grad(ctx, 0) else None
-        gb = be.neg(be.div(be.mul(g, a), be.mul(b, b))) if needs_grad(ctx, 1) else None  # -g a / b^2
+        ga = be.div(g, b) if needs_grad(ctx._a) else None
+        gb = be.neg(be.div(be.mul(g, a), be.mul(b, b))) if needs_grad(ctx._b) else None  # -g a / b^2
         return ga, gb
 
 
@@ -63,13 +66,13 @@ class Pow(Function):
     def backward(ctx, be, g):
         a, b, out = ctx._saved
         ga = gb = None
-        if needs_grad(ctx, 0):  # d/da a^b = b a^(b-1)
+        if needs_grad(ctx._a):  # d/da a^b = b a^(b-1)
             if isinstance(b, (int, float)):
                 ga = (be.mul(g, be.mul(a, 2)) if b == 2 else be.mul(g, 0) if b == 0  # x**0: 0, also at x = 0
                       else be.mul(g, be.mul(be.pow(a, b - 1), b)))
             else:
                 ga = be.mul(g, be.mul(b, be.pow(a, be.sub(b, 1))))
-        if needs_grad(ctx, 1):  # d/db a^b = a^b ln a
+        if needs_grad(ctx._b):  # d/db a^b = a^b ln a
             gb = be.mul(g, be.mul(out, be.log(a) if not isinstance(a, (int, float)) else _log(a)))
         return ga, gb
 
@@ -88,8 +91,9 @@ def _broadcasting(op):
     """`op` for tensor operands of different shapes: the same forward, and a backward that sums
     each gradient back to its input's shape. Equal shapes, the common case, pay nothing for it."""
     def backward(ctx, be, g):
-        return tuple(pg if pg is None or p is None else unbroadcast(be, pg, p._buf.shape)
-                     for p, pg in zip(ctx._parents, op.backward(ctx, be, g)))
+        ga, gb = op.backward(ctx, be, g)
+        return (ga if ga is None else unbroadcast(be, ga, ctx._a._buf.shape),
+                gb if gb is None else unbroadcast(be, gb, ctx._b._buf.shape))
     return type(op.__name__, (op,), {"backward": backward, "__doc__": _broadcasting.__doc__})
 
 
@@ -108,7 +112,7 @@ class Neg(Function):
         return be.neg(a)
 
     def backward(ctx, be, g):
-        return (be.neg(g),)
+        return be.neg(g), None
 
 
 class Exp(Function):
@@ -118,7 +122,7 @@ class Exp(Function):
         return out
 
     def backward(ctx, be, g):
-        return (be.mul(g, ctx._saved),)
+        return be.mul(g, ctx._saved), None
 
 
 class Log(Function):
@@ -127,7 +131,7 @@ class Log(Function):
         return be.log(a)
 
     def backward(ctx, be, g):
-        return (be.div(g, ctx._saved),)
+        return be.div(g, ctx._saved), None
 
 
 class Sqrt(Function):
@@ -137,7 +141,7 @@ class Sqrt(Function):
         return out
 
     def backward(ctx, be, g):
-        return (be.div(g, be.mul(ctx._saved, 2)),)
+        return be.div(g, be.mul(ctx._saved, 2)), None
 
 
 class Abs(Function):
@@ -146,7 +150,7 @@ class Abs(Function):
         return be.abs(a)
 
     def backward(ctx, be, g):
-        return (be.mul(g, be.sign(ctx._saved)),)
+        return be.mul(g, be.sign(ctx._saved)), None
 
 
 class Atanh(Function):
@@ -156,7 +160,7 @@ class Atanh(Function):
 
     def backward(ctx, be, g):  # 1 / (1 - x^2)
         a = ctx._saved
-        return (be.div(g, be.sub(1, be.mul(a, a))),)
+        return be.div(g, be.sub(1, be.mul(a, a))), None
 
 
 class Relu(Function):
@@ -165,7 +169,7 @@ class Relu(Function):
         return be.relu(a)
 
     def backward(ctx, be, g):
-        return (be.relu_backward(ctx._saved, g),)
+        return be.relu_backward(ctx._saved, g), None
 
 
 class Sigmoid(Function):
@@ -175,7 +179,7 @@ class Sigmoid(Function):
         return out
 
     def backward(ctx, be, g):
-        return (be.sigmoid_backward(ctx._saved, g),)
+        return be.sigmoid_backward(ctx._saved, g), None
 
 
 class Tanh(Function):
@@ -185,7 +189,7 @@ class Tanh(Function):
         return out
 
     def backward(ctx, be, g):
-        return (be.tanh_backward(ctx._saved, g),)
+        return be.tanh_backward(ctx._saved, g), None
 
 
 class Cast(Function):
@@ -196,7 +200,7 @@ class Cast(Function):
         return be.astype(a, dtype)
 
     def backward(ctx, be, g):
-        return (be.astype(g, ctx._parents[0].dtype), None)
+        return be.astype(g, ctx._a.dtype), None
 
 
 # --- reductions -----------------------------------------------------------------------------
@@ -209,7 +213,7 @@ class Sum(Function):
         shape, axes, keepdims = ctx._saved
         if not keepdims:  # put the reduced axes back as size 1, then broadcast
             g = be.reshape(g, tuple(1 if i in axes else d for i, d in enumerate(shape)))
-        return be.expand(g, shape), None, None
+        return be.expand(g, shape), None
 
 
 class Max(Function):
@@ -223,9 +227,9 @@ class Max(Function):
         a, out, axes, keepdims = ctx._saved
         if not keepdims:
             g = be.reshape(g, out.shape)
-        mask = be.astype(be.eq(a, out), ctx._parents[0].dtype)
+        mask = be.astype(be.eq(a, out), ctx._a.dtype)
         count = be.sum(mask, axes, True)
-        return be.mul(mask, be.div(g, count)), None, None
+        return be.mul(mask, be.div(g, count)), None
 
 
 # --- movement -------------------------------------------------------------------------------
@@ -254,7 +258,7 @@ class Index(Function):
         return be.getitem(a, index)
 
     def backward(ctx, be, g):
-        a, index = ctx._parents[0], ctx._saved
+        a, index = ctx._a, ctx._saved
         if a._ctx is None and a.grad is not None:
             # a leaf with a gradient already: add into it in place, as PyTorch accumulates .grad.
             # The walkthrough reads w[i] 4000 times an epoch; no zeros(shape) per read.
@@ -273,8 +277,8 @@ class MatMul(Function):
 
     def backward(ctx, be, g):
         a, b = ctx._saved
-        ga = be.matmul(g, be.permute(b, (1, 0))) if needs_grad(ctx, 0) else None
-        gb = be.matmul(be.permute(a, (1, 0)), g) if needs_grad(ctx, 1) else None
+        ga = be.matmul(g, be.permute(b, (1, 0))) if needs_grad(ctx._a) else None
+        gb = be.matmul(be.permute(a, (1, 0)), g) if needs_grad(ctx._b) else None
         return ga, gb
 
 

@@ -20,10 +20,10 @@ _Number = (int, float, bool)
 
 
 class Tensor:
-    # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _parents, _saved,
-    # _seq, _gsum: that op's inputs, what its backward needs, creation order, and the gradient
-    # summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
-    __slots__ = ("_buf", "dtype", "_be", "requires_grad", "grad", "_ctx", "_parents", "_saved", "_seq", "_gsum",
+    # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
+    # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
+    # gradient summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
+    __slots__ = ("_buf", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
                  "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
     __hash__ = object.__hash__  # tensors are usable as dict keys although == is elementwise
@@ -449,14 +449,17 @@ class Tensor:
 
 # --- helpers: one place for dispatch, promotion and argument checks ----------------------------
 def _apply(fn_cls, dtype, inputs, *params):
-    """Run fn_cls.forward on the inputs' buffers; record the op if a gradient will be needed."""
+    """Run fn_cls.forward on the buffers of `inputs` (one or two: tensors, or a tensor and a
+    Python number); record the op if a gradient will be needed."""
     be = inputs[0]._be if isinstance(inputs[0], Tensor) else inputs[1]._be
     t = _new_tensor(Tensor)
     bufs = [x._buf if isinstance(x, Tensor) else x for x in inputs]
     t._buf = fn_cls.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), *bufs, *params)
     t.dtype, t._be, t.grad = dtype, be, None
     if grad_mode.enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
-        t._parents = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+        a, b = (inputs if len(inputs) == 2 else (inputs[0], None))
+        t._a = a if isinstance(a, Tensor) else None
+        t._b = b if isinstance(b, Tensor) else None
         t._seq, t._gsum, t.requires_grad, t._ctx = next_seq(), None, True, fn_cls
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
@@ -470,7 +473,7 @@ def _apply1(fn_cls, a, param):
     t._buf = fn_cls.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), a._buf, param)
     t.dtype, t._be, t.grad = a.dtype, be, None
     if a.requires_grad and grad_mode.enabled:
-        t._parents, t._seq, t._gsum, t.requires_grad, t._ctx = (a,), next_seq(), None, True, fn_cls
+        t._a, t._b, t._seq, t._gsum, t.requires_grad, t._ctx = a, None, next_seq(), None, True, fn_cls
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
     return t
@@ -499,7 +502,10 @@ def _binary(fn_cls, a, b, reverse=False):
     t._buf = fn_cls.forward(t, kernels, b_buf, a._buf) if reverse else fn_cls.forward(t, kernels, a._buf, b_buf)
     t.dtype, t._be, t.grad = a.dtype, be, None
     if grad_mode.enabled and (a.requires_grad or b_tensor is not None and b_tensor.requires_grad):
-        t._parents = (b_tensor, a) if reverse else (a, b_tensor)
+        if reverse:
+            t._a, t._b = b_tensor, a
+        else:
+            t._a, t._b = a, b_tensor
         t._seq, t._gsum, t.requires_grad, t._ctx = next_seq(), None, True, fn_cls
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None

@@ -31,6 +31,8 @@ def item(a):
 
 
 def full(shape, value, dtype):
+    if shape == ():  # a NumPy scalar, like every other 0-d result here (d loss / d loss = 1 starts a walk)
+        return _NP[dtype.name](value)
     return np.full(shape, value, dtype=_NP[dtype.name])
 
 
