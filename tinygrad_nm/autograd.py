@@ -16,8 +16,8 @@ consumer that can reach it has already delivered its gradient. One flat loop,
 no recursion: a chain of a million nodes is just a long loop.
 """
 import contextlib
-import heapq
 import itertools
+from heapq import heappop, heappush, heappushpop
 
 from tinygrad_nm import backends
 
@@ -85,7 +85,6 @@ def backward(root, grad_buf, retain_graph=False):
     be = root._be if backends._kernel_wrapper is None else backends.kernels(root._be)
     root._gsum = grad_buf
     heap, t = [], root
-    pop, push, pushpop = heapq.heappop, heapq.heappush, heapq.heappushpop
     while True:
         a, b = t._a, t._b
         if a is None and b is None:  # every recorded op has an input tensor: this one was released
@@ -98,18 +97,21 @@ def backward(root, grad_buf, retain_graph=False):
         for p, pg in ((a, ga), (b, gb)):
             if pg is None or p is None or not p.requires_grad:
                 continue
-            if p._ctx is None:
-                p._accumulate_grad(pg)
+            if p._ctx is None:  # a leaf: add into .grad (the first one is made by _accumulate_grad)
+                if p.grad is None:
+                    p._accumulate_grad(pg)
+                else:
+                    p.grad._buf = be.add(p.grad._buf, pg)
             elif p._gsum is None:
                 p._gsum = pg
                 if ready is not None:
-                    push(heap, ready)
+                    heappush(heap, ready)
                 ready = (p._seq, p)
             else:
                 p._gsum = be.add(p._gsum, pg)
         if ready is not None:
-            t = pushpop(heap, ready)[1]  # `ready` itself, heap untouched, when it is the latest made
+            t = heappushpop(heap, ready)[1]  # `ready` itself, heap untouched, when it is the latest made
         elif heap:
-            t = pop(heap)[1]
+            t = heappop(heap)[1]
         else:
             return

@@ -297,7 +297,11 @@ class Tensor:
     def __pos__(self): return self
     def __abs__(self): return self.abs()
 
-    def __iadd__(self, other): return self._inplace(ops.Add, other)
+    def __iadd__(self, other):
+        if self._ctx is not None and grad_mode.enabled:  # `out += x` inside a graph, as in the walkthrough
+            return _binary(ops.Add, self, other)  # recorded out of place; Python rebinds the name
+        return self._inplace(ops.Add, other)
+
     def __isub__(self, other): return self._inplace(ops.Sub, other)
     def __imul__(self, other): return self._inplace(ops.Mul, other)
     def __itruediv__(self, other): return self._inplace(ops.Div, other)
@@ -419,8 +423,9 @@ class Tensor:
 
     def __getitem__(self, key):
         shape = self._buf.shape
-        if type(key) is int and len(shape) == 1 and -shape[0] <= key < shape[0]:
-            return _apply1(ops.Index, self, ((key + shape[0] if key < 0 else key),))  # the hot path: w[i]
+        if type(key) is int and len(shape) == 1 and -shape[0] <= key < shape[0]:  # the hot path: w[i]
+            key = key + shape[0] if key < 0 else key
+            return _apply1(ops.Index, self, _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
         index, new_axes = normalize_index(self, key)
         out = self if index is None else _apply(ops.Index, self.dtype, (self,), index)
         if new_axes is not None:
@@ -480,6 +485,10 @@ def _apply1(fn_cls, a, param):
 
 
 _new_tensor = object.__new__
+# Shared index tuples for w[i] with small i: a loop over w[i] allocates no tuple per read,
+# one object fewer per read for Python's garbage collector to walk (see autograd.py).
+_INT_INDEX_CACHED = 1024
+_INT_INDEX = tuple((i,) for i in range(_INT_INDEX_CACHED))
 
 
 def _binary(fn_cls, a, b, reverse=False):
