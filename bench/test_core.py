@@ -1,22 +1,31 @@
 """Core overhead, each figure beside its reference measured in the same run (issue 2).
 
 - per-op cost: an elementwise op on 4-element tensors plus its backward, vs PyTorch CPU;
-- the walkthrough's scalar training program (1000 rectangles, one epoch of program 5)
-  vs the same program on PyTorch CPU (set TINYGRAD_NM_BENCH_EPOCHS=300 for the full run);
+- the walkthrough's scalar training program (program 5: 1000 rectangles) vs the same program
+  on PyTorch CPU, two ways: one epoch in this process, several rounds (TINYGRAD_NM_BENCH_EPOCHS
+  sets the epochs); and the whole program, 300 epochs (3 with --quick;
+  TINYGRAD_NM_BENCH_PROGRAM_EPOCHS), each framework in a fresh process of its own
+  (bench/scalar_program.py), timing the training loop;
 - the pure-Python backend's matmul at 64x64x64 vs a hand-written triple loop over lists.
 
 Each pair is a pytest-benchmark group; the reference runs first and the second test stores
 the ratio in its extra_info (and prints it), so the figure is a ratio taken in one run.
 """
+import json
 import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
 from tinygrad_nm import Tensor
-from tinygrad_nm.examples.walkthrough import loop_loss, make_rectangles
+from tinygrad_nm.examples.walkthrough import make_rectangles
+
+from scalar_program import START_WEIGHTS, train
 
 try:
     import torch
@@ -25,6 +34,8 @@ except ImportError:
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: no reference to compare with")
 
 EPOCHS = int(os.environ.get("TINYGRAD_NM_BENCH_EPOCHS", "1"))
+QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"  # conftest sets it from --quick/--full
+PROGRAM_EPOCHS = int(os.environ.get("TINYGRAD_NM_BENCH_PROGRAM_EPOCHS", "3" if QUICK else "300"))
 _reference = {}  # group -> the reference's best time, for the ratio in the second test
 
 
@@ -69,35 +80,64 @@ def test_op_overhead(benchmark, op):
     _ratio(benchmark, benchmark.group, "PyTorch CPU")
 
 
-# --- the walkthrough's scalar program -------------------------------------------------------
-def _train(w, xs, ys, epochs, no_grad):
-    for _ in range(epochs):
-        loss = loop_loss(xs, ys, w)
-        loss.backward()
-        with no_grad():
-            for i in range(4):
-                w.data[i] -= 0.1 * w.grad.data[i]
-        w.grad.zero_()
-    return loss
-
-
+# --- the walkthrough's scalar program, one epoch in this process ---------------------------------
 @needs_torch
 def test_walkthrough_scalar_torch(benchmark):
     benchmark.group = f"walkthrough scalar program: 1000 rectangles x {EPOCHS} epoch(s)"
     torch.set_num_threads(1)
     xs, ys = make_rectangles()
-    w = torch.tensor([0.98, 0.4, 0.86, -0.08], requires_grad=True)
-    benchmark.pedantic(_train, (w, xs, ys, EPOCHS, torch.no_grad), rounds=3, iterations=1)
+    w = torch.tensor(START_WEIGHTS, requires_grad=True)
+    benchmark.pedantic(train, (w, xs, ys, EPOCHS, torch.no_grad), rounds=3, iterations=1)
     _reference[benchmark.group] = _best(benchmark)
 
 
 def test_walkthrough_scalar(benchmark):
     benchmark.group = f"walkthrough scalar program: 1000 rectangles x {EPOCHS} epoch(s)"
     xs, ys = make_rectangles()
-    w = Tensor([0.98, 0.4, 0.86, -0.08], requires_grad=True, backend="numpy")
-    loss = benchmark.pedantic(_train, (w, xs, ys, EPOCHS, tnm.no_grad), rounds=3, iterations=1)
+    w = Tensor(START_WEIGHTS, requires_grad=True, backend="numpy")
+    loss = benchmark.pedantic(train, (w, xs, ys, EPOCHS, tnm.no_grad), rounds=3, iterations=1)
     benchmark.extra_info.update(backend="numpy", epochs=EPOCHS, final_loss=loss.item(), target_speedup=5.0)
     _ratio(benchmark, benchmark.group, "PyTorch CPU")
+
+
+# --- the whole program, each framework in a fresh process ---------------------------------------
+_programs = {}  # framework -> the program's JSON result
+
+
+def _run_program(framework):
+    script = Path(__file__).with_name("scalar_program.py")
+    done = subprocess.run([sys.executable, str(script), framework, str(PROGRAM_EPOCHS)],
+                          capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 0, f"{script.name} {framework} failed:\n{done.stderr}"
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    _programs[framework] = result
+    return result
+
+
+def _record_program(benchmark, result):
+    benchmark.extra_info.update(program_seconds=result["seconds"], epochs=result["epochs"],
+                                final_loss=result["final_loss"], weights=result["weights"])
+
+
+@needs_torch
+def test_walkthrough_program_torch(benchmark):
+    benchmark.group = f"walkthrough program 5, own process: 1000 rectangles x {PROGRAM_EPOCHS} epochs"
+    _record_program(benchmark, benchmark.pedantic(_run_program, ("torch",), rounds=1, iterations=1))
+
+
+def test_walkthrough_program(benchmark):
+    """The stored time includes starting Python and importing; the ratio uses the training loop's
+    own time, which each program measures."""
+    benchmark.group = f"walkthrough program 5, own process: 1000 rectangles x {PROGRAM_EPOCHS} epochs"
+    ours = benchmark.pedantic(_run_program, ("tinygrad_nm",), rounds=1, iterations=1)
+    _record_program(benchmark, ours)
+    benchmark.extra_info.update(backend="numpy", target_speedup=5.0)
+    ref = _programs.get("torch")
+    if ref is not None:  # the same program: the same weights, up to float32 rounding
+        np.testing.assert_allclose(ours["weights"], ref["weights"], rtol=1e-4, atol=1e-5)
+        speedup = ref["seconds"] / ours["seconds"]
+        benchmark.extra_info.update(reference_seconds=ref["seconds"], speedup_vs_reference=speedup)
+        print(f"\n{benchmark.group}: {ours['seconds']:.2f} s vs PyTorch CPU {ref['seconds']:.2f} s -> {speedup:.2f}x")
 
 
 # --- pure-Python matmul vs a hand-written triple loop ------------------------------------------
