@@ -98,19 +98,20 @@ def backward(root, grad_buf, retain_graph=False):
             if pg is None or p is None or not p.requires_grad:
                 continue
             if p._ctx is None:  # a leaf: add into .grad (the first one is made by _accumulate_grad)
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     p._accumulate_grad(pg)
                 else:
-                    p.grad._buf = be.add(p.grad._buf, pg)
+                    grad._buf = be.add(grad._buf, pg)
             elif p._gsum is None:
                 p._gsum = pg
                 if ready is not None:
-                    heappush(heap, ready)
-                ready = (p._seq, p)
+                    heappush(heap, (ready._seq, ready))
+                ready = p
             else:
                 p._gsum = be.add(p._gsum, pg)
-        if ready is not None:
-            t = heappushpop(heap, ready)[1]  # `ready` itself, heap untouched, when it is the latest made
+        if ready is not None:  # next: `ready`, unless the heap holds a node made after it
+            t = ready if not heap or heap[0][0] > ready._seq else heappushpop(heap, (ready._seq, ready))[1]
         elif heap:
             t = heappop(heap)[1]
         else:

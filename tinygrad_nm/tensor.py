@@ -9,9 +9,9 @@ autograd.py, which calls `MatMul.backward -> backend.matmul` again.
 
 import numpy as np
 
-from tinygrad_nm import autograd, backends, ops
+from tinygrad_nm import backends, ops
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import grad_mode, next_seq
+from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
 from tinygrad_nm.ops import Div
 from tinygrad_nm.host import host_array, rng_for, scalar_dtype, shape_arg
 from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
@@ -251,7 +251,7 @@ class Tensor:
         """Accumulate d self / d leaf into every leaf's .grad. `grad` defaults to 1 for one element."""
         if type(grad) is Tensor and grad._be is self._be and grad.dtype is self.dtype \
                 and grad._buf.shape == self._buf.shape and self.requires_grad:
-            return autograd.backward(self, grad._buf, retain_graph)  # the common, already-checked case
+            return _walk_backward(self, grad._buf, retain_graph)  # the common, already-checked case
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
                                "computation had requires_grad=True (or it ran under no_grad())")
@@ -267,7 +267,7 @@ class Tensor:
             if g._be is not self._be:
                 raise RuntimeError(f"backward(grad): grad is on backend {g.backend!r}, tensor on {self.backend!r}")
             buf = g._buf if g.dtype is self.dtype else g.cast(self.dtype)._buf
-        autograd.backward(self, buf, retain_graph)
+        _walk_backward(self, buf, retain_graph)
 
     def _accumulate_grad(self, g):
         be = self._be if backends._kernel_wrapper is None else backends.kernels(self._be)  # napkin sees these
