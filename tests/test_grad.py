@@ -287,6 +287,23 @@ def test_scalar_indexing_loop_gradient(backend):
     np.testing.assert_allclose(w.grad.numpy(), np.sum(xs, axis=0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("key", [1, -1, slice(0, 2), (slice(None), 1), (2, 0), [0, 2, 0]],
+                         ids=["int", "negative", "slice", "column", "element", "int-array"])
+def test_indexing_adds_into_an_existing_grad(backend, key):
+    # once a leaf has a .grad, indexing's backward adds into it in place (as PyTorch accumulates
+    # .grad): two passes give twice the scatter-add of the upstream gradient, repeats counted
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((3, 2))
+    c = rng.standard_normal(w0[key].shape)
+    w = Tensor(w0, requires_grad=True)
+    for _ in range(2):
+        (w[key] * Tensor(c)).sum().backward()
+    expected = np.zeros_like(w0)
+    np.add.at(expected, key if not isinstance(key, list) else np.array(key), c)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(w.detach().numpy(), w0)  # the weights themselves untouched
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_cross_entropy_of_an_empty_batch_is_nan(backend):
     # PyTorch's mean over no rows; every backend agrees and backward gives an empty gradient
