@@ -65,6 +65,8 @@ SCALAR_SIDES = [
     case("1.5-t", lambda x: 1.5 - x, lambda x: 1.5 - x, uniform(S)),
     case("t*3", lambda x: x * 3, lambda x: x * 3, uniform(S)),
     case("0.5*t", lambda x: 0.5 * x, lambda x: 0.5 * x, uniform(S)),
+    case("t*0.5", lambda x: x * 0.5, lambda x: x * 0.5, uniform(S)),
+    case("3*t", lambda x: 3 * x, lambda x: 3 * x, uniform(S)),
     case("t/4", lambda x: x / 4, lambda x: x / 4, uniform(S)),
     case("3/t", lambda x: 3 / x, lambda x: 3 / x, away_from_zero(S)),
     case("2.5/t", lambda x: 2.5 / x, lambda x: 2.5 / x, away_from_zero(S)),

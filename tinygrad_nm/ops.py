@@ -45,6 +45,19 @@ class Mul(Function):
                 be.mul(g, a) if tb is not None and tb.requires_grad else None)
 
 
+class MulByNumber(Function):
+    """a * c or c * a, c a Python number (PyTorch's mul.Scalar). Backward needs only c: keeping
+    the number alone, rather than a tuple of both operands, is one object fewer per op for
+    Python's garbage collector (the walkthrough's x[i] * w[i] runs 4000 times an epoch)."""
+    def forward(ctx, be, a, b):
+        ctx._saved = b if type(b) is float or type(b) is int else a
+        return be.mul(a, b)
+
+    def backward(ctx, be, g):
+        grad = be.mul(g, ctx._saved)
+        return (grad, None) if ctx._b is None else (None, grad)
+
+
 class Div(Function):
     def forward(ctx, be, a, b):
         ctx._saved = (a, b)

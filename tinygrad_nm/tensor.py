@@ -12,7 +12,7 @@ import numpy as np
 from tinygrad_nm import backends, ops
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
-from tinygrad_nm.ops import Div
+from tinygrad_nm.ops import Div, Mul, MulByNumber
 from tinygrad_nm.host import host_array, rng_for, scalar_dtype, shape_arg
 from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
 
@@ -503,6 +503,8 @@ def _binary(fn_cls, a, b, reverse=False):
     elif (type(b) is float and a.dtype.is_float
           or type(b) is int and (a.dtype.is_float or a.dtype is dt.int64 and fn_cls is not Div)):
         b_tensor, b_buf = None, b  # a Python number that leaves the dtype as it is
+        if fn_cls is Mul:
+            fn_cls = MulByNumber
     else:
         return _binary_slow(fn_cls, a, b, reverse)
     be = a._be
