@@ -105,8 +105,8 @@ def _broadcasting(op):
     each gradient back to its input's shape. Equal shapes, the common case, pay nothing for it."""
     def backward(ctx, be, g):
         ga, gb = op.backward(ctx, be, g)
-        return (ga if ga is None else unbroadcast(be, ga, ctx._a._buf.shape),
-                gb if gb is None else unbroadcast(be, gb, ctx._b._buf.shape))
+        return (ga if ga is None else unbroadcast(be, ga, ctx._a._shape),
+                gb if gb is None else unbroadcast(be, gb, ctx._b._shape))
     return type(op.__name__, (op,), {"backward": backward, "__doc__": _broadcasting.__doc__})
 
 
@@ -277,7 +277,7 @@ class Index(Function):
             # The walkthrough reads w[i] 4000 times an epoch; no zeros(shape) per read.
             a.grad._buf = be.index_add(a.grad._buf, index, g)
             return None, None
-        return be.index_add(be.full(a._buf.shape, 0, ctx.dtype), index, g), None
+        return be.index_add(be.full(a._shape, 0, ctx.dtype), index, g), None
 
 
 # --- matmul ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 from tinygrad_nm import backends, ops
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
-from tinygrad_nm.ops import Div, Mul, MulByNumber
+from tinygrad_nm.ops import Div, Index, Mul, MulByNumber
 from tinygrad_nm.host import host_array, rng_for, scalar_dtype, shape_arg
 from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
 
@@ -20,10 +20,11 @@ _Number = (int, float, bool)
 
 
 class Tensor:
+    # _shape: the buffer's shape, kept here because reading it from a NumPy array builds a tuple.
     # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
     # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
     # gradient summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
-    __slots__ = ("_buf", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
+    __slots__ = ("_buf", "_shape", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
                  "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
     __hash__ = object.__hash__  # tensors are usable as dict keys although == is elementwise
@@ -35,6 +36,7 @@ class Tensor:
         else:
             array, dtype = host_array(data, dt.to_dtype(dtype))
         self._buf = be.from_numpy(array, dtype)
+        self._shape = tuple(self._buf.shape)
         self.dtype, self._be, self.grad, self._ctx = dtype, be, None, None
         self.requires_grad = False
         if requires_grad:
@@ -44,7 +46,8 @@ class Tensor:
     def _make(buf, dtype, be):
         """A leaf tensor around an existing buffer (op results are made in _apply and _binary)."""
         t = _new_tensor(Tensor)
-        t._buf, t.dtype, t._be, t.requires_grad, t.grad, t._ctx = buf, dtype, be, False, None, None
+        t._buf, t._shape, t.dtype, t._be = buf, tuple(buf.shape), dtype, be
+        t.requires_grad, t.grad, t._ctx = False, None, None
         return t
 
     # --- constructors -------------------------------------------------------------------------
@@ -103,16 +106,16 @@ class Tensor:
     # --- attributes ---------------------------------------------------------------------------
     @property
     def shape(self):
-        return tuple(self._buf.shape)
+        return self._shape
 
     @property
     def ndim(self):
-        return len(self._buf.shape)
+        return len(self._shape)
 
     @property
     def size(self):
         n = 1
-        for d in self._buf.shape:
+        for d in self._shape:
             n *= d
         return n
 
@@ -132,9 +135,9 @@ class Tensor:
         return self._ctx
 
     def __len__(self):
-        if not self._buf.shape:
+        if not self._shape:
             raise TypeError("len() of a 0-d tensor")
-        return self._buf.shape[0]
+        return self._shape[0]
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -245,12 +248,12 @@ class Tensor:
             value = Tensor(value, dtype=self.dtype, backend=self.backend)
         if value._be is not self._be:
             raise ValueError(f"cannot set .data of a {self.backend} tensor to a {value.backend} tensor")
-        self._buf, self.dtype = value._buf, value.dtype
+        self._buf, self._shape, self.dtype = value._buf, value._shape, value.dtype
 
     def backward(self, grad=None, retain_graph=False):
         """Accumulate d self / d leaf into every leaf's .grad. `grad` defaults to 1 for one element."""
         if type(grad) is Tensor and grad._be is self._be and grad.dtype is self.dtype \
-                and grad._buf.shape == self._buf.shape and self.requires_grad:
+                and grad._shape == self._shape and self.requires_grad:
             return _walk_backward(self, grad._buf, retain_graph)  # the common, already-checked case
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
@@ -262,7 +265,7 @@ class Tensor:
             buf = self._be.full(self.shape, 1.0, self.dtype)
         else:
             g = grad if type(grad) is Tensor else Tensor(grad, dtype=self.dtype, backend=self.backend)
-            if g._buf.shape != self._buf.shape:
+            if g._shape != self._shape:
                 raise RuntimeError(f"backward(grad): grad has shape {g.shape} but the tensor has shape {self.shape}")
             if g._be is not self._be:
                 raise RuntimeError(f"backward(grad): grad is on backend {g.backend!r}, tensor on {self.backend!r}")
@@ -422,10 +425,10 @@ class Tensor:
     dot = matmul
 
     def __getitem__(self, key):
-        shape = self._buf.shape
+        shape = self._shape
         if type(key) is int and len(shape) == 1 and -shape[0] <= key < shape[0]:  # the hot path: w[i]
             key = key + shape[0] if key < 0 else key
-            return _apply1(ops.Index, self, _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
+            return _index_one(self, _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
         index, new_axes = normalize_index(self, key)
         out = self if index is None else _apply(ops.Index, self.dtype, (self,), index)
         if new_axes is not None:
@@ -460,7 +463,7 @@ def _apply(fn_cls, dtype, inputs, *params):
     t = _new_tensor(Tensor)
     bufs = [x._buf if isinstance(x, Tensor) else x for x in inputs]
     t._buf = fn_cls.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), *bufs, *params)
-    t.dtype, t._be, t.grad = dtype, be, None
+    t._shape, t.dtype, t._be, t.grad = t._buf.shape, dtype, be, None
     if grad_mode.enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
         a, b = (inputs if len(inputs) == 2 else (inputs[0], None))
         t._a = a if isinstance(a, Tensor) else None
@@ -471,14 +474,14 @@ def _apply(fn_cls, dtype, inputs, *params):
     return t
 
 
-def _apply1(fn_cls, a, param):
-    """_apply for one tensor input and one parameter, output dtype = input dtype (hot paths)."""
+def _index_one(a, index):
+    """_apply(ops.Index) for one element of a 1-D tensor, w[i]: the walkthrough's hot path."""
     be = a._be
     t = _new_tensor(Tensor)
-    t._buf = fn_cls.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), a._buf, param)
-    t.dtype, t._be, t.grad = a.dtype, be, None
+    t._buf = Index.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), a._buf, index)
+    t._shape, t.dtype, t._be, t.grad = (), a.dtype, be, None
     if a.requires_grad and grad_mode.enabled:
-        t._a, t._b, t._seq, t._gsum, t.requires_grad, t._ctx = a, None, next_seq(), None, True, fn_cls
+        t._a, t._b, t._seq, t._gsum, t.requires_grad, t._ctx = a, None, next_seq(), None, True, Index
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
     return t
@@ -494,10 +497,11 @@ _INT_INDEX = tuple((i,) for i in range(_INT_INDEX_CACHED))
 def _binary(fn_cls, a, b, reverse=False):
     """a (a Tensor) OP b, or b OP a when reverse; b may be a Python number or array-like.
     The common cases (same backend, dtype and shape; or a Python float) take the short path."""
+    shape = a._shape  # the result's
     if type(b) is Tensor:
-        if b._be is not a._be or b.dtype is not a.dtype or b._buf.shape != a._buf.shape or fn_cls is Div:
-            a, b = _coerce_pair(fn_cls, a, b)
-            if a._buf.shape != b._buf.shape:
+        if b._be is not a._be or b.dtype is not a.dtype or b._shape != shape or fn_cls is Div:
+            a, b, shape = _coerce_pair(fn_cls, a, b)
+            if a._shape != b._shape:
                 fn_cls = fn_cls.broadcasting  # its backward sums gradients back to each shape
         b_tensor, b_buf = b, b._buf
     elif (type(b) is float and a.dtype.is_float
@@ -511,7 +515,7 @@ def _binary(fn_cls, a, b, reverse=False):
     kernels = be if backends._kernel_wrapper is None else backends.kernels(be)
     t = _new_tensor(Tensor)  # the record-or-not tail of _apply, inlined: the hottest path in the library
     t._buf = fn_cls.forward(t, kernels, b_buf, a._buf) if reverse else fn_cls.forward(t, kernels, a._buf, b_buf)
-    t.dtype, t._be, t.grad = a.dtype, be, None
+    t._shape, t.dtype, t._be, t.grad = shape, a.dtype, be, None
     if grad_mode.enabled and (a.requires_grad or b_tensor is not None and b_tensor.requires_grad):
         if reverse:
             t._a, t._b = b_tensor, a
@@ -524,15 +528,16 @@ def _binary(fn_cls, a, b, reverse=False):
 
 
 def _coerce_pair(fn_cls, a, b):
-    """Two tensors about to meet in a binary op: same backend, promoted dtype, broadcastable shapes."""
+    """Two tensors about to meet in a binary op: same backend, promoted dtype, broadcastable
+    shapes. Returns them and the result's shape."""
     _same_backend(a, b, fn_cls.__name__.lower())
     if a.dtype is not b.dtype:
         a, b = _promote_pair(a, b)
     if fn_cls is Div and not a.dtype.is_float:  # true division of integers gives floats
         a, b = a.cast(dt.DEFAULT_FLOAT), b.cast(dt.DEFAULT_FLOAT)
-    if a._buf.shape != b._buf.shape:
-        broadcast_shape(a.shape, b.shape, fn_cls.__name__.lower())
-    return a, b
+    if a._shape != b._shape:
+        return a, b, broadcast_shape(a._shape, b._shape, fn_cls.__name__.lower())
+    return a, b, a._shape
 
 
 def _binary_slow(fn_cls, a, b, reverse):
@@ -560,8 +565,8 @@ def _compare(name, a, b):
     if isinstance(b, Tensor):
         _same_backend(a, b, name)
         a, b = _promote_pair(a, b)
-        if a._buf.shape != b._buf.shape:
-            broadcast_shape(a.shape, b.shape, name)
+        if a._shape != b._shape:
+            broadcast_shape(a._shape, b._shape, name)
         b = b._buf
     elif not isinstance(b, _Number):
         try:
