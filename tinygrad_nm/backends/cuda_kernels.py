@@ -460,7 +460,7 @@ def scatter(dst, shape, strides, axis, idx, val, vstrides, n):
 
 @kernel
 def scatter_add(dst, shape, strides, axis, idx, val, vstrides, n):
-    """dst[indexed position of i] += val[i], atomically: repeated indices accumulate (index_grad)."""
+    """dst[indexed position of i] += val[i], atomically: repeated indices accumulate (index_add)."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
         cuda.atomic.add(dst, _indexed_offset(i, shape, strides, axis, idx), val[_offset(i, shape, vstrides)])
 
