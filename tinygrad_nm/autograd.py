@@ -93,23 +93,26 @@ def backward(root, grad_buf, retain_graph=False):
         t._gsum = None
         if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
             t._saved = t._a = t._b = None
-        ready = None  # the last input that became ready; in a chain it is the next one to run
-        for p, pg in ((a, ga), (b, gb)):
-            if pg is None or p is None or not p.requires_grad:
-                continue
-            if p._ctx is None:  # a leaf: add into .grad (the first one is made by _accumulate_grad)
-                grad = p.grad
-                if grad is None:
-                    p._accumulate_grad(pg)
-                else:
-                    grad._buf = be.add(grad._buf, pg)
-            elif p._gsum is None:
-                p._gsum = pg
-                if ready is not None:
-                    heappush(heap, (ready._seq, ready))
-                ready = p
+        # Hand each input its gradient: a leaf adds it to .grad; an interior tensor sums what
+        # arrives, and the first arrival makes it `ready` (in a chain, the next node to run).
+        # Written out for a, then for b: a loop over the pair costs ~10% of the whole walk.
+        ready = None
+        if ga is not None and a is not None and a.requires_grad:
+            if a._ctx is None:
+                a._accumulate_grad(ga)
+            elif a._gsum is not None:
+                a._gsum = be.add(a._gsum, ga)
             else:
-                p._gsum = be.add(p._gsum, pg)
+                a._gsum, ready = ga, a
+        if gb is not None and b is not None and b.requires_grad:
+            if b._ctx is None:
+                b._accumulate_grad(gb)
+            elif b._gsum is not None:
+                b._gsum = be.add(b._gsum, gb)
+            else:
+                if ready is not None:  # both became ready: a waits in the heap
+                    heappush(heap, (ready._seq, ready))
+                b._gsum, ready = gb, b
         if ready is not None:  # next: `ready`, unless the heap holds a node made after it
             t = ready if not heap or heap[0][0] > ready._seq else heappushpop(heap, (ready._seq, ready))[1]
         elif heap:

@@ -109,8 +109,7 @@ def permute(a, axes):
 expand = np.broadcast_to
 
 
-def getitem(a, index):
-    return a[index]
+getitem = operator.getitem  # a[index]
 
 
 def setitem(a, index, value):
@@ -118,13 +117,16 @@ def setitem(a, index, value):
 
 
 def index_add(acc, index, g):
-    if type(acc) is not np.ndarray or not acc.flags.writeable:
-        acc = np.array(acc)  # a NumPy scalar or a read-only view: storage of its own
     for i in index:
         if type(i) is np.ndarray:
+            acc = acc if type(acc) is np.ndarray and acc.flags.writeable else np.array(acc)
             np.add.at(acc, index, g)  # repeated indices must accumulate
             return acc
-    acc[index] += g
+    try:
+        acc[index] += g
+    except (TypeError, ValueError):  # a NumPy scalar or a read-only view: storage of its own
+        acc = np.array(acc)
+        acc[index] += g
     return acc
 
 
