@@ -456,6 +456,8 @@ class Tensor:
 
 
 # --- helpers: one place for dispatch, promotion and argument checks ----------------------------
+# The hot paths below assign at most three attributes per statement: with four or more targets
+# Python builds and unpacks a tuple first, a cost paid on every op.
 def _apply(fn_cls, dtype, inputs, *params):
     """Run fn_cls.forward on the buffers of `inputs` (one or two: tensors, or a tensor and a
     Python number); record the op if a gradient will be needed."""
@@ -463,12 +465,14 @@ def _apply(fn_cls, dtype, inputs, *params):
     t = _new_tensor(Tensor)
     bufs = [x._buf if isinstance(x, Tensor) else x for x in inputs]
     t._buf = fn_cls.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), *bufs, *params)
-    t._shape, t.dtype, t._be, t.grad = t._buf.shape, dtype, be, None
+    t._shape, t.dtype, t._be = t._buf.shape, dtype, be
+    t.grad = None
     if grad_mode.enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
         a, b = (inputs if len(inputs) == 2 else (inputs[0], None))
         t._a = a if isinstance(a, Tensor) else None
         t._b = b if isinstance(b, Tensor) else None
-        t._seq, t._gsum, t.requires_grad, t._ctx = next_seq(), None, True, fn_cls
+        t._seq, t._gsum = next_seq(), None
+        t.requires_grad, t._ctx = True, fn_cls
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
     return t
@@ -479,9 +483,12 @@ def _index_one(a, index):
     be = a._be
     t = _new_tensor(Tensor)
     t._buf = Index.forward(t, be if backends._kernel_wrapper is None else backends.kernels(be), a._buf, index)
-    t._shape, t.dtype, t._be, t.grad = (), a.dtype, be, None
+    t._shape, t.dtype, t._be = (), a.dtype, be
+    t.grad = None
     if a.requires_grad and grad_mode.enabled:
-        t._a, t._b, t._seq, t._gsum, t.requires_grad, t._ctx = a, None, next_seq(), None, True, Index
+        t._a, t._b = a, None
+        t._seq, t._gsum = next_seq(), None
+        t.requires_grad, t._ctx = True, Index
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
     return t
@@ -515,13 +522,15 @@ def _binary(fn_cls, a, b, reverse=False):
     kernels = be if backends._kernel_wrapper is None else backends.kernels(be)
     t = _new_tensor(Tensor)  # the record-or-not tail of _apply, inlined: the hottest path in the library
     t._buf = fn_cls.forward(t, kernels, b_buf, a._buf) if reverse else fn_cls.forward(t, kernels, a._buf, b_buf)
-    t._shape, t.dtype, t._be, t.grad = shape, a.dtype, be, None
+    t._shape, t.dtype, t._be = shape, a.dtype, be
+    t.grad = None
     if grad_mode.enabled and (a.requires_grad or b_tensor is not None and b_tensor.requires_grad):
         if reverse:
             t._a, t._b = b_tensor, a
         else:
             t._a, t._b = a, b_tensor
-        t._seq, t._gsum, t.requires_grad, t._ctx = next_seq(), None, True, fn_cls
+        t._seq, t._gsum = next_seq(), None
+        t.requires_grad, t._ctx = True, fn_cls
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
     return t
