@@ -1,6 +1,7 @@
 """Composite functions and losses, built from Tensor methods (PyTorch's torch.nn.functional)."""
 from tinygrad_nm import ops
-from tinygrad_nm.tensor import Tensor, _apply, _same_backend
+from tinygrad_nm.dispatch import _apply, _same_backend
+from tinygrad_nm.tensor import Tensor
 
 
 def relu(x): return x.relu()
