@@ -87,6 +87,58 @@ def test_leaf_grad_is_private_storage(backend):
     assert x.grad.tolist() == [4.0, 4.0] and x.grad.shape == (2,)
 
 
+def test_an_old_grad_used_as_data_keeps_its_values(backend):
+    # indexing adds into .grad, but never into the buffer from before this backward: here Mul saved it
+    w = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w.sum().backward()
+    loss = (w * w.grad).sum() + w[1]  # w[1] is made last, so its backward runs before Mul's
+    loss.backward()
+    assert w.grad.tolist() == [2.0, 3.0, 2.0]
+
+
+@pytest.mark.parametrize("second", ["mul", "index", "slice"])
+def test_views_of_grad_keep_their_values_across_backward(backend, second):
+    # whichever op delivers the next gradient, a view taken of .grad before keeps its values
+    w = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (w * 1.0).sum().backward()
+    snapshot, head = w.grad.detach(), w.grad[0:2]
+    if second == "mul":
+        (w * Tensor([0.0, 5.0, 0.0])).sum().backward()
+    elif second == "index":
+        (w[1] * 5.0).backward()
+    else:
+        (w[1:2] * 5.0).sum().backward()
+    assert w.grad.tolist() == [1.0, 6.0, 1.0]
+    assert snapshot.tolist() == [1.0, 1.0, 1.0] and head.tolist() == [1.0, 1.0]
+
+
+def test_broadcasting_op_sums_only_gradients_that_are_used(backend):
+    # a constant row broadcast against x gets no gradient, so its reduction is never computed
+    from tinygrad_nm import backends
+    calls = []
+
+    class Counting:
+        def __init__(self, be):
+            self.be = be
+
+        def __getattr__(self, name):
+            kernel = getattr(self.be, name)
+            if name == "sum":
+                return lambda *args: calls.append(args[0].shape) or kernel(*args)
+            return kernel
+
+    x = Tensor(np.ones((8, 3)), requires_grad=True)
+    row = Tensor(np.full((1, 3), 2.0))
+    loss = ((x - row) * (x + row)).sum()
+    previous = backends.set_kernel_wrapper(Counting)
+    try:
+        loss.backward()
+    finally:
+        backends.set_kernel_wrapper(previous)
+    assert calls == []  # Sum's backward expands; nothing reduces a gradient for `row`
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.ones((8, 3)))
+
+
 def test_broadcast_gradient_has_the_inputs_shape(backend):
     a = Tensor([[1.0], [2.0]], requires_grad=True)
     b = Tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -208,6 +260,18 @@ def test_backward_into_a_freed_shared_subgraph_raises(backend):
     a.backward()
     with pytest.raises(RuntimeError, match="retain_graph"):
         b.backward()
+
+
+def test_a_failed_backward_leaves_no_partial_sums(backend):
+    # the walk stops at a released node; a later backward over part of that graph is unaffected
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y, q = x * 2.0, x * 5.0
+    q.sum().backward()  # releases q
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        (y * 4.0 + q).sum().backward()
+    x.grad = None
+    (y * 3.0).sum().backward()
+    assert x.grad.tolist() == [6.0, 6.0]
 
 
 def test_retain_graph_on_a_shared_subgraph(backend):

@@ -585,3 +585,11 @@ def test_result_stays_on_the_operands_backend(backend):
     t = Tensor([1.0, 2.0])
     with tnm.use_backend(other):
         assert (t * 2 + t).backend == backend and t.sum().backend == backend
+
+
+@pytest.mark.parametrize("make", [lambda: Tensor.zeros(()), lambda: Tensor(0.0), lambda: Tensor([3.0])[0] * 1.0],
+                         ids=["zeros", "literal", "op-result"])
+def test_setitem_of_a_0d_tensor_keeps_its_shape(backend, make):
+    t = make()
+    t[...] = Tensor([5.0])  # one element, written into a 0-d tensor
+    assert t.shape == () and t.numpy().shape == () and t.item() == 5.0

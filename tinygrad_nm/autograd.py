@@ -68,6 +68,10 @@ def needs_grad(x):
 _SECOND_BACKWARD = ("trying to backward through the graph a second time: the first backward released "
                     "its saved buffers; pass retain_graph=True to the first backward() to keep them")
 
+# ids of the leaf .grad buffers the running backward pass made: only those may be added into in
+# place (ops.Index), since no view or saved buffer can refer to them yet. Emptied after each pass.
+grad_buffers_made_this_pass = set()
+
 # Creation order of recorded nodes, counting down: a topological order in which the latest-made
 # node has the smallest number, so it is the one heapq (a min-heap) pops first.
 next_seq = itertools.count(-1, -1).__next__
@@ -85,37 +89,47 @@ def backward(root, grad_buf, retain_graph=False):
     be = root._be if backends._kernel_wrapper is None else backends.kernels(root._be)
     root._gsum = grad_buf
     heap, t = [], root
-    while True:
-        a, b = t._a, t._b
-        if a is None and b is None:  # every recorded op has an input tensor: this one was released
-            raise RuntimeError(_SECOND_BACKWARD)
-        ga, gb = t._ctx.backward(t, be, t._gsum)
-        t._gsum = None
-        if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
-            t._saved = t._a = t._b = None
-        # Hand each input its gradient: a leaf adds it to .grad; an interior tensor sums what
-        # arrives, and the first arrival makes it `ready` (in a chain, the next node to run).
-        # Written out for a, then for b: a loop over the pair costs ~10% of the whole walk.
-        ready = None
-        if ga is not None and a is not None and a.requires_grad:
-            if a._ctx is None:
-                a._accumulate_grad(ga)
-            elif a._gsum is not None:
-                a._gsum = be.add(a._gsum, ga)
+    ready = None
+    try:
+        while True:
+            a, b = t._a, t._b
+            if a is None and b is None:  # every recorded op has an input tensor: this one was released
+                raise RuntimeError(_SECOND_BACKWARD)
+            ga, gb = t._ctx.backward(t, be, t._gsum)
+            t._gsum = None
+            if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
+                t._saved = t._a = t._b = None
+            # Hand each input its gradient: a leaf adds it to .grad; an interior tensor sums what
+            # arrives, and the first arrival makes it `ready` (in a chain, the next node to run).
+            # Written out for a, then for b: a loop over the pair costs ~10% of the whole walk.
+            ready = None
+            if ga is not None and a is not None and a.requires_grad:
+                if a._ctx is None:
+                    a._accumulate_grad(ga)
+                elif a._gsum is not None:
+                    a._gsum = be.add(a._gsum, ga)
+                else:
+                    a._gsum, ready = ga, a
+            if gb is not None and b is not None and b.requires_grad:
+                if b._ctx is None:
+                    b._accumulate_grad(gb)
+                elif b._gsum is not None:
+                    b._gsum = be.add(b._gsum, gb)
+                else:
+                    if ready is not None:  # both became ready: a waits in the heap
+                        heappush(heap, (ready._seq, ready))
+                    b._gsum, ready = gb, b
+            # Every node still to run is `ready` or in the heap; the next is the latest made of them.
+            if ready is not None:
+                t = ready if not heap or heap[0][0] > ready._seq else heappushpop(heap, (ready._seq, ready))[1]
+            elif heap:
+                t = heappop(heap)[1]
             else:
-                a._gsum, ready = ga, a
-        if gb is not None and b is not None and b.requires_grad:
-            if b._ctx is None:
-                b._accumulate_grad(gb)
-            elif b._gsum is not None:
-                b._gsum = be.add(b._gsum, gb)
-            else:
-                if ready is not None:  # both became ready: a waits in the heap
-                    heappush(heap, (ready._seq, ready))
-                b._gsum, ready = gb, b
-        if ready is not None:  # next: `ready`, unless the heap holds a node made after it
-            t = ready if not heap or heap[0][0] > ready._seq else heappushpop(heap, (ready._seq, ready))[1]
-        elif heap:
-            t = heappop(heap)[1]
-        else:
-            return
+                return
+    except BaseException:  # leave no partial gradient sums behind for the next backward to add to
+        for node in [t, ready] + [entry[1] for entry in heap]:
+            if node is not None:
+                node._gsum = None
+        raise
+    finally:
+        grad_buffers_made_this_pass.clear()

@@ -13,7 +13,7 @@ input's shape (`unbroadcast`).
 `be` is the backend module (or napkin's timing wrapper around it); no op here
 knows which backend it is.
 """
-from tinygrad_nm.autograd import Function, needs_grad
+from tinygrad_nm.autograd import Function, grad_buffers_made_this_pass, needs_grad
 
 
 # --- binary ---------------------------------------------------------------------------------
@@ -105,9 +105,11 @@ def _broadcasting(op):
     each gradient back to its input's shape. Equal shapes, the common case, pay nothing for it."""
     def backward(ctx, be, g):
         ga, gb = op.backward(ctx, be, g)
-        return (ga if ga is None else unbroadcast(be, ga, ctx._a._shape),
-                gb if gb is None else unbroadcast(be, gb, ctx._b._shape))
-    return type(op.__name__, (op,), {"backward": backward, "__doc__": _broadcasting.__doc__})
+        a, b = ctx._a, ctx._b
+        return (unbroadcast(be, ga, a._shape) if ga is not None and needs_grad(a) else None,
+                unbroadcast(be, gb, b._shape) if gb is not None and needs_grad(b) else None)
+    doc = f"{op.__name__} of operands with different shapes: its backward sums each gradient back."
+    return type(op.__name__, (op,), {"backward": backward, "__doc__": doc})
 
 
 for _op in (Add, Sub, Mul, Div, Pow):
@@ -272,10 +274,15 @@ class Index(Function):
 
     def backward(ctx, be, g):
         a, index = ctx._a, ctx._saved
-        if a._ctx is None and a.grad is not None:
-            # a leaf with a gradient already: add into it in place, as PyTorch accumulates .grad.
-            # The walkthrough reads w[i] 4000 times an epoch; no zeros(shape) per read.
-            a.grad._buf = be.index_add(a.grad._buf, index, g)
+        if a._ctx is None and a.grad is not None and a.requires_grad:
+            # A leaf with a gradient already: add g into its .grad at `index` (the walkthrough reads
+            # w[i] 4000 times an epoch; no zeros(shape) per read). In place only into a buffer made
+            # during this backward pass: the .grad from before may be held by a view or saved by an op.
+            buf = a.grad._buf
+            if id(buf) not in grad_buffers_made_this_pass:
+                buf = be.copy(buf)
+                grad_buffers_made_this_pass.add(id(buf))
+            a.grad._buf = be.index_add(buf, index, g)
             return None, None
         return be.index_add(be.full(a._shape, 0, ctx.dtype), index, g), None
 

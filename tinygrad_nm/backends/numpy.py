@@ -31,9 +31,8 @@ def item(a):
 
 
 def full(shape, value, dtype):
-    if shape == ():  # a NumPy scalar, like every other 0-d result here (d loss / d loss = 1 starts a walk)
-        return _NP[dtype.name](value)
-    return np.full(shape, value, dtype=_NP[dtype.name])
+    out = np.full(shape, value, dtype=_NP[dtype.name])
+    return out[()] if shape == () else out  # 0-d: a NumPy scalar, like every other 0-d result here
 
 
 def astype(a, dtype):
@@ -52,7 +51,10 @@ def assign(a, value):
     if type(a) is np.ndarray and a.flags.writeable:
         np.copyto(a, value, casting="unsafe")
         return a
-    return np.asarray(value).astype(a.dtype)[()]  # NumPy scalars are immutable: a new one
+    # a NumPy scalar or a read-only view is immutable: a new buffer of a's shape and dtype
+    out, value = np.empty(np.shape(a), dtype=a.dtype), np.asarray(value)
+    np.copyto(out, value.reshape(()) if value.size == 1 else value, casting="unsafe")
+    return out[()]
 
 
 where = np.where
