@@ -266,6 +266,19 @@ def test_pow_gradients_with_a_tensor_exponent_broadcast(backend):
     np.testing.assert_allclose(b.grad.numpy(), (A ** B * np.log(A)).sum(0), rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy warns on log(0) and 0 ** -1
+def test_pow_gradients_at_a_zero_base_follow_pytorch(backend):
+    # where the formulas meet 0 * inf: d/da is 0 where b = 0; d/db is 0 where a = 0 and b >= 0
+    a = Tensor([0.0, 0.0, 0.0, 2.0], requires_grad=True, dtype="float64")
+    b = Tensor([2.0, 0.0, -1.0, 3.0], requires_grad=True, dtype="float64")
+    (a ** b).sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0, -np.inf, 12.0]
+    np.testing.assert_allclose(b.grad.numpy(), [0.0, 0.0, -np.inf, 8 * np.log(2)], rtol=1e-12)
+    e = Tensor([2.0, 0.0, -1.0], requires_grad=True, dtype="float64")
+    (0.0 ** e).sum().backward()  # a Python number as the base
+    assert e.grad.tolist() == [0.0, 0.0, -np.inf]
+
+
 def test_getitem_repeated_indices_accumulate(backend):
     x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
     x[[0, 2, 0, 0]].sum().backward()

@@ -79,14 +79,23 @@ class Pow(Function):
     def backward(ctx, be, g):
         a, b, out = ctx._saved
         ga = gb = None
+        # Where the formulas meet 0 * inf, PyTorch's convention: d/da is 0 where b = 0, and d/db
+        # is 0 where a = 0 and b >= 0 (a^b ln a -> 0 as a -> 0).
         if needs_grad(ctx._a):  # d/da a^b = b a^(b-1)
             if isinstance(b, (int, float)):
-                ga = (be.mul(g, be.mul(a, 2)) if b == 2 else be.mul(g, 0) if b == 0  # x**0: 0, also at x = 0
+                ga = (be.mul(g, be.mul(a, 2)) if b == 2 else be.mul(g, 0) if b == 0
                       else be.mul(g, be.mul(be.pow(a, b - 1), b)))
             else:
-                ga = be.mul(g, be.mul(b, be.pow(a, be.sub(b, 1))))
+                ga = be.where(be.eq(b, 0), 0.0, be.mul(g, be.mul(b, be.pow(a, be.sub(b, 1)))))
         if needs_grad(ctx._b):  # d/db a^b = a^b ln a
-            gb = be.mul(g, be.mul(out, be.log(a) if not isinstance(a, (int, float)) else _log(a)))
+            if not isinstance(a, (int, float)):
+                term = be.mul(out, be.log(a))
+                term = be.where(be.eq(a, 0), be.where(be.ge(b, 0), 0.0, term), term)
+            elif a == 0:
+                term = be.where(be.ge(b, 0), 0.0, be.mul(out, float("-inf")))
+            else:
+                term = be.mul(out, _log(a))
+            gb = be.mul(g, term)
         return ga, gb
 
 
