@@ -593,3 +593,17 @@ def test_setitem_of_a_0d_tensor_keeps_its_shape(backend, make):
     t = make()
     t[...] = Tensor([5.0])  # one element, written into a 0-d tensor
     assert t.shape == () and t.numpy().shape == () and t.item() == 5.0
+
+
+def test_numpy_reductions_on_a_tensor(backend):
+    # np.sum/np.mean/np.max call the tensor's own methods with NumPy's dtype= and out= arguments
+    t = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    s = np.sum(t)
+    assert isinstance(s, Tensor) and s.item() == 10.0
+    assert np.mean(t, axis=0).tolist() == [2.0, 3.0] and np.max(t).item() == 4.0
+    assert np.sum(t, dtype=np.float64).dtype == "float64"
+    s.backward()
+    assert t.grad.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    with pytest.raises(TypeError, match="out="):
+        np.sum(t, out=np.zeros(()))
+    assert t.detach().tolist() == [[1.0, 2.0], [3.0, 4.0]]

@@ -338,7 +338,10 @@ class Tensor:
     def sigmoid(self): return _apply(ops.Sigmoid, *_float(self))
     def relu(self): return _apply(ops.Relu, self.dtype, (self,))
 
-    def sum(self, axis=None, keepdims=False):
+    # dtype= and out= are NumPy's: np.sum(t), np.mean(t) and np.max(t) call these methods with them
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        if dtype is not None or out is not None:
+            return _numpy_style(self, dtype, out).sum(axis, keepdims)
         if self.dtype is dt.bool_:  # counting: True + True is 2, an int64 as in PyTorch
             return self.long().sum(axis, keepdims)
         axes = normalize_axes(axis, self.ndim)
@@ -346,7 +349,9 @@ class Tensor:
             return self
         return _apply(ops.Sum, self.dtype, (self,), axes, keepdims)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        if dtype is not None or out is not None:
+            return _numpy_style(self, dtype, out).mean(axis, keepdims)
         axes = normalize_axes(axis, self.ndim)
         count = 1
         for ax in axes:
@@ -354,7 +359,9 @@ class Tensor:
         x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
         return x.sum(axis, keepdims) / count if count else x.sum(axis, keepdims) * float("nan")
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis=None, keepdims=False, out=None):
+        if out is not None:
+            _numpy_style(self, None, out)
         axes = normalize_axes(axis, self.ndim)
         if any(self.shape[ax] == 0 for ax in axes):
             raise ValueError(f"max() over an empty axis of a tensor with shape {self.shape}")
@@ -451,6 +458,14 @@ class Tensor:
         else:
             self._be.setitem(self._buf, index, value)
 
+
+
+def _numpy_style(t, dtype, out):
+    """A reduction's NumPy arguments: `dtype` casts first (as np.sum does); `out` has no meaning
+    for a tensor, whose results are new tensors."""
+    if out is not None:
+        raise TypeError("out= is not supported: tinygrad_nm reductions return a new tensor")
+    return t.cast(dtype)
 
 # Below the class: dispatch.py builds Tensors, so it imports this module's Tensor.
 from tinygrad_nm.dispatch import (  # noqa: E402
