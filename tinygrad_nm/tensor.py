@@ -361,7 +361,7 @@ class Tensor:
 
     def max(self, axis=None, keepdims=False, out=None):
         if out is not None:
-            _numpy_style(self, None, out)
+            return _numpy_style(self, None, out).max(axis, keepdims)
         axes = normalize_axes(axis, self.ndim)
         if any(self.shape[ax] == 0 for ax in axes):
             raise ValueError(f"max() over an empty axis of a tensor with shape {self.shape}")
@@ -465,7 +465,7 @@ def _numpy_style(t, dtype, out):
     for a tensor, whose results are new tensors."""
     if out is not None:
         raise TypeError("out= is not supported: tinygrad_nm reductions return a new tensor")
-    return t.cast(dtype)
+    return t if dtype is None else t.cast(dtype)
 
 # Below the class: dispatch.py builds Tensors, so it imports this module's Tensor.
 from tinygrad_nm.dispatch import (  # noqa: E402
