@@ -14,6 +14,7 @@ extension. What the build does:
 """
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 
@@ -90,14 +91,33 @@ class BuildNative(build_ext):
                 "and reinstall to use every core.")
         return compile_args, link_args
 
+    def _compiler_missing(self):
+        """Why no C compiler can build here (None when one can): checked before the flag probes,
+        which would otherwise blame -march=native and OpenMP for a compiler that is not there."""
+        command = getattr(self.compiler, "compiler_so", None) or getattr(self.compiler, "compiler", None)
+        if command and shutil.which(command[0]) is None:
+            return f"no C compiler was found: `{command[0]}` is not on PATH (set CC to a compiler or install one)"
+        if not self._compiles("int main(void) { return 0; }\n", []):
+            name = command[0] if command else self.compiler.compiler_type
+            return f"no working C compiler was found: `{name}` cannot build a test program"
+        return None
+
     def build_extensions(self):
+        missing = self._compiler_missing()
+        if missing:
+            if REQUIRE_NATIVE:
+                raise SystemExit(f"tinygrad_nm setup: {missing}; TINYGRAD_NM_REQUIRE_NATIVE is set")
+            say(f"{missing}. Installing without the native kernels: the `cython` backend will be "
+                "unavailable (the others work). Install a C compiler and reinstall to build them.")
+            self.extensions = []  # nothing to build, copy in place or list among the outputs
+            return
         compile_args, link_args = self._flags()
         say(f"compiling the native kernels with {' '.join(compile_args)}")
         for ext in self.extensions:
             ext.extra_compile_args = compile_args
             ext.extra_link_args = link_args
-            if REQUIRE_NATIVE:
-                ext.optional = False
+            # cythonize() returns new Extension objects without the optional flag: set it here
+            ext.optional = not REQUIRE_NATIVE
         super().build_extensions()
 
 

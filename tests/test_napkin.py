@@ -305,16 +305,6 @@ def test_report_marks_goal_cells(tmp_path):
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bench_dir_missing_is_a_clear_error(tmp_path, monkeypatch):
-    from tinygrad_nm.napkin import cli_bench
-    assert (cli_bench.find_bench_dir() / "conftest.py").is_file()  # this clone's bench/
-    monkeypatch.setattr(tnm, "__file__", str(tmp_path / "site" / "tinygrad_nm" / "__init__.py"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(cli_bench.BENCH_DIR_ENV, raising=False)
-    with pytest.raises(SystemExit, match="bench/ with its conftest.py\\) was not found"):
-        cli_bench.find_bench_dir()
-
-
 def test_compiled_fma_loop_builds_and_runs(tmp_path):
     import shutil
     from tinygrad_nm.napkin import native
@@ -326,26 +316,6 @@ def test_compiled_fma_loop_builds_and_runs(tmp_path):
     x = np.arange(64, dtype=np.float32)
     assert lib.scalar_sum(x.ctypes.data, x.size, 3) == 3 * x.sum()
     assert native.load(str(tmp_path)) is not None  # cached: the second load does not recompile
-
-
-def test_bench_command_end_to_end(tmp_path):
-    """`tinygrad-nm bench` in a fresh process: runs pytest on bench/, prints the table, writes JSON and PNG."""
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, TINYGRAD_NM_RATES=str(tmp_path / "rates.json"))
-    others = [f"--ignore={os.path.join(repo, 'bench', f)}" for f in os.listdir(os.path.join(repo, "bench"))
-              if f.startswith("test_") and not f.startswith("test_napkin")]  # not collected: faster
-    cmd = [sys.executable, "-m", "tinygrad_nm.cli", "bench", "--quick", "--no-calibrate", "--backend", "numpy",
-           "-k", "test_matmul and 64", "--out", str(tmp_path / "out"), "--",
-           f"--benchmark-storage={tmp_path / 'storage'}", *others]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=repo)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "meas/pred" in result.stdout and "numpy      matmul       64x64x64" in result.stdout
-    outputs = sorted(p.suffix for p in (tmp_path / "out").iterdir())
-    assert outputs == [".json", ".png"]
-    saved = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
-    assert saved["machine_info"]["napkin"]["source"] == "defaults"
-    assert "OPENBLAS_CORETYPE" in saved["machine_info"] and "threads" in saved["machine_info"]
-    assert list((tmp_path / "storage").rglob("*.json"))  # pytest-benchmark's own storage, for compare
 
 
 def test_cython_prices_its_own_kernels_natively_and_the_rest_as_numpy(default_rates):

@@ -70,7 +70,8 @@ def test_digits_end_to_end_reports_accuracy(backend, tmp_path, capsys):
 
 
 def test_progress_bar_goes_to_stderr(tmp_path, capsys):
-    code, out, err = train(capsys, *[a for a in SMALL if a != "--no-progress"], "--epochs", "1", "--no-plot")
+    code, out, err = train(capsys, *[a for a in SMALL if a != "--no-progress"], "--progress", "--epochs", "1",
+                           "--no-plot")
     assert code == 0 and "epoch 1/1" in err and "batch" in err
 
 

@@ -1,4 +1,4 @@
-"""`tinygrad-nm`: the command line. Each subcommand lives in its own module."""
+"""`tinygrad-nm` (or `python -m tinygrad_nm`): the command line. Each subcommand lives in its own module."""
 import argparse
 import importlib
 import sys
@@ -11,7 +11,9 @@ SUBCOMMANDS["calibrate"] = ("tinygrad_nm.napkin.cli_calibrate", "measure this ma
 
 
 def main(argv=None):
+    import tinygrad_nm
     parser = argparse.ArgumentParser(prog="tinygrad-nm", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tinygrad-nm {tinygrad_nm.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)

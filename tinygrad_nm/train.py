@@ -114,7 +114,15 @@ def add_arguments(parser):
     run_.add_argument("--resume", metavar="PATH", help="continue from this checkpoint")
     run_.add_argument("--plot", metavar="PATH", help="loss-curve PNG (default: <task>-loss.png)")
     run_.add_argument("--no-plot", dest="no_plot", action="store_true", help="write no loss-curve PNG")
-    run_.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bars")
+    out = parser.add_argument_group("output")
+    bars = out.add_mutually_exclusive_group()
+    bars.add_argument("--progress", dest="progress", action="store_true", default=None,
+                      help="progress bars even when stderr is not a terminal (default: only on a terminal)")
+    bars.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    out.add_argument("--no-profile", dest="no_profile", action="store_true",
+                     help="skip the closing table of napkin estimates against a profiled training step")
+    out.add_argument("-q", "--quiet", action="store_true", help="print only the result and the files written: "
+                     "no progress bars, no line per epoch, no profile")
 
 
 def run(args):
@@ -170,6 +178,8 @@ def _run(args):
     ckpt = checkpoint.load(args.resume) if args.resume else None
     config = resolve(args, ckpt.meta.get("config") if ckpt else None)
     backend = args.backend or tnm.get_backend()
+    say = (lambda *a, **k: None) if args.quiet else print  # the lines --quiet leaves out
+    progress = False if args.quiet else args.progress      # None: bars only on a terminal
     with tnm.use_backend(backend):
         task = tasks.build(config)
         model = task.model
@@ -179,21 +189,21 @@ def _run(args):
         if ckpt is not None:
             ckpt.restore(model, opt)
             start_epoch, history = ckpt.epoch, {**history, **ckpt.meta.get("history", {})}
-            print(f"resumed from {args.resume} at epoch {start_epoch}")
+            say(f"resumed from {args.resume} at epoch {start_epoch}")
         loader = DataLoader(task.x_train, task.y_train, config["batch_size"], shuffle=True,
                             seed=tasks.seed_for(config["seed"], 4))
-        print(_describe(config, task, backend))
+        say(_describe(config, task, backend))
         if start_epoch >= config["epochs"]:
             print(f"the checkpoint has already trained {start_epoch} epochs (--epochs {config['epochs']}): "
                   "nothing to do")
         for epoch in range(start_epoch, config["epochs"]):
             loader.epoch = epoch  # the shuffle of epoch e depends on e alone: resuming replays it
             opt.lr = learning_rate(config, epoch)  # likewise the learning rate
-            record = train_epoch(task, opt, loader, epoch, config["epochs"], progress=not args.no_progress)
+            record = train_epoch(task, opt, loader, epoch, config["epochs"], progress=progress)
             record.update(evaluate(task))
             for key, value in record.items():
                 history[key].append(value)
-            print(_epoch_line(task, epoch, config["epochs"], record), flush=True)
+            say(_epoch_line(task, epoch, config["epochs"], record), flush=True)
             if args.save:
                 checkpoint.save(args.save, model, opt, epoch + 1, {"config": config, "history": history})
         if history["train_loss"]:
@@ -204,7 +214,8 @@ def _run(args):
             print(f"loss curve: {path}")
         if args.save and start_epoch < config["epochs"]:
             print(f"checkpoint: {args.save} (epoch {config['epochs']})")
-        print(napkin_report(task, model, opt, loader, history))
+        if not (args.quiet or args.no_profile):
+            print(napkin_report(task, model, opt, loader, history))
     return 0
 
 
@@ -232,13 +243,15 @@ def train_step(task, opt, x, y):
     return loss, out
 
 
-def train_epoch(task, opt, loader, epoch, epochs, progress=True):
-    """One pass over the training data; the mean loss (and accuracy) over its batches."""
+def train_epoch(task, opt, loader, epoch, epochs, progress=None):
+    """One pass over the training data; the mean loss (and accuracy) over its batches. A progress
+    bar when `progress` is True, none when False; None: only when stderr is a terminal (so that
+    logs and pipes get no carriage-return frames)."""
     from tqdm import tqdm
     task.model.train()
     total_loss = correct = seen = 0
     bar = tqdm(loader, total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-               leave=False, disable=not progress, file=sys.stderr)
+               leave=False, disable=None if progress is None else not progress, file=sys.stderr)
     start = time.perf_counter()
     for i, (x, y) in enumerate(bar):
         loss, out = train_step(task, opt, x, y)

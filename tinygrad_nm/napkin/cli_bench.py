@@ -1,10 +1,11 @@
 """`tinygrad-nm bench`: run the benchmark suite, print predicted against measured, plot it.
 
-Runs pytest on the repository's bench/ folder (found beside the package, else in the current
-directory, else at $TINYGRAD_NM_BENCH_DIR), saving pytest-benchmark's JSON twice: once where the
-table and plot are made from (--out, default .benchmarks/napkin/), once in pytest-benchmark's own
-storage (.benchmarks/), so that earlier runs can be compared with
-`pytest-benchmark compare` (or `pytest bench --benchmark-compare`).
+Runs pytest on the napkin benchmark cases that ship in the package (tinygrad_nm/benchmarks/), so
+it works from any install; `--suite DIR` (or $TINYGRAD_NM_BENCH_DIR) runs another folder
+instead, such as a clone's bench/ with its PyTorch, native-kernel and CUDA benchmarks. It saves
+pytest-benchmark's JSON twice: once where the table and plot are made from (--out, default
+./.benchmarks/napkin/), once in pytest-benchmark's own storage (./.benchmarks/), so that earlier
+runs can be compared with `pytest-benchmark compare` (or `pytest bench --benchmark-compare`).
 """
 import os
 import subprocess
@@ -25,26 +26,28 @@ def add_arguments(parser):
     parser.add_argument("--backend", action="append", metavar="NAME",
                         help="only this backend (repeatable; default: every available one)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only benchmarks matching this pytest -k expression")
-    parser.add_argument("--out", metavar="DIR", help="where the JSON and the PNG go (default: .benchmarks/napkin)")
+    parser.add_argument("--out", metavar="DIR", help="where the JSON and the PNG go (default: ./.benchmarks/napkin)")
+    parser.add_argument("--suite", metavar="DIR", default=os.environ.get(BENCH_DIR_ENV),
+                        help="run the pytest-benchmark files in DIR (e.g. a clone's bench/) instead of the "
+                             f"cases shipped in the package (default: ${BENCH_DIR_ENV} if set)")
     parser.add_argument("--no-calibrate", action="store_true",
                         help="use the cached base rates instead of measuring them first")
     parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed on to pytest after --")
 
 
-def find_bench_dir():
-    """The suite's folder: $TINYGRAD_NM_BENCH_DIR, bench/ beside the package (a clone), or ./bench."""
-    import tinygrad_nm
-    candidates = []
-    if os.environ.get(BENCH_DIR_ENV):
-        candidates.append(Path(os.environ[BENCH_DIR_ENV]))
-    candidates += [Path(tinygrad_nm.__file__).resolve().parent.parent / "bench", Path.cwd() / "bench"]
-    for c in candidates:
-        if (c / "conftest.py").is_file():
-            return c.resolve()
-    raise SystemExit("tinygrad-nm bench: the benchmark suite (bench/ with its conftest.py) was not found; "
-                     f"it lives in the repository, not in the installed package. Looked in: "
-                     f"{', '.join(str(c) for c in candidates)}. Run from a clone after `pip install -e .`, "
-                     f"or set {BENCH_DIR_ENV}=/path/to/bench")
+def find_suite(directory=None):
+    """The folder pytest runs: `directory` (a suite such as a clone's bench/, with a conftest.py that
+    loads the plugin), else the cases shipped in the package."""
+    if directory is None:
+        from tinygrad_nm import benchmarks
+        return benchmarks.SUITE_DIR
+    path = Path(directory).expanduser().resolve()
+    if not path.is_dir():
+        raise SystemExit(f"tinygrad-nm bench: --suite {directory}: no such directory")
+    if not (path / "conftest.py").is_file():
+        raise SystemExit(f"tinygrad-nm bench: --suite {directory}: no conftest.py in {path}; a suite folder "
+                         f"loads the benchmark plugin there (see bench/conftest.py in the repository)")
+    return path
 
 
 def _check_tools():
@@ -52,23 +55,27 @@ def _check_tools():
     missing = [m for m in ("pytest", "pytest_benchmark") if importlib.util.find_spec(m) is None]
     if missing:
         raise SystemExit(f"tinygrad-nm bench runs the suite with pytest and pytest-benchmark; missing: "
-                         f"{', '.join(missing)}. Install them with `pip install pytest pytest-benchmark` "
-                         f"(or `pip install -e '.[test]'`)")
+                         f"{', '.join(missing)}. Install them with `pip install 'tinygrad_nm[bench]'` "
+                         f"(or `pip install pytest pytest-benchmark`)")
 
 
 def run(args):
     from tinygrad_nm.napkin import report
     _check_tools()
-    bench_dir = find_bench_dir()
-    repo = bench_dir.parent
-    out = Path(args.out).resolve() if args.out else repo / ".benchmarks" / "napkin"
+    from tinygrad_nm import benchmarks
+    suite = find_suite(args.suite)
+    here = Path.cwd()
+    out = Path(args.out).resolve() if args.out else here / ".benchmarks" / "napkin"
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path, png_path = out / f"napkin-bench-{stamp}.json", out / f"napkin-bench-{stamp}.png"
     mode = "quick" if args.quick else "full"
-    cmd = [sys.executable, "-m", "pytest", str(bench_dir), "-q", "-p", "no:cacheprovider", f"--{mode}",
-           f"--benchmark-json={json_path}", "--benchmark-autosave", f"--benchmark-storage={repo / '.benchmarks'}",
+    cmd = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider", f"--{mode}",
+           f"--benchmark-json={json_path}", "--benchmark-autosave", f"--benchmark-storage={here / '.benchmarks'}",
            "--benchmark-quiet"]
+    if args.suite is None:  # a suite folder's conftest.py loads the plugin itself
+        # rootdir here: no ini file around an installed package decides it, and nothing is written there
+        cmd[4:4] = ["-p", benchmarks.PLUGIN, f"--rootdir={suite}"]
     if mode == "quick":
         cmd += QUICK_TIMING
     if not args.no_calibrate:
@@ -81,7 +88,7 @@ def run(args):
         env["TINYGRAD_NM_BENCH_BACKENDS"] = ",".join(args.backend)
     print("$ " + " ".join(cmd), flush=True)
     start = time.perf_counter()
-    rc = subprocess.call(cmd, cwd=repo, env=env)
+    rc = subprocess.call(cmd, env=env)
     took = time.perf_counter() - start
     if not json_path.exists():
         print(f"tinygrad-nm bench: pytest exited with {rc} and wrote no results", file=sys.stderr)
@@ -94,5 +101,5 @@ def run(args):
     print()
     print(f"{len(rows) + len(others)} benchmarks in {took:.0f} s; JSON {json_path}" +
           (f"; plot {png_path}" if rows else ""))
-    print(f"compare with earlier runs: pytest-benchmark --storage {repo / '.benchmarks'} compare")
+    print(f"compare with earlier runs: pytest-benchmark --storage {here / '.benchmarks'} compare")
     return rc

@@ -137,11 +137,13 @@ def _percent(x):
 
 def plot(rows, path, title="napkin estimate vs measurement"):
     """A log-log PNG of measured against predicted time, one colour per backend; returns path."""
-    import matplotlib
-    matplotlib.use("Agg")  # no display needed; safe on CI and servers
-    import matplotlib.pyplot as plt
+    # a Figure drawn on its own Agg canvas: no pyplot, so no global backend switch in the user's
+    # session (a notebook keeps its inline backend) and no display needed on a server
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=120)
+    fig = Figure(figsize=(7.5, 6.5), dpi=120)
+    ax = fig.add_subplot()
     backends = sorted({r.backend for r in rows})
     for i, backend in enumerate(backends):
         mine = [r for r in rows if r.backend == backend and r.predicted > 0 and r.measured > 0]
@@ -172,6 +174,5 @@ def plot(rows, path, title="napkin estimate vs measurement"):
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    FigureCanvasAgg(fig).print_png(path)
     return path

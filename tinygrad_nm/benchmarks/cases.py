@@ -3,7 +3,9 @@ import os
 
 import tinygrad_nm as tnm
 
-QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"  # conftest sets it from --quick/--full before collection
+QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"  # the plugin sets it from --quick/--full before collection
+# the one place the suite says which backend is which kind: each kind gets its own sizes
+INTERPRETED = ("python",)
 GPU = ("numba_cuda",)
 
 
@@ -26,8 +28,8 @@ BACKENDS = benchmarkable_backends()
 
 
 def kind(backend):
-    """python (the interpreter), host (compiled code on the CPU) or gpu: each gets its own sizes."""
-    return "python" if backend == "python" else ("gpu" if backend in GPU else "host")
+    """interpreter (pure Python), host (compiled code on the CPU) or gpu: each gets its own sizes."""
+    return "interpreter" if backend in INTERPRETED else ("gpu" if backend in GPU else "host")
 
 
 def cases(table):
