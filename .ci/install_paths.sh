@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Every way a user installs tinygrad_nm, each into a fresh virtual environment, each followed by
+# .ci/smoke_install.py (import, forward and backward on every available backend, the cython
+# backend there or saying why not, `tinygrad-nm --version`, `python -m tinygrad_nm --help`):
+#
+#   wheel        the wheel `python -m build` makes (built from its sdist: the sdist builds too)
+#   sdist        `pip install tinygrad_nm-X.tar.gz`, compiled from the sdist alone
+#   pip .        `pip install .` in this tree
+#   editable     `pip install -e` of the unpacked sdist
+#   no compiler  the sdist with CC=no-such-gcc, then CC=/bin/false: pure Python, the build says a
+#                compiler was not found, cython reports itself unavailable and why
+#
+# To stay quick: one `python -m build` (isolated: it checks pyproject's build requirements); the
+# other builds use .venv's setuptools and Cython (--no-build-isolation) and run in two lanes, one
+# per core; the package installs with --no-deps and its dependencies (NumPy, tqdm, matplotlib, ...)
+# come from the project's .venv through a .pth file, so no venv downloads or installs them again.
+# Prints PASS or FAIL per path; exits 1 if any failed.
+#
+#   bash .ci/install_paths.sh            (dev.sh test runs it; needs .venv set up by dev.sh)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+PY=${PY:-$REPO/.venv/bin/python}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tinygrad_nm-install.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+DEPS=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+failed=0
+
+pass() { echo "PASS install path: $1 -- $2"; }
+fail() { echo "FAIL install path: $1 -- $2"; failed=1; }
+
+fresh_venv() {  # a new venv without pip (the .venv's pip installs into it) that sees .venv's packages
+    "$PY" -m venv --without-pip "$WORK/$1"
+    local site
+    site=$("$WORK/$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$DEPS" > "$site/_tinygrad_nm_ci_deps.pth"
+}
+
+pip_into() {  # pip_into VENV ARGS...: install into the venv; the build's output goes to VENV.log
+    local venv=$1; shift
+    "$PY" -m pip --python "$WORK/$venv/bin/python" install --no-deps --no-input -v "$@" > "$WORK/$venv.log" 2>&1
+}
+
+smoke() {  # smoke VENV ARGS...: the smoke test, run from outside the tree
+    (cd "$WORK" && "$WORK/$1/bin/python" "$REPO/.ci/smoke_install.py" "${@:2}") 2>&1
+}
+
+check() {  # check NAME VENV SMOKE_ARGS... after an install that succeeded
+    local out
+    if out=$(smoke "${@:2}"); then pass "$1" "$out"; else fail "$1" "$out"; fi
+}
+
+echo "-- building the sdist and, from it, the wheel (python -m build)"
+if ! "$PY" -m build --outdir "$WORK/dist" . > "$WORK/build.log" 2>&1; then
+    tail -30 "$WORK/build.log"
+    fail "python -m build" "see the log above"
+    exit 1
+fi
+SDIST=$(ls "$WORK"/dist/*.tar.gz)
+WHEEL=$(ls "$WORK"/dist/*.whl)
+# the sdist must carry what building and testing from it needs (setuptools would build without
+# a missing .pxd only to fail at the cimport; the tests without their helpers only at import)
+missing=""
+tar tzf "$SDIST" | sed 's|^[^/]*/||' > "$WORK/sdist.txt"
+for f in kernels/_native.pyx kernels/_matmul.pxd kernels/_activations.pxd kernels/_softmax.pxd \
+         kernels/_mathfn.pxd tests/conftest.py tests/gradcheck.py README.md LICENSE; do
+    grep -qx "$f" "$WORK/sdist.txt" || missing="$missing $f"
+done
+if [ -n "$missing" ]; then fail "sdist contents" "missing:$missing"; else
+    pass "sdist contents" "$(basename "$SDIST") has the kernel sources (.pyx, .pxd), tests/conftest.py, tests/gradcheck.py, README"; fi
+
+path_wheel() {
+    fresh_venv wheel
+    if pip_into wheel "$WHEEL"; then check "wheel (python -m build)" wheel --native yes
+    else tail -30 "$WORK/wheel.log"; fail "wheel (python -m build)" "pip install failed"; fi
+}
+
+path_sdist() {
+    fresh_venv sdist
+    if pip_into sdist --no-build-isolation "$SDIST"; then check "sdist (pip install $(basename "$SDIST"))" sdist --native yes
+    else tail -30 "$WORK/sdist.log"; fail "sdist" "pip install failed"; fi
+}
+
+path_here() {
+    fresh_venv here
+    if pip_into here --no-build-isolation "$REPO"; then check "pip install ." here --native yes
+    else tail -30 "$WORK/here.log"; fail "pip install ." "pip install failed"; fi
+}
+
+path_editable() {
+    mkdir -p "$WORK/src" && tar xzf "$SDIST" -C "$WORK/src" --strip-components=1
+    fresh_venv editable
+    if pip_into editable --no-build-isolation -e "$WORK/src"; then
+        check "editable (pip install -e)" editable --native yes --source "$WORK/src"
+    else tail -30 "$WORK/editable.log"; fail "editable" "pip install -e failed"; fi
+}
+
+path_no_compiler() {  # path_no_compiler CC
+    local cc=$1 venv said
+    venv=nocc-$(basename "$cc")
+    fresh_venv "$venv"
+    if ! CC=$cc pip_into "$venv" --no-build-isolation "$SDIST"; then
+        tail -30 "$WORK/$venv.log"; fail "no C compiler (CC=$cc)" "pip install failed"; return
+    fi
+    said=$(grep -o "tinygrad_nm setup: no [a-z ]*C compiler was found[^.]*" "$WORK/$venv.log" | head -1)
+    if [ -z "$said" ]; then
+        grep "tinygrad_nm setup" "$WORK/$venv.log"
+        fail "no C compiler (CC=$cc)" "the build did not say a compiler was not found"
+    else
+        check "no C compiler (CC=$cc): the build said '${said#tinygrad_nm setup: }'" "$venv" --native no
+    fi
+}
+
+# two lanes, one per core, each with one compile of the native kernels (the wheel's was in build)
+( path_wheel; path_sdist; path_no_compiler no-such-gcc; exit $failed ) > "$WORK/lane1.out" 2>&1 &
+lane1=$!
+( path_here; path_editable; path_no_compiler /bin/false; exit $failed ) > "$WORK/lane2.out" 2>&1
+lane2=$?
+wait $lane1 || failed=1
+[ "$lane2" = 0 ] || failed=1
+cat "$WORK/lane1.out" "$WORK/lane2.out"
+
+if [ "$failed" != 0 ]; then echo "install paths: some FAILED (logs above)"; exit 1; fi
+echo "install paths: all passed"
