@@ -3,7 +3,9 @@
 # environment in .venv, the package with its native kernels, its dependencies.
 #
 #   bash dev.sh train   # the main job: the walkthrough, digits, the napkin table
-#   bash dev.sh test    # the whole test suite on every backend this machine can run
+#   bash dev.sh test    # the whole test suite on every backend this machine can run, the
+#                       # docs built strictly, and every install path smoke-tested
+#   bash dev.sh docs    # the documentation into site/ (`bash dev.sh docs serve`: live preview)
 #
 # Setup is skipped when nothing it depends on changed since the last run.
 set -euo pipefail
@@ -42,17 +44,30 @@ case "${1:-}" in
         setup
         shift
         backends=$("$PY" -c 'import tinygrad_nm as t; print(",".join(t.available_backends()))')
-        echo "== 1/3 the test suite on every backend here: $backends"
+        echo "== 1/5 the test suite on every backend here: $backends (and the walkthrough notebook, executed)"
         "$PY" -m pytest tests "$@"
-        # -k: the backend-agnostic tests that take no `backend` already ran in 1/3;
+        # -k: the backend-agnostic tests that take no `backend` already ran in 1/5;
         # slow ones (long training runs) would take minutes of simulated threads
-        echo "== 2/3 the same suite on numba_cuda, in Numba's CUDA simulator (no GPU needed)"
+        echo "== 2/5 the same suite on numba_cuda, in Numba's CUDA simulator (no GPU needed)"
         NUMBA_ENABLE_CUDASIM=1 TINYGRAD_NM_TEST_BACKENDS=numba_cuda "$PY" -m pytest tests -k numba_cuda -m "not slow" "$@"
-        echo "== 3/3 the benchmark suite, quick, each benchmark run once untimed (keeps it working)"
+        echo "== 3/5 the benchmark suite, quick, each benchmark run once untimed (keeps it working)"
         "$PY" -m pytest bench --quick --benchmark-disable -q
+        echo "== 4/5 the documentation, strict: a warning (a broken docstring reference) fails the build"
+        site=$(mktemp -d)
+        "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$site"
+        rm -rf "$site"
+        echo "PASS docs: mkdocs build --strict"
+        echo "== 5/5 install paths: wheel, sdist, pip install ., editable, no C compiler; each in a fresh venv"
+        bash .ci/install_paths.sh
+        ;;
+    docs)
+        setup
+        if [ "${2:-}" = serve ]; then exec "$VENV/bin/mkdocs" serve; fi
+        "$VENV/bin/mkdocs" build --strict
+        echo "documentation: site/index.html"
         ;;
     *)
-        echo "usage: bash dev.sh train [train args...] | bash dev.sh test [pytest args...]" >&2
+        echo "usage: bash dev.sh train [train args...] | bash dev.sh test [pytest args...] | bash dev.sh docs [serve]" >&2
         exit 2
         ;;
 esac
