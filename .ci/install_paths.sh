@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every way a user installs tinygrad_nm, each into a fresh virtual environment, each followed by
 # .ci/smoke_install.py (import, forward and backward on every available backend, the cython
-# backend there or saying why not, `tinygrad-nm --version`, `python -m tinygrad_nm --help`):
+# backend there or saying why not, `tinygrad-nm --version`, `python -m tinygrad_nm --help`; for
+# the wheel also `tinygrad-nm bench` on the cases shipped in the package):
 #
 #   wheel        the wheel `python -m build` makes (built from its sdist: the sdist builds too)
 #   sdist        `pip install tinygrad_nm-X.tar.gz`, compiled from the sdist alone
@@ -71,7 +72,7 @@ if [ -n "$missing" ]; then fail "sdist contents" "missing:$missing"; else
 
 path_wheel() {
     fresh_venv wheel
-    if pip_into wheel "$WHEEL"; then check "wheel (python -m build)" wheel --native yes
+    if pip_into wheel "$WHEEL"; then check "wheel (python -m build)" wheel --native yes --bench
     else tail -30 "$WORK/wheel.log"; fail "wheel (python -m build)" "pip install failed"; fi
 }
 

@@ -1,12 +1,14 @@
 """The smoke test after each install path (.ci/install_paths.sh): run with the fresh environment's
 Python from outside the source tree, so that the installed package is the one imported.
 
-    python smoke_install.py --native yes|no [--source DIR]
+    python smoke_install.py --native yes|no [--source DIR] [--bench]
 
 Checks: the package imports from the environment (or, --source, from DIR: an editable install);
 a forward and a backward pass on every available backend agree with NumPy; the `cython` backend
 is available exactly when --native yes, and otherwise says why; `tinygrad-nm --version` and
-`python -m tinygrad_nm --help` work. Prints one summary line; exits non-zero on any failure.
+`python -m tinygrad_nm --help` work; with --bench, `tinygrad-nm bench` runs a slice of the benchmark
+cases shipped in the package (from a folder with no bench/ in sight). Prints one summary line;
+exits non-zero on any failure.
 """
 import argparse
 import os
@@ -41,6 +43,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--native", choices=["yes", "no"], required=True)
     parser.add_argument("--source", help="an editable install: the package must come from this folder")
+    parser.add_argument("--bench", action="store_true", help="also run `tinygrad-nm bench` on a slice")
     args = parser.parse_args()
 
     import tinygrad_nm as tnm
@@ -78,6 +81,13 @@ def main():
     help_ = subprocess.run([sys.executable, "-m", "tinygrad_nm", "--help"], capture_output=True, text=True)
     if help_.returncode != 0 or "train" not in help_.stdout or "bench" not in help_.stdout:
         fail(f"python -m tinygrad_nm --help: exit {help_.returncode}, {help_.stderr!r}")
+    if args.bench:
+        env = dict(os.environ, TINYGRAD_NM_RATES=os.path.abspath("rates.json"))
+        bench = subprocess.run([script, "bench", "--quick", "--no-calibrate", "--backend", "numpy", "-k",
+                                "test_matmul and 64", "--out", "bench-out"], capture_output=True, text=True, env=env)
+        if bench.returncode != 0 or "numpy      matmul       64x64x64" not in bench.stdout:
+            fail(f"tinygrad-nm bench: exit {bench.returncode}\n{bench.stdout[-2000:]}\n{bench.stderr[-2000:]}")
+        note += "; tinygrad-nm bench ran the shipped cases"
     print(f"tinygrad_nm {tnm.__version__} from {os.path.dirname(where)}; forward+backward ok on "
           f"{', '.join(available)}; tinygrad-nm --version and python -m tinygrad_nm --help ok{note}")
 
