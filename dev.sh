@@ -13,6 +13,8 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 PY="$VENV/bin/python"
+took() { echo "   ($((SECONDS - step_start)) s)"; step_start=$SECONDS; }  # each step's wall time
+step_start=$SECONDS
 
 setup() {  # one environment for both commands: the package, its native kernels, every extra
     if [ ! -x "$PY" ]; then
@@ -42,23 +44,30 @@ case "${1:-}" in
         ;;
     test)
         setup
+        took
         shift
         backends=$("$PY" -c 'import tinygrad_nm as t; print(",".join(t.available_backends()))')
         echo "== 1/5 the test suite on every backend here: $backends (and the walkthrough notebook, executed)"
         "$PY" -m pytest tests "$@"
+        took
         # -k: the backend-agnostic tests that take no `backend` already ran in 1/5;
         # slow ones (long training runs) would take minutes of simulated threads
         echo "== 2/5 the same suite on numba_cuda, in Numba's CUDA simulator (no GPU needed)"
         NUMBA_ENABLE_CUDASIM=1 TINYGRAD_NM_TEST_BACKENDS=numba_cuda "$PY" -m pytest tests -k numba_cuda -m "not slow" "$@"
+        took
         echo "== 3/5 the benchmark suite, quick, each benchmark run once untimed (keeps it working)"
         "$PY" -m pytest bench --quick --benchmark-disable -q
+        took
         echo "== 4/5 the documentation, strict: a warning (a broken docstring reference) fails the build"
         site=$(mktemp -d)
         "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$site"
         rm -rf "$site"
         echo "PASS docs: mkdocs build --strict"
+        took
         echo "== 5/5 install paths: wheel, sdist, pip install ., editable, no C compiler; each in a fresh venv"
         bash .ci/install_paths.sh
+        took
+        echo "== all passed in $SECONDS s"
         ;;
     docs)
         setup

@@ -4,17 +4,19 @@
 # backend there or saying why not, `tinygrad-nm --version`, `python -m tinygrad_nm --help`; for
 # the wheel also `tinygrad-nm bench` on the cases shipped in the package):
 #
-#   wheel        the wheel `python -m build` makes (built from its sdist: the sdist builds too)
+#   wheel        the wheel `python -m build --wheel` makes from the unpacked sdist (what plain
+#                `python -m build` does)
 #   sdist        `pip install tinygrad_nm-X.tar.gz`, compiled from the sdist alone
 #   pip .        `pip install .` in this tree
 #   editable     `pip install -e` of the unpacked sdist
 #   no compiler  the sdist with CC=no-such-gcc, then CC=/bin/false: pure Python, the build says a
 #                compiler was not found, cython reports itself unavailable and why
 #
-# To stay quick: one `python -m build` (isolated: it checks pyproject's build requirements); the
-# other builds use .venv's setuptools and Cython (--no-build-isolation) and run in two lanes, one
-# per core; the package installs with --no-deps and its dependencies (NumPy, tqdm, matplotlib, ...)
-# come from the project's .venv through a .pth file, so no venv downloads or installs them again.
+# To stay quick: the paths run in three lanes at once, each compiling the native kernels once or
+# twice; `python -m build` runs isolated (so pyproject's build requirements are checked), the
+# other builds use .venv's setuptools and Cython (--no-build-isolation); the package installs
+# with --no-deps and its dependencies (NumPy, tqdm, matplotlib, ...) come from the project's .venv
+# through a .pth file, so no venv downloads or installs them again.
 # Prints PASS or FAIL per path; exits 1 if any failed.
 #
 #   bash .ci/install_paths.sh            (dev.sh test runs it; needs .venv set up by dev.sh)
@@ -51,14 +53,13 @@ check() {  # check NAME VENV SMOKE_ARGS... after an install that succeeded
     if out=$(smoke "${@:2}"); then pass "$1" "$out"; else fail "$1" "$out"; fi
 }
 
-echo "-- building the sdist and, from it, the wheel (python -m build)"
-if ! "$PY" -m build --outdir "$WORK/dist" . > "$WORK/build.log" 2>&1; then
+echo "-- building the sdist (python -m build --sdist), then every path from it or from this tree"
+if ! "$PY" -m build --sdist --outdir "$WORK/dist" . > "$WORK/build.log" 2>&1; then
     tail -30 "$WORK/build.log"
-    fail "python -m build" "see the log above"
+    fail "python -m build --sdist" "see the log above"
     exit 1
 fi
 SDIST=$(ls "$WORK"/dist/*.tar.gz)
-WHEEL=$(ls "$WORK"/dist/*.whl)
 # the sdist must carry what building and testing from it needs (setuptools would build without
 # a missing .pxd only to fail at the cimport; the tests without their helpers only at import)
 missing=""
@@ -71,8 +72,12 @@ if [ -n "$missing" ]; then fail "sdist contents" "missing:$missing"; else
     pass "sdist contents" "$(basename "$SDIST") has the kernel sources (.pyx, .pxd), tests/conftest.py, tests/gradcheck.py, README"; fi
 
 path_wheel() {
+    mkdir -p "$WORK/src-wheel" && tar xzf "$SDIST" -C "$WORK/src-wheel" --strip-components=1
+    if ! "$PY" -m build --wheel --outdir "$WORK/dist" "$WORK/src-wheel" > "$WORK/build-wheel.log" 2>&1; then
+        tail -30 "$WORK/build-wheel.log"; fail "wheel (python -m build)" "building the wheel failed"; return
+    fi
     fresh_venv wheel
-    if pip_into wheel "$WHEEL"; then check "wheel (python -m build)" wheel --native yes --bench
+    if pip_into wheel "$WORK"/dist/*.whl; then check "wheel (python -m build)" wheel --native yes --bench
     else tail -30 "$WORK/wheel.log"; fail "wheel (python -m build)" "pip install failed"; fi
 }
 
@@ -112,14 +117,17 @@ path_no_compiler() {  # path_no_compiler CC
     fi
 }
 
-# two lanes, one per core, each with one compile of the native kernels (the wheel's was in build)
-( path_wheel; path_sdist; path_no_compiler no-such-gcc; exit $failed ) > "$WORK/lane1.out" 2>&1 &
+# three lanes at once; four compiles of the native kernels in all (wheel, sdist, here, editable)
+( path_wheel; path_no_compiler no-such-gcc; exit $failed ) > "$WORK/lane1.out" 2>&1 &
 lane1=$!
-( path_here; path_editable; path_no_compiler /bin/false; exit $failed ) > "$WORK/lane2.out" 2>&1
-lane2=$?
+( path_sdist; path_no_compiler /bin/false; exit $failed ) > "$WORK/lane2.out" 2>&1 &
+lane2=$!
+( path_here; path_editable; exit $failed ) > "$WORK/lane3.out" 2>&1
+lane3=$?
 wait $lane1 || failed=1
-[ "$lane2" = 0 ] || failed=1
-cat "$WORK/lane1.out" "$WORK/lane2.out"
+wait $lane2 || failed=1
+[ "$lane3" = 0 ] || failed=1
+cat "$WORK/lane1.out" "$WORK/lane2.out" "$WORK/lane3.out"
 
 if [ "$failed" != 0 ]; then echo "install paths: some FAILED (logs above)"; exit 1; fi
 echo "install paths: all passed"
