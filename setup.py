@@ -8,8 +8,9 @@ extension. What the build does:
   like this one).
 - -fopenmp goes into the compile and the link arguments when the compiler
   supports OpenMP; otherwise the kernels are built serial, and the build says so.
-- Without Cython, or if compiling fails, the package installs as pure Python
-  and the `cython` backend reports itself unavailable, saying how to build it.
+- Without Cython, without a working C compiler (checked first, and named in the build
+  output: "no C compiler was found"), or if compiling fails, the package installs as pure
+  Python and the `cython` backend reports itself unavailable, saying how to build it.
   TINYGRAD_NM_REQUIRE_NATIVE=1 turns a failed build into an error instead.
 """
 import contextlib
