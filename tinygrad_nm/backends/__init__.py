@@ -15,6 +15,7 @@ _MODULES = {
     "numpy": "tinygrad_nm.backends.numpy",
     "cython": "tinygrad_nm.backends.cython",
     "numba_cuda": "tinygrad_nm.backends.numba_cuda",
+    "meta": "tinygrad_nm.backends.meta",  # shapes only: what napkin.estimate traces on
 }
 ENV_VAR = "TINYGRAD_NM_BACKEND"
 _loaded = {}
@@ -44,8 +45,39 @@ def _try_load(name):
 
 
 def available_backends():
-    """Names of the backends that can run on this machine, in a stable order."""
-    return [name for name in _MODULES if _try_load(name) is not None]
+    """Names of the backends that can compute on this machine, in a stable order (the shape-only
+    backend, which holds no values, is loadable but not listed)."""
+    return [name for name in _MODULES if _try_load(name) is not None and getattr(_loaded[name], "COMPUTES", True)]
+
+
+def known_backends():
+    """Every backend name this package has, whether or not it can run here, in a stable order."""
+    return list(_MODULES)
+
+
+def shape_only():
+    """The backend whose kernels work on shapes and dtypes alone (napkin traces on it)."""
+    return load("meta")
+
+
+def pricing(backend):
+    """(the PRICING facts a backend declares, None) or (None, why there are none). Read from the
+    module even where the backend cannot run (a GPU backend on a machine with no GPU can still be
+    priced from its facts); `backend` is a name or a module."""
+    module = backend
+    if isinstance(backend, str):
+        if backend not in _MODULES:
+            return None, f"unknown backend {backend!r}"
+        module = _loaded.get(backend)
+        if module is None:
+            try:
+                module = importlib.import_module(_MODULES[backend])
+            except ImportError as e:
+                return None, f"backend {backend!r} cannot be imported ({e})"
+    facts = getattr(module, "PRICING", None)
+    if facts is None:
+        return None, f"backend {getattr(module, 'NAME', module)!r} declares no pricing facts"
+    return facts, None
 
 
 def named_in_env(env_var):
