@@ -7,7 +7,8 @@ those functions, so adding a backend means writing one module and one line in
 """
 import contextlib
 import importlib
-import os
+
+from tinygrad_nm.settings import settings
 
 # name -> module that implements it (imported lazily: CUDA and native code are heavy)
 _MODULES = {
@@ -17,7 +18,8 @@ _MODULES = {
     "numba_cuda": "tinygrad_nm.backends.numba_cuda",
     "meta": "tinygrad_nm.backends.meta",  # shapes only: what napkin.estimate traces on
 }
-ENV_VAR = "TINYGRAD_NM_BACKEND"
+ENV_VAR = "TINYGRAD_NM_BACKEND"  # settings.backend
+DEFAULT = "numpy"
 _loaded = {}
 _unavailable = {}  # name -> why it cannot run here
 
@@ -80,14 +82,12 @@ def pricing(backend):
     return facts, None
 
 
-def named_in_env(env_var):
-    """The backends listed (comma-separated) in environment variable `env_var`, each loaded so
-    that one which cannot run here fails loudly rather than being skipped; None when unset."""
-    chosen = os.environ.get(env_var, "")
-    names = [n.strip() for n in chosen.split(",") if n.strip()]
-    for n in names:
+def checked(names):
+    """`names` (a list from a setting, or None), each loaded so that one which cannot run here
+    fails loudly rather than being skipped; None when there are none."""
+    for n in names or ():
         load(n)
-    return names or None
+    return list(names) if names else None
 
 
 def load(name):
@@ -101,7 +101,6 @@ def load(name):
     return module
 
 
-_default_name = os.environ.get(ENV_VAR, "numpy").strip() or "numpy"
 _default = None
 
 
@@ -114,10 +113,11 @@ def default():
     """The module of the default backend (loaded on first use, so a bad env var errors clearly)."""
     global _default
     if _default is None:
+        name = settings.backend or DEFAULT
         try:
-            _default = load(_default_name)
+            _default = load(name)
         except (ValueError, BackendUnavailableError) as e:
-            raise type(e)(f"{ENV_VAR}={_default_name!r}: {e}") from None
+            raise type(e)(f"{ENV_VAR}={name!r}: {e}") from None
     return _default
 
 

@@ -42,6 +42,7 @@ import os
 import numpy as np
 
 from tinygrad_nm.backends import numpy as _numpy
+from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
     abs, add, assign, astype, atanh, copy, div, eq, exp, expand, from_numpy, full, ge, getitem, gt,
@@ -49,7 +50,7 @@ from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this bac
     sum, to_numpy, where, writable)
 
 NAME = "cython"
-THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"
+THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"  # settings.num_threads
 BUILD_HINT = ("build them from the repository root with `pip install -e .` (or `bash dev.sh test`); "
               "that needs Cython and a C compiler (OpenMP-capable, e.g. GCC, to use every core)")
 
@@ -68,17 +69,11 @@ def _available_cores():
 
 
 def _threads_from_env():
-    """(thread count, None) or (None, why the environment variable is unusable)."""
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if not raw:
-        return _available_cores(), None
+    """(thread count, None) or (None, why the setting is unusable)."""
     try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if n < 1:
-        return None, f"{THREADS_ENV}={raw!r} is not a positive integer (unset it to use every core)"
-    return n, None
+        return settings.num_threads or _available_cores(), None
+    except ValueError as e:
+        return None, f"{e}; unset it to use every core"
 
 
 _num_threads, _threads_error = _threads_from_env()

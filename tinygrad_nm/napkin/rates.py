@@ -68,8 +68,9 @@ import sys
 import time
 
 from tinygrad_nm.napkin.model import FAMILIES
+from tinygrad_nm.settings import settings
 
-ENV_VAR = "TINYGRAD_NM_RATES"
+ENV_VAR = "TINYGRAD_NM_RATES"  # settings.rates
 VERSION = 2  # 2: sections by pricing family, not by backend
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit Linux
 
@@ -93,9 +94,8 @@ DEFAULTS = {
 
 def cache_path():
     """Where calibrated rates live: $TINYGRAD_NM_RATES, else ~/.cache/tinygrad_nm/rates-<host>.json."""
-    explicit = os.environ.get(ENV_VAR)
-    if explicit:
-        return os.path.abspath(os.path.expanduser(explicit))
+    if settings.rates:
+        return os.path.abspath(settings.rates)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "tinygrad_nm", f"rates-{socket.gethostname()}.json")
 

@@ -366,11 +366,10 @@ def profile(fn, *args, **kwargs):
                    getattr(fn, "__name__", ""))
 
 
-def _debug_level_from_env():
-    value = os.environ.get("TINYGRAD_NM_DEBUG", "").strip()
-    if not value or value == "0":
-        return 0
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"TINYGRAD_NM_DEBUG={value!r}: expected 0, 1 or 2") from None
+def _follow_debug_setting(level):
+    """settings.debug changed (a Context): start or stop printing one line per kernel call."""
+    if level:
+        enable_debug(level)
+    else:
+        disable_debug()
+
