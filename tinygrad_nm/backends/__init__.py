@@ -140,15 +140,13 @@ def use_backend(name):
 
 
 # --- the one place napkin accounting hooks in -------------------------------------------
-# ops.py asks `kernels(backend)` for the functions to call. Normally that is the backend
+# Every kernel call above this package goes through `kernels_of(backend)`. Normally that is the backend
 # module itself (no overhead); while tracing is on, it is a wrapper that times each kernel.
 _kernel_wrapper = None
-# Import the kernels.py submodule before defining kernels() below: importing a submodule for the
-# first time sets the package attribute of that name, which would replace this function.
-from tinygrad_nm.backends import kernels as _kernel_set  # noqa: E402,F401
 
 
-def kernels(backend):
+def kernels_of(backend):
+    """The kernels to call on `backend`: the module itself, or napkin's tracing stand-in."""
     return backend if _kernel_wrapper is None else _kernel_wrapper(backend)
 
 
