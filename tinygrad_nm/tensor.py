@@ -104,58 +104,15 @@ class Tensor(TensorCreation, TensorOps):
     def grad_fn(self):
         return self._ctx
 
-    def __len__(self):
-        if not self._shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self._shape[0]
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
-
     # --- conversions --------------------------------------------------------------------------
     def _host(self):
         """The values as a host NumPy array (a transfer kernel: traced like any other)."""
         return backends.kernels_of(self._be).to_numpy(self._buf)
 
-    def numpy(self):
-        if self.requires_grad:
-            raise RuntimeError("can't call numpy() on a tensor that requires grad; use t.detach().numpy()")
-        return self._host()
-
-    def __array__(self, dtype=None, copy=None):
-        a = self._host()
-        return a.astype(dtype) if dtype is not None else a
-
-    def tolist(self):
-        return self._host().tolist()
-
     def item(self):
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         return backends.kernels_of(self._be).item(self._buf)
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    def __index__(self):
-        if self.dtype.is_float:
-            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype}")
-        return int(self.item())
-
-    def __bool__(self):
-        if self.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
-                               "is ambiguous; use .any() or .all() style reductions")
-        return bool(self.item())
-
-    def __repr__(self):
-        body = np.array2string(self._host(), separator=", ", precision=4, prefix="Tensor(")
-        extra = f", grad_fn=<{self._ctx.__name__}Backward>" if self._ctx is not None else (
-            ", requires_grad=True" if self.requires_grad else "")
-        return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"
 
     def to(self, target):
         """`t.to("python")` copies to another backend; `t.to("float64")` changes dtype."""
@@ -183,15 +140,6 @@ class Tensor(TensorCreation, TensorOps):
         return self._apply(ops.Cast, dtype, (self,), dtype)
 
     astype = cast
-
-    def float(self):
-        return self.cast(dt.float32)
-
-    def double(self):
-        return self.cast(dt.float64)
-
-    def long(self):
-        return self.cast(dt.int64)
 
     # --- autograd -----------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):

@@ -6,6 +6,8 @@ arguments (shape arithmetic from shapes.py) and hands the op to the core's runne
 rest. `y = x @ w` runs `__matmul__ -> matmul -> Tensor._apply -> ops.MatMul.forward ->
 backend.matmul`.
 """
+import numpy as np
+
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
 from tinygrad_nm.autograd import grad_mode
@@ -15,6 +17,59 @@ from tinygrad_nm.shapes import normalize_axes, reshape_target
 
 class TensorOps:
     __slots__ = ()
+
+    # --- Python protocols and conversions (values come through the core's traced _host/item) ---
+    def __len__(self):
+        if not self._shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad; use t.detach().numpy()")
+        return self._host()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._host()
+        return a.astype(dtype) if dtype is not None else a
+
+    def tolist(self):
+        return self._host().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.is_float:
+            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
+                               "is ambiguous; use .any() or .all() style reductions")
+        return bool(self.item())
+
+    def __repr__(self):
+        body = np.array2string(self._host(), separator=", ", precision=4, prefix="Tensor(")
+        extra = f", grad_fn=<{self._ctx.__name__}Backward>" if self._ctx is not None else (
+            ", requires_grad=True" if self.requires_grad else "")
+        return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"
+
+    def float(self):
+        return self.cast(dt.float32)
+
+    def double(self):
+        return self.cast(dt.float64)
+
+    def long(self):
+        return self.cast(dt.int64)
 
     # --- arithmetic: a OP b, b a tensor, a Python number or array-like --------------------------
     def __add__(self, other): return self._binary(ops.Add, other)
