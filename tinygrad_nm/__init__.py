@@ -10,20 +10,21 @@
 
 The backend that runs the kernels is picked by TINYGRAD_NM_BACKEND (default: the
 NumPy one), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
-`Tensor(..., backend=name)`. Every TINYGRAD_NM_* setting: `tnm.settings`, `tnm.Context`.
+`Tensor(..., backend=name)`. Every TINYGRAD_NM_* setting: tinygrad_nm/settings.py, `tnm.Context`.
 """
 from tinygrad_nm.autograd import enable_grad, is_grad_enabled, no_grad
 from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
                                   use_backend)
 from tinygrad_nm.dtypes import DType, bool_, float32, float64, int64
 from tinygrad_nm.host import manual_seed
-from tinygrad_nm.settings import Context, settings, watch
+from tinygrad_nm.settings import Context, watch
+from tinygrad_nm.settings import settings as _settings
 from tinygrad_nm.tensor import Tensor
 from tinygrad_nm import functional, nn, optim
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
-           "float32", "float64", "int64", "manual_seed", "settings", "Context"]
+           "float32", "float64", "int64", "manual_seed", "Context"]
 __version__ = "0.1.0"
 
 
@@ -40,5 +41,5 @@ def _follow_debug(level):  # TINYGRAD_NM_DEBUG or Context(debug=...): one line p
 
 
 watch("debug", _follow_debug)
-if settings.debug:
-    _follow_debug(settings.debug)
+if _settings.debug:
+    _follow_debug(_settings.debug)
