@@ -147,67 +147,32 @@ _SECOND_BACKWARD = ("trying to backward through the graph a second time: the fir
 next_seq = itertools.count(-1, -1).__next__
 
 
-class Pass:
-    """One backward call's gradients for the leaves, held until the walk has finished, so that a
-    walk which fails part-way changes no `.grad` (and two calls, in two threads, share nothing).
-    `owned` holds the ids of the buffers this pass made: only those may be added into in place,
-    since no view, no saved buffer and no other gradient can refer to them."""
-    __slots__ = ("grads", "owned")
-
-    def __init__(self):
-        self.grads, self.owned = {}, set()
-
-    def deposit(self, leaf, g, be):
-        """Add gradient buffer g (on the leaf's backend, `be` its kernels) to the leaf's total."""
-        entry = self.grads.get(id(leaf))  # by id: == on tensors is elementwise
-        if entry is None:
-            self.grads[id(leaf)] = [leaf, g]  # not owned: an op may hand the same buffer to several inputs
-        else:
-            total = entry[1] = be.add(entry[1], g)
-            self.owned.add(id(total))
-
-    def scatter(self, leaf, index, g, be):
-        """Add g into the leaf's total at `index` (indexing's gradient: the walkthrough reads w[i]
-        4000 times an epoch, so the total is made once and added into in place, not a zeros(shape)
-        per read)."""
-        entry = self.grads.get(id(leaf))
-        if entry is None:
-            entry = self.grads[id(leaf)] = [leaf, be.full(leaf._shape, 0, leaf.dtype)]
-        elif id(entry[1]) not in self.owned:
-            entry[1] = be.copy(entry[1])
-        total = entry[1] = be.index_add(entry[1], index, g)
-        self.owned.add(id(total))
-
-    def commit(self):
-        """The walk succeeded: add each total into its leaf's .grad."""
-        for leaf, total in self.grads.values():
-            leaf._accumulate_grad(total, backends.kernels_of(leaf._be), id(total) in self.owned)
-
-
-_current = threading.local()  # the Pass of the backward call running in this thread
-
-
-def current_pass():
-    """The running backward call's Pass (ops.Index hands its gradient to it)."""
-    return _current.walk
+def finish(log, failed):
+    """End of a backward call. `log` holds (leaf, .grad, .grad's buffer) as they were before the
+    call first changed each leaf's .grad (Tensor._accumulate_grad appends them); a leaf's `_gsum`
+    marks the buffer the call made for its .grad (the only one it may add into in place: no
+    view, saved buffer or other gradient can refer to it). A failed call puts every .grad back."""
+    for leaf, grad, buf in log:
+        leaf._gsum = None
+        if failed:
+            leaf.grad = grad
+            if grad is not None:
+                grad._buf = buf
 
 
 def backward(root, grad_buf, retain_graph=False):
     """Propagate `grad_buf` (d root / d root) to every leaf that requires grad.
 
     An interior tensor runs its op's backward once, after all of its consumers (made later) ran
-    theirs; leaves' gradients are summed in a Pass and added to their .grad when the whole walk
-    has succeeded. Every op's backward returns gradients of its inputs' own shapes (ops.py undoes
-    broadcasting)."""
-    walk, outer = Pass(), getattr(_current, "walk", None)
-    _current.walk = walk
+    theirs; a leaf adds each gradient to its .grad as it arrives, and a walk that fails part-way
+    puts every .grad back as it was (`finish`). Every op's backward returns gradients of its
+    inputs' own shapes (ops.py undoes broadcasting)."""
     here = root._be  # the backend of the node being run, and its kernels
     be = backends.kernels_of(here)
+    log = []  # the leaves' .grad as they were before this call changed them (autograd.finish)
     if root._ctx is None:
-        walk.deposit(root, grad_buf, be)
-        walk.commit()
-        _current.walk = outer
-        return
+        root._accumulate_grad(grad_buf, be, log)
+        return finish(log, False)
     root._gsum = grad_buf
     heap, t = [], root
     ready = None
@@ -233,14 +198,14 @@ def backward(root, grad_buf, retain_graph=False):
             # from ops.ToBackend, and is summed with its own backend's kernels)
             if ga is not None and a is not None and a.requires_grad:
                 if a._ctx is None:
-                    walk.deposit(a, ga, be if a._be is here else backends.kernels_of(a._be))
+                    a._accumulate_grad(ga, be if a._be is here else backends.kernels_of(a._be), log)
                 elif a._gsum is not None:
                     a._gsum = (be if a._be is here else backends.kernels_of(a._be)).add(a._gsum, ga)
                 else:
                     a._gsum, ready = ga, a
             if gb is not None and b is not None and b.requires_grad:
                 if b._ctx is None:
-                    walk.deposit(b, gb, be if b._be is here else backends.kernels_of(b._be))
+                    b._accumulate_grad(gb, be if b._be is here else backends.kernels_of(b._be), log)
                 elif b._gsum is not None:
                     b._gsum = (be if b._be is here else backends.kernels_of(b._be)).add(b._gsum, gb)
                 else:
@@ -253,12 +218,10 @@ def backward(root, grad_buf, retain_graph=False):
             elif heap:
                 t = heappop(heap)[1]
             else:
-                break
-    except BaseException:  # no .grad changed; leave no partial sums behind for the next backward
+                return finish(log, False)
+    except BaseException:  # every .grad back as it was; no partial sums left for the next backward
+        finish(log, True)
         for node in [t, ready] + [entry[1] for entry in heap]:
             if node is not None:
                 node._gsum = None
         raise
-    finally:
-        _current.walk = outer
-    walk.commit()

@@ -54,6 +54,7 @@ def _run(fn_cls, be, shape, dtype, a, b, a_buf, b_buf=_NO_INPUT, params=()):
             t._vsaved = (version_of(a) if "a" in fn_cls.saves else 0, version_of(b) if "b" in fn_cls.saves else 0, 0)
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
+        t._gsum = None  # a leaf if it is made to require grad: the backward walk reads it
     return t
 
 
@@ -78,7 +79,7 @@ class Tensor(TensorCreation, TensorOps):
         self._buf = backends.kernels_of(be).from_numpy(array, dtype)
         self._shape = tuple(self._buf.shape)
         self.dtype, self._be, self.grad, self._ctx = dtype, be, None, None
-        self.requires_grad, self._version = False, None
+        self.requires_grad, self._version, self._gsum = False, None, None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -88,7 +89,7 @@ class Tensor(TensorCreation, TensorOps):
         t = _new(Tensor)
         t._buf, t._shape, t.dtype, t._be = buf, tuple(buf.shape), dtype, be
         t.requires_grad, t.grad, t._ctx = False, None, None
-        t._version = None
+        t._version = t._gsum = None
         return t
 
     # --- attributes ---------------------------------------------------------------------------
@@ -228,13 +229,19 @@ class Tensor(TensorCreation, TensorOps):
             buf = g._buf if g.dtype is self.dtype else g.cast(self.dtype)._buf
         _walk_backward(self, buf, retain_graph)
 
-    def _accumulate_grad(self, g, be, private=False):
-        """Add gradient buffer g into .grad (`be`: this tensor's kernels; `private`: g is referred to
-        by nothing else, so it may become .grad itself rather than a copy)."""
-        if self.grad is None:  # ops may hand the same buffer to several inputs: a copy unless private
-            self.grad = Tensor._make(g if private else be.copy(g), self.dtype, self._be)
+    def _accumulate_grad(self, g, be, log):
+        """Add gradient buffer g into .grad during a backward call (`be`: this tensor's kernels).
+        The first change in a call is noted in `log`, and `_gsum` marks the buffer the call made
+        (autograd.finish: a failed call undoes the change)."""
+        grad = self.grad
+        if grad is None:  # ops may hand the same buffer to several inputs: a copy of its own
+            log.append((self, None, None))
+            self._gsum = buf = be.copy(g)
+            self.grad = Tensor._make(buf, self.dtype, self._be)
         else:
-            self.grad._buf = be.add(self.grad._buf, g)
+            if self._gsum is not grad._buf:  # the first change this call
+                log.append((self, grad, grad._buf))
+            self._gsum = grad._buf = be.add(grad._buf, g)
 
     def zero_(self):
         if self.requires_grad and self._ctx is None and grad_mode.enabled:
@@ -362,9 +369,15 @@ class Tensor(TensorCreation, TensorOps):
         shape = self._shape
         if type(key) is int and len(shape) == 1 and -shape[0] <= key < shape[0]:  # the hot path: w[i]
             key = key + shape[0] if key < 0 else key
-            # _apply(ops.Index) for one element of a 1-D tensor, spelled out: the walkthrough's hot path
-            return self._alias(_run(_Index, self._be, (), self.dtype, self, None, self._buf,
-                                    _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,)))
+            # _apply(ops.Index) for one element of a 1-D tensor, spelled out: the walkthrough's hot path;
+            # the element is a view of self's storage, so it shares self's version (as _alias does)
+            out = _run(_Index, self._be, (), self.dtype, self, None, self._buf,
+                       _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
+            version = self._version
+            if version is None:
+                version = self._version = [0]
+            out._version = version
+            return out
         index, new_axes = self._index(key)
         out = self if index is None else Tensor._apply(ops.Index, self.dtype, (self,), index)
         if index is not None and not any(hasattr(e, "shape") for e in index):
