@@ -1,0 +1,42 @@
+"""The Numba CUDA backend: tensors live in GPU memory and every kernel runs on the device.
+
+One module per kernel family, each with its device kernels next to the host code that launches
+them:
+
+    device.py        availability, launch policy, CudaBuffer (a strided view), allocation, transfers' ends
+    jit.py           compiling (device functions, kernels), element addressing, the elementwise launcher
+    storage.py       from_numpy, to_numpy, item, full, astype, copy, assign, where, writable
+    elementwise.py   unary, binary, compare, activation backward
+    reductions.py    sum, max (and the block-wide reductions softmax rows use)
+    softmax_rows.py  softmax, log_softmax, their backward, fused cross-entropy
+    indexing.py      reshape, permute, expand (views), getitem, setitem, index_add (gather/scatter)
+    gemm.py          matmul: direct, tiled and register-blocked kernels
+    resources.py     every kernel compiled for sm_80/sm_90 and assembled by ptxas: registers,
+                     shared memory, spills, occupancy (`tinygrad-nm cuda-report`)
+
+The backend contract (backends/kernels.py: NAME, unavailable_reason(), every name in KERNELS,
+and `writable`) is importable from here; which module serves which kernel follows the families
+of kernels.py, and an unserved name fails at import.
+
+Without a GPU, `NUMBA_ENABLE_CUDASIM=1` set before numba is imported runs the same kernels in
+Numba's CUDA simulator, one OS thread per CUDA thread: correct but slow, so the policy then
+launches a few threads per kernel (the grid-stride loops make any count correct).
+"""
+from tinygrad_nm.backends.kernels import KERNELS
+from tinygrad_nm.backends.numba_cuda.device import (IMPORT_ERROR, NAME, POLICY, SIMULATOR_POLICY,  # noqa: F401
+                                                    CudaBuffer, LaunchPolicy, describe, gpu_policy, policy,
+                                                    synchronize, unavailable_reason)
+
+if IMPORT_ERROR is None:  # otherwise only NAME and unavailable_reason(), which says why
+    from tinygrad_nm.backends.numba_cuda import elementwise, gemm, indexing, reductions, softmax_rows, storage
+    from tinygrad_nm.backends.numba_cuda.gemm import matmul_direct, matmul_register_blocked, matmul_tiled  # noqa: F401
+
+    _SERVED_BY = {}
+    for _module in (storage, elementwise, reductions, softmax_rows, indexing, gemm):
+        for _name in _module.__all__:
+            _SERVED_BY[_name] = _module
+            globals()[_name] = getattr(_module, _name)
+    _missing = [n for n in KERNELS + ("writable",) if n not in _SERVED_BY]
+    if _missing:
+        raise ImportError(f"numba_cuda: no module serves kernel(s) {', '.join(_missing)}")
+    del _module, _name, _missing
