@@ -10,7 +10,8 @@ import pytest
 
 from tinygrad_nm.backends import gpu_arch
 from tinygrad_nm.napkin import gpu
-from tinygrad_nm.napkin.costs import Buf, kernel_cost
+from tinygrad_nm.backends.costs import Buf
+from tinygrad_nm.backends.kernels import kernel_cost
 
 
 # --- occupancy: NVIDIA's occupancy-calculator rules ------------------------------------------

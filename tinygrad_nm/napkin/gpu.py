@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from tinygrad_nm.backends import gpu_arch
 from tinygrad_nm.napkin import fmt
+from tinygrad_nm.napkin.roofline import Prediction
 
 _A100 = "NVIDIA A100 Tensor Core GPU datasheet, SXM4 80GB column"
 _A100_WP = "NVIDIA A100 Tensor Core GPU Architecture whitepaper (108 SMs, 64 FP32 cores per SM)"
@@ -104,25 +105,14 @@ class KernelResources:
 
 
 @dataclass
-class GpuPrediction:
-    """Field for field what napkin's model.Prediction holds, plus the fractions used."""
-    seconds: float
-    limit_seconds: float
-    overhead_s: float = 0.0
-    compute_s: float = 0.0
-    memory_s: float = 0.0
-    extra_s: float = 0.0            # host<->device transfer
-    bound: str = ""
-    terms: list = field(default_factory=list)
-    limit_terms: list = field(default_factory=list)
+class GpuPrediction(Prediction):
+    """napkin's Prediction (seconds, limit, overhead/compute/memory/transfer, bound, terms) plus
+    the occupancy and the fractions of the datasheet rates it was priced at."""
     occupancy: float = 1.0
     limiter: str = ""
     compute_fraction: float = 1.0
     memory_fraction: float = 1.0
     device: str = ""
-
-    def arithmetic(self):
-        return " + ".join(self.terms) if self.terms else "0"
 
 
 def device(name):
@@ -185,7 +175,7 @@ def price(cost, device_name, resources=None, dtype="float32", call_s=None, h2d_b
     limit_terms = [f"{sheet.name} datasheet: {fmt.flop_rate(peak)}, {fmt.bandwidth(sheet.bandwidth)} "
                    f"(occupancy {occ:.0%}, {limiter}-bound)"]
     return GpuPrediction(call + busy + transfer, limit, call, compute, memory, transfer, bound, terms, limit_terms,
-                         occ, limiter, cf, mf, sheet.name)
+                         occupancy=occ, limiter=limiter, compute_fraction=cf, memory_fraction=mf, device=sheet.name)
 
 
 def crossover(host_seconds, gpu_seconds, sizes):

@@ -14,16 +14,17 @@ them:
     resources.py     every kernel compiled for sm_80/sm_90 and assembled by ptxas: registers,
                      shared memory, spills, occupancy (`tinygrad-nm cuda-report`)
 
-The backend contract (backends/kernels.py: NAME, unavailable_reason(), every name in KERNELS,
-and `writable`) is importable from here; which module serves which kernel follows the families
-of kernels.py, and an unserved name fails at import.
+The backend contract (backends/kernels.py: NAME, unavailable_reason(), PRICING, `writable` and
+every kernel of the table) is importable from here; each module lists the kernels it serves in
+`__all__`, derived from the table's families where a family maps onto one module, and a kernel
+of the table that no module serves fails at import.
 
 Without a GPU, `NUMBA_ENABLE_CUDASIM=1` set before numba is imported runs the same kernels in
 Numba's CUDA simulator, one OS thread per CUDA thread: correct but slow, so the policy then
 launches a few threads per kernel (the grid-stride loops make any count correct).
 """
 from tinygrad_nm.backends.kernels import KERNELS
-from tinygrad_nm.backends.numba_cuda.device import (IMPORT_ERROR, NAME, POLICY, SIMULATOR_POLICY,  # noqa: F401
+from tinygrad_nm.backends.numba_cuda.device import (IMPORT_ERROR, NAME, POLICY, PRICING, SIMULATOR_POLICY,  # noqa: F401
                                                     CudaBuffer, LaunchPolicy, describe, gpu_policy, policy,
                                                     synchronize, unavailable_reason)
 

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinygrad_nm.backends import strided
+
 NAME = "numba_cuda"
+# napkin prices this backend as a GPU: a launch per kernel, the device's rates, host<->device transfers
+PRICING = {"family": "gpu"}
 _INSTALL = "pip install 'tinygrad_nm[cuda]' (or: pip install 'numba-cuda[cu12]')"
 
 try:
@@ -195,12 +199,7 @@ def size(shape):
     return n
 
 
-def row_major(shape):
-    strides, s = [], 1
-    for d in reversed(shape):
-        strides.append(s)
-        s *= d
-    return tuple(reversed(strides))
+row_major = strided.strides  # row-major strides in elements, as everywhere else
 
 
 def np_type(dtype):
@@ -248,15 +247,7 @@ def is_writable(a):
 
 
 def broadcast_shape(*shapes):
-    ndim = bmax(len(s) for s in shapes)
-    out = [1] * ndim
-    for s in shapes:
-        for i, d in enumerate(s, ndim - len(s)):
-            if d != 1:
-                if out[i] not in (1, d):
-                    raise ValueError(f"shapes {' and '.join(map(str, shapes))} do not broadcast")
-                out[i] = d
-    return tuple(out)
+    return strided.broadcast_shapes(*shapes)
 
 
 def strides_for(a, shape):

@@ -2,8 +2,9 @@
 activations' backward. Each is a one-line device function applied by the map launcher
 (jit.map_), which compiles one contiguous and one strided kernel per function and arity.
 
-The host functions are made from the kernel set (kernels.UNARY, BINARY, COMPARE,
-ACTIVATION_BACKWARD): a name there with no device function below fails at import.
+The host functions are made from the kernel table (its unary and binary families and the fused
+activation backward): a name there with no device function below fails at import. astype, copy
+and where (unary and binary in the table) are storage maps: storage.py.
 """
 import builtins
 import functools
@@ -12,11 +13,18 @@ import math
 import numpy as np
 
 from tinygrad_nm import dtypes
-from tinygrad_nm.backends.kernels import ACTIVATION_BACKWARD, BINARY, COMPARE, UNARY
+from tinygrad_nm.backends.kernels import TABLE, of_family
 from tinygrad_nm.backends.numba_cuda.device import CudaBuffer
 from tinygrad_nm.backends.numba_cuda.jit import constants, device_function, map_, scalar
+from tinygrad_nm.backends.numba_cuda.storage import __all__ as STORAGE
 
-FAMILY = UNARY + BINARY + COMPARE + ACTIVATION_BACKWARD
+UNARY = tuple(n for n in of_family("unary") if n not in STORAGE)     # not astype, copy
+BINARY = tuple(n for n in of_family("binary") if n not in STORAGE)   # not where
+COMPARE = tuple(n for n in BINARY if "bool buffer" in TABLE[n].doc)
+ARITHMETIC = tuple(n for n in BINARY if n not in COMPARE)
+ACTIVATION_BACKWARD = tuple(n for n in of_family("fused") if n.endswith("_backward") and TABLE[n].signature
+                            in (f"{n}(x, g)", f"{n}(y, g)"))
+FAMILY = UNARY + BINARY + ACTIVATION_BACKWARD
 _builtin_abs = builtins.abs  # this module defines a kernel called abs (and one called pow)
 
 
@@ -125,7 +133,7 @@ def _compare_scalar(value, dtype):
     return scalar(value, dtype)
 
 
-HOST_FUNCTIONS = {**{n: _unary(n) for n in UNARY}, **{n: _binary(n, False) for n in BINARY},
+HOST_FUNCTIONS = {**{n: _unary(n) for n in UNARY}, **{n: _binary(n, False) for n in ARITHMETIC},
                   **{n: _binary(n, True) for n in COMPARE},
                   **{n: _activation_backward(n) for n in ACTIVATION_BACKWARD}}
 globals().update(HOST_FUNCTIONS)  # neg, exp, ..., add, ..., lt, ..., relu_backward, ... as module functions

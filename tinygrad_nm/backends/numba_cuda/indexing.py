@@ -3,14 +3,15 @@ integer-array indexing as gather / scatter / scatter-add kernels along one axis.
 """
 from numba import cuda
 
-from tinygrad_nm.backends.kernels import MOVEMENT
+from tinygrad_nm.backends import strided
+from tinygrad_nm.backends.kernels import of_family
 from tinygrad_nm.backends.numba_cuda import device as D
 from tinygrad_nm.backends.numba_cuda.device import CudaBuffer
 from tinygrad_nm.backends.numba_cuda.elementwise import add
 from tinygrad_nm.backends.numba_cuda.jit import device_function, kernel, offset
 from tinygrad_nm.backends.numba_cuda.storage import contiguous, copy, full, writable, write
 
-__all__ = list(MOVEMENT)
+__all__ = list(of_family("movement")) + ["getitem", "setitem", "index_add"]  # assign: storage.py
 
 
 # --- device side: gather / scatter along one axis ----------------------------------------------
@@ -71,12 +72,10 @@ def expand(a, shape):
 def _index_view(a, index):
     """Apply the ints and slices of `index` as a view. Returns (view, axis, idx, to_front):
     the axis of the view an int64 index buffer `idx` selects along (None if there is none),
-    and whether NumPy puts that axis first in the result (when ints and the array are not
-    all adjacent in the index, as in a[1, :, idx])."""
+    and whether NumPy puts that axis first in the result (strided.array_axis_first)."""
     offset_, shape, strides = a.offset, [], []
     axis = idx = None
-    advanced = []  # positions in `index` of ints and the array: NumPy's "advanced" indices
-    for pos, (entry, n, s) in enumerate(zip(index, a.shape, a.strides)):
+    for entry, n, s in zip(index, a.shape, a.strides):
         if isinstance(entry, slice):
             start, stop, step = entry.indices(n)
             length = len(range(start, stop, step))
@@ -88,13 +87,11 @@ def _index_view(a, index):
             axis, idx = len(shape), contiguous(entry)
             shape.append(n)
             strides.append(s)
-            advanced.append(pos)
         else:
             offset_ += int(entry) * s
-            advanced.append(pos)
     shape += a.shape[len(index):]
     strides += a.strides[len(index):]
-    to_front = idx is not None and advanced != list(range(advanced[0], advanced[0] + len(advanced)))
+    to_front = idx is not None and strided.array_axis_first(index)
     return CudaBuffer(a.data, tuple(shape), tuple(strides), offset_, a.dtype), axis, idx, to_front
 
 

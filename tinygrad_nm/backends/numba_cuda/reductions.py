@@ -11,12 +11,12 @@ import numpy as np
 from numba import cuda
 
 from tinygrad_nm import dtypes
-from tinygrad_nm.backends.kernels import REDUCE
+from tinygrad_nm.backends.kernels import of_family
 from tinygrad_nm.backends.numba_cuda import device as D
 from tinygrad_nm.backends.numba_cuda.jit import cooperative_function, device_function, kernel, offset
 from tinygrad_nm.backends.numba_cuda.storage import fill
 
-__all__ = list(REDUCE)
+__all__ = list(of_family("reduce"))  # sum, max
 
 
 # --- device side ------------------------------------------------------------------------------

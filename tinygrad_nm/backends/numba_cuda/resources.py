@@ -27,7 +27,7 @@ import numpy as np
 from tinygrad_nm import dtypes
 from tinygrad_nm.backends.gpu_arch import occupancy
 from tinygrad_nm.backends.numba_cuda.device import ASSUMED_OCCUPANCY
-from tinygrad_nm.backends.kernels import ACTIVATION_BACKWARD, BINARY, COMPARE, KERNELS, REDUCE, UNARY
+from tinygrad_nm.backends.kernels import KERNELS, TABLE
 
 ARCHS = {"sm_80": (8, 0), "sm_90": (9, 0)}  # A100; H100/H200 (their per-SM limits: backends/gpu_arch.py)
 SPILL_FREE = ("rows", "softmax", "matmul_direct", "matmul_tiled", "matmul_register_blocked")  # any spill fails the test
@@ -133,9 +133,29 @@ def _recording(nc):
         dispatcher.CUDADispatcher.__getitem__, nc.device.cuda, nc.device.POLICY = saved
 
 
+def _params(name):
+    """The parameter names of a kernel, read off its signature in the kernel table."""
+    sig = TABLE[name].signature
+    return [p.strip() for p in sig[sig.index("(") + 1:sig.rindex(")")].split(",") if p.strip()]
+
+
+def _served(name, dtype):
+    """Whether the Tensor layer sends kernel `name` buffers of `dtype` (it lifts integers to floats
+    for the transcendental ops, divides in floats, and accumulates gradients in floats only)."""
+    family = TABLE[name].family
+    if dtype.startswith("float") or family in ("creation", "transfer", "reduce", "movement", "matmul"):
+        return True
+    if family == "unary":
+        return name in ("astype", "copy") or (dtype == "int64" and name in INTEGER_UNARY)
+    if family == "binary":
+        return name != "div" and (dtype == "int64" or name in ("eq", "ne", "where"))
+    return family == "indexing" and not (dtype == "bool" and name == "index_add")
+
+
 def _exercise(nc, serving):
-    """Call every kernel in the kernel set, family by family, in each dtype the Tensor layer
-    sends it, on contiguous and strided buffers, short and long rows, every matmul path."""
+    """Call every kernel of the kernel table, in each dtype the Tensor layer sends it, with the
+    arguments its signature names: contiguous and strided buffers, Python scalars on either
+    side, short and long rows, and every matmul path."""
     rng = np.random.default_rng(0)
     dts = {d.name: d for d in dtypes.ALL}
     done = set()
@@ -148,58 +168,53 @@ def _exercise(nc, serving):
         finally:
             serving.pop()
 
-    def d(a, dtype):
-        return nc.from_numpy(np.asarray(a), dts[dtype])
+    def d(shape, dtype):
+        return nc.from_numpy(rng.standard_normal(shape) > 0 if dtype == "bool" else rng.standard_normal(shape), dts[dtype])
 
     for dtype in ("float32", "float64", "int64", "bool"):
-        is_float = dtype.startswith("float")
-        x = d(rng.standard_normal((4, 6)) > 0 if dtype == "bool" else rng.standard_normal((4, 6)), dtype)
-        xt = nc.permute(d(np.ones((6, 4)), dtype), (1, 0))  # same shape, strided
-        x3 = d(np.ones((5, 4, 3)), dtype)
-        cond = call("gt", d(rng.standard_normal((4, 6)), "float32"), 0.0)
-        idx = d(np.array([0, 3, 3]), "int64")
-        for name in (UNARY if is_float else INTEGER_UNARY if dtype == "int64" else ()):
-            call(name, x), call(name, xt)
-        for name in (BINARY if is_float else tuple(n for n in BINARY if n != "div") if dtype == "int64" else ()):
-            call(name, x, x), call(name, x, xt), call(name, x, 2), call(name, 3, xt)
-        for name in COMPARE:
-            call(name, x, x), call(name, x, xt), call(name, x, 2), call(name, x, 2.5), call(name, 1, xt)
-        for name in (ACTIVATION_BACKWARD if is_float else ()):
-            call(name, x, x), call(name, xt, x)
-        for name in REDUCE:
-            for axes in ((0,), (1,), (2,), (0, 2), (0, 1, 2)):
-                call(name, x3, axes, False)
-            call(name, d(np.ones((2, 5000)), dtype), (1,), False), call(name, d(np.ones((3000, 4)), dtype), (0,), False)
-        if is_float:
-            long_rows, y = d(np.ones((2, 5000)), dtype), d(np.ones((3000, 4)), dtype)
-            for a, axis in ((x, 1), (xt, 0), (long_rows, 1), (y, 1)):
-                for name in ("softmax", "log_softmax"):
-                    call(name, a, axis)
-                for name in ("softmax_backward", "log_softmax_backward"):
-                    call(name, a, a, axis)
-            for a in (x, long_rows):
-                labels = d(np.zeros(a.shape[0]), "int64")
-                loss, probs = call("cross_entropy", a, labels)
-                call("cross_entropy_backward", probs, labels, loss)
-        call("reshape", xt, (24,)), call("expand", d(np.ones((1, 6)), dtype), (4, 6)), call("permute", x3, (2, 0, 1))
-        call("getitem", x, (idx,)), call("getitem", x, (1, idx)), call("getitem", x, (slice(None), idx))
-        call("setitem", x, (slice(None), idx), 1), call("setitem", x, (idx,), call("getitem", x, (idx,)))
-        call("setitem", x, (1,), xt)
-        if dtype != "bool":
-            call("index_add", x, (idx,), call("getitem", x, (idx,))), call("index_add", x, (1,), xt)
-        for dst in dts.values():
-            call("astype", x, dst), call("astype", xt, dst)
-        call("from_numpy", np.ones(3), dts[dtype]), call("to_numpy", xt), call("item", x)
-        call("full", (3, 2), 1, dts[dtype]), call("copy", xt), call("assign", x, xt), call("assign", xt, 1)
-        call("where", cond, x, xt), call("where", cond, x, 1), call("where", cond, 0, xt)
-        call("writable", nc.expand(d(np.ones((1, 6)), dtype), (4, 6)))
-        for m, k, n in ((256, 64, 256), (130, 9, 131), (40, 33, 31), (64, 64, 64), (4, 5, 3)):
-            a, b = d(np.ones((m, k)), dtype), d(np.ones((k, n)), dtype)
-            call("matmul", a, b), call("matmul", a, nc.permute(d(np.ones((n, k)), dtype), (1, 0)))
-            if is_float:  # what matmul() takes at other sizes (the simulator's policy, tests, bench)
+        x, x3 = d((4, 6), dtype), d((5, 4, 3), dtype)
+        xt = nc.permute(d((6, 4), dtype), (1, 0))  # the same shape, strided
+        rows = [(x, 1), (xt, 0), (d((2, 5000), dtype), 1), (d((3000, 4), dtype), 1)]  # short and long rows
+        idx = nc.from_numpy(np.array([0, 3, 3]), dts["int64"])
+        labels = nc.from_numpy(np.array([0, 5, 1, 2]), dts["int64"])
+        cond = nc.from_numpy(rng.standard_normal((4, 6)) > 0, dts["bool"])
+        keys = [(idx,), (1, idx), (slice(None), idx), (1,)]  # the array first, after an int, after a slice; none
+        arguments = {  # parameter name -> the argument lists a kernel with that signature gets
+            ("a",): [(x,), (xt,)], ("a", "b"): [(x, x), (x, xt), (x, 2), (3, xt), (x, 2.5)],
+            ("x", "g"): [(x, x), (xt, x)], ("y", "g"): [(x, x), (xt, x)],
+            ("a", "dtype"): [(v, t) for v in (x, xt) for t in dts.values()],
+            ("cond", "a", "b"): [(cond, x, xt), (cond, x, 1), (cond, 0, xt)],
+            ("a", "axes", "keepdims"): [(x3, ax, k) for ax in ((0,), (1,), (2,), (0, 2), (0, 1, 2)) for k in (0, 1)]
+            + [(r, (axis,), False) for r, axis in rows],
+            ("a", "axis"): rows, ("y", "g", "axis"): [(r, r, axis) for r, axis in rows],
+            ("logits", "labels"): [(x, labels), (d((4, 5000), dtype), labels)],
+            ("a", "axes"): [(x3, (2, 0, 1))],
+            ("a", "index"): [(x, k) for k in keys], ("a", "index", "value"): [(x, k, v) for k in keys for v in (1, xt)],
+            ("acc", "index", "g"): [(x, k, call("getitem", x, k)) for k in keys],
+            ("a", "value"): [(x, xt), (xt, 1)], ("shape", "value", "dtype"): [((3, 2), 1, dts[dtype])],
+            ("array", "dtype"): [(np.ones(3), dts[dtype])],
+        }
+        for name in KERNELS:
+            params = tuple(_params(name))
+            if not _served(name, dtype) or TABLE[name].family == "matmul":  # matmul: below, shape by shape
+                continue
+            if params == ("a", "shape"):  # a new shape must suit the buffer: same size, or a broadcast
+                call(name, *((d((1, 6), dtype), (4, 6)) if "broadcast" in TABLE[name].doc else (xt, (24,))))
+            elif name == "cross_entropy_backward":  # its probs come from the forward kernel
+                for logits, lab in arguments[("logits", "labels")]:
+                    loss, probs = call("cross_entropy", logits, lab)
+                    call(name, probs, lab, loss)
+            else:
+                for args in arguments[params]:
+                    call(name, *args)
+        for m, k, n in ((256, 64, 256), (130, 9, 131), (40, 33, 31), (64, 64, 64), (4, 5, 3)):  # every matmul path
+            a, b = d((m, k), dtype), d((k, n), dtype)
+            call("matmul", a, b), call("matmul", a, nc.permute(d((n, k), dtype), (1, 0)))
+            if dtype.startswith("float"):  # what matmul() takes at other sizes (the simulator's policy, tests, bench)
                 serving.append("matmul")
                 nc.matmul_direct(a, b), nc.matmul_tiled(a, b), nc.matmul_register_blocked(a, b)
                 serving.pop()
+        call("writable", nc.expand(d((1, 6), dtype), (4, 6)))
     missing = set(KERNELS) - done
     assert not missing, f"the launch list leaves out {sorted(missing)}"
 

@@ -16,13 +16,13 @@ import math
 import numpy as np
 from numba import cuda
 
-from tinygrad_nm.backends.kernels import SOFTMAX
 from tinygrad_nm.backends.numba_cuda import device as D
 from tinygrad_nm.backends.numba_cuda.jit import device_function, kernel, offset
 from tinygrad_nm.backends.numba_cuda.reductions import block_max, block_sum, max_nan, sum as _reduce_sum
 from tinygrad_nm.backends.numba_cuda.storage import contiguous, full
 
-__all__ = list(SOFTMAX)
+__all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy",
+           "cross_entropy_backward"]
 
 
 # --- device side ------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def softmax_kernels(log, threads, serial_threads):
 @functools.cache
 def softmax_backward_kernels(log, threads, serial_threads):
     """(serial, block): softmax: out = y * (g - sum(g * y)); log_softmax: out = g - exp(y) * sum(g)."""
-    @kernel(bound=(serial_threads, D.ASSUMED_OCCUPANCY["softmax"]))
+    @kernel  # no launch bound: under one ptxas spills the float64 kernels on sm_90; unbounded: 40-80 registers
     def serial(y, yk, ys, g, gk, gs, out, ok, os, kshape, rows, length):
         for r in range(cuda.grid(1), rows, cuda.gridsize(1)):
             yb = offset(r, kshape, yk)
@@ -108,7 +108,7 @@ def softmax_backward_kernels(log, threads, serial_threads):
             d = _row_dot(y, yb, ys, g, gb, gs, 0, length, 1, log)
             _write_softmax_backward(y, yb, ys, g, gb, gs, out, ob, os, 0, length, 1, d, log)
 
-    @kernel(bound=(threads, D.ASSUMED_OCCUPANCY["softmax"]))
+    @kernel
     def block(y, yk, ys, g, gk, gs, out, ok, os, kshape, rows, length):
         cache = cuda.shared.array(threads, np.float64)
         tid = cuda.threadIdx.x
