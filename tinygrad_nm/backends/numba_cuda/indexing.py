@@ -8,46 +8,32 @@ from tinygrad_nm.backends.kernels import of_family
 from tinygrad_nm.backends.numba_cuda import device as D
 from tinygrad_nm.backends.numba_cuda.device import CudaBuffer
 from tinygrad_nm.backends.numba_cuda.elementwise import add
-from tinygrad_nm.backends.numba_cuda.jit import device_function, kernel, offset
+from tinygrad_nm.backends.numba_cuda.jit import indexed_offset, kernel, offset
 from tinygrad_nm.backends.numba_cuda.storage import contiguous, copy, full, writable, write
 
 __all__ = list(of_family("movement")) + ["getitem", "setitem", "index_add"]  # assign: storage.py
 
 
 # --- device side: gather / scatter along one axis ----------------------------------------------
-@device_function
-def _indexed_offset(i, shape, strides, axis, idx):
-    """Like jit.offset, but the coordinate along `axis` is looked up in the index array."""
-    off = 0
-    for d in range(len(shape) - 1, -1, -1):
-        n = shape[d]
-        c = i % n
-        i //= n
-        if d == axis:
-            c = idx[c]
-        off += c * strides[d]
-    return off
-
-
 @kernel
 def gather(src, shape, strides, axis, idx, out, n):
     """out[i] = src[position of element i, its coordinate on `axis` replaced by idx[...]]."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        out[i] = src[_indexed_offset(i, shape, strides, axis, idx)]
+        out[i] = src[indexed_offset(i, shape, strides, axis, idx)]
 
 
 @kernel
 def scatter(dst, shape, strides, axis, idx, val, vstrides, n):
     """dst[indexed position of i] = val[i]: setitem. Repeated indices: one of the writes wins."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        dst[_indexed_offset(i, shape, strides, axis, idx)] = val[offset(i, shape, vstrides)]
+        dst[indexed_offset(i, shape, strides, axis, idx)] = val[offset(i, shape, vstrides)]
 
 
 @kernel
 def scatter_add(dst, shape, strides, axis, idx, val, vstrides, n):
     """dst[indexed position of i] += val[i], atomically: repeated indices accumulate (index_add)."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        cuda.atomic.add(dst, _indexed_offset(i, shape, strides, axis, idx), val[offset(i, shape, vstrides)])
+        cuda.atomic.add(dst, indexed_offset(i, shape, strides, axis, idx), val[offset(i, shape, vstrides)])
 
 
 # --- host side: views -------------------------------------------------------------------------

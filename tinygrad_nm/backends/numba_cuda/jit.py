@@ -7,8 +7,8 @@ closure constant: Numba compiles one specialised kernel per combination, and the
 strides and scalars are ordinary arguments.
 
 How kernels address memory: the host passes each kernel the flat device array already advanced
-to the view's offset, and `offset(i, shape, strides)` turns the i-th element in row-major order
-into a position in it, so one kernel reads contiguous, transposed, sliced and broadcast (stride 0)
+to the view's offset, and `offset(i, shape, strides)` (strided.ordinal_to_position, the index
+arithmetic every layer shares) turns the i-th element in row-major order into a position in it, so one kernel reads contiguous, transposed, sliced and broadcast (stride 0)
 operands alike. The host first merges dimensions that are contiguous with each other in every
 operand (`device.collapse`), so the common case is one dimension and no division at all.
 
@@ -31,6 +31,7 @@ import traceback
 import numpy as np
 from numba import config, cuda
 
+from tinygrad_nm.backends import strided
 from tinygrad_nm.backends.numba_cuda import device as D
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -92,18 +93,9 @@ def kernel(fn=None, *, bound=None):
     return cuda.jit(fn, launch_bounds=(threads, max(1, math.ceil(occupancy * D.SM_THREADS / threads))))
 
 
-# --- addressing -----------------------------------------------------------------------------
-@device_function
-def offset(i, shape, strides):
-    """Position of the i-th element (row-major over `shape`) in an array with `strides`."""
-    if len(shape) == 1:  # the common case once dimensions are merged: no division
-        return i * strides[0]
-    off = 0
-    for d in range(len(shape) - 1, -1, -1):
-        n = shape[d]
-        off += (i % n) * strides[d]
-        i //= n
-    return off
+# --- addressing: strided.py's element-level functions, compiled as device functions -------------
+offset = device_function(strided.ordinal_to_position)       # (i, shape, strides) -> position of element i
+indexed_offset = device_function(strided.indexed_position)  # ... its coordinate on `axis` looked up in idx
 
 
 # --- map kernels: out[i] = fn(a[i], ..., p, q) over a broadcast shape ------------------------
