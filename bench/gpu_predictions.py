@@ -112,6 +112,7 @@ def main(path):
     out += ["Crossover against the numpy backend (napkin's numpy prediction on this machine's rates): the size",
             "from which the GPU prediction stays below it.", "",
             "| program | " + " | ".join(devices) + " |", "|---|" + "---|" * len(devices)]
+    detail = {}
     for program, costs_of in (("square matmul n", lambda k: (matmul_costs(k), None)),
                               ("MLP step 784-n-10, batch n", lambda k: mlp_step_costs(k, k))):
         host = {}
@@ -124,7 +125,14 @@ def main(path):
             gpu_s = {k: sum(p.seconds for p in price_costs(rows, host[k][0], d)) for k in sizes}
             at = gpu.crossover(lambda k: host[k][1], gpu_s.get, sizes)
             cells.append(f"n = {at}" if at else f"none up to {sizes[-1]}")
+            if d == "H200":
+                detail[program] = [(k, host[k][1], gpu_s[k]) for k in sizes]
         out.append(f"| {program} | " + " | ".join(cells) + " |")
+    out += ["", "The sweep on H200 (numpy predicted / H200 predicted):", "",
+            "| n | " + " | ".join(detail) + " |", "|---|" + "---|" * len(detail)]
+    for i, k in enumerate(sizes):
+        out.append(f"| {k} | " + " | ".join(f"{fmt.seconds(v[i][1])} / {fmt.seconds(v[i][2])}"
+                                              for v in detail.values()) + " |")
     print("\n".join(out))
 
 

@@ -103,16 +103,27 @@ class LaunchPolicy:
 
 
 def gpu_policy(sm_count):
-    """256-thread blocks: 8 warps, a multiple of the 4 warp schedulers of an sm_80/sm_90 SM, and
-    8 such blocks fill its 2048 thread slots when registers allow (<= 32 per thread; the table
-    shows the map kernels at 16-40, so 50-100%). 32 blocks per SM in the grid: every SM gets
-    several waves' worth, then the grid-stride loops take the rest.
-    Matmul: a 128x128 block tile of 8x8 register tiles (256 threads) along K steps of 8 uses
-    8 KiB of shared memory in float32 (16 in float64) and the table's registers: 2 blocks per
-    SM (25% occupancy) are resident, and each thread has 64 independent FMAs per k, so 4 warps
-    per scheduler keep the FMA pipes busy without more occupancy; 128 is also where the
-    output stops filling 132 SMs below n = 1536 (matmul() then takes the 32x32 tiled kernel,
-    1024 threads: one block per SM, 8 KiB of shared memory)."""
+    """The policy on a GPU, justified by the resource table (`tinygrad-nm cuda-report`, copied in
+    bench/README.md: ptxas's registers and shared memory on sm_80 and sm_90, and the occupancy).
+
+    - 256-thread blocks (8 warps: two per warp scheduler) for elementwise, gather and row
+      kernels. The map kernels take 18-42 registers, so 6-8 such blocks are resident per SM
+      (62.5-100% occupancy, above the 50% ASSUMED_OCCUPANCY asks of memory-bound kernels); 32
+      blocks per SM in the grid give every SM several waves, then the grid-stride loops go on.
+    - Reductions: 256-thread blocks, 16 elements a thread before a row is split in chunks; their
+      launch bounds hold them to 64 registers (50%), which the table shows they fit unspilled.
+    - matmul, register-blocked: a 128x128 block tile of 8x8 register tiles (256 threads), K in
+      steps of 8: 8 KiB of shared memory in float32, 16 KiB in float64. It takes 164-178
+      registers (float32; 254 in float64), so one block per SM is resident (12.5%): enough,
+      because each thread has 64 independent FMAs per k (the PTX of the inner loop is 64 FMAs
+      among 92 instructions), not latency hiding by other warps. Bigger tiles would spill (the
+      float64 one is at 254 of 255 registers); smaller ones (4x4 per thread) halve the FMAs per
+      shared load. The 128x128 tile needs m, n >= 128 to be worth a block; a 4096 product gives
+      1024 blocks, ~8 waves over 132 SMs.
+    - matmul, tiled: 32x32 threads (1024), 8 KiB of shared memory, 32 registers: two blocks per
+      SM (100%); matmul() takes it from 32 to 127 rows or columns, where a 128x128 tile would
+      leave most of the GPU idle, and for integer products.
+    - matmul, direct: a thread per output, for thinner products (36-40 registers, 75%)."""
     return LaunchPolicy(threads=256, thread_items=1, max_blocks=32 * sm_count, reduce_threads=256, reduce_items=16,
                         serial_row_max=32, tile=32, tiled_min=32, blocking=(128, 128, 8, 8, 8))
 
