@@ -526,18 +526,45 @@ def test_every_kernel_compiles_and_assembles_for_sm80_and_sm90_without_spills():
     from numba import config
     if config.ENABLE_CUDASIM:
         pytest.skip("this process runs Numba's CUDA simulator, which compiles nothing")
-    from tinygrad_nm.backends.kernels import ACTIVATION_BACKWARD, BINARY, COMPARE, REDUCE, SOFTMAX, UNARY
+    from tinygrad_nm.backends.kernels import TABLE
     from tinygrad_nm.backends.numba_cuda import resources
     missing = resources.toolchain_missing()
     assert missing is None, f"{missing} (the test extra installs numba-cuda[cu12], which brings libNVVM and ptxas)"
     rows = resources.table()
     assert {r.arch for r in rows} == {"sm_80", "sm_90"} and len(rows) == 2 * len(resources.launches()) > 300
-    for dtype in ("float32", "float64"):  # every compute kernel reached a compiled kernel in both float dtypes
+    compute = {n for n, k in TABLE.items() if k.family in ("unary", "binary", "reduce", "matmul", "fused")}
+    for dtype in ("float32", "float64"):  # every compute kernel of the table reached a compiled kernel
         served = {n for r in rows if r.dtype == dtype for n in r.served.split(",")}
-        assert set(UNARY + BINARY + COMPARE + ACTIVATION_BACKWARD + REDUCE + SOFTMAX + ("matmul",)) <= served
+        assert compute <= served, sorted(compute - served)
     problems = resources.problems(rows)
     assert not problems, "\n".join(problems)
     for r in rows:  # the register tile stays in registers and its inner loop is FMAs and shared loads
         if r.kind == "matmul_register_blocked" and r.dtype == "float32":
             assert r.fmas >= 64 and r.instructions <= 1.6 * r.fmas, \
                 f"{r.arch} inner loop: {r.instructions} instructions for {r.fmas} FMAs"
+
+
+def test_resource_problems_flag_spills_and_occupancy_below_the_policy():
+    from tinygrad_nm.backends.numba_cuda import resources
+    from tinygrad_nm.backends.numba_cuda.device import ASSUMED_OCCUPANCY
+
+    def row(kind, registers, spill=0, block=256, shared=0):
+        occ, limiter = resources.occupancy(registers, shared, block, "sm_90")
+        return resources.Resources("k", kind, "relu", "float32", "sm_90", registers, shared, spill, 0, block, occ, limiter)
+    assert resources.problems([row("elementwise", 64), row("rows", 40), row("matmul_register_blocked", 255)]) == []
+    assert ASSUMED_OCCUPANCY["elementwise"] == 0.5
+    (below,) = resources.problems([row("elementwise", 72)])  # 72 registers: 3 blocks of 8 warps, 37.5%
+    assert "occupancy 38%" in below and "below the 50%" in below
+    (spilled,) = resources.problems([row("rows", 40, spill=16)])
+    assert "16 bytes spilled" in spilled
+    assert resources.problems([row("elementwise", 40, spill=16)]) == []  # spills fail only where SPILL_FREE
+
+
+def test_cuda_report_refuses_the_simulator_with_one_line():
+    proc = _run("""
+        import sys
+        from tinygrad_nm.cli import main
+        sys.exit(main(["cuda-report"]))
+    """, {"NUMBA_ENABLE_CUDASIM": "1"})
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot compile for a GPU here" in proc.stderr and "simulator" in proc.stderr

@@ -41,7 +41,7 @@ class Launch:
     kernel: str          # readable name: module.factory/role [applied function]
     kind: str            # a key of ASSUMED_OCCUPANCY
     served: tuple        # the kernel-set names whose calls launched it
-    dtype: str           # the dtype of its first array argument
+    dtype: str           # the dtype of its first array argument that is not a bool mask
     block: int           # threads per block
     signature: str
     launch_bounds: tuple = None
@@ -116,7 +116,8 @@ def _recording(nc):
                 block = math.prod(config[1]) if isinstance(config[1], tuple) else int(config[1])
                 if kind not in ("matmul_tiled", "matmul_register_blocked"):  # grid(n) launches fewer for small n
                     block = max(block, nc.device.POLICY.threads)
-                array = next((t for t in types if isinstance(t, numba.types.Array)), None)
+                arrays = [t for t in types if isinstance(t, numba.types.Array)]  # the data's, not a mask's
+                array = next((t for t in arrays if str(t.dtype) != "bool"), arrays[0] if arrays else None)
                 launches[key] = Launch(label, kind, (), str(array.dtype) if array else "-", block, str(types),
                                        kernel.targetoptions.get("launch_bounds"))
             if serving and serving[-1] not in launches[key].served:
