@@ -2,18 +2,19 @@
 
 This is the core every Tensor method runs through. The operators and math methods live in the
 TensorOps mixin (tensor_ops.py) and the constructors in TensorCreation (creation.py); both call
-down into the runner here: `_apply` runs an op's forward on its inputs' buffers, `_binary` is
-the same for `a OP b` with promotion and broadcasting, and `_record` (the one recording helper)
-makes the result a graph node when a gradient will be needed. Kernels are reached only through
-`backends.kernels_of(be)`, so napkin's tracer sees every call.
+down into the runner here: `_apply` and `_binary` (`a OP b`, with promotion and broadcasting)
+check their arguments and hand the op to `_run`, the one place an op's forward runs and its
+result is recorded as a graph node when a gradient will be needed. Kernels are reached only
+through `backends.kernels_of(be)`, so napkin's tracer sees every call.
 
-    y = x @ w             tensor_ops.py __matmul__ -> Tensor._apply (here) -> ops.MatMul.forward
+    y = x @ w             tensor_ops.py __matmul__ -> Tensor._apply -> _run (here) -> ops.MatMul.forward
                           -> backends/<name>.py matmul
     y.sum().backward()    Tensor.backward (here) -> autograd.backward walk -> ops.*.backward -> kernels
 """
 import numpy as np
 
 from tinygrad_nm import backends, ops
+from tinygrad_nm.backends import kernels_of
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
 from tinygrad_nm.creation import TensorCreation
@@ -22,6 +23,7 @@ from tinygrad_nm.shapes import broadcast_shape, normalize_index
 from tinygrad_nm.tensor_ops import TensorOps
 
 _Number = (int, float, bool)
+_NO_INPUT = object()  # b_buf of a one-input op
 _new = object.__new__
 _Div, _Index, _Mul, _MulByNumber = ops.Div, ops.Index, ops.Mul, ops.MulByNumber
 # Shared index tuples for w[i] with small i: a loop over w[i] allocates no tuple per read,
@@ -30,9 +32,15 @@ _INT_INDEX_CACHED = 1024
 _INT_INDEX = tuple((i,) for i in range(_INT_INDEX_CACHED))
 
 
-def _record(t, fn_cls, a, b):
-    """Finish an op's output `t`: a graph node of `fn_cls` with inputs a, b (tensors, or None for a
-    number or no input) when grad mode is on and an input needs a gradient, else a plain result."""
+def _run(fn_cls, be, shape, dtype, a, b, a_buf, b_buf, *params):
+    """Run one op and record it: the output tensor of fn_cls.forward(a_buf, [b_buf], *params) on
+    backend `be`, made a graph node (inputs a, b: tensors, or None for a number or no input) when
+    grad mode is on and an input needs a gradient. `shape` None: read it off the result."""
+    t = _new(Tensor)
+    buf = t._buf = fn_cls.forward(t, kernels_of(be), a_buf, *params) if b_buf is _NO_INPUT else \
+        fn_cls.forward(t, kernels_of(be), a_buf, b_buf, *params)
+    t._shape, t.dtype, t._be = buf.shape if shape is None else shape, dtype, be
+    t.grad = None
     if grad_mode.enabled and (a is not None and a.requires_grad or b is not None and b.requires_grad):
         t._a, t._b = a, b
         t._seq, t._gsum = next_seq(), None
@@ -195,14 +203,17 @@ class Tensor(TensorCreation, TensorOps):
             buf = g._buf if g.dtype is self.dtype else g.cast(self.dtype)._buf
         _walk_backward(self, buf, retain_graph)
 
-    def _accumulate_grad(self, g):
-        be = backends.kernels_of(self._be)
+    def _accumulate_grad(self, g, be):
+        """Add gradient buffer g into .grad (`be`: the kernels the backward walk calls)."""
         if self.grad is None:  # a private copy: ops may hand the same buffer to several inputs
             self.grad = Tensor._make(be.copy(g), self.dtype, self._be)
         else:
             self.grad._buf = be.add(self.grad._buf, g)
 
     def zero_(self):
+        if self.requires_grad and self._ctx is None and grad_mode.enabled:
+            raise RuntimeError("a leaf tensor that requires grad is being zeroed in place; do it inside "
+                               "`with tnm.no_grad():` or through `t.data.zero_()`")
         self._buf = backends.kernels_of(self._be).assign(self._buf, 0)
         return self
 
@@ -211,15 +222,12 @@ class Tensor(TensorCreation, TensorOps):
     def _apply(fn_cls, dtype, inputs, *params):
         """Run fn_cls.forward on the buffers of `inputs` (one or two: tensors, or a tensor and a
         Python number); record the op if a gradient will be needed."""
-        a = inputs[0] if isinstance(inputs[0], Tensor) else None
-        b = inputs[1] if len(inputs) == 2 and isinstance(inputs[1], Tensor) else None
-        be = a._be if a is not None else b._be
-        t = _new(Tensor)
-        t._buf = fn_cls.forward(t, backends.kernels_of(be), *[x._buf if isinstance(x, Tensor) else x for x in inputs],
-                                *params)
-        t._shape, t.dtype, t._be = t._buf.shape, dtype, be
-        t.grad = None
-        return _record(t, fn_cls, a, b)
+        x = inputs[0]
+        y = inputs[1] if len(inputs) == 2 else None
+        a = x if isinstance(x, Tensor) else None
+        b = y if isinstance(y, Tensor) else None
+        return _run(fn_cls, a._be if a is not None else b._be, None, dtype, a, b, x if a is None else x._buf,
+                    _NO_INPUT if len(inputs) == 1 else (y if b is None else y._buf), *params)
 
     def _binary(self, fn_cls, b, reverse=False):
         """self OP b, or b OP self when reverse; b may be a Python number or array-like.
@@ -238,13 +246,9 @@ class Tensor(TensorCreation, TensorOps):
                 fn_cls = _MulByNumber
         else:
             return a._binary_slow(fn_cls, b, reverse)
-        be = a._be
-        t = _new(Tensor)
-        t._buf = fn_cls.forward(t, backends.kernels_of(be), b_buf, a._buf) if reverse else \
-            fn_cls.forward(t, backends.kernels_of(be), a._buf, b_buf)
-        t._shape, t.dtype, t._be = shape, a.dtype, be
-        t.grad = None
-        return _record(t, fn_cls, b_tensor, a) if reverse else _record(t, fn_cls, a, b_tensor)
+        if reverse:
+            return _run(fn_cls, a._be, shape, a.dtype, b_tensor, a, b_buf, a._buf)
+        return _run(fn_cls, a._be, shape, a.dtype, a, b_tensor, a._buf, b_buf)
 
     def _coerce_pair(self, fn_cls, b):
         """Two tensors about to meet in a binary op: same backend, promoted dtype, broadcastable
@@ -278,12 +282,7 @@ class Tensor(TensorCreation, TensorOps):
 
     def _index_one(self, index):
         """_apply(ops.Index) for one element of a 1-D tensor, w[i]: the walkthrough's hot path."""
-        be = self._be
-        t = _new(Tensor)
-        t._buf = _Index.forward(t, backends.kernels_of(be), self._buf, index)
-        t._shape, t.dtype, t._be = (), self.dtype, be
-        t.grad = None
-        return _record(t, _Index, self, None)
+        return _run(_Index, self._be, (), self.dtype, self, None, self._buf, index)
 
     def _compare(self, name, b):
         """Elementwise comparison: a bool tensor outside the graph."""

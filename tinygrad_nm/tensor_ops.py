@@ -152,10 +152,18 @@ class TensorOps:
         return self._apply(ops.Max, self.dtype, (self,), axes, keepdims)
 
     def softmax(self, axis=-1):
-        return self._apply(ops.Softmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
+        return self._along_axis(ops.Softmax, axis, 1.0)
 
     def log_softmax(self, axis=-1):
-        return self._apply(ops.LogSoftmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
+        return self._along_axis(ops.LogSoftmax, axis, 0.0)
+
+    def _along_axis(self, fn_cls, axis, single):
+        """The softmax family: a 0-d tensor is one row of one element (softmax 1, log_softmax 0, as
+        PyTorch gives); an empty row has nothing to normalise (the result is as empty)."""
+        axis = normalize_axes(axis, self.ndim)
+        if not self.ndim or self.size == 0:
+            return self * 0.0 + single
+        return self._apply(fn_cls, self.dtype, (self,), axis[0])
 
     # --- movement -------------------------------------------------------------------------------
     def reshape(self, *shape):
@@ -182,7 +190,9 @@ class TensorOps:
         if dim0 is None:
             return self.permute(*reversed(range(self.ndim)))
         axes = list(range(self.ndim))
-        d0, d1 = normalize_axes((dim0, dim1), self.ndim, sort=False)
+        d0, d1 = (normalize_axes(d, self.ndim)[0] if self.ndim else 0 for d in (dim0, dim1))
+        if d0 == d1:  # swapping an axis with itself: the tensor as it is
+            return self
         axes[d0], axes[d1] = axes[d1], axes[d0]
         return self.permute(*axes)
 
