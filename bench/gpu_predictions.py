@@ -3,8 +3,8 @@ matmul 4096, relu on 64M elements (forward and backward), an MLP training step (
 128), and the size from which the GPU beats the numpy backend. PREDICTIONS, not measurements: no
 GPU ran anything here (bench/test_cuda.py measures these on a machine with one).
 
-    tinygrad-nm cuda-report --json /tmp/cuda-resources.json     # registers etc. (no GPU needed)
-    python bench/gpu_predictions.py /tmp/cuda-resources.json     # markdown for bench/README.md
+    tinygrad-nm cuda-report --write-facts   # registers etc. into numba_cuda/resources.json (no GPU needed)
+    python bench/gpu_predictions.py         # markdown for bench/README.md
 
 Each kernel call is priced with the resources (registers, shared memory, block, inner-loop FMAs)
 of the CUDA kernel the backend's launch policy picks for it, from the table of the device's
@@ -12,7 +12,6 @@ architecture (sm_90 for H100/H200, sm_80 for A100; for L4 and RTX 4090, sm_89, t
 registers: the table has no sm_89 rows). A launch from Python through Numba is charged
 CALL_S, as napkin's default GPU rates do.
 """
-import json
 import sys
 
 import numpy as np
@@ -21,38 +20,22 @@ import tinygrad_nm as tnm
 from tinygrad_nm import functional as F, nn, optim
 from tinygrad_nm.backends.costs import Buf
 from tinygrad_nm.backends.kernels import kernel_cost
-from tinygrad_nm.backends.numba_cuda.device import gpu_policy
+from tinygrad_nm.backends.numba_cuda import pricing
 from tinygrad_nm.napkin import fmt, gpu, rates as rates_mod
 
 CALL_S = 20e-6  # a Numba launch from Python (napkin's default GPU call_s; not a datasheet figure)
 TABLE_ARCH = {"sm_90": "sm_90", "sm_80": "sm_80", "sm_89": "sm_80"}
 
 
-def load_rows(path):
-    with open(path) as f:
-        return json.load(f)["rows"]
+def resources_for(cost, dtype, sheet):
+    """KernelResources of the CUDA kernel the launch policy runs for this call (the backend's rule)."""
+    row = pricing.kernel_resources(cost.kernel, cost.shapes, dtype, TABLE_ARCH[sheet.arch], sheet.sm_count)
+    return gpu.KernelResources.from_row(row) if row else None
 
 
-def resources_for(rows, cost, dtype, sheet):
-    """KernelResources of the CUDA kernel the launch policy runs for this call."""
-    arch = TABLE_ARCH[sheet.arch]
-    mine = [r for r in rows if r["arch"] == arch and r["dtype"] == dtype and cost.kernel in r["served"].split(",")]
-    if cost.kernel == "matmul":
-        p = gpu_policy(sheet.sm_count)
-        (m, _), (_, n) = cost.shapes[0], cost.shapes[1]
-        kind = "matmul_register_blocked" if m >= p.blocking[0] and n >= p.blocking[1] else \
-            "matmul_tiled" if m >= p.tiled_min and n >= p.tiled_min else "matmul_direct"
-        mine = [r for r in mine if r["kind"] == kind]
-    else:  # a contiguous map when there is one; else the least occupancy among its kernels
-        mine = [r for r in mine if "contiguous" in r["kernel"]] or mine
-    if not mine:
-        return None  # a view or a transfer: no kernel of its own
-    return gpu.KernelResources.from_row(min(mine, key=lambda r: r["occupancy"]))
-
-
-def price_costs(rows, costs, device, dtype="float32"):
+def price_costs(costs, device, dtype="float32"):
     sheet = gpu.device(device)
-    return [gpu.price(c, device, resources_for(rows, c, dtype, sheet), dtype, call_s=CALL_S) for c in costs]
+    return [gpu.price(c, device, resources_for(c, dtype, sheet), dtype, call_s=CALL_S) for c in costs]
 
 
 def mlp_step_costs(width, batch, backend="numpy"):
@@ -78,8 +61,10 @@ def matmul_costs(n):
     return [kernel_cost("matmul", (Buf((n, n), 4), Buf((n, n), 4)))]
 
 
-def main(path):
-    rows = load_rows(path)
+def main():
+    toolchain, rows = pricing.stored()
+    if not rows:
+        sys.exit(f"no resource facts in {pricing.FACTS}: run tinygrad-nm cuda-report --write-facts")
     devices = list(gpu.DEVICES)
     out = ["Predictions (napkin/gpu.py, datasheet rates; nothing measured on a GPU), float32, "
            f"{fmt.seconds(CALL_S)} per launch:", "",
@@ -88,7 +73,7 @@ def main(path):
     def line(label, costs, detail=None):
         cells = []
         for d in devices:
-            ps = price_costs(rows, costs, d)
+            ps = price_costs(costs, d)
             total = sum(p.seconds for p in ps)
             cells.append(fmt.seconds(total) + (f" ({detail(ps, total)})" if detail else ""))
         out.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -122,7 +107,7 @@ def main(path):
                 "matmul", (k, k), (k, k), backend="numpy").seconds)
         cells = []
         for d in devices:
-            gpu_s = {k: sum(p.seconds for p in price_costs(rows, host[k][0], d)) for k in sizes}
+            gpu_s = {k: sum(p.seconds for p in price_costs(host[k][0], d)) for k in sizes}
             at = gpu.crossover(lambda k: host[k][1], gpu_s.get, sizes)
             cells.append(f"n = {at}" if at else f"none up to {sizes[-1]}")
             if d == "H200":
@@ -137,4 +122,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "/tmp/cuda-resources.json")
+    main()

@@ -538,6 +538,10 @@ def test_every_kernel_compiles_and_assembles_for_sm80_and_sm90_without_spills():
         assert compute <= served, sorted(compute - served)
     problems = resources.problems(rows)
     assert not problems, "\n".join(problems)
+    from tinygrad_nm.backends.numba_cuda import pricing, report
+    toolchain, stored = pricing.stored()
+    if toolchain == report.toolchain():  # another compiler may allocate registers differently
+        assert pricing.fold(rows) == stored, "numba_cuda/resources.json is stale: tinygrad-nm cuda-report --write-facts"
     for r in rows:  # the register tile stays in registers and its inner loop is FMAs and shared loads
         if r.kind == "matmul_register_blocked" and r.dtype == "float32":
             assert r.fmas >= 64 and r.instructions <= 1.6 * r.fmas, \
@@ -568,3 +572,19 @@ def test_cuda_report_refuses_the_simulator_with_one_line():
     """, {"NUMBA_ENABLE_CUDASIM": "1"})
     assert proc.returncode == 2, proc.stderr
     assert "cannot compile for a GPU here" in proc.stderr and "simulator" in proc.stderr
+
+
+def test_pricing_facts_name_the_kernel_the_policy_runs():
+    """What napkin's GPU model prices a call with (stored by cuda-report; no GPU, no compiler)."""
+    from tinygrad_nm.backends.numba_cuda import pricing
+    toolchain, rows = pricing.stored()
+    assert toolchain and {r["arch"] for r in rows} == {"sm_80", "sm_90"}
+    big = pricing.kernel_resources("matmul", ((4096, 4096), (4096, 4096)), "float32", "sm_90")
+    assert big["kind"] == "matmul_register_blocked" and big["fmas"] == 64 and big["spill_bytes"] == 0
+    assert pricing.kernel_resources("matmul", ((64, 784), (784, 64)), "float32", "sm_80")["kind"] == "matmul_tiled"
+    assert pricing.kernel_resources("matmul", ((4, 784), (784, 10)), "float32", "sm_80")["kind"] == "matmul_direct"
+    assert pricing.kernel_resources("matmul", ((512, 512), (512, 512)), "int64", "sm_90")["kind"] == "matmul_tiled"
+    relu = pricing.kernel_resources("relu", ((1 << 20,),), "float32", "sm_90")
+    assert "contiguous [relu]" in relu["kernel"] and relu["block"] == 256
+    assert pricing.kernel_resources("permute", ((4, 6),), "float32", "sm_90") is None  # a view: no kernel
+    assert backends.pricing("numba_cuda")[0]["kernel_resources"] is pricing.kernel_resources

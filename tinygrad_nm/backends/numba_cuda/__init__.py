@@ -12,7 +12,9 @@ them:
     indexing.py      reshape, permute, expand (views), getitem, setitem, index_add (gather/scatter)
     gemm.py          matmul: direct, tiled and register-blocked kernels
     resources.py     every kernel compiled for sm_80/sm_90 and assembled by ptxas: registers,
-                     shared memory, spills, occupancy (`tinygrad-nm cuda-report`)
+                     shared memory, spills, occupancy (`tinygrad-nm cuda-report`, report.py)
+    pricing.py       those figures stored in resources.json, and which kernel a call runs: the
+                     pricing facts napkin's GPU model reads
 
 The backend contract (backends/kernels.py: NAME, unavailable_reason(), PRICING, `writable` and
 every kernel of the table) is importable from here; each module lists the kernels it serves in
@@ -27,6 +29,10 @@ from tinygrad_nm.backends.kernels import KERNELS
 from tinygrad_nm.backends.numba_cuda.device import (IMPORT_ERROR, NAME, POLICY, PRICING, SIMULATOR_POLICY,  # noqa: F401
                                                     CudaBuffer, LaunchPolicy, describe, gpu_policy, policy,
                                                     synchronize, unavailable_reason)
+from tinygrad_nm.backends.numba_cuda import pricing as _pricing
+
+# what napkin's GPU model prices this backend with: readable without a GPU or numba (pricing.py)
+PRICING = {**PRICING, "kernel_resources": _pricing.kernel_resources}
 
 if IMPORT_ERROR is None:  # otherwise only NAME and unavailable_reason(), which says why
     from tinygrad_nm.backends.numba_cuda import elementwise, gemm, indexing, reductions, softmax_rows, storage

@@ -1,17 +1,19 @@
 """`tinygrad-nm cuda-report`: the resource table of every CUDA kernel (resources.py) as markdown,
-for bench/README.md, and optionally as JSON rows for napkin's GPU model (napkin/gpu.py's
-KernelResources.from_row reads them).
+for bench/README.md; --json writes every row, --write-facts stores them folded as the backend's
+pricing facts (pricing.py; napkin/gpu.py's KernelResources.from_row reads a row).
 """
 import json
 import sys
 import time
 from collections import defaultdict
 
-from tinygrad_nm.backends.numba_cuda import resources as R
+from tinygrad_nm.backends.numba_cuda import pricing, resources as R
 
 
 def add_arguments(parser):
     parser.add_argument("--json", metavar="PATH", help="also write every row (one per specialisation and arch) as JSON")
+    parser.add_argument("--write-facts", action="store_true",
+                        help="store the folded rows in the package (numba_cuda/resources.json, napkin's GPU facts)")
     parser.add_argument("--workers", type=int, default=None, help="compiling processes (default: the CPU count, <= 8)")
 
 
@@ -27,6 +29,9 @@ def run(args):
         with open(args.json, "w") as f:
             json.dump({"toolchain": toolchain(), "rows": [r.as_row() for r in rows]}, f, indent=1)
         print(f"\nwrote {len(rows)} rows to {args.json}")
+    if args.write_facts:
+        pricing.write(rows, toolchain())
+        print(f"\nstored the folded rows in {pricing.FACTS}")
     bad = R.problems(rows)
     return 1 if bad else 0
 
