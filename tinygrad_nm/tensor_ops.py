@@ -12,7 +12,8 @@ from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
 from tinygrad_nm.autograd import grad_mode
 from tinygrad_nm.host import shape_arg
-from tinygrad_nm.shapes import normalize_axes, reshape_target
+from tinygrad_nm import backends
+from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
 
 
 class TensorOps:
@@ -89,7 +90,7 @@ class TensorOps:
     def __abs__(self): return self.abs()
 
     def __iadd__(self, other):
-        if self._ctx is not None and grad_mode.enabled:  # `out += x` inside a graph, as in the walkthrough
+        if self._ctx is not None and (grad_mode.everywhere or grad_mode.here()):  # `out += x` inside a graph, as in the walkthrough
             return self._binary(ops.Add, other)  # recorded out of place; Python rebinds the name
         return self._inplace(ops.Add, other)
 
@@ -170,7 +171,7 @@ class TensorOps:
         target = reshape_target(self.shape, shape_arg(shape))
         if target == self.shape:
             return self
-        return self._apply(ops.Reshape, self.dtype, (self,), target)
+        return self._alias(self._apply(ops.Reshape, self.dtype, (self,), target))  # a view, as in PyTorch
 
     view = reshape
 
@@ -183,7 +184,7 @@ class TensorOps:
         if sorted(normalize_axes(axes, self.ndim)) != list(range(self.ndim)) or len(axes) != self.ndim:
             raise ValueError(f"permute{tuple(axes)}: not a permutation of the {self.ndim} axes of shape {self.shape}")
         axes = tuple(a % self.ndim for a in axes)
-        return self if axes == tuple(range(self.ndim)) else self._apply(ops.Permute, self.dtype, (self,), axes)
+        return self if axes == tuple(range(self.ndim)) else self._alias(self._apply(ops.Permute, self.dtype, (self,), axes))
 
     def transpose(self, dim0=None, dim1=None):
         """No arguments: reverse the axes (NumPy). Two: swap those axes (PyTorch)."""
@@ -220,6 +221,46 @@ class TensorOps:
         return out
 
     dot = matmul
+
+    # --- writing by index (reading, t[key], is the core's: its hot path is w[i]) ---------------
+    def __setitem__(self, key, value):
+        if grad_mode.enabled and self.requires_grad:
+            raise RuntimeError("a tensor that requires grad is being written in place by t[...] = v; "
+                               "write inside `with tnm.no_grad():` or through `t.data`")
+        index, _ = self._index(key)
+        index = index if index is not None else (slice(None),) * max(self.ndim, 1)
+        be = backends.kernels_of(self._be)
+        if isinstance(value, TensorOps):
+            self._same_backend(value, "setitem")
+            if value.ndim:
+                target = self._be.getitem(self._buf, index).shape if self.ndim else ()
+                broadcast_shape(value.shape, target, f"t[{key!r}] = value", into=True)
+            value = value.cast(self.dtype)._buf if value.dtype is not self.dtype else value._buf
+        elif not isinstance(value, (int, float, bool)):
+            return self.__setitem__(key, type(self)(value, dtype=self.dtype, backend=self.backend))
+        if not self.ndim:
+            self._buf = be.assign(self._buf, value)
+        else:
+            be.setitem(self._buf, index, value)
+        self._written()
+
+    def _index(self, key):
+        """normalize_index on host values, then its integer arrays stored on this backend."""
+        host_key = tuple(self._host_index(k) for k in key) if isinstance(key, tuple) else self._host_index(key)
+        index, new_axes = normalize_index(self._shape, host_key)
+        if index is not None and any(isinstance(e, np.ndarray) for e in index):
+            be = backends.kernels_of(self._be)
+            index = tuple(be.from_numpy(e, dt.int64) if isinstance(e, np.ndarray) else e for e in index)
+        return index, new_axes
+
+    def _host_index(self, k):
+        if not isinstance(k, TensorOps):
+            return k
+        if k._be is not self._be:
+            raise ValueError(f"index tensor is on backend {k.backend!r}, the tensor on {self.backend!r}")
+        if k.ndim == 0 and k.dtype is not dt.bool_:  # indexes like an int (a float one raises)
+            return k.__index__()
+        return k._host()
 
 
 def _numpy_style(t, dtype, out):
