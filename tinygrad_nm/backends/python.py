@@ -161,11 +161,15 @@ def _div(x, y):
 def _pow(x, y):
     try:
         r = x ** y
-    except ZeroDivisionError:  # 0 ** negative
-        return _inf
-    except OverflowError:
-        return _inf
-    return _nan if isinstance(r, complex) else r
+    except (ZeroDivisionError, OverflowError):  # 0 ** negative, or past the largest float
+        return _pow_infinite(x, y)
+    return _nan if isinstance(r, complex) else r  # a negative base to a fractional power
+
+
+def _pow_infinite(x, y):
+    """IEEE 754 (and NumPy, PyTorch) where Python raises: an infinity, negative when the base is
+    negative (-0.0 included) and the exponent an odd integer."""
+    return math.copysign(_inf, x) if y % 2 == 1 else _inf
 
 
 def add(a, b): return _elementwise(operator.add, a, b)
@@ -173,6 +177,8 @@ def sub(a, b): return _elementwise(operator.sub, a, b)
 def mul(a, b): return _elementwise(operator.mul, a, b)
 def div(a, b): return _elementwise(_div, a, b)
 def pow(a, b):
+    if type(b) is float and b == 0.5 and a.dtype.is_float:
+        return sqrt(a)  # as NumPy and PyTorch do for this scalar: (-inf) ** 0.5 is nan, not C's inf
     out = _elementwise(_pow, a, b)
     if not out.dtype.is_float and any(type(v) is float for v in out.data):  # 2 ** -1 in an int tensor
         raise ValueError("Integers to negative integer powers are not allowed.")
@@ -220,8 +226,16 @@ def _atanh(x):
     return math.copysign(_inf, x) if _babs(x) == 1 else _nan
 
 
+def _exp_large(x):
+    """exp near and past overflow, and of nan (which fails `x < 709.78` too)."""
+    try:
+        return math.exp(x)  # finite up to 709.78...
+    except OverflowError:
+        return _inf
+
+
 def neg(a): return _unary(operator.neg, a)
-def exp(a): return _unary(lambda x: math.exp(x) if x < 709.78 else _inf, a)
+def exp(a): return _unary(lambda x: math.exp(x) if x < 709.78 else _exp_large(x), a)
 def log(a): return _unary(_log, a)
 def sqrt(a): return _unary(lambda x: math.sqrt(x) if x >= 0 else _nan, a)
 def abs(a): return _unary(operator.abs, a)
@@ -229,7 +243,9 @@ def sign(a): return _unary(lambda x: (x > 0) - (x < 0) if x == x else x, a)
 def tanh(a): return _unary(math.tanh, a)
 def atanh(a): return _unary(_atanh, a)
 def sigmoid(a): return _unary(_sigmoid, a)
-def relu(a): return _unary(lambda x: x if x > 0 else 0 * x, a)
+def relu(a):
+    zero = _caster(a.dtype)(0)
+    return _unary(lambda x: x if x > 0 else (zero if x == x else x), a)  # nan stays nan
 def relu_backward(x, g): return PyBuffer([v if k > 0 else 0.0 for k, v in zip(x.data, g.data)], g.shape, g.dtype)
 def sigmoid_backward(y, g): return PyBuffer([v * s * (1.0 - s) for s, v in zip(y.data, g.data)], g.shape, g.dtype)
 def tanh_backward(y, g): return PyBuffer([v * (1.0 - t * t) for t, v in zip(y.data, g.data)], g.shape, g.dtype)
@@ -340,8 +356,17 @@ def _max(values):
     return _nan if any(v != v for v in values) else m
 
 
+def _fsum(values):
+    """Exactly rounded sum; where fsum raises (inf + -inf, or a partial sum past the largest
+    float) the plain sum gives IEEE's answer, nan or an infinity, as NumPy does."""
+    try:
+        return math.fsum(values)
+    except (ValueError, OverflowError):
+        return _bsum(values)
+
+
 def sum(a, axes, keepdims):
-    return _reduce(math.fsum if a.dtype.is_float else _bsum, a, axes, keepdims)
+    return _reduce(_fsum if a.dtype.is_float else _bsum, a, axes, keepdims)
 
 
 def max(a, axes, keepdims):
@@ -365,14 +390,14 @@ def _rows(fn, axis, *bufs):
 def _softmax_row(row):
     m = _max(row)
     e = [math.exp(x - m) for x in row]
-    s = math.fsum(e)
+    s = _fsum(e)
     return [x / s for x in e]
 
 
 def _log_softmax_row(row):
     m = _max(row)
-    lse = m + math.log(math.fsum(math.exp(x - m) for x in row))
-    return [x - lse for x in row]
+    log_s = math.log(_fsum([math.exp(x - m) for x in row]))
+    return [(x - m) - log_s for x in row]  # not x - (m + log_s): m + log_s rounds away log_s at large m
 
 
 def softmax(a, axis):
@@ -385,14 +410,14 @@ def log_softmax(a, axis):
 
 def softmax_backward(y, g, axis):
     def row(ys, gs):
-        dot = math.fsum(map(operator.mul, ys, gs))
+        dot = _fsum(list(map(operator.mul, ys, gs)))
         return [yi * (gi - dot) for yi, gi in zip(ys, gs)]
     return _rows(row, axis, y, g)
 
 
 def log_softmax_backward(y, g, axis):
     def row(ys, gs):
-        total = math.fsum(gs)
+        total = _fsum(gs)
         return [gi - math.exp(yi) * total for yi, gi in zip(ys, gs)]
     return _rows(row, axis, y, g)
 
