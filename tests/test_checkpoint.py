@@ -208,6 +208,19 @@ def test_stop_after_then_resume_equals_an_uninterrupted_cosine_run(tmp_path, cap
     assert a["config"] == b["config"] and a["history"]["train_loss"] == b["history"]["train_loss"]
 
 
+@pytest.mark.slow
+def test_the_readmes_resume_example_gives_the_uninterrupted_weights(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    straight, run = str(tmp_path / "straight.npz"), str(tmp_path / "run.npz")
+    quiet = ["--no-plot", "--no-progress"]
+    assert train(capsys, "--task", "digits", "--epochs", "30", "--save", straight, *quiet)[0] == 0
+    # README: train --task digits --epochs 30 --stop-after 10 --save run.npz; train --resume run.npz --epochs 30
+    assert train(capsys, "--task", "digits", "--epochs", "30", "--stop-after", "10", "--save", run, *quiet)[0] == 0
+    code, out, err = train(capsys, "--resume", run, "--epochs", "30", "--save", run, *quiet)
+    assert code == 0 and "resumed from" in out and "epoch  30/30" in out, err
+    assert_same_weights(straight, run)
+
+
 def test_a_different_horizon_is_refused_with_how_to_extend(tmp_path, capsys):
     path = str(tmp_path / "run.npz")
     assert train(capsys, *SMALL, "--epochs", "2", "--no-plot", "--schedule", "cosine", "--save", path)[0] == 0
