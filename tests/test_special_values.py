@@ -25,6 +25,19 @@ UNARY = {"exp": lambda x: x.exp(), "log": lambda x: x.log(), "sqrt": lambda x: x
          "sigmoid": lambda x: x.sigmoid(), "relu": lambda x: x.relu(), "atanh": lambda x: x.atanh()}
 
 
+# Defects of the numba_cuda kernels (backends/cuda_kernels.py, being reworked on another branch):
+# pinned as strict xfails on that backend only, so the fix shows up as an XPASS to remove them
+CUDA_LOG_SOFTMAX = ("numba_cuda's log_softmax and cross_entropy kernels compute x - (m + log s): at logits "
+                    "near 1e38 (float32) or 1e300 (float64) m + log s rounds to m (issue 19's CUDA precision fix)")
+CUDA_POW_HALF = ("numba_cuda's pow kernel takes a scalar exponent 0.5 as C's pow, (-inf) ** 0.5 = inf; NumPy and "
+                 "PyTorch take it as sqrt: nan")
+
+
+def known_defect(request, backend, name, reason):
+    if backend == name:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
 def same(ours, theirs, dtype, what):
     """Equal as IEEE values: nan where PyTorch has nan, infinities of the same sign, close elsewhere."""
     with warnings.catch_warnings():
@@ -85,7 +98,8 @@ def test_div_pow_at_special_values(backend, dtype, op):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_pow_of_minus_inf_by_a_half(backend, dtype):
+def test_pow_of_minus_inf_by_a_half(request, backend, dtype):
+    known_defect(request, backend, "numba_cuda", CUDA_POW_HALF)
     # NumPy and PyTorch take a scalar exponent of 0.5 as sqrt: nan; with a tensor exponent, C's pow: inf
     assert np.isnan((Tensor([-inf], dtype=dtype) ** 0.5).numpy()[0])
     assert (Tensor([-inf], dtype=dtype) ** Tensor([0.5], dtype=dtype)).numpy()[0] == inf
@@ -116,7 +130,10 @@ REDUCTIONS = {"sum": (lambda x: x.sum(axis=1), lambda x: x.sum(1)),
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", list(REDUCTIONS))
 @pytest.mark.parametrize("row", list(ROWS))
-def test_reductions_at_special_values(backend, dtype, reduction, row):
+def test_reductions_at_special_values(request, backend, dtype, reduction, row):
+    huge = np.array(ROWS[row], dtype=dtype)
+    if reduction == "log_softmax" and np.isfinite(huge).all() and np.abs(huge).max() > 1e30:
+        known_defect(request, backend, "numba_cuda", CUDA_LOG_SOFTMAX)
     if backend == "python" and dtype == "float32" and row == "float32_overflow" and reduction == "mean":
         pytest.skip("python computes float32 tensors in double precision (backends/python.py): "
                     "3e38 + 3e38 does not overflow before the division")
@@ -129,7 +146,8 @@ def test_reductions_at_special_values(backend, dtype, reduction, row):
     same(t.grad.numpy(), p.grad.numpy(), dtype, f"{reduction} gradient of {ROWS[row]}")
 
 
-def test_cross_entropy_at_huge_logits(backend):
+def test_cross_entropy_at_huge_logits(request, backend):
+    known_defect(request, backend, "numba_cuda", CUDA_LOG_SOFTMAX)
     from tinygrad_nm import functional as F
     for logits in ([[1e308, 1e308]], [[1e4, 1e4]], [[inf, 1.0]]):
         out = F.cross_entropy(Tensor(logits, dtype="float64"), [0])

@@ -151,10 +151,12 @@ def load(path):
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: damaged checkpoint header: 'meta' is a {type(meta).__name__}, not a dict")
     for key, value in arrays.items():
-        if key.startswith(("model/", "optimizer/")) and value.dtype.kind not in "biuf":
+        name = key.split("/", 1)[-1]  # entries named like __structure__ describe the layout: text by design
+        if key.startswith(("model/", "optimizer/")) and value.dtype.kind not in "biuf" and \
+                not (name.startswith("__") and name.endswith("__")):
             raise CheckpointError(f"{path}: damaged checkpoint: {key!r} holds {value.dtype} "
                                   f"({_KINDS.get(value.dtype.kind, 'not numbers')}), not real numbers")
-        if key.startswith("optimizer/") and key.split("/", 1)[1].split(".")[0] in ("steps", "step"):
+        if key.startswith("optimizer/") and name.split(".")[0] in ("steps", "step"):
             _count(path, key, value)  # a step count, whole or per parameter: one whole number
     model = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     optimizer = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}

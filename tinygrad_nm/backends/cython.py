@@ -204,7 +204,7 @@ def tanh_backward(y, g):
 def _along_axis(kernel, fallback, axis, *arrays):
     """Run a row kernel along `axis`: move that axis last, view the rest as rows, move it back."""
     same = _promoted(*arrays)
-    if same is None or arrays[0].ndim == 0 or any(a.shape != arrays[0].shape for a in arrays):
+    if same is None or arrays[0].ndim == 0 or arrays[0].size == 0 or any(a.shape != arrays[0].shape for a in arrays):
         return fallback(*arrays, axis)
     last = axis == same[0].ndim - 1
     moved = [np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)) for a in same]

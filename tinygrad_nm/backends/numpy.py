@@ -133,13 +133,14 @@ def index_add(acc, index, g):
 
 
 # --- softmax family -------------------------------------------------------------------------
+# initial=-inf: the maximum of an empty axis (nothing to normalise) is -inf, not an error
 def softmax(a, axis):
-    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True, initial=-np.inf))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(a, axis):
-    shifted = a - np.max(a, axis=axis, keepdims=True)
+    shifted = a - np.max(a, axis=axis, keepdims=True, initial=-np.inf)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 

@@ -326,6 +326,8 @@ def _rows(fn, axis, *bufs):
     inverse = [order.index(ax) for ax in range(ndim)]
     moved = [permute(b, order) for b in bufs]
     n = bufs[0].shape[axis]
+    if n == 0:  # an empty axis: no rows, and a step of 0 below would not advance
+        return PyBuffer([], bufs[0].shape, bufs[0].dtype)
     out = []
     for i in range(0, len(moved[0].data), n):
         out.extend(fn(*[m.data[i:i + n] for m in moved]))
