@@ -250,6 +250,21 @@ def test_stop_after_past_the_last_epoch_is_refused(tmp_path, capsys):
     assert code == 2 and "--stop-after 3 is past the run's last epoch (--epochs 2)" in err and "epoch 1" not in out
 
 
+def test_resume_from_a_directory_or_an_unreadable_file_exits_2(tmp_path, capsys):
+    code, out, err = train(capsys, "--resume", str(tmp_path), "--no-plot")
+    assert code == 2 and err.count("\n") == 1 and f"{tmp_path}: a directory, not a checkpoint file" in err
+    path = tmp_path / "run.npz"
+    assert train(capsys, *SMALL, "--epochs", "1", "--no-plot", "--save", str(path))[0] == 0
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as a user who reads any file (root)")
+        code, out, err = train(capsys, "--resume", str(path), "--no-plot")
+        assert code == 2 and err.count("\n") == 1 and "run.npz: not a readable checkpoint" in err and "Permission" in err
+    finally:
+        path.chmod(0o644)
+
+
 def test_save_to_a_directory_fails_before_training(tmp_path, capsys):
     code, out, err = train(capsys, *SMALL, "--epochs", "1", "--no-plot", "--save", str(tmp_path))
     assert code == 2 and "a directory, not a file name" in err and "epoch" not in out

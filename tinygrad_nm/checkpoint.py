@@ -16,6 +16,7 @@ the wrong kind (strings, complex numbers, a vector where a count belongs) all ra
 CheckpointError naming the file and the entry, and `restore` changes the model and the optimizer
 both or neither.
 """
+import copy
 import json
 import os
 import re
@@ -105,7 +106,8 @@ class Checkpoint:
 
     def restore(self, model, optimizer=None):
         """Load the state into `model` (and `optimizer`): if either refuses, both stay as they were."""
-        before = model.state_dict(), optimizer.state_dict() if optimizer is not None else None
+        # copies, not views of the live storage that loading is about to overwrite
+        before = copy.deepcopy((model.state_dict(), optimizer.state_dict() if optimizer is not None else None))
         try:
             model.load_state_dict(self.model)
             if optimizer is not None:
@@ -127,6 +129,8 @@ _DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, Runti
 def load(path):
     """Read a checkpoint written by `save`; CheckpointError naming the file (and the entry) if it is
     damaged, truncated, some other kind of file, or holds values of the wrong kind."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path}: a directory, not a checkpoint file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     try:

@@ -74,12 +74,13 @@ def fsum(values):
 
 def softmax_row(row):
     m = nanmax(row)
-    e = [math.exp(x - m) for x in row]
+    e = list(map(math.exp, [x - m for x in row]))
     s = fsum(e)
     return [x / s for x in e]
 
 
 def log_softmax_row(row):
     m = nanmax(row)
-    log_s = math.log(fsum([math.exp(x - m) for x in row]))
-    return [(x - m) - log_s for x in row]  # not x - (m + log_s): m + log_s rounds away log_s at large m
+    shifted = [x - m for x in row]
+    log_s = math.log(fsum(list(map(math.exp, shifted))))
+    return [v - log_s for v in shifted]  # (x - m) - log s: m + log s would round log s away at large m
