@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tinygrad_nm import Tensor
 
 settings.register_profile(
-    "tinygrad_nm_fuzz", deadline=None, derandomize=True, database=None, print_blob=True,
+    "tinygrad_nm_fuzz", deadline=None, database=None, print_blob=True,
+    derandomize=not os.environ.get("TINYGRAD_NM_FUZZ_RANDOM"),  # CI: the same examples every run
     # the backend fixture only selects a backend: sharing it across one test's examples is intended
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.data_too_large, HealthCheck.filter_too_much])
