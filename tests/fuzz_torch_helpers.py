@@ -79,7 +79,8 @@ def compare(ours_fn, theirs_fn, arrays, dtype, seed=0):
             assert t.grad is None or not np.any(t.grad.numpy()), f"input {i}: a gradient where PyTorch has none"
             continue
         assert t.grad is not None, f"input {i}: no gradient; PyTorch has one"
-        assert t.grad.shape == tuple(p.grad.shape), f"input {i}: gradient shape {t.grad.shape}, PyTorch {tuple(p.grad.shape)}"
+        assert t.grad.shape == tuple(p.grad.shape), \
+            f"input {i}: gradient shape {t.grad.shape}, PyTorch {tuple(p.grad.shape)}"
         close(t.grad.numpy(), p.grad.numpy(), dtype, f"gradient of input {i}")
 
 

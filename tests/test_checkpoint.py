@@ -38,7 +38,8 @@ def assert_unchanged(model, opt, before):
     ("optimizer__steps", np.array("seven"), r"'optimizer/steps' holds <U5 \(text\)"),
     ("optimizer__steps", np.array(-1), r"'optimizer/steps' is -1, not a non-negative whole number"),
     ("optimizer__steps", np.array(2.5), r"'optimizer/steps' is 2.5, not a non-negative whole number"),
-    ("optimizer__exp_avg.0", np.zeros((4, 3), dtype=np.complex128), r"'optimizer/exp_avg.0' holds complex128 \(complex numbers\)"),
+    ("optimizer__exp_avg.0", np.zeros((4, 3), dtype=np.complex128),
+     r"'optimizer/exp_avg.0' holds complex128 \(complex numbers\)"),
     ("optimizer__exp_avg_sq.1", np.array(["a", "b", "c", "d"]), r"'optimizer/exp_avg_sq.1' holds <U1 \(text\)"),
     ("model__layers.0.weight", np.full((4, 3), b"x"), r"'model/layers.0.weight' holds \|S1 \(bytes\)"),
     ("epoch", np.array([3, 4]), r"'epoch' is an array of shape \(2,\)"),
@@ -199,7 +200,8 @@ def test_stop_after_then_resume_equals_an_uninterrupted_cosine_run(tmp_path, cap
     code, out, _ = train(capsys, *base, "--epochs", "5", "--stop-after", "2", "--save", pieces)
     assert code == 0 and f"stopped after epoch 2 of 5; continue with --resume {pieces}" in out
     assert checkpoint.load(pieces).epoch == 2
-    code, out, err = train(capsys, "--resume", pieces, "--stop-after", "3", "--save", pieces, "--no-plot", "--no-progress")
+    code, out, err = train(capsys, "--resume", pieces, "--stop-after", "3", "--save", pieces, "--no-plot",
+                           "--no-progress")
     assert code == 0 and [line.split()[1] for line in out.splitlines() if line.startswith("epoch")] == ["3/5"], err
     code, out, err = train(capsys, "--resume", pieces, "--epochs", "5", "--save", pieces, "--no-plot", "--no-progress")
     assert code == 0 and [line.split()[1] for line in out.splitlines() if line.startswith("epoch")] == ["4/5", "5/5"]
@@ -260,7 +262,8 @@ def test_resume_from_a_directory_or_an_unreadable_file_exits_2(tmp_path, capsys)
         if os.access(path, os.R_OK):
             pytest.skip("running as a user who reads any file (root)")
         code, out, err = train(capsys, "--resume", str(path), "--no-plot")
-        assert code == 2 and err.count("\n") == 1 and "run.npz: not a readable checkpoint" in err and "Permission" in err
+        assert code == 2 and err.count("\n") == 1
+        assert "run.npz: not a readable checkpoint" in err and "Permission" in err
     finally:
         path.chmod(0o644)
 

@@ -83,10 +83,10 @@ def backward(root, grad_buf, retain_graph=False):
     Leaves accumulate each gradient as it arrives; an interior tensor runs its op's
     backward once, after all of its consumers (made later) ran theirs. Every op's backward
     returns gradients of its inputs' own shapes (ops.py undoes broadcasting)."""
+    be = backends.kernels_of(root._be)
     if root._ctx is None:
-        root._accumulate_grad(grad_buf)
+        root._accumulate_grad(grad_buf, be)
         return
-    be = root._be if backends._kernel_wrapper is None else backends.kernels(root._be)
     root._gsum = grad_buf
     heap, t = [], root
     ready = None
@@ -105,14 +105,14 @@ def backward(root, grad_buf, retain_graph=False):
             ready = None
             if ga is not None and a is not None and a.requires_grad:
                 if a._ctx is None:
-                    a._accumulate_grad(ga)
+                    a._accumulate_grad(ga, be)
                 elif a._gsum is not None:
                     a._gsum = be.add(a._gsum, ga)
                 else:
                     a._gsum, ready = ga, a
             if gb is not None and b is not None and b.requires_grad:
                 if b._ctx is None:
-                    b._accumulate_grad(gb)
+                    b._accumulate_grad(gb, be)
                 elif b._gsum is not None:
                     b._gsum = be.add(b._gsum, gb)
                 else:

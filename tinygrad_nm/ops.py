@@ -66,7 +66,8 @@ class Div(Function):
     def backward(ctx, be, g):
         a, b = ctx._saved
         ga = be.div(g, b) if needs_grad(ctx._a) else None
-        gb = be.neg(be.div(be.mul(g, a), be.mul(b, b))) if needs_grad(ctx._b) else None  # -g a / b^2
+        # -g a / b^2, divided by b twice: b * b underflows to 0 where -a/b^2 is still representable
+        gb = be.neg(be.div(be.div(be.mul(g, a), b), b)) if needs_grad(ctx._b) else None
         return ga, gb
 
 
