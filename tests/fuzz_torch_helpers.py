@@ -1,7 +1,6 @@
 """What tests/test_fuzz_torch.py draws and how it compares: the hypothesis profile, shapes and
 values, index keys, random op graphs, and the forward-and-gradient comparison with PyTorch."""
 import math
-import os
 
 import numpy as np
 import torch
@@ -9,18 +8,18 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from tinygrad_nm import Tensor
+from tinygrad_nm.settings import settings as tnm_settings
 
 settings.register_profile(
     "tinygrad_nm_fuzz", deadline=None, database=None, print_blob=True,
-    derandomize=not os.environ.get("TINYGRAD_NM_FUZZ_RANDOM"),  # CI: the same examples every run
+    derandomize=not tnm_settings.fuzz_random,  # CI: the same examples every run
     # the backend fixture only selects a backend: sharing it across one test's examples is intended
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.data_too_large, HealthCheck.filter_too_much])
-SCALE = float(os.environ.get("TINYGRAD_NM_FUZZ_SCALE", "1"))
 
 
 def fuzz(examples):
-    return settings(settings.get_profile("tinygrad_nm_fuzz"), max_examples=max(1, int(examples * SCALE)))
+    return settings(settings.get_profile("tinygrad_nm_fuzz"), max_examples=examples * tnm_settings.fuzz_scale)
 
 
 DTYPES = ["float32", "float64"]
