@@ -55,6 +55,16 @@ def test_out_of_range_predictions_and_bad_eps_are_refused(backend):
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\] \(apply .sigmoid\(\) first\), got values from -0.1 to 1.5"):
         F.binary_cross_entropy(p, [1.0, 0.0, 1.0])
     assert p.grad is None
+    nan = float("nan")
+    with pytest.raises(ValueError, match=r"predictions must be probabilities in \[0, 1\] .*got 1 NaN value$"):
+        F.binary_cross_entropy(p[:1] * nan, [1.0])  # PyTorch: "all elements of input should be between 0 and 1"
+    with pytest.raises(ValueError, match=r"predictions .*got 2 NaN values"):
+        F.binary_cross_entropy(Tensor([nan, 0.5, nan]), [1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match=r"targets must be probabilities in \[0, 1\], got values from 0 to 2$"):
+        F.binary_cross_entropy(Tensor([0.5, 0.5]), [0.0, 2.0])
+    with pytest.raises(ValueError, match=r"targets .*got 1 NaN value"):
+        F.binary_cross_entropy(Tensor([0.5, 0.5]), [0.0, nan])
+    assert p.grad is None
     with pytest.raises(ValueError, match=r"eps must lie in \[0, 0.5\), got 0.5"):
         F.binary_cross_entropy(Tensor([0.5]), [1.0], eps=0.5)
     with pytest.raises(ValueError, match=r"prediction shape \(3,\) and target shape \(2,\) differ"):

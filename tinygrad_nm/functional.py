@@ -1,4 +1,6 @@
 """Composite functions and losses, built from Tensor methods (PyTorch's torch.nn.functional)."""
+import numpy as np
+
 from tinygrad_nm import ops
 from tinygrad_nm.tensor import Tensor
 
@@ -53,9 +55,18 @@ def binary_cross_entropy(pred, target, eps=1e-7):
     if not 0 <= eps < 0.5:
         raise ValueError(f"binary_cross_entropy: eps must lie in [0, 0.5), got {eps}")
     target = _check_pair("binary_cross_entropy", pred, target)
-    host = pred.detach().numpy()
-    if host.size and ((host < 0).any() or (host > 1).any()):  # a log of a negative number: NaN later
-        raise ValueError(f"binary_cross_entropy: predictions must be probabilities in [0, 1] (apply "
-                         f".sigmoid() first), got values from {host.min():.4g} to {host.max():.4g}")
+    # PyTorch refuses both outside [0, 1] (a log of a negative number gives NaN later), NaN included
+    _check_probabilities("predictions", pred, " (apply .sigmoid() first)")
+    _check_probabilities("targets", target)
     p = pred * (1 - 2 * eps) + eps
     return -(target * p.log() + (1 - target) * (1 - p).log()).mean()
+
+
+def _check_probabilities(what, t, hint=""):
+    host = t.detach().numpy()
+    outside = ~((host >= 0) & (host <= 1))  # true at NaN too, which every comparison fails
+    if outside.any():
+        nans = int(np.isnan(host).sum())
+        got = (f"got {nans} NaN value{'s' if nans > 1 else ''}" if nans else
+               f"got values from {host.min():.4g} to {host.max():.4g}")
+        raise ValueError(f"binary_cross_entropy: {what} must be probabilities in [0, 1]{hint}, {got}")
