@@ -26,12 +26,15 @@ def tanh(input): return input.tanh()
 def silu(input): return input * input.sigmoid()
 
 
+# The piecewise ones select a branch with `where`, so that at 0 the gradient is PyTorch's (the
+# branch for x <= 0), not the 0 that relu's kink would give.
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return input.relu() - (-input).relu() * negative_slope
+    return C.where(input > 0, input, input * negative_slope)
 
 
 def elu(input, alpha=1.0, inplace=False):
-    return input.relu() + C.expm1(-(-input).relu()) * alpha  # min(x, 0) = -relu(-x)
+    positive = input > 0
+    return C.where(positive, input, C.expm1(C.where(positive, 0.0, input)) * alpha)
 
 
 def gelu(input, approximate="none"):
@@ -47,8 +50,7 @@ def gelu(input, approximate="none"):
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
     bx = input * beta
-    soft = (bx.relu() + C.log1p((-bx.abs()).exp())) / beta  # the same value, without overflow
-    return C.where(bx > threshold, input, soft)
+    return C.where(bx > threshold, input, -logsigmoid(-bx) / beta)  # softplus(z) = -log sigmoid(-z)
 
 
 def _softmax_dim(ndim):  # PyTorch's choice when dim is None (deprecated there, kept for old code)

@@ -113,7 +113,14 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     loss = -picked * w
     if reduction == "none":
         return loss.reshape(*target.shape)
-    return loss.sum() / w.sum() if reduction == "mean" else loss.sum()
+    if reduction == "mean":
+        return loss.sum() / w.sum() if kept.any() else _nan_with_zero_gradient(loss)
+    return loss.sum()
+
+
+def _nan_with_zero_gradient(loss):
+    """A 'mean' over no kept target: nan, as PyTorch's 0/0, with a zero gradient (not nan)."""
+    return loss.sum() * 0 + float("nan")
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -143,11 +150,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         logp * weight if weight is not None else logp)
     smooth = -weighted.sum(dim) * kept
     if reduction == "mean":
-        if weight is not None:
+        if not (host != ignore_index).any():
+            smooth = _nan_with_zero_gradient(smooth)
+        elif weight is not None:
             smooth = smooth.sum() / (weight[Tensor(host.reshape(-1)[host.reshape(-1) != ignore_index],
                                                    backend=input.backend)]).sum()
         else:
-            smooth = smooth.sum() / kept.sum()
+            smooth = smooth.sum() / kept.sum() if (host != ignore_index).any() else _nan_with_zero_gradient(smooth)
     elif reduction == "sum":
         smooth = smooth.sum()
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
@@ -210,8 +219,13 @@ def _bce_clamped(p, t):
 
 
 def logsigmoid(input):
-    """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), finite for every finite x."""
-    return -(-input).relu() - C.log1p((-input.abs()).exp())
+    """log(sigmoid(x)): x - log(1 + exp(x)) for x < 0, -log(1 + exp(-x)) otherwise, finite for every
+    finite x. (Each branch sees only its own side of 0, so the gradient at 0 is sigmoid(-0) = 0.5,
+    not the 0 a formula with |x| would give there.)"""
+    negative = input < 0
+    low = C.where(negative, input, 0.0)
+    high = C.where(negative, 0.0, input)
+    return C.where(negative, low - C.log1p(low.exp()), -C.log1p((-high).exp()))
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):

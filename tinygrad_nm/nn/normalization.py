@@ -11,7 +11,7 @@ class _BatchNorm(Module):
     eval(). running_mean/var and num_batches_tracked are buffers (saved in state_dict)."""
     expected_dims = ()
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, bias=True,
                  device=None, dtype=None, backend=None):
         super().__init__()
         if not isinstance(num_features, int) or num_features < 1:
@@ -19,12 +19,8 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         kw = dict(dtype=dtype, backend=backend or device)
-        if affine:
-            self.weight = Parameter(Tensor.ones(num_features, **kw))
-            self.bias = Parameter(Tensor.zeros(num_features, **kw))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", Parameter(Tensor.ones(num_features, **kw)) if affine else None)
+        self.register_parameter("bias", Parameter(Tensor.zeros(num_features, **kw)) if affine and bias else None)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor.zeros(num_features, **kw))
             self.register_buffer("running_var", Tensor.ones(num_features, **kw))
@@ -60,7 +56,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -93,24 +89,22 @@ class LayerNorm(Module):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
 
 class GroupNorm(Module):
     """Normalises each of num_groups groups of channels per sample, then scales and shifts per channel."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, backend=None):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, bias=True, device=None, dtype=None,
+                 backend=None):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         kw = dict(dtype=dtype, backend=backend or device)
-        if affine:
-            self.weight = Parameter(Tensor.ones(num_channels, **kw))
-            self.bias = Parameter(Tensor.zeros(num_channels, **kw))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", Parameter(Tensor.ones(num_channels, **kw)) if affine else None)
+        self.register_parameter("bias", Parameter(Tensor.zeros(num_channels, **kw)) if affine and bias else None)
 
     def forward(self, x):
         if x.ndim < 2 or x.shape[1] != self.num_channels:
@@ -118,4 +112,4 @@ class GroupNorm(Module):
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
