@@ -15,7 +15,8 @@ from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Embedding, F
                                    Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten)
 from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                                  MSELoss, NLLLoss, SmoothL1Loss)
-from tinygrad_nm.nn.module import Module, RemovableHandle, StateDictError
+from tinygrad_nm.nn.hooks import RemovableHandle
+from tinygrad_nm.nn.module import Module, StateDictError
 from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from tinygrad_nm.nn.parameter import Parameter
 

@@ -14,13 +14,13 @@
 Assigning a Parameter or a Module to an attribute registers it (in `_parameters` /
 `_modules`); everything else is an ordinary attribute.
 """
-import itertools
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
 from tinygrad_nm import dtypes
 from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.nn.hooks import RemovableHandle, add_hook
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.tensor import Tensor
 
@@ -29,23 +29,6 @@ _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_
 
 class StateDictError(RuntimeError, ValueError):
     """load_state_dict refused a state: RuntimeError as in PyTorch, and a ValueError (bad input)."""
-
-
-class RemovableHandle:
-    """Returned by the register_*_hook methods: .remove() unregisters the hook."""
-    _ids = itertools.count()
-
-    def __init__(self, hooks):
-        self.hooks, self.id = hooks, next(RemovableHandle._ids)
-
-    def remove(self):
-        self.hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 class Module:
@@ -312,11 +295,11 @@ class Module:
     # --- hooks -------------------------------------------------------------------------------
     def register_forward_pre_hook(self, hook, prepend=False):
         """hook(module, args) -> None or new args, run before forward()."""
-        return _add_hook(self._forward_pre_hooks, hook, prepend)
+        return add_hook(self._forward_pre_hooks, hook, prepend)
 
     def register_forward_hook(self, hook, prepend=False):
         """hook(module, args, output) -> None or a new output, run after forward()."""
-        return _add_hook(self._forward_hooks, hook, prepend)
+        return add_hook(self._forward_hooks, hook, prepend)
 
     # --- state dicts -------------------------------------------------------------------------
     def state_dict(self, destination=None, prefix="", keep_vars=False):
@@ -400,11 +383,3 @@ def _format_repr(name, extra_lines, child_lines):
     if lines:
         body = extra_lines[0] if len(extra_lines) == 1 and not child_lines else "\n  " + "\n  ".join(lines) + "\n"
     return f"{name}({body})"
-
-
-def _add_hook(table, hook, prepend):
-    handle = RemovableHandle(table)
-    table[handle.id] = hook
-    if prepend:
-        table.move_to_end(handle.id, last=False)
-    return handle

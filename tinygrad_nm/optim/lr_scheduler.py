@@ -1,9 +1,6 @@
 """Learning-rate schedulers, PyTorch's torch.optim.lr_scheduler: the same formulas (the same
-recursive forms, so the same rounding), the same step() protocol and state dicts.
-
-Each scheduler sets group["lr"] of its optimizer's param groups on every step(); call it after
-optimizer.step(), once per epoch (or per batch for OneCycleLR), as in PyTorch.
-"""
+recursive forms, so the same rounding), step() protocol and state dicts. step() sets group["lr"]
+of the optimizer's groups; call it after optimizer.step(), per epoch (OneCycleLR: per batch)."""
 import math
 import types
 from bisect import bisect_right
