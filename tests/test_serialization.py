@@ -44,8 +44,9 @@ def test_save_load_round_trip_of_tensors_state_dicts_and_optimizer_state(backend
         o.zero_grad()
         m(x).sum().backward()
         o.step()
-    # equal to rounding: a restored array may be laid out differently in memory, and BLAS sums in another order
-    np.testing.assert_allclose(vals(model[0].weight), vals(fresh[0].weight), rtol=1e-6)
+    # equal to float32 rounding: a restored array may be laid out differently in memory (BLAS sums in
+    # another order), and the python backend holds float32 values in double precision until saved
+    np.testing.assert_allclose(vals(model[0].weight), vals(fresh[0].weight), rtol=1e-5, atol=1e-7)
     assert os.listdir(tmp_path) == ["run.tnm"]  # no temporary file left
 
 
