@@ -26,7 +26,7 @@ def test_tensor_dataset_loader_batches_shuffles_and_drops(backend):
 
 
 def test_default_collate_as_torch():
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from torch.utils.data import default_collate as tcollate
     samples = [{"x": np.array([1.0, 2.0], dtype=np.float32), "y": 1, "w": 0.5, "name": "a", "pair": (1, 2.0)},
                {"x": np.array([3.0, 4.0], dtype=np.float32), "y": 0, "w": 1.5, "name": "b", "pair": (3, 4.0)}]

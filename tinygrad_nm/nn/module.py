@@ -20,7 +20,7 @@ import numpy as np
 
 from tinygrad_nm import dtypes
 from tinygrad_nm.autograd import no_grad
-from tinygrad_nm.nn.hooks import RemovableHandle, add_hook
+from tinygrad_nm.nn.hooks import add_hook
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.tensor import Tensor
 

@@ -5,7 +5,7 @@ PyTorch's to rounding. Each `_update` runs under no_grad; `grad` already has max
 import math
 
 from tinygrad_nm import composite as C
-from tinygrad_nm.optim.optimizer import Optimizer, check_number, required
+from tinygrad_nm.optim.optimizer import Optimizer, check_number
 from tinygrad_nm.tensor import Tensor
 
 
@@ -199,5 +199,3 @@ class Adadelta(Optimizer):
         state["acc_delta"] = state["acc_delta"] * rho + delta * (1 - rho) * delta
         p -= delta * group["lr"]
 
-
-_ = required  # re-exported for subclasses written as PyTorch's (lr=required)
