@@ -110,7 +110,7 @@ class Optimizer:
                     if p.grad.shape != p.shape:
                         raise ValueError(f"{type(self).__name__}.step: a gradient of shape {p.grad.shape} for a "
                                          f"parameter of shape {p.shape}")
-                    grad = p.grad.detach()
+                    grad = p.grad  # under no_grad: nothing below is recorded
                     self._update(p, -grad if group.get("maximize") else grad, self.state[p], group)
         return loss
 

@@ -42,7 +42,8 @@ class SGD(Optimizer):
             if buf is None:
                 buf = grad.detach() * 1.0  # a copy: the gradient may later be zeroed in place
             else:
-                buf = buf * momentum + grad * (1 - group["dampening"])
+                dampening = group["dampening"]
+                buf = buf * momentum + (grad * (1 - dampening) if dampening else grad)  # g * 1.0 is g
             state["momentum_buffer"] = buf
             grad = grad + buf * momentum if group["nesterov"] else buf
         p -= grad * group["lr"]
