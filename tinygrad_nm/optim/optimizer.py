@@ -4,8 +4,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from tinygrad_nm import statetree
-from tinygrad_nm.autograd import enable_grad, no_grad
+from tinygrad_nm import backends, statetree
+from tinygrad_nm.autograd import enable_grad, no_grad  # no_grad: zero_grad(set_to_none=False)
 from tinygrad_nm.tensor import Tensor
 
 
@@ -20,8 +20,8 @@ required = _Required()
 class Optimizer:
     """Holds `param_groups` (dicts: "params" plus the hyperparameters, defaults filled in) and
     `state` (per parameter: a dict such as {"step": 3, "exp_avg": Tensor}). Subclasses define
-    `_update(p, grad, state, group)`, called under no_grad for each parameter with a gradient,
-    and list the names their per-parameter state may hold in `state_keys`."""
+    `_update(be, p, grad, state, group)`, called for each parameter with a gradient, and list the
+    names their per-parameter state may hold in `state_keys`."""
     state_keys = ()
 
     def __init__(self, params, defaults):
@@ -97,25 +97,44 @@ class Optimizer:
                     p.grad.zero_()
 
     def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns closure()'s loss if given."""
+        """One update of every parameter that has a gradient; returns closure()'s loss if given.
+
+        The arithmetic calls the backend's kernels on the buffers directly rather than Tensor ops:
+        an update is plain data, never part of a graph, and skipping the Tensor layer's checks
+        matters at this size (bench/README.md, Training). The parameter is written in its own
+        storage, so views of it (a state_dict) see the new values, as in PyTorch. (napkin still
+        sees every kernel.)"""
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    if p.grad.shape != p.shape:
-                        raise ValueError(f"{type(self).__name__}.step: a gradient of shape {p.grad.shape} for a "
-                                         f"parameter of shape {p.shape}")
-                    grad = p.grad  # under no_grad: nothing below is recorded
-                    self._update(p, -grad if group.get("maximize") else grad, self.state[p], group)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.shape != p.shape:
+                    raise ValueError(f"{type(self).__name__}.step: a gradient of shape {p.grad.shape} for a "
+                                     f"parameter of shape {p.shape}")
+                be = backends.kernels(p._be)
+                grad = be.neg(p.grad._buf) if group.get("maximize") else p.grad._buf
+                p._buf = be.assign(p._buf, self._update(be, p, grad, self.state[p], group))
         return loss
 
-    def _update(self, p, grad, state, group):
+    def _update(self, be, p, grad, state, group):
+        """The new value of parameter p (a buffer), from kernels `be`, p, its gradient buffer (maximize
+        applied), its state dict and its group."""
         raise NotImplementedError
+
+    @staticmethod
+    def _keep(state, name, buf, p):
+        """Store buffer `buf` as state[name], a Tensor on p's backend (the same object every step,
+        so a state_dict() taken earlier sees the update); returns buf."""
+        t = state.get(name)
+        if t is None:
+            state[name] = Tensor._make(buf, p.dtype, p._be)
+        else:
+            t._buf = buf
+        return buf
 
     # --- state dicts ------------------------------------------------------------------------------
     def state_dict(self):

@@ -1,20 +1,25 @@
 """SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta: PyTorch's update rules (its single-tensor CPU
 code paths), step for step and in the same order of operations, so that float32 runs agree with
-PyTorch's to rounding. Each `_update` runs under no_grad; `grad` already has maximize applied.
+PyTorch's to rounding.
+
+Each `_update(be, p, g, state, group)` works on buffers with the backend's kernels `be` (see
+Optimizer.step): `g` is the gradient's buffer, `p._buf` the parameter's, and it returns the
+parameter's new value. Per-parameter state lives in `state` as Tensors (`_keep` updates them).
+PyTorch's addcmul computes value * t1 * t2 in that order, hence `mul(mul(g, 1 - beta2), g)`.
 """
 import math
 
-from tinygrad_nm import composite as C
 from tinygrad_nm.optim.optimizer import Optimizer, check_number
 from tinygrad_nm.tensor import Tensor
 
 
-def _decayed(grad, p, weight_decay):
-    """grad + weight_decay * p: L2 regularisation added to the gradient."""
-    return grad + p * weight_decay if weight_decay else grad
+def _decayed(be, g, p, weight_decay):
+    """g + weight_decay * p: L2 regularisation added to the gradient."""
+    return be.add(g, be.mul(p._buf, weight_decay)) if weight_decay else g
 
 
-# PyTorch's addcmul computes value * t1 * t2 in that order, hence `grad * (1 - beta2) * grad` below.
+def _zeros(be, p):
+    return be.full(p.shape, 0.0, p.dtype)
 
 
 class SGD(Optimizer):
@@ -34,19 +39,19 @@ class SGD(Optimizer):
             check_number("SGD", name, g[name])
         check_number("SGD", "dampening", g["dampening"], low=-math.inf)
 
-    def _update(self, p, grad, state, group):
-        grad = _decayed(grad, p, group["weight_decay"])
+    def _update(self, be, p, g, state, group):
+        g = _decayed(be, g, p, group["weight_decay"])
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = grad.detach() * 1.0  # a copy: the gradient may later be zeroed in place
+            if buf is None:  # the first step starts the velocity at the gradient; a copy, as the
+                b = be.copy(g)  # gradient may be zeroed in place later
             else:
                 dampening = group["dampening"]
-                buf = buf * momentum + (grad * (1 - dampening) if dampening else grad)  # g * 1.0 is g
-            state["momentum_buffer"] = buf
-            grad = grad + buf * momentum if group["nesterov"] else buf
-        p -= grad * group["lr"]
+                b = be.add(be.mul(buf._buf, momentum), be.mul(g, 1 - dampening) if dampening else g)
+            self._keep(state, "momentum_buffer", b, p)
+            g = be.add(g, be.mul(b, momentum)) if group["nesterov"] else b
+        return be.sub(p._buf, be.mul(g, group["lr"]))
 
 
 class Adam(Optimizer):
@@ -74,28 +79,29 @@ class Adam(Optimizer):
             check_number(kind, f"beta parameter at index {i}", b, high=1.0)
         g["betas"] = tuple(betas)
 
-    def _update(self, p, grad, state, group):
+    def _update(self, be, p, g, state, group):
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = Tensor.zeros_like(p.detach())
-            state["exp_avg_sq"] = Tensor.zeros_like(p.detach())
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = Tensor.zeros_like(p.detach())
+            for name in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ()):
+                self._keep(state, name, _zeros(be, p), p)
         state["step"] += 1
+        param = p._buf
         if self.decoupled:
-            p *= 1 - lr * wd
+            param = be.mul(param, 1 - lr * wd)
         else:
-            grad = _decayed(grad, p, wd)
-        m = state["exp_avg"] = state["exp_avg"] + (grad - state["exp_avg"]) * (1 - beta1)  # lerp
-        v = state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + grad * (1 - beta2) * grad
+            g = _decayed(be, g, p, wd)
+        m = state["exp_avg"]._buf  # lerp towards g by 1 - beta1
+        m = self._keep(state, "exp_avg", be.add(m, be.mul(be.sub(g, m), 1 - beta1)), p)
+        v = be.add(be.mul(state["exp_avg_sq"]._buf, beta2), be.mul(be.mul(g, 1 - beta2), g))
+        v = self._keep(state, "exp_avg_sq", v, p)
+        if group["amsgrad"]:
+            top = state["max_exp_avg_sq"]._buf
+            v = self._keep(state, "max_exp_avg_sq", be.where(be.gt(v, top), v, top), p)
         step = state["step"]
         bias_correction1 = 1 - beta1 ** step
-        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
-        if group["amsgrad"]:
-            v = state["max_exp_avg_sq"] = C.maximum(state["max_exp_avg_sq"], v)
-        denom = v.sqrt() / bias_correction2_sqrt + eps
-        p -= m * (lr / bias_correction1) / denom
+        denom = be.add(be.div(be.sqrt(v), math.sqrt(1 - beta2 ** step)), eps)
+        return be.sub(param, be.div(be.mul(m, lr / bias_correction1), denom))
 
 
 class AdamW(Adam):
@@ -121,28 +127,27 @@ class RMSprop(Optimizer):
         for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
             check_number("RMSprop", name if name != "alpha" else "alpha value", g[name])
 
-    def _update(self, p, grad, state, group):
+    def _update(self, be, p, g, state, group):
         alpha, eps, momentum = group["alpha"], group["eps"], group["momentum"]
         if not state:
             state["step"] = 0
-            state["square_avg"] = Tensor.zeros_like(p.detach())
-            if momentum > 0:
-                state["momentum_buffer"] = Tensor.zeros_like(p.detach())
-            if group["centered"]:
-                state["grad_avg"] = Tensor.zeros_like(p.detach())
+            for name in ("square_avg",) + (("momentum_buffer",) if momentum > 0 else ()) + (
+                    ("grad_avg",) if group["centered"] else ()):
+                self._keep(state, name, _zeros(be, p), p)
         state["step"] += 1
-        grad = _decayed(grad, p, group["weight_decay"])
-        square_avg = state["square_avg"] = state["square_avg"] * alpha + grad * (1 - alpha) * grad
+        g = _decayed(be, g, p, group["weight_decay"])
+        square_avg = be.add(be.mul(state["square_avg"]._buf, alpha), be.mul(be.mul(g, 1 - alpha), g))
+        self._keep(state, "square_avg", square_avg, p)
         if group["centered"]:
-            grad_avg = state["grad_avg"] = state["grad_avg"] + (grad - state["grad_avg"]) * (1 - alpha)
-            avg = (square_avg - grad_avg * grad_avg).sqrt() + eps
+            mean = state["grad_avg"]._buf
+            mean = self._keep(state, "grad_avg", be.add(mean, be.mul(be.sub(g, mean), 1 - alpha)), p)
+            avg = be.add(be.sqrt(be.sub(square_avg, be.mul(mean, mean))), eps)
         else:
-            avg = square_avg.sqrt() + eps
+            avg = be.add(be.sqrt(square_avg), eps)
         if momentum > 0:
-            buf = state["momentum_buffer"] = state["momentum_buffer"] * momentum + grad / avg
-            p -= buf * group["lr"]
-        else:
-            p -= grad * group["lr"] / avg
+            buf = be.add(be.mul(state["momentum_buffer"]._buf, momentum), be.div(g, avg))
+            return be.sub(p._buf, be.mul(self._keep(state, "momentum_buffer", buf, p), group["lr"]))
+        return be.sub(p._buf, be.div(be.mul(g, group["lr"]), avg))
 
 
 class Adagrad(Optimizer):
@@ -164,12 +169,12 @@ class Adagrad(Optimizer):
         for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
             check_number("Adagrad", name, g[name])
 
-    def _update(self, p, grad, state, group):
+    def _update(self, be, p, g, state, group):
         state["step"] += 1
-        grad = _decayed(grad, p, group["weight_decay"])
+        g = _decayed(be, g, p, group["weight_decay"])
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        total = state["sum"] = state["sum"] + grad * grad
-        p -= grad * clr / (total.sqrt() + group["eps"])
+        total = self._keep(state, "sum", be.add(state["sum"]._buf, be.mul(g, g)), p)
+        return be.sub(p._buf, be.div(be.mul(g, clr), be.add(be.sqrt(total), group["eps"])))
 
 
 class Adadelta(Optimizer):
@@ -186,17 +191,17 @@ class Adadelta(Optimizer):
         check_number("Adadelta", "epsilon value", g["eps"])
         check_number("Adadelta", "weight_decay value", g["weight_decay"])
 
-    def _update(self, p, grad, state, group):
+    def _update(self, be, p, g, state, group):
         rho, eps = group["rho"], group["eps"]
         if not state:
             state["step"] = 0
-            state["square_avg"] = Tensor.zeros_like(p.detach())
-            state["acc_delta"] = Tensor.zeros_like(p.detach())
+            for name in ("square_avg", "acc_delta"):
+                self._keep(state, name, _zeros(be, p), p)
         state["step"] += 1
-        grad = _decayed(grad, p, group["weight_decay"])
-        square_avg = state["square_avg"] = state["square_avg"] * rho + grad * (1 - rho) * grad
-        std = (square_avg + eps).sqrt()
-        delta = (state["acc_delta"] + eps).sqrt() / std * grad
-        state["acc_delta"] = state["acc_delta"] * rho + delta * (1 - rho) * delta
-        p -= delta * group["lr"]
-
+        g = _decayed(be, g, p, group["weight_decay"])
+        square_avg = be.add(be.mul(state["square_avg"]._buf, rho), be.mul(be.mul(g, 1 - rho), g))
+        self._keep(state, "square_avg", square_avg, p)
+        acc_delta = state["acc_delta"]._buf
+        delta = be.mul(be.div(be.sqrt(be.add(acc_delta, eps)), be.sqrt(be.add(square_avg, eps))), g)
+        self._keep(state, "acc_delta", be.add(be.mul(acc_delta, rho), be.mul(be.mul(delta, 1 - rho), delta)), p)
+        return be.sub(p._buf, be.mul(delta, group["lr"]))
