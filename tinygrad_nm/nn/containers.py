@@ -1,6 +1,7 @@
 """Containers: Sequential, ModuleList, ModuleDict, ParameterList (PyTorch's), and MLP."""
 from collections import OrderedDict
 
+from tinygrad_nm.nn.layers import ACTIVATIONS, Linear
 from tinygrad_nm.nn.module import Module, _addindent
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.tensor import Tensor
@@ -26,9 +27,8 @@ class _ModuleSequence(Module):
         return iter(self._modules.values())
 
     def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return type(self)(*list(self._modules.values())[idx]) if type(self) is Sequential \
-                else type(self)(list(self._modules.values())[idx])
+        if isinstance(idx, slice):  # a container of the same kind
+            return self._from_list(list(self._modules.values())[idx])
         return list(self._modules.values())[_index(self, idx)]
 
     def __setitem__(self, idx, module):
@@ -86,6 +86,10 @@ class Sequential(_ModuleSequence):
             x = module(x)
         return x
 
+    @classmethod
+    def _from_list(cls, modules):
+        return Sequential(*modules)
+
 
 class ModuleList(_ModuleSequence):
     """A list of modules whose parameters the owner sees (a plain Python list would hide them)."""
@@ -97,6 +101,10 @@ class ModuleList(_ModuleSequence):
 
     def __iadd__(self, modules):
         return self.extend(modules)
+
+    @classmethod
+    def _from_list(cls, modules):
+        return ModuleList(modules)
 
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
@@ -227,7 +235,6 @@ class MLP(Sequential):
     draws the initial weights instead of tnm.manual_seed's generator."""
 
     def __init__(self, sizes, activation="relu", bias=True, dtype=None, backend=None, generator=None):
-        from tinygrad_nm.nn.layers import ACTIVATIONS, Linear  # here: layers import nothing from containers
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={sizes}")
