@@ -27,6 +27,10 @@ X[0, 0] = 0.0  # the kink of the piecewise activations: PyTorch picks the gradie
                                                lambda x: TF.normalize(x, 1.0, 0)),
     ("pad", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), lambda x: TF.pad(x, (1, 2, 0, 1), value=0.5)),
     ("pad_crop", lambda x: F.pad(x, (-1, 1)), lambda x: TF.pad(x, (-1, 1))),
+    ("pad_reflect", lambda x: F.pad(x[None], (3, 2, 1, 2), "reflect"), lambda x: TF.pad(x[None], (3, 2, 1, 2), "reflect")),
+    ("pad_replicate", lambda x: F.pad(x[None], (1, 5), "replicate"), lambda x: TF.pad(x[None], (1, 5), "replicate")),
+    ("pad_circular", lambda x: F.pad(x[None], (2, 4, 1, 0), "circular"),
+     lambda x: TF.pad(x[None], (2, 4, 1, 0), "circular")),
     ("layer_norm", lambda x: F.layer_norm(x, (4,)), lambda x: TF.layer_norm(x, (4,))),
 ])
 def test_functional_matches_torch(backend, dtype, name, ours, theirs):
