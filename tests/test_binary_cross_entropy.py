@@ -46,8 +46,17 @@ def test_certain_and_wrong_predictions_stay_finite(backend, dtype):
     loss.backward()
     g = p.grad.numpy()
     assert np.isfinite(loss.item()) and np.isfinite(g).all()
-    assert 7 < loss.item() < 9  # half the elements at about -log(1e-7) = 16.1, half at about 0
+    assert loss.item() == 50.0  # PyTorch clamps each log at -100: two elements at 100, two at 0
     assert g[0] < 0 < g[1]  # the gradient pushes the wrong predictions the right way
+    torch = torch_or_none()
+    if torch is not None:
+        tp = torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=getattr(torch, dtype), requires_grad=True)
+        torch.nn.functional.binary_cross_entropy(tp, torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=tp.dtype)).backward()
+        np.testing.assert_allclose(g, tp.grad.numpy(), rtol=1e-6)
+    # the smooth squeeze (eps=) instead gives about -log(1e-7) = 16.1 per wrong element
+    p.grad = None
+    squeezed = F.binary_cross_entropy(p, [1.0, 0.0, 0.0, 1.0], eps=1e-7)
+    assert 7 < squeezed.item() < 9
 
 
 def test_out_of_range_predictions_and_bad_eps_are_refused(backend):

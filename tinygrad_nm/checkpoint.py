@@ -27,6 +27,8 @@ import zlib
 
 import numpy as np
 
+from tinygrad_nm import statetree
+
 FORMAT = "tinygrad_nm checkpoint v1"
 
 
@@ -40,7 +42,8 @@ def save(path, model, optimizer=None, epoch=0, meta=None):
               "meta": np.array(json.dumps(meta or {}))}
     arrays.update({"model/" + k: v for k, v in model.state_dict().items()})
     if optimizer is not None:
-        arrays.update({"optimizer/" + k: v for k, v in optimizer.state_dict().items()})
+        # the optimizer's nested state dict as flat arrays; Optimizer.load_state_dict takes them back
+        arrays.update({"optimizer/" + k: v for k, v in statetree.flatten(optimizer.state_dict()).items()})
     _write_atomically(path, arrays)
 
 

@@ -16,6 +16,7 @@ precision while a checkpoint stores float32: resumed there, a run agrees to floa
 bit for bit with --dtype float64.)
 """
 import argparse
+import copy
 import math
 import os
 import sys
@@ -348,7 +349,7 @@ def napkin_report(task, model, opt, loader, history):
     really updates the weights, so they (and the optimizer's state) are put back afterwards."""
     from tinygrad_nm import napkin
     x, y = next(iter(DataLoader(task.x_train, task.y_train, loader.batch_size, shuffle=False)))
-    saved_model, saved_opt = model.state_dict(), opt.state_dict()
+    saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())  # not views
     model.train()
     # the fastest of a few profiled steps: the first one also pays for cold caches and allocations
     table = min((napkin.profile(train_step, task, opt, x, y) for _ in range(PROFILED_STEPS)),
