@@ -5,7 +5,6 @@ cross_entropy (2-D logits, class indices, no options) runs as one fused, stable 
 """
 from tinygrad_nm import composite as C
 from tinygrad_nm import ops
-from tinygrad_nm.dispatch import _apply, _same_backend
 from tinygrad_nm.tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -25,7 +24,7 @@ def _check_pair(name, input, target, reduction):
     _check_reduction(name, reduction)
     if not isinstance(target, Tensor):
         target = Tensor(target, dtype=input.dtype, backend=input.backend)
-    _same_backend(input, target, name)
+    input._same_backend(target, name)
     if input.shape != target.shape:
         raise ValueError(f"{name}: prediction shape {input.shape} and target shape {target.shape} differ")
     if target.dtype != input.dtype and input.dtype.is_float:
@@ -70,7 +69,7 @@ def _class_targets(name, input, target, ignore_index):
     """Check class-index targets against input (N, C, d1, ...) or (C,); returns the host copy."""
     if not isinstance(target, Tensor):
         target = Tensor(target, backend=input.backend)
-    _same_backend(input, target, name)
+    input._same_backend(target, name)
     if target.dtype.is_float or target.dtype == "bool":
         raise TypeError(f"{name}: class-index targets must be an integer tensor, got {target.dtype}")
     expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
@@ -138,7 +137,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     target, host = _class_targets("cross_entropy", input, target, ignore_index)
     if (input.ndim == 2 and weight is None and reduction == "mean" and label_smoothing == 0
             and not (host == ignore_index).any()):
-        return _apply(ops.CrossEntropy, input.dtype, (input, target.long()))  # the fused kernel
+        return Tensor._apply(ops.CrossEntropy, input.dtype, (input, target.long()))  # the fused kernel
     dim = 1 if input.ndim >= 2 else 0
     logp = input.log_softmax(dim)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
