@@ -100,8 +100,9 @@ def _label(cost):
     return cost.note if cost.kernel == "matmul" else fmt.shapes(cost.shapes)
 
 
-def estimate(op, *args, dtype="float32", backend=None, rates=None, **params):
-    """An Estimate of `op` (a Tensor op's name, or any callable) on these arguments (module docstring)."""
+def estimate(op, *args, dtype="float32", backend=None, rates=None, device=None, **params):
+    """An Estimate of `op` (a Tensor op's name, or any callable) on these arguments (module docstring).
+    `device`: for a GPU backend, a GPU by name ("H200", "A100", ...) priced from its datasheet."""
     dtype_name = getattr(dtype, "name", dtype)
     if dtype_name not in ("float32", "float64"):
         raise ValueError(f"estimate: dtype {dtype!r} is not a float dtype tinygrad_nm computes in; "
@@ -109,7 +110,7 @@ def estimate(op, *args, dtype="float32", backend=None, rates=None, **params):
     backend = backend or backends.get_backend()
     rates = rates or rates_mod.current()
     calls, label = trace_kernels(op, *args, dtype=dtype_name, **params)
-    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out) for name, kargs, out in calls]
+    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out, device) for name, kargs, out in calls]
     return Estimate(label, getattr(backend, "NAME", backend), dtype_name, parts, rates)
 
 
@@ -130,10 +131,10 @@ def trace_kernels(op, *args, dtype="float32", **params):
     return calls, label
 
 
-def estimate_kernel(name, args, backend, dtype, rates, out=None):
+def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None):
     cost = kernel_cost(name, args, out if hasattr(out, "shape") else None)
     scalar = all(getattr(a, "shape", None) == () for a in args if hasattr(a, "shape"))
-    return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar))
+    return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar, device=device))
 
 
 def _to_meta(a, meta, dtype):
