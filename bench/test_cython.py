@@ -25,6 +25,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import Context, settings
 from tinygrad_nm import Tensor
 from tinygrad_nm import functional as F
 from tinygrad_nm.backends import numpy as npb
@@ -34,7 +35,7 @@ if cy.unavailable_reason():
     pytest.skip(f"cython backend not available: {cy.unavailable_reason()}", allow_module_level=True)
 from tinygrad_nm import _native  # noqa: E402
 
-QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"
+QUICK = settings.bench_mode == "quick"
 THREADS = cy.num_threads()
 NOTES_PEAK_F32 = {"per_core": 235e9, "all_cores": 470e9}  # machine-notes: Zen 5, AVX-512, 2 cores
 ROUNDS = 5 if QUICK else 15  # interleaved blocks

@@ -11,17 +11,50 @@ columns of B once as strided slices (`B[j::N]`) and forms each output as
 `sum(map(mul, row, column))`, which beats a hand-written triple loop.
 
 NumPy appears only in `from_numpy`/`to_numpy`, the border where host data
-enters and leaves.
+enters and leaves. The per-element math where Python's floats would raise or
+differ from IEEE 754 (and NumPy, PyTorch) lives in python_math.py.
 """
 import builtins
 import math
 import operator
 from itertools import repeat
 
+from tinygrad_nm.backends import python_math as pymath
+from tinygrad_nm.backends.strided import broadcast_shapes, gather_offsets, index_offsets, strides as row_strides
+
 NAME = "python"
-_inf, _nan = math.inf, math.nan
-# this module defines kernels called sum, max, abs and pow: keep the builtins at hand
-_bsum, _bmax, _babs = builtins.sum, builtins.max, builtins.abs
+_nan = math.nan
+# this module defines kernels called sum and max: keep the builtins at hand
+_bsum, _bmax = builtins.sum, builtins.max
+
+
+# --- pricing: what this backend does per element, read off the kernels below (napkin's interpreter family)
+_BUILTIN = {"builtin": 1}            # list(map(operator.add, a, b)), map(math.tanh, a)
+_SCALAR_OPERAND = {"loop": 1, "op": 1}  # [fn(x, b) for x in a]
+_WORK = {
+    **dict.fromkeys(("add", "sub", "mul", "neg", "abs", "tanh", "lt", "le", "gt", "ge", "eq", "ne", "astype",
+                     "assign", "from_numpy", "to_numpy"), _BUILTIN),
+    "div": {"frame": 1, "op": 1}, "pow": {"frame": 1, "op": 3},  # _div: try x / y; _pow: try x ** y, a check
+    "exp": {"frame": 1, "op": 2}, "log": {"frame": 1, "op": 2}, "sqrt": {"frame": 1, "op": 2},  # compare, call
+    "atanh": {"frame": 1, "op": 3}, "sign": {"frame": 1, "op": 4},
+    "sigmoid": {"frame": 1, "op": 5},        # compare, negate, exp, add, divide
+    "relu": {"frame": 1, "op": 1.5},         # compare; negatives also test x == x (nan stays nan)
+    "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
+    "tanh_backward": {"loop": 1, "op": 2}, "where": {"loop": 1, "op": 1},
+    "matmul": {"madd": 1},                   # per multiply-add: sum(map(mul, row, column))
+    "sum": {"iter": 1},                      # math.fsum over each run (python_math.fsum)
+    "max": {"iter": 1, "loop": 1, "op": 1},  # builtin max, then a NaN scan in a generator
+    "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},  # gather offsets, then gather
+    "setitem": {"loop": 1, "op": 2}, "index_add": {"loop": 1, "op": 2},
+    "softmax": {"loop": 2, "op": 3, "iter": 2}, "log_softmax": {"loop": 2, "op": 3, "iter": 2},
+    "softmax_backward": {"loop": 1, "op": 2, "builtin": 1, "iter": 1},
+    "log_softmax_backward": {"loop": 1, "op": 3, "iter": 1},
+    "cross_entropy": {"loop": 2, "op": 3, "iter": 2, "builtin": 1}, "cross_entropy_backward": {"loop": 1, "op": 1},
+    "reshape": {}, "item": {}, "copy": {}, "full": {},  # no per-element work (copies: pointer traffic)
+}
+PRICING = {"family": "interpreter", "work": _WORK,
+           # a kernel with one scalar operand: [fn(x, b) for x in a]
+           "scalar_operand": {k: _SCALAR_OPERAND for k in ("add", "sub", "mul", "lt", "le", "gt", "ge", "eq", "ne")}}
 
 
 def unavailable_reason():
@@ -46,23 +79,6 @@ def _size(shape):
     return n
 
 
-def _strides(shape):
-    strides, s = [], 1
-    for d in reversed(shape):
-        strides.append(s)
-        s *= d
-    return strides[::-1]
-
-
-def _gather_indices(dims):
-    """Flat offsets for walking a list of (length, stride) axes in row-major order."""
-    idx = [0]
-    for n, s in dims:
-        steps = [k * s for k in range(n)]
-        idx = [i + k for i in idx for k in steps]
-    return idx
-
-
 def _caster(dtype):
     return float if dtype.is_float else (bool if dtype.name == "bool" else int)
 
@@ -70,15 +86,13 @@ def _caster(dtype):
 # --- storage ------------------------------------------------------------------------------
 def from_numpy(array, dtype):
     import numpy as np  # the host border: data arrives as a NumPy array
-    np_type = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
-    flat = np.asarray(array).astype(np_type[dtype.name]).ravel().tolist()
+    flat = np.asarray(array).astype(dtype.np_type).ravel().tolist()
     return PyBuffer(flat, tuple(array.shape), dtype)
 
 
 def to_numpy(a):
     import numpy as np
-    np_type = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
-    return np.array(a.data, dtype=np_type[a.dtype.name]).reshape(a.shape)
+    return np.array(a.data, dtype=a.dtype.np_type).reshape(a.shape)
 
 
 def item(a):
@@ -110,23 +124,14 @@ def assign(a, value):
 
 
 # --- broadcasting ------------------------------------------------------------------------------
-def _broadcast_shape(*shapes):
-    ndim = _bmax(len(s) for s in shapes)
-    out = []
-    for dims in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes]):
-        sizes = {d for d in dims if d != 1}
-        if len(sizes) > 1:
-            raise ValueError(f"shapes {' and '.join(map(str, shapes))} do not broadcast")
-        out.append(sizes.pop() if sizes else 1)
-    return tuple(out)
-
-
 def expand(a, shape):
     """Materialise a broadcast: each axis of size 1 repeated to the target length."""
     shape = tuple(shape)
     if a.shape == shape:
         return a
     src = (1,) * (len(shape) - len(a.shape)) + a.shape
+    if not _size(shape):  # a 0 anywhere: nothing to repeat (and a block of 0 below would not advance)
+        return PyBuffer([], shape, a.dtype)
     data, block = a.data, 1
     for axis in range(len(shape) - 1, -1, -1):
         n = shape[axis]
@@ -146,34 +151,19 @@ def _elementwise(fn, a, b, dtype=None):
     if not isinstance(a, PyBuffer):
         return PyBuffer([fn(a, y) for y in b.data], b.shape, dtype or b.dtype)
     if a.shape != b.shape:
-        shape = _broadcast_shape(a.shape, b.shape)
+        shape = broadcast_shapes(a.shape, b.shape)
         a, b = expand(a, shape), expand(b, shape)
     return PyBuffer(list(map(fn, a.data, b.data)), a.shape, dtype or a.dtype)
-
-
-def _div(x, y):
-    try:
-        return x / y
-    except ZeroDivisionError:
-        return _nan if x == 0 or x != x else math.copysign(_inf, x) * math.copysign(1.0, y)
-
-
-def _pow(x, y):
-    try:
-        r = x ** y
-    except ZeroDivisionError:  # 0 ** negative
-        return _inf
-    except OverflowError:
-        return _inf
-    return _nan if isinstance(r, complex) else r
 
 
 def add(a, b): return _elementwise(operator.add, a, b)
 def sub(a, b): return _elementwise(operator.sub, a, b)
 def mul(a, b): return _elementwise(operator.mul, a, b)
-def div(a, b): return _elementwise(_div, a, b)
+def div(a, b): return _elementwise(pymath.div, a, b)
 def pow(a, b):
-    out = _elementwise(_pow, a, b)
+    if type(b) is float and b == 0.5 and a.dtype.is_float:
+        return sqrt(a)  # as NumPy and PyTorch do for this scalar: (-inf) ** 0.5 is nan, not C's inf
+    out = _elementwise(pymath.power, a, b)
     if not out.dtype.is_float and any(type(v) is float for v in out.data):  # 2 ** -1 in an int tensor
         raise ValueError("Integers to negative integer powers are not allowed.")
     return out
@@ -191,7 +181,7 @@ lt, le, gt, ge, eq, ne = map(_compare, (operator.lt, operator.le, operator.gt, o
 def where(cond, a, b):
     dtype = a.dtype if isinstance(a, PyBuffer) else b.dtype
     shapes = [x.shape for x in (cond, a, b) if isinstance(x, PyBuffer)]
-    shape = _broadcast_shape(*shapes)
+    shape = broadcast_shapes(*shapes)
     c = expand(cond, shape).data
     av = expand(a, shape).data if isinstance(a, PyBuffer) else repeat(a)
     bv = expand(b, shape).data if isinstance(b, PyBuffer) else repeat(b)
@@ -203,33 +193,18 @@ def _unary(fn, a):
     return PyBuffer(list(map(fn, a.data)), a.shape, a.dtype)
 
 
-def _log(x):
-    return math.log(x) if x > 0 else (-_inf if x == 0 else _nan)
-
-
-def _sigmoid(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-def _atanh(x):
-    if -1 < x < 1:
-        return math.atanh(x)
-    return math.copysign(_inf, x) if _babs(x) == 1 else _nan
-
-
 def neg(a): return _unary(operator.neg, a)
-def exp(a): return _unary(lambda x: math.exp(x) if x < 709.78 else _inf, a)
-def log(a): return _unary(_log, a)
+def exp(a): return _unary(lambda x: math.exp(x) if x < 709.78 else pymath.exp_large(x), a)
+def log(a): return _unary(pymath.log, a)
 def sqrt(a): return _unary(lambda x: math.sqrt(x) if x >= 0 else _nan, a)
 def abs(a): return _unary(operator.abs, a)
 def sign(a): return _unary(lambda x: (x > 0) - (x < 0) if x == x else x, a)
 def tanh(a): return _unary(math.tanh, a)
-def atanh(a): return _unary(_atanh, a)
-def sigmoid(a): return _unary(_sigmoid, a)
-def relu(a): return _unary(lambda x: x if x > 0 else 0 * x, a)
+def atanh(a): return _unary(pymath.atanh, a)
+def sigmoid(a): return _unary(pymath.sigmoid, a)
+def relu(a):
+    zero = _caster(a.dtype)(0)
+    return _unary(lambda x: x if x > 0 else (zero if x == x else x), a)  # nan stays nan
 def relu_backward(x, g): return PyBuffer([v if k > 0 else 0.0 for k, v in zip(x.data, g.data)], g.shape, g.dtype)
 def sigmoid_backward(y, g): return PyBuffer([v * s * (1.0 - s) for s, v in zip(y.data, g.data)], g.shape, g.dtype)
 def tanh_backward(y, g): return PyBuffer([v * (1.0 - t * t) for t, v in zip(y.data, g.data)], g.shape, g.dtype)
@@ -257,45 +232,18 @@ def reshape(a, shape):
 
 
 def permute(a, axes):
-    strides = _strides(a.shape)
+    strides = row_strides(a.shape)
     shape = tuple(a.shape[ax] for ax in axes)
     if list(axes) == sorted(axes):
         return PyBuffer(a.data, shape, a.dtype)
     data = a.data
-    return PyBuffer([data[i] for i in _gather_indices([(a.shape[ax], strides[ax]) for ax in axes])],
+    return PyBuffer([data[i] for i in gather_offsets([(a.shape[ax], strides[ax]) for ax in axes])],
                     shape, a.dtype)
 
 
 def _index_plan(shape, index):
-    """Offsets into the flat data and the result shape for a NumPy-style basic index."""
-    strides, dims, out_shape, base = _strides(shape), [], [], 0
-    for axis, entry in enumerate(index):
-        if isinstance(entry, int):
-            base += entry * strides[axis]
-        elif isinstance(entry, slice):
-            r = range(*entry.indices(shape[axis]))
-            dims.append([r.start + j * r.step for j in range(len(r))])
-            dims[-1] = [i * strides[axis] for i in dims[-1]]
-            out_shape.append(len(r))
-        else:  # a 1-D int64 buffer: pick these positions along the axis
-            positions = [i + shape[axis] if i < 0 else i for i in entry.data]
-            dims.append([i * strides[axis] for i in positions])
-            out_shape.append(len(positions))
-    for axis in range(len(index), len(shape)):
-        dims.append([i * strides[axis] for i in range(shape[axis])])
-        out_shape.append(shape[axis])
-    advanced = [axis for axis, entry in enumerate(index) if not isinstance(entry, slice)]  # ints and the array
-    if len(advanced) > 1 and advanced[-1] - advanced[0] >= len(advanced) and \
-            any(not isinstance(e, (int, slice)) for e in index):
-        # NumPy's rule: a slice between an int and the int array puts the array's axis first
-        k = next(_bsum(isinstance(e, slice) for e in index[:axis]) for axis, e in enumerate(index)
-                 if not isinstance(e, (int, slice)))
-        dims.insert(0, dims.pop(k))
-        out_shape.insert(0, out_shape.pop(k))
-    offsets = [base]
-    for steps in dims:
-        offsets = [o + s for o in offsets for s in steps]
-    return offsets, tuple(out_shape)
+    """Flat offsets and result shape of a[index] (strided.py), the int-array entry given as its list."""
+    return index_offsets(shape, tuple(e.data if isinstance(e, PyBuffer) else e for e in index))
 
 
 def getitem(a, index):
@@ -335,17 +283,12 @@ def _reduce(fn, a, axes, keepdims):
     return PyBuffer(out, shape, a.dtype)
 
 
-def _max(values):
-    m = _bmax(values)
-    return _nan if any(v != v for v in values) else m
-
-
 def sum(a, axes, keepdims):
-    return _reduce(math.fsum if a.dtype.is_float else _bsum, a, axes, keepdims)
+    return _reduce(pymath.fsum if a.dtype.is_float else _bsum, a, axes, keepdims)
 
 
 def max(a, axes, keepdims):
-    return _reduce(_max, a, axes, keepdims)
+    return _reduce(pymath.nanmax, a, axes, keepdims)
 
 
 # --- softmax family: each row along `axis` handled by a Python function -----------------------
@@ -362,37 +305,24 @@ def _rows(fn, axis, *bufs):
     return permute(PyBuffer(out, moved[0].shape, bufs[0].dtype), inverse)
 
 
-def _softmax_row(row):
-    m = _max(row)
-    e = [math.exp(x - m) for x in row]
-    s = math.fsum(e)
-    return [x / s for x in e]
-
-
-def _log_softmax_row(row):
-    m = _max(row)
-    lse = m + math.log(math.fsum(math.exp(x - m) for x in row))
-    return [x - lse for x in row]
-
-
 def softmax(a, axis):
-    return _rows(_softmax_row, axis, a)
+    return _rows(pymath.softmax_row, axis, a)
 
 
 def log_softmax(a, axis):
-    return _rows(_log_softmax_row, axis, a)
+    return _rows(pymath.log_softmax_row, axis, a)
 
 
 def softmax_backward(y, g, axis):
     def row(ys, gs):
-        dot = math.fsum(map(operator.mul, ys, gs))
+        dot = pymath.fsum(list(map(operator.mul, ys, gs)))
         return [yi * (gi - dot) for yi, gi in zip(ys, gs)]
     return _rows(row, axis, y, g)
 
 
 def log_softmax_backward(y, g, axis):
     def row(ys, gs):
-        total = math.fsum(gs)
+        total = pymath.fsum(gs)
         return [gi - math.exp(yi) * total for yi, gi in zip(ys, gs)]
     return _rows(row, axis, y, g)
 
@@ -401,7 +331,7 @@ def cross_entropy(logits, labels):
     n, c = logits.shape
     data, probs, total = logits.data, [], 0.0
     for r, label in enumerate(labels.data):
-        logp = _log_softmax_row(data[r * c:(r + 1) * c])
+        logp = pymath.log_softmax_row(data[r * c:(r + 1) * c])
         total -= logp[label]
         probs.extend(map(math.exp, logp))
     return PyBuffer([total / n if n else _nan], (), logits.dtype), PyBuffer(probs, (n, c), logits.dtype)

@@ -1,9 +1,8 @@
 """Which backends and sizes the napkin benchmarks run, in quick and full mode (shared by test_napkin_*.py)."""
-import os
-
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import settings
 
-QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"  # the plugin sets it from --quick/--full before collection
+QUICK = settings.bench_mode == "quick"  # the plugin sets it from --quick/--full before collection
 # the one place the suite says which backend is which kind: each kind gets its own sizes
 INTERPRETED = ("python",)
 GPU = ("numba_cuda",)
@@ -20,7 +19,7 @@ def _cuda_simulated():
 def benchmarkable_backends():
     """Available backends whose timings mean something (not the CUDA simulator), or those named in
     TINYGRAD_NM_BENCH_BACKENDS (comma-separated; `tinygrad-nm bench --backend` sets it)."""
-    return (tnm.backends.named_in_env("TINYGRAD_NM_BENCH_BACKENDS")
+    return (tnm.backends.checked(settings.bench_backends)
             or [b for b in tnm.available_backends() if not (b in GPU and _cuda_simulated())])
 
 

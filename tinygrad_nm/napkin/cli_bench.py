@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-BENCH_DIR_ENV = "TINYGRAD_NM_BENCH_DIR"
+from tinygrad_nm.settings import _BY_NAME, settings
+
+BENCH_DIR_ENV = _BY_NAME["bench_dir"].env
 # quick mode: few, short rounds (the fastest of them is what the table shows)
 QUICK_TIMING = ["--benchmark-min-rounds=5", "--benchmark-max-time=0.1", "--benchmark-warmup=on",
                 "--benchmark-warmup-iterations=1"]
@@ -27,7 +29,7 @@ def add_arguments(parser):
                         help="only this backend (repeatable; default: every available one)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only benchmarks matching this pytest -k expression")
     parser.add_argument("--out", metavar="DIR", help="where the JSON and the PNG go (default: ./.benchmarks/napkin)")
-    parser.add_argument("--suite", metavar="DIR", default=os.environ.get(BENCH_DIR_ENV),
+    parser.add_argument("--suite", metavar="DIR", default=settings.bench_dir,
                         help="run the pytest-benchmark files in DIR (e.g. a clone's bench/) instead of the "
                              f"cases shipped in the package (default: ${BENCH_DIR_ENV} if set)")
     parser.add_argument("--no-calibrate", action="store_true",
@@ -83,9 +85,9 @@ def run(args):
     if args.keyword:
         cmd += ["-k", args.keyword]
     cmd += args.pytest_args
-    env = dict(os.environ, TINYGRAD_NM_BENCH=mode)
-    if args.backend:
-        env["TINYGRAD_NM_BENCH_BACKENDS"] = ",".join(args.backend)
+    env = dict(os.environ)
+    if args.backend:  # the child process reads it as settings.bench_backends
+        env[_BY_NAME["bench_backends"].env] = ",".join(args.backend)
     print("$ " + " ".join(cmd), flush=True)
     start = time.perf_counter()
     rc = subprocess.call(cmd, env=env)
