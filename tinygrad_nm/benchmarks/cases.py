@@ -3,9 +3,13 @@ import tinygrad_nm as tnm
 from tinygrad_nm.settings import settings
 
 QUICK = settings.bench_mode == "quick"  # the plugin sets it from --quick/--full before collection
-# the one place the suite says which backend is which kind: each kind gets its own sizes
-INTERPRETED = ("python",)
-GPU = ("numba_cuda",)
+
+
+def kind(backend):
+    """interpreter (kernels run as CPython code), gpu, or host (compiled code on the CPU), read from
+    the pricing family the backend declares (its PRICING): each kind gets its own sizes."""
+    family = (tnm.backends.load(backend).PRICING or {}).get("family")
+    return family if family in ("interpreter", "gpu") else "host"
 
 
 def _cuda_simulated():
@@ -17,18 +21,13 @@ def _cuda_simulated():
 
 
 def benchmarkable_backends():
-    """Available backends whose timings mean something (not the CUDA simulator), or those named in
-    TINYGRAD_NM_BENCH_BACKENDS (comma-separated; `tinygrad-nm bench --backend` sets it)."""
+    """Available backends whose timings mean something (not a GPU in the CUDA simulator), or those
+    named in TINYGRAD_NM_BENCH_BACKENDS (comma-separated; `tinygrad-nm bench --backend` sets it)."""
     return (tnm.backends.checked(settings.bench_backends)
-            or [b for b in tnm.available_backends() if not (b in GPU and _cuda_simulated())])
+            or [b for b in tnm.available_backends() if not (kind(b) == "gpu" and _cuda_simulated())])
 
 
 BACKENDS = benchmarkable_backends()
-
-
-def kind(backend):
-    """interpreter (pure Python), host (compiled code on the CPU) or gpu: each gets its own sizes."""
-    return "interpreter" if backend in INTERPRETED else ("gpu" if backend in GPU else "host")
 
 
 def cases(table):
