@@ -112,6 +112,8 @@ class TensorOps:
     def sqrt(self): return self._apply(ops.Sqrt, *self._float())
     def abs(self): return self._apply(ops.Abs, self.dtype, (self,))
     def atanh(self): return self._apply(ops.Atanh, *self._float())
+    def sin(self): return self._apply(ops.Sin, *self._float())
+    def cos(self): return self._apply(ops.Cos, *self._float())
     def tanh(self): return self._apply(ops.Tanh, *self._float())
     def sigmoid(self): return self._apply(ops.Sigmoid, *self._float())
     def relu(self): return self._apply(ops.Relu, self.dtype, (self,))
