@@ -12,10 +12,12 @@ table's cost formula for the chosen backend. `op` is a Tensor method's name (mat
 sum, mean, softmax, ...) or a function of `tinygrad_nm.functional` (cross_entropy, mse_loss); a
 shape is a tuple, a Python number in its place is a scalar operand (`estimate("pow", (n,), 2)`).
 `fn` is any callable; its Tensor arguments are replaced by shape-only tensors of the same shape,
-dtype and requires_grad, tuples by shape-only tensors of `dtype`, and tensors it creates itself are
-made on the shape-only backend. Keyword parameters other than `dtype`, `backend` and `rates` are
+dtype and requires_grad, tuples by shape-only tensors of `dtype`, nn.Modules by shape-only copies
+(the model itself is left as it is), and tensors it creates itself are made on the shape-only
+backend. Keyword parameters other than `dtype`, `backend` and `rates` are
 passed on to the op (`axis=`, `keepdims=`).
 """
+import copy
 from dataclasses import dataclass, field
 
 from tinygrad_nm import backends, dtypes, functional
@@ -138,6 +140,8 @@ def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None):
 
 
 def _to_meta(a, meta, dtype):
+    if hasattr(a, "named_modules") and hasattr(a, "to"):  # an nn.Module: a copy on shapes alone
+        return copy.deepcopy(a).to(meta.NAME)
     if isinstance(a, Tensor):
         t = Tensor._make(meta.empty(a.shape, a.dtype), a.dtype, meta)
         return t.requires_grad_(True) if a.requires_grad else t
