@@ -4,7 +4,8 @@ build time, so that they cannot go stale.
 - The API reference: one page per public module of the package, found by walking tinygrad_nm/
   (no hand-kept list: a module added, moved or removed changes the reference with it); each page
   is a mkdocstrings `:::` block, rendered from the docstrings and signatures.
-- `{{ cli_help train }}` (or bench, calibrate) in a page: that subcommand's `--help`.
+- `{{ cli_help train }}` in a page: that subcommand's `--help`; `{{ cli_help_all }}`: a section
+  with the `--help` of every subcommand the CLI has.
 - `{{ pytorch_coverage }}`: the table of PyTorch names and where tinygrad_nm has each, looked up
   on the package itself.
 """
@@ -161,11 +162,18 @@ def pytorch_coverage():
     return "\n".join(head + rows)
 
 
-_MARKER = re.compile(r"\{\{\s*(cli_help\s+\w+|pytorch_coverage)\s*\}\}")
+def cli_help_all():
+    from tinygrad_nm.cli import SUBCOMMANDS
+    return "\n\n".join(f"## `tinygrad-nm {name}`\n\n{cli_help(name)}" for name in SUBCOMMANDS)
+
+
+_MARKER = re.compile(r"\{\{\s*(cli_help\s+[\w-]+|cli_help_all|pytorch_coverage)\s*\}\}")
 
 
 def on_page_markdown(markdown, page, config, files):
     def expand(match):
         words = match.group(1).split()
-        return cli_help(words[1]) if words[0] == "cli_help" else pytorch_coverage()
+        if words[0] == "cli_help":
+            return cli_help(words[1])
+        return cli_help_all() if words[0] == "cli_help_all" else pytorch_coverage()
     return _MARKER.sub(expand, markdown)
