@@ -168,11 +168,11 @@ def test_arange_and_eye(backend):
 def test_attributes(backend):
     t = Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     assert t.shape == (2, 3) and isinstance(t.shape, tuple)
-    assert t.ndim == 2 and t.size == 6 and t.numel() == 6 and len(t) == 2
+    assert t.ndim == 2 and t.size() == (2, 3) and t.size(-1) == 3 and t.numel() == 6 and len(t) == 2
     assert t.backend == backend and t.dtype == "float32"
     assert t.requires_grad is False and t.grad is None and t.is_leaf
     s = Tensor(1.0)
-    assert s.shape == () and s.ndim == 0 and s.size == 1
+    assert s.shape == () and s.ndim == 0 and s.size() == () and s.numel() == 1
     w = Tensor([1.0], requires_grad=True)
     y = w * 2
     assert w.is_leaf and not y.is_leaf and y.requires_grad

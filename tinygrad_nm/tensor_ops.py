@@ -11,9 +11,8 @@ import numpy as np
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
 from tinygrad_nm.autograd import grad_mode
-from tinygrad_nm.host import shape_arg
 from tinygrad_nm import backends
-from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
+from tinygrad_nm.shapes import broadcast_shape, normalize_index
 
 
 class TensorOps:
@@ -52,8 +51,8 @@ class TensorOps:
         return int(self.item())
 
     def __bool__(self):
-        if self.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
+        if self.numel() != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.numel()} elements (shape {self.shape}) "
                                "is ambiguous; use .any() or .all() style reductions")
         return bool(self.item())
 
@@ -62,15 +61,6 @@ class TensorOps:
         extra = f", grad_fn=<{self._ctx.__name__}Backward>" if self._ctx is not None else (
             ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"
-
-    def float(self):
-        return self.cast(dt.float32)
-
-    def double(self):
-        return self.cast(dt.float64)
-
-    def long(self):
-        return self.cast(dt.int64)
 
     # --- arithmetic: a OP b, b a tensor, a Python number or array-like --------------------------
     def __add__(self, other): return self._binary(ops.Add, other)
@@ -120,86 +110,6 @@ class TensorOps:
         """Arguments for _apply of a float-only op: ints are lifted to the default float first."""
         t = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
         return t.dtype, (t,)
-
-    # --- reductions (dtype= and out= are NumPy's: np.sum(t), np.mean(t), np.max(t) pass them) ----
-    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
-        if dtype is not None or out is not None:
-            return _numpy_style(self, dtype, out).sum(axis, keepdims)
-        if self.dtype is dt.bool_:  # counting: True + True is 2, an int64 as in PyTorch
-            return self.long().sum(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        if not axes:
-            return self
-        return self._apply(ops.Sum, self.dtype, (self,), axes, keepdims)
-
-    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
-        if dtype is not None or out is not None:
-            return _numpy_style(self, dtype, out).mean(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        count = 1
-        for ax in axes:
-            count *= self.shape[ax]
-        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
-        return x.sum(axis, keepdims) / count if count else x.sum(axis, keepdims) * float("nan")
-
-    def max(self, axis=None, keepdims=False, out=None):
-        if out is not None:
-            return _numpy_style(self, None, out).max(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        if any(self.shape[ax] == 0 for ax in axes):
-            raise ValueError(f"max() over an empty axis of a tensor with shape {self.shape}")
-        if not axes:
-            return self
-        return self._apply(ops.Max, self.dtype, (self,), axes, keepdims)
-
-    def softmax(self, axis=-1):
-        return self._along_axis(ops.Softmax, axis, 1.0)
-
-    def log_softmax(self, axis=-1):
-        return self._along_axis(ops.LogSoftmax, axis, 0.0)
-
-    def _along_axis(self, fn_cls, axis, single):
-        """The softmax family: a 0-d tensor is one row of one element (softmax 1, log_softmax 0, as
-        PyTorch gives); an empty row has nothing to normalise (the result is as empty)."""
-        axis = normalize_axes(axis, self.ndim)
-        if not self.ndim or self.size == 0:
-            return self * 0.0 + single
-        return self._apply(fn_cls, self.dtype, (self,), axis[0])
-
-    # --- movement -------------------------------------------------------------------------------
-    def reshape(self, *shape):
-        target = reshape_target(self.shape, shape_arg(shape))
-        if target == self.shape:
-            return self
-        return self._alias(self._apply(ops.Reshape, self.dtype, (self,), target))  # a view, as in PyTorch
-
-    view = reshape
-
-    def flatten(self, start_dim=0):
-        start_dim = normalize_axes(start_dim, self.ndim)[0] if self.ndim else 0
-        return self.reshape(*self.shape[:start_dim], -1)
-
-    def permute(self, *axes):
-        axes = shape_arg(axes)
-        if sorted(normalize_axes(axes, self.ndim)) != list(range(self.ndim)) or len(axes) != self.ndim:
-            raise ValueError(f"permute{tuple(axes)}: not a permutation of the {self.ndim} axes of shape {self.shape}")
-        axes = tuple(a % self.ndim for a in axes)
-        return self if axes == tuple(range(self.ndim)) else self._alias(self._apply(ops.Permute, self.dtype, (self,), axes))
-
-    def transpose(self, dim0=None, dim1=None):
-        """No arguments: reverse the axes (NumPy). Two: swap those axes (PyTorch)."""
-        if dim0 is None:
-            return self.permute(*reversed(range(self.ndim)))
-        axes = list(range(self.ndim))
-        d0, d1 = (normalize_axes(d, self.ndim)[0] if self.ndim else 0 for d in (dim0, dim1))
-        if d0 == d1:  # swapping an axis with itself: the tensor as it is
-            return self
-        axes[d0], axes[d1] = axes[d1], axes[d0]
-        return self.permute(*axes)
-
-    @property
-    def T(self):
-        return self.transpose()
 
     # --- products -------------------------------------------------------------------------------
     def matmul(self, other):
@@ -262,10 +172,3 @@ class TensorOps:
             return k.__index__()
         return k._host()
 
-
-def _numpy_style(t, dtype, out):
-    """A reduction's NumPy arguments: `dtype` casts first (as np.sum does); `out` has no meaning
-    for a tensor, whose results are new tensors."""
-    if out is not None:
-        raise TypeError("out= is not supported: tinygrad_nm reductions return a new tensor")
-    return t if dtype is None else t.cast(dtype)
