@@ -78,8 +78,10 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, b
 
 def randint(low, high=None, size=None, generator=None, dtype=None, device=None, backend=None):
     """Integers uniform in [low, high): randint(high, size) or randint(low, high, size)."""
-    if size is None:  # randint(high, size)
+    if size is None and high is not None and not isinstance(high, (int, np.integer)):  # randint(high, size)
         low, high, size = 0, low, high
+    elif high is None:  # randint(high, size=...)
+        low, high = 0, low
     if size is None:
         raise TypeError("randint: missing the size argument, e.g. randint(10, (3,))")
     if high <= low:

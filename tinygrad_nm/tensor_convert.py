@@ -83,7 +83,7 @@ class TensorConvert:
                 try:
                     spec = _dtype(a)
                 except TypeError as e:
-                    if isinstance(a, str):
+                    if isinstance(a, str) and "not supported" not in str(e):
                         raise ValueError(f"to({a!r}): neither a backend ({', '.join(backends.known_backends())}), "
                                          f"a device ({', '.join(backends.device_types())}) nor a dtype "
                                          f"(bool, int64, float32, float64)") from None
