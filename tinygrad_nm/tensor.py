@@ -1,7 +1,9 @@
 """Tensor: a backend buffer, its dtype and backend, and the autograd link that made it.
 
 This is the core every Tensor method runs through. The operators and math methods live in the
-TensorOps mixin (tensor_ops.py) and the constructors in TensorCreation (creation.py); both call
+TensorOps mixin (tensor_ops.py), the constructors in TensorCreation (creation.py), and the rest
+of PyTorch's spelling in TensorConvert (tensor_convert.py: size(), device, to, in-place methods),
+TensorShape (tensor_shape.py), TensorReduce (tensor_reduce.py) and TensorMath (tensor_math.py); all call
 down into the runner here: `_apply` and `_binary` (`a OP b`, with promotion and broadcasting)
 check their arguments and hand the op to `_run`, the one place an op's forward runs and its
 result is recorded as a graph node when a gradient will be needed. Kernels are reached only
