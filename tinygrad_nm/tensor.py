@@ -3,7 +3,8 @@
 This is the core every Tensor method runs through. The operators and math methods live in the
 TensorOps mixin (tensor_ops.py), the constructors in TensorCreation (creation.py), and the rest
 of PyTorch's spelling in TensorConvert (tensor_convert.py: size(), device, to, in-place methods),
-TensorShape (tensor_shape.py), TensorReduce (tensor_reduce.py) and TensorMath (tensor_math.py); all call
+TensorShape (tensor_shape.py), TensorReduce (tensor_reduce.py), TensorMath (tensor_math.py) and
+TensorHooks (tensor_hooks.py: retain_grad, register_hook); all call
 down into the runner here: `_apply` and `_binary` (`a OP b`, with promotion and broadcasting)
 check their arguments and hand the op to `_run`, the one place an op's forward runs and its
 result is recorded as a graph node when a gradient will be needed. Kernels are reached only
@@ -23,6 +24,7 @@ from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
 from tinygrad_nm.shapes import broadcast_shape, normalize_index
 from tinygrad_nm.tensor_convert import TensorConvert
+from tinygrad_nm.tensor_hooks import TensorHooks
 from tinygrad_nm.tensor_math import TensorMath
 from tinygrad_nm.tensor_ops import TensorOps
 from tinygrad_nm.tensor_reduce import TensorReduce
@@ -64,7 +66,7 @@ def _run(fn_cls, be, shape, dtype, a, b, a_buf, b_buf=_NO_INPUT, params=()):
     return t
 
 
-class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMath, TensorOps):
+class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMath, TensorHooks, TensorOps):
     # _shape: the buffer's shape, kept here because reading it from a NumPy array builds a tuple.
     # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
     # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
