@@ -1,4 +1,4 @@
-"""retain_grad and register_hook against torch, on every backend."""
+"""retain_grad and register_hook against torch, and the new ops against finite differences, on every backend."""
 import numpy as np
 import pytest
 
@@ -48,3 +48,26 @@ def test_hook_errors(backend):
     with pytest.raises(RuntimeError, match="expected None or a tensor of shape"):
         h.sum().backward()
     assert w.grad is None  # the failed backward left no gradient behind
+
+
+# --- the new ops and compositions against float64 finite differences (tests/gradcheck.py) --------
+from gradcheck import away_from_zero, check_grad, uniform  # noqa: E402
+
+GRADCHECK = [
+    ("expand_repeat", lambda a: a.expand(2, 3, 4) * a.repeat(2, 1, 4), uniform((3, 1))),
+    ("cat_stack", lambda a, b: tnm.cat([a, b, a], 1)[:, :4] * tnm.stack([a, a], 2).flatten(1), uniform((2, 2)),
+     uniform((2, 1), seed=1)),
+    ("where_masked_fill", lambda a, b: tnm.where(a > b, a * b, b.exp()) + a.masked_fill(a < 0, 2.0), uniform((3, 4)),
+     uniform((4,), seed=1)),
+    ("clamp_maximum", lambda a, b: a.clamp(-1, 1) * a.maximum(b) + a.minimum(0.5), away_from_zero((3, 4)),
+     uniform((3, 4), seed=1)),
+    ("max_dim_gather", lambda a: a.max(1).values.unsqueeze(1) * a.min(0, keepdim=True).values, uniform((3, 4))),
+    ("var_std_logsumexp", lambda a: a.var(1) + a.std(0).sum() + a.logsumexp(1), uniform((3, 4))),
+    ("prod_cumsum_norm", lambda a: a.prod(1) + a.cumsum(1).sum(1) + a.norm(dim=1) + a.norm(3, 1), away_from_zero((3, 5))),
+    ("flip_split_clone", lambda a: a.flip(1)[:, :2] * a.split(2, 1)[0].clone() + a.chunk(2, 1)[1][:, :2], uniform((3, 4))),
+]
+
+
+@pytest.mark.parametrize("fn,inputs", [pytest.param(c[1], c[2:], id=c[0]) for c in GRADCHECK])
+def test_gradients_match_finite_differences(backend, fn, inputs):
+    check_grad(fn, *inputs)
