@@ -93,3 +93,21 @@ CASES = [
 @pytest.mark.parametrize("fn,inputs,grad", CASES)
 def test_same_program_as_pytorch(backend, dtype, fn, inputs, grad):
     run_both(fn, inputs, dtype, grad, backend)
+
+
+MORE = [
+    case("narrow_index_select", lambda M, a: a.narrow(1, 1, 2) * a.index_select(1, M.tensor([2, 0])) +
+         M.narrow(a, 1, -2, 2), rnd((3, 4))),
+    case("tril_triu", lambda M, a: a.tril() + a.triu(1) * 2 + a.tril(-1) + M.triu(a, diagonal=-1), rnd((3, 4))),
+    case("tril_batched", lambda M, a: a.tril(1), rnd((2, 4, 3))),
+    case("bool_logic", lambda M, a, b: ((a > 0) & (b > 0), (a > 0) | (b < 0), (a > 0) ^ (b > 0), ~(a > 0),
+                                         a.logical_and(b), M.logical_or(a, b), a.logical_not(), a.logical_xor(b)),
+         np.array([1.0, 0.0, -2.0, 0.0]), np.array([0.5, 0.0, 0.0, -1.0]), grad=False),
+    case("masked_by_logic", lambda M, a: a.masked_fill((a > 1) | (a < -1), 0.0) * 3, rnd((3, 4))),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("fn,inputs,grad", MORE)
+def test_more_of_the_same_program_as_pytorch(backend, dtype, fn, inputs, grad):
+    run_both(fn, inputs, dtype, grad, backend)

@@ -151,3 +151,15 @@ def test_failed_inplace_leaves_the_tensor_unchanged(backend):
         with pytest.raises((ValueError, TypeError, RuntimeError)):
             bad()
         assert t.tolist() == before
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda: tnm.tensor([1, 2]) & tnm.tensor([1, 0]), TypeError, "bitwise operations on integer tensors"),
+    (lambda: ~tnm.tensor([1.0]), TypeError, "only bool tensors"),
+    (lambda: tnm.zeros(2, 3).narrow(1, 2, 2), IndexError, "narrow"),
+    (lambda: tnm.zeros(3).tril(), ValueError, "at least 2 dims"),
+    (lambda: tnm.zeros(2, 3).index_select(1, tnm.tensor([3])), IndexError, "out of bounds"),
+])
+def test_more_bad_calls(backend, call, error, message):
+    with pytest.raises(error, match=message):
+        call()

@@ -129,7 +129,8 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "minimum masked_fill eq ne lt le gt ge isnan isinf isfinite allclose isclose equal sum mean max min "
             "amax amin argmax argmin var std logsumexp any all prod cumsum norm softmax log_softmax reshape "
             "flatten unflatten unsqueeze squeeze permute transpose swapaxes t flip split chunk unbind matmul "
-            "numel gather clone detach atanh").split()
+            "numel gather clone detach atanh logical_not logical_and logical_or logical_xor narrow index_select "
+            "tril triu").split()
 
 
 def _function(name):

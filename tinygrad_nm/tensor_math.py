@@ -152,6 +152,50 @@ class TensorMath:
         self._same_backend(other, "equal")
         return self.shape == other.shape and bool((self == other).all())
 
+    # --- logic: bool tensors (masks); other dtypes count as true where nonzero ------------------
+    def logical_not(self):
+        return self == 0 if self.dtype is not dt.bool_ else self == False  # noqa: E712 (elementwise)
+
+    def logical_and(self, other):
+        return where(self._truth(), self._truth(other), False)
+
+    def logical_or(self, other):
+        return where(self._truth(), True, self._truth(other))
+
+    def logical_xor(self, other):
+        return self._truth() != self._truth(other)
+
+    def _truth(self, x=None):
+        """x (default self) as a bool tensor: nonzero is true."""
+        x = self if x is None else x if _is_tensor(x) else self._as_tensor(x)
+        return x if x.dtype is dt.bool_ else x != 0
+
+    def _bool_only(self, other, what):
+        for t in (self, other):
+            if _is_tensor(t) and t.dtype is not dt.bool_ or not _is_tensor(t) and not isinstance(t, bool):
+                raise TypeError(f"{what}: bitwise operations on integer tensors are not supported; "
+                                f"only bool tensors (masks) work with &, |, ^ and ~")
+
+    def __and__(self, other):
+        self._bool_only(other, "&")
+        return self.logical_and(other)
+
+    def __or__(self, other):
+        self._bool_only(other, "|")
+        return self.logical_or(other)
+
+    def __xor__(self, other):
+        self._bool_only(other, "^")
+        return self.logical_xor(other)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self):
+        self._bool_only(True, "~")
+        return self.logical_not()
+
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
+
     # --- elementwise -----------------------------------------------------------------------------
     def neg(self):
         if self.dtype is dt.bool_:

@@ -178,6 +178,36 @@ class TensorShape:
         n = self.shape[one_dim(dim, self.ndim, "chunk")] if self.ndim else 0
         return self.split(max(-(-n // chunks), 1), dim)
 
+    def narrow(self, dim, start, length):
+        """self's elements start .. start + length - 1 along dim (a view)."""
+        d = one_dim(dim, self.ndim, "narrow")
+        n = self.shape[d]
+        start = start + n if start < 0 else start
+        if not (0 <= start <= n and 0 <= length <= n - start):
+            raise IndexError(f"narrow: start {start} and length {length} exceed dim {d} of size {n} (shape {self.shape})")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def index_select(self, dim, index):
+        """The entries at `index` (a 1-D integer tensor or list) along dim, a copy."""
+        d = one_dim(dim, self.ndim, "index_select")
+        return self[(slice(None),) * d + (index,)] if self.ndim else self[index]
+
+    def tril(self, diagonal=0):
+        return self._triangle(diagonal, lower=True)
+
+    def triu(self, diagonal=0):
+        return self._triangle(diagonal, lower=False)
+
+    def _triangle(self, diagonal, lower):
+        """Zeros above (tril) or below (triu) the diagonal of the last two dims; differentiable."""
+        if self.ndim < 2:
+            raise ValueError(f"{'tril' if lower else 'triu'}: needs at least 2 dims, got shape {self.shape}")
+        rows, cols = self.shape[-2:]
+        r = type(self).arange(rows, backend=self.backend).reshape(rows, 1)
+        c = type(self).arange(cols, backend=self.backend).reshape(1, cols)
+        keep = (c - r <= diagonal) if lower else (c - r >= diagonal)
+        return self.masked_fill(keep.logical_not(), 0)
+
     def unbind(self, dim=0):
         d = one_dim(dim, self.ndim, "unbind")
         return tuple(piece.squeeze(d) for piece in self.split(1, d)) if self.shape[d] else ()
