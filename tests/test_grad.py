@@ -40,6 +40,8 @@ UNARY = [
     case("sqrt", lambda x: x.sqrt(), np.sqrt, uniform(S, **POS)),
     case("abs", lambda x: x.abs(), np.abs, away_from_zero(S)),
     case("atanh", lambda x: x.atanh(), np.arctanh, uniform(S, -0.8, 0.8)),
+    case("sin", lambda x: x.sin(), np.sin, uniform(S, -4, 4)),
+    case("cos", lambda x: x.cos(), np.cos, uniform(S, -4, 4)),
     case("tanh", lambda x: x.tanh(), np.tanh, uniform(S)),
     case("sigmoid", lambda x: x.sigmoid(), _sigmoid, uniform(S, -4, 4)),
     case("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), away_from_zero(S)),

@@ -120,3 +120,23 @@ def test_resources_from_a_report_row():
     row = {"kernel": "gemm.register_blocked_matmul/matmul", "registers": 166, "shared_bytes": 8192, "block": 256,
            "fmas": 64, "instructions": 92, "arch": "sm_90"}
     assert gpu.KernelResources.from_row(row) == gpu.KernelResources(166, 8192, 256, 64, 92)
+
+
+def test_estimate_on_a_named_gpu_needs_no_gpu(monkeypatch):
+    """tnm.napkin.estimate(..., device=) routes a GPU backend's kernels to the datasheet model,
+    at the occupancy of the kernel that would run (the stored ptxas facts)."""
+    import tinygrad_nm as tnm
+    from tinygrad_nm import backends
+    from tinygrad_nm.napkin import rates as rates_mod
+    monkeypatch.setattr(rates_mod, "_current", rates_mod.defaults())
+    gpu_backend = next(n for n in backends.known_backends()
+                       if (backends.pricing(n)[0] or {}).get("family") == "gpu")
+    mm = tnm.napkin.estimate("matmul", (4096, 4096), (4096, 4096), backend=gpu_backend, device="H200")
+    part = mm.parts[0].prediction
+    assert part.device == "H200" and 0 < part.occupancy <= 1 and "H200 datasheet" in " ".join(part.limit_terms)
+    a100 = tnm.napkin.estimate("matmul", (4096, 4096), (4096, 4096), backend=gpu_backend, device="A100")
+    assert a100.seconds > mm.seconds  # the older GPU is slower on the same kernel
+    with pytest.raises(ValueError, match="only a GPU backend"):
+        tnm.napkin.estimate("relu", (4,), backend="numpy", device="H200")
+    with pytest.raises(ValueError, match="no datasheet for GPU 'Z80'"):
+        tnm.napkin.estimate("relu", (4,), backend=gpu_backend, device="Z80")

@@ -3,6 +3,8 @@
 Every loss takes reduction='mean' | 'sum' | 'none'. The common classification case of
 cross_entropy (2-D logits, class indices, no options) runs as one fused, stable kernel.
 """
+import numpy as np
+
 from tinygrad_nm import composite as C
 from tinygrad_nm import ops
 from tinygrad_nm.tensor import Tensor
@@ -189,10 +191,9 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, eps=No
     gradient is (p - t) / max(p (1 - p), 1e-12). `eps` (this library's earlier behaviour) instead
     squeezes p into [eps, 1 - eps] smoothly first; eps=0 gives the exact formula."""
     target = _check_pair("binary_cross_entropy", input, target, reduction)
-    host = input.detach().numpy()
-    if host.size and not ((host >= 0) & (host <= 1)).all():  # NaN fails this too, as in PyTorch
-        raise ValueError(f"binary_cross_entropy: predictions must be probabilities in [0, 1] (apply "
-                         f".sigmoid() first), got values from {host.min():.4g} to {host.max():.4g}")
+    # PyTorch refuses both outside [0, 1] (a log of a negative number gives NaN later), NaN included
+    _check_probabilities("predictions", input, " (apply .sigmoid() first)")
+    _check_probabilities("targets", target)
     if eps is not None:
         if not 0 <= eps < 0.5:
             raise ValueError(f"binary_cross_entropy: eps must lie in [0, 0.5), got {eps}")
@@ -201,6 +202,16 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, eps=No
     else:
         loss = _bce_clamped(input, target)
     return _reduce(loss * weight if weight is not None else loss, reduction)
+
+
+def _check_probabilities(what, t, hint=""):
+    host = t.detach().numpy()
+    outside = ~((host >= 0) & (host <= 1))  # true at NaN too, which every comparison fails
+    if outside.any():
+        nans = int(np.isnan(host).sum())
+        got = (f"got {nans} NaN value{'s' if nans > 1 else ''}" if nans else
+               f"got values from {host.min():.4g} to {host.max():.4g}")
+        raise ValueError(f"binary_cross_entropy: {what} must be probabilities in [0, 1]{hint}, {got}")
 
 
 def _bce_clamped(p, t):

@@ -197,6 +197,28 @@ class Atanh(Function):
         return be.div(g, be.sub(1, be.mul(a, a))), None
 
 
+class Sin(Function):
+    saves = ("a",)
+
+    def forward(ctx, be, a):
+        ctx._saved = a
+        return be.sin(a)
+
+    def backward(ctx, be, g):
+        return be.mul(g, be.cos(ctx._saved)), None
+
+
+class Cos(Function):
+    saves = ("a",)
+
+    def forward(ctx, be, a):
+        ctx._saved = a
+        return be.cos(a)
+
+    def backward(ctx, be, g):
+        return be.neg(be.mul(g, be.sin(ctx._saved))), None
+
+
 class Relu(Function):
     saves = ("a",)
     def forward(ctx, be, a):

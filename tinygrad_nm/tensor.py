@@ -347,7 +347,13 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         return self
 
     def _promote_pair(self, b):
-        dtype = dt.promote(self.dtype, b.dtype)
+        """PyTorch's promotion: the higher dtype; a 0-d tensor beside a dimensioned one only lifts the category."""
+        if (self.ndim == 0) != (b.ndim == 0):
+            small, big = (self, b) if self.ndim == 0 else (b, self)
+            dtype = big.dtype if dt.category(small.dtype) <= dt.category(big.dtype) else \
+                (dt.DEFAULT_FLOAT if small.dtype.is_float else dt.int64)
+        else:
+            dtype = dt.promote(self.dtype, b.dtype)
         return self.cast(dtype), b.cast(dtype)
 
     def _same_backend(self, b, what):
@@ -373,7 +379,14 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
             out._version = version
             return out
         index, new_axes = self._index(key)
-        out = self if index is None else Tensor._apply(ops.Index, self.dtype, (self,), index)
+        if index is not None and any(type(e) is int for e in index) and any(hasattr(e, "shape") for e in index):
+            # PyTorch applies the ints first (basic indexing), then the array: its axis stays in place
+            # (NumPy would move it to the front when a slice separates the two)
+            ints = tuple(e if type(e) is int else slice(None) for e in index)
+            out = Tensor._apply(ops.Index, self.dtype, (self,), ints)
+            out = Tensor._apply(ops.Index, self.dtype, (out,), tuple(e for e in index if type(e) is not int))
+        else:
+            out = self if index is None else Tensor._apply(ops.Index, self.dtype, (self,), index)
         if index is not None and not any(hasattr(e, "shape") for e in index):
             self._alias(out)  # basic indexing: a view of the same storage, as in PyTorch
         if new_axes is not None:

@@ -102,6 +102,8 @@ class TensorOps:
     def sqrt(self): return self._apply(ops.Sqrt, *self._float())
     def abs(self): return self._apply(ops.Abs, self.dtype, (self,))
     def atanh(self): return self._apply(ops.Atanh, *self._float())
+    def sin(self): return self._apply(ops.Sin, *self._float())
+    def cos(self): return self._apply(ops.Cos, *self._float())
     def tanh(self): return self._apply(ops.Tanh, *self._float())
     def sigmoid(self): return self._apply(ops.Sigmoid, *self._float())
     def relu(self): return self._apply(ops.Relu, self.dtype, (self,))
@@ -137,14 +139,17 @@ class TensorOps:
         if grad_mode.enabled and self.requires_grad:
             raise RuntimeError("a tensor that requires grad is being written in place by t[...] = v; "
                                "write inside `with tnm.no_grad():` or through `t.data`")
-        index, _ = self._index(key)
+        index, new_axes = self._index(key)
         index = index if index is not None else (slice(None),) * max(self.ndim, 1)
         be = backends.kernels_of(self._be)
         if isinstance(value, TensorOps):
             self._same_backend(value, "setitem")
             if value.ndim:
-                target = self._be.getitem(self._buf, index).shape if self.ndim else ()
-                broadcast_shape(value.shape, target, f"t[{key!r}] = value", into=True)
+                target = be.getitem(self._buf, index).shape if self.ndim else ()
+                seen = new_axes(target) if new_axes is not None else target  # t[key]'s shape, None axes included
+                broadcast_shape(value.shape, seen, f"t[{key!r}] = value", into=True)
+                if new_axes is not None:  # the value as the selected elements' own shape
+                    value = type(self)._make(be.reshape(be.expand(value._buf, seen), target), value.dtype, value._be)
             value = value.cast(self.dtype)._buf if value.dtype is not self.dtype else value._buf
         elif not isinstance(value, (int, float, bool)):
             return self.__setitem__(key, type(self)(value, dtype=self.dtype, backend=self.backend))

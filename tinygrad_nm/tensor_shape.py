@@ -59,7 +59,10 @@ class TensorShape:
         s, e = one_dim(start_dim, self.ndim, "flatten"), one_dim(end_dim, self.ndim, "flatten")
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {self.shape})")
-        return self.reshape(*self.shape[:s], -1, *self.shape[e + 1:])
+        size = 1
+        for d in self.shape[s:e + 1]:
+            size *= d
+        return self.reshape(*self.shape[:s], size, *self.shape[e + 1:])  # not -1: a 0 elsewhere makes it ambiguous
 
     def unflatten(self, dim, sizes):
         d = one_dim(dim, self.ndim, "unflatten")

@@ -37,6 +37,7 @@ _WORK = {
     "div": {"frame": 1, "op": 1}, "pow": {"frame": 1, "op": 3},  # _div: try x / y; _pow: try x ** y, a check
     "exp": {"frame": 1, "op": 2}, "log": {"frame": 1, "op": 2}, "sqrt": {"frame": 1, "op": 2},  # compare, call
     "atanh": {"frame": 1, "op": 3}, "sign": {"frame": 1, "op": 4},
+    "sin": {"frame": 1, "op": 3}, "cos": {"frame": 1, "op": 3},  # x - x == 0 guard, then math.sin
     "sigmoid": {"frame": 1, "op": 5},        # compare, negate, exp, add, divide
     "relu": {"frame": 1, "op": 1.5},         # compare; negatives also test x == x (nan stays nan)
     "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
@@ -201,6 +202,8 @@ def abs(a): return _unary(operator.abs, a)
 def sign(a): return _unary(lambda x: (x > 0) - (x < 0) if x == x else x, a)
 def tanh(a): return _unary(math.tanh, a)
 def atanh(a): return _unary(pymath.atanh, a)
+def sin(a): return _unary(pymath.sin, a)
+def cos(a): return _unary(pymath.cos, a)
 def sigmoid(a): return _unary(pymath.sigmoid, a)
 def relu(a):
     zero = _caster(a.dtype)(0)

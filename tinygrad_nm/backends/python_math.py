@@ -50,6 +50,14 @@ def atanh(x):
     return math.copysign(_inf, x) if builtins.abs(x) == 1 else _nan
 
 
+def sin(x):
+    return math.sin(x) if x - x == 0 else _nan  # math.sin raises at +-inf; IEEE gives nan
+
+
+def cos(x):
+    return math.cos(x) if x - x == 0 else _nan
+
+
 def exp_large(x):
     """exp near and past overflow, and of nan (which fails `x < 709.78` too)."""
     try:

@@ -6,7 +6,7 @@ import types
 from bisect import bisect_right
 from collections import Counter
 
-from tinygrad_nm.optim.optimizer import Optimizer
+from tinygrad_nm.optim.optimizer import Optimizer, per_group
 
 
 class LRScheduler:
@@ -342,7 +342,7 @@ class OneCycleLR(LRScheduler):
         else:
             self._schedule_phases = [up, phase(end_step=self.total_steps - 1, start_lr="max_lr", end_lr="min_lr",
                                                start_momentum="base_momentum", end_momentum="max_momentum")]
-        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        max_lrs = per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for lr, group in zip(max_lrs, optimizer.param_groups):
                 group["initial_lr"] = lr / div_factor
@@ -354,8 +354,8 @@ class OneCycleLR(LRScheduler):
                 raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
             self.use_beta1 = "betas" in optimizer.defaults
             if last_epoch == -1:
-                for top, base, group in zip(_per_group("max_momentum", optimizer, max_momentum),
-                                            _per_group("base_momentum", optimizer, base_momentum),
+                for top, base, group in zip(per_group("max_momentum", optimizer, max_momentum),
+                                            per_group("base_momentum", optimizer, base_momentum),
                                             optimizer.param_groups):
                     if self.use_beta1:
                         group["betas"] = (top, *group["betas"][1:])
@@ -393,11 +393,3 @@ class OneCycleLR(LRScheduler):
                     group["momentum"] = momentum
         return lrs
 
-
-def _per_group(name, optimizer, value):
-    if isinstance(value, (list, tuple)):
-        if len(value) != len(optimizer.param_groups):
-            raise ValueError(f"{name} must have the same length as optimizer.param_groups "
-                             f"({len(optimizer.param_groups)}), got {len(value)}")
-        return list(value)
-    return [value] * len(optimizer.param_groups)

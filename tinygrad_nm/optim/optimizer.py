@@ -244,3 +244,12 @@ def check_number(kind, name, value, low=0.0, high=None, low_open=False, high_ope
     ok = ok and (high is None or (value < high if high_open else value <= high))
     if not ok:
         raise ValueError(f"{kind}: Invalid {name}: {value!r}")
+
+def per_group(name, optimizer, value):
+    """`value` for each of the optimizer's groups: one per group, or the same for all."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(optimizer.param_groups):
+            raise ValueError(f"{name} must have the same length as optimizer.param_groups "
+                             f"({len(optimizer.param_groups)}), got {len(value)}")
+        return list(value)
+    return [value] * len(optimizer.param_groups)

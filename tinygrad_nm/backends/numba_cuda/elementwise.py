@@ -40,6 +40,8 @@ def _sqrt(x, zero, one): return math.sqrt(x) if x >= zero else math.nan
 def _abs(x, zero, one): return _builtin_abs(x)
 def _sign(x, zero, one): return one if x > zero else (-one if x < zero else x)  # keeps nan and 0
 def _tanh(x, zero, one): return math.tanh(x)
+def _sin(x, zero, one): return math.sin(x) if x - x == zero else math.nan  # inf - inf is nan: nan at +-inf
+def _cos(x, zero, one): return math.cos(x) if x - x == zero else math.nan
 def _relu(x, zero, one): return x if x > zero or x != x else zero  # nan propagates, as np.maximum
 
 
