@@ -22,7 +22,7 @@ from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq, version_of
 from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
-from tinygrad_nm.shapes import broadcast_shape, normalize_index
+from tinygrad_nm.shapes import broadcast_shape
 from tinygrad_nm.tensor_convert import TensorConvert
 from tinygrad_nm.tensor_hooks import TensorHooks
 from tinygrad_nm.tensor_math import TensorMath
