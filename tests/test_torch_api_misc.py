@@ -146,7 +146,7 @@ def test_method_functions_match_pytorch(backend):
                        ("add", lambda M, x: M.add(x, x, alpha=2)), ("mm", lambda M, x: M.mm(x, x.t())),
                        ("argmax", lambda M, x: M.argmax(x, dim=1)), ("flatten", lambda M, x: M.flatten(x)),
                        ("transpose", lambda M, x: M.transpose(x, 0, 1)), ("clamp", lambda M, x: M.clamp(x, min=0)),
-                       ("unsqueeze", lambda M, x: M.unsqueeze(x, 1)), ("abs_relu", lambda M, x: M.relu(M.abs(x)))]:
+                       ("unsqueeze", lambda M, x: M.unsqueeze(x, 1)), ("abs_relu", lambda M, x: M.relu(M.abs(x))), ("sin_cos", lambda M, x: M.sin(x) + M.cos(x))]:
         same(call(tnm, tnm.tensor(a)), call(torch, torch.tensor(a)))
     assert tnm.allclose(tnm.tensor(a), tnm.tensor(a + 1e-9)) and not tnm.tensor(a).allclose(tnm.tensor(a + 1))
     assert tnm.equal(tnm.tensor(a), tnm.tensor(a)) and not tnm.equal(tnm.tensor(a), tnm.tensor(a[:1]))
