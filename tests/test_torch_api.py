@@ -53,6 +53,7 @@ CASES = [
          rnd((2, 3)), rnd((2, 3), seed=1)),
     case("split_chunk", lambda M, a: (*a.split(2, 1), *a.chunk(2), *M.split(a, [1, 4], dim=1)), rnd((3, 5))),
     case("chunk_uneven", lambda M, a: a.chunk(3, dim=1), rnd((2, 7))),
+    case("chunk_split_empty", lambda M, a: (*a.chunk(3), *a.split(2), *a.chunk(2, 1)), rnd((0, 3)), grad=False),
     case("unbind", lambda M, a: a.unbind(1), rnd((2, 3))),
     case("flip", lambda M, a: a.flip(0) * a.flip(0, 2) + a.flip(-1), rnd((2, 3, 4))),
     case("permute_transpose_t", lambda M, a, b: a.permute(2, 0, 1).transpose(0, 2) + b.t().t()[None, None, 0],

@@ -153,3 +153,13 @@ def test_method_functions_match_pytorch(backend):
     assert tnm.is_tensor(tnm.tensor(1)) and not tnm.is_tensor(1)
     with pytest.raises(TypeError, match="must be a Tensor"):
         tnm.exp(1.0)
+
+
+def test_module_to_device(backend):
+    model = tnm.nn.Linear(3, 2)
+    assert model.to(tnm.device("cpu")) is model and model.cpu() is model
+    assert all(p.device == tnm.device("cpu") or p.device.type == "cuda" for p in model.parameters())
+    moved = model.to(tnm.device("python"))
+    assert all(p.backend == "python" for p in moved.parameters())
+    with pytest.raises(TypeError, match="a device"):
+        model.to(3.5)

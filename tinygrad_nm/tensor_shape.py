@@ -179,7 +179,9 @@ class TensorShape:
         if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
             raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
         n = self.shape[one_dim(dim, self.ndim, "chunk")] if self.ndim else 0
-        return self.split(max(-(-n // chunks), 1), dim)
+        if n == 0:  # PyTorch gives `chunks` empty pieces
+            return self.split([0] * chunks, dim)
+        return self.split(-(-n // chunks), dim)
 
     def narrow(self, dim, start, length):
         """self's elements start .. start + length - 1 along dim (a view)."""
