@@ -9,13 +9,17 @@ error of each computation is bounded:
   compiled kernels fuse multiply-adds, NumPy rounds the product first).
 The reference is NumPy in float64, and NumPy's own result in the same dtype
 (the numpy backend) is held to the same bound.
+
+Every kernel test that takes the `isa` fixture runs once per instruction-set variant of the
+compiled module (baseline, avx2, avx512: what TINYGRAD_NM_ISA selects), on a CPU that runs it.
 """
+import importlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import warnings
-
-import importlib
 
 import numpy as np
 import pytest
@@ -27,7 +31,7 @@ from tinygrad_nm.backends import numpy as npb
 cy = pytest.importorskip("tinygrad_nm.backends.cython")
 if cy.unavailable_reason():
     pytest.skip(f"cython backend not available: {cy.unavailable_reason()}", allow_module_level=True)
-from tinygrad_nm import _native  # noqa: E402
+_native = cy._native
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 DTYPES = (np.float32, np.float64)
@@ -36,6 +40,23 @@ DTYPES = (np.float32, np.float64)
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def variant(isa):
+    """The compiled module for `isa`; skips where this CPU cannot run it, fails where it can but
+    the build left it out (then the backend would silently use a lower one)."""
+    if not _native.cpu_supports(isa):
+        pytest.skip(f"this CPU does not support {isa}")
+    return importlib.import_module(f"tinygrad_nm._native_{isa}")
+
+
+@pytest.fixture(params=cy.ISAS)
+def isa(request, monkeypatch):
+    """Route the backend's kernels through the module built for each instruction set."""
+    module = variant(request.param)
+    assert module.ISA == request.param
+    monkeypatch.setattr(cy, "_native", module)
+    return request.param
 
 
 def assert_within(ours, ref, rtol, scale=0.0):
@@ -62,19 +83,22 @@ def check_matmul(a, b):
     return out
 
 
-# Block sizes: MR = 4 rows, NR = 8/16/32 columns, KC = 256, MC = 96; primes on both sides of them.
-SHAPES = [(1, 1, 1), (7, 13, 5), (1, 300, 1), (3, 1, 40), (5, 17, 33), (11, 31, 7), (95, 255, 15),
-          (97, 257, 17), (101, 263, 31), (191, 509, 67), (193, 521, 131), (67, 1031, 257)]
+# Primes on both sides of every block size of every variant (MATMUL_BLOCKS on this machine: MR 4, 6,
+# 12; NR 4 to 32; KC 192 to 768; MC 84 to 672; NC 168 to 1344), and the serial/parallel threshold.
+SHAPES = [(1, 1, 1), (7, 13, 5), (1, 300, 1), (3, 1, 40), (5, 17, 33), (11, 31, 7), (13, 37, 29),
+          (23, 191, 61), (29, 193, 97), (59, 383, 67), (61, 389, 131), (83, 761, 163), (89, 773, 173),
+          (167, 97, 331), (173, 101, 337), (331, 199, 673), (337, 211, 677), (673, 67, 1327),
+          (677, 71, 1361), (127, 131, 127), (131, 127, 131)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,k,n", SHAPES)
-def test_matmul_shapes(m, k, n, dtype, rng):
+def test_matmul_shapes(m, k, n, dtype, isa, rng):
     check_matmul(rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_1025x1023x1027(dtype, rng):
+def test_matmul_1025x1023x1027(dtype, isa, rng):
     check_matmul(rng.standard_normal((1025, 1023)).astype(dtype),
                  rng.standard_normal((1023, 1027)).astype(dtype))
 
@@ -94,7 +118,7 @@ def layouts(x):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_any_layout(dtype, rng):
+def test_matmul_any_layout(dtype, isa, rng):
     a = rng.standard_normal((37, 300)).astype(dtype)
     b = rng.standard_normal((300, 45)).astype(dtype)
     ref = cy.matmul(a, b)
@@ -109,7 +133,7 @@ def test_matmul_any_layout(dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m,k,n", [(37, 1000, 1), (5, 2003, 3), (1000, 4, 1), (64, 70, 4), (3, 15, 2),
                                    (130, 129, 4)])
-def test_matmul_thin(m, k, n, dtype, rng):
+def test_matmul_thin(m, k, n, dtype, isa, rng):
     """At most 4 columns: the dot-product path (row-contiguous a), and the general one (not)."""
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
@@ -138,7 +162,7 @@ def test_matmul_empty_and_k_zero():
 
 def test_matmul_same_result_on_any_thread_count(rng):
     a = rng.standard_normal((300, 700)).astype(np.float32)
-    b = rng.standard_normal((700, 200)).astype(np.float32)
+    b = rng.standard_normal((700, 200)).astype(np.float32)[:, ::-1]  # a reversed view, packed from its strides
     before = cy.num_threads()
     try:
         cy.set_num_threads(1)
@@ -161,7 +185,7 @@ def awkward_values(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_forward_activations(dtype, rng):
+def test_forward_activations(dtype, isa, rng):
     x = awkward_values(dtype, rng)
     x64 = x.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -175,7 +199,7 @@ def test_forward_activations(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_backward_activations(dtype, rng):
+def test_backward_activations(dtype, isa, rng):
     x = rng.standard_normal(20000).astype(dtype) * 4
     g = rng.standard_normal(20000).astype(dtype)
     y_sig, y_tanh = cy.sigmoid(x), cy.tanh(x)
@@ -241,7 +265,7 @@ def test_threads_give_the_same_activations(rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape,axis", [((1, 1), 1), ((7, 13), 1), ((7, 13), 0), ((4, 5, 6), 1),
                                         ((3, 1000), 1), ((2, 3, 4), 2), ((100, 50), 1)])
-def test_softmax_family(shape, axis, dtype, rng):
+def test_softmax_family(shape, axis, dtype, isa, rng):
     x = (rng.standard_normal(shape) * 5).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
     x64, g64 = x.astype(np.float64), g.astype(np.float64)
@@ -274,7 +298,7 @@ def test_softmax_extremes_and_layouts(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,c", [(1, 1), (1, 10), (128, 10), (7, 1000), (3000, 13)])
-def test_cross_entropy(n, c, dtype, rng):
+def test_cross_entropy(n, c, dtype, isa, rng):
     logits = (rng.standard_normal((n, c)) * 4).astype(dtype)
     labels = rng.integers(0, c, n)
     loss, probs = cy.cross_entropy(logits, labels)
@@ -356,7 +380,8 @@ def test_backend_implements_every_kernel():
 # --- the backend when the extension is not built -------------------------------------------------
 def test_unavailable_when_not_built(monkeypatch):
     monkeypatch.setattr(cy, "_native", None)
-    monkeypatch.setattr(cy, "_import_error", ImportError("No module named 'tinygrad_nm._native'"))
+    monkeypatch.setattr(cy, "_native_error", "its compiled kernels (tinygrad_nm._native_baseline) are not "
+                        f"built (No module named 'tinygrad_nm._native_baseline'); {cy.BUILD_HINT}")
     monkeypatch.setattr(backends, "_loaded", {})
     monkeypatch.setattr(backends, "_unavailable", {})
     assert "cython" not in tnm.available_backends()
@@ -370,8 +395,8 @@ def test_unavailable_in_a_process_where_the_module_cannot_import():
 import sys
 class NoNative:
     def find_spec(self, name, path=None, target=None):
-        if name == "tinygrad_nm._native":
-            raise ImportError("No module named 'tinygrad_nm._native'")
+        if name.startswith("tinygrad_nm._native_"):
+            raise ImportError(f"No module named {name!r}")
 sys.meta_path.insert(0, NoNative())
 import tinygrad_nm as tnm
 assert "cython" not in tnm.available_backends(), tnm.available_backends()
@@ -399,3 +424,98 @@ def test_bad_thread_count_makes_the_backend_unavailable(monkeypatch):
     assert cy._threads_from_env()[0] >= 1
     with pytest.raises(ValueError):
         cy.set_num_threads(0)
+
+
+# --- instruction-set variants ---------------------------------------------------------------------
+def test_backend_loads_the_best_variant_this_cpu_runs():
+    best = [isa for isa in cy.ISAS if _native.cpu_supports(isa)][-1]
+    if os.environ.get(cy.ISA_ENV):  # CI forces each in turn: the cap is the forced one
+        best = os.environ[cy.ISA_ENV].strip().lower()
+    assert _native.ISA == best == cy.PRICING["isa"]
+
+
+@pytest.mark.parametrize("isa_name", cy.ISAS)
+def test_isa_env_forces_a_variant(isa_name):
+    """TINYGRAD_NM_ISA=<isa> in a fresh interpreter: the backend loads that module, and a matmul
+    through the Tensor API runs on it."""
+    variant(isa_name)
+    code = ("import numpy as np, tinygrad_nm as tnm\n"
+            "from tinygrad_nm.backends import cython as cy\n"
+            "a = np.arange(12.0).reshape(3, 4)\n"
+            "out = (tnm.Tensor(a, backend='cython') @ tnm.Tensor(a.T, backend='cython')).numpy()\n"
+            "assert np.array_equal(out, a @ a.T)\n"
+            "print(cy._native.__name__, cy.PRICING['isa'])\n")
+    env = dict(os.environ, TINYGRAD_NM_ISA=isa_name.upper())  # any case
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [f"tinygrad_nm._native_{isa_name}", isa_name]
+
+
+def test_isa_env_errors(monkeypatch):
+    monkeypatch.setenv(cy.ISA_ENV, "sse9")
+    module, why = cy._load_native()
+    assert module is None and "TINYGRAD_NM_ISA='sse9'" in why and "baseline, avx2, avx512" in why
+
+    class OldCpu:  # a baseline module on a CPU with nothing more
+        ISA = "baseline"
+
+        @staticmethod
+        def cpu_supports(isa):
+            return isa == "baseline"
+
+    real_import = importlib.import_module
+    monkeypatch.setattr(cy.importlib, "import_module",
+                        lambda name: OldCpu if name == "tinygrad_nm._native_baseline" else real_import(name))
+    monkeypatch.setenv(cy.ISA_ENV, "avx512")
+    module, why = cy._load_native()
+    assert module is None and "this CPU does not support avx512" in why
+    monkeypatch.delenv(cy.ISA_ENV)
+    assert cy._load_native() == (OldCpu, None)  # nothing forced: the best it runs
+
+
+# Registers and instructions only a variant may use: AVX-512 (zmm, mask registers k0-k7, {1toN}
+# broadcasts) in avx512 only; 256-bit AVX (ymm) in avx2 and avx512; FMA in avx2 and avx512.
+ZMM = re.compile(r"%zmm|%k[0-7]\b|\{1to")
+YMM = re.compile(r"%ymm")
+FMA = re.compile(r"\tvfn?m(add|sub)")
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump is not installed")
+@pytest.mark.skipif(_native.ISA == "baseline" and not _native.cpu_supports("avx2"), reason="not an x86-64 build")
+def test_each_variant_uses_only_its_instructions():
+    """Disassemble the built modules: the wheel is safe on an older CPU because only the module
+    the backend picks for a CPU contains instructions that CPU lacks."""
+    found = {}
+    for isa in cy.ISAS:
+        spec = importlib.util.find_spec(f"tinygrad_nm._native_{isa}")
+        assert spec is not None, f"the {isa} variant is not built"
+        asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", spec.origin], capture_output=True,
+                             text=True, check=True, timeout=300).stdout
+        found[isa] = {name: bool(rx.search(asm)) for name, rx in (("zmm", ZMM), ("ymm", YMM), ("fma", FMA))}
+    assert found["baseline"] == {"zmm": False, "ymm": False, "fma": False}, found
+    assert found["avx2"] == {"zmm": False, "ymm": True, "fma": True}, found
+    assert found["avx512"]["zmm"] and found["avx512"]["fma"], found
+
+
+def test_pricing_comes_from_the_module():
+    blocks = _native.MATMUL_BLOCKS
+    assert cy.PRICING["matmul_blocks"] is blocks and cy.PRICING["vector_bytes"] == _native.VECTOR_BYTES
+    assert cy.PRICING["parallel"]["matmul"] == (_native.SERIAL_MATMUL, 1)
+    for dtype, size in (("float32", 4), ("float64", 8)):
+        b = blocks[dtype]
+        # NR is two vectors; the blocks follow the caches as tnm_gemm_body.h says
+        assert b["NR"] == 2 * _native.VECTOR_BYTES // size or _native.VECTOR_BYTES == 16 and b["NR"] == 8
+        assert b["KC"] * b["NR"] * size <= _native.CACHE_BYTES["L1"] // 2 or b["KC"] == 64
+        assert b["KC"] * b["NC"] * size <= _native.CACHE_BYTES["L2"] // 2 or b["NC"] == 4 * b["NR"]
+        assert b["MC"] % b["MR"] == 0 and b["NC"] % b["NR"] == 0
+
+
+def test_matmul_from_several_python_threads(rng):
+    """Concurrent callers (the GIL is released): one uses the pool, the others run serially."""
+    from concurrent.futures import ThreadPoolExecutor
+    pairs = [(rng.standard_normal((200 + i, 300)).astype(np.float32), rng.standard_normal((300, 250)).astype(np.float32))
+             for i in range(6)]
+    with ThreadPoolExecutor(3) as ex:
+        outs = list(ex.map(lambda p: cy.matmul(*p), pairs * 3))
+    for (a, b), out in zip(pairs * 3, outs):
+        np.testing.assert_array_equal(out, cy.matmul(a, b))

@@ -2,11 +2,12 @@
 
 Which kernel runs where
 -----------------------
-Native code (tinygrad_nm._native, compiled from kernels/ by setup.py), for
+Native code (tinygrad_nm._native_<isa>, compiled from kernels/ by setup.py), for
 float32 and float64 arrays:
-  matmul                          kernels/_matmul.pxd: packed, cache-blocked, 4 x 2-vector
-                                  register blocks, OpenMP threads over output tiles; products
-                                  with at most 4 columns as dot products (no packing)
+  matmul                          kernels/tnm_gemm.h: the Goto/BLIS structure (packed panels
+                                  sized from the cache sizes, an MR x NR micro-kernel in vector
+                                  intrinsics), tiles shared out by kernels/tnm_pool.h's threads;
+                                  products with at most 4 columns as dot products (_matmul.pxd)
   relu, sigmoid, tanh and         kernels/_activations.pxd: one read of each input, one
   relu/sigmoid/tanh_backward      write; exp/tanh by vectorisable Cephes formulas (_mathfn.pxd)
   softmax, log_softmax, their     kernels/_softmax.pxd: row by row, each row read once;
@@ -22,21 +23,25 @@ copies them anyway), the other kernels get C-contiguous copies of inputs that ar
 not contiguous already. Two operands of different float dtypes are promoted as the
 core promotes them (float32 with float64 gives float64).
 
+Instruction sets
+----------------
+setup.py compiles the kernels once per instruction set (baseline, and on x86-64 also
+avx2 and avx512); at import this module loads the best one the CPU supports
+(`ISA`). TINYGRAD_NM_ISA=baseline|avx2|avx512 caps the choice, to test or compare the
+lower ones; asking for one the CPU lacks makes the backend unavailable, saying why.
+
 Threads
 -------
 TINYGRAD_NM_NUM_THREADS (default: the cores this process may run on) sets how many
 threads matmul, sigmoid, tanh and the softmax family use. relu and the three
 backward activations run on one thread: they are memory-bound, and one core
-already moves data as fast as memory does (36 GB/s measured, the copy bandwidth).
-This backend never calls BLAS (its matmul is its own), so a program that only uses
-it never wakes OpenBLAS's threads. After a NumPy matmul they spin for ~0.1 s
-(measured here: 10-25 ms of CPU in the first 50 ms, whatever the BLAS thread limit
-is set to afterwards), on the cores the next native kernel wants. A program that
-mixes both should run its NumPy matmuls inside `blas_limited()` (threadpoolctl:
-BLAS at one thread, so no worker is woken), or leave 0.1 s before timing native
-kernels, as bench/test_cython.py does.
+already moves data as fast as memory does. The matmul's threads (kernels/tnm_pool.h)
+never wait for each other, so OpenBLAS's threads spinning after a NumPy matmul, or
+another busy process, slow it only by the share of the core they take
+(kernels/README.md, "Threads", has the story and the measurements).
 """
 import contextlib
+import importlib
 import os
 
 import numpy as np
@@ -53,11 +58,38 @@ THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"
 BUILD_HINT = ("build them from the repository root with `pip install -e .` (or `bash dev.sh test`); "
               "that needs Cython and a C compiler (OpenMP-capable, e.g. GCC, to use every core)")
 
-try:
-    from tinygrad_nm import _native
-    _import_error = None
-except ImportError as e:  # not built (no compiler, installed without Cython, ...)
-    _native, _import_error = None, e
+ISA_ENV = "TINYGRAD_NM_ISA"
+ISAS = ("baseline", "avx2", "avx512")  # lowest first: a CPU that runs one runs those before it
+
+
+def _load_native():
+    """(the compiled module for the best instruction set this CPU supports, None), or (None, why
+    not). setup.py builds one module per instruction set (kernels/_native_<isa>.pyx); the baseline
+    one runs on any CPU of the architecture and asks the CPU what else it supports.
+    TINYGRAD_NM_ISA=<isa> caps the choice (to test or compare the lower ones)."""
+    raw = os.environ.get(ISA_ENV, "").strip()
+    if raw and raw.lower() not in ISAS:
+        return None, f"{ISA_ENV}={raw!r} is not one of {', '.join(ISAS)} (unset it to use the best this CPU runs)"
+    try:
+        base = importlib.import_module("tinygrad_nm._native_baseline")
+    except ImportError as e:  # not built (no compiler, installed without Cython, ...)
+        return None, f"its compiled kernels (tinygrad_nm._native_baseline) are not built ({e}); {BUILD_HINT}"
+    forced = raw.lower()
+    if forced and not base.cpu_supports(forced):
+        return None, f"{ISA_ENV}={forced}, but this CPU does not support {forced} (unset it, or ask for a lower one)"
+    for isa in reversed(ISAS[:ISAS.index(forced) + 1] if forced else ISAS):
+        if isa == "baseline":
+            return base, None
+        if not base.cpu_supports(isa):
+            continue
+        try:
+            return importlib.import_module(f"tinygrad_nm._native_{isa}"), None
+        except ImportError as e:  # that variant was left out of the build (the compiler refused its flags)
+            if isa == forced:
+                return None, f"{ISA_ENV}={forced}, but tinygrad_nm._native_{forced} is not built ({e}); {BUILD_HINT}"
+
+
+_native, _native_error = _load_native()
 
 
 def _available_cores():
@@ -85,14 +117,44 @@ _num_threads, _threads_error = _threads_from_env()
 
 
 def unavailable_reason():
-    if _native is None:
-        return f"its compiled kernels (tinygrad_nm._native) are not built ({_import_error}); {BUILD_HINT}"
-    return _threads_error
+    return _native_error if _native is None else _threads_error
 
 
 def num_threads():
     """The threads the parallel native kernels use (1 if the module was built without OpenMP)."""
     return _num_threads if _native is not None and _native.OPENMP else 1
+
+
+def matmul_threads():
+    """The threads matmul uses: its own pool (POSIX threads, built without OpenMP too)."""
+    return _num_threads if _native is not None and _native.POOL else 1
+
+
+def _pricing(native):
+    """What napkin prices this backend by, read off the compiled module it loaded (the lead's
+    PRICING convention: one dict per backend, beside its code)."""
+    if native is None:
+        return {}
+    return {
+        "isa": native.ISA,                          # the instruction set of the loaded module
+        "vector_bytes": native.VECTOR_BYTES,
+        "openmp": native.OPENMP,
+        "matmul_blocks": native.MATMUL_BLOCKS,      # MR, NR, KC, MC, NC per dtype
+        "cache_bytes": native.CACHE_BYTES,          # L1, L2, L3 as read at import (they set the blocks)
+        # kernel -> (fewest elements - multiply-adds for matmul - from which it runs on every
+        # thread, the parallel regions per call); the kernels not named run on one thread
+        "parallel": {
+            "matmul": (native.SERIAL_MATMUL, 1),
+            **{k: (native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
+            **{k: (native.PARALLEL_MIN_ROWS, 1) for k in ("softmax", "log_softmax", "softmax_backward",
+                                                           "log_softmax_backward", "cross_entropy",
+                                                           "cross_entropy_backward")},
+        },
+        "thin_matmul_n": native.THIN_MATMUL_N,      # at most this many columns: dot products, no packing
+    }
+
+
+PRICING = _pricing(_native)
 
 
 def set_num_threads(n):
@@ -151,8 +213,10 @@ def matmul(a, b):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                          f"{a.shape[1]} (dim 1 of the first) != {b.shape[0]} (dim 0 of the second)")
+    item = a.dtype.itemsize  # strides must be whole elements (not so in a view of a packed record array)
+    a, b = (m if m.strides[0] % item == 0 and m.strides[1] % item == 0 else np.ascontiguousarray(m) for m in (a, b))
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _native.matmul(a, b, out, num_threads())
+    _native.matmul(a, b, out, matmul_threads())
     return out
 
 
