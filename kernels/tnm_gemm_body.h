@@ -41,9 +41,10 @@ static void FN(tnm_blocking)(void) {
  *
  * with acc (MR x NV vectors) held in registers for the whole k loop. The packed panels are
  * zero-padded, so the loop always computes the whole MR x NR block; an edge block (mr < MR or
- * nr < NR) is stored through a buffer and only its mr x nr corner reaches C. */
-static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* restrict bp,
-                                 T* restrict c, ptrdiff_t ldc, ptrdiff_t mr, ptrdiff_t nr, int first) {
+ * nr < NR), or a C whose columns are not contiguous (csc != 1: a transposed product), is stored
+ * through a buffer, and only its mr x nr corner reaches C. */
+static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* restrict bp, T* restrict c,
+                                 ptrdiff_t ldc, ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first) {
     VEC acc[MR][NV];
 #if defined(__GNUC__)
     /* C's rows are far apart in memory (and a power-of-two stride maps them to the same L1 set):
@@ -65,7 +66,7 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
         ap += MR;
         bp += NR;
     }
-    if (mr == MR && nr == NR) {
+    if (mr == MR && nr == NR && csc == 1) {
         TNM_UNROLL for (int i = 0; i < MR; i++)
             TNM_UNROLL for (int v = 0; v < NV; v++) {
                 T* ci = c + i * ldc + v * VL;
@@ -78,7 +79,7 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(tmp + i * NR + v * VL, acc[i][v]);
     for (ptrdiff_t i = 0; i < mr; i++)
         for (ptrdiff_t j = 0; j < nr; j++)
-            c[i * ldc + j] = first ? tmp[i * NR + j] : c[i * ldc + j] + tmp[i * NR + j];
+            c[i * ldc + j * csc] = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
 }
 
 /* Pack B[0:kc, 0:n] (b points at its first element; rs, cs: row and column strides in elements)
@@ -157,7 +158,7 @@ static _Thread_local size_t FN(tnm_flags_cap);
  * columns, over all of K), so tasks never wait for each other. B is packed for all of K, panel
  * by panel, by whichever task first needs a panel (flags: 0 unpacked, 1 being packed, 2 ready). */
 typedef struct {
-    ptrdiff_t M, N, K, rsa, csa, rsb, csb, ldc;
+    ptrdiff_t M, N, K, rsa, csa, rsb, csb, ldc, csc;
     const T* a;
     const T* b;
     T* c;
@@ -187,8 +188,10 @@ static void FN(tnm_tile)(void* arg, long t) {
         T* bk = j->bpack + pc * j->npad;
         _Atomic unsigned char* flags = j->flags + s * j->npan;
         /* this k slice of the group's B panels: pack those nobody has claimed, then wait for
-         * the ones another thread is packing (a few microseconds each) */
-        for (ptrdiff_t q = q0; q < q1; q++) {
+         * the ones another thread is packing (a few microseconds each). Each task starts at its
+         * own panel, so two threads starting tiles of one group pack half each. */
+        for (ptrdiff_t i = 0; i < q1 - q0; i++) {
+            ptrdiff_t q = q0 + (i + t) % (q1 - q0);
             unsigned char expect = 0;
             if (atomic_load_explicit(&flags[q], memory_order_acquire) == 0
                 && atomic_compare_exchange_strong(&flags[q], &expect, 1)) {
@@ -206,10 +209,23 @@ static void FN(tnm_tile)(void* arg, long t) {
         for (ptrdiff_t q = q0; q < q1; q++) {
             ptrdiff_t jr = q * NR, nr = j->N - jr < NR ? j->N - jr : NR;
             for (ptrdiff_t ir = 0; ir < mc; ir += MR)
-                FN(tnm_micro)(kc, apack + ir * kc, bk + q * kc * NR, j->c + (ic + ir) * j->ldc + jr, j->ldc,
-                              mc - ir < MR ? mc - ir : MR, nr, s == 0);
+                FN(tnm_micro)(kc, apack + ir * kc, bk + q * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
+                              j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0);
         }
     }
+}
+
+/* A rough cost, in multiply-adds, of C = A @ B as the kernel runs it: the MR x NR blocks over the
+ * padded M x N (a narrow C wastes most of each block), plus packing A and B: an element costs
+ * ~3 multiply-adds' time when its copy reads a contiguous run, ~20 when B must be transposed
+ * (rsb == 1: a scalar gather per element). */
+static double FN(tnm_cost)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa, ptrdiff_t csa,
+                           ptrdiff_t rsb, ptrdiff_t csb) {
+    double padded = (double)((M + MR - 1) / MR * MR) * ((N + NR - 1) / NR * NR) * K;
+    double pack_a = (double)M * K * (csa == 1 || rsa == 1 ? 3 : 20);
+    double pack_b = (double)K * N * (csb == 1 ? 3 : 20);
+    (void)rsb;
+    return padded + pack_a + pack_b;
 }
 
 /* C (M x N, row stride ldc) = A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb), all
@@ -220,6 +236,18 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
                         int nthreads) {
     FN(tnm_job) j;
     if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
+    j.csc = 1;
+    if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
+        /* A narrow C (h.T @ g with 10 columns: NR = 32 would compute 3.2x the work): compute
+         * C^T = B^T @ A^T instead, the same kernel with the operands' strides swapped, writing
+         * C through its column stride. */
+        ptrdiff_t t = M; M = N; N = t;
+        const T* p = a; a = b; b = p;
+        t = rsa; rsa = csb; csb = t;
+        t = csa; csa = rsb; rsb = t;
+        j.csc = ldc;
+        ldc = 1;
+    }
     j.M = M, j.N = N, j.K = K, j.a = a, j.rsa = rsa, j.csa = csa, j.b = b, j.rsb = rsb, j.csb = csb;
     j.c = c, j.ldc = ldc;
     /* k slices of equal length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end */
