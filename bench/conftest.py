@@ -2,9 +2,8 @@
 
 - Mode: `--quick` (or TINYGRAD_NM_BENCH=quick) picks small size lists so the suite runs in about
   a minute; `--full` (TINYGRAD_NM_BENCH=full) the whole range. Default: full. The chosen mode is
-  written back to os.environ["TINYGRAD_NM_BENCH"] before collection, so any benchmark file can
-  read it at import: `QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"` (or use the
-  `bench_mode` fixture).
+  held in a settings Context entered before collection, so any benchmark file can read it at
+  import: `QUICK = settings.bench_mode == "quick"` (or use the `bench_mode` fixture).
 - Napkin estimates: the `napkin_bench` fixture runs a function once under the tracer (which
   kernels it calls, what each should cost), stores the estimate in `benchmark.extra_info`, then
   benchmarks the untraced function. Benchmarks that do not ask for it are left alone.
@@ -19,6 +18,7 @@ import os
 import pytest
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import Context, settings
 from tinygrad_nm.napkin import rates as napkin_rates
 
 MODE_ENV = "TINYGRAD_NM_BENCH"
@@ -41,10 +41,10 @@ def _mode(config):
         return "quick"
     if config.getoption("--full"):
         return "full"
-    env = os.environ.get(MODE_ENV, "full").strip().lower() or "full"
-    if env not in ("quick", "full"):
-        raise pytest.UsageError(f"{MODE_ENV}={env!r}: expected 'quick' or 'full'")
-    return env
+    try:
+        return settings.bench_mode or "full"
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 _load_at_start = None
@@ -57,7 +57,10 @@ def pytest_configure(config):
     except (AttributeError, OSError):
         pass
     mode = _mode(config)
-    os.environ[MODE_ENV] = mode  # benchmark modules read it when they are collected, after this
+    # benchmark modules read settings.bench_mode when they are collected, after this: a Context
+    # entered here (and never left) holds the mode for the whole session
+    config._tnm_mode = Context(bench_mode=mode)
+    config._tnm_mode.__enter__()
     config.addinivalue_line("markers", "napkin: a benchmark that records a napkin-math estimate")
     disabled = getattr(config.option, "benchmark_disable", False) or getattr(config.option, "benchmark_skip", False)
     if config.getoption("--napkin-calibrate") and not disabled:

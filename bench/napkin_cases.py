@@ -2,8 +2,9 @@
 import os
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import Context, settings
 
-QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"  # conftest sets it from --quick/--full before collection
+QUICK = settings.bench_mode == "quick"  # conftest sets it from --quick/--full before collection
 GPU = ("numba_cuda",)
 
 
@@ -18,7 +19,7 @@ def _cuda_simulated():
 def benchmarkable_backends():
     """Available backends whose timings mean something (not the CUDA simulator), or those named in
     TINYGRAD_NM_BENCH_BACKENDS (comma-separated; `tinygrad-nm bench --backend` sets it)."""
-    return (tnm.backends.named_in_env("TINYGRAD_NM_BENCH_BACKENDS")
+    return (tnm.backends.checked(settings.bench_backends)
             or [b for b in tnm.available_backends() if not (b in GPU and _cuda_simulated())])
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import Context, settings
 from tinygrad_nm import Tensor
 from tinygrad_nm.examples.walkthrough import make_rectangles
 
@@ -33,9 +34,9 @@ except ImportError:
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: no reference to compare with")
 
-EPOCHS = int(os.environ.get("TINYGRAD_NM_BENCH_EPOCHS", "1"))
-QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"  # conftest sets it from --quick/--full
-PROGRAM_EPOCHS = int(os.environ.get("TINYGRAD_NM_BENCH_PROGRAM_EPOCHS", "3" if QUICK else "300"))
+EPOCHS = settings.bench_epochs
+QUICK = settings.bench_mode == "quick"  # conftest sets it from --quick/--full
+PROGRAM_EPOCHS = settings.bench_program_epochs or (3 if QUICK else 300)
 _reference = {}  # group -> the reference's best time, for the ratio in the second test
 
 

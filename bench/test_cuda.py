@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import Context, settings
 from tinygrad_nm import Tensor, backends, functional as F, nn, optim
 
-QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"
+QUICK = settings.bench_mode == "quick"
 
 
 def _gpu_backend():

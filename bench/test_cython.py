@@ -25,6 +25,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import Context, settings
 from tinygrad_nm import Tensor
 from tinygrad_nm import functional as F
 from tinygrad_nm.backends import numpy as npb
@@ -34,7 +35,7 @@ if cy.unavailable_reason():
     pytest.skip(f"cython backend not available: {cy.unavailable_reason()}", allow_module_level=True)
 _native = cy._native
 
-QUICK = os.environ.get("TINYGRAD_NM_BENCH") == "quick"
+QUICK = settings.bench_mode == "quick"
 THREADS = cy.num_threads()
 ROUNDS = 5 if QUICK else 15  # interleaved blocks
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import Context, settings
 from tinygrad_nm import Tensor, data, functional as F, nn, optim
 
 try:
@@ -29,7 +30,7 @@ except ImportError:
 SIZES, BATCH, LR, MOMENTUM = [64, 128, 64, 10], 32, 0.05, 0.9
 OP, SIZE = "digits epoch", f"MLP {'-'.join(map(str, SIZES))} b{BATCH} SGD momentum"
 GROUP = f"{OP} {SIZE}"  # the group napkin_bench gives our side: both rows sit in one table
-PAIRED_ROUNDS = 5 if os.environ.get("TINYGRAD_NM_BENCH") == "quick" else 15
+PAIRED_ROUNDS = 5 if settings.bench_mode == "quick" else 15
 CPU_BACKENDS = [b for b in tnm.available_backends() if b != "numba_cuda"]
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: no reference to compare with")
 
@@ -111,7 +112,7 @@ def test_digits_epoch_torch(benchmark):
 @pytest.mark.napkin
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_digits_epoch(napkin_bench, benchmark, backend):
-    if backend == "python" and os.environ.get("TINYGRAD_NM_BENCH") == "quick":
+    if backend == "python" and settings.bench_mode == "quick":
         pytest.skip("the python backend's epoch takes seconds: only in --full mode")
     x, y = _digits()
     epoch = _epoch_ours(x, y, backend)

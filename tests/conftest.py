@@ -8,9 +8,19 @@ import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import reload, settings
 
 
-BACKENDS = tnm.backends.named_in_env("TINYGRAD_NM_TEST_BACKENDS") or tnm.available_backends()
+BACKENDS = tnm.backends.checked(settings.test_backends) or tnm.available_backends()
+
+
+@pytest.fixture(autouse=True)
+def _settings_follow_the_environment():
+    """Settings are read from the environment once; a test that changes it (monkeypatch.setenv)
+    sees the change, and leaves nothing cached for the next test."""
+    reload()
+    yield
+    reload()
 
 
 @pytest.fixture(params=BACKENDS)

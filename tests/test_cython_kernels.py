@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
+from tinygrad_nm.settings import reload
 from tinygrad_nm import backends
 from tinygrad_nm.backends import numpy as npb
 
@@ -427,11 +428,14 @@ else:
 def test_bad_thread_count_makes_the_backend_unavailable(monkeypatch):
     for raw in ("zero", "0", "-2", "1.5"):
         monkeypatch.setenv("TINYGRAD_NM_NUM_THREADS", raw)
+        reload()  # settings are read from the environment once
         n, why = cy._threads_from_env()
         assert n is None and "TINYGRAD_NM_NUM_THREADS" in why and repr(raw) in why
     monkeypatch.setenv("TINYGRAD_NM_NUM_THREADS", " 3 ")
+    reload()
     assert cy._threads_from_env() == (3, None)
     monkeypatch.delenv("TINYGRAD_NM_NUM_THREADS")
+    reload()
     assert cy._threads_from_env()[0] >= 1
     with pytest.raises(ValueError):
         cy.set_num_threads(0)

@@ -75,7 +75,7 @@ def test_views_cost_nothing():
 
 
 def test_unknown_kernel_is_named():
-    with pytest.raises(ValueError, match="no cost formula for kernel 'fft'"):
+    with pytest.raises(ValueError, match="no kernel 'fft' in the kernel table"):
         kernel_cost("fft", (Buf((4,)),))
 
 
@@ -116,7 +116,7 @@ def test_every_executed_kernel_is_priced(backend, default_rates, recwarn):
 # --- the time model's arithmetic ------------------------------------------------------------------
 def test_numpy_matmul_is_call_plus_flops_over_blas(default_rates):
     e = tnm.napkin.estimate("matmul", (512, 256), (256, 128), backend="numpy")
-    r = default_rates["numpy"]
+    r = default_rates["array_calls"]
     assert e.flops == 2 * 512 * 256 * 128
     assert e.seconds == pytest.approx(r["call_s"] + e.flops / r["blas_flops"]["float32"])
     peak = default_rates["host"]["fma_flops_per_core"]["float32"] * default_rates["host"]["cores"]
@@ -132,13 +132,13 @@ def test_numpy_add_is_memory_bound(default_rates):
     e = tnm.napkin.estimate("add", (n,), (n,), backend="numpy")
     bw = model.bandwidth(default_rates["host"]["bandwidth"], 12 * n)
     assert e.bytes == 12 * n
-    assert e.seconds == pytest.approx(default_rates["numpy"]["call_s"] + 12 * n / bw)
+    assert e.seconds == pytest.approx(default_rates["array_calls"]["call_s"] + 12 * n / bw)
     assert e.parts[0].prediction.bound == "memory"
 
 
 def test_python_matmul_pays_per_multiply_add(default_rates):
     e = tnm.napkin.estimate("matmul", (32, 32), (32, 32), backend="python")
-    r = default_rates["python"]
+    r = default_rates["interpreter"]
     assert e.seconds == pytest.approx(r["call_s"] + 32 ** 3 * r["madd_s"])
     assert "multiply-adds" in str(e)
 
@@ -160,24 +160,25 @@ def test_estimate_maps_tensor_ops_to_kernels(default_rates):
     assert tnm.napkin.estimate("__rmul__", (10,), 2.0, backend="numpy").kernels == ["mul"]
     assert tnm.napkin.estimate("mse_loss", (8, 1), (8, 1), backend="numpy").kernels == ["sub", "mul", "sum", "div"]
     ce = tnm.napkin.estimate("cross_entropy", (64, 10), (64,), backend="numpy")
-    assert ce.kernels == ["cross_entropy"] and ce.transcendentals > 0
+    # the real code reads the labels back to the host to check their range: a transfer, priced too
+    assert ce.kernels == ["to_numpy", "cross_entropy"] and ce.transcendentals > 0
     assert tnm.napkin.estimate("matmul", (4,), (4, 3), backend="numpy").flops == 2 * 4 * 3
 
 
 def test_estimate_errors_name_the_problem(default_rates):
     with pytest.raises(ValueError, match="unknown op 'convolve'"):
         tnm.napkin.estimate("convolve", (3,))
-    with pytest.raises(TypeError, match="takes 2 shape"):
+    with pytest.raises(TypeError, match="estimate\\('add', ...\\): .*missing 1 required"):
         tnm.napkin.estimate("add", (3,))
     with pytest.raises(ValueError, match="not aligned"):
         tnm.napkin.estimate("matmul", (3, 4), (5, 6))
-    with pytest.raises(ValueError, match="unknown dtype"):
+    with pytest.raises(ValueError, match="not a float dtype"):
         tnm.napkin.estimate("add", (3,), (3,), dtype="float16")
 
 
 # --- rates: defaults, cache, staleness --------------------------------------------------------------
 def _fake_calibration():
-    return {"measured_at": "2025-01-01 00:00:00", "numpy": {"call_s": 1.25e-6}, "host": {"cores": 7}}
+    return {"measured_at": "2025-01-01 00:00:00", "array_calls": {"call_s": 1.25e-6}, "host": {"cores": 7}}
 
 
 def test_calibration_cache_round_trip(tmp_path, monkeypatch):
@@ -189,20 +190,20 @@ def test_calibration_cache_round_trip(tmp_path, monkeypatch):
     rates_mod.save(_fake_calibration())
     loaded = rates_mod.load_file(str(path))
     assert loaded.calibrated and str(path) in loaded.describe()
-    assert loaded["numpy"]["call_s"] == 1.25e-6 and loaded["host"]["cores"] == 7
+    assert loaded["array_calls"]["call_s"] == 1.25e-6 and loaded["host"]["cores"] == 7
     # what calibration did not measure keeps its documented default
-    assert loaded["numpy"]["blas_flops"] == rates_mod.DEFAULTS["numpy"]["blas_flops"]
-    assert loaded["python"] == rates_mod.DEFAULTS["python"]
+    assert loaded["array_calls"]["blas_flops"] == rates_mod.DEFAULTS["array_calls"]["blas_flops"]
+    assert loaded["interpreter"] == rates_mod.DEFAULTS["interpreter"]
 
 
 def test_stale_or_broken_cache_falls_back_to_defaults(tmp_path):
     path = tmp_path / "rates.json"
     rates_mod.save(_fake_calibration(), str(path))
     data = json.loads(path.read_text())
-    data["fingerprint"]["numpy"] = "0.0.1"
+    data["fingerprint"]["numpy_version"] = "0.0.1"
     path.write_text(json.dumps(data))
     stale = rates_mod.load_file(str(path))
-    assert not stale.calibrated and "numpy now" in stale.describe()
+    assert not stale.calibrated and "numpy_version now" in stale.describe()
     path.write_text("{not json")
     broken = rates_mod.load_file(str(path))
     assert not broken.calibrated and "unreadable" in broken.describe()
@@ -214,13 +215,15 @@ def test_calibrate_show_prints_the_rates(tmp_path, monkeypatch, capsys):
     from tinygrad_nm import cli
     assert cli.main(["calibrate", "--show"]) == 0
     out = capsys.readouterr().out
-    assert "default rates" in out and "numpy:" in out and "blas_flops" in out
+    assert "default rates" in out and "array_calls:" in out and "blas_flops" in out
     monkeypatch.setattr(rates_mod, "_current", None)
 
 
 def test_python_primitives_measure_positive_rates():
-    from tinygrad_nm.napkin import primitives
-    r = primitives.measure_python(backends.load("python"), quick=True, log=lambda line: None)
+    from tinygrad_nm.napkin import price_interpreter, primitives
+    be = next(backends.load(n) for n in backends.available_backends()
+              if backends.load(n).PRICING["family"] == price_interpreter.FAMILY)
+    r = price_interpreter.calibrate(be, True, lambda line: None, primitives.best_time, primitives.empty_call)
     assert set(r) == {"call_s", "madd_s", "builtin_s", "frame_s", "op_s", "loop_s", "iter_s"}
     assert all(v >= 0 for v in r.values()) and r["madd_s"] > 0
 
@@ -250,7 +253,7 @@ def test_debug_env_var_traces_a_script(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("[napkin]")]
     assert "default rates" in lines[0]  # uncalibrated: the output says so
     ops = [line.split()[2] for line in lines[1:] if " = " not in line]
-    assert ops == ["permute", "matmul", "sum"]
+    assert ops == ["from_numpy", "permute", "matmul", "sum"]  # the tensor's creation is a traced transfer too
     assert any(" = " in line for line in lines)  # level 2: the arithmetic under each line
 
 
@@ -354,8 +357,11 @@ def test_cython_prices_its_own_kernels_natively_and_the_rest_as_numpy(default_ra
     add_np = tnm.napkin.estimate("add", (n,), (n,), backend="numpy")
     assert add_cy.seconds == pytest.approx(add_np.seconds)  # cython hands add to NumPy
     mm = tnm.napkin.estimate("matmul", (512, 512), (512, 512), backend="cython")
-    host, cy = default_rates["host"], default_rates.section("cython")
-    efficiency = default_rates["numpy"]["blas_flops_1thread"] / host["fma_flops_per_core"]["float32"]
-    rate = host["fma_flops_per_core"]["float32"] * cy["threads"] * min(1.0, efficiency)
+    host, cy = default_rates["host"], default_rates.section("compiled_host")
+    efficiency = default_rates["array_calls"]["blas_flops_1thread"] / host["fma_flops_per_core"]["float32"]
+    threads = backends.load("cython").PRICING["threads"]()
+    rate = host["fma_flops_per_core"]["float32"] * threads * min(1.0, efficiency)
+    parallel = threads > 1 and 512 ** 3 >= backends.load("cython").PRICING["parallel"]["matmul"][0]
+    assert parallel  # 512^3 multiply-adds run on every thread: priced so, with one parallel region
     assert mm.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
     assert "thread" in str(mm) and "parallel region" in str(mm)

@@ -8,21 +8,23 @@
     loss = F.mse_loss(x @ w, Tensor([[0.45]]))
     loss.backward()          # w.grad now holds d loss / d w
 
-The backend that runs the kernels is picked by TINYGRAD_NM_BACKEND (default
-"numpy"), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
-`Tensor(..., backend=name)`.
+The backend that runs the kernels is picked by TINYGRAD_NM_BACKEND (default: the
+NumPy one), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
+`Tensor(..., backend=name)`. Every TINYGRAD_NM_* setting: tinygrad_nm/settings.py, `tnm.Context`.
 """
 from tinygrad_nm.autograd import enable_grad, is_grad_enabled, no_grad
 from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
                                   use_backend)
 from tinygrad_nm.dtypes import DType, bool_, float32, float64, int64
 from tinygrad_nm.host import manual_seed
+from tinygrad_nm.settings import Context, watch
+from tinygrad_nm.settings import settings as _settings
 from tinygrad_nm.tensor import Tensor
 from tinygrad_nm import functional, nn, optim
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
-           "float32", "float64", "int64", "manual_seed"]
+           "float32", "float64", "int64", "manual_seed", "Context"]
 __version__ = "0.1.0"
 
 
@@ -33,8 +35,11 @@ def __getattr__(name):  # `tnm.napkin` imports the cost model on first use, keep
     raise AttributeError(f"module 'tinygrad_nm' has no attribute {name!r}")
 
 
-import os as _os  # noqa: E402
+def _follow_debug(level):  # TINYGRAD_NM_DEBUG or Context(debug=...): one line per kernel call
+    import importlib
+    importlib.import_module("tinygrad_nm.napkin.trace")._follow_debug_setting(level)
 
-if _os.environ.get("TINYGRAD_NM_DEBUG", "0").strip() not in ("", "0"):  # one line per kernel call
-    from tinygrad_nm.napkin import trace as _trace
-    _trace.enable_debug(_trace._debug_level_from_env())
+
+watch("debug", _follow_debug)
+if _settings.debug:
+    _follow_debug(_settings.debug)

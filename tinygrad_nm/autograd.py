@@ -86,7 +86,7 @@ def backward(root, grad_buf, retain_graph=False):
     if root._ctx is None:
         root._accumulate_grad(grad_buf)
         return
-    be = root._be if backends._kernel_wrapper is None else backends.kernels(root._be)
+    be = backends.kernels_of(root._be)
     root._gsum = grad_buf
     heap, t = [], root
     ready = None

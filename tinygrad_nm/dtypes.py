@@ -1,17 +1,19 @@
 """The four dtypes a Tensor can hold, and PyTorch's promotion rule between them.
 
+Each DType carries its NumPy type (`np_type`): the one map every backend stores and converts by.
 A DType compares equal to its name and to the matching NumPy dtype, so
 `t.dtype == "float32"`, `t.dtype == np.float32` and `t.dtype == tnm.float32`
 all work. Backends map a DType onto their own storage (NumPy dtype, Python
 float/int/bool, device array dtype).
 """
+import numpy as np
 
 
 class DType:
-    __slots__ = ("name", "itemsize", "is_float", "rank")
+    __slots__ = ("name", "itemsize", "is_float", "rank", "np_type")
 
-    def __init__(self, name, itemsize, is_float, rank):
-        self.name, self.itemsize, self.is_float, self.rank = name, itemsize, is_float, rank
+    def __init__(self, name, itemsize, is_float, rank, np_type):
+        self.name, self.itemsize, self.is_float, self.rank, self.np_type = name, itemsize, is_float, rank, np_type
 
     def __repr__(self):
         return f"tnm.{self.name}"
@@ -31,10 +33,10 @@ class DType:
         return hash(self.name)
 
 
-bool_ = DType("bool", 1, False, 0)
-int64 = DType("int64", 8, False, 1)
-float32 = DType("float32", 4, True, 2)
-float64 = DType("float64", 8, True, 3)
+bool_ = DType("bool", 1, False, 0, np.bool_)
+int64 = DType("int64", 8, False, 1, np.int64)
+float32 = DType("float32", 4, True, 2, np.float32)
+float64 = DType("float64", 8, True, 3, np.float64)
 
 DEFAULT_FLOAT = float32
 ALL = (bool_, int64, float32, float64)

@@ -1,6 +1,5 @@
 """Composite functions and losses, built from Tensor methods (PyTorch's torch.nn.functional)."""
 from tinygrad_nm import ops
-from tinygrad_nm.dispatch import _apply, _same_backend
 from tinygrad_nm.tensor import Tensor
 
 
@@ -14,7 +13,7 @@ def log_softmax(x, axis=-1): return x.log_softmax(axis)
 def _check_pair(name, pred, target):
     if not isinstance(target, Tensor):
         target = Tensor(target, dtype=pred.dtype, backend=pred.backend)
-    _same_backend(pred, target, name)
+    pred._same_backend(target, name)
     if pred.shape != target.shape:
         raise ValueError(f"{name}: prediction shape {pred.shape} and target shape {target.shape} differ")
     return target
@@ -32,7 +31,7 @@ def cross_entropy(logits, labels):
     Runs as one fused, numerically stable kernel each way."""
     if not isinstance(labels, Tensor):
         labels = Tensor(labels, backend=logits.backend)
-    _same_backend(logits, labels, "cross_entropy")
+    logits._same_backend(labels, "cross_entropy")
     if logits.ndim != 2 or labels.ndim != 1 or labels.shape[0] != logits.shape[0]:
         raise ValueError(f"cross_entropy: expected logits (N, C) and labels (N,), got {logits.shape} and {labels.shape}")
     if labels.dtype.is_float:
@@ -43,7 +42,7 @@ def cross_entropy(logits, labels):
                          f"{host.min()} to {host.max()}")
     if not logits.dtype.is_float:
         logits = logits.float()
-    return _apply(ops.CrossEntropy, logits.dtype, (logits, labels.long()))
+    return Tensor._apply(ops.CrossEntropy, logits.dtype, (logits, labels.long()))
 
 
 def binary_cross_entropy(pred, target, eps=1e-7):

@@ -53,7 +53,7 @@ class Optimizer:
         self.steps += 1
         for i, p in enumerate(self.params):
             if p.grad is not None:
-                be = backends.kernels(p._be)
+                be = backends.kernels_of(p._be)
                 p._buf = be.assign(p._buf, self._update(be, i, p, p.grad._buf))  # p's own storage
 
     def _update(self, be, i, p, g):

@@ -1,24 +1,22 @@
-"""Shape arithmetic shared by the Tensor layer: broadcasting, axes, reshape targets, indices.
+"""Shape arithmetic for the Tensor layer's checks: broadcasting, axes, reshape targets, indices.
 
-Checked here, once, so every backend gets well-formed arguments and every user
-gets the same error message whichever backend they run.
+Pure functions of shapes and host values: nothing here touches a backend. Checked here, once, so
+every backend gets well-formed arguments and every user gets the same error message whichever
+backend they run. The rules themselves (NumPy's broadcasting and index placement) are written
+once, in backends/strided.py, for every layer.
 """
 import numpy as np
+
+from tinygrad_nm.backends.strided import broadcast_shapes, broadcasts_into
 
 
 def broadcast_shape(a, b, what, into=False):
     """NumPy's broadcast of shapes a and b (or, with into=True, of a into exactly b)."""
-    ndim = max(len(a), len(b))
-    pa, pb = (1,) * (ndim - len(a)) + tuple(a), (1,) * (ndim - len(b)) + tuple(b)
-    out = []
-    for x, y in zip(pa, pb):
-        if x != y and x != 1 and (y != 1 or into):
-            verb = "into" if into else "and"
-            raise ValueError(f"{what}: shapes {tuple(a)} {verb} {tuple(b)} cannot be broadcast together")
-        out.append(y if x == 1 else x)
-    if into and len(a) > len(b) and any(d != 1 for d in pa[:len(pa) - len(b)]):
-        raise ValueError(f"{what}: shape {tuple(a)} cannot be broadcast into {tuple(b)}")
-    return tuple(out)
+    if into:
+        if not broadcasts_into(tuple(a), tuple(b)):
+            raise ValueError(f"{what}: shape {tuple(a)} cannot be broadcast into {tuple(b)}")
+        return tuple(b)
+    return broadcast_shapes(a, b, what=what)
 
 
 def normalize_axes(axis, ndim, sort=True):
@@ -62,10 +60,11 @@ def reshape_target(shape, target):
     return tuple(target)
 
 
-def normalize_index(tensor, key):
-    """Validate t[key]. Returns (index, new_axes): `index` a tuple for backend getitem (or None when
-    the key selects everything), and `new_axes(shape) -> shape` when the key holds None (newaxis)."""
-    shape = tensor.shape
+def normalize_index(shape, key):
+    """Validate t[key] for a tensor of `shape` (tensors in the key already replaced by their host
+    values). Returns (index, new_axes): `index` a tuple for backend getitem, its integer array
+    entry a host int64 NumPy array with negatives wrapped (or None when the key selects
+    everything), and `new_axes(shape) -> shape` when the key holds None (newaxis)."""
     if isinstance(key, int) and not isinstance(key, bool) and len(shape) == 1:  # the hot path: w[i]
         n = shape[0]
         if not -n <= key < n:
@@ -104,7 +103,7 @@ def normalize_index(tensor, key):
             index.append(k)
             layout.append("axis")
         else:
-            index.append(_index_array(tensor, k, axis, n))
+            index.append(_index_array(k, axis, n))
             layout.append("axis")
             arrays += 1
         axis += 1
@@ -123,18 +122,12 @@ def normalize_index(tensor, key):
     return tuple(index), new_axes
 
 
-def _index_array(tensor, k, axis, n):
-    """An integer-array index along `axis`, checked on the host, stored on the tensor's backend."""
-    from tinygrad_nm.tensor import Tensor
-    if isinstance(k, Tensor):
-        if k.backend != tensor.backend:
-            raise ValueError(f"index tensor is on backend {k.backend!r}, the tensor on {tensor.backend!r}")
-        host = k._be.to_numpy(k._buf)
-    else:
-        try:
-            host = np.asarray(k)
-        except ValueError as e:
-            raise IndexError(f"invalid index {k!r}: {e}") from None
+def _index_array(k, axis, n):
+    """An integer-array index along `axis`, checked: a host int64 array, negatives wrapped."""
+    try:
+        host = np.asarray(k)
+    except ValueError as e:
+        raise IndexError(f"invalid index {k!r}: {e}") from None
     if host.dtype.kind not in "iu" and not (host.size == 0 and host.dtype.kind == "f"):
         raise IndexError(f"tensors can be indexed by ints, slices, None, ... and integer arrays; "
                          f"got {type(k).__name__} of {host.dtype}")
@@ -143,5 +136,4 @@ def _index_array(tensor, k, axis, n):
     if host.size and (host.min() < -n or host.max() >= n):
         bad = host[(host < -n) | (host >= n)][0]
         raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}")
-    from tinygrad_nm import dtypes
-    return tensor._be.from_numpy(np.where(host < 0, host + n, host).astype(np.int64), dtypes.int64)
+    return np.where(host < 0, host + n, host).astype(np.int64)

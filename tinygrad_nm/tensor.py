@@ -1,22 +1,48 @@
 """Tensor: a backend buffer, its dtype and backend, and the autograd link that made it.
 
-Python's operators and the methods here map onto the ops in ops.py through
-dispatch.py, where a forward runs and, if any input needs a gradient, the op is
-recorded. `y = x @ w` runs `Tensor.__matmul__ -> _apply(ops.MatMul) ->
-MatMul.forward -> backend.matmul`; `y.sum().backward()` runs the walk in
-autograd.py, which calls `MatMul.backward -> backend.matmul` again.
-"""
+This is the core every Tensor method runs through. The operators and math methods live in the
+TensorOps mixin (tensor_ops.py) and the constructors in TensorCreation (creation.py); both call
+down into the runner here: `_apply` runs an op's forward on its inputs' buffers, `_binary` is
+the same for `a OP b` with promotion and broadcasting, and `_record` (the one recording helper)
+makes the result a graph node when a gradient will be needed. Kernels are reached only through
+`backends.kernels_of(be)`, so napkin's tracer sees every call.
 
+    y = x @ w             tensor_ops.py __matmul__ -> Tensor._apply (here) -> ops.MatMul.forward
+                          -> backends/<name>.py matmul
+    y.sum().backward()    Tensor.backward (here) -> autograd.backward walk -> ops.*.backward -> kernels
+"""
 import numpy as np
 
 from tinygrad_nm import backends, ops
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import backward as _walk_backward, grad_mode
-from tinygrad_nm.host import host_array, rng_for, scalar_dtype, shape_arg
-from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
+from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
+from tinygrad_nm.creation import TensorCreation
+from tinygrad_nm.host import host_array
+from tinygrad_nm.shapes import broadcast_shape, normalize_index
+from tinygrad_nm.tensor_ops import TensorOps
+
+_Number = (int, float, bool)
+_new = object.__new__
+_Div, _Index, _Mul, _MulByNumber = ops.Div, ops.Index, ops.Mul, ops.MulByNumber
+# Shared index tuples for w[i] with small i: a loop over w[i] allocates no tuple per read,
+# one object fewer per read for Python's garbage collector to walk (see autograd.py).
+_INT_INDEX_CACHED = 1024
+_INT_INDEX = tuple((i,) for i in range(_INT_INDEX_CACHED))
 
 
-class Tensor:
+def _record(t, fn_cls, a, b):
+    """Finish an op's output `t`: a graph node of `fn_cls` with inputs a, b (tensors, or None for a
+    number or no input) when grad mode is on and an input needs a gradient, else a plain result."""
+    if grad_mode.enabled and (a is not None and a.requires_grad or b is not None and b.requires_grad):
+        t._a, t._b = a, b
+        t._seq, t._gsum = next_seq(), None
+        t.requires_grad, t._ctx = True, fn_cls
+    else:
+        t._saved, t.requires_grad, t._ctx = None, False, None
+    return t
+
+
+class Tensor(TensorCreation, TensorOps):
     # _shape: the buffer's shape, kept here because reading it from a NumPy array builds a tuple.
     # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
     # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
@@ -29,10 +55,10 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None, backend=None):
         be = backends.default() if backend is None else backends.load(backend)
         if isinstance(data, Tensor):
-            array, dtype = data._be.to_numpy(data._buf), dt.to_dtype(dtype) or data.dtype
+            array, dtype = data._host(), dt.to_dtype(dtype) or data.dtype
         else:
             array, dtype = host_array(data, dt.to_dtype(dtype))
-        self._buf = be.from_numpy(array, dtype)
+        self._buf = backends.kernels_of(be).from_numpy(array, dtype)
         self._shape = tuple(self._buf.shape)
         self.dtype, self._be, self.grad, self._ctx = dtype, be, None, None
         self.requires_grad = False
@@ -41,64 +67,11 @@ class Tensor:
 
     @staticmethod
     def _make(buf, dtype, be):
-        """A leaf tensor around an existing buffer (op results are made in dispatch.py)."""
-        t = _new_tensor(Tensor)
+        """A leaf tensor around an existing buffer (op results are made by _apply and _binary)."""
+        t = _new(Tensor)
         t._buf, t._shape, t.dtype, t._be = buf, tuple(buf.shape), dtype, be
         t.requires_grad, t.grad, t._ctx = False, None, None
         return t
-
-    # --- constructors -------------------------------------------------------------------------
-    @staticmethod
-    def full(shape, value, dtype=None, backend=None, requires_grad=False):
-        shape = shape_arg(shape)
-        if any(d < 0 for d in shape):
-            raise ValueError(f"negative dimension in shape {shape}")
-        dtype = dt.to_dtype(dtype) or scalar_dtype(value)
-        be = backends.default() if backend is None else backends.load(backend)
-        t = Tensor._make(be.full(shape, value, dtype), dtype, be)
-        return t.requires_grad_(requires_grad) if requires_grad else t
-
-    @staticmethod
-    def zeros(*shape, dtype=None, backend=None, requires_grad=False):
-        return Tensor.full(shape, 0.0, dtype or dt.DEFAULT_FLOAT, backend, requires_grad)
-
-    @staticmethod
-    def ones(*shape, dtype=None, backend=None, requires_grad=False):
-        return Tensor.full(shape, 1.0, dtype or dt.DEFAULT_FLOAT, backend, requires_grad)
-
-    @staticmethod
-    def zeros_like(t, **kw):
-        return Tensor.zeros(*t.shape, dtype=kw.pop("dtype", t.dtype), backend=kw.pop("backend", t.backend), **kw)
-
-    @staticmethod
-    def ones_like(t, **kw):
-        return Tensor.ones(*t.shape, dtype=kw.pop("dtype", t.dtype), backend=kw.pop("backend", t.backend), **kw)
-
-    @staticmethod
-    def rand(*shape, seed=None, generator=None, dtype=None, backend=None, requires_grad=False):
-        """Uniform in [0, 1). Same seed, same numbers on every backend (drawn on the host)."""
-        rng = rng_for(seed, generator)
-        return Tensor(rng.random(shape_arg(shape)), requires_grad, dtype or dt.DEFAULT_FLOAT, backend)
-
-    @staticmethod
-    def randn(*shape, seed=None, generator=None, dtype=None, backend=None, requires_grad=False):
-        """Standard normal. Same seed, same numbers on every backend (drawn on the host)."""
-        rng = rng_for(seed, generator)
-        return Tensor(rng.standard_normal(shape_arg(shape)), requires_grad, dtype or dt.DEFAULT_FLOAT, backend)
-
-    @staticmethod
-    def arange(start, stop=None, step=1, dtype=None, backend=None):
-        if stop is None:
-            start, stop = 0, start
-        if step == 0:
-            raise ValueError("arange: step must not be zero")
-        is_int = all(isinstance(v, int) for v in (start, stop, step))
-        dtype = dt.to_dtype(dtype) or (dt.int64 if is_int else dt.DEFAULT_FLOAT)
-        return Tensor(np.arange(start, stop, step), dtype=dtype, backend=backend)
-
-    @staticmethod
-    def eye(n, m=None, dtype=None, backend=None):
-        return Tensor(np.eye(n, m), dtype=dtype or dt.DEFAULT_FLOAT, backend=backend)
 
     # --- attributes ---------------------------------------------------------------------------
     @property
@@ -131,62 +104,23 @@ class Tensor:
     def grad_fn(self):
         return self._ctx
 
-    def __len__(self):
-        if not self._shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self._shape[0]
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
-
     # --- conversions --------------------------------------------------------------------------
-    def numpy(self):
-        if self.requires_grad:
-            raise RuntimeError("can't call numpy() on a tensor that requires grad; use t.detach().numpy()")
-        return self._be.to_numpy(self._buf)
-
-    def __array__(self, dtype=None, copy=None):
-        a = self._be.to_numpy(self._buf)
-        return a.astype(dtype) if dtype is not None else a
-
-    def tolist(self):
-        return self._be.to_numpy(self._buf).tolist()
+    def _host(self):
+        """The values as a host NumPy array (a transfer kernel: traced like any other)."""
+        return backends.kernels_of(self._be).to_numpy(self._buf)
 
     def item(self):
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
-        return self._be.item(self._buf)
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    def __index__(self):
-        if self.dtype.is_float:
-            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype}")
-        return int(self.item())
-
-    def __bool__(self):
-        if self.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
-                               "is ambiguous; use .any() or .all() style reductions")
-        return bool(self.item())
-
-    def __repr__(self):
-        body = np.array2string(self._be.to_numpy(self._buf), separator=", ", precision=4, prefix="Tensor(")
-        extra = f", grad_fn=<{self._ctx.__name__}Backward>" if self._ctx is not None else (
-            ", requires_grad=True" if self.requires_grad else "")
-        return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"
+        return backends.kernels_of(self._be).item(self._buf)
 
     def to(self, target):
         """`t.to("python")` copies to another backend; `t.to("float64")` changes dtype."""
-        if isinstance(target, str) and target in backends._MODULES:
+        if isinstance(target, str) and target in backends.known_backends():
             be = backends.load(target)
             if be is self._be:
                 return self
-            out = Tensor._make(be.from_numpy(self._be.to_numpy(self._buf), self.dtype), self.dtype, be)
+            out = Tensor._make(backends.kernels_of(be).from_numpy(self._host(), self.dtype), self.dtype, be)
             return out.requires_grad_(self.requires_grad) if self.requires_grad else out
         try:
             return self.cast(target)
@@ -194,26 +128,18 @@ class Tensor:
             if not isinstance(target, str):
                 raise
             raise ValueError(f"to({target!r}): neither a backend (available: {', '.join(backends.available_backends())};"
-                             f" known: {', '.join(backends._MODULES)}) nor a dtype (bool, int64, float32, float64)") from None
+                             f" known: {', '.join(backends.known_backends())}) nor a dtype (bool, int64, float32, "
+                             f"float64)") from None
 
     def cast(self, dtype):
         dtype = dt.to_dtype(dtype)
         if dtype is self.dtype:
             return self
         if self.requires_grad and not dtype.is_float:
-            return Tensor._make(self._be.astype(self._buf, dtype), dtype, self._be)
-        return _apply(ops.Cast, dtype, (self,), dtype)
+            return Tensor._make(backends.kernels_of(self._be).astype(self._buf, dtype), dtype, self._be)
+        return self._apply(ops.Cast, dtype, (self,), dtype)
 
     astype = cast
-
-    def float(self):
-        return self.cast(dt.float32)
-
-    def double(self):
-        return self.cast(dt.float64)
-
-    def long(self):
-        return self.cast(dt.int64)
 
     # --- autograd -----------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -259,7 +185,7 @@ class Tensor:
             if self.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for one-element outputs; this "
                                    f"tensor has shape {self.shape}, so pass backward(grad) of that shape")
-            buf = self._be.full(self.shape, 1.0, self.dtype)
+            buf = backends.kernels_of(self._be).full(self.shape, 1.0, self.dtype)
         else:
             g = grad if type(grad) is Tensor else Tensor(grad, dtype=self.dtype, backend=self.backend)
             if g._shape != self._shape:
@@ -270,171 +196,151 @@ class Tensor:
         _walk_backward(self, buf, retain_graph)
 
     def _accumulate_grad(self, g):
-        be = self._be if backends._kernel_wrapper is None else backends.kernels(self._be)  # napkin sees these
+        be = backends.kernels_of(self._be)
         if self.grad is None:  # a private copy: ops may hand the same buffer to several inputs
             self.grad = Tensor._make(be.copy(g), self.dtype, self._be)
         else:
             self.grad._buf = be.add(self.grad._buf, g)
 
     def zero_(self):
-        self._buf = self._be.assign(self._buf, 0)
+        self._buf = backends.kernels_of(self._be).assign(self._buf, 0)
         return self
 
-    # --- arithmetic ---------------------------------------------------------------------------
-    def __add__(self, other): return _binary(ops.Add, self, other)
-    def __radd__(self, other): return _binary(ops.Add, self, other, True)
-    def __sub__(self, other): return _binary(ops.Sub, self, other)
-    def __rsub__(self, other): return _binary(ops.Sub, self, other, True)
-    def __mul__(self, other): return _binary(ops.Mul, self, other)
-    def __rmul__(self, other): return _binary(ops.Mul, self, other, True)
-    def __truediv__(self, other): return _binary(ops.Div, self, other)
-    def __rtruediv__(self, other): return _binary(ops.Div, self, other, True)
-    def __pow__(self, other): return _binary(ops.Pow, self, other)
-    def __rpow__(self, other): return _binary(ops.Pow, self, other, True)
-    def __matmul__(self, other): return self.matmul(other)
-    def __rmatmul__(self, other): return _as_tensor(other, self).matmul(self)
-    def __neg__(self): return _apply(ops.Neg, self.dtype, (self,))
-    def __pos__(self): return self
-    def __abs__(self): return self.abs()
+    # --- the runner: every op's forward runs here ---------------------------------------------
+    @staticmethod
+    def _apply(fn_cls, dtype, inputs, *params):
+        """Run fn_cls.forward on the buffers of `inputs` (one or two: tensors, or a tensor and a
+        Python number); record the op if a gradient will be needed."""
+        a = inputs[0] if isinstance(inputs[0], Tensor) else None
+        b = inputs[1] if len(inputs) == 2 and isinstance(inputs[1], Tensor) else None
+        be = a._be if a is not None else b._be
+        t = _new(Tensor)
+        t._buf = fn_cls.forward(t, backends.kernels_of(be), *[x._buf if isinstance(x, Tensor) else x for x in inputs],
+                                *params)
+        t._shape, t.dtype, t._be = t._buf.shape, dtype, be
+        t.grad = None
+        return _record(t, fn_cls, a, b)
 
-    def __iadd__(self, other):
-        if self._ctx is not None and grad_mode.enabled:  # `out += x` inside a graph, as in the walkthrough
-            return _binary(ops.Add, self, other)  # recorded out of place; Python rebinds the name
-        return self._inplace(ops.Add, other)
+    def _binary(self, fn_cls, b, reverse=False):
+        """self OP b, or b OP self when reverse; b may be a Python number or array-like.
+        The common cases (same backend, dtype and shape; or a Python float) take the short path."""
+        a, shape = self, self._shape  # shape: the result's
+        if type(b) is Tensor or isinstance(b, Tensor):  # the first test is the cheap one
+            if b._be is not a._be or b.dtype is not a.dtype or b._shape != shape or fn_cls is _Div:
+                a, b, shape = a._coerce_pair(fn_cls, b)
+                if a._shape != b._shape:
+                    fn_cls = fn_cls.broadcasting  # its backward sums gradients back to each shape
+            b_tensor, b_buf = b, b._buf
+        elif (type(b) is float and a.dtype.is_float
+              or type(b) is int and (a.dtype.is_float or a.dtype is dt.int64 and fn_cls is not _Div)):
+            b_tensor, b_buf = None, b  # a Python number that leaves the dtype as it is
+            if fn_cls is _Mul:
+                fn_cls = _MulByNumber
+        else:
+            return a._binary_slow(fn_cls, b, reverse)
+        be = a._be
+        t = _new(Tensor)
+        t._buf = fn_cls.forward(t, backends.kernels_of(be), b_buf, a._buf) if reverse else \
+            fn_cls.forward(t, backends.kernels_of(be), a._buf, b_buf)
+        t._shape, t.dtype, t._be = shape, a.dtype, be
+        t.grad = None
+        return _record(t, fn_cls, b_tensor, a) if reverse else _record(t, fn_cls, a, b_tensor)
 
-    def __isub__(self, other): return self._inplace(ops.Sub, other)
-    def __imul__(self, other): return self._inplace(ops.Mul, other)
-    def __itruediv__(self, other): return self._inplace(ops.Div, other)
+    def _coerce_pair(self, fn_cls, b):
+        """Two tensors about to meet in a binary op: same backend, promoted dtype, broadcastable
+        shapes. Returns them and the result's shape."""
+        self._same_backend(b, fn_cls.__name__.lower())
+        a = self
+        if a.dtype is not b.dtype:
+            a, b = a._promote_pair(b)
+        if fn_cls is _Div and not a.dtype.is_float:  # true division of integers gives floats
+            a, b = a.cast(dt.DEFAULT_FLOAT), b.cast(dt.DEFAULT_FLOAT)
+        if a._shape != b._shape:
+            return a, b, broadcast_shape(a._shape, b._shape, fn_cls.__name__.lower())
+        return a, b, a._shape
+
+    def _binary_slow(self, fn_cls, b, reverse):
+        """Numbers that change the dtype, NumPy scalars, lists and arrays."""
+        if isinstance(b, np.generic):
+            return self._binary(fn_cls, b.item(), reverse)
+        if isinstance(b, _Number):
+            dtype = dt.promote_scalar(self.dtype, b)
+            if fn_cls is _Div and not dtype.is_float:
+                dtype = dt.DEFAULT_FLOAT
+            if dtype is self.dtype:  # e.g. a float32 tensor and a Python int
+                return Tensor._apply(fn_cls, dtype, (b, self) if reverse else (self, b))
+            return self.cast(dtype)._binary(fn_cls, b, reverse)
+        try:
+            b = self._as_tensor(b)
+        except (TypeError, ValueError):
+            return NotImplemented
+        return b._binary(fn_cls, self) if reverse else self._binary(fn_cls, b)
+
+    def _index_one(self, index):
+        """_apply(ops.Index) for one element of a 1-D tensor, w[i]: the walkthrough's hot path."""
+        be = self._be
+        t = _new(Tensor)
+        t._buf = _Index.forward(t, backends.kernels_of(be), self._buf, index)
+        t._shape, t.dtype, t._be = (), self.dtype, be
+        t.grad = None
+        return _record(t, _Index, self, None)
+
+    def _compare(self, name, b):
+        """Elementwise comparison: a bool tensor outside the graph."""
+        a = self
+        if isinstance(b, np.generic):
+            b = b.item()
+        if isinstance(b, Tensor):
+            a._same_backend(b, name)
+            a, b = a._promote_pair(b)
+            if a._shape != b._shape:
+                broadcast_shape(a._shape, b._shape, name)
+            b = b._buf
+        elif not isinstance(b, _Number):
+            try:
+                return a._compare(name, a._as_tensor(b))
+            except (TypeError, ValueError):
+                return NotImplemented
+        return Tensor._make(getattr(backends.kernels_of(a._be), name)(a._buf, b), dt.bool_, a._be)
 
     def _inplace(self, fn_cls, other):
         if grad_mode.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             if self._ctx is None and self.requires_grad:
                 raise RuntimeError("a leaf tensor that requires grad is being used in an in-place operation; "
                                    "update it inside `with tnm.no_grad():` or through `t.data`")
-            return _binary(fn_cls, self, other)  # inside a graph: record out of place, the name is rebound
-        result = _binary(fn_cls, self, other)
+            return self._binary(fn_cls, other)  # inside a graph: record out of place, the name is rebound
+        result = self._binary(fn_cls, other)
+        if result is NotImplemented:
+            raise TypeError(f"in-place {fn_cls.__name__.lower()}: unsupported operand of type "
+                            f"{type(other).__name__} for a tensor of shape {self.shape}")
         if result.shape != self.shape:
             raise RuntimeError(f"in-place op: the result's shape {result.shape} does not match the "
                                f"tensor's shape {self.shape}")
         if result.dtype is not self.dtype and result.dtype.is_float and not self.dtype.is_float:
             raise RuntimeError(f"in-place op: result type {result.dtype} can't be stored in a {self.dtype} tensor")
-        self._buf = backends.kernels(self._be).assign(self._buf, result._buf)
+        self._buf = backends.kernels_of(self._be).assign(self._buf, result._buf)
         return self
 
-    def __lt__(self, other): return _compare("lt", self, other)
-    def __le__(self, other): return _compare("le", self, other)
-    def __gt__(self, other): return _compare("gt", self, other)
-    def __ge__(self, other): return _compare("ge", self, other)
-    def __eq__(self, other): return _compare("eq", self, other)
-    def __ne__(self, other): return _compare("ne", self, other)
+    def _promote_pair(self, b):
+        dtype = dt.promote(self.dtype, b.dtype)
+        return self.cast(dtype), b.cast(dtype)
 
-    # --- math ---------------------------------------------------------------------------------
-    def exp(self): return _apply(ops.Exp, *_float(self))
-    def log(self): return _apply(ops.Log, *_float(self))
-    def sqrt(self): return _apply(ops.Sqrt, *_float(self))
-    def abs(self): return _apply(ops.Abs, self.dtype, (self,))
-    def atanh(self): return _apply(ops.Atanh, *_float(self))
-    def tanh(self): return _apply(ops.Tanh, *_float(self))
-    def sigmoid(self): return _apply(ops.Sigmoid, *_float(self))
-    def relu(self): return _apply(ops.Relu, self.dtype, (self,))
+    def _same_backend(self, b, what):
+        if self._be is not b._be:
+            raise ValueError(f"{what}: tensors are on different backends, {self.backend!r} and {b.backend!r}; "
+                             f"move one with .to({self.backend!r})")
 
-    # dtype= and out= are NumPy's: np.sum(t), np.mean(t) and np.max(t) call these methods with them
-    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
-        if dtype is not None or out is not None:
-            return _numpy_style(self, dtype, out).sum(axis, keepdims)
-        if self.dtype is dt.bool_:  # counting: True + True is 2, an int64 as in PyTorch
-            return self.long().sum(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        if not axes:
-            return self
-        return _apply(ops.Sum, self.dtype, (self,), axes, keepdims)
+    def _as_tensor(self, x):
+        return x if isinstance(x, Tensor) else Tensor(x, backend=self.backend)
 
-    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
-        if dtype is not None or out is not None:
-            return _numpy_style(self, dtype, out).mean(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        count = 1
-        for ax in axes:
-            count *= self.shape[ax]
-        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
-        return x.sum(axis, keepdims) / count if count else x.sum(axis, keepdims) * float("nan")
-
-    def max(self, axis=None, keepdims=False, out=None):
-        if out is not None:
-            return _numpy_style(self, None, out).max(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        if any(self.shape[ax] == 0 for ax in axes):
-            raise ValueError(f"max() over an empty axis of a tensor with shape {self.shape}")
-        if not axes:
-            return self
-        return _apply(ops.Max, self.dtype, (self,), axes, keepdims)
-
-    def softmax(self, axis=-1):
-        return _apply(ops.Softmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
-
-    def log_softmax(self, axis=-1):
-        return _apply(ops.LogSoftmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
-
-    # --- movement -----------------------------------------------------------------------------
-    def reshape(self, *shape):
-        target = reshape_target(self.shape, shape_arg(shape))
-        if target == self.shape:
-            return self
-        return _apply(ops.Reshape, self.dtype, (self,), target)
-
-    view = reshape
-
-    def flatten(self, start_dim=0):
-        start_dim = normalize_axes(start_dim, self.ndim)[0] if self.ndim else 0
-        return self.reshape(*self.shape[:start_dim], -1)
-
-    def permute(self, *axes):
-        axes = shape_arg(axes)
-        if sorted(normalize_axes(axes, self.ndim)) != list(range(self.ndim)) or len(axes) != self.ndim:
-            raise ValueError(f"permute{tuple(axes)}: not a permutation of the {self.ndim} axes of shape {self.shape}")
-        axes = tuple(a % self.ndim for a in axes)
-        return self if axes == tuple(range(self.ndim)) else _apply(ops.Permute, self.dtype, (self,), axes)
-
-    def transpose(self, dim0=None, dim1=None):
-        """No arguments: reverse the axes (NumPy). Two: swap those axes (PyTorch)."""
-        if dim0 is None:
-            return self.permute(*reversed(range(self.ndim)))
-        axes = list(range(self.ndim))
-        d0, d1 = normalize_axes((dim0, dim1), self.ndim, sort=False)
-        axes[d0], axes[d1] = axes[d1], axes[d0]
-        return self.permute(*axes)
-
-    @property
-    def T(self):
-        return self.transpose()
-
-    def matmul(self, other):
-        other = _as_tensor(other, self)
-        _same_backend(self, other, "matmul")
-        a, b = _promote_pair(self, other)
-        if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
-            raise ValueError(f"matmul needs 1-D or 2-D operands, got shapes {a.shape} and {b.shape}")
-        a2 = a.reshape(1, -1) if a.ndim == 1 else a
-        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
-        if a2.shape[1] != b2.shape[0]:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
-                             f"{a2.shape[1]} (last dim of the first) != {b2.shape[0]} (first dim of the second)")
-        out = _apply(ops.MatMul, a.dtype, (a2, b2))
-        if a.ndim == 1 and b.ndim == 1:
-            return out.reshape()
-        if a.ndim == 1 or b.ndim == 1:
-            return out.reshape(-1)
-        return out
-
-    dot = matmul
-
+    # --- indexing -----------------------------------------------------------------------------
     def __getitem__(self, key):
         shape = self._shape
         if type(key) is int and len(shape) == 1 and -shape[0] <= key < shape[0]:  # the hot path: w[i]
             key = key + shape[0] if key < 0 else key
-            return _index_one(self, _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
-        index, new_axes = normalize_index(self, key)
-        out = self if index is None else _apply(ops.Index, self.dtype, (self,), index)
+            return self._index_one(_INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
+        index, new_axes = self._index(key)
+        out = self if index is None else Tensor._apply(ops.Index, self.dtype, (self,), index)
         if new_axes is not None:
             out = out.reshape(*new_axes(out.shape))
         return out
@@ -443,10 +349,11 @@ class Tensor:
         if grad_mode.enabled and self.requires_grad:
             raise RuntimeError("a tensor that requires grad is being written in place by t[...] = v; "
                                "write inside `with tnm.no_grad():` or through `t.data`")
-        index, new_axes = normalize_index(self, key)
+        index, _ = self._index(key)
         index = index if index is not None else (slice(None),) * max(self.ndim, 1)
+        be = backends.kernels_of(self._be)
         if isinstance(value, Tensor):
-            _same_backend(self, value, "setitem")
+            self._same_backend(value, "setitem")
             if value.ndim:
                 target = self._be.getitem(self._buf, index).shape if self.ndim else ()
                 broadcast_shape(value.shape, target, f"t[{key!r}] = value", into=True)
@@ -454,20 +361,24 @@ class Tensor:
         elif not isinstance(value, _Number):
             return self.__setitem__(key, Tensor(value, dtype=self.dtype, backend=self.backend))
         if not self.ndim:
-            self._buf = self._be.assign(self._buf, value)
+            self._buf = be.assign(self._buf, value)
         else:
-            self._be.setitem(self._buf, index, value)
+            be.setitem(self._buf, index, value)
 
+    def _index(self, key):
+        """normalize_index on host values, then its integer arrays stored on this backend."""
+        host_key = tuple(self._host_index(k) for k in key) if isinstance(key, tuple) else self._host_index(key)
+        index, new_axes = normalize_index(self._shape, host_key)
+        if index is not None and any(isinstance(e, np.ndarray) for e in index):
+            be = backends.kernels_of(self._be)
+            index = tuple(be.from_numpy(e, dt.int64) if isinstance(e, np.ndarray) else e for e in index)
+        return index, new_axes
 
-
-def _numpy_style(t, dtype, out):
-    """A reduction's NumPy arguments: `dtype` casts first (as np.sum does); `out` has no meaning
-    for a tensor, whose results are new tensors."""
-    if out is not None:
-        raise TypeError("out= is not supported: tinygrad_nm reductions return a new tensor")
-    return t if dtype is None else t.cast(dtype)
-
-# Below the class: dispatch.py builds Tensors, so it imports this module's Tensor.
-from tinygrad_nm.dispatch import (  # noqa: E402
-    _INT_INDEX, _INT_INDEX_CACHED, _Number, _apply, _as_tensor, _binary, _compare, _float, _index_one,
-    _new_tensor, _promote_pair, _same_backend)
+    def _host_index(self, k):
+        if not isinstance(k, Tensor):
+            return k
+        if k._be is not self._be:
+            raise ValueError(f"index tensor is on backend {k.backend!r}, the tensor on {self.backend!r}")
+        if k.ndim == 0 and k.dtype is not dt.bool_:  # indexes like an int (a float one raises)
+            return k.__index__()
+        return k._host()

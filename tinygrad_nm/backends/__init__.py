@@ -7,7 +7,8 @@ those functions, so adding a backend means writing one module and one line in
 """
 import contextlib
 import importlib
-import os
+
+from tinygrad_nm.settings import settings
 
 # name -> module that implements it (imported lazily: CUDA and native code are heavy)
 _MODULES = {
@@ -15,8 +16,10 @@ _MODULES = {
     "numpy": "tinygrad_nm.backends.numpy",
     "cython": "tinygrad_nm.backends.cython",
     "numba_cuda": "tinygrad_nm.backends.numba_cuda",
+    "meta": "tinygrad_nm.backends.meta",  # shapes only: what napkin.estimate traces on
 }
-ENV_VAR = "TINYGRAD_NM_BACKEND"
+ENV_VAR = "TINYGRAD_NM_BACKEND"  # settings.backend
+DEFAULT = "numpy"
 _loaded = {}
 _unavailable = {}  # name -> why it cannot run here
 
@@ -44,18 +47,47 @@ def _try_load(name):
 
 
 def available_backends():
-    """Names of the backends that can run on this machine, in a stable order."""
-    return [name for name in _MODULES if _try_load(name) is not None]
+    """Names of the backends that can compute on this machine, in a stable order (the shape-only
+    backend, which holds no values, is loadable but not listed)."""
+    return [name for name in _MODULES if _try_load(name) is not None and getattr(_loaded[name], "COMPUTES", True)]
 
 
-def named_in_env(env_var):
-    """The backends listed (comma-separated) in environment variable `env_var`, each loaded so
-    that one which cannot run here fails loudly rather than being skipped; None when unset."""
-    chosen = os.environ.get(env_var, "")
-    names = [n.strip() for n in chosen.split(",") if n.strip()]
-    for n in names:
+def known_backends():
+    """Every backend name this package has, whether or not it can run here, in a stable order."""
+    return list(_MODULES)
+
+
+def shape_only():
+    """The backend whose kernels work on shapes and dtypes alone (napkin traces on it)."""
+    return load("meta")
+
+
+def pricing(backend):
+    """(the PRICING facts a backend declares, None) or (None, why there are none). Read from the
+    module even where the backend cannot run (a GPU backend on a machine with no GPU can still be
+    priced from its facts); `backend` is a name or a module."""
+    module = backend
+    if isinstance(backend, str):
+        if backend not in _MODULES:
+            return None, f"unknown backend {backend!r}"
+        module = _loaded.get(backend)
+        if module is None:
+            try:
+                module = importlib.import_module(_MODULES[backend])
+            except ImportError as e:
+                return None, f"backend {backend!r} cannot be imported ({e})"
+    facts = getattr(module, "PRICING", None)
+    if facts is None:
+        return None, f"backend {getattr(module, 'NAME', module)!r} declares no pricing facts"
+    return facts, None
+
+
+def checked(names):
+    """`names` (a list from a setting, or None), each loaded so that one which cannot run here
+    fails loudly rather than being skipped; None when there are none."""
+    for n in names or ():
         load(n)
-    return names or None
+    return list(names) if names else None
 
 
 def load(name):
@@ -69,7 +101,6 @@ def load(name):
     return module
 
 
-_default_name = os.environ.get(ENV_VAR, "numpy").strip() or "numpy"
 _default = None
 
 
@@ -82,10 +113,11 @@ def default():
     """The module of the default backend (loaded on first use, so a bad env var errors clearly)."""
     global _default
     if _default is None:
+        name = settings.backend or DEFAULT
         try:
-            _default = load(_default_name)
+            _default = load(name)
         except (ValueError, BackendUnavailableError) as e:
-            raise type(e)(f"{ENV_VAR}={_default_name!r}: {e}") from None
+            raise type(e)(f"{ENV_VAR}={name!r}: {e}") from None
     return _default
 
 
@@ -108,15 +140,13 @@ def use_backend(name):
 
 
 # --- the one place napkin accounting hooks in -------------------------------------------
-# ops.py asks `kernels(backend)` for the functions to call. Normally that is the backend
+# Every kernel call above this package goes through `kernels_of(backend)`. Normally that is the backend
 # module itself (no overhead); while tracing is on, it is a wrapper that times each kernel.
 _kernel_wrapper = None
-# Import the kernels.py submodule before defining kernels() below: importing a submodule for the
-# first time sets the package attribute of that name, which would replace this function.
-from tinygrad_nm.backends import kernels as _kernel_set  # noqa: E402,F401
 
 
-def kernels(backend):
+def kernels_of(backend):
+    """The kernels to call on `backend`: the module itself, or napkin's tracing stand-in."""
     return backend if _kernel_wrapper is None else _kernel_wrapper(backend)
 
 

@@ -47,6 +47,7 @@ import os
 import numpy as np
 
 from tinygrad_nm.backends import numpy as _numpy
+from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
     abs, add, assign, astype, atanh, copy, div, eq, exp, expand, from_numpy, full, ge, getitem, gt,
@@ -54,7 +55,7 @@ from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this bac
     sum, to_numpy, where, writable)
 
 NAME = "cython"
-THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"
+THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"  # settings.num_threads
 BUILD_HINT = ("build them from the repository root with `pip install -e .` (or `bash dev.sh test`); "
               "that needs Cython and a C compiler (OpenMP-capable, e.g. GCC, to use every core)")
 
@@ -100,17 +101,11 @@ def _available_cores():
 
 
 def _threads_from_env():
-    """(thread count, None) or (None, why the environment variable is unusable)."""
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if not raw:
-        return _available_cores(), None
+    """(thread count, None) or (None, why the setting is unusable)."""
     try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if n < 1:
-        return None, f"{THREADS_ENV}={raw!r} is not a positive integer (unset it to use every core)"
-    return n, None
+        return settings.num_threads or _available_cores(), None
+    except ValueError as e:
+        return None, f"{e}; unset it to use every core"
 
 
 _num_threads, _threads_error = _threads_from_env()
@@ -321,3 +316,37 @@ def cross_entropy_backward(probs, labels, g):
     out = np.empty(p.shape, dtype=p.dtype)
     _native.cross_entropy_backward(p, lab, float(g) / p.shape[0], out, num_threads())
     return out
+
+
+# --- pricing: which kernels run natively here, from which size on every thread (napkin's
+# compiled_host family); the thresholds are the compiled module's own.
+def _native_kernels():
+    from tinygrad_nm.backends.kernels import KERNELS
+    here = globals()
+    return tuple(k for k in KERNELS if getattr(here.get(k), "__module__", None) == __name__)
+
+
+def _parallel_from():
+    """kernel -> (fewest elements for which it runs on every thread, parallel regions per call).
+    relu and the backward activations stay on one thread (memory-bound)."""
+    if _native is None:
+        return {}
+    matmul_min = getattr(_native, "SERIAL_MATMUL", 1 << 20)  # elements = multiply-adds
+    rows_min = getattr(_native, "PARALLEL_MIN", 32768)
+    chunk = getattr(_native, "CHUNK", 32768)
+    return {"matmul": (matmul_min, 1), "sigmoid": (chunk + 1, 1), "tanh": (chunk + 1, 1),
+            **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
+                                          "cross_entropy", "cross_entropy_backward")}}
+
+
+PRICING = {
+    "family": "compiled_host",
+    "native": _native_kernels() if _native is not None else (),
+    "parallel": _parallel_from(),
+    # where a compiled kernel computes differently from the table's formula: (kernel, dtype) ->
+    # (FLOPs, transcendentals, divides) per element. float32 tanh is Eigen's rational fit
+    # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
+    "compiled_work": {("tanh", "float32"): (16, 0, 1)},
+    "threads": num_threads,
+    "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
+}

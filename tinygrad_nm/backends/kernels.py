@@ -1,111 +1,170 @@
-"""The kernel set every backend implements: one flat function per primitive.
+"""The kernel table: every primitive kernel a backend implements, in one place.
 
-This file is documentation you can import: `KERNELS` lists the names, and the
-`Backend` protocol below gives each kernel's signature and the loop it computes.
-A backend is a module with `NAME`, `unavailable_reason()` and these functions.
+Each row gives a kernel's name, its family, its call signature, the loop it computes and its
+cost formula (FLOPs, transcendentals, divisions, compulsory bytes: costs.py). Everything that
+lists kernels derives the list from this table: the backend contract and its completeness test,
+napkin's pricing and tracing, the shape-only `meta` backend, the CUDA launch setup. Adding a
+kernel means one row here plus its implementation in each backend.
+
+A backend is a module with `NAME`, `unavailable_reason()`, `writable(a)` (a storage helper, not a
+kernel: see below), `PRICING` (how napkin should price it, or None) and one function per row.
 
 Conventions the layers above guarantee, so kernels need not check them:
 - A *buffer* is the backend's own storage object. It exposes `.shape` (a tuple);
   everything else about it is private to the backend.
-- Binary kernels get operands of the same dtype (ops.py casts first, following
-  PyTorch's promotion rule). Either operand, never both, may be a Python scalar
-  (int or float); the result has the tensor operand's dtype.
-- Shapes broadcast as in NumPy. `axes` are non-negative and sorted, never empty.
-- `index` is a tuple with one entry per indexed axis: an int in range, a slice,
-  or a 1-D int64 buffer of the same backend (at most one of those).
+- Binary kernels get operands of the same dtype (the Tensor layer casts first, following
+  PyTorch's promotion rule). Either operand, never both, may be a Python scalar (int or
+  float); the result has the tensor operand's dtype.
+- Shapes broadcast as in NumPy (strided.py). `axes` are non-negative and sorted, never empty.
+- `index` is a tuple with one entry per indexed axis: an int in range, a slice with a positive
+  step, or a 1-D int64 buffer of the same backend (at most one of those), placed as NumPy
+  places it (strided.indexed_shape).
 Kernels never mutate their inputs, except `assign`, `setitem` and `index_add`, whose job it is.
+
+`writable(a)` returns `a`, or a copy of it, in storage that can be shared and written in place
+(NumPy hands back immutable scalars for 0-d results); it is called before `.data`/`detach()`
+share a buffer, moves no data a kernel would, and is not traced.
 """
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Callable
 
-UNARY = ("neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "relu", "atanh")
-BINARY = ("add", "sub", "mul", "div", "pow")
-COMPARE = ("lt", "le", "gt", "ge", "eq", "ne")
-ACTIVATION_BACKWARD = ("relu_backward", "sigmoid_backward", "tanh_backward")
-REDUCE = ("sum", "max")
-MOVEMENT = ("reshape", "permute", "expand", "getitem", "setitem", "index_add")
-SOFTMAX = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-           "cross_entropy", "cross_entropy_backward")
-STORAGE = ("from_numpy", "to_numpy", "item", "full", "astype", "copy", "assign", "where", "matmul")
-KERNELS = UNARY + BINARY + COMPARE + ACTIVATION_BACKWARD + REDUCE + MOVEMENT + SOFTMAX + STORAGE
+from tinygrad_nm.backends import costs as c
+
+FAMILIES = ("creation", "transfer", "unary", "binary", "reduce", "movement", "indexing", "matmul", "fused")
 
 
-class Backend(Protocol):
-    NAME: str
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    family: str        # one of FAMILIES
+    signature: str     # how the layers above call it
+    doc: str           # the loop it computes
+    cost: Callable     # cost(name, args, out) -> costs.Cost
+    divides: int = 0   # divisions per element (per trip of the inner loop)
 
-    def unavailable_reason(self) -> "str | None":
-        """None when this backend can run here; otherwise why not and how to fix it."""
+    def price(self, args, out=None):
+        """The Cost of one call with these arguments (and, when known, its result)."""
+        from dataclasses import replace
+        cost = self.cost(self.name, args, c.as_buf(out) if out is not None else None)
+        return replace(cost, itemsize=c.data_itemsize(self.name, args), divides=self.divides * cost.elements)
 
-    # --- storage -----------------------------------------------------------------------
-    def from_numpy(self, array, dtype):
-        """A new buffer holding a copy of the host NumPy `array`, stored as `dtype` (a DType)."""
 
-    def to_numpy(self, a):
-        """A host NumPy array with the buffer's values (the only way data leaves a device)."""
+def _k(name, family, signature, doc, cost, divides=0):
+    return Kernel(name, family, signature, doc, cost, divides)
 
-    def item(self, a):
-        """The single element of a one-element buffer as a Python int/float/bool."""
 
-    def full(self, shape, value, dtype):
-        """out[...] = value, a new buffer of `shape`."""
+_ROWS = [
+    # --- creation and transfer -----------------------------------------------------------------
+    _k("full", "creation", "full(shape, value, dtype)", "out[...] = value, a new buffer of `shape`", c.fill),
+    _k("from_numpy", "transfer", "from_numpy(array, dtype)",
+       "a new buffer holding a copy of the host NumPy `array`, stored as `dtype` (a DType)", c.copy),
+    _k("to_numpy", "transfer", "to_numpy(a)",
+       "a host NumPy array with the buffer's values (the only way data leaves a device)", c.copy),
+    _k("item", "transfer", "item(a)", "the single element of a one-element buffer as a Python number", c.read_one),
+    # --- elementwise, one input ----------------------------------------------------------------
+    _k("neg", "unary", "neg(a)", "out[i] = -a[i]", c.unary()),
+    _k("exp", "unary", "exp(a)", "out[i] = e ** a[i]", c.unary(0, 1)),
+    _k("log", "unary", "log(a)", "out[i] = ln a[i] (-inf at 0, nan below)", c.unary(0, 1)),
+    _k("sqrt", "unary", "sqrt(a)", "out[i] = a[i] ** 0.5 (nan below 0)", c.unary()),
+    _k("abs", "unary", "abs(a)", "out[i] = |a[i]|", c.unary()),
+    _k("sign", "unary", "sign(a)", "out[i] = -1, 0 or 1 as a[i] is negative, zero or positive (nan stays nan)",
+       c.unary()),
+    # tanh: (1 - e) / (1 + e), e = exp(-2|x|), with x's sign: five operations and one exp
+    _k("tanh", "unary", "tanh(a)", "out[i] = tanh(a[i])", c.unary(5, 1), divides=1),
+    _k("atanh", "unary", "atanh(a)", "out[i] = atanh(a[i]) (+-inf at +-1, nan beyond)", c.unary(0, 1)),
+    # sigmoid: 1 / (1 + exp(-x)): a negate, an add, a divide and one exp
+    _k("sigmoid", "unary", "sigmoid(a)", "out[i] = 1 / (1 + exp(-a[i])), stable for large |a|", c.unary(3, 1),
+       divides=1),
+    _k("relu", "unary", "relu(a)", "out[i] = max(a[i], 0)", c.unary()),
+    _k("astype", "unary", "astype(a, dtype)", "out[i] = dtype(a[i])", c.copy),
+    _k("copy", "unary", "copy(a)", "out[i] = a[i], new storage", c.copy),
+    # --- elementwise, two inputs (broadcasting) ------------------------------------------------
+    _k("add", "binary", "add(a, b)", "out[i] = a[i] + b[i]", c.binary()),
+    _k("sub", "binary", "sub(a, b)", "out[i] = a[i] - b[i]", c.binary()),
+    _k("mul", "binary", "mul(a, b)", "out[i] = a[i] * b[i]", c.binary()),
+    _k("div", "binary", "div(a, b)", "out[i] = a[i] / b[i] (IEEE: x/0 is +-inf, 0/0 nan)", c.binary(), divides=1),
+    _k("pow", "binary", "pow(a, b)", "out[i] = a[i] ** b[i]", c.power),
+    _k("lt", "binary", "lt(a, b)", "out[i] = a[i] < b[i], a bool buffer", c.binary(out_itemsize=1)),
+    _k("le", "binary", "le(a, b)", "out[i] = a[i] <= b[i], a bool buffer", c.binary(out_itemsize=1)),
+    _k("gt", "binary", "gt(a, b)", "out[i] = a[i] > b[i], a bool buffer", c.binary(out_itemsize=1)),
+    _k("ge", "binary", "ge(a, b)", "out[i] = a[i] >= b[i], a bool buffer", c.binary(out_itemsize=1)),
+    _k("eq", "binary", "eq(a, b)", "out[i] = a[i] == b[i], a bool buffer", c.binary(out_itemsize=1)),
+    _k("ne", "binary", "ne(a, b)", "out[i] = a[i] != b[i], a bool buffer", c.binary(out_itemsize=1)),
+    _k("where", "binary", "where(cond, a, b)",
+       "out[i] = a[i] if cond[i] else b[i] (cond: bool buffer; a, b: buffers or scalars)", c.select),
+    # --- reductions ----------------------------------------------------------------------------
+    _k("sum", "reduce", "sum(a, axes, keepdims)", "out[j] = sum of a[i] over the `axes` (size 1 when keepdims)",
+       c.reduction),
+    _k("max", "reduce", "max(a, axes, keepdims)", "out[j] = max of a[i] over the `axes` (nan if any is nan)",
+       c.reduction),
+    # --- movement and indexing -----------------------------------------------------------------
+    _k("reshape", "movement", "reshape(a, shape)", "the same elements in row-major order, new shape", c.view),
+    _k("permute", "movement", "permute(a, axes)", "out.shape[i] = a.shape[axes[i]] (transpose for 2-D)", c.view),
+    _k("expand", "movement", "expand(a, shape)", "a broadcast to `shape` (may share storage; never written)",
+       c.view),
+    _k("getitem", "indexing", "getitem(a, index)", "out = a[index]", c.gather),
+    _k("setitem", "indexing", "setitem(a, index, value)", "a[index] = value, in a's storage", c.scatter),
+    _k("index_add", "indexing", "index_add(acc, index, g)",
+       "acc[index] += g in acc's storage, repeated indices accumulating (indexing's gradient); returns the "
+       "buffer now holding the result: acc, or a new one if acc is immutable", c.scatter_add),
+    _k("assign", "indexing", "assign(a, value)",
+       "a[...] = value in a's storage (value broadcastable to a, or a scalar); returns the buffer now "
+       "holding the result: a, or a new one if a is immutable", c.assign),
+    # --- matmul --------------------------------------------------------------------------------
+    _k("matmul", "matmul", "matmul(a, b)", "(M, K) @ (K, N): out[i, j] = sum_k a[i, k] * b[k, j]", c.matmul),
+    # --- fused: one kernel where the ops above would take several passes -----------------------
+    _k("relu_backward", "fused", "relu_backward(x, g)", "out[i] = g[i] if x[i] > 0 else 0",
+       c.activation_backward(1)),
+    _k("sigmoid_backward", "fused", "sigmoid_backward(y, g)", "out[i] = g[i] * y[i] * (1 - y[i]), y = sigmoid(x)",
+       c.activation_backward(3)),
+    _k("tanh_backward", "fused", "tanh_backward(y, g)", "out[i] = g[i] * (1 - y[i] ** 2), y = tanh(x)",
+       c.activation_backward(3)),
+    _k("softmax", "fused", "softmax(a, axis)", "out = exp(a - max) / sum(exp(a - max)) along axis",
+       c.along_axis(4, 1), divides=1),
+    _k("log_softmax", "fused", "log_softmax(a, axis)", "out = (a - max) - log(sum(exp(a - max))) along axis",
+       c.along_axis(4, 1, per_row_transcendentals=1)),
+    _k("softmax_backward", "fused", "softmax_backward(y, g, axis)", "out = y * (g - sum(g * y, axis))",
+       c.along_axis(4, 0, reads=2)),
+    _k("log_softmax_backward", "fused", "log_softmax_backward(y, g, axis)", "out = g - exp(y) * sum(g, axis)",
+       c.along_axis(3, 1, reads=2)),
+    _k("cross_entropy", "fused", "cross_entropy(logits, labels)",
+       "logits (N, C), labels int64 (N,): (loss, probs), the mean over rows of "
+       "-log_softmax(logits)[n, labels[n]] as a 0-d buffer, and softmax(logits) for backward", c.cross_entropy),
+    _k("cross_entropy_backward", "fused", "cross_entropy_backward(probs, labels, g)",
+       "out[n, c] = g * (probs[n, c] - (c == labels[n])) / N, g the loss's 0-d gradient buffer",
+       c.cross_entropy_backward),
+]
 
-    def astype(self, a, dtype):
-        """out[i] = dtype(a[i])."""
+TABLE = {row.name: row for row in _ROWS}
+KERNELS = tuple(TABLE)
+assert len(KERNELS) == len(_ROWS), "a kernel name appears twice in the table"
 
-    def copy(self, a):
-        """out[i] = a[i], new storage."""
 
-    def writable(self, a):
-        """`a`, or a copy of it, in storage that can be shared and written in place (NumPy hands
-        back immutable scalars for 0-d results). Called before `.data`/`detach()` share a buffer.
-        A storage helper rather than a compute kernel: not in KERNELS, never traced."""
+def of_family(family):
+    """The names of the kernels in `family`, in table order."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}; families: {', '.join(FAMILIES)}")
+    return tuple(k.name for k in _ROWS if k.family == family)
 
-    def assign(self, a, value):
-        """a[...] = value in a's own storage (value: buffer broadcastable to a, or scalar).
-        Returns the buffer now holding the result: `a` itself, or a new one if `a` is immutable."""
 
-    def where(self, cond, a, b):
-        """out[i] = a[i] if cond[i] else b[i] (cond: bool buffer; a, b: buffers or scalars)."""
+def kernel_cost(name, args, out=None):
+    """The Cost of calling kernel `name` with `args` (and, when known, its result `out`)."""
+    try:
+        row = TABLE[name]
+    except KeyError:
+        raise ValueError(f"no kernel {name!r} in the kernel table; kernels: {', '.join(KERNELS)}") from None
+    return row.price(args, out)
 
-    def matmul(self, a, b):
-        """(M, K) @ (K, N): out[i, j] = sum_k a[i, k] * b[k, j]. Both 2-D, same dtype."""
 
-    # --- elementwise: out[i] = f(a[i]) for each name in UNARY ---------------------------
-    def exp(self, a): """out[i] = e ** a[i] (likewise neg, log, sqrt, abs, sign, tanh, atanh)."""
-    def sigmoid(self, a): """out[i] = 1 / (1 + exp(-a[i])), stable for large |a|."""
-    def relu(self, a): """out[i] = max(a[i], 0)."""
-    def relu_backward(self, x, g): """out[i] = g[i] if x[i] > 0 else 0."""
-    def sigmoid_backward(self, y, g): """out[i] = g[i] * y[i] * (1 - y[i]), y = sigmoid(x)."""
-    def tanh_backward(self, y, g): """out[i] = g[i] * (1 - y[i] ** 2), y = tanh(x)."""
+def missing_from(module):
+    """The kernels of the table that a backend module does not implement (its completeness)."""
+    return [name for name in KERNELS if not callable(getattr(module, name, None))]
 
-    # --- binary with broadcasting: out[i] = a[i] OP b[i] for BINARY and COMPARE ---------
-    def add(self, a, b): """out = a + b (likewise sub, mul, div, pow; lt, le, gt, ge, eq, ne give bool)."""
 
-    # --- reductions ---------------------------------------------------------------------
-    def sum(self, a, axes, keepdims):
-        """out[j] = sum of a[i] over the `axes` (kept as size 1 when keepdims)."""
-
-    def max(self, a, axes, keepdims):
-        """out[j] = max of a[i] over the `axes`."""
-
-    # --- movement -----------------------------------------------------------------------
-    def reshape(self, a, shape): """Same elements in row-major order, new shape."""
-    def permute(self, a, axes): """out.shape[i] = a.shape[axes[i]] (transpose for 2-D)."""
-    def expand(self, a, shape): """Broadcast a to `shape` (may share storage; never written)."""
-    def getitem(self, a, index): """out = a[index] (NumPy basic indexing plus one int array)."""
-    def setitem(self, a, index, value): """a[index] = value, in a's storage."""
-    def index_add(self, acc, index, g):
-        """acc[index] += g in acc's storage (repeated indices accumulate): indexing's gradient.
-        Returns the buffer now holding the result: `acc`, or a new one if acc is immutable."""
-
-    # --- softmax family (axis: non-negative int) ------------------------------------------
-    def softmax(self, a, axis): """out = exp(a - max) / sum(exp(a - max)) along axis."""
-    def log_softmax(self, a, axis): """out = a - max - log(sum(exp(a - max))) along axis."""
-    def softmax_backward(self, y, g, axis): """out = y * (g - sum(g * y, axis))."""
-    def log_softmax_backward(self, y, g, axis): """out = g - exp(y) * sum(g, axis)."""
-
-    def cross_entropy(self, logits, labels):
-        """Fused: logits (N, C), labels int64 (N,). Returns (loss, probs): the mean over rows of
-        -log_softmax(logits)[n, labels[n]] as a 0-d buffer, and softmax(logits) for backward."""
-
-    def cross_entropy_backward(self, probs, labels, g):
-        """out[n, c] = g * (probs[n, c] - (c == labels[n])) / N, g the loss's 0-d gradient buffer."""
+def describe():
+    """The table as text: one line per kernel, grouped by family."""
+    lines = []
+    for family in FAMILIES:
+        lines.append(f"{family}:")
+        lines.extend(f"  {TABLE[n].signature:44s} {TABLE[n].doc}" for n in of_family(family))
+    return "\n".join(lines)

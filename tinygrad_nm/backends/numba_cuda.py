@@ -50,6 +50,10 @@ def _simulated():
     return bool(_numba_config is not None and _numba_config.ENABLE_CUDASIM)
 
 
+# napkin prices this backend as a GPU: a launch per kernel, the device's rates, host<->device transfers
+PRICING = {"family": "gpu"}
+
+
 def unavailable_reason():
     """None when kernels can run (a CUDA GPU, or the simulator); otherwise why not and the fix."""
     global _reason, _checked

@@ -10,7 +10,32 @@ import operator
 import numpy as np
 
 NAME = "numpy"
-_NP = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
+
+
+# --- pricing: the NumPy calls ("passes") each kernel below makes (napkin's array_calls family) ---
+# (kind, arrays read, arrays written[, scalar operations per element]), arrays in units of the
+# kernel's elements x itemsize (a bool array is 1/4 of a float32 one). Kernels not listed are one
+# pass moving their compulsory bytes.
+_PASSES = {
+    # e = exp(-|a|); where(a >= 0, 1 / (1 + e), e / (1 + e))
+    "sigmoid": [("stream", 1, 1), ("stream", 1, 1), ("exp", 1, 1), ("stream", 1, 1), ("stream", 1, 1),
+                ("stream", 1, 1), ("stream", 2, 1), ("stream", 1, 0.25), ("select", 2.25, 1)],
+    "relu": [("scalar", 1, 1, 3)],                    # np.maximum(a, 0): compare, NaN test, pick; not SIMD
+    "relu_backward": [("stream", 1, 0.25), ("select", 1.25, 1)],  # where(x > 0, g, 0)
+    "sigmoid_backward": [("stream", 2, 1), ("stream", 1, 1), ("stream", 2, 1)],  # g * y * (1 - y)
+    "tanh_backward": [("stream", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],     # g * (1 - y * y)
+    "sum": [("scalar", 1, 0, 1)],                     # pairwise summation: scalar adds
+    "max": [("stream", 1, 0)],                        # a SIMD max: memory speed
+    "softmax": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1)],
+    "log_softmax": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1)],
+    "softmax_backward": [("stream", 2, 1), ("scalar", 1, 0, 1), ("stream", 1, 1), ("stream", 2, 1)],
+    "log_softmax_backward": [("scalar", 1, 0, 1), ("exp", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],
+    "cross_entropy": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1),
+                      ("exp", 1, 1)],
+    "cross_entropy_backward": [("stream", 1, 1), ("stream", 1, 1)],
+    "reshape": [], "permute": [], "expand": [], "item": [],  # views and scalars: the call only
+}
+PRICING = {"family": "array_calls", "passes": _PASSES}
 
 
 def unavailable_reason():
@@ -19,7 +44,7 @@ def unavailable_reason():
 
 # --- storage ------------------------------------------------------------------------------
 def from_numpy(array, dtype):
-    return np.array(array, dtype=_NP[dtype.name], copy=True)
+    return np.array(array, dtype=dtype.np_type, copy=True)
 
 
 def to_numpy(a):
@@ -31,12 +56,12 @@ def item(a):
 
 
 def full(shape, value, dtype):
-    out = np.full(shape, value, dtype=_NP[dtype.name])
+    out = np.full(shape, value, dtype=dtype.np_type)
     return out[()] if shape == () else out  # 0-d: a NumPy scalar, like every other 0-d result here
 
 
 def astype(a, dtype):
-    return np.asarray(a).astype(_NP[dtype.name])
+    return np.asarray(a).astype(dtype.np_type)
 
 
 def copy(a):

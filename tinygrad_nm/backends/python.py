@@ -18,10 +18,41 @@ import math
 import operator
 from itertools import repeat
 
+from tinygrad_nm.backends.strided import broadcast_shapes, gather_offsets, index_offsets, strides as row_strides
+
 NAME = "python"
 _inf, _nan = math.inf, math.nan
 # this module defines kernels called sum, max, abs and pow: keep the builtins at hand
 _bsum, _bmax, _babs = builtins.sum, builtins.max, builtins.abs
+
+
+# --- pricing: what this backend does per element, read off the kernels below (napkin's interpreter family)
+_BUILTIN = {"builtin": 1}            # list(map(operator.add, a, b)), map(math.tanh, a)
+_SCALAR_OPERAND = {"loop": 1, "op": 1}  # [fn(x, b) for x in a]
+_WORK = {
+    **dict.fromkeys(("add", "sub", "mul", "neg", "abs", "tanh", "lt", "le", "gt", "ge", "eq", "ne", "astype",
+                     "assign", "from_numpy", "to_numpy"), _BUILTIN),
+    "div": {"frame": 1, "op": 1}, "pow": {"frame": 1, "op": 3},  # _div: try x / y; _pow: try x ** y, a check
+    "exp": {"frame": 1, "op": 2}, "log": {"frame": 1, "op": 2}, "sqrt": {"frame": 1, "op": 2},  # compare, call
+    "atanh": {"frame": 1, "op": 3}, "sign": {"frame": 1, "op": 4},
+    "sigmoid": {"frame": 1, "op": 5},        # compare, negate, exp, add, divide
+    "relu": {"frame": 1, "op": 1.5},         # compare; negatives also compute 0 * x
+    "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
+    "tanh_backward": {"loop": 1, "op": 2}, "where": {"loop": 1, "op": 1},
+    "matmul": {"madd": 1},                   # per multiply-add: sum(map(mul, row, column))
+    "sum": {"iter": 1},                      # math.fsum over each run
+    "max": {"iter": 1, "loop": 1, "op": 1},  # builtin max, then a NaN scan in a generator
+    "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},  # gather offsets, then gather
+    "setitem": {"loop": 1, "op": 2}, "index_add": {"loop": 1, "op": 2},
+    "softmax": {"loop": 2, "op": 3, "iter": 2}, "log_softmax": {"loop": 2, "op": 3, "iter": 2},
+    "softmax_backward": {"loop": 1, "op": 2, "builtin": 1, "iter": 1},
+    "log_softmax_backward": {"loop": 1, "op": 3, "iter": 1},
+    "cross_entropy": {"loop": 2, "op": 3, "iter": 2, "builtin": 1}, "cross_entropy_backward": {"loop": 1, "op": 1},
+    "reshape": {}, "item": {}, "copy": {}, "full": {},  # no per-element work (copies: pointer traffic)
+}
+PRICING = {"family": "interpreter", "work": _WORK,
+           # a kernel with one scalar operand: [fn(x, b) for x in a]
+           "scalar_operand": {k: _SCALAR_OPERAND for k in ("add", "sub", "mul", "lt", "le", "gt", "ge", "eq", "ne")}}
 
 
 def unavailable_reason():
@@ -46,23 +77,6 @@ def _size(shape):
     return n
 
 
-def _strides(shape):
-    strides, s = [], 1
-    for d in reversed(shape):
-        strides.append(s)
-        s *= d
-    return strides[::-1]
-
-
-def _gather_indices(dims):
-    """Flat offsets for walking a list of (length, stride) axes in row-major order."""
-    idx = [0]
-    for n, s in dims:
-        steps = [k * s for k in range(n)]
-        idx = [i + k for i in idx for k in steps]
-    return idx
-
-
 def _caster(dtype):
     return float if dtype.is_float else (bool if dtype.name == "bool" else int)
 
@@ -70,15 +84,13 @@ def _caster(dtype):
 # --- storage ------------------------------------------------------------------------------
 def from_numpy(array, dtype):
     import numpy as np  # the host border: data arrives as a NumPy array
-    np_type = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
-    flat = np.asarray(array).astype(np_type[dtype.name]).ravel().tolist()
+    flat = np.asarray(array).astype(dtype.np_type).ravel().tolist()
     return PyBuffer(flat, tuple(array.shape), dtype)
 
 
 def to_numpy(a):
     import numpy as np
-    np_type = {"bool": np.bool_, "int64": np.int64, "float32": np.float32, "float64": np.float64}
-    return np.array(a.data, dtype=np_type[a.dtype.name]).reshape(a.shape)
+    return np.array(a.data, dtype=a.dtype.np_type).reshape(a.shape)
 
 
 def item(a):
@@ -110,17 +122,6 @@ def assign(a, value):
 
 
 # --- broadcasting ------------------------------------------------------------------------------
-def _broadcast_shape(*shapes):
-    ndim = _bmax(len(s) for s in shapes)
-    out = []
-    for dims in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes]):
-        sizes = {d for d in dims if d != 1}
-        if len(sizes) > 1:
-            raise ValueError(f"shapes {' and '.join(map(str, shapes))} do not broadcast")
-        out.append(sizes.pop() if sizes else 1)
-    return tuple(out)
-
-
 def expand(a, shape):
     """Materialise a broadcast: each axis of size 1 repeated to the target length."""
     shape = tuple(shape)
@@ -146,7 +147,7 @@ def _elementwise(fn, a, b, dtype=None):
     if not isinstance(a, PyBuffer):
         return PyBuffer([fn(a, y) for y in b.data], b.shape, dtype or b.dtype)
     if a.shape != b.shape:
-        shape = _broadcast_shape(a.shape, b.shape)
+        shape = broadcast_shapes(a.shape, b.shape)
         a, b = expand(a, shape), expand(b, shape)
     return PyBuffer(list(map(fn, a.data, b.data)), a.shape, dtype or a.dtype)
 
@@ -191,7 +192,7 @@ lt, le, gt, ge, eq, ne = map(_compare, (operator.lt, operator.le, operator.gt, o
 def where(cond, a, b):
     dtype = a.dtype if isinstance(a, PyBuffer) else b.dtype
     shapes = [x.shape for x in (cond, a, b) if isinstance(x, PyBuffer)]
-    shape = _broadcast_shape(*shapes)
+    shape = broadcast_shapes(*shapes)
     c = expand(cond, shape).data
     av = expand(a, shape).data if isinstance(a, PyBuffer) else repeat(a)
     bv = expand(b, shape).data if isinstance(b, PyBuffer) else repeat(b)
@@ -257,45 +258,18 @@ def reshape(a, shape):
 
 
 def permute(a, axes):
-    strides = _strides(a.shape)
+    strides = row_strides(a.shape)
     shape = tuple(a.shape[ax] for ax in axes)
     if list(axes) == sorted(axes):
         return PyBuffer(a.data, shape, a.dtype)
     data = a.data
-    return PyBuffer([data[i] for i in _gather_indices([(a.shape[ax], strides[ax]) for ax in axes])],
+    return PyBuffer([data[i] for i in gather_offsets([(a.shape[ax], strides[ax]) for ax in axes])],
                     shape, a.dtype)
 
 
 def _index_plan(shape, index):
-    """Offsets into the flat data and the result shape for a NumPy-style basic index."""
-    strides, dims, out_shape, base = _strides(shape), [], [], 0
-    for axis, entry in enumerate(index):
-        if isinstance(entry, int):
-            base += entry * strides[axis]
-        elif isinstance(entry, slice):
-            r = range(*entry.indices(shape[axis]))
-            dims.append([r.start + j * r.step for j in range(len(r))])
-            dims[-1] = [i * strides[axis] for i in dims[-1]]
-            out_shape.append(len(r))
-        else:  # a 1-D int64 buffer: pick these positions along the axis
-            positions = [i + shape[axis] if i < 0 else i for i in entry.data]
-            dims.append([i * strides[axis] for i in positions])
-            out_shape.append(len(positions))
-    for axis in range(len(index), len(shape)):
-        dims.append([i * strides[axis] for i in range(shape[axis])])
-        out_shape.append(shape[axis])
-    advanced = [axis for axis, entry in enumerate(index) if not isinstance(entry, slice)]  # ints and the array
-    if len(advanced) > 1 and advanced[-1] - advanced[0] >= len(advanced) and \
-            any(not isinstance(e, (int, slice)) for e in index):
-        # NumPy's rule: a slice between an int and the int array puts the array's axis first
-        k = next(_bsum(isinstance(e, slice) for e in index[:axis]) for axis, e in enumerate(index)
-                 if not isinstance(e, (int, slice)))
-        dims.insert(0, dims.pop(k))
-        out_shape.insert(0, out_shape.pop(k))
-    offsets = [base]
-    for steps in dims:
-        offsets = [o + s for o in offsets for s in steps]
-    return offsets, tuple(out_shape)
+    """Flat offsets and result shape of a[index] (strided.py), the int-array entry given as its list."""
+    return index_offsets(shape, tuple(e.data if isinstance(e, PyBuffer) else e for e in index))
 
 
 def getitem(a, index):

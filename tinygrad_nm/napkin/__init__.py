@@ -6,21 +6,24 @@
     TINYGRAD_NM_DEBUG=1 python script.py                                 # one line per kernel call
 
 One idea per module:
-  costs.py      FLOPs and compulsory bytes of every kernel (properties of the computation)
+  (the FLOPs and bytes of every kernel are the kernel table's: tinygrad_nm/backends/kernels.py)
   rates.py      the machine's base rates: defaults, the per-machine cache
   primitives.py micro-benchmarks of primitives that measure those rates (`tinygrad-nm calibrate`)
   native.py     the compiled FMA loop and scalar-add loop they time
-  model.py      Cost + rates -> predicted time on one backend, and the roofline limit
-  estimate.py   estimate(op, *shapes): a Tensor op's kernels, priced
+  model.py      Cost + rates -> predicted time on one backend, by the pricing family it declares
+  roofline.py   the Prediction, the bandwidth curve and the roofline limit the families share
+  price_*.py    one pricing module per family: interpreter, array_calls, compiled_host, gpu
+  estimate.py   estimate(op or fn, *args): the real code traced on the shape-only backend, priced
   trace.py      TINYGRAD_NM_DEBUG and profile(fn, *args): kernels timed as they run
   report.py     the benchmark table and the predicted-vs-measured plot
   cli.py        `tinygrad-nm bench` and `tinygrad-nm calibrate`
 """
-from tinygrad_nm.napkin.costs import Buf, Cost, kernel_cost
-from tinygrad_nm.napkin.estimate import Estimate, estimate, estimate_kernel, op_kernels
+from tinygrad_nm.backends.costs import Buf, Cost
+from tinygrad_nm.backends.kernels import kernel_cost
+from tinygrad_nm.napkin.estimate import Estimate, estimate, estimate_kernel, trace_kernels
 from tinygrad_nm.napkin import rates as rates_mod
 from tinygrad_nm.napkin.rates import Rates, cache_path
-from tinygrad_nm.napkin.trace import Profile, collecting, counting, debug, disable_debug, enable_debug, profile
+from tinygrad_nm.napkin.trace import Profile, collecting, counting, debug, disable_debug, enable_debug, profile, recording
 
 
 def current_rates():
@@ -38,6 +41,6 @@ def calibrate(quick=False, save=True, log=print):
     return current
 
 
-__all__ = ["estimate", "estimate_kernel", "op_kernels", "Estimate", "profile", "Profile", "debug", "enable_debug",
+__all__ = ["estimate", "estimate_kernel", "trace_kernels", "Estimate", "profile", "Profile", "debug", "enable_debug",
            "disable_debug", "collecting", "counting", "kernel_cost", "Cost", "Buf", "current_rates", "Rates", "calibrate",
-           "cache_path"]
+           "cache_path", "recording"]

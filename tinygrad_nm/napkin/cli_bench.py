@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-BENCH_DIR_ENV = "TINYGRAD_NM_BENCH_DIR"
+from tinygrad_nm.settings import _BY_NAME, settings
+
+BENCH_DIR_ENV = _BY_NAME["bench_dir"].env
 # quick mode: few, short rounds (the fastest of them is what the table shows)
 QUICK_TIMING = ["--benchmark-min-rounds=5", "--benchmark-max-time=0.1", "--benchmark-warmup=on",
                 "--benchmark-warmup-iterations=1"]
@@ -35,8 +37,8 @@ def find_bench_dir():
     """The suite's folder: $TINYGRAD_NM_BENCH_DIR, bench/ beside the package (a clone), or ./bench."""
     import tinygrad_nm
     candidates = []
-    if os.environ.get(BENCH_DIR_ENV):
-        candidates.append(Path(os.environ[BENCH_DIR_ENV]))
+    if settings.bench_dir:
+        candidates.append(Path(settings.bench_dir))
     candidates += [Path(tinygrad_nm.__file__).resolve().parent.parent / "bench", Path.cwd() / "bench"]
     for c in candidates:
         if (c / "conftest.py").is_file():
@@ -76,9 +78,9 @@ def run(args):
     if args.keyword:
         cmd += ["-k", args.keyword]
     cmd += args.pytest_args
-    env = dict(os.environ, TINYGRAD_NM_BENCH=mode)
-    if args.backend:
-        env["TINYGRAD_NM_BENCH_BACKENDS"] = ",".join(args.backend)
+    env = dict(os.environ)
+    if args.backend:  # the child process reads it as settings.bench_backends
+        env[_BY_NAME["bench_backends"].env] = ",".join(args.backend)
     print("$ " + " ".join(cmd), flush=True)
     start = time.perf_counter()
     rc = subprocess.call(cmd, cwd=repo, env=env)

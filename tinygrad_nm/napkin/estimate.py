@@ -1,25 +1,32 @@
-"""`estimate(op, *shapes)`: what a Tensor op costs and how long it should take here, before running it.
+"""`estimate(op, *shapes)` and `estimate(fn, *args)`: what Tensor code costs and how long it should
+take here, before running it.
 
     >>> print(tnm.napkin.estimate("matmul", (1024, 1024), (1024, 1024)))
     matmul 1024x1024x1024 [numpy float32]: 2.15 GFLOP / 210 GFLOP/s (BLAS) + 700 ns call = 10.2 ms
       2.15 GFLOP, 12.6 MB; roofline limit 4.57 ms (2.15 GFLOP / 470 GFLOP/s peak); default rates ...
+    >>> tnm.napkin.estimate(train_step, x, y, backend="cython").seconds   # a whole step: forward, backward, update
 
-`op` is a Tensor method's name (matmul, add, relu, sigmoid, sum, mean, softmax, ...) or a kernel's.
-A shape is a tuple; a Python number in its place is a scalar operand (`estimate("pow", (n,), 2)`).
-Keyword parameters: `axis`/`keepdims` for reductions and softmax; `dtype`; `backend` (default:
-the current default backend).
+Nothing is derived by hand: the real Tensor code runs on the shape-only backend (backends/meta.py),
+every kernel call it makes is recorded with its arguments, and each one is priced with the kernel
+table's cost formula for the chosen backend. `op` is a Tensor method's name (matmul, add, relu,
+sum, mean, softmax, ...) or a function of `tinygrad_nm.functional` (cross_entropy, mse_loss); a
+shape is a tuple, a Python number in its place is a scalar operand (`estimate("pow", (n,), 2)`).
+`fn` is any callable; its Tensor arguments are replaced by shape-only tensors of the same shape,
+dtype and requires_grad, tuples by shape-only tensors of `dtype`, and tensors it creates itself are
+made on the shape-only backend. Keyword parameters other than `dtype`, `backend` and `rates` are
+passed on to the op (`axis=`, `keepdims=`).
 """
-import math
 from dataclasses import dataclass, field
 
-from tinygrad_nm import backends
-from tinygrad_nm.backends.kernels import KERNELS
+from tinygrad_nm import backends, dtypes, functional
+from tinygrad_nm.backends.costs import Cost
+from tinygrad_nm.backends.kernels import kernel_cost
 from tinygrad_nm.napkin import fmt, model, rates as rates_mod
-from tinygrad_nm.napkin.costs import Buf, Cost, kernel_cost
+from tinygrad_nm.napkin.trace import recording
+from tinygrad_nm.tensor import Tensor
 
-_ITEMSIZE = {"float32": 4, "float64": 8, "int64": 8, "bool": 1}
-_ALIASES = {"truediv": "div", "dot": "matmul", "__matmul__": "matmul", "transpose": "permute", "T": "permute",
-            "cast": "astype", "view": "reshape", "maximum": "max", "negative": "neg"}
+_ALIASES = {"truediv": "div", "dot": "matmul", "cast": "astype", "negative": "neg"}
+_INTEGER_ARGS = {"cross_entropy": (1,)}  # the labels
 
 
 @dataclass
@@ -93,101 +100,63 @@ def _label(cost):
     return cost.note if cost.kernel == "matmul" else fmt.shapes(cost.shapes)
 
 
-def estimate(op, *shapes, dtype="float32", backend=None, rates=None, **params):
-    """An Estimate of Tensor op `op` on arguments of these shapes (see the module docstring)."""
-    dtype = getattr(dtype, "name", dtype)
-    if dtype not in _ITEMSIZE:
-        raise ValueError(f"estimate: unknown dtype {dtype!r}; use one of {', '.join(_ITEMSIZE)}")
+def estimate(op, *args, dtype="float32", backend=None, rates=None, **params):
+    """An Estimate of `op` (a Tensor op's name, or any callable) on these arguments (module docstring)."""
+    dtype_name = getattr(dtype, "name", dtype)
+    if dtype_name not in ("float32", "float64"):
+        raise ValueError(f"estimate: dtype {dtype!r} is not a float dtype tinygrad_nm computes in; "
+                         f"use float32 or float64")
     backend = backend or backends.get_backend()
     rates = rates or rates_mod.current()
-    calls = op_kernels(op, shapes, dtype, **params)
-    parts = [estimate_kernel(name, args, backend, dtype, rates) for name, args in calls]
-    return Estimate(op, backend, dtype, parts, rates)
+    calls, label = trace_kernels(op, *args, dtype=dtype_name, **params)
+    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out) for name, kargs, out in calls]
+    return Estimate(label, getattr(backend, "NAME", backend), dtype_name, parts, rates)
+
+
+def trace_kernels(op, *args, dtype="float32", **params):
+    """Run `op` on the shape-only backend; returns ([(kernel, args, out)] in call order, a label)."""
+    meta = backends.shape_only()
+    fn, label = (op, getattr(op, "__name__", "fn")) if callable(op) else (_op_callable(op), op)
+    integer_args = _INTEGER_ARGS.get(label, ()) if isinstance(op, str) else ()
+    meta_args = [_to_meta(a, meta, dtypes.int64 if i in integer_args else dtypes.to_dtype(dtype))
+                 for i, a in enumerate(args)]
+    with backends.use_backend(meta.NAME), recording() as calls:
+        try:
+            fn(*meta_args, **params)
+        except TypeError as e:
+            if callable(op):
+                raise
+            raise TypeError(f"estimate({op!r}, ...): {e}") from None
+    return calls, label
 
 
 def estimate_kernel(name, args, backend, dtype, rates, out=None):
-    cost = kernel_cost(name, args, out)
+    cost = kernel_cost(name, args, out if hasattr(out, "shape") else None)
     scalar = all(getattr(a, "shape", None) == () for a in args if hasattr(a, "shape"))
     return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar))
 
 
-def op_kernels(op, shapes, dtype="float32", axis=None, keepdims=False):
-    """The kernel calls [(kernel, args)] a Tensor op makes on arguments of these shapes (forward only)."""
-    name = op.strip("_").removeprefix("r") if op.startswith("__r") else op.strip("_")
-    name = _ALIASES.get(name, name)
-    size = _ITEMSIZE[dtype]
+def _to_meta(a, meta, dtype):
+    if isinstance(a, Tensor):
+        t = Tensor._make(meta.empty(a.shape, a.dtype), a.dtype, meta)
+        return t.requires_grad_(True) if a.requires_grad else t
+    if isinstance(a, (tuple, list)):
+        if not all(isinstance(d, int) and d >= 0 for d in a):
+            raise TypeError(f"estimate: a shape is a tuple of non-negative ints, got {a!r}")
+        return Tensor._make(meta.empty(tuple(a), dtype), dtype, meta)
+    return a  # a Python number (a scalar operand) or a parameter
 
-    def buf(s):
-        if isinstance(s, (int, float)) and not isinstance(s, bool):
-            return s  # a Python number: a scalar operand
-        if not isinstance(s, (tuple, list)):
-            raise TypeError(f"estimate({op!r}, ...): shapes are tuples (or Python numbers for scalars), got {s!r}")
-        return Buf(tuple(int(d) for d in s), size)
 
-    def need(k):
-        if len(shapes) != k:
-            raise TypeError(f"estimate({op!r}, ...) takes {k} shape(s), got {len(shapes)}: {shapes}")
-
-    def axes_of(shape):
-        nd = len(shape)
-        if axis is None:
-            return tuple(range(nd))
-        ax = (axis,) if isinstance(axis, int) else tuple(axis)
-        return tuple(sorted(a % nd for a in ax))
-
-    unary = ("neg", "exp", "log", "sqrt", "abs", "sign", "tanh", "sigmoid", "relu", "atanh")
-    binary = ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne")
-    if name in unary:
-        need(1)
-        return [(name, (buf(shapes[0]),))]
-    if name in binary:
-        need(2)
-        return [(name, (buf(shapes[0]), buf(shapes[1])))]
-    if name == "matmul":
-        need(2)
-        a, b = tuple(shapes[0]), tuple(shapes[1])
-        a2 = (1,) + a if len(a) == 1 else a
-        b2 = b + (1,) if len(b) == 1 else b
-        if len(a2) != 2 or len(b2) != 2 or a2[1] != b2[0]:
-            raise ValueError(f"estimate('matmul', {a}, {b}): shapes are not aligned for a matrix product")
-        return [("matmul", (Buf(a2, size), Buf(b2, size)))]
-    if name in ("sum", "max", "mean"):
-        need(1)
-        shape = tuple(shapes[0])
-        axes = axes_of(shape)
-        calls = [("sum" if name == "mean" else name, (Buf(shape, size), axes, keepdims))]
-        if name == "mean":
-            out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keepdims else \
-                tuple(d for i, d in enumerate(shape) if i not in axes)
-            calls.append(("div", (Buf(out, size), float(math.prod(shape[a] for a in axes)))))
-        return calls
-    if name in ("softmax", "log_softmax"):
-        need(1)
-        shape = tuple(shapes[0])
-        return [(name, (Buf(shape, size), (axis if axis is not None else -1) % len(shape)))]
-    if name == "cross_entropy":
-        need(2)
-        return [("cross_entropy", (Buf(tuple(shapes[0]), size), Buf(tuple(shapes[1]), 8)))]
-    if name == "mse_loss":
-        need(2)
-        shape = tuple(shapes[0])
-        b = Buf(shape, size)
-        return [("sub", (b, b)), ("mul", (b, b)), ("sum", (b, tuple(range(len(shape))), False)),
-                ("div", (Buf((), size), float(math.prod(shape))))]
-    if name in ("reshape", "permute", "expand", "copy", "to_numpy", "item"):
-        need(1)
-        extra = {"reshape": (tuple(shapes[0]),), "permute": (tuple(reversed(range(len(shapes[0])))),),
-                 "expand": (tuple(shapes[0]),)}.get(name, ())
-        return [(name, (buf(shapes[0]), *extra))]
-    if name == "astype":
-        need(1)
-        from tinygrad_nm import dtypes
-        return [("astype", (buf(shapes[0]), dtypes.to_dtype(dtype)))]
-    if name == "where":
-        need(3)
-        return [("where", (Buf(tuple(shapes[0]), 1), buf(shapes[1]), buf(shapes[2])))]
-    if name in KERNELS:
-        raise ValueError(f"estimate: kernel {name!r} takes parameters beyond shapes; price it with "
-                         f"napkin.estimate_kernel({name!r}, args, backend, dtype, rates)")
-    raise ValueError(f"estimate: unknown op {op!r}; try matmul, add, sub, mul, div, pow, relu, sigmoid, tanh, exp, "
-                     f"log, sqrt, sum, mean, max, softmax, log_softmax, cross_entropy, mse_loss, reshape, permute")
+def _op_callable(op):
+    if not isinstance(op, str):
+        raise TypeError(f"estimate: op must be a Tensor op's name or a callable, got {op!r}")
+    name = _ALIASES.get(op.strip("_"), op.strip("_"))
+    for candidate in ((op,) if op.startswith("__") else (name, f"__{name}__")):  # "add" is Tensor.__add__
+        method = getattr(Tensor, candidate, None)
+        if callable(method):
+            return method
+    fn = getattr(functional, name, None)
+    if callable(fn):
+        return fn
+    raise ValueError(f"estimate: unknown op {op!r}: not a Tensor method nor a function of tinygrad_nm.functional "
+                     f"(try matmul, add, mul, relu, sigmoid, sum, mean, softmax, cross_entropy, mse_loss)")

@@ -15,7 +15,8 @@ import time
 import numpy as np
 
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import native, rates as rates_mod
+from tinygrad_nm.napkin import native, price_array_calls, rates as rates_mod
+from tinygrad_nm.napkin.model import FAMILIES
 
 
 def best_time(fn, number=1, repeat=5):
@@ -125,140 +126,27 @@ def empty_call(be, number=2000, repeat=5):
     return best_time(call, max(number // 20, 10), repeat)
 
 
-def measure_numpy(be, quick, log):
-    repeat = 5 if quick else 9
-    r = {"call_s": empty_call(be, repeat=repeat)}
-    x0, y0 = np.float32(1.5), np.float32(2.0)  # NumPy scalars: the walkthrough's scalar loops run on these
-    r["scalar_call_s"] = best_time(lambda: be.mul(x0, y0), 2000, repeat)
-    rng = np.random.default_rng(0)
-    blas = {}
-    for dtype, n in (("float32", 1024), ("float64", 512 if quick else 1024)):
-        a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
-        blas[dtype] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 3 if quick else 5)
-    r["blas_flops"] = blas
-    try:  # one thread: how close a tuned matmul comes to one core's FMA peak (used for compiled matmuls)
-        from threadpoolctl import threadpool_limits
-        n = 1024
-        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
-        with threadpool_limits(limits=1, user_api="blas"):
-            r["blas_flops_1thread"] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 3 if quick else 5)
-        # BLAS on all its threads is never slower than on one on an idle machine; when it measured so,
-        # another process held a core and stalled the threads' barriers: keep the undisturbed figure
-        blas["float32"] = max(blas["float32"], r["blas_flops_1thread"])
-    except ImportError:
-        pass
-    exp_s = {}
-    for dtype in ("float32", "float64"):
-        x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so exp's own speed shows
-        exp_s[dtype] = best_time(lambda: np.exp(x), 50, repeat) / x.size
-    r["exp_s"] = exp_s
-    # 256K elements: a branch predictor learns the pattern of a short mask repeated call after call
-    # (16K elements run 3x faster here), which a mask in real use does not offer
-    n = 1 << 18
-    x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
-    mask = rng.random(n) < 0.5
-    r["select_s"] = best_time(lambda: np.where(mask, x, y), 2, repeat) / n
-    log(f"  numpy: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
-        f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {_blas_threads()}), "
-        f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; exp {exp_s['float32'] * 1e9:.2f} ns "
-        f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element")
-    return r
-
-
-def measure_python(be, quick, log):
-    repeat = 5 if quick else 9
-    rng = np.random.default_rng(0)
-    # float32 values, as the default dtype's tensors hold (math.fsum is 3x faster on them than on doubles)
-    xs = rng.random(4096).astype(np.float32).tolist()
-    ys = (rng.random(4096) + 0.5).astype(np.float32).tolist()
-    n = len(xs)
-    mul, add = operator.mul, operator.add
-    rows = [rng.random(256).tolist() for _ in range(16)]
-
-    def identity(x):
-        return x
-
-    def madd(x):
-        return x * 1.5 + 0.5
-
-    r = {"call_s": empty_call(be, repeat=repeat)}
-    r["madd_s"] = best_time(lambda: [sum(map(mul, row, col)) for row in rows for col in rows], 1, repeat) / (16 * 16 * 256)
-    r["builtin_s"] = best_time(lambda: list(map(add, xs, ys)), 1, repeat) / n
-    r["frame_s"] = best_time(lambda: list(map(identity, xs)), 1, repeat) / n
-    r["op_s"] = max(best_time(lambda: list(map(madd, xs)), 1, repeat) / n - r["frame_s"], 0.0) / 2
-    r["loop_s"] = best_time(lambda: [x for x, y in zip(xs, ys)], 1, repeat) / n
-    r["iter_s"] = best_time(lambda: math.fsum(xs), 1, repeat) / n
-    log("  python: " + ", ".join(f"{k[:-2]} {v * 1e9:.1f} ns" for k, v in r.items() if k != "call_s")
-        + f"; empty call {r['call_s'] * 1e6:.2f} us")
-    return r
-
-
-def measure_framework(numpy_call_s, log):
+def measure_framework(be, call_s, log):
     """tinygrad_nm's own cost per kernel call: a chain of multiplies on 1-element tensors, forward and
     backward, timed whole; kernel calls counted with a counting wrapper; the kernels' own empty-call
-    cost subtracted."""
+    cost subtracted. `be`: a backend whose kernels are NumPy calls (the cheapest ones to run)."""
     import tinygrad_nm as tnm
     from tinygrad_nm.napkin import trace
 
     def chain():
-        x = tnm.Tensor(np.ones(1, np.float32), requires_grad=True, backend="numpy")
+        x = tnm.Tensor(np.ones(1, np.float32), requires_grad=True, backend=be.NAME)
         y = x
         for _ in range(100):
             y = y * 1.0001
-        y.backward(tnm.Tensor(np.ones(1, np.float32), backend="numpy"))
+        y.backward(tnm.Tensor(np.ones(1, np.float32), backend=be.NAME))
 
     with trace.counting() as counter:
         chain()
     calls = counter.calls
     t = best_time(chain, 1, 7)
-    op_s = max(t / calls - numpy_call_s, 0.0)
+    op_s = max(t / calls - call_s, 0.0)
     log(f"  framework: {calls} kernel calls in a 100-op chain + backward, {op_s * 1e6:.2f} us per call on top of the kernel")
     return {"op_s": op_s}
-
-
-def measure_compiled(be, log):
-    """A compiled host backend (Cython): an empty call of a kernel it delegates to NumPy (add) and of
-    one it compiles itself (relu), and how many threads its parallel kernels use."""
-    from tinygrad_nm import dtypes
-    r = {"call_s": empty_call(be)}
-    x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
-    r["native_call_s"] = best_time(lambda: be.relu(x), 2000, 5)
-    r["threads"] = int(be.num_threads()) if hasattr(be, "num_threads") else 1
-    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us, "
-        f"{r['threads']} thread(s)")
-    return r
-
-
-def measure_gpu(be, log):
-    """numba_cuda on a real GPU: launch, host<->device copies, device copy bandwidth, an FMA kernel."""
-    from numba import config as numba_config
-    if getattr(numba_config, "ENABLE_CUDASIM", 0):
-        log("  numba_cuda: the CUDA simulator is on; its timings say nothing about a GPU, keeping the defaults")
-        return None
-    from numba import cuda
-    from tinygrad_nm import dtypes
-    sync = getattr(be, "synchronize", None) or cuda.synchronize
-    r = {"call_s": empty_call(be, repeat=5)}
-    host = np.ones(16 << 20, np.float32)  # 64 MiB
-    r["h2d_bytes_per_s"] = host.nbytes / best_time(lambda: (be.from_numpy(host, dtypes.float32), sync()), 1, 5)
-    dev = be.from_numpy(host, dtypes.float32)
-    r["d2h_bytes_per_s"] = host.nbytes / best_time(lambda: be.to_numpy(dev), 1, 5)
-    big = be.from_numpy(np.ones(64 << 20, np.float32), dtypes.float32)  # 256 MiB: far beyond L2
-    r["bandwidth"] = 2 * (256 << 20) / best_time(lambda: (be.copy(big), sync()), 1, 5)
-
-    from tinygrad_nm.napkin.gpu_primitives import fma_kernel
-    device = cuda.get_current_device()
-    threads, blocks = 256, device.MULTIPROCESSOR_COUNT * 32
-    out = cuda.device_array(threads * blocks, np.float32)
-    iters = 4096
-    fma_kernel[blocks, threads](out, 8)
-    cuda.synchronize()
-    t = best_time(lambda: (fma_kernel[blocks, threads](out, iters), cuda.synchronize()), 1, 5)
-    r["fma_flops"] = 2 * 4 * iters * threads * blocks / t
-    log(f"  numba_cuda: launch {r['call_s'] * 1e6:.1f} us, host->device {r['h2d_bytes_per_s'] / 1e9:.1f} GB/s, "
-        f"device->host {r['d2h_bytes_per_s'] / 1e9:.1f} GB/s, device copy {r['bandwidth'] / 1e9:.0f} GB/s, "
-        f"FMA {r['fma_flops'] / 1e12:.1f} TFLOP/s")
-    return r
 
 
 def measure(quick=False, log=print):
@@ -267,20 +155,17 @@ def measure(quick=False, log=print):
     log(f"calibrating napkin rates ({'quick' if quick else 'full'}) on {rates_mod.fingerprint()['host']}:")
     data = {"measured_at": rates_mod.stamp(), "quick": bool(quick), "host": measure_host(quick, log),
             "blas": _blas_info()}
-    for name in backends.available_backends():
+    for name in backends.available_backends():  # each pricing family calibrated on its first backend
         be = backends.load(name)
-        if name == "numpy":
-            data["numpy"] = measure_numpy(be, quick, log)
-        elif name == "python":
-            data["python"] = measure_python(be, quick, log)
-        elif name == "numba_cuda":
-            gpu = measure_gpu(be, log)
-            if gpu:
-                data["numba_cuda"] = gpu
-        else:  # a compiled host backend: its kernels run at the host's rates; its call cost is its own
-            data[name] = measure_compiled(be, log)
-    if "numpy" in data:
-        data["framework"] = measure_framework(data["numpy"]["call_s"], log)
+        family = FAMILIES.get((getattr(be, "PRICING", None) or {}).get("family"))
+        if family is None or family.FAMILY in data:
+            continue
+        extra = (_blas_threads,) if family is price_array_calls else ()
+        measured = family.calibrate(be, quick, log, best_time, empty_call, *extra)
+        if measured:
+            data[family.FAMILY] = measured
+        if family is price_array_calls:
+            data["framework"] = measure_framework(be, measured["call_s"], log)
     data["seconds"] = round(time.perf_counter() - start, 2)
     log(f"calibrated in {data['seconds']:.1f} s")
     return data

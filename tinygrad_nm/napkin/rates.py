@@ -10,7 +10,8 @@ Python 3.11): where the notes give none, the figure is the one calibrate measure
 machine, rounded. They are a starting point, not a promise: these machines are shared and
 noisy, and the first thing to do on a new one is `tinygrad-nm calibrate`.
 
-Layout (JSON): a section per device or backend.
+Layout (JSON): a section for the host, one for the framework, one per pricing family
+(model.py): a backend's PRICING names the family whose rates price its kernels.
   host        the CPU every host backend runs on
     cores                 usable cores
     fma_flops_per_core    compiled FMA loop, one thread, per dtype (FLOP/s)
@@ -33,7 +34,7 @@ Layout (JSON): a section per device or backend.
                           OS when more than twice this lies free there (model._fresh_bytes)
   framework   tinygrad_nm's own Python layers (Tensor, ops, autograd walk)
     op_s                  per kernel call, on top of the kernel itself
-  python      the pure-Python backend: what the interpreter pays per element
+  interpreter kernels run as CPython code (the pure-Python backend): the price per element
     call_s      an empty kernel call (a 1-element add)
     madd_s      one multiply-add in sum(map(operator.mul, row, col))   (matmul's inner loop)
     builtin_s   one element of map(operator.add, xs, ys)               (C calls C: a float allocated)
@@ -41,7 +42,7 @@ Layout (JSON): a section per device or backend.
     op_s        one arithmetic operation inside interpreted code (from "x * 1.5 + 0.5")
     loop_s      one iteration of a list comprehension over zip(xs, ys)
     iter_s      one element of math.fsum(xs)                           (C iterates, no allocation)
-  numpy       the NumPy backend
+  array_calls kernels that are NumPy calls (the NumPy backend)
     call_s      an empty kernel call (a 1-element add)
     scalar_call_s  the same on NumPy scalars (0-d results take that faster path)
     blas_flops  np.matmul at one large size, per dtype (FLOP/s)
@@ -49,14 +50,14 @@ Layout (JSON): a section per device or backend.
                 how close a tuned matmul gets to the FMA peak here (compiled matmuls are priced so)
     exp_s       np.exp per element on an array in cache, per dtype
     select_s    np.where(random mask, a, b) per element (256K elements): an unpredictable branch
-  numba_cuda  the GPU backend (when one is there)
+  gpu         a GPU backend (when a GPU is there)
     call_s          an empty kernel call: launch + synchronisation
     h2d_bytes_per_s host -> device copy;  d2h_bytes_per_s device -> host copy
     bandwidth       a device-to-device copy (read + write)
     fma_flops       an FMA loop on every SM, float32
-  <other>     a compiled host backend (cython): call_s (an empty call of a kernel it leaves to
-              NumPy), native_call_s (of one it compiles), threads (of its parallel kernels);
-              its kernels run at the host's rates
+  compiled_host  a backend that compiles kernels itself (Cython): call_s (an empty call of a
+              kernel it delegates), native_call_s (of one it compiles); its kernels run at the
+              host's rates on the threads its PRICING reports
 """
 import copy
 import json
@@ -66,8 +67,11 @@ import socket
 import sys
 import time
 
-ENV_VAR = "TINYGRAD_NM_RATES"
-VERSION = 1
+from tinygrad_nm.napkin.model import FAMILIES
+from tinygrad_nm.settings import settings
+
+ENV_VAR = "TINYGRAD_NM_RATES"  # settings.rates
+VERSION = 2  # 2: sections by pricing family, not by backend
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit Linux
 
 DEFAULTS = {
@@ -84,24 +88,14 @@ DEFAULTS = {
         "mmap_threshold": MMAP_THRESHOLD,
     },
     "framework": {"op_s": 3e-6},  # the per-op overhead the core aims at
-    "python": {"call_s": 0.7e-6, "madd_s": 28e-9,  # notes: CPython ~28 ns per multiply-add
-               "builtin_s": 35e-9, "frame_s": 45e-9, "op_s": 10e-9, "loop_s": 25e-9, "iter_s": 8e-9},
-    "numpy": {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "blas_flops": {"float32": 210e9, "float64": 105e9},  # notes: fp32 1024, 2 threads
-              "blas_flops_1thread": 110e9,  # notes: 1 thread
-              "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9},
-    "numba_cuda": {  # an H100 SXM's data sheet and typical Numba launch costs: calibrate on the machine itself
-        "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9,
-        "bandwidth": 3.0e12, "fma_flops": 60e12},
-    "cython": {"call_s": 0.7e-6, "native_call_s": 1.5e-6, "threads": 2},
-    "default_backend": {"call_s": 1e-6, "native_call_s": 1.5e-6, "threads": 1},
+    **{name: family.DEFAULT_RATES for name, family in FAMILIES.items()},  # each pricing family's own
 }
 
 
 def cache_path():
     """Where calibrated rates live: $TINYGRAD_NM_RATES, else ~/.cache/tinygrad_nm/rates-<host>.json."""
-    explicit = os.environ.get(ENV_VAR)
-    if explicit:
-        return os.path.abspath(os.path.expanduser(explicit))
+    if settings.rates:
+        return os.path.abspath(settings.rates)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "tinygrad_nm", f"rates-{socket.gethostname()}.json")
 
@@ -116,8 +110,8 @@ def fingerprint():
     return {
         "host": socket.gethostname(),
         "machine": platform.machine(),
-        "python": platform.python_version(),
-        "numpy": numpy_version,
+        "python_version": platform.python_version(),
+        "numpy_version": numpy_version,
         "cpus": _usable_cores(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
@@ -132,7 +126,7 @@ def _usable_cores():
 
 
 class Rates:
-    """Base rates by section (`rates["numpy"]["call_s"]`), plus where they came from."""
+    """Base rates by section (`rates["array_calls"]["call_s"]`), plus where they came from."""
 
     def __init__(self, data, source, path=None, note=""):
         self.data, self.source, self.path, self.note = data, source, path, note
@@ -145,10 +139,12 @@ class Rates:
         return self.data[section]
 
     def section(self, name):
-        """A backend's section; a backend never calibrated gets the generic defaults (and says so)."""
+        """The rates of one section: "host", "framework" or a pricing family's."""
         if name in self.data:
             return self.data[name]
-        return DEFAULTS.get(name, DEFAULTS["default_backend"])
+        if name in DEFAULTS:
+            return DEFAULTS[name]
+        raise KeyError(f"no rates section {name!r}; sections: {', '.join(self.data)}")
 
     def describe(self):
         """One line saying where the rates come from."""

@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import dataclass
 
+from tinygrad_nm import backends
 from tinygrad_nm.napkin import fmt
 
 GOAL_OPS = ("matmul", "add", "mul", "relu", "sigmoid", "tanh", "exp")
@@ -80,7 +81,7 @@ def _size_key(size):
 
 
 def _ordered(rows):
-    backend_order = {"python": 0, "numpy": 1, "cython": 2, "numba_cuda": 3}
+    backend_order = {name: i for i, name in enumerate(backends.known_backends())}
     op_order = {op: i for i, op in enumerate(GOAL_OPS + ("sum", "sum_rows", "max") + GOAL_PROGRAMS + ("scalar_epoch",))}
     return sorted(rows, key=lambda r: (backend_order.get(r.backend, 9), r.backend, op_order.get(r.op, 99), r.op,
                                        _size_key(r.size)))

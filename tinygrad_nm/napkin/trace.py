@@ -21,7 +21,7 @@ import warnings
 from tinygrad_nm import backends
 from tinygrad_nm.backends.kernels import KERNELS
 from tinygrad_nm.napkin import fmt, rates as rates_mod
-from tinygrad_nm.napkin.costs import kernel_cost
+from tinygrad_nm.backends.kernels import kernel_cost
 from tinygrad_nm.napkin import model
 
 _KERNEL_SET = frozenset(KERNELS)
@@ -78,6 +78,9 @@ def _dtype_name(args):
 
 
 def _record(backend, name, args, out, seconds):
+    for sink in _sinks:
+        if sink.wants_args:
+            sink.add_args(name, args, out)
     cost = prediction = None
     if any(s.wants_cost for s in _sinks):
         try:
@@ -143,7 +146,15 @@ def _remove_sink(sink):
 
 
 # --- listeners --------------------------------------------------------------------------------
-class _DebugPrinter:
+class _Listener:
+    wants_cost = False  # price each call (the prediction in KernelCall)
+    wants_args = False  # receive each call's raw (kernel, args, result) in add_args
+
+    def add(self, call):
+        pass
+
+
+class _DebugPrinter(_Listener):
     wants_cost = True
 
     def __init__(self, level, stream=None):
@@ -182,7 +193,7 @@ def debug(level=1, stream=None):
         _remove_sink(printer)
 
 
-class _Counter:
+class _Counter(_Listener):
     wants_cost = False
 
     def __init__(self):
@@ -203,7 +214,7 @@ def counting():
         _remove_sink(counter)
 
 
-class _Collector:
+class _Collector(_Listener):
     wants_cost = True
 
     def __init__(self):
@@ -222,6 +233,28 @@ def collecting():
         yield collector
     finally:
         _remove_sink(collector)
+
+
+class _Recorder(_Listener):
+    wants_args = True
+
+    def __init__(self):
+        self.calls = []
+
+    def add_args(self, name, args, out):
+        self.calls.append((name, args, out))
+
+
+@contextlib.contextmanager
+def recording():
+    """Inside the block, every kernel call's (kernel, args, result) is appended to the list this
+    yields, in call order, unpriced (napkin.estimate prices them for the backend asked about)."""
+    recorder = _Recorder()
+    _add_sink(recorder)
+    try:
+        yield recorder.calls
+    finally:
+        _remove_sink(recorder)
 
 
 # --- profile -------------------------------------------------------------------------------------
@@ -333,11 +366,10 @@ def profile(fn, *args, **kwargs):
                    getattr(fn, "__name__", ""))
 
 
-def _debug_level_from_env():
-    value = os.environ.get("TINYGRAD_NM_DEBUG", "").strip()
-    if not value or value == "0":
-        return 0
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"TINYGRAD_NM_DEBUG={value!r}: expected 0, 1 or 2") from None
+def _follow_debug_setting(level):
+    """settings.debug changed (a Context): start or stop printing one line per kernel call."""
+    if level:
+        enable_debug(level)
+    else:
+        disable_debug()
+

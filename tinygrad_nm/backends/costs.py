@@ -1,0 +1,235 @@
+"""What a kernel must do, whatever backend runs it: its FLOPs and its compulsory bytes.
+
+The kernel table (kernels.py) gives each kernel one of the cost formulas below. They are
+properties of the computation, not of a machine:
+- `flops`: arithmetic operations. An add, multiply, compare or max is 1; a multiply-add is 2,
+  so a matmul of (M, K) @ (K, N) is 2*M*N*K.
+- `transcendentals`: evaluations of exp, log, tanh, atanh, a general pow. They are counted apart
+  because no machine does them at its FLOP rate; for the roofline limit each one counts as
+  `TRANSCENDENTAL_FLOPS` FLOPs (a vectorised exp is a short polynomial plus a range reduction).
+- `bytes`: compulsory memory traffic: every input element read once and every output element
+  written once, at the dtype's size. A broadcast input is read at its own size, a Python scalar
+  costs nothing, a view (reshape, expand, a permute) costs nothing.
+- `divides`: how many of the FLOPs are divisions, which hardware does several times slower than
+  an add or a multiply (a compiled backend pays for them apart).
+- `elements`: how many times the kernel's inner loop body runs (output elements; input elements
+  for a reduction; multiply-adds for a matmul): what an interpreter pays for.
+- `out_bytes`: the size of the newly allocated result (large ones come from fresh pages).
+
+A formula takes the kernel's arguments as the kernel receives them: buffers (anything with
+`.shape`, and `.dtype` with an itemsize), Python scalars and parameters (axes, shapes, dtypes).
+`Buf(shape, itemsize)` stands for a buffer when only shapes are known.
+"""
+import math
+from dataclasses import dataclass
+
+from tinygrad_nm.backends.strided import broadcast_shapes, indexed_shape
+
+TRANSCENDENTAL_FLOPS = 10  # FLOPs charged per exp/log/tanh for the roofline limit (a degree ~6 polynomial + range reduction)
+
+
+@dataclass(frozen=True)
+class Buf:
+    """A buffer known only by its shape and element size."""
+    shape: tuple
+    itemsize: int = 4
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self):
+        return self.size * self.itemsize
+
+
+@dataclass(frozen=True)
+class Cost:
+    kernel: str
+    shapes: tuple          # the shapes of the buffer arguments, for display
+    flops: float = 0.0
+    transcendentals: float = 0.0
+    bytes: float = 0.0
+    elements: float = 0.0
+    out_bytes: float = 0.0
+    note: str = ""         # e.g. "pow x**2" when the arguments change the arithmetic
+    itemsize: int = 4      # bytes per element of the data the kernel streams
+    divides: float = 0.0   # of the flops, how many are divisions (several times an add's cost in hardware)
+
+    @property
+    def limit_flops(self):
+        """FLOPs as the roofline counts them: transcendentals at TRANSCENDENTAL_FLOPS each."""
+        return self.flops + TRANSCENDENTAL_FLOPS * self.transcendentals
+
+    @property
+    def intensity(self):
+        """Arithmetic intensity, FLOP per byte: above the machine's FLOP/s : B/s ratio a kernel is compute bound."""
+        return self.limit_flops / self.bytes if self.bytes else math.inf
+
+
+def as_buf(x):
+    """A Buf for anything buffer-like (backend buffer, NumPy array or scalar, Buf); None for Python numbers."""
+    if isinstance(x, Buf):
+        return x
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return None
+    itemsize = getattr(getattr(x, "dtype", None), "itemsize", None) or 8
+    return Buf(tuple(shape), int(itemsize))
+
+
+def _itemsize_of(dtype, default=4):
+    return getattr(dtype, "itemsize", None) or default
+
+
+# --- formula makers: each returns cost(name, args, out) -> Cost, out a Buf or None ---------------
+def unary(flops=1, transcendentals=0):
+    """out[i] = f(a[i]): `flops` operations and `transcendentals` exp/log/tanh per element."""
+    def cost(name, args, out):
+        a = as_buf(args[0])
+        n = a.size
+        return Cost(name, (a.shape,), flops * n, transcendentals * n, 2 * a.nbytes, n, a.nbytes)
+    return cost
+
+
+def binary(flops=1, out_itemsize=None):
+    """out[i] = a[i] OP b[i] with broadcasting; `out_itemsize` 1 for a bool result."""
+    def cost(name, args, out):
+        bufs = [x for x in map(as_buf, args[:2]) if x is not None]
+        shape = out.shape if out is not None else broadcast_shapes(*[x.shape for x in bufs])
+        n = math.prod(shape)
+        size = out_itemsize or bufs[0].itemsize
+        return Cost(name, tuple(x.shape for x in bufs), flops * n, 0, sum(x.nbytes for x in bufs) + n * size,
+                    n, n * size)
+    return cost
+
+
+def power(name, args, out):
+    """a ** b: a small integer exponent is a few multiplies, anything else exp(b * log(a))."""
+    base = binary()(name, args, out)
+    exponent = args[1] if as_buf(args[1]) is None else None
+    n = base.elements
+    if isinstance(exponent, (int, float)) and float(exponent).is_integer() and 1 <= abs(exponent) <= 4:
+        k = int(abs(exponent))  # x**k as k-1 multiplies (at least one); a negative k adds a divide
+        return Cost(name, base.shapes, n * max(k - 1, 1) + (n if exponent < 0 else 0), 0, base.bytes, n,
+                    base.out_bytes, f"x**{exponent:g}")
+    return Cost(name, base.shapes, n, 2 * n, base.bytes, n, base.out_bytes)
+
+
+def select(name, args, out):
+    """where(cond, a, b): one pick per output element."""
+    bufs = [as_buf(x) for x in args]
+    present = [x for x in bufs if x is not None]
+    shape = out.shape if out is not None else broadcast_shapes(*[x.shape for x in present])
+    n = math.prod(shape)
+    itemsize = (bufs[1] or bufs[2] or present[0]).itemsize
+    return Cost(name, tuple(x.shape for x in present), n, 0, sum(x.nbytes for x in present) + n * itemsize,
+                n, n * itemsize)
+
+
+def activation_backward(flops):
+    """out[i] = g[i] * f'(saved[i]): reads the saved tensor and g, writes one."""
+    def cost(name, args, out):
+        y, g = as_buf(args[0]), as_buf(args[1])
+        n = g.size
+        return Cost(name, (y.shape, g.shape), flops * n, 0, y.nbytes + 2 * g.nbytes, n, g.nbytes)
+    return cost
+
+
+def reduction(name, args, out):
+    a, axes = as_buf(args[0]), args[1]  # keepdims changes the shape, not the work
+    m = math.prod(d for i, d in enumerate(a.shape) if i not in axes)
+    return Cost(name, (a.shape,), a.size, 0, a.nbytes + m * a.itemsize, a.size, m * a.itemsize,
+                f"over axes {tuple(axes)}")
+
+
+def view(name, args, out):
+    """reshape, expand, permute: metadata only where the storage allows it (the compulsory cost is nil)."""
+    a = as_buf(args[0])
+    return Cost(name, (a.shape,), elements=a.size)
+
+
+def gather(name, args, out):
+    a, index = as_buf(args[0]), args[1]
+    shape = out.shape if out is not None else indexed_shape(a.shape, index)
+    n = math.prod(shape)
+    return Cost(name, (a.shape,), 0, 0, 2 * n * a.itemsize, n, n * a.itemsize)
+
+
+def scatter(name, args, out):
+    a, index, value = as_buf(args[0]), args[1], args[2]
+    n = math.prod(indexed_shape(a.shape, index))
+    v = as_buf(value)
+    return Cost(name, (a.shape,), 0, 0, n * a.itemsize + (v.nbytes if v else 0), n, 0)
+
+
+def scatter_add(name, args, out):
+    acc, g = as_buf(args[0]), as_buf(args[2])
+    # read g, read-modify-write the indexed part of acc: no new storage
+    return Cost(name, (acc.shape, g.shape), g.size, 0, 3 * g.nbytes, g.size, 0)
+
+
+def along_axis(flops, transcendentals, reads=1, per_row_transcendentals=0):
+    """The softmax family along an axis: `reads` inputs of a's shape, one output."""
+    def cost(name, args, out):
+        a, axis = as_buf(args[0]), args[-1]
+        n = a.size
+        rows = n // a.shape[axis] if a.shape and a.shape[axis] else 0
+        return Cost(name, (a.shape,) * reads, flops * n, transcendentals * n + per_row_transcendentals * rows,
+                    (reads + 1) * a.nbytes, n, a.nbytes, f"along axis {axis}")
+    return cost
+
+
+def cross_entropy(name, args, out):
+    logits, labels = as_buf(args[0]), as_buf(args[1])
+    n, c = logits.shape
+    # log_softmax per row (max, subtract, exp, sum, log), pick the label's entry, average; keep softmax for backward
+    return Cost(name, (logits.shape, labels.shape), 5 * n * c, n * c + n,
+                2 * logits.nbytes + labels.nbytes + logits.itemsize, n * c, logits.nbytes)
+
+
+def cross_entropy_backward(name, args, out):
+    probs, labels = as_buf(args[0]), as_buf(args[1])
+    return Cost(name, (probs.shape, labels.shape), 2 * probs.size, 0, 2 * probs.nbytes + labels.nbytes,
+                probs.size, probs.nbytes)
+
+
+def matmul(name, args, out):
+    a, b = as_buf(args[0]), as_buf(args[1])
+    (m, k), (_, n) = a.shape, b.shape
+    return Cost(name, (a.shape, b.shape), 2 * m * n * k, 0, a.nbytes + b.nbytes + m * n * a.itemsize,
+                m * n * k, m * n * a.itemsize, f"{m}x{k}x{n}")
+
+
+def copy(name, args, out):
+    """copy, astype, from_numpy, to_numpy: read every element, write every element."""
+    a = as_buf(args[0])
+    out_itemsize = _itemsize_of(args[1], a.itemsize) if len(args) > 1 else a.itemsize
+    return Cost(name, (a.shape,), 0, 0, a.nbytes + a.size * out_itemsize, a.size, a.size * out_itemsize)
+
+
+def fill(name, args, out):
+    shape, dtype = tuple(args[0]), args[2]
+    n = math.prod(shape)
+    return Cost(name, (shape,), 0, 0, n * _itemsize_of(dtype), n, n * _itemsize_of(dtype))
+
+
+def assign(name, args, out):
+    a, v = as_buf(args[0]), as_buf(args[1])
+    return Cost(name, (a.shape,), 0, 0, a.nbytes + (v.nbytes if v else 0), a.size, 0)
+
+
+def read_one(name, args, out):
+    a = as_buf(args[0])
+    return Cost(name, (a.shape,), 0, 0, a.itemsize, 1, 0)
+
+
+def data_itemsize(name, args):
+    """The element size of the data a kernel streams: its first buffer's (where: the values', full: its dtype's)."""
+    if name == "full":
+        return _itemsize_of(args[2])
+    for x in (args[1:] if name == "where" else args):
+        b = as_buf(x)
+        if b is not None:
+            return b.itemsize
+    return 4

@@ -1,0 +1,129 @@
+"""The shape-only backend (PyTorch calls it `meta`): every kernel on shapes and dtypes alone.
+
+A buffer here is a shape and a dtype; no kernel allocates or computes anything. Running real
+Tensor code on meta tensors records the exact kernel calls that code makes (forward, backward,
+an optimizer step) at no cost, which is how `napkin.estimate` prices a whole step before it runs.
+Reading a meta tensor (`to_numpy`, `item`) gives zeros of its shape: values are placeholders,
+so code whose control flow depends on values follows the zero path.
+"""
+import numpy as np
+
+from tinygrad_nm.backends.strided import broadcast_shapes, indexed_shape
+from tinygrad_nm.dtypes import bool_
+
+NAME = "meta"
+COMPUTES = False  # holds no values: not one of the backends tests and benchmarks run on
+PRICING = None    # nothing runs here to be priced: napkin prices what it records for another backend
+
+
+def unavailable_reason():
+    return None
+
+
+class MetaBuffer:
+    """A buffer known only by its shape and dtype (a DType)."""
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), dtype
+
+    def __repr__(self):
+        return f"MetaBuffer(shape={self.shape}, dtype={self.dtype})"
+
+
+def _like(a, shape=None, dtype=None):
+    return MetaBuffer(a.shape if shape is None else shape, a.dtype if dtype is None else dtype)
+
+
+def _first(*xs):
+    return next(x for x in xs if isinstance(x, MetaBuffer))
+
+
+def _shape_of(*xs):
+    return broadcast_shapes(*[x.shape for x in xs if isinstance(x, MetaBuffer)])
+
+
+def empty(shape, dtype):
+    """A meta buffer of `shape` (what estimate builds example inputs from)."""
+    return MetaBuffer(shape, dtype)
+
+
+# --- creation and transfer --------------------------------------------------------------------
+def full(shape, value, dtype): return MetaBuffer(shape, dtype)
+def from_numpy(array, dtype): return MetaBuffer(np.shape(array), dtype)
+def to_numpy(a): return np.broadcast_to(np.zeros((), a.dtype.np_type), a.shape)  # a view of one zero
+def item(a): return a.dtype.np_type(0).item()
+def writable(a): return a
+
+
+# --- elementwise ------------------------------------------------------------------------------
+def _unary(a): return _like(a)
+
+
+neg = exp = log = sqrt = abs = sign = tanh = atanh = sigmoid = relu = copy = _unary
+
+
+def astype(a, dtype): return _like(a, dtype=dtype)
+
+
+def _binary(a, b): return MetaBuffer(_shape_of(a, b), _first(a, b).dtype)
+
+
+add = sub = mul = div = pow = _binary
+
+
+def _compare(a, b): return MetaBuffer(_shape_of(a, b), bool_)
+
+
+lt = le = gt = ge = eq = ne = _compare
+
+
+def where(cond, a, b):
+    values = [x for x in (a, b) if isinstance(x, MetaBuffer)]
+    return MetaBuffer(_shape_of(cond, a, b), values[0].dtype if values else cond.dtype)
+
+
+# --- reductions -------------------------------------------------------------------------------
+def sum(a, axes, keepdims):
+    shape = tuple(1 if i in axes else d for i, d in enumerate(a.shape)) if keepdims else \
+        tuple(d for i, d in enumerate(a.shape) if i not in axes)
+    return _like(a, shape)
+
+
+max = sum
+
+
+# --- movement and indexing --------------------------------------------------------------------
+def reshape(a, shape): return _like(a, shape)
+def permute(a, axes): return _like(a, tuple(a.shape[ax] for ax in axes))
+def expand(a, shape): return _like(a, shape)
+def getitem(a, index): return _like(a, indexed_shape(a.shape, index))
+def setitem(a, index, value): return None
+def index_add(acc, index, g): return acc
+def assign(a, value): return a
+
+
+# --- matmul and fused kernels -----------------------------------------------------------------
+def matmul(a, b): return _like(a, (a.shape[0], b.shape[1]))
+
+
+def relu_backward(x, g): return _like(g)
+
+
+sigmoid_backward = tanh_backward = relu_backward
+
+
+def softmax(a, axis): return _like(a)
+
+
+log_softmax = softmax
+
+
+def softmax_backward(y, g, axis): return _like(g)
+
+
+log_softmax_backward = softmax_backward
+
+
+def cross_entropy(logits, labels): return _like(logits, ()), _like(logits)
+def cross_entropy_backward(probs, labels, g): return _like(probs)

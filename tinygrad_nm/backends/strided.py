@@ -1,0 +1,138 @@
+"""Strided-index arithmetic, written once for every layer: broadcasting, row-major strides,
+NumPy's indexing rules, and the per-element offset functions of a strided view.
+
+Shape-level rules (`broadcast_shapes`, `indexed_shape`, `array_axis_first`) are used by the Tensor
+layer's checks, the pure-Python and shape-only backends, and the cost formulas. The element-level
+functions at the bottom are plain loops over integer arrays, written so that Numba compiles them
+unchanged into device functions (`cuda.jit(device=True)(to_index)`, as minitorch does): the CUDA
+kernels and the Python tests run the same code.
+"""
+
+
+def broadcast_shapes(*shapes, what="broadcast"):
+    """NumPy's broadcast of `shapes`: aligned from the right, each axis equal or 1."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for dims in zip(*[(1,) * (ndim - len(s)) + tuple(s) for s in shapes]):
+        size = 1
+        for d in dims:
+            if d != 1:
+                if size != 1 and d != size:
+                    raise ValueError(f"{what}: shapes {' and '.join(str(tuple(s)) for s in shapes)} "
+                                     f"cannot be broadcast together")
+                size = d
+        out.append(size)
+    return tuple(out)
+
+
+def broadcasts_into(shape, target):
+    """Whether `shape` broadcasts to exactly `target` (an assignment's value into its destination)."""
+    if len(shape) > len(target):
+        return all(d == 1 for d in shape[:len(shape) - len(target)]) and \
+            broadcasts_into(shape[len(shape) - len(target):], target)
+    return all(s == 1 or s == t for s, t in zip(shape[::-1], target[::-1]))
+
+
+def strides(shape):
+    """Row-major strides, in elements: element (i, j) of an (M, N) array is at i * N + j."""
+    out, s = [], 1
+    for d in reversed(shape):
+        out.append(s)
+        s *= d
+    return tuple(out[::-1])
+
+
+def _length(entry):
+    return entry.shape[0] if hasattr(entry, "shape") else len(entry)
+
+
+def array_axis_first(index):
+    """NumPy's placement rule for one integer array among ints and slices: the array's axis
+    stays in place when the advanced entries (ints and the array) are adjacent, and goes first
+    in the result when a slice separates them (`a[0, :, idx]` has idx's axis first)."""
+    advanced = [i for i, e in enumerate(index) if not isinstance(e, slice)]
+    has_array = any(not isinstance(e, (int, slice)) for e in index)
+    return has_array and len(advanced) > 1 and advanced[-1] - advanced[0] >= len(advanced)
+
+
+def indexed_shape(shape, index):
+    """The shape of a[index]: `index` has one entry per leading axis, each an int (dropped), a
+    slice, or a 1-D integer array (anything with a length); the remaining axes are kept."""
+    out, array_pos = [], None
+    for axis, entry in enumerate(index):
+        if isinstance(entry, int):
+            continue
+        if isinstance(entry, slice):
+            out.append(len(range(*entry.indices(shape[axis]))))
+        else:
+            array_pos = len(out)
+            out.append(_length(entry))
+    out.extend(shape[len(index):])
+    if array_pos is not None and array_axis_first(index):
+        out.insert(0, out.pop(array_pos))
+    return tuple(out)
+
+
+def gather_offsets(dims):
+    """Flat offsets for walking a list of (length, stride) axes in row-major order."""
+    offsets = [0]
+    for n, stride in dims:
+        steps = [k * stride for k in range(n)]
+        offsets = [i + k for i in offsets for k in steps]
+    return offsets
+
+
+def index_offsets(shape, index):
+    """The flat offsets a[index] reads from a row-major array of `shape`, in the result's
+    row-major order, and the result's shape. `index` as for indexed_shape (the integer-array
+    entry a sequence of ints, negatives counted from the end)."""
+    st, dims, base = strides(shape), [], 0
+    for axis, entry in enumerate(index):
+        if isinstance(entry, int):
+            base += entry * st[axis]
+        elif isinstance(entry, slice):
+            r = range(*entry.indices(shape[axis]))
+            dims.append([i * st[axis] for i in r])
+        else:  # pick these positions along the axis
+            dims.append([(i + shape[axis] if i < 0 else i) * st[axis] for i in entry])
+    dims.extend([i * st[axis] for i in range(shape[axis])] for axis in range(len(index), len(shape)))
+    if array_axis_first(index):  # the array's axis moves to the front of the result
+        k = sum(isinstance(e, slice) for e in index[:next(i for i, e in enumerate(index)
+                                                         if not isinstance(e, (int, slice)))])
+        dims.insert(0, dims.pop(k))
+    offsets = [base]
+    for steps in dims:
+        offsets = [o + s for o in offsets for s in steps]
+    return offsets, tuple(len(steps) for steps in dims)
+
+
+# --- element level: compiled by Numba for the GPU, run as Python in the tests ----------------
+def to_index(ordinal, shape, out_index):
+    """The multi-index of element number `ordinal` of a row-major array of `shape`."""
+    for i in range(len(shape) - 1, -1, -1):
+        out_index[i] = ordinal % shape[i]
+        ordinal //= shape[i]
+
+
+def index_to_position(index, strides_):
+    """The storage offset of `index` in an array with these strides."""
+    position = 0
+    for i in range(len(index)):
+        position += index[i] * strides_[i]
+    return position
+
+
+def broadcast_index(big_index, big_shape, shape, out_index):
+    """The index into an array of `shape` that broadcasting reads for `big_index` of `big_shape`:
+    right-aligned, axes of size 1 pinned at 0."""
+    offset = len(big_shape) - len(shape)
+    for i in range(len(shape)):
+        out_index[i] = big_index[i + offset] if shape[i] > 1 else 0
+
+
+def broadcast_strides(shape, target):
+    """Strides for reading an array of `shape` as if it had the broadcast shape `target`:
+    stride 0 on the axes it is repeated along."""
+    own = strides(shape)
+    offset = len(target) - len(shape)
+    return tuple(0 if i < offset or shape[i - offset] == 1 else own[i - offset] for i in range(len(target)))

@@ -1,0 +1,78 @@
+"""Pricing family `compiled_host`: a backend that compiles some kernels itself (Cython).
+
+A kernel it compiles is one pass at the host's rates: FMA peak x its threads (for a matmul times
+the fraction of the peak BLAS reaches on one core; half the peak for lone adds and multiplies),
+a vectorised exp and divide, the copy bandwidth, an OpenMP fork-join per parallel region. What it
+hands to another backend is priced as that backend's family. The backend's PRICING says which
+kernels it compiles (`native`), from which size each runs on every thread (`parallel`: kernel ->
+(fewest elements, parallel regions per call), read from the compiled module's own thresholds),
+where a compiled kernel's arithmetic differs from the textbook formula (`compiled_work`), how many
+threads it uses (`threads()`), and whom it delegates the rest to (`delegate`, that backend's PRICING).
+"""
+import math
+
+from tinygrad_nm.napkin import fmt, price_array_calls
+from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
+from tinygrad_nm.napkin.price_array_calls import _fresh_bytes
+
+FAMILY = "compiled_host"
+DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6}
+
+
+def price(cost, pricing, rates, dtype, scalar_args=False):
+    if scalar_args or cost.kernel not in pricing["native"]:
+        return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args)
+    host, r = rates["host"], rates.section(FAMILY)
+    call = r["native_call_s"]
+    min_elements, regions = pricing["parallel"].get(cost.kernel, (math.inf, 0))
+    team = pricing["threads"]()
+    parallel = team > 1 and cost.elements >= min_elements
+    threads = team if parallel else 1
+    wake = regions * host["fork_join_s"] if parallel else 0.0
+    limit, limit_terms = host_limit(cost, rates, dtype)
+    peak = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * threads
+    # a multiply-add is two FLOPs in one instruction: matmul can reach the FMA peak; a lone add or
+    # multiply takes the same instruction slot for one FLOP, so elementwise code gets half of it
+    flops_rate = peak if cost.kernel == "matmul" else peak / 2
+    if cost.kernel == "matmul":  # a tuned matmul gets as close to the peak as BLAS does on one core
+        per_core = host["fma_flops_per_core"]["float32"]
+        flops_rate *= min(1.0, rates.section(price_array_calls.FAMILY).get("blas_flops_1thread", per_core) / per_core)
+    lanes = (2 if dtype == "float64" else 1) / threads  # half the lanes in float64
+    exp_s, div_s = host["vexp_s"] * lanes, host["vdiv_s"] * lanes
+    flops, transcendentals, divides = cost.flops, cost.transcendentals, cost.divides
+    if (cost.kernel, dtype) in pricing["compiled_work"]:
+        flops, transcendentals, divides = (w * cost.elements for w in pricing["compiled_work"][(cost.kernel, dtype)])
+    compute = (flops - divides) / flops_rate + transcendentals * exp_s + divides * div_s
+    memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
+    fresh = _fresh_bytes(cost.out_bytes, cost.out_bytes if cost.out_bytes >= host["mmap_threshold"] else 0.0,
+                         host) * host["fresh_page_s_per_byte"]
+    if compute >= memory:
+        terms = [f"{fmt.flops(flops)} / {fmt.flop_rate(flops_rate)} ({threads} thread{'s' * (threads > 1)})"]
+        if transcendentals:
+            terms.append(f"{fmt.count(transcendentals)} exp x {exp_s * 1e9:.3g} ns")
+        if divides:
+            terms.append(f"{fmt.count(divides)} divides x {div_s * 1e9:.3g} ns")
+    else:
+        terms = [f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(cost.bytes / memory)}"]
+    if fresh:
+        terms.append(f"fresh pages {fmt.seconds(fresh)}")
+    if wake:
+        terms.append(f"{regions} parallel region{'s' * (regions > 1)} x {fmt.seconds(host['fork_join_s'])}")
+    terms.append(f"{fmt.seconds(call)} call")
+    seconds = call + wake + max(compute, memory) + fresh
+    bound = "overhead" if call + wake >= max(compute, memory) else ("compute" if compute >= memory else "memory")
+    return Prediction(seconds, limit, call + wake, compute, memory, fresh, bound, terms, limit_terms)
+
+
+
+def calibrate(be, quick, log, best_time, empty_call):
+    """A compiled host backend (Cython): an empty call of a kernel it delegates to NumPy (add) and of
+    one it compiles itself (relu), and how many threads its parallel kernels use."""
+    from tinygrad_nm import dtypes
+    r = {"call_s": empty_call(be)}
+    x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
+    r["native_call_s"] = best_time(lambda: be.relu(x), 2000, 5)
+    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us")
+    return r
+
+

@@ -1,0 +1,72 @@
+"""Pricing family `gpu`: a backend whose buffers live on a GPU.
+
+A launch per kernel, then the device's FLOP/s and bandwidth; data entering or leaving the device
+crosses the host link.
+"""
+import numpy as np
+
+from tinygrad_nm.napkin import fmt
+from tinygrad_nm.napkin.roofline import Prediction
+
+FAMILY = "gpu"
+DEFAULT_RATES = {  # an H100 SXM's data sheet and typical Numba launch costs: calibrate on the machine itself
+    "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9, "bandwidth": 3.0e12, "fma_flops": 60e12}
+
+
+def price(cost, pricing, rates, dtype, scalar_args=False):
+    r = rates.section(FAMILY)
+    call = r["call_s"]
+    compute = cost.limit_flops / r["fma_flops"]
+    memory = cost.bytes / r["bandwidth"] if cost.bytes else 0.0
+    transfer = 0.0
+    if cost.kernel == "from_numpy":
+        transfer = cost.out_bytes / r["h2d_bytes_per_s"]
+    elif cost.kernel in ("to_numpy", "item"):
+        transfer = cost.bytes / 2 / r["d2h_bytes_per_s"]
+    limit_compute = cost.limit_flops / r["fma_flops"]
+    limit = max(limit_compute, memory) + transfer
+    terms = [f"{fmt.flops(cost.limit_flops)} / {fmt.flop_rate(r['fma_flops'])}" if compute >= memory
+             else f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(r['bandwidth'])}"]
+    if transfer:
+        terms.append(f"transfer {fmt.seconds(transfer)}")
+    terms.append(f"{fmt.seconds(call)} launch")
+    seconds = call + max(compute, memory) + transfer
+    bound = "transfer" if transfer > max(compute, memory, call) else (
+        "overhead" if call >= max(compute, memory) else ("compute" if compute >= memory else "memory"))
+    limit_terms = [f"{fmt.flops(cost.limit_flops)} / {fmt.flop_rate(r['fma_flops'])} peak" if limit_compute >= memory
+                   else f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(r['bandwidth'])}"]
+    return Prediction(seconds, limit, call, compute, memory, transfer, bound, terms, limit_terms)
+
+
+def calibrate(be, quick, log, best_time, empty_call):
+    """A GPU backend on a real GPU: launch, host<->device copies, device copy bandwidth, an FMA kernel."""
+    from numba import config as numba_config
+    if getattr(numba_config, "ENABLE_CUDASIM", 0):
+        log(f"  {be.NAME}: the CUDA simulator is on; its timings say nothing about a GPU, keeping the defaults")
+        return None
+    from numba import cuda
+    from tinygrad_nm import dtypes
+    sync = getattr(be, "synchronize", None) or cuda.synchronize
+    r = {"call_s": empty_call(be, repeat=5)}
+    host = np.ones(16 << 20, np.float32)  # 64 MiB
+    r["h2d_bytes_per_s"] = host.nbytes / best_time(lambda: (be.from_numpy(host, dtypes.float32), sync()), 1, 5)
+    dev = be.from_numpy(host, dtypes.float32)
+    r["d2h_bytes_per_s"] = host.nbytes / best_time(lambda: be.to_numpy(dev), 1, 5)
+    big = be.from_numpy(np.ones(64 << 20, np.float32), dtypes.float32)  # 256 MiB: far beyond L2
+    r["bandwidth"] = 2 * (256 << 20) / best_time(lambda: (be.copy(big), sync()), 1, 5)
+
+    from tinygrad_nm.napkin.gpu_primitives import fma_kernel
+    device = cuda.get_current_device()
+    threads, blocks = 256, device.MULTIPROCESSOR_COUNT * 32
+    out = cuda.device_array(threads * blocks, np.float32)
+    iters = 4096
+    fma_kernel[blocks, threads](out, 8)
+    cuda.synchronize()
+    t = best_time(lambda: (fma_kernel[blocks, threads](out, iters), cuda.synchronize()), 1, 5)
+    r["fma_flops"] = 2 * 4 * iters * threads * blocks / t
+    log(f"  {be.NAME}: launch {r['call_s'] * 1e6:.1f} us, host->device {r['h2d_bytes_per_s'] / 1e9:.1f} GB/s, "
+        f"device->host {r['d2h_bytes_per_s'] / 1e9:.1f} GB/s, device copy {r['bandwidth'] / 1e9:.0f} GB/s, "
+        f"FMA {r['fma_flops'] / 1e12:.1f} TFLOP/s")
+    return r
+
+

@@ -1,0 +1,75 @@
+"""Pricing family `interpreter`: a backend whose kernels run as CPython code.
+
+Bytes do not matter; every element costs the interpreter's per-element price: a C builtin mapped
+over a list (`builtin`), a Python function called per element (`frame`), an arithmetic operation
+inside interpreted code (`op`), a comprehension step (`loop`), a C loop that allocates nothing
+(`iter`), a multiply-add in `sum(map(mul, ...))` (`madd`). The backend's PRICING["work"] says
+which of these each of its kernels does per element (it is read off that backend's code).
+"""
+import math
+import operator
+
+import numpy as np
+
+from tinygrad_nm.napkin import fmt
+from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
+
+FAMILY = "interpreter"
+DEFAULT_RATES = {"call_s": 0.7e-6, "madd_s": 28e-9,  # machine notes: CPython ~28 ns per multiply-add
+                 "builtin_s": 35e-9, "frame_s": 45e-9, "op_s": 10e-9, "loop_s": 25e-9, "iter_s": 8e-9}
+_GENERIC = {"loop": 1, "op": 1}
+
+
+def price(cost, pricing, rates, dtype, scalar_args=False):
+    r = rates.section(FAMILY)
+    work = pricing["work"].get(cost.kernel, _GENERIC)
+    if len(cost.shapes) == 1 and cost.kernel in pricing["scalar_operand"]:  # [fn(x, b) for x in a]
+        work = pricing["scalar_operand"][cost.kernel]
+    per_element = sum(r[f"{k}_s"] * n for k, n in work.items())
+    compute = cost.elements * per_element
+    memory = 0.0
+    if cost.kernel in ("copy", "full"):  # a list copy: 8-byte pointers, read and written
+        memory = 16 * cost.elements / bandwidth(rates["host"]["bandwidth"], 16 * cost.elements)
+    overhead = r["call_s"]
+    limit, limit_terms = host_limit(cost, rates, dtype)
+    what = " + ".join(f"{n:g} {k}" if n != 1 else k for k, n in work.items())
+    unit = "multiply-adds" if cost.kernel == "matmul" else "elements"
+    terms = []
+    if compute:
+        terms.append(f"{fmt.count(cost.elements)} {unit} x {per_element * 1e9:.3g} ns ({what})")
+    if memory:
+        terms.append(f"{fmt.nbytes(16 * cost.elements)} of list pointers")
+    terms.append(f"{fmt.seconds(overhead)} call")
+    return Prediction(overhead + compute + memory, limit, overhead, compute, memory, 0.0,
+                      "interpreter" if compute > overhead else "overhead", terms, limit_terms)
+
+
+
+def calibrate(be, quick, log, best_time, empty_call):
+    repeat = 5 if quick else 9
+    rng = np.random.default_rng(0)
+    # float32 values, as the default dtype's tensors hold (math.fsum is 3x faster on them than on doubles)
+    xs = rng.random(4096).astype(np.float32).tolist()
+    ys = (rng.random(4096) + 0.5).astype(np.float32).tolist()
+    n = len(xs)
+    mul, add = operator.mul, operator.add
+    rows = [rng.random(256).tolist() for _ in range(16)]
+
+    def identity(x):
+        return x
+
+    def madd(x):
+        return x * 1.5 + 0.5
+
+    r = {"call_s": empty_call(be, repeat=repeat)}
+    r["madd_s"] = best_time(lambda: [sum(map(mul, row, col)) for row in rows for col in rows], 1, repeat) / (16 * 16 * 256)
+    r["builtin_s"] = best_time(lambda: list(map(add, xs, ys)), 1, repeat) / n
+    r["frame_s"] = best_time(lambda: list(map(identity, xs)), 1, repeat) / n
+    r["op_s"] = max(best_time(lambda: list(map(madd, xs)), 1, repeat) / n - r["frame_s"], 0.0) / 2
+    r["loop_s"] = best_time(lambda: [x for x, y in zip(xs, ys)], 1, repeat) / n
+    r["iter_s"] = best_time(lambda: math.fsum(xs), 1, repeat) / n
+    log("  python: " + ", ".join(f"{k[:-2]} {v * 1e9:.1f} ns" for k, v in r.items() if k != "call_s")
+        + f"; empty call {r['call_s'] * 1e6:.2f} us")
+    return r
+
+

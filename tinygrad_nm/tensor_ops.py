@@ -1,0 +1,220 @@
+"""What a Tensor can do, as Python operators and methods: each one maps onto an op in ops.py.
+
+`TensorOps` is a mixin: it never imports `Tensor` and holds no state. Every method checks its
+arguments (shape arithmetic from shapes.py) and hands the op to the core's runner in tensor.py:
+`self._binary(ops.Add, other)` for `a + b`, `self._apply(ops.MatMul, dtype, (a, b))` for the
+rest. `y = x @ w` runs `__matmul__ -> matmul -> Tensor._apply -> ops.MatMul.forward ->
+backend.matmul`.
+"""
+import numpy as np
+
+from tinygrad_nm import dtypes as dt
+from tinygrad_nm import ops
+from tinygrad_nm.autograd import grad_mode
+from tinygrad_nm.host import shape_arg
+from tinygrad_nm.shapes import normalize_axes, reshape_target
+
+
+class TensorOps:
+    __slots__ = ()
+
+    # --- Python protocols and conversions (values come through the core's traced _host/item) ---
+    def __len__(self):
+        if not self._shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad; use t.detach().numpy()")
+        return self._host()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._host()
+        return a.astype(dtype) if dtype is not None else a
+
+    def tolist(self):
+        return self._host().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.is_float:
+            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
+                               "is ambiguous; use .any() or .all() style reductions")
+        return bool(self.item())
+
+    def __repr__(self):
+        body = np.array2string(self._host(), separator=", ", precision=4, prefix="Tensor(")
+        extra = f", grad_fn=<{self._ctx.__name__}Backward>" if self._ctx is not None else (
+            ", requires_grad=True" if self.requires_grad else "")
+        return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"
+
+    def float(self):
+        return self.cast(dt.float32)
+
+    def double(self):
+        return self.cast(dt.float64)
+
+    def long(self):
+        return self.cast(dt.int64)
+
+    # --- arithmetic: a OP b, b a tensor, a Python number or array-like --------------------------
+    def __add__(self, other): return self._binary(ops.Add, other)
+    def __radd__(self, other): return self._binary(ops.Add, other, True)
+    def __sub__(self, other): return self._binary(ops.Sub, other)
+    def __rsub__(self, other): return self._binary(ops.Sub, other, True)
+    def __mul__(self, other): return self._binary(ops.Mul, other)
+    def __rmul__(self, other): return self._binary(ops.Mul, other, True)
+    def __truediv__(self, other): return self._binary(ops.Div, other)
+    def __rtruediv__(self, other): return self._binary(ops.Div, other, True)
+    def __pow__(self, other): return self._binary(ops.Pow, other)
+    def __rpow__(self, other): return self._binary(ops.Pow, other, True)
+    def __matmul__(self, other): return self.matmul(other)
+    def __rmatmul__(self, other): return self._as_tensor(other).matmul(self)
+    def __neg__(self): return self._apply(ops.Neg, self.dtype, (self,))
+    def __pos__(self): return self
+    def __abs__(self): return self.abs()
+
+    def __iadd__(self, other):
+        if self._ctx is not None and grad_mode.enabled:  # `out += x` inside a graph, as in the walkthrough
+            return self._binary(ops.Add, other)  # recorded out of place; Python rebinds the name
+        return self._inplace(ops.Add, other)
+
+    def __isub__(self, other): return self._inplace(ops.Sub, other)
+    def __imul__(self, other): return self._inplace(ops.Mul, other)
+    def __itruediv__(self, other): return self._inplace(ops.Div, other)
+
+    # comparisons: bool tensors outside the graph
+    def __lt__(self, other): return self._compare("lt", other)
+    def __le__(self, other): return self._compare("le", other)
+    def __gt__(self, other): return self._compare("gt", other)
+    def __ge__(self, other): return self._compare("ge", other)
+    def __eq__(self, other): return self._compare("eq", other)
+    def __ne__(self, other): return self._compare("ne", other)
+
+    # --- elementwise math -----------------------------------------------------------------------
+    def exp(self): return self._apply(ops.Exp, *self._float())
+    def log(self): return self._apply(ops.Log, *self._float())
+    def sqrt(self): return self._apply(ops.Sqrt, *self._float())
+    def abs(self): return self._apply(ops.Abs, self.dtype, (self,))
+    def atanh(self): return self._apply(ops.Atanh, *self._float())
+    def tanh(self): return self._apply(ops.Tanh, *self._float())
+    def sigmoid(self): return self._apply(ops.Sigmoid, *self._float())
+    def relu(self): return self._apply(ops.Relu, self.dtype, (self,))
+
+    def _float(self):
+        """Arguments for _apply of a float-only op: ints are lifted to the default float first."""
+        t = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        return t.dtype, (t,)
+
+    # --- reductions (dtype= and out= are NumPy's: np.sum(t), np.mean(t), np.max(t) pass them) ----
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        if dtype is not None or out is not None:
+            return _numpy_style(self, dtype, out).sum(axis, keepdims)
+        if self.dtype is dt.bool_:  # counting: True + True is 2, an int64 as in PyTorch
+            return self.long().sum(axis, keepdims)
+        axes = normalize_axes(axis, self.ndim)
+        if not axes:
+            return self
+        return self._apply(ops.Sum, self.dtype, (self,), axes, keepdims)
+
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        if dtype is not None or out is not None:
+            return _numpy_style(self, dtype, out).mean(axis, keepdims)
+        axes = normalize_axes(axis, self.ndim)
+        count = 1
+        for ax in axes:
+            count *= self.shape[ax]
+        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        return x.sum(axis, keepdims) / count if count else x.sum(axis, keepdims) * float("nan")
+
+    def max(self, axis=None, keepdims=False, out=None):
+        if out is not None:
+            return _numpy_style(self, None, out).max(axis, keepdims)
+        axes = normalize_axes(axis, self.ndim)
+        if any(self.shape[ax] == 0 for ax in axes):
+            raise ValueError(f"max() over an empty axis of a tensor with shape {self.shape}")
+        if not axes:
+            return self
+        return self._apply(ops.Max, self.dtype, (self,), axes, keepdims)
+
+    def softmax(self, axis=-1):
+        return self._apply(ops.Softmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
+
+    def log_softmax(self, axis=-1):
+        return self._apply(ops.LogSoftmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
+
+    # --- movement -------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        target = reshape_target(self.shape, shape_arg(shape))
+        if target == self.shape:
+            return self
+        return self._apply(ops.Reshape, self.dtype, (self,), target)
+
+    view = reshape
+
+    def flatten(self, start_dim=0):
+        start_dim = normalize_axes(start_dim, self.ndim)[0] if self.ndim else 0
+        return self.reshape(*self.shape[:start_dim], -1)
+
+    def permute(self, *axes):
+        axes = shape_arg(axes)
+        if sorted(normalize_axes(axes, self.ndim)) != list(range(self.ndim)) or len(axes) != self.ndim:
+            raise ValueError(f"permute{tuple(axes)}: not a permutation of the {self.ndim} axes of shape {self.shape}")
+        axes = tuple(a % self.ndim for a in axes)
+        return self if axes == tuple(range(self.ndim)) else self._apply(ops.Permute, self.dtype, (self,), axes)
+
+    def transpose(self, dim0=None, dim1=None):
+        """No arguments: reverse the axes (NumPy). Two: swap those axes (PyTorch)."""
+        if dim0 is None:
+            return self.permute(*reversed(range(self.ndim)))
+        axes = list(range(self.ndim))
+        d0, d1 = normalize_axes((dim0, dim1), self.ndim, sort=False)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return self.permute(*axes)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    # --- products -------------------------------------------------------------------------------
+    def matmul(self, other):
+        other = self._as_tensor(other)
+        self._same_backend(other, "matmul")
+        a, b = self._promote_pair(other)
+        if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
+            raise ValueError(f"matmul needs 1-D or 2-D operands, got shapes {a.shape} and {b.shape}")
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        if a2.shape[1] != b2.shape[0]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+                             f"{a2.shape[1]} (last dim of the first) != {b2.shape[0]} (first dim of the second)")
+        out = self._apply(ops.MatMul, a.dtype, (a2, b2))
+        if a.ndim == 1 and b.ndim == 1:
+            return out.reshape()
+        if a.ndim == 1 or b.ndim == 1:
+            return out.reshape(-1)
+        return out
+
+    dot = matmul
+
+
+def _numpy_style(t, dtype, out):
+    """A reduction's NumPy arguments: `dtype` casts first (as np.sum does); `out` has no meaning
+    for a tensor, whose results are new tensors."""
+    if out is not None:
+        raise TypeError("out= is not supported: tinygrad_nm reductions return a new tensor")
+    return t if dtype is None else t.cast(dtype)
