@@ -25,7 +25,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 import tinygrad_nm as tnm
-from tinygrad_nm.settings import Context, settings
+from tinygrad_nm.settings import settings
 from tinygrad_nm import Tensor
 from tinygrad_nm import functional as F
 from tinygrad_nm.backends import numpy as npb

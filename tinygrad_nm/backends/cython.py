@@ -125,33 +125,6 @@ def matmul_threads():
     return _num_threads if _native is not None and _native.POOL else 1
 
 
-def _pricing(native):
-    """What napkin prices this backend by, read off the compiled module it loaded (the lead's
-    PRICING convention: one dict per backend, beside its code)."""
-    if native is None:
-        return {}
-    return {
-        "isa": native.ISA,                          # the instruction set of the loaded module
-        "vector_bytes": native.VECTOR_BYTES,
-        "openmp": native.OPENMP,
-        "matmul_blocks": native.MATMUL_BLOCKS,      # MR, NR, KC, MC, NC per dtype
-        "cache_bytes": native.CACHE_BYTES,          # L1, L2, L3 as read at import (they set the blocks)
-        # kernel -> (fewest elements - multiply-adds for matmul - from which it runs on every
-        # thread, the parallel regions per call); the kernels not named run on one thread
-        "parallel": {
-            "matmul": (native.SERIAL_MATMUL, 1),
-            **{k: (native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
-            **{k: (native.PARALLEL_MIN_ROWS, 1) for k in ("softmax", "log_softmax", "softmax_backward",
-                                                           "log_softmax_backward", "cross_entropy",
-                                                           "cross_entropy_backward")},
-        },
-        "thin_matmul_n": native.THIN_MATMUL_N,      # at most this many columns: dot products, no packing
-    }
-
-
-PRICING = _pricing(_native)
-
-
 def set_num_threads(n):
     """Use n threads in the parallel native kernels from now on."""
     global _num_threads
@@ -208,8 +181,8 @@ def matmul(a, b):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                          f"{a.shape[1]} (dim 1 of the first) != {b.shape[0]} (dim 0 of the second)")
-    item = a.dtype.itemsize  # strides must be whole elements (not so in a view of a packed record array)
-    a, b = (m if m.strides[0] % item == 0 and m.strides[1] % item == 0 else np.ascontiguousarray(m) for m in (a, b))
+    size = a.dtype.itemsize  # strides must be whole elements (not so in a view of a packed record array)
+    a, b = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (a, b))
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     _native.matmul(a, b, out, matmul_threads())
     return out
@@ -327,16 +300,28 @@ def _native_kernels():
 
 
 def _parallel_from():
-    """kernel -> (fewest elements for which it runs on every thread, parallel regions per call).
-    relu and the backward activations stay on one thread (memory-bound)."""
+    """kernel -> (fewest elements - multiply-adds for matmul - for which it runs on every thread,
+    parallel regions per call), the compiled module's own thresholds. relu and the backward
+    activations stay on one thread (memory-bound)."""
     if _native is None:
         return {}
-    matmul_min = getattr(_native, "SERIAL_MATMUL", 1 << 20)  # elements = multiply-adds
-    rows_min = getattr(_native, "PARALLEL_MIN", 32768)
-    chunk = getattr(_native, "CHUNK", 32768)
-    return {"matmul": (matmul_min, 1), "sigmoid": (chunk + 1, 1), "tanh": (chunk + 1, 1),
+    rows_min = _native.PARALLEL_MIN_ROWS
+    return {"matmul": (_native.SERIAL_MATMUL, 1),
+            **{k: (_native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
             **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
                                           "cross_entropy", "cross_entropy_backward")}}
+
+
+def _module_facts():
+    """What the loaded compiled module is: its instruction set, vector width, the matmul's blocks."""
+    if _native is None:
+        return {}
+    return {"isa": _native.ISA,                        # the instruction set of the loaded module
+            "vector_bytes": _native.VECTOR_BYTES,
+            "openmp": _native.OPENMP,
+            "matmul_blocks": _native.MATMUL_BLOCKS,    # MR, NR (register block), KC, MC, NC, per dtype
+            "cache_bytes": _native.CACHE_BYTES,        # L1, L2, L3 as read at import: they set the blocks
+            "thin_matmul_n": _native.THIN_MATMUL_N}    # at most this many columns: dot products, no packing
 
 
 PRICING = {
@@ -348,5 +333,7 @@ PRICING = {
     # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
     "compiled_work": {("tanh", "float32"): (16, 0, 1)},
     "threads": num_threads,
+    "matmul_threads": matmul_threads,
     "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
+    **_module_facts(),
 }
