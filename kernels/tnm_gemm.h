@@ -160,6 +160,11 @@
  * costs more than the second core saves (measured: bench/README.md, cython section). */
 #define TNM_SERIAL_GEMM (1L << 21)
 
+/* Packing buffers are kept per thread between calls (a fresh one of a few hundred KiB would be
+ * an mmap and page faults every call); the packed copy of a B bigger than this is freed after
+ * its call instead, so one huge product does not pin its memory for the life of the process. */
+#define TNM_KEEP_BYTES (16L << 20)
+
 /* --- the caches, read from the machine once --------------------------------------------------- */
 static long tnm_l1_bytes, tnm_l2_bytes, tnm_l3_bytes;
 

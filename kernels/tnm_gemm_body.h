@@ -324,6 +324,11 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
     j.flags = (_Atomic unsigned char*)FN(tnm_flags);
     atomic_init(&j.failed, 0);
     tnm_parallel(FN(tnm_tile), &j, (long)(j.nmb * j.ngroups), nthreads);
+    if (FN(tnm_bpack_cap) * sizeof(T) > TNM_KEEP_BYTES) {   /* a big B's copy is not kept between calls */
+        free(FN(tnm_bpack));
+        FN(tnm_bpack) = NULL;
+        FN(tnm_bpack_cap) = 0;
+    }
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
