@@ -9,8 +9,10 @@
  *   - a job is a count of tasks; each thread, the caller included, claims the next task with
  *     one compare-and-swap until none is left. A thread that wakes late finds nothing to do,
  *     and the caller never waits for it: it waits only for tasks already claimed;
- *   - idle workers spin for TNM_SPIN_NS, then sleep on a condition variable (passive: they
- *     never take a core from NumPy's BLAS or anyone else for long);
+ *   - idle workers spin for TNM_SPIN_NS, then keep checking for a job but yield the core
+ *     (sched_yield) to any other thread that wants it until TNM_YIELD_NS, then sleep on a
+ *     condition variable: a product that follows within 2 ms finds them awake, and they never
+ *     hold a core that NumPy's BLAS or another process wants;
  *   - a second caller while a job runs (another Python thread) runs its job serially.
  * Without POSIX threads (e.g. MSVC) jobs run serially in the caller.
  */
@@ -22,12 +24,14 @@ typedef void (*tnm_task_fn)(void* arg, long task);
 #if defined(__unix__) || defined(__APPLE__)
 #define TNM_POOL 1
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
 #define TNM_MAX_WORKERS 255
-#define TNM_SPIN_NS 50000L          /* idle workers spin this long (50 us) before they sleep */
+#define TNM_SPIN_NS 50000L          /* idle workers spin this long (50 us), */
+#define TNM_YIELD_NS 2000000L       /* then yield the core between checks until 2 ms, then sleep */
 
 #if defined(__x86_64__) || defined(__i386__)
 #define TNM_PAUSE() __builtin_ia32_pause()
@@ -80,10 +84,14 @@ static void* tnm_worker(void* p) {
     for (;;) {
         uint64_t gen = atomic_load_explicit(&tnm_pool.state, memory_order_acquire) >> 32;
         if (gen == seen) {          /* nothing new: spin a little, then sleep until a job comes */
-            long until = tnm_now_ns() + TNM_SPIN_NS;
+            long start = tnm_now_ns(), now = start;
             while ((gen = atomic_load_explicit(&tnm_pool.state, memory_order_acquire) >> 32) == seen
-                   && tnm_now_ns() < until)
-                for (int i = 0; i < 16; i++) TNM_PAUSE();
+                   && (now = tnm_now_ns()) < start + TNM_YIELD_NS) {
+                if (now < start + TNM_SPIN_NS)
+                    for (int i = 0; i < 16; i++) TNM_PAUSE();
+                else
+                    sched_yield();
+            }
             if (gen == seen) {
                 pthread_mutex_lock(&tnm_pool.lock);
                 while ((gen = atomic_load(&tnm_pool.state) >> 32) == seen)
