@@ -180,6 +180,59 @@ def test_matmul_isa(benchmark, fma_peak, isa):
     benchmark.extra_info.update(info)
 
 
+def _fastest_cpu(fn, calls):
+    """Fastest call by this thread's CPU time: a one-thread kernel's cost with the time the OS gave
+    other processes left out (this machine is shared; wall-clock times of long calls are not)."""
+    best = float("inf")
+    for _ in range(calls):
+        start = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+ONE_THREAD_CASES = {  # name -> (a, b) as (shape, transposed?) pairs
+    "256^3": ((256, 256), (256, 256)), "512^3": ((512, 512), (512, 512)), "1024^3": ((1024, 1024), (1024, 1024)),
+    "x @ W1 (128x784 @ 784x256)": ((128, 784), (784, 256)),
+    "x.T @ g1 (784x128 @ 128x256)": ((784, 128), (128, 256)),
+    "g1 @ W1.T (128x256 @ 256x784)": ((128, 256), (256, 784)),
+}
+
+
+@pytest.mark.parametrize("case", list(ONE_THREAD_CASES))
+def test_matmul_one_thread_cpu_time(benchmark, case):
+    """fp32, both sides on one thread, timed by thread CPU time: the kernels against each other
+    without the scheduler's noise. The MLP step's shapes use the layouts the step gives them
+    (x.T and W1.T are transposed views)."""
+    rng = np.random.default_rng(2)
+    sa, sb = ONE_THREAD_CASES[case]
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    if case.startswith("x.T"):
+        a = rng.standard_normal(sa[::-1]).astype(np.float32).T
+    if case.startswith("g1 @ W1.T"):
+        b = rng.standard_normal(sb[::-1]).astype(np.float32).T
+    flops = 2 * a.shape[0] * a.shape[1] * b.shape[1]
+    benchmark.group = f"cython: matmul fp32 one thread, CPU time: {case}"
+    before = cy.num_threads()
+    try:
+        cy.set_num_threads(1)
+        with cy.blas_limited(1):
+            benchmark.pedantic(cy.matmul, (a, b), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+            if not benchmark.disabled:
+                calls = max(3, min(50, int(3e9 // flops)))
+                t_np = t_cy = float("inf")
+                for _ in range(ROUNDS):
+                    t_np = min(t_np, _fastest_cpu(lambda: npb.matmul(a, b), calls))
+                    t_cy = min(t_cy, _fastest_cpu(lambda: cy.matmul(a, b), calls))
+                benchmark.extra_info.update(machine_info(), cython_gflops=flops / t_cy / 1e9,
+                                            numpy_gflops=flops / t_np / 1e9, ratio_vs_numpy=t_np / t_cy)
+                print(f"\none thread, CPU time, {case}: cython {flops / t_cy / 1e9:.0f} GFLOP/s, numpy "
+                      f"{flops / t_np / 1e9:.0f} -> {t_np / t_cy:.2f}x")
+    finally:
+        cy.set_num_threads(before)
+
+
 # --- activations: forward + backward kernels on 4M elements ---------------------------------------
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 

@@ -75,9 +75,10 @@ def test_isa_env_errors(monkeypatch):
     assert cy._load_native() == (OldCpu, None)  # nothing forced: the best it runs
 
 
-# Registers and instructions only a variant may use: AVX-512 (zmm, mask registers k0-k7, {1toN}
-# broadcasts) in avx512 only; 256-bit AVX (ymm) in avx2 and avx512; FMA in avx2 and avx512.
-ZMM = re.compile(r"%zmm|%k[0-7]\b|\{1to")
+# Registers and instructions only a variant may use: AVX-512 (zmm, mask registers k0-k7, vector
+# registers 16-31, {1toN} broadcasts) in avx512 only; 256-bit AVX (ymm) in avx2 and avx512; FMA
+# in avx2 and avx512.
+ZMM = re.compile(r"%zmm|%k[0-7]\b|%[xy]mm(1[6-9]|2[0-9]|3[01])\b|\{1to")
 YMM = re.compile(r"%ymm")
 FMA = re.compile(r"\tvfn?m(add|sub)")
 
