@@ -264,6 +264,40 @@ static double FN(tnm_cost)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa,
     return padded + pack_a + pack_b;
 }
 
+/* Cut C into tiles: row blocks of mcb <= MC rows (a multiple of MR) and column groups of ncb <= NC
+ * columns (a multiple of NR). With threads, at least `target` tiles (4 per thread), so a thread
+ * slowed by another process on its core just ends up with fewer; among the cuts that give that
+ * many, the one that moves the least data: every tile packs its rows of A and reads its columns
+ * of packed B over all of K, so nmb x |B| reads plus ngroups x |A| packed (a packed element
+ * counted twice: read and written) - least for tiles near square (1024^3 on two threads: 4 x 2
+ * tiles of 264 x 512 rather than 8 x 1 of 132 x 1024). */
+static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
+    ptrdiff_t M = j->M, N = j->N, mp = (M + MR - 1) / MR;
+    ptrdiff_t best_nmb = (M + FN(tnm_mc) - 1) / FN(tnm_mc), best_ng = (N + FN(tnm_nc) - 1) / FN(tnm_nc);
+    if (target > 1) {
+        double best = -1;
+        ptrdiff_t nmb_max = mp < 4 * target + best_nmb ? mp : 4 * target + best_nmb;
+        ptrdiff_t ng_max = j->npan < 4 * target + best_ng ? j->npan : 4 * target + best_ng;
+        for (ptrdiff_t nmb = 1; nmb <= nmb_max; nmb++) {
+            ptrdiff_t mcb = (mp + nmb - 1) / nmb * MR;
+            if (mcb > FN(tnm_mc) || (nmb > 1 && (mp + nmb - 2) / (nmb - 1) * MR == mcb)) continue;
+            for (ptrdiff_t ng = 1; ng <= ng_max; ng++) {
+                ptrdiff_t ncb = (j->npan + ng - 1) / ng * NR;
+                if (ncb > FN(tnm_nc) || (ng > 1 && (j->npan + ng - 2) / (ng - 1) * NR == ncb)) continue;
+                ptrdiff_t tiles = ((M + mcb - 1) / mcb) * ((N + ncb - 1) / ncb);
+                double reads = (double)nmb * N + 2.0 * ng * M;
+                /* too few tiles: worse than any cut with enough; then fewer reads */
+                double score = (tiles < target ? 1e30 * (double)(target - tiles) : 0) + reads;
+                if (best < 0 || score < best) best = score, best_nmb = nmb, best_ng = ng;
+            }
+        }
+    }
+    j->mcb = (mp + best_nmb - 1) / best_nmb * MR;
+    j->nmb = (M + j->mcb - 1) / j->mcb;
+    j->ncb = (j->npan + best_ng - 1) / best_ng * NR;
+    j->ngroups = (N + j->ncb - 1) / j->ncb;
+}
+
 /* C (M x N, row stride ldc) = A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb), all
  * strides in elements; M, N, K > 0. Returns 0, or -1 if a packing buffer could not be allocated
  * (C is then incomplete). */
@@ -292,26 +326,7 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
     j.nk = (K + j.kcb - 1) / j.kcb;
     j.npan = (N + NR - 1) / NR;
     j.npad = j.npan * NR;
-    /* column groups of at most NC; row blocks of at most MC. With threads, at least 4 tiles per
-     * thread (while a row block keeps 2 MR panels and a group 2 NR panels), so a thread slowed
-     * by another process on its core just ends up with fewer tiles. */
-    j.ngroups = (N + FN(tnm_nc) - 1) / FN(tnm_nc);
-    ptrdiff_t target = nthreads > 1 ? 4 * nthreads : 1;
-    j.nmb = (M + FN(tnm_mc) - 1) / FN(tnm_mc);
-    if (j.nmb * j.ngroups < target) {
-        ptrdiff_t want = (target + j.ngroups - 1) / j.ngroups, most = (M + 2 * MR - 1) / (2 * MR);
-        j.nmb = want < most ? want : most;
-        if (j.nmb < 1) j.nmb = 1;
-    }
-    j.mcb = ((M + j.nmb - 1) / j.nmb + MR - 1) / MR * MR;
-    j.nmb = (M + j.mcb - 1) / j.mcb;
-    if (j.nmb * j.ngroups < target) {
-        ptrdiff_t want = (target + j.nmb - 1) / j.nmb, most = j.npan / 2 > 0 ? j.npan / 2 : 1;
-        j.ngroups = want < most ? want : most;
-        if (j.ngroups < 1) j.ngroups = 1;
-    }
-    j.ncb = ((j.npan + j.ngroups - 1) / j.ngroups) * NR;
-    j.ngroups = (N + j.ncb - 1) / j.ncb;
+    FN(tnm_tiles)(&j, nthreads > 1 ? 4 * nthreads : 1);
     j.bpack = FN(tnm_buffer)(&FN(tnm_bpack), &FN(tnm_bpack_cap), (size_t)(K * j.npad));
     size_t nflags = (size_t)(j.nk * j.npan);
     if (FN(tnm_flags_cap) < nflags) {
