@@ -34,6 +34,7 @@ cdef extern from *:
 
 cdef extern from "tnm_pool.h":
     const int TNM_POOL
+    void* TNM_OPENBLAS_CALLBACK     # tnm_openblas_threads: OpenBLAS's jobs on the matmul's pool
 
 tnm_gemm_init()  # reads the cache sizes and sets the matmul's block sizes from them
 
@@ -41,6 +42,9 @@ tnm_gemm_init()  # reads the cache sizes and sets the matmul's block sizes from 
 ISA = TNM_ISA_NAME.decode()        # the instruction set this module was compiled for
 OPENMP = bool(TNM_OPENMP)          # False: built without OpenMP, the kernels other than matmul run on one thread
 POOL = bool(TNM_POOL)              # matmul's own threads (POSIX threads); False: it runs on one thread
+# the address of a C function OpenBLAS can run its threaded calls through (its
+# openblas_set_threads_callback_function), so NumPy's BLAS uses the same threads; 0 without a pool
+OPENBLAS_CALLBACK = <size_t>TNM_OPENBLAS_CALLBACK
 VECTOR_BYTES = TNM_VEC_BYTES       # the SIMD width the build targets (16 SSE/NEON, 32 AVX2, 64 AVX-512)
 CACHE_BYTES = {"L1": tnm_l1_bytes, "L2": tnm_l2_bytes, "L3": tnm_l3_bytes}  # as read at import
 # the matmul's register block (MR x NR) and blocks (KC, MC, NC), per dtype (tnm_gemm_body.h)

@@ -114,20 +114,14 @@ static void tnm_pool_after_fork(void) {
     tnm_pool.started = 0;
 }
 
-/* Run fn(arg, t) for t in [0, ntasks) on up to nthreads threads (the caller is one of them). */
-static void tnm_parallel(tnm_task_fn fn, void* arg, long ntasks, int nthreads) {
+/* Start workers until there are `want` (fewer if the OS refuses). The caller holds the pool. */
+static void tnm_pool_grow(int want) {
     static int atfork_registered = 0;
-    if (nthreads > ntasks) nthreads = (int)ntasks;
-    if (nthreads > TNM_MAX_WORKERS + 1) nthreads = TNM_MAX_WORKERS + 1;
-    if (nthreads <= 1 || atomic_flag_test_and_set(&tnm_pool.busy)) {
-        for (long t = 0; t < ntasks; t++) fn(arg, t);    /* serial, or the pool is in use */
-        return;
-    }
     if (!atfork_registered) {
         pthread_atfork(NULL, NULL, tnm_pool_after_fork);
         atfork_registered = 1;
     }
-    while (tnm_pool.started < nthreads - 1) {
+    while (tnm_pool.started < want) {
         pthread_t thread;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -137,6 +131,10 @@ static void tnm_parallel(tnm_task_fn fn, void* arg, long ntasks, int nthreads) {
         if (failed) break;                               /* fewer threads, still correct */
         tnm_pool.started++;
     }
+}
+
+/* Run a job on the pool, which the caller holds, with nthreads - 1 workers taking part. */
+static void tnm_pool_run(tnm_task_fn fn, void* arg, long ntasks, int nthreads) {
     /* Close the previous generation first (next = 0xffffffff: nothing to claim), so a worker
      * still looking at it cannot claim a task while the job is being written; then publish. */
     uint64_t gen = (atomic_load(&tnm_pool.state) >> 32) + 1;
@@ -161,10 +159,85 @@ static void tnm_parallel(tnm_task_fn fn, void* arg, long ntasks, int nthreads) {
         while (atomic_load(&tnm_pool.done) < ntasks) pthread_cond_wait(&tnm_pool.finished, &tnm_pool.lock);
         pthread_mutex_unlock(&tnm_pool.lock);
     }
+}
+
+/* Run fn(arg, t) for t in [0, ntasks) on up to nthreads threads (the caller is one of them). */
+static void tnm_parallel(tnm_task_fn fn, void* arg, long ntasks, int nthreads) {
+    if (nthreads > ntasks) nthreads = (int)ntasks;
+    if (nthreads > TNM_MAX_WORKERS + 1) nthreads = TNM_MAX_WORKERS + 1;
+    if (nthreads <= 1 || atomic_flag_test_and_set(&tnm_pool.busy)) {
+        for (long t = 0; t < ntasks; t++) fn(arg, t);    /* serial, or the pool is in use */
+        return;
+    }
+    tnm_pool_grow(nthreads - 1);
+    tnm_pool_run(fn, arg, ntasks, nthreads);
     atomic_flag_clear(&tnm_pool.busy);
 }
+
+/* --- OpenBLAS on these threads --------------------------------------------------------------
+ * OpenBLAS (0.3.27 and later) lets the program run its parallel work: given a callback, it hands
+ * every multi-threaded call's jobs to it instead of waking its own threads. tnm_openblas_threads
+ * is that callback: NumPy's matmuls then run on this pool, OpenBLAS's own workers stay asleep,
+ * and no spinning thread is left behind after a NumPy call (backends/cython.py registers it:
+ * share_threads_with_blas). OpenBLAS's jobs wait for each other inside (they share packed
+ * panels), so all of them must run at once, each on its own thread: the call waits for the pool
+ * to be free (never runs them one after another), and starts the workers it needs. */
+typedef void (*tnm_blas_dojob)(int thread_num, void* jobdata, int dojob_data);
+typedef struct {
+    tnm_blas_dojob dojob;
+    char* data;
+    size_t elsize;
+    int arg;
+} tnm_blas_jobs;
+
+static void tnm_blas_task(void* arg, long t) {
+    tnm_blas_jobs* j = (tnm_blas_jobs*)arg;
+    j->dojob((int)t, j->data + (size_t)t * j->elsize, j->arg);
+}
+
+static void* tnm_blas_thread(void* arg) {      /* a job on a thread of its own (no pool) */
+    tnm_blas_jobs* j = (tnm_blas_jobs*)((void**)arg)[0];
+    tnm_blas_task(j, (long)(intptr_t)((void**)arg)[1]);
+    return NULL;
+}
+
+static void tnm_openblas_threads(int sync, tnm_blas_dojob dojob, int numjobs, size_t elsize, void* jobdata,
+                                 int dojob_data) {
+    tnm_blas_jobs j = {dojob, (char*)jobdata, elsize, dojob_data};
+    (void)sync;
+    if (numjobs <= 1) {
+        if (numjobs == 1) tnm_blas_task(&j, 0);
+        return;
+    }
+    if (numjobs <= TNM_MAX_WORKERS + 1) {
+        while (atomic_flag_test_and_set(&tnm_pool.busy)) sched_yield();   /* wait for the pool */
+        tnm_pool_grow(numjobs - 1);
+        if (tnm_pool.started >= numjobs - 1) {
+            tnm_pool_run(tnm_blas_task, &j, numjobs, numjobs);
+            atomic_flag_clear(&tnm_pool.busy);
+            return;
+        }
+        atomic_flag_clear(&tnm_pool.busy);
+    }
+    /* too many jobs, or the OS would not start enough workers: a thread per job for this call */
+    pthread_t* threads = malloc(sizeof(pthread_t) * (size_t)numjobs);
+    void** args = malloc(sizeof(void*) * 2 * (size_t)numjobs);
+    int made = 1;
+    for (int t = 1; threads && args && t < numjobs; t++) {
+        args[2 * t] = &j;
+        args[2 * t + 1] = (void*)(intptr_t)t;
+        if (pthread_create(&threads[t], NULL, tnm_blas_thread, &args[2 * t]) != 0) break;
+        made++;
+    }
+    tnm_blas_task(&j, 0);
+    for (int t = 1; t < made; t++) pthread_join(threads[t], NULL);
+    free(threads);
+    free(args);
+}
+#define TNM_OPENBLAS_CALLBACK ((void*)tnm_openblas_threads)
 #else
 #define TNM_POOL 0
+#define TNM_OPENBLAS_CALLBACK ((void*)0)     /* no pool: OpenBLAS keeps its own threads */
 static void tnm_parallel(tnm_task_fn fn, void* arg, long ntasks, int nthreads) {
     (void)nthreads;
     for (long t = 0; t < ntasks; t++) fn(arg, t);

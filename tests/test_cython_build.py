@@ -174,3 +174,32 @@ def test_bad_thread_count_makes_the_backend_unavailable(monkeypatch):
     assert cy._threads_from_env()[0] >= 1
     with pytest.raises(ValueError):
         cy.set_num_threads(0)
+
+
+def test_numpy_blas_on_the_shared_pool_stays_correct(rng):
+    """After share_threads_with_blas, NumPy's threaded matmuls run on the native pool: results
+    as before, from several Python threads at once mixed with native matmuls, and in a forked
+    child (whose pool starts afresh)."""
+    from concurrent.futures import ThreadPoolExecutor
+    shared = cy.share_threads_with_blas()
+    if shared is None:
+        pytest.skip("no OpenBLAS with a threading callback here, or no pool")
+    pairs = [(rng.standard_normal((300 + 7 * i, 400)), rng.standard_normal((400, 350 - 5 * i))) for i in range(6)]
+    refs = [np.einsum("ik,kj->ij", a, b) for a, b in pairs]  # not BLAS: an independent reference
+
+    def both(i):
+        a, b = pairs[i % 6]
+        return (a @ b) if i % 2 else cy.matmul(a.astype(np.float32), b.astype(np.float32))
+
+    with ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(both, range(24)))
+    for i, out in enumerate(outs):
+        np.testing.assert_allclose(out, refs[i % 6], rtol=1e-4, atol=1e-3)
+    if hasattr(os, "fork"):
+        pid = os.fork()
+        if pid == 0:  # the child: NumPy's BLAS and the native matmul both work, then exit at once
+            ok = np.allclose(pairs[0][0] @ pairs[0][1], refs[0]) and np.allclose(
+                cy.matmul(*pairs[1]), refs[1])
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0

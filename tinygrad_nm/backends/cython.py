@@ -36,9 +36,11 @@ TINYGRAD_NM_NUM_THREADS (default: the cores this process may run on) sets how ma
 threads matmul, sigmoid, tanh and the softmax family use. relu and the three
 backward activations run on one thread: they are memory-bound, and one core
 already moves data as fast as memory does. The matmul's threads (kernels/tnm_pool.h)
-never wait for each other, so OpenBLAS's threads spinning after a NumPy matmul, or
-another busy process, slow it only by the share of the core they take
-(kernels/README.md, "Threads", has the story and the measurements).
+never wait for each other, so another busy process slows it only by the share of the
+core it takes. At the first multi-threaded matmul this backend also hands NumPy's
+OpenBLAS its thread pool (share_threads_with_blas: OpenBLAS's threading callback), so
+NumPy's matmuls run on the same threads and no OpenBLAS worker is left spinning on the
+cores after them (kernels/README.md, "Threads", has the story and the measurements).
 """
 import contextlib
 import importlib
@@ -133,6 +135,39 @@ def set_num_threads(n):
     _num_threads = n
 
 
+_blas_shared = None  # the OpenBLAS library whose threading runs on the pool, once shared ("" if none)
+
+
+def share_threads_with_blas():
+    """Run NumPy's OpenBLAS on the native matmul's thread pool from now on (OpenBLAS 0.3.27+,
+    `openblas_set_threads_callback_function`): its own worker threads then stay asleep, so no
+    OpenBLAS thread spins on the cores after a NumPy matmul, and NumPy's and the native kernels'
+    parallel work take turns on one set of threads. Process-wide and not undone (OpenBLAS says to
+    set it before other calls; it is read at every threaded call). Returns the library's path, or
+    None where there is nothing to share (no OpenBLAS with the callback, or no pool)."""
+    global _blas_shared
+    if _blas_shared is not None or _native is None or not _native.OPENBLAS_CALLBACK:
+        return _blas_shared or None
+    import ctypes
+    from threadpoolctl import threadpool_info
+    for lib in threadpool_info():
+        if lib.get("internal_api") != "openblas":
+            continue
+        handle = ctypes.CDLL(lib["filepath"])
+        # NumPy's wheels rename OpenBLAS's symbols (scipy_openblas_..._64_); plain builds do not
+        for name in ("scipy_openblas_set_threads_callback_function64_", "openblas_set_threads_callback_function64_",
+                     "openblas_set_threads_callback_function"):
+            setter = getattr(handle, name, None)
+            if setter is not None:
+                setter.argtypes = [ctypes.c_void_p]
+                setter.restype = None
+                setter(ctypes.c_void_p(_native.OPENBLAS_CALLBACK))
+                _blas_shared = lib["filepath"]
+                return _blas_shared
+    _blas_shared = ""  # nothing to share: do not look again
+    return None
+
+
 @contextlib.contextmanager
 def blas_limited(limit=1):
     """Keep BLAS (OpenBLAS, MKL) at `limit` threads inside the block. With one, a NumPy matmul run
@@ -184,7 +219,10 @@ def matmul(a, b):
     size = a.dtype.itemsize  # strides must be whole elements (not so in a view of a packed record array)
     a, b = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (a, b))
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _native.matmul(a, b, out, matmul_threads())
+    threads = matmul_threads()
+    if threads > 1 and _blas_shared is None:
+        share_threads_with_blas()  # once: NumPy's BLAS onto the same threads (no spinning fight)
+    _native.matmul(a, b, out, threads)
     return out
 
 
