@@ -203,3 +203,9 @@ def test_numpy_blas_on_the_shared_pool_stays_correct(rng):
             os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 0
+    try:  # and handed back: OpenBLAS's own threads again, the same results
+        cy.share_threads_with_blas(False)
+        np.testing.assert_allclose(pairs[2][0] @ pairs[2][1], refs[2], rtol=1e-10)
+    finally:
+        cy._blas_shared = None
+        cy.share_threads_with_blas()

@@ -138,33 +138,48 @@ def set_num_threads(n):
 _blas_shared = None  # the OpenBLAS library whose threading runs on the pool, once shared ("" if none)
 
 
-def share_threads_with_blas():
+SHARE_BLAS_THREADS = True  # set False before the first matmul to leave OpenBLAS its own threads
+
+
+def share_threads_with_blas(share=True):
     """Run NumPy's OpenBLAS on the native matmul's thread pool from now on (OpenBLAS 0.3.27+,
     `openblas_set_threads_callback_function`): its own worker threads then stay asleep, so no
     OpenBLAS thread spins on the cores after a NumPy matmul, and NumPy's and the native kernels'
-    parallel work take turns on one set of threads. Process-wide and not undone (OpenBLAS says to
-    set it before other calls; it is read at every threaded call). Returns the library's path, or
-    None where there is nothing to share (no OpenBLAS with the callback, or no pool)."""
+    parallel work take turns on one set of threads. Process-wide; matmul does it at its first
+    multi-threaded call unless SHARE_BLAS_THREADS is False; share=False gives OpenBLAS its own
+    threads back. Returns the library's path, or None where there is nothing to share (no OpenBLAS
+    with the callback, or no pool)."""
     global _blas_shared
+    if not share:
+        if _blas_shared:
+            _blas_callback_setter(_blas_shared)(None)
+        _blas_shared = ""  # and the first matmul leaves it so
+        return None
     if _blas_shared is not None or _native is None or not _native.OPENBLAS_CALLBACK:
         return _blas_shared or None
-    import ctypes
     from threadpoolctl import threadpool_info
     for lib in threadpool_info():
-        if lib.get("internal_api") != "openblas":
-            continue
-        handle = ctypes.CDLL(lib["filepath"])
-        # NumPy's wheels rename OpenBLAS's symbols (scipy_openblas_..._64_); plain builds do not
-        for name in ("scipy_openblas_set_threads_callback_function64_", "openblas_set_threads_callback_function64_",
-                     "openblas_set_threads_callback_function"):
-            setter = getattr(handle, name, None)
-            if setter is not None:
-                setter.argtypes = [ctypes.c_void_p]
-                setter.restype = None
-                setter(ctypes.c_void_p(_native.OPENBLAS_CALLBACK))
-                _blas_shared = lib["filepath"]
-                return _blas_shared
+        setter = _blas_callback_setter(lib["filepath"]) if lib.get("internal_api") == "openblas" else None
+        if setter is not None:
+            setter(_native.OPENBLAS_CALLBACK)
+            _blas_shared = lib["filepath"]
+            return _blas_shared
     _blas_shared = ""  # nothing to share: do not look again
+    return None
+
+
+def _blas_callback_setter(path):
+    """OpenBLAS's openblas_set_threads_callback_function in the library at `path`, or None."""
+    import ctypes
+    handle = ctypes.CDLL(path)
+    # NumPy's wheels rename OpenBLAS's symbols (scipy_openblas_..._64_); plain builds do not
+    for name in ("scipy_openblas_set_threads_callback_function64_", "openblas_set_threads_callback_function64_",
+                 "openblas_set_threads_callback_function"):
+        setter = getattr(handle, name, None)
+        if setter is not None:
+            setter.argtypes = [ctypes.c_void_p]
+            setter.restype = None
+            return setter
     return None
 
 
@@ -221,7 +236,7 @@ def matmul(a, b):
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     threads = matmul_threads()
     if threads > 1 and _blas_shared is None:
-        share_threads_with_blas()  # once: NumPy's BLAS onto the same threads (no spinning fight)
+        share_threads_with_blas(SHARE_BLAS_THREADS)  # once: NumPy's BLAS onto the same threads
     _native.matmul(a, b, out, threads)
     return out
 
