@@ -198,6 +198,44 @@ def test_matmul_isa(benchmark, fma_peak, isa):
     benchmark.extra_info.update(info)
 
 
+@pytest.mark.parametrize("n", [512] if QUICK else [512, 1024])
+def test_matmul_after_numpy_shared_pool(benchmark, n):
+    """The thread-fight fix on its own: the native fp32 matmul's calls made right after NumPy
+    calls (a matmul and an exp), with OpenBLAS on its own threads (spinning ~0.1 s after each
+    call) and then with OpenBLAS on the native pool (share_threads_with_blas), blocks of each
+    alternating in one run; and NumPy's own matmul in both modes."""
+    if cy.share_threads_with_blas() is None:
+        pytest.skip("no OpenBLAS with a threading callback here, or no pool")
+    a, b = square("float32", n)
+    x = np.random.default_rng(1).standard_normal(1 << 18).astype(np.float32)
+    benchmark.group = f"cython: matmul fp32 {n}^3 after NumPy calls, OpenBLAS's threads vs the shared pool"
+    benchmark.pedantic(cy.matmul, (a, b), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    if benchmark.disabled:
+        return
+    calls, flops = calls_for(n), 2 * n ** 3
+    t = {(mode, side): [] for mode in ("own", "shared") for side in ("cython", "numpy")}
+    try:
+        for _ in range(ROUNDS):
+            for mode in ("own", "shared"):
+                cy.share_threads_with_blas(mode == "shared")
+                for _ in range(calls):
+                    npb.matmul(a, b)
+                    np.exp(x)
+                    t[(mode, "cython")] += _times(lambda: cy.matmul(a, b), 1)
+                    t[(mode, "numpy")] += _times(lambda: npb.matmul(a, b), 1)
+    finally:
+        cy._blas_shared = None
+        cy.share_threads_with_blas()
+    info = {f"{side}_{mode}_{stat}_gflops": flops / f(v) / 1e9 for (mode, side), v in t.items()
+            for stat, f in (("fastest", min), ("median", np.median))}
+    benchmark.extra_info.update(machine_info(), **info)
+    print(f"\nmatmul fp32 {n}^3 right after NumPy calls, GFLOP/s fastest/median: cython "
+          f"{info['cython_own_fastest_gflops']:.0f}/{info['cython_own_median_gflops']:.0f} with OpenBLAS's own threads, "
+          f"{info['cython_shared_fastest_gflops']:.0f}/{info['cython_shared_median_gflops']:.0f} on the shared pool; "
+          f"numpy {info['numpy_own_fastest_gflops']:.0f}/{info['numpy_own_median_gflops']:.0f} and "
+          f"{info['numpy_shared_fastest_gflops']:.0f}/{info['numpy_shared_median_gflops']:.0f}; load {os.getloadavg()[0]:.1f}")
+
+
 def _fastest_cpu(fn, calls):
     """Fastest call by this thread's CPU time: a one-thread kernel's cost with the time the OS gave
     other processes left out (this machine is shared; wall-clock times of long calls are not)."""
