@@ -207,5 +207,4 @@ def test_numpy_blas_on_the_shared_pool_stays_correct(rng):
         cy.share_threads_with_blas(False)
         np.testing.assert_allclose(pairs[2][0] @ pairs[2][1], refs[2], rtol=1e-10)
     finally:
-        cy._blas_shared = None
-        cy.share_threads_with_blas()
+        cy._blas_shared = None  # as at import: OpenBLAS on its own threads, nothing decided yet

@@ -37,10 +37,11 @@ threads matmul, sigmoid, tanh and the softmax family use. relu and the three
 backward activations run on one thread: they are memory-bound, and one core
 already moves data as fast as memory does. The matmul's threads (kernels/tnm_pool.h)
 never wait for each other, so another busy process slows it only by the share of the
-core it takes. At the first multi-threaded matmul this backend also hands NumPy's
-OpenBLAS its thread pool (share_threads_with_blas: OpenBLAS's threading callback), so
-NumPy's matmuls run on the same threads and no OpenBLAS worker is left spinning on the
-cores after them (kernels/README.md, "Threads", has the story and the measurements).
+core it takes, and OpenBLAS's worker spinning after a NumPy matmul only by its share.
+share_threads_with_blas() (or SHARE_BLAS_THREADS = True before the first matmul) also hands
+NumPy's OpenBLAS this thread pool (OpenBLAS's threading callback): NumPy's matmuls then run
+on the same threads and no OpenBLAS worker is left spinning; off by default, as NumPy's own
+calls then wait for a pool worker to be scheduled (kernels/README.md, "Threads").
 """
 import contextlib
 import importlib
@@ -138,7 +139,10 @@ def set_num_threads(n):
 _blas_shared = None  # the OpenBLAS library whose threading runs on the pool, once shared ("" if none)
 
 
-SHARE_BLAS_THREADS = True  # set False before the first matmul to leave OpenBLAS its own threads
+# True: the first multi-threaded matmul calls share_threads_with_blas(). Off by default: on this
+# (loaded) machine NumPy's own MLP step took 15.8 ms instead of ~1.1 with its BLAS on the pool, its
+# jobs waiting for a pool worker to be scheduled (bench/README.md, "Cython backend").
+SHARE_BLAS_THREADS = False
 
 
 def share_threads_with_blas(share=True):
@@ -146,7 +150,7 @@ def share_threads_with_blas(share=True):
     `openblas_set_threads_callback_function`): its own worker threads then stay asleep, so no
     OpenBLAS thread spins on the cores after a NumPy matmul, and NumPy's and the native kernels'
     parallel work take turns on one set of threads. Process-wide; matmul does it at its first
-    multi-threaded call unless SHARE_BLAS_THREADS is False; share=False gives OpenBLAS its own
+    multi-threaded call if SHARE_BLAS_THREADS is True; share=False gives OpenBLAS its own
     threads back. Returns the library's path, or None where there is nothing to share (no OpenBLAS
     with the callback, or no pool)."""
     global _blas_shared
@@ -235,8 +239,8 @@ def matmul(a, b):
     a, b = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (a, b))
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     threads = matmul_threads()
-    if threads > 1 and _blas_shared is None:
-        share_threads_with_blas(SHARE_BLAS_THREADS)  # once: NumPy's BLAS onto the same threads
+    if threads > 1 and _blas_shared is None and SHARE_BLAS_THREADS:
+        share_threads_with_blas()  # once: NumPy's BLAS onto the same threads
     _native.matmul(a, b, out, threads)
     return out
 
