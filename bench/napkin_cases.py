@@ -1,8 +1,7 @@
 """Which backends and sizes the napkin benchmarks run, in quick and full mode (shared by test_napkin_*.py)."""
-import os
 
 import tinygrad_nm as tnm
-from tinygrad_nm.settings import Context, settings
+from tinygrad_nm.settings import settings
 
 QUICK = settings.bench_mode == "quick"  # conftest sets it from --quick/--full before collection
 GPU = ("numba_cuda",)

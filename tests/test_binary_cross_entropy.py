@@ -46,14 +46,33 @@ def test_certain_and_wrong_predictions_stay_finite(backend, dtype):
     loss.backward()
     g = p.grad.numpy()
     assert np.isfinite(loss.item()) and np.isfinite(g).all()
-    assert 7 < loss.item() < 9  # half the elements at about -log(1e-7) = 16.1, half at about 0
+    assert loss.item() == 50.0  # PyTorch clamps each log at -100: two elements at 100, two at 0
     assert g[0] < 0 < g[1]  # the gradient pushes the wrong predictions the right way
+    torch = torch_or_none()
+    if torch is not None:
+        tp = torch.tensor([0.0, 1.0, 0.0, 1.0], dtype=getattr(torch, dtype), requires_grad=True)
+        torch.nn.functional.binary_cross_entropy(tp, torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=tp.dtype)).backward()
+        np.testing.assert_allclose(g, tp.grad.numpy(), rtol=1e-6)
+    # the smooth squeeze (eps=) instead gives about -log(1e-7) = 16.1 per wrong element
+    p.grad = None
+    squeezed = F.binary_cross_entropy(p, [1.0, 0.0, 0.0, 1.0], eps=1e-7)
+    assert 7 < squeezed.item() < 9
 
 
 def test_out_of_range_predictions_and_bad_eps_are_refused(backend):
     p = Tensor([0.5, 1.5, -0.1], requires_grad=True)
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\] \(apply .sigmoid\(\) first\), got values from -0.1 to 1.5"):
         F.binary_cross_entropy(p, [1.0, 0.0, 1.0])
+    assert p.grad is None
+    nan = float("nan")
+    with pytest.raises(ValueError, match=r"predictions must be probabilities in \[0, 1\] .*got 1 NaN value$"):
+        F.binary_cross_entropy(p[:1] * nan, [1.0])  # PyTorch: "all elements of input should be between 0 and 1"
+    with pytest.raises(ValueError, match=r"predictions .*got 2 NaN values"):
+        F.binary_cross_entropy(Tensor([nan, 0.5, nan]), [1.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match=r"targets must be probabilities in \[0, 1\], got values from 0 to 2$"):
+        F.binary_cross_entropy(Tensor([0.5, 0.5]), [0.0, 2.0])
+    with pytest.raises(ValueError, match=r"targets .*got 1 NaN value"):
+        F.binary_cross_entropy(Tensor([0.5, 0.5]), [0.0, nan])
     assert p.grad is None
     with pytest.raises(ValueError, match=r"eps must lie in \[0, 0.5\), got 0.5"):
         F.binary_cross_entropy(Tensor([0.5]), [1.0], eps=0.5)

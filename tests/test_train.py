@@ -111,8 +111,11 @@ def test_checkpoint_round_trip_is_bit_exact(backend, tmp_path):
     for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b, err_msg=name)
-    for key, value in opt.state_dict().items():
-        np.testing.assert_array_equal(value, fresh_opt.state_dict()[key], err_msg=key)
+    saved, restored = opt.state_dict(), fresh_opt.state_dict()
+    assert saved["param_groups"] == restored["param_groups"]
+    for i, entries in saved["state"].items():
+        for key, value in entries.items():
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(restored["state"][i][key]), err_msg=f"{i}.{key}")
     assert [f for f in os.listdir(tmp_path)] == ["c.npz"]  # no temporary file left behind
 
 
@@ -166,7 +169,7 @@ def test_restore_into_a_different_model_changes_nothing(tmp_path):
     other = nn.MLP([3, 5, 2])
     other_opt = optim.Adam(other.parameters())
     before = other.state_dict()
-    with pytest.raises(checkpoint.CheckpointError, match=r"c.npz: does not fit .*'layers.0.weight' has shape \(4, 3\)"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"(?s)c.npz: does not fit .*size mismatch for 0.weight: .*shape \(4, 3\)"):
         checkpoint.load(path).restore(other, other_opt)
     for k, v in other.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
@@ -215,8 +218,8 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(backend, tmp_path, cap
 
 
 def test_resume_continues_to_more_epochs_and_refuses_a_different_model(tmp_path, capsys):
-    path = str(tmp_path / "c.npz")
-    assert train(capsys, *SMALL, "--epochs", "2", "--no-plot", "--save", path)[0] == 0
+    path = str(tmp_path / "c.npz")  # constant lr: more epochs change no epoch's lr (cosine: test_checkpoint.py)
+    assert train(capsys, *SMALL, "--epochs", "2", "--schedule", "constant", "--no-plot", "--save", path)[0] == 0
     code, out, _ = train(capsys, "--resume", path, "--epochs", "3", "--no-progress", "--no-plot", "--save", path)
     assert code == 0 and "epoch   3/3" in out and checkpoint.load(path).epoch == 3
     code, out, _ = train(capsys, "--resume", path, "--epochs", "3", "--no-progress", "--no-plot")

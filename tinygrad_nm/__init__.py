@@ -12,7 +12,7 @@ The backend that runs the kernels is picked by TINYGRAD_NM_BACKEND (default: the
 NumPy one), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
 `Tensor(..., backend=name)`. Every TINYGRAD_NM_* setting: tinygrad_nm/settings.py, `tnm.Context`.
 """
-from tinygrad_nm.autograd import enable_grad, is_grad_enabled, no_grad
+from tinygrad_nm.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
                                   use_backend)
 from tinygrad_nm.dtypes import DType, bool_, float32, float64, int64
@@ -20,11 +20,13 @@ from tinygrad_nm.host import manual_seed
 from tinygrad_nm.settings import Context, watch
 from tinygrad_nm.settings import settings as _settings
 from tinygrad_nm.tensor import Tensor
-from tinygrad_nm import functional, nn, optim
+from tinygrad_nm import functional, nn, optim, utils
+from tinygrad_nm.serialization import load, load_safetensors, save, save_safetensors
 
-__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "functional", "nn", "optim", "available_backends",
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
-           "float32", "float64", "int64", "manual_seed", "Context"]
+           "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
+           "load_safetensors"]
 __version__ = "0.1.0"
 
 

@@ -17,36 +17,87 @@ no recursion: a chain of a million nodes is just a long loop.
 """
 import contextlib
 import itertools
+import threading
 from heapq import heappop, heappush, heappushpop
 
 from tinygrad_nm import backends
 
 
 class _GradMode:
-    """Whether ops are recorded. Process-wide (not per thread): one attribute read per op."""
-    enabled = True
+    """Whether ops are recorded, per thread, as PyTorch's grad mode is. `everywhere` is True while
+    no thread has switched recording off: the one attribute an op reads in the common case. Only
+    while some thread is inside no_grad does an op ask about its own thread (`here()`)."""
+
+    def __init__(self):
+        self.everywhere = True
+        self._local = threading.local()
+        self._off = 0  # how many threads have recording switched off
+        self._lock = threading.Lock()
+
+    def here(self):
+        return getattr(self._local, "enabled", True)
+
+    @property
+    def enabled(self):
+        return self.everywhere or self.here()
+
+    def set(self, enabled):
+        """Switch recording on or off in this thread; returns what it was."""
+        previous, enabled = self.here(), bool(enabled)
+        if previous != enabled:
+            with self._lock:
+                self._local.enabled = enabled
+                self._off += -1 if enabled else 1
+                self.everywhere = self._off == 0
+        return previous
 
 
 grad_mode = _GradMode()
 
 
-@contextlib.contextmanager
-def no_grad():
-    """Inside this block no op is recorded: results have requires_grad=False."""
-    previous, grad_mode.enabled = grad_mode.enabled, False
-    try:
-        yield
-    finally:
-        grad_mode.enabled = previous
+class set_grad_enabled(contextlib.ContextDecorator):
+    """`with set_grad_enabled(False):` (or as a decorator, or a plain call) switches recording in
+    this thread; as a context manager or decorator it restores the previous mode after."""
+
+    def __init__(self, mode):
+        self.mode, self._previous = bool(mode), []
+        self._applied = grad_mode.set(self.mode)  # a plain call takes effect at once, as in PyTorch
+
+    def __enter__(self):
+        self._previous.append(self._applied if self._applied is not None else grad_mode.set(self.mode))
+        self._applied = None
+        return self
+
+    def __exit__(self, *exc):
+        grad_mode.set(self._previous.pop())
+        return False
+
+    def _recreate_cm(self):  # a decorator makes a fresh manager per call (ContextDecorator's hook)
+        return type(self).__new__(type(self))._init_lazy(self.mode)
+
+    def _init_lazy(self, mode):
+        self.mode, self._previous, self._applied = mode, [], None
+        return self
 
 
-@contextlib.contextmanager
-def enable_grad():
-    previous, grad_mode.enabled = grad_mode.enabled, True
-    try:
-        yield
-    finally:
-        grad_mode.enabled = previous
+def _lazy(mode):
+    """A grad-mode context manager that changes nothing until entered."""
+    return set_grad_enabled.__new__(set_grad_enabled)._init_lazy(mode)
+
+
+def no_grad(fn=None):
+    """Inside this block (or this decorated function) no op is recorded in this thread: results
+    have requires_grad=False. `@no_grad` and `@no_grad()` both work."""
+    return _lazy(False)(fn) if callable(fn) else _lazy(False)
+
+
+def enable_grad(fn=None):
+    return _lazy(True)(fn) if callable(fn) else _lazy(True)
+
+
+def inference_mode(mode=True):
+    """PyTorch's inference mode; here the same as no_grad (there is no extra bookkeeping to skip)."""
+    return _lazy(False)(mode) if callable(mode) else _lazy(not mode)
 
 
 def is_grad_enabled():
@@ -57,7 +108,11 @@ class Function:
     """One kind of op. Subclasses define forward(ctx, be, a, [b], *params) -> buffer and
     backward(ctx, be, grad) -> (gradient for a, gradient for b), buffers or None, where
     `ctx` is the output tensor: forward keeps what backward needs in `ctx._saved`, and
-    backward finds the input tensors in `ctx._a` and `ctx._b`. Never instantiated."""
+    backward finds the input tensors in `ctx._a` and `ctx._b`. Never instantiated.
+
+    `saves` names the tensors whose values backward reads ("a", "b", "out"): their versions are
+    noted when the op is recorded and checked before its backward runs (check_versions)."""
+    saves = ()
 
 
 def needs_grad(x):
@@ -65,28 +120,59 @@ def needs_grad(x):
     return x is not None and x.requires_grad
 
 
+def version_of(t):
+    """How many in-place writes t's storage has had (0 for a storage never written in place)."""
+    return 0 if t is None or t._version is None else t._version[0]
+
+
+def check_versions(t):
+    """Refuse to run t's backward when a tensor it saved was written in place since (PyTorch's
+    rule): its gradient would be computed from values the forward never saw."""
+    now = (version_of(t._a) if "a" in t._ctx.saves else 0, version_of(t._b) if "b" in t._ctx.saves else 0,
+           version_of(t) if "out" in t._ctx.saves else 0)
+    if now != t._vsaved:
+        which = [f"its {name} (shape {x.shape}, {x.dtype}) is at version {v}; expected version {was}"
+                 for name, x, v, was in zip(("input a", "input b", "output"), (t._a, t._b, t), now, t._vsaved)
+                 if v != was]
+        raise RuntimeError(f"one of the tensors needed to compute the gradient of {t._ctx.__name__} has been "
+                           f"modified by an in-place operation: {'; '.join(which)}. Write in place only after "
+                           f"backward (or work on a .clone()).")
+
+
 _SECOND_BACKWARD = ("trying to backward through the graph a second time: the first backward released "
                     "its saved buffers; pass retain_graph=True to the first backward() to keep them")
-
-# ids of the leaf .grad buffers the running backward pass made: only those may be added into in
-# place (ops.Index), since no view or saved buffer can refer to them yet. Emptied after each pass.
-grad_buffers_made_this_pass = set()
 
 # Creation order of recorded nodes, counting down: a topological order in which the latest-made
 # node has the smallest number, so it is the one heapq (a min-heap) pops first.
 next_seq = itertools.count(-1, -1).__next__
 
 
+def finish(log, failed):
+    """End of a backward call. `log` holds (leaf, .grad, .grad's buffer) as they were before the
+    call first changed each leaf's .grad (Tensor._accumulate_grad appends them); a leaf's `_gsum`
+    marks the buffer the call made for its .grad (the only one it may add into in place: no
+    view, saved buffer or other gradient can refer to it). A failed call puts every .grad back."""
+    for leaf, grad, buf in log:
+        leaf._gsum = None
+        if failed:
+            leaf.grad = grad
+            if grad is not None:
+                grad._buf = buf
+
+
 def backward(root, grad_buf, retain_graph=False):
     """Propagate `grad_buf` (d root / d root) to every leaf that requires grad.
 
-    Leaves accumulate each gradient as it arrives; an interior tensor runs its op's
-    backward once, after all of its consumers (made later) ran theirs. Every op's backward
-    returns gradients of its inputs' own shapes (ops.py undoes broadcasting)."""
+    An interior tensor runs its op's backward once, after all of its consumers (made later) ran
+    theirs; a leaf adds each gradient to its .grad as it arrives, and a walk that fails part-way
+    puts every .grad back as it was (`finish`). Every op's backward returns gradients of its
+    inputs' own shapes (ops.py undoes broadcasting)."""
+    here = root._be  # the backend of the node being run, and its kernels
+    be = backends.kernels_of(here)
+    log = []  # the leaves' .grad as they were before this call changed them (autograd.finish)
     if root._ctx is None:
-        root._accumulate_grad(grad_buf)
-        return
-    be = backends.kernels_of(root._be)
+        root._accumulate_grad(grad_buf, be, log)
+        return finish(log, False)
     root._gsum = grad_buf
     heap, t = [], root
     ready = None
@@ -95,6 +181,11 @@ def backward(root, grad_buf, retain_graph=False):
             a, b = t._a, t._b
             if a is None and b is None:  # every recorded op has an input tensor: this one was released
                 raise RuntimeError(_SECOND_BACKWARD)
+            if t._be is not here:  # a graph that crosses backends (Tensor.to): that node's kernels
+                here = t._be
+                be = backends.kernels_of(here)
+            if t._ctx.saves:
+                check_versions(t)
             ga, gb = t._ctx.backward(t, be, t._gsum)
             t._gsum = None
             if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
@@ -103,18 +194,20 @@ def backward(root, grad_buf, retain_graph=False):
             # arrives, and the first arrival makes it `ready` (in a chain, the next node to run).
             # Written out for a, then for b: a loop over the pair costs ~10% of the whole walk.
             ready = None
+            # (an input on another backend than its consumer gets its gradient on its own backend,
+            # from ops.ToBackend, and is summed with its own backend's kernels)
             if ga is not None and a is not None and a.requires_grad:
                 if a._ctx is None:
-                    a._accumulate_grad(ga)
+                    a._accumulate_grad(ga, be if a._be is here else backends.kernels_of(a._be), log)
                 elif a._gsum is not None:
-                    a._gsum = be.add(a._gsum, ga)
+                    a._gsum = (be if a._be is here else backends.kernels_of(a._be)).add(a._gsum, ga)
                 else:
                     a._gsum, ready = ga, a
             if gb is not None and b is not None and b.requires_grad:
                 if b._ctx is None:
-                    b._accumulate_grad(gb)
+                    b._accumulate_grad(gb, be if b._be is here else backends.kernels_of(b._be), log)
                 elif b._gsum is not None:
-                    b._gsum = be.add(b._gsum, gb)
+                    b._gsum = (be if b._be is here else backends.kernels_of(b._be)).add(b._gsum, gb)
                 else:
                     if ready is not None:  # both became ready: a waits in the heap
                         heappush(heap, (ready._seq, ready))
@@ -125,11 +218,10 @@ def backward(root, grad_buf, retain_graph=False):
             elif heap:
                 t = heappop(heap)[1]
             else:
-                return
-    except BaseException:  # leave no partial gradient sums behind for the next backward to add to
+                return finish(log, False)
+    except BaseException:  # every .grad back as it was; no partial sums left for the next backward
+        finish(log, True)
         for node in [t, ready] + [entry[1] for entry in heap]:
             if node is not None:
                 node._gsum = None
         raise
-    finally:
-        grad_buffers_made_this_pass.clear()

@@ -8,6 +8,11 @@ SUBCOMMANDS = {}
 SUBCOMMANDS["train"] = ("tinygrad_nm.train", "train the walkthrough's networks: progress, loss curve, checkpoints")
 SUBCOMMANDS["bench"] = ("tinygrad_nm.napkin.cli_bench", "run the benchmark suite: napkin estimates beside measurements")
 SUBCOMMANDS["calibrate"] = ("tinygrad_nm.napkin.cli_calibrate", "measure this machine's base rates for the napkin estimates")
+SUBCOMMANDS["summary"] = ("tinygrad_nm.napkin.cli_summary",
+                          "a task's model layer by layer: shapes, parameters, FLOPs, bytes, predicted time per backend")
+SUBCOMMANDS["cuda-report"] = ("tinygrad_nm.backends.numba_cuda.report",
+                              "compile every CUDA kernel for sm_80/sm_90 (no GPU needed): registers, shared memory, "
+                              "spills, occupancy")
 
 
 def main(argv=None):

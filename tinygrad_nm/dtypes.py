@@ -62,6 +62,11 @@ def to_dtype(spec):
     raise TypeError(f"unsupported dtype {spec!r}; tinygrad_nm supports {', '.join(d.name for d in ALL)}")
 
 
+def category(dtype):
+    """bool 0, integer 1, float 2: what a 0-d tensor or a Python number can lift a tensor to."""
+    return 2 if dtype.is_float else (0 if dtype is bool_ else 1)
+
+
 def promote(a, b):
     """PyTorch's rule for two tensors: the higher of bool < int64 < float32 < float64."""
     return a if a.rank >= b.rank else b

@@ -1,61 +1,266 @@
-"""Composite functions and losses, built from Tensor methods (PyTorch's torch.nn.functional)."""
-from tinygrad_nm import ops
+"""Composite functions, built from Tensor methods: PyTorch's torch.nn.functional.
+
+Also importable as tinygrad_nm.nn.functional. The losses live in losses.py and are re-exported
+here (mse_loss, cross_entropy, ...).
+"""
+import math
+
+import numpy as np
+
+from tinygrad_nm import composite as C
+from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
+                                huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
 from tinygrad_nm.tensor import Tensor
 
-
-def relu(x): return x.relu()
-def sigmoid(x): return x.sigmoid()
-def tanh(x): return x.tanh()
-def softmax(x, axis=-1): return x.softmax(axis)
-def log_softmax(x, axis=-1): return x.log_softmax(axis)
+__all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "tanh", "logsigmoid", "softmax",
+           "log_softmax", "linear", "dropout", "one_hot", "normalize", "pad", "embedding", "batch_norm",
+           "layer_norm", "group_norm", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
+           "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 
 
-def _check_pair(name, pred, target):
-    if not isinstance(target, Tensor):
-        target = Tensor(target, dtype=pred.dtype, backend=pred.backend)
-    pred._same_backend(target, name)
-    if pred.shape != target.shape:
-        raise ValueError(f"{name}: prediction shape {pred.shape} and target shape {target.shape} differ")
-    return target
+# --- activations -----------------------------------------------------------------------------
+def relu(input, inplace=False): return input.relu()
+def sigmoid(input): return input.sigmoid()
+def tanh(input): return input.tanh()
+def silu(input): return input * input.sigmoid()
 
 
-def mse_loss(pred, target):
-    """mean((pred - target) ** 2) over every element."""
-    target = _check_pair("mse_loss", pred, target)
-    diff = pred - target
-    return (diff * diff).mean()
+# The piecewise ones select a branch with `where`, so that at 0 the gradient is PyTorch's (the
+# branch for x <= 0), not the 0 that relu's kink would give.
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return C.where(input > 0, input, input * negative_slope)
 
 
-def cross_entropy(logits, labels):
-    """Mean over the batch of -log softmax(logits)[label]; logits (N, C), labels int (N,).
-    Runs as one fused, numerically stable kernel each way."""
-    if not isinstance(labels, Tensor):
-        labels = Tensor(labels, backend=logits.backend)
-    logits._same_backend(labels, "cross_entropy")
-    if logits.ndim != 2 or labels.ndim != 1 or labels.shape[0] != logits.shape[0]:
-        raise ValueError(f"cross_entropy: expected logits (N, C) and labels (N,), got {logits.shape} and {labels.shape}")
-    if labels.dtype.is_float:
-        raise TypeError(f"cross_entropy: labels must be integer class indices, got {labels.dtype}")
-    host = labels.numpy()
-    if host.size and (host.min() < 0 or host.max() >= logits.shape[1]):
-        raise ValueError(f"cross_entropy: labels must lie in [0, {logits.shape[1]}), got values from "
-                         f"{host.min()} to {host.max()}")
-    if not logits.dtype.is_float:
-        logits = logits.float()
-    return Tensor._apply(ops.CrossEntropy, logits.dtype, (logits, labels.long()))
+def elu(input, alpha=1.0, inplace=False):
+    positive = input > 0
+    return C.where(positive, input, C.expm1(C.where(positive, 0.0, input)) * alpha)
 
 
-def binary_cross_entropy(pred, target, eps=1e-7):
-    """mean(-(t log p + (1 - t) log(1 - p))) over every element; pred holds probabilities (after a
-    sigmoid), target the wanted ones (usually 0 or 1). p is first squeezed into [eps, 1 - eps] as
-    eps + (1 - 2 eps) p, a smooth stand-in for a clamp (which would cut the gradient off): a
-    prediction of exactly 0 or 1 gives a large but finite loss and gradient. eps=0: the exact formula."""
-    if not 0 <= eps < 0.5:
-        raise ValueError(f"binary_cross_entropy: eps must lie in [0, 0.5), got {eps}")
-    target = _check_pair("binary_cross_entropy", pred, target)
-    host = pred.detach().numpy()
-    if host.size and ((host < 0).any() or (host > 1).any()):  # a log of a negative number: NaN later
-        raise ValueError(f"binary_cross_entropy: predictions must be probabilities in [0, 1] (apply "
-                         f".sigmoid() first), got values from {host.min():.4g} to {host.max():.4g}")
-    p = pred * (1 - 2 * eps) + eps
-    return -(target * p.log() + (1 - target) * (1 - p).log()).mean()
+def gelu(input, approximate="none"):
+    """x * Phi(x) (approximate="none", PyTorch's default), or the tanh approximation."""
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2 / math.pi)
+        return input * 0.5 * (inner.tanh() + 1)
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return C.gelu_exact(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch)."""
+    bx = input * beta
+    return C.where(bx > threshold, input, -logsigmoid(-bx) / beta)  # softplus(z) = -log sigmoid(-z)
+
+
+def _softmax_dim(ndim):  # PyTorch's choice when dim is None (deprecated there, kept for old code)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, dtype=None, axis=None):
+    if dtype is not None:
+        input = input.cast(dtype)
+    dim = axis if dim is None else dim
+    return input.softmax(_softmax_dim(input.ndim) if dim is None else dim)
+
+
+def log_softmax(input, dim=None, dtype=None, axis=None):
+    if dtype is not None:
+        input = input.cast(dtype)
+    dim = axis if dim is None else dim
+    return input.log_softmax(_softmax_dim(input.ndim) if dim is None else dim)
+
+
+# --- layers as functions ---------------------------------------------------------------------
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias over the last dimension of input (any number of leading ones)."""
+    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: input of shape {input.shape} needs last dimension {weight.shape[-1]} "
+                         f"to meet weight of shape {weight.shape}")
+    lead = input.shape[:-1]
+    flat = input.reshape(-1, weight.shape[-1]) if input.ndim > 2 else input
+    out = flat @ weight.T
+    if bias is not None:
+        out = out + bias
+    return out.reshape(*lead, weight.shape[0]) if input.ndim > 2 else out
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p), when training.
+    The mask is drawn from tnm.manual_seed's generator."""
+    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0.0
+    keep = Tensor.rand(*input.shape, dtype=input.dtype, backend=input.backend) >= p
+    return input * (keep.cast(input.dtype) * (1.0 / (1 - p)))
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 tensor of shape (*tensor.shape, num_classes) with a 1 at each index."""
+    if not isinstance(tensor, Tensor) or tensor.dtype.is_float or tensor.dtype == "bool":
+        raise TypeError("one_hot is only applicable to index tensor (an int64 Tensor)")
+    host = tensor.numpy()
+    if host.size and host.min() < 0:
+        raise ValueError(f"one_hot: class values must be non-negative, got {host.min()}")
+    if num_classes == -1:
+        num_classes = int(host.max()) + 1 if host.size else 0
+    if host.size and host.max() >= num_classes:
+        raise ValueError(f"one_hot: class values must be smaller than num_classes ({num_classes}), got {host.max()}")
+    return Tensor(np.eye(num_classes, dtype=np.int64)[host], backend=tensor.backend)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(||input||_p along dim, eps)."""
+    powered = input * input if p == 2 else input.abs() ** p
+    total = powered.sum(dim, keepdims=True)
+    positive = total > 0
+    safe = C.where(positive, total, 1.0)  # a zero vector has norm 0 and gradient 0, not nan
+    norm = C.where(positive, safe.sqrt() if p == 2 else safe ** (1.0 / p), 0.0)
+    return input / C.maximum(norm, eps)
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last len(pad) // 2 dimensions: pad = (left, right) for the last one, then (top,
+    bottom) for the one before, ... mode "constant" (value; negative amounts crop), "reflect",
+    "replicate" or "circular". Composed without a concatenation op: constant padding is a matmul
+    with a 0/1 placement matrix (exact for finite inputs), the others one integer-array index per
+    dimension, so both are differentiable."""
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: padding length must be even and at most 2 * {input.ndim}, got {tuple(pad)}")
+    if mode != "constant" and value:
+        raise ValueError(f"pad: value is only for mode 'constant', not {mode!r}")
+    out = input
+    for i in range(len(pad) // 2):
+        left, right = pad[2 * i], pad[2 * i + 1]
+        if left == 0 and right == 0:
+            continue
+        axis = out.ndim - 1 - i
+        moved = out.transpose(axis, -1) if axis != out.ndim - 1 else out
+        moved = _pad_last(moved, left, right, mode, 0.0 if value is None else value, axis)
+        out = moved.transpose(axis, -1) if axis != out.ndim - 1 else moved
+    return out
+
+
+def _pad_last(x, left, right, mode, value, axis):
+    n = x.shape[-1]
+    m = n + left + right
+    if m < 0:
+        raise ValueError(f"pad: padding {(left, right)} leaves a negative size for dimension {axis} of size {n}")
+    j = np.arange(m) - left  # the source position of each output position
+    if mode == "constant":
+        inside = (j >= 0) & (j < n)
+        place = np.zeros((n, m))
+        place[j[inside], np.flatnonzero(inside)] = 1.0
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, n) @ Tensor(place, dtype=x.dtype, backend=x.backend)
+        if value != 0:
+            flat = flat + Tensor(np.where(inside, 0.0, value), dtype=x.dtype, backend=x.backend)
+        return flat.reshape(*lead, m)
+    if mode == "reflect":
+        if max(left, right) >= n:
+            raise ValueError(f"pad: reflect padding {(left, right)} must be smaller than the size {n} of dimension {axis}")
+        period = 2 * (n - 1) if n > 1 else 1
+        j = np.abs((j + period) % period) if n > 1 else np.zeros_like(j)
+        j = np.where(j >= n, period - j, j)
+    elif mode == "replicate":
+        j = np.clip(j, 0, n - 1)
+    else:  # circular
+        if max(left, right) > n:
+            raise ValueError(f"pad: circular padding {(left, right)} must be at most the size {n} of dimension {axis}")
+        j = j % n
+    return x[..., Tensor(j.astype(np.int64), backend=x.backend)]
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of weight picked by the integer tensor input: shape (*input.shape, embedding_dim).
+    The row at padding_idx gets no gradient."""
+    if not isinstance(input, Tensor):
+        input = Tensor(input, backend=weight.backend)
+    if input.dtype.is_float or input.dtype == "bool":
+        raise TypeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
+    n = weight.shape[0]
+    host = input.numpy()
+    if host.size and (host.min() < 0 or host.max() >= n):
+        bad = host[(host < 0) | (host >= n)].ravel()[0]
+        raise IndexError(f"embedding: index {bad} is out of range for {n} embeddings")
+    flat = input.reshape(-1)
+    rows = weight[flat]
+    if padding_idx is not None:
+        padding_idx = padding_idx % n
+        rows = C.where((flat != padding_idx).reshape(-1, 1), rows, rows.detach())
+    return rows.reshape(*input.shape, weight.shape[1])
+
+
+# --- normalisation ---------------------------------------------------------------------------
+def _stat_shape(input):
+    return (1, input.shape[1]) + (1,) * (input.ndim - 2)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalise each channel (dimension 1) by the batch's statistics (training) or the running
+    ones; while training, running_mean/var (when given) move towards the batch's by `momentum`,
+    the variance unbiased, as PyTorch does."""
+    shape = _stat_shape(input)
+    axes = (0,) + tuple(range(2, input.ndim))
+    if training:
+        count = input.size // input.shape[1]
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got input size {input.shape}")
+        mean = input.mean(axes, keepdims=True)
+        centered = input - mean
+        var = (centered * centered).mean(axes, keepdims=True)
+        if running_mean is not None:
+            with no_grad():  # the running statistics are data, never part of the graph
+                running_mean[...] = running_mean * (1 - momentum) + mean.detach().reshape(-1) * momentum
+                running_var[...] = running_var * (1 - momentum) + var.detach().reshape(-1) * (momentum * count / (count - 1))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when not training")
+        centered, var = input - running_mean.reshape(*shape), running_var.reshape(*shape)
+    out = centered / (var + eps).sqrt()
+    if weight is not None:
+        out = out * weight.reshape(*shape)
+    if bias is not None:
+        out = out + bias.reshape(*shape)
+    return out
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last len(normalized_shape) dimensions (biased variance)."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(normalized_shape)
+    if input.shape[input.ndim - k:] != normalized_shape or input.ndim < k:
+        raise ValueError(f"layer_norm: expected input with shape (*, {', '.join(map(str, normalized_shape))}), "
+                         f"got {input.shape}")
+    axes = tuple(range(input.ndim - k, input.ndim))
+    mean = input.mean(axes, keepdims=True)
+    centered = input - mean
+    out = centered / ((centered * centered).mean(axes, keepdims=True) + eps).sqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Split the channels (dimension 1) into num_groups groups and normalise each group of each sample."""
+    if input.ndim < 2 or input.shape[1] % num_groups:
+        raise ValueError(f"group_norm: expected input (N, C, *) with C divisible by num_groups={num_groups}, "
+                         f"got {input.shape}")
+    grouped = input.reshape(input.shape[0], num_groups, -1)
+    mean = grouped.mean(2, keepdims=True)
+    centered = grouped - mean
+    out = (centered / ((centered * centered).mean(2, keepdims=True) + eps).sqrt()).reshape(*input.shape)
+    shape = _stat_shape(input)
+    if weight is not None:
+        out = out * weight.reshape(*shape)
+    if bias is not None:
+        out = out + bias.reshape(*shape)
+    return out

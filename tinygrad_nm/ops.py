@@ -13,7 +13,8 @@ input's shape (`unbroadcast`).
 `be` is the backend module (or napkin's timing wrapper around it); no op here
 knows which backend it is.
 """
-from tinygrad_nm.autograd import Function, grad_buffers_made_this_pass, needs_grad
+from tinygrad_nm import backends
+from tinygrad_nm.autograd import Function, needs_grad
 
 
 # --- binary ---------------------------------------------------------------------------------
@@ -34,6 +35,7 @@ class Sub(Function):
 
 
 class Mul(Function):
+    saves = ("a", "b")
     def forward(ctx, be, a, b):
         ctx._saved = (a, b)
         return be.mul(a, b)
@@ -59,6 +61,7 @@ class MulByNumber(Function):
 
 
 class Div(Function):
+    saves = ("a", "b")
     def forward(ctx, be, a, b):
         ctx._saved = (a, b)
         return be.div(a, b)
@@ -66,11 +69,13 @@ class Div(Function):
     def backward(ctx, be, g):
         a, b = ctx._saved
         ga = be.div(g, b) if needs_grad(ctx._a) else None
-        gb = be.neg(be.div(be.mul(g, a), be.mul(b, b))) if needs_grad(ctx._b) else None  # -g a / b^2
+        # -g a / b^2, divided by b twice: b * b underflows to 0 where -a/b^2 is still representable
+        gb = be.neg(be.div(be.div(be.mul(g, a), b), b)) if needs_grad(ctx._b) else None
         return ga, gb
 
 
 class Pow(Function):
+    saves = ("a", "b", "out")
     def forward(ctx, be, a, b):
         out = be.pow(a, b)
         ctx._saved = (a, b, out)
@@ -140,6 +145,7 @@ class Neg(Function):
 
 
 class Exp(Function):
+    saves = ("out",)
     def forward(ctx, be, a):
         out = be.exp(a)
         ctx._saved = out
@@ -150,6 +156,7 @@ class Exp(Function):
 
 
 class Log(Function):
+    saves = ("a",)
     def forward(ctx, be, a):
         ctx._saved = a
         return be.log(a)
@@ -159,6 +166,7 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    saves = ("out",)
     def forward(ctx, be, a):
         out = be.sqrt(a)
         ctx._saved = out
@@ -169,6 +177,7 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    saves = ("a",)
     def forward(ctx, be, a):
         ctx._saved = a
         return be.abs(a)
@@ -178,6 +187,7 @@ class Abs(Function):
 
 
 class Atanh(Function):
+    saves = ("a",)
     def forward(ctx, be, a):
         ctx._saved = a
         return be.atanh(a)
@@ -187,7 +197,30 @@ class Atanh(Function):
         return be.div(g, be.sub(1, be.mul(a, a))), None
 
 
+class Sin(Function):
+    saves = ("a",)
+
+    def forward(ctx, be, a):
+        ctx._saved = a
+        return be.sin(a)
+
+    def backward(ctx, be, g):
+        return be.mul(g, be.cos(ctx._saved)), None
+
+
+class Cos(Function):
+    saves = ("a",)
+
+    def forward(ctx, be, a):
+        ctx._saved = a
+        return be.cos(a)
+
+    def backward(ctx, be, g):
+        return be.neg(be.mul(g, be.sin(ctx._saved))), None
+
+
 class Relu(Function):
+    saves = ("a",)
     def forward(ctx, be, a):
         ctx._saved = a
         return be.relu(a)
@@ -197,6 +230,7 @@ class Relu(Function):
 
 
 class Sigmoid(Function):
+    saves = ("out",)
     def forward(ctx, be, a):
         out = be.sigmoid(a)
         ctx._saved = out
@@ -207,6 +241,7 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    saves = ("out",)
     def forward(ctx, be, a):
         out = be.tanh(a)
         ctx._saved = out
@@ -227,6 +262,18 @@ class Cast(Function):
         return be.astype(g, ctx._a.dtype), None
 
 
+class ToBackend(Function):
+    """A copy onto another backend (Tensor.to); the gradient is copied back. The op is run on the
+    destination (`be`, the destination's kernels); `source` is the source's kernels."""
+
+    def forward(ctx, be, a, source, dtype):
+        return be.from_numpy(source.to_numpy(a), dtype)
+
+    def backward(ctx, be, g):
+        a = ctx._a
+        return backends.kernels_of(a._be).from_numpy(be.to_numpy(g), a.dtype), None
+
+
 # --- reductions -----------------------------------------------------------------------------
 class Sum(Function):
     def forward(ctx, be, a, axes, keepdims):
@@ -241,6 +288,7 @@ class Sum(Function):
 
 
 class Max(Function):
+    saves = ("a", "out")
     def forward(ctx, be, a, axes, keepdims):
         out = be.max(a, axes, keepdims=True)
         ctx._saved = (a, out, axes, keepdims)
@@ -283,15 +331,12 @@ class Index(Function):
 
     def backward(ctx, be, g):
         a, index = ctx._a, ctx._saved
-        if a._ctx is None and a.grad is not None and a.requires_grad:
-            # A leaf with a gradient already: add g into its .grad at `index` (the walkthrough reads
-            # w[i] 4000 times an epoch; no zeros(shape) per read). In place only into a buffer made
-            # during this backward pass: the .grad from before may be held by a view or saved by an op.
-            buf = a.grad._buf
-            if id(buf) not in grad_buffers_made_this_pass:
-                buf = be.copy(buf)
-                grad_buffers_made_this_pass.add(id(buf))
-            a.grad._buf = be.index_add(buf, index, g)
+        grad = a.grad
+        if a._ctx is None and grad is not None and a._gsum is grad._buf:
+            # A leaf whose .grad this backward call made (autograd.finish): add g into it at
+            # `index`, in place (the walkthrough reads w[i] 4000 times an epoch: no zeros(shape)
+            # and no add per read). Any other .grad may be held elsewhere and is never written.
+            a._gsum = grad._buf = be.index_add(grad._buf, index, g)
             return None, None
         return be.index_add(be.full(a._shape, 0, ctx.dtype), index, g), None
 
@@ -299,6 +344,7 @@ class Index(Function):
 # --- matmul ---------------------------------------------------------------------------------
 class MatMul(Function):
     """(M, K) @ (K, N). Backward: dA = dOut @ B^T, dB = A^T @ dOut."""
+    saves = ("a", "b")
 
     def forward(ctx, be, a, b):
         ctx._saved = (a, b)
@@ -313,6 +359,7 @@ class MatMul(Function):
 
 # --- softmax family -------------------------------------------------------------------------
 class Softmax(Function):
+    saves = ("out",)
     def forward(ctx, be, a, axis):
         out = be.softmax(a, axis)
         ctx._saved = (out, axis)
@@ -324,6 +371,7 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    saves = ("out",)
     def forward(ctx, be, a, axis):
         out = be.log_softmax(a, axis)
         ctx._saved = (out, axis)
@@ -336,6 +384,7 @@ class LogSoftmax(Function):
 
 class CrossEntropy(Function):
     """Mean over rows of -log softmax(logits)[label], fused into one kernel each way."""
+    saves = ("b",)
 
     def forward(ctx, be, logits, labels):
         loss, probs = be.cross_entropy(logits, labels)

@@ -36,6 +36,12 @@ def _positive(raw):
     return n
 
 
+def _flag(raw):
+    if raw.strip() not in ("0", "1"):
+        raise ValueError("expected 0 or 1")
+    return raw.strip() == "1"
+
+
 def _mode(raw):
     if raw not in ("quick", "full"):
         raise ValueError("expected quick or full")
@@ -62,6 +68,10 @@ SETTINGS = (
             "napkin's calibrated-rates file; default ~/.cache/tinygrad_nm/rates-<host>.json"),
     Setting("test_backends", "TINYGRAD_NM_TEST_BACKENDS", _names, None,
             "comma-separated backends the test suite runs on; default: every available one"),
+    Setting("fuzz_scale", "TINYGRAD_NM_FUZZ_SCALE", _positive, 1,
+            "multiplies the examples of the property-based tests against PyTorch (tests/test_fuzz_torch.py)"),
+    Setting("fuzz_random", "TINYGRAD_NM_FUZZ_RANDOM", _flag, False,
+            "1: those tests draw fresh examples each run; default: the same derandomized ones (CI)"),
     Setting("bench_backends", "TINYGRAD_NM_BENCH_BACKENDS", _names, None,
             "comma-separated backends the benchmarks run on; default: every available one"),
     Setting("bench_mode", "TINYGRAD_NM_BENCH", _mode, None,

@@ -2,26 +2,28 @@
 
 This is the core every Tensor method runs through. The operators and math methods live in the
 TensorOps mixin (tensor_ops.py) and the constructors in TensorCreation (creation.py); both call
-down into the runner here: `_apply` runs an op's forward on its inputs' buffers, `_binary` is
-the same for `a OP b` with promotion and broadcasting, and `_record` (the one recording helper)
-makes the result a graph node when a gradient will be needed. Kernels are reached only through
-`backends.kernels_of(be)`, so napkin's tracer sees every call.
+down into the runner here: `_apply` and `_binary` (`a OP b`, with promotion and broadcasting)
+check their arguments and hand the op to `_run`, the one place an op's forward runs and its
+result is recorded as a graph node when a gradient will be needed. Kernels are reached only
+through `backends.kernels_of(be)`, so napkin's tracer sees every call.
 
-    y = x @ w             tensor_ops.py __matmul__ -> Tensor._apply (here) -> ops.MatMul.forward
+    y = x @ w             tensor_ops.py __matmul__ -> Tensor._apply -> _run (here) -> ops.MatMul.forward
                           -> backends/<name>.py matmul
     y.sum().backward()    Tensor.backward (here) -> autograd.backward walk -> ops.*.backward -> kernels
 """
 import numpy as np
 
 from tinygrad_nm import backends, ops
+from tinygrad_nm.backends import kernels_of
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
+from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq, version_of
 from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
-from tinygrad_nm.shapes import broadcast_shape, normalize_index
+from tinygrad_nm.shapes import broadcast_shape
 from tinygrad_nm.tensor_ops import TensorOps
 
 _Number = (int, float, bool)
+_NO_INPUT = object()  # b_buf of a one-input op
 _new = object.__new__
 _Div, _Index, _Mul, _MulByNumber = ops.Div, ops.Index, ops.Mul, ops.MulByNumber
 # Shared index tuples for w[i] with small i: a loop over w[i] allocates no tuple per read,
@@ -30,15 +32,29 @@ _INT_INDEX_CACHED = 1024
 _INT_INDEX = tuple((i,) for i in range(_INT_INDEX_CACHED))
 
 
-def _record(t, fn_cls, a, b):
-    """Finish an op's output `t`: a graph node of `fn_cls` with inputs a, b (tensors, or None for a
-    number or no input) when grad mode is on and an input needs a gradient, else a plain result."""
-    if grad_mode.enabled and (a is not None and a.requires_grad or b is not None and b.requires_grad):
+def _run(fn_cls, be, shape, dtype, a, b, a_buf, b_buf=_NO_INPUT, params=()):
+    """Run one op and record it: the output tensor of fn_cls.forward(a_buf, [b_buf], *params) on
+    backend `be`, made a graph node (inputs a, b: tensors, or None for a number or no input) when
+    grad mode is on and an input needs a gradient. `shape` None: read it off the result.
+    (The forward calls are spelled out so that the common ones build no argument tuple.)"""
+    t = _new(Tensor)
+    k = be if backends._kernel_wrapper is None else kernels_of(be)  # kernels_of(be), inlined: the hottest line
+    if params:
+        buf = fn_cls.forward(t, k, a_buf, *params) if b_buf is _NO_INPUT else fn_cls.forward(t, k, a_buf, b_buf, *params)
+    else:
+        buf = fn_cls.forward(t, k, a_buf) if b_buf is _NO_INPUT else fn_cls.forward(t, k, a_buf, b_buf)
+    t._buf, t._shape, t.dtype = buf, buf.shape if shape is None else shape, dtype
+    t._be, t.grad, t._version = be, None, None
+    if (grad_mode.everywhere or grad_mode.here()) and (a is not None and a.requires_grad
+                                                      or b is not None and b.requires_grad):
         t._a, t._b = a, b
         t._seq, t._gsum = next_seq(), None
         t.requires_grad, t._ctx = True, fn_cls
+        if fn_cls.saves:  # what backward will read: note its versions (autograd.check_versions)
+            t._vsaved = (version_of(a) if "a" in fn_cls.saves else 0, version_of(b) if "b" in fn_cls.saves else 0, 0)
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
+        t._gsum = None  # a leaf if it is made to require grad: the backward walk reads it
     return t
 
 
@@ -47,8 +63,10 @@ class Tensor(TensorCreation, TensorOps):
     # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
     # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
     # gradient summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
+    # _version: a shared one-element list counting in-place writes to the storage (None: never
+    # shared nor written); _vsaved: the versions of what the op saved, when it was recorded.
     __slots__ = ("_buf", "_shape", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
-                 "__weakref__")
+                 "_version", "_vsaved", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
     __hash__ = object.__hash__  # tensors are usable as dict keys although == is elementwise
 
@@ -61,7 +79,7 @@ class Tensor(TensorCreation, TensorOps):
         self._buf = backends.kernels_of(be).from_numpy(array, dtype)
         self._shape = tuple(self._buf.shape)
         self.dtype, self._be, self.grad, self._ctx = dtype, be, None, None
-        self.requires_grad = False
+        self.requires_grad, self._version, self._gsum = False, None, None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -71,6 +89,7 @@ class Tensor(TensorCreation, TensorOps):
         t = _new(Tensor)
         t._buf, t._shape, t.dtype, t._be = buf, tuple(buf.shape), dtype, be
         t.requires_grad, t.grad, t._ctx = False, None, None
+        t._version = t._gsum = None
         return t
 
     # --- attributes ---------------------------------------------------------------------------
@@ -120,8 +139,9 @@ class Tensor(TensorCreation, TensorOps):
             be = backends.load(target)
             if be is self._be:
                 return self
-            out = Tensor._make(backends.kernels_of(be).from_numpy(self._host(), self.dtype), self.dtype, be)
-            return out.requires_grad_(self.requires_grad) if self.requires_grad else out
+            # differentiable: the gradient flows back to this backend (ops.ToBackend)
+            return _run(ops.ToBackend, be, self._shape, self.dtype, self, None, self._buf,
+                        params=(backends.kernels_of(self._be), self.dtype))
         try:
             return self.cast(target)
         except TypeError:
@@ -151,13 +171,27 @@ class Tensor(TensorCreation, TensorOps):
         return self
 
     def detach(self):
-        """The same storage, cut from the graph."""
-        return Tensor._make(self._shared_buf(), self.dtype, self._be)
+        """The same storage, cut from the graph (and counting in-place writes with it)."""
+        return self._alias(Tensor._make(self._shared_buf(), self.dtype, self._be))
 
     @property
     def data(self):
         """A view of the same storage without gradient tracking: writes through it update self."""
-        return Tensor._make(self._shared_buf(), self.dtype, self._be)
+        return self._alias(Tensor._make(self._shared_buf(), self.dtype, self._be))
+
+    def _alias(self, view):
+        """`view` shares this tensor's storage: it shares its count of in-place writes too."""
+        if self._version is None:
+            self._version = [0]
+        view._version = self._version
+        return view
+
+    def _written(self):
+        """This tensor's storage was just written in place: one more version (autograd checks it)."""
+        if self._version is None:
+            self._version = [1]
+        else:
+            self._version[0] += 1
 
     def _shared_buf(self):
         """The buffer, made shareable first (a backend may hold 0-d results as immutable scalars),
@@ -195,15 +229,26 @@ class Tensor(TensorCreation, TensorOps):
             buf = g._buf if g.dtype is self.dtype else g.cast(self.dtype)._buf
         _walk_backward(self, buf, retain_graph)
 
-    def _accumulate_grad(self, g):
-        be = backends.kernels_of(self._be)
-        if self.grad is None:  # a private copy: ops may hand the same buffer to several inputs
-            self.grad = Tensor._make(be.copy(g), self.dtype, self._be)
+    def _accumulate_grad(self, g, be, log):
+        """Add gradient buffer g into .grad during a backward call (`be`: this tensor's kernels).
+        The first change in a call is noted in `log`, and `_gsum` marks the buffer the call made
+        (autograd.finish: a failed call undoes the change)."""
+        grad = self.grad
+        if grad is None:  # ops may hand the same buffer to several inputs: a copy of its own
+            log.append((self, None, None))
+            self._gsum = buf = be.copy(g)
+            self.grad = Tensor._make(buf, self.dtype, self._be)
         else:
-            self.grad._buf = be.add(self.grad._buf, g)
+            if self._gsum is not grad._buf:  # the first change this call
+                log.append((self, grad, grad._buf))
+            self._gsum = grad._buf = be.add(grad._buf, g)
 
     def zero_(self):
+        if self.requires_grad and self._ctx is None and grad_mode.enabled:
+            raise RuntimeError("a leaf tensor that requires grad is being zeroed in place; do it inside "
+                               "`with tnm.no_grad():` or through `t.data.zero_()`")
         self._buf = backends.kernels_of(self._be).assign(self._buf, 0)
+        self._written()
         return self
 
     # --- the runner: every op's forward runs here ---------------------------------------------
@@ -211,21 +256,19 @@ class Tensor(TensorCreation, TensorOps):
     def _apply(fn_cls, dtype, inputs, *params):
         """Run fn_cls.forward on the buffers of `inputs` (one or two: tensors, or a tensor and a
         Python number); record the op if a gradient will be needed."""
-        a = inputs[0] if isinstance(inputs[0], Tensor) else None
-        b = inputs[1] if len(inputs) == 2 and isinstance(inputs[1], Tensor) else None
-        be = a._be if a is not None else b._be
-        t = _new(Tensor)
-        t._buf = fn_cls.forward(t, backends.kernels_of(be), *[x._buf if isinstance(x, Tensor) else x for x in inputs],
-                                *params)
-        t._shape, t.dtype, t._be = t._buf.shape, dtype, be
-        t.grad = None
-        return _record(t, fn_cls, a, b)
+        x = inputs[0]
+        y = inputs[1] if len(inputs) == 2 else None
+        a = x if isinstance(x, Tensor) else None
+        b = y if isinstance(y, Tensor) else None
+        return _run(fn_cls, a._be if a is not None else b._be, None, dtype, a, b, x if a is None else x._buf,
+                    _NO_INPUT if len(inputs) == 1 else (y if b is None else y._buf), params)
 
     def _binary(self, fn_cls, b, reverse=False):
         """self OP b, or b OP self when reverse; b may be a Python number or array-like.
         The common cases (same backend, dtype and shape; or a Python float) take the short path."""
         a, shape = self, self._shape  # shape: the result's
-        if type(b) is Tensor or isinstance(b, Tensor):  # the first test is the cheap one
+        tb = type(b)
+        if tb is Tensor or tb is not float and tb is not int and isinstance(b, Tensor):  # cheap tests first
             if b._be is not a._be or b.dtype is not a.dtype or b._shape != shape or fn_cls is _Div:
                 a, b, shape = a._coerce_pair(fn_cls, b)
                 if a._shape != b._shape:
@@ -238,13 +281,9 @@ class Tensor(TensorCreation, TensorOps):
                 fn_cls = _MulByNumber
         else:
             return a._binary_slow(fn_cls, b, reverse)
-        be = a._be
-        t = _new(Tensor)
-        t._buf = fn_cls.forward(t, backends.kernels_of(be), b_buf, a._buf) if reverse else \
-            fn_cls.forward(t, backends.kernels_of(be), a._buf, b_buf)
-        t._shape, t.dtype, t._be = shape, a.dtype, be
-        t.grad = None
-        return _record(t, fn_cls, b_tensor, a) if reverse else _record(t, fn_cls, a, b_tensor)
+        if reverse:
+            return _run(fn_cls, a._be, shape, a.dtype, b_tensor, a, b_buf, a._buf)
+        return _run(fn_cls, a._be, shape, a.dtype, a, b_tensor, a._buf, b_buf)
 
     def _coerce_pair(self, fn_cls, b):
         """Two tensors about to meet in a binary op: same backend, promoted dtype, broadcastable
@@ -275,15 +314,6 @@ class Tensor(TensorCreation, TensorOps):
         except (TypeError, ValueError):
             return NotImplemented
         return b._binary(fn_cls, self) if reverse else self._binary(fn_cls, b)
-
-    def _index_one(self, index):
-        """_apply(ops.Index) for one element of a 1-D tensor, w[i]: the walkthrough's hot path."""
-        be = self._be
-        t = _new(Tensor)
-        t._buf = _Index.forward(t, backends.kernels_of(be), self._buf, index)
-        t._shape, t.dtype, t._be = (), self.dtype, be
-        t.grad = None
-        return _record(t, _Index, self, None)
 
     def _compare(self, name, b):
         """Elementwise comparison: a bool tensor outside the graph."""
@@ -319,10 +349,17 @@ class Tensor(TensorCreation, TensorOps):
         if result.dtype is not self.dtype and result.dtype.is_float and not self.dtype.is_float:
             raise RuntimeError(f"in-place op: result type {result.dtype} can't be stored in a {self.dtype} tensor")
         self._buf = backends.kernels_of(self._be).assign(self._buf, result._buf)
+        self._written()
         return self
 
     def _promote_pair(self, b):
-        dtype = dt.promote(self.dtype, b.dtype)
+        """PyTorch's promotion: the higher dtype; a 0-d tensor beside a dimensioned one only lifts the category."""
+        if (self.ndim == 0) != (b.ndim == 0):
+            small, big = (self, b) if self.ndim == 0 else (b, self)
+            dtype = big.dtype if dt.category(small.dtype) <= dt.category(big.dtype) else \
+                (dt.DEFAULT_FLOAT if small.dtype.is_float else dt.int64)
+        else:
+            dtype = dt.promote(self.dtype, b.dtype)
         return self.cast(dtype), b.cast(dtype)
 
     def _same_backend(self, b, what):
@@ -338,47 +375,26 @@ class Tensor(TensorCreation, TensorOps):
         shape = self._shape
         if type(key) is int and len(shape) == 1 and -shape[0] <= key < shape[0]:  # the hot path: w[i]
             key = key + shape[0] if key < 0 else key
-            return self._index_one(_INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
+            # _apply(ops.Index) for one element of a 1-D tensor, spelled out: the walkthrough's hot path;
+            # the element is a view of self's storage, so it shares self's version (as _alias does)
+            out = _run(_Index, self._be, (), self.dtype, self, None, self._buf,
+                       _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
+            version = self._version
+            if version is None:
+                version = self._version = [0]
+            out._version = version
+            return out
         index, new_axes = self._index(key)
-        out = self if index is None else Tensor._apply(ops.Index, self.dtype, (self,), index)
+        if index is not None and any(type(e) is int for e in index) and any(hasattr(e, "shape") for e in index):
+            # PyTorch applies the ints first (basic indexing), then the array: its axis stays in place
+            # (NumPy would move it to the front when a slice separates the two)
+            ints = tuple(e if type(e) is int else slice(None) for e in index)
+            out = Tensor._apply(ops.Index, self.dtype, (self,), ints)
+            out = Tensor._apply(ops.Index, self.dtype, (out,), tuple(e for e in index if type(e) is not int))
+        else:
+            out = self if index is None else Tensor._apply(ops.Index, self.dtype, (self,), index)
+        if index is not None and not any(hasattr(e, "shape") for e in index):
+            self._alias(out)  # basic indexing: a view of the same storage, as in PyTorch
         if new_axes is not None:
             out = out.reshape(*new_axes(out.shape))
         return out
-
-    def __setitem__(self, key, value):
-        if grad_mode.enabled and self.requires_grad:
-            raise RuntimeError("a tensor that requires grad is being written in place by t[...] = v; "
-                               "write inside `with tnm.no_grad():` or through `t.data`")
-        index, _ = self._index(key)
-        index = index if index is not None else (slice(None),) * max(self.ndim, 1)
-        be = backends.kernels_of(self._be)
-        if isinstance(value, Tensor):
-            self._same_backend(value, "setitem")
-            if value.ndim:
-                target = self._be.getitem(self._buf, index).shape if self.ndim else ()
-                broadcast_shape(value.shape, target, f"t[{key!r}] = value", into=True)
-            value = value.cast(self.dtype)._buf if value.dtype is not self.dtype else value._buf
-        elif not isinstance(value, _Number):
-            return self.__setitem__(key, Tensor(value, dtype=self.dtype, backend=self.backend))
-        if not self.ndim:
-            self._buf = be.assign(self._buf, value)
-        else:
-            be.setitem(self._buf, index, value)
-
-    def _index(self, key):
-        """normalize_index on host values, then its integer arrays stored on this backend."""
-        host_key = tuple(self._host_index(k) for k in key) if isinstance(key, tuple) else self._host_index(key)
-        index, new_axes = normalize_index(self._shape, host_key)
-        if index is not None and any(isinstance(e, np.ndarray) for e in index):
-            be = backends.kernels_of(self._be)
-            index = tuple(be.from_numpy(e, dt.int64) if isinstance(e, np.ndarray) else e for e in index)
-        return index, new_axes
-
-    def _host_index(self, k):
-        if not isinstance(k, Tensor):
-            return k
-        if k._be is not self._be:
-            raise ValueError(f"index tensor is on backend {k.backend!r}, the tensor on {self.backend!r}")
-        if k.ndim == 0 and k.dtype is not dt.bool_:  # indexes like an int (a float one raises)
-            return k.__index__()
-        return k._host()

@@ -12,7 +12,9 @@ from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
 from tinygrad_nm.autograd import grad_mode
 from tinygrad_nm.host import shape_arg
-from tinygrad_nm.shapes import normalize_axes, reshape_target
+from tinygrad_nm import backends
+from tinygrad_nm.backends.strided import array_axis_first
+from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
 
 
 class TensorOps:
@@ -89,7 +91,7 @@ class TensorOps:
     def __abs__(self): return self.abs()
 
     def __iadd__(self, other):
-        if self._ctx is not None and grad_mode.enabled:  # `out += x` inside a graph, as in the walkthrough
+        if self._ctx is not None and (grad_mode.everywhere or grad_mode.here()):  # `out += x` inside a graph, as in the walkthrough
             return self._binary(ops.Add, other)  # recorded out of place; Python rebinds the name
         return self._inplace(ops.Add, other)
 
@@ -111,6 +113,8 @@ class TensorOps:
     def sqrt(self): return self._apply(ops.Sqrt, *self._float())
     def abs(self): return self._apply(ops.Abs, self.dtype, (self,))
     def atanh(self): return self._apply(ops.Atanh, *self._float())
+    def sin(self): return self._apply(ops.Sin, *self._float())
+    def cos(self): return self._apply(ops.Cos, *self._float())
     def tanh(self): return self._apply(ops.Tanh, *self._float())
     def sigmoid(self): return self._apply(ops.Sigmoid, *self._float())
     def relu(self): return self._apply(ops.Relu, self.dtype, (self,))
@@ -152,37 +156,50 @@ class TensorOps:
         return self._apply(ops.Max, self.dtype, (self,), axes, keepdims)
 
     def softmax(self, axis=-1):
-        return self._apply(ops.Softmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
+        return self._along_axis(ops.Softmax, axis, 1.0)
 
     def log_softmax(self, axis=-1):
-        return self._apply(ops.LogSoftmax, self.dtype, (self,), normalize_axes(axis, self.ndim)[0])
+        return self._along_axis(ops.LogSoftmax, axis, 0.0)
+
+    def _along_axis(self, fn_cls, axis, single):
+        """The softmax family: a 0-d tensor is one row of one element (softmax 1, log_softmax 0, as
+        PyTorch gives); an empty row has nothing to normalise (the result is as empty)."""
+        axis = normalize_axes(axis, self.ndim)
+        if not self.ndim or self.size == 0:
+            return self * 0.0 + single
+        return self._apply(fn_cls, self.dtype, (self,), axis[0])
 
     # --- movement -------------------------------------------------------------------------------
     def reshape(self, *shape):
         target = reshape_target(self.shape, shape_arg(shape))
         if target == self.shape:
             return self
-        return self._apply(ops.Reshape, self.dtype, (self,), target)
+        return self._alias(self._apply(ops.Reshape, self.dtype, (self,), target))  # a view, as in PyTorch
 
     view = reshape
 
     def flatten(self, start_dim=0):
         start_dim = normalize_axes(start_dim, self.ndim)[0] if self.ndim else 0
-        return self.reshape(*self.shape[:start_dim], -1)
+        size = 1
+        for d in self.shape[start_dim:]:
+            size *= d
+        return self.reshape(*self.shape[:start_dim], size)  # not -1: a 0 before start_dim makes it ambiguous
 
     def permute(self, *axes):
         axes = shape_arg(axes)
         if sorted(normalize_axes(axes, self.ndim)) != list(range(self.ndim)) or len(axes) != self.ndim:
             raise ValueError(f"permute{tuple(axes)}: not a permutation of the {self.ndim} axes of shape {self.shape}")
         axes = tuple(a % self.ndim for a in axes)
-        return self if axes == tuple(range(self.ndim)) else self._apply(ops.Permute, self.dtype, (self,), axes)
+        return self if axes == tuple(range(self.ndim)) else self._alias(self._apply(ops.Permute, self.dtype, (self,), axes))
 
     def transpose(self, dim0=None, dim1=None):
         """No arguments: reverse the axes (NumPy). Two: swap those axes (PyTorch)."""
         if dim0 is None:
             return self.permute(*reversed(range(self.ndim)))
         axes = list(range(self.ndim))
-        d0, d1 = normalize_axes((dim0, dim1), self.ndim, sort=False)
+        d0, d1 = (normalize_axes(d, self.ndim)[0] if self.ndim else 0 for d in (dim0, dim1))
+        if d0 == d1:  # swapping an axis with itself: the tensor as it is
+            return self
         axes[d0], axes[d1] = axes[d1], axes[d0]
         return self.permute(*axes)
 
@@ -210,6 +227,62 @@ class TensorOps:
         return out
 
     dot = matmul
+
+    # --- writing by index (reading, t[key], is the core's: its hot path is w[i]) ---------------
+    def __setitem__(self, key, value):
+        if grad_mode.enabled and self.requires_grad:
+            raise RuntimeError("a tensor that requires grad is being written in place by t[...] = v; "
+                               "write inside `with tnm.no_grad():` or through `t.data`")
+        index, new_axes = self._index(key)
+        index = index if index is not None else (slice(None),) * max(self.ndim, 1)
+        be = backends.kernels_of(self._be)
+        if isinstance(value, TensorOps):
+            self._same_backend(value, "setitem")
+            if value.ndim:
+                target = be.getitem(self._buf, index).shape if self.ndim else ()  # in the kernel's order
+                # t[key]'s shape as PyTorch orders it (an int and an array apart: the array's axis in
+                # place, not first as the kernels' NumPy rule puts it), None axes included
+                at = _array_place(index) if array_axis_first(index) else 0
+                ordered = target[1:at + 1] + target[:1] + target[at + 1:] if at else target
+                seen = new_axes(ordered) if new_axes is not None else ordered
+                broadcast_shape(value.shape, seen, f"t[{key!r}] = value", into=True)
+                if new_axes is not None or at:  # the value in the selected elements' own layout
+                    buf = be.reshape(be.expand(value._buf, seen), ordered)
+                    if at:
+                        buf = be.permute(buf, (at,) + tuple(i for i in range(len(ordered)) if i != at))
+                    value = type(self)._make(buf, value.dtype, value._be)
+            value = value.cast(self.dtype)._buf if value.dtype is not self.dtype else value._buf
+        elif not isinstance(value, (int, float, bool)):
+            return self.__setitem__(key, type(self)(value, dtype=self.dtype, backend=self.backend))
+        if not self.ndim:
+            self._buf = be.assign(self._buf, value)
+        else:
+            be.setitem(self._buf, index, value)
+        self._written()
+
+    def _index(self, key):
+        """normalize_index on host values, then its integer arrays stored on this backend."""
+        host_key = tuple(self._host_index(k) for k in key) if isinstance(key, tuple) else self._host_index(key)
+        index, new_axes = normalize_index(self._shape, host_key)
+        if index is not None and any(isinstance(e, np.ndarray) for e in index):
+            be = backends.kernels_of(self._be)
+            index = tuple(be.from_numpy(e, dt.int64) if isinstance(e, np.ndarray) else e for e in index)
+        return index, new_axes
+
+    def _host_index(self, k):
+        if not isinstance(k, TensorOps):
+            return k
+        if k._be is not self._be:
+            raise ValueError(f"index tensor is on backend {k.backend!r}, the tensor on {self.backend!r}")
+        if k.ndim == 0 and k.dtype is not dt.bool_:  # indexes like an int (a float one raises)
+            return k.__index__()
+        return k._host()
+
+
+def _array_place(index):
+    """Where PyTorch puts an integer array's axis: after the slices before it (ints dropped)."""
+    return sum(1 for e in index[:next(i for i, e in enumerate(index) if hasattr(e, "shape"))]
+               if isinstance(e, slice))
 
 
 def _numpy_style(t, dtype, out):

@@ -3,17 +3,20 @@ checkpoints, then set napkin math's estimate of a training step beside the measu
 
     tinygrad-nm train --task digits                        # MLP on 8x8 digits, 30 epochs
     tinygrad-nm train --task average --size 100            # the neuron on 100x100 rectangles
-    tinygrad-nm train --task digits --epochs 10 --save run.npz
+    tinygrad-nm train --task digits --epochs 30 --stop-after 10 --save run.npz
     tinygrad-nm train --resume run.npz --epochs 30         # continue to epoch 30
 
 With --resume, every setting not given on the command line comes from the checkpoint, and the
 run reaches, bit for bit, the weights an uninterrupted run would: each epoch's shuffle and
-learning rate depend only on the seed and the epoch number. (A cosine schedule spans --epochs,
-so resuming with a larger --epochs stretches the rest of it. The python backend computes float32
-tensors in double precision while a checkpoint stores float32: resumed there, a run agrees to
-float32 rounding, and bit for bit with --dtype float64.)
+learning rate depend only on the seed and the epoch number. The checkpoint records the run's
+schedule (--schedule, --lr, and --epochs, the length a cosine decay spans), so a resume that would
+change the learning rate of epochs already trained is refused: a longer cosine run is started with
+its full --epochs and --stop-after. (The python backend computes float32 tensors in double
+precision while a checkpoint stores float32: resumed there, a run agrees to float32 rounding, and
+bit for bit with --dtype float64.)
 """
 import argparse
+import copy
 import math
 import os
 import sys
@@ -21,6 +24,8 @@ import time
 
 import tinygrad_nm as tnm
 from tinygrad_nm import checkpoint, optim, tasks
+from tinygrad_nm import train_report as report
+from tinygrad_nm.checkpoint import CheckpointError
 from tinygrad_nm.data import DataLoader
 
 # settings read from the command line, a checkpoint, or the task's defaults, in that order
@@ -97,6 +102,8 @@ def add_arguments(parser):
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=_positive_int, help="train until this many epochs in total "
                      "(default: 20 average, 30 digits, 10 mnist)")
+    opt.add_argument("--stop-after", dest="stop_after", type=_positive_int, metavar="EPOCH",
+                     help="stop after this epoch, leaving the rest of the --epochs schedule to --resume")
     opt.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="(default: 32; mnist 64)")
     opt.add_argument("--lr", type=_number(0), help="learning rate (default: 0.1; average 1/pixels)")
     opt.add_argument("--schedule", choices=["cosine", "constant"], help="learning rate over the epochs: "
@@ -152,6 +159,59 @@ def resolve(args, saved=None):
     return {k: config.get(k) for k in SETTINGS if k in config}
 
 
+def saved_config(ckpt):
+    """The settings a checkpoint recorded, after the same checks the command line's get: a damaged or
+    hand-edited file fails here, naming the file and the setting, not as a traceback mid-run."""
+    saved = ckpt.meta.get("config")
+    if not isinstance(saved, dict) or saved.get("task") not in tasks.DEFAULTS:
+        raise CheckpointError(f"{ckpt.path}: damaged checkpoint: its 'config' is not a dict naming a known task "
+                              f"(got {saved!r:.80})")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    actions = {action.dest: action for action in parser._actions}
+    for key in SETTINGS:
+        if key not in saved or (saved[key] is None and FALLBACK.get(key, "") is None):
+            continue  # missing: resolve() falls back to the default; None where None is the default
+        value, action = saved[key], actions[key]
+        text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        try:
+            parsed = action.type(text) if action.type else text
+        except argparse.ArgumentTypeError as e:
+            parsed, problem = None, str(e)
+        else:
+            problem = "" if action.choices is None or parsed in action.choices else \
+                f"not one of {', '.join(action.choices)}"
+        if problem or parsed != value or type(parsed) is not type(value):
+            raise CheckpointError(f"{ckpt.path}: damaged checkpoint: setting {key!r} is {value!r}"
+                                  + (f": {problem}" if problem else ""))
+    return saved
+
+
+def saved_history(ckpt, empty):
+    """The per-epoch records a checkpoint carries (train_loss, ...), each a list of numbers."""
+    history = ckpt.meta.get("history", {})
+    if not isinstance(history, dict) or not all(isinstance(history.get(k, []), list) for k in empty):
+        raise CheckpointError(f"{ckpt.path}: damaged checkpoint: its 'history' is not a dict of lists")
+    return {k: v for k, v in history.items() if k in empty}
+
+
+def check_schedule(args, ckpt, config):
+    """Refuse a resume whose --epochs/--lr/--schedule would change the learning rate of the epochs
+    the checkpoint already trained: the result would match no uninterrupted run. (A constant
+    schedule does not depend on --epochs, so a constant-lr run may be extended freely.)"""
+    saved = ckpt.meta["config"]
+    recorded = {**config, **{k: saved[k] for k in ("schedule", "lr", "epochs") if k in saved}}
+    if all(learning_rate(recorded, e) == learning_rate(config, e) for e in range(ckpt.epoch)):
+        return
+    flags = " ".join(f"--{k} {config[k]}" for k in ("schedule", "lr", "epochs") if config[k] != recorded[k])
+    raise ValueError(
+        f"{args.resume}: the checkpoint's run follows a {recorded['schedule']} schedule from lr "
+        f"{recorded['lr']:g} over {recorded['epochs']} epochs; {flags} would change the learning rate of the "
+        f"{ckpt.epoch} epochs already trained, and the result would match no uninterrupted run. To continue "
+        f"this run, leave out {flags}; to train a longer run in pieces, give its full length from the start "
+        f"and stop early: --epochs N --stop-after M --save PATH, then --resume PATH")
+
+
 # --- the run ---------------------------------------------------------------------------------
 def _check_directory(path, option):
     """Fail before training, not after the first epoch, if a file could not be written."""
@@ -160,6 +220,8 @@ def _check_directory(path, option):
         raise FileNotFoundError(f"{option} {path}: the directory {directory!r} does not exist")
     if not os.access(directory, os.W_OK):
         raise ValueError(f"{option} {path}: the directory {directory!r} is not writable")
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: a directory, not a file name")
 
 
 def _run(args):
@@ -168,7 +230,12 @@ def _run(args):
     if args.plot and not args.no_plot:
         _check_directory(args.plot, "--plot")
     ckpt = checkpoint.load(args.resume) if args.resume else None
-    config = resolve(args, ckpt.meta.get("config") if ckpt else None)
+    config = resolve(args, saved_config(ckpt) if ckpt else None)
+    if ckpt is not None:
+        check_schedule(args, ckpt, config)
+    stop = args.stop_after or config["epochs"]
+    if stop > config["epochs"]:
+        raise ValueError(f"--stop-after {stop} is past the run's last epoch (--epochs {config['epochs']})")
     backend = args.backend or tnm.get_backend()
     with tnm.use_backend(backend):
         task = tasks.build(config)
@@ -178,32 +245,35 @@ def _run(args):
         start_epoch = 0
         if ckpt is not None:
             ckpt.restore(model, opt)
-            start_epoch, history = ckpt.epoch, {**history, **ckpt.meta.get("history", {})}
+            start_epoch, history = ckpt.epoch, {**history, **saved_history(ckpt, history)}
             print(f"resumed from {args.resume} at epoch {start_epoch}")
         loader = DataLoader(task.x_train, task.y_train, config["batch_size"], shuffle=True,
                             seed=tasks.seed_for(config["seed"], 4))
-        print(_describe(config, task, backend))
-        if start_epoch >= config["epochs"]:
-            print(f"the checkpoint has already trained {start_epoch} epochs (--epochs {config['epochs']}): "
-                  "nothing to do")
-        for epoch in range(start_epoch, config["epochs"]):
+        print(report.describe(config, task, backend))
+        if start_epoch >= stop:
+            print(f"the checkpoint has already trained {start_epoch} epochs "
+                  f"({'--stop-after' if args.stop_after else '--epochs'} {stop}): nothing to do")
+        for epoch in range(start_epoch, stop):
             loader.epoch = epoch  # the shuffle of epoch e depends on e alone: resuming replays it
             opt.lr = learning_rate(config, epoch)  # likewise the learning rate
             record = train_epoch(task, opt, loader, epoch, config["epochs"], progress=not args.no_progress)
             record.update(evaluate(task))
             for key, value in record.items():
                 history[key].append(value)
-            print(_epoch_line(task, epoch, config["epochs"], record), flush=True)
+            print(report.epoch_line(task, epoch, config["epochs"], record), flush=True)
             if args.save:
                 checkpoint.save(args.save, model, opt, epoch + 1, {"config": config, "history": history})
         if history["train_loss"]:
-            _final_report(task, history)
+            report.final_report(task, history)
         if not args.no_plot and history["train_loss"]:
             path = args.plot or f"{task.name}-loss.png"
-            plot_history(history, path, f"{task.name} on {backend}")
+            report.plot_history(history, path, f"{task.name} on {backend}")
             print(f"loss curve: {path}")
-        if args.save and start_epoch < config["epochs"]:
-            print(f"checkpoint: {args.save} (epoch {config['epochs']})")
+        if args.save and start_epoch < stop:
+            print(f"checkpoint: {args.save} (epoch {stop})")
+        if stop < config["epochs"] and start_epoch < stop:
+            hint = f"; continue with --resume {args.save}" if args.save else " (no --save: nothing to resume)"
+            print(f"stopped after epoch {stop} of {config['epochs']}{hint}")
         print(napkin_report(task, model, opt, loader, history))
     return 0
 
@@ -270,58 +340,7 @@ def evaluate(task, batch_size=1000):
     return {"test_loss": total_loss / n, "test_acc": correct / n if task.classify else None}
 
 
-# --- reporting -------------------------------------------------------------------------------
-def _describe(config, task, backend):
-    model = " -> ".join(str(s) for s in getattr(task.model, "sizes", [task.x_train.shape[1], 1]))
-    opt = config["optimizer"] + (f" momentum {config['momentum']}" if config["optimizer"] == "sgd" else "")
-    opt += f", lr {config['lr']:.3g}" + (" cosine" if config["schedule"] == "cosine" else "")
-    what = f"{config['size']}x{config['size']} rectangles" if task.name == "average" else task.name
-    return (f"task {task.name}: {what}, {len(task.x_train)} train / {len(task.x_test)} held out; model {model}; "
-            f"{opt}, batch {config['batch_size']}, seed {config['seed']}; backend {backend}")
-
-
-def _epoch_line(task, epoch, epochs, r):
-    line = f"epoch {epoch + 1:3d}/{epochs}  train loss {r['train_loss']:.4g}"
-    if task.classify:
-        line += f"  acc {100 * r['train_acc']:.1f}%"
-    line += f"  |  test loss {r['test_loss']:.4g}"
-    if task.classify:
-        line += f"  acc {100 * r['test_acc']:.1f}%"
-    return line + f"  ({r['seconds']:.2f} s)"
-
-
-def _final_report(task, history):
-    epochs = len(history["train_loss"])
-    if task.classify:
-        print(f"held-out accuracy after {epochs} epochs: {100 * history['test_acc'][-1]:.2f}% "
-              f"(best {100 * max(history['test_acc']):.2f}%)")
-    else:
-        print(f"held-out loss after {epochs} epochs: {history['test_loss'][-1]:.3g}")
-
-
-def plot_history(history, path, title):
-    """Loss per epoch (log scale), and accuracy beside it for classification, as a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
-    classify = history["test_acc"] and history["test_acc"][0] is not None
-    fig = Figure(figsize=(10 if classify else 6, 4), tight_layout=True)
-    epochs = range(1, len(history["train_loss"]) + 1)
-    ax = fig.add_subplot(1, 2 if classify else 1, 1)
-    ax.plot(epochs, history["train_loss"], "o-", label="train", markersize=3)
-    ax.plot(epochs, history["test_loss"], "s-", label="held out", markersize=3)
-    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title=f"{title}: loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    if classify:
-        ax = fig.add_subplot(1, 2, 2)
-        ax.plot(epochs, [100 * a for a in history["train_acc"]], "o-", label="train", markersize=3)
-        ax.plot(epochs, [100 * a for a in history["test_acc"]], "s-", label="held out", markersize=3)
-        ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{title}: accuracy")
-        ax.legend()
-        ax.grid(alpha=0.3)
-    FigureCanvasAgg(fig).print_png(path)
-
-
+# --- napkin math's view of a step -------------------------------------------------------------
 PROFILED_STEPS = 5
 
 
@@ -330,7 +349,7 @@ def napkin_report(task, model, opt, loader, history):
     really updates the weights, so they (and the optimizer's state) are put back afterwards."""
     from tinygrad_nm import napkin
     x, y = next(iter(DataLoader(task.x_train, task.y_train, loader.batch_size, shuffle=False)))
-    saved_model, saved_opt = model.state_dict(), opt.state_dict()
+    saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())  # not views
     model.train()
     # the fastest of a few profiled steps: the first one also pays for cold caches and allocations
     table = min((napkin.profile(train_step, task, opt, x, y) for _ in range(PROFILED_STEPS)),

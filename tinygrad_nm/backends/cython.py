@@ -53,8 +53,8 @@ from tinygrad_nm.backends import numpy as _numpy
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
-    abs, add, assign, astype, atanh, copy, div, eq, exp, expand, from_numpy, full, ge, getitem, gt,
-    index_add, item, le, log, lt, max, mul, ne, neg, permute, pow, reshape, setitem, sign, sqrt, sub,
+    abs, add, assign, astype, atanh, copy, cos, div, eq, exp, expand, from_numpy, full, ge, getitem, gt,
+    index_add, item, le, log, lt, max, mul, ne, neg, permute, pow, reshape, setitem, sign, sin, sqrt, sub,
     sum, to_numpy, where, writable)
 
 NAME = "cython"

@@ -72,6 +72,8 @@ _ROWS = [
     # tanh: (1 - e) / (1 + e), e = exp(-2|x|), with x's sign: five operations and one exp
     _k("tanh", "unary", "tanh(a)", "out[i] = tanh(a[i])", c.unary(5, 1), divides=1),
     _k("atanh", "unary", "atanh(a)", "out[i] = atanh(a[i]) (+-inf at +-1, nan beyond)", c.unary(0, 1)),
+    _k("sin", "unary", "sin(a)", "out[i] = sin(a[i]) (nan at +-inf)", c.unary(0, 1)),
+    _k("cos", "unary", "cos(a)", "out[i] = cos(a[i]) (nan at +-inf)", c.unary(0, 1)),
     # sigmoid: 1 / (1 + exp(-x)): a negate, an add, a divide and one exp
     _k("sigmoid", "unary", "sigmoid(a)", "out[i] = 1 / (1 + exp(-a[i])), stable for large |a|", c.unary(3, 1),
        divides=1),

@@ -60,7 +60,7 @@ def writable(a): return a
 def _unary(a): return _like(a)
 
 
-neg = exp = log = sqrt = abs = sign = tanh = atanh = sigmoid = relu = copy = _unary
+neg = exp = log = sqrt = abs = sign = tanh = atanh = sin = cos = sigmoid = relu = copy = _unary
 
 
 def astype(a, dtype): return _like(a, dtype=dtype)

@@ -11,19 +11,21 @@ columns of B once as strided slices (`B[j::N]`) and forms each output as
 `sum(map(mul, row, column))`, which beats a hand-written triple loop.
 
 NumPy appears only in `from_numpy`/`to_numpy`, the border where host data
-enters and leaves.
+enters and leaves. The per-element math where Python's floats would raise or
+differ from IEEE 754 (and NumPy, PyTorch) lives in python_math.py.
 """
 import builtins
 import math
 import operator
 from itertools import repeat
 
+from tinygrad_nm.backends import python_math as pymath
 from tinygrad_nm.backends.strided import broadcast_shapes, gather_offsets, index_offsets, strides as row_strides
 
 NAME = "python"
-_inf, _nan = math.inf, math.nan
-# this module defines kernels called sum, max, abs and pow: keep the builtins at hand
-_bsum, _bmax, _babs = builtins.sum, builtins.max, builtins.abs
+_nan = math.nan
+# this module defines kernels called sum and max: keep the builtins at hand
+_bsum, _bmax = builtins.sum, builtins.max
 
 
 # --- pricing: what this backend does per element, read off the kernels below (napkin's interpreter family)
@@ -35,12 +37,13 @@ _WORK = {
     "div": {"frame": 1, "op": 1}, "pow": {"frame": 1, "op": 3},  # _div: try x / y; _pow: try x ** y, a check
     "exp": {"frame": 1, "op": 2}, "log": {"frame": 1, "op": 2}, "sqrt": {"frame": 1, "op": 2},  # compare, call
     "atanh": {"frame": 1, "op": 3}, "sign": {"frame": 1, "op": 4},
+    "sin": {"frame": 1, "op": 3}, "cos": {"frame": 1, "op": 3},  # x - x == 0 guard, then math.sin
     "sigmoid": {"frame": 1, "op": 5},        # compare, negate, exp, add, divide
-    "relu": {"frame": 1, "op": 1.5},         # compare; negatives also compute 0 * x
+    "relu": {"frame": 1, "op": 1.5},         # compare; negatives also test x == x (nan stays nan)
     "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
     "tanh_backward": {"loop": 1, "op": 2}, "where": {"loop": 1, "op": 1},
     "matmul": {"madd": 1},                   # per multiply-add: sum(map(mul, row, column))
-    "sum": {"iter": 1},                      # math.fsum over each run
+    "sum": {"iter": 1},                      # math.fsum over each run (python_math.fsum)
     "max": {"iter": 1, "loop": 1, "op": 1},  # builtin max, then a NaN scan in a generator
     "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},  # gather offsets, then gather
     "setitem": {"loop": 1, "op": 2}, "index_add": {"loop": 1, "op": 2},
@@ -128,6 +131,8 @@ def expand(a, shape):
     if a.shape == shape:
         return a
     src = (1,) * (len(shape) - len(a.shape)) + a.shape
+    if not _size(shape):  # a 0 anywhere: nothing to repeat (and a block of 0 below would not advance)
+        return PyBuffer([], shape, a.dtype)
     data, block = a.data, 1
     for axis in range(len(shape) - 1, -1, -1):
         n = shape[axis]
@@ -152,29 +157,14 @@ def _elementwise(fn, a, b, dtype=None):
     return PyBuffer(list(map(fn, a.data, b.data)), a.shape, dtype or a.dtype)
 
 
-def _div(x, y):
-    try:
-        return x / y
-    except ZeroDivisionError:
-        return _nan if x == 0 or x != x else math.copysign(_inf, x) * math.copysign(1.0, y)
-
-
-def _pow(x, y):
-    try:
-        r = x ** y
-    except ZeroDivisionError:  # 0 ** negative
-        return _inf
-    except OverflowError:
-        return _inf
-    return _nan if isinstance(r, complex) else r
-
-
 def add(a, b): return _elementwise(operator.add, a, b)
 def sub(a, b): return _elementwise(operator.sub, a, b)
 def mul(a, b): return _elementwise(operator.mul, a, b)
-def div(a, b): return _elementwise(_div, a, b)
+def div(a, b): return _elementwise(pymath.div, a, b)
 def pow(a, b):
-    out = _elementwise(_pow, a, b)
+    if type(b) is float and b == 0.5 and a.dtype.is_float:
+        return sqrt(a)  # as NumPy and PyTorch do for this scalar: (-inf) ** 0.5 is nan, not C's inf
+    out = _elementwise(pymath.power, a, b)
     if not out.dtype.is_float and any(type(v) is float for v in out.data):  # 2 ** -1 in an int tensor
         raise ValueError("Integers to negative integer powers are not allowed.")
     return out
@@ -204,33 +194,20 @@ def _unary(fn, a):
     return PyBuffer(list(map(fn, a.data)), a.shape, a.dtype)
 
 
-def _log(x):
-    return math.log(x) if x > 0 else (-_inf if x == 0 else _nan)
-
-
-def _sigmoid(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-def _atanh(x):
-    if -1 < x < 1:
-        return math.atanh(x)
-    return math.copysign(_inf, x) if _babs(x) == 1 else _nan
-
-
 def neg(a): return _unary(operator.neg, a)
-def exp(a): return _unary(lambda x: math.exp(x) if x < 709.78 else _inf, a)
-def log(a): return _unary(_log, a)
+def exp(a): return _unary(lambda x: math.exp(x) if x < 709.78 else pymath.exp_large(x), a)
+def log(a): return _unary(pymath.log, a)
 def sqrt(a): return _unary(lambda x: math.sqrt(x) if x >= 0 else _nan, a)
 def abs(a): return _unary(operator.abs, a)
 def sign(a): return _unary(lambda x: (x > 0) - (x < 0) if x == x else x, a)
 def tanh(a): return _unary(math.tanh, a)
-def atanh(a): return _unary(_atanh, a)
-def sigmoid(a): return _unary(_sigmoid, a)
-def relu(a): return _unary(lambda x: x if x > 0 else 0 * x, a)
+def atanh(a): return _unary(pymath.atanh, a)
+def sin(a): return _unary(pymath.sin, a)
+def cos(a): return _unary(pymath.cos, a)
+def sigmoid(a): return _unary(pymath.sigmoid, a)
+def relu(a):
+    zero = _caster(a.dtype)(0)
+    return _unary(lambda x: x if x > 0 else (zero if x == x else x), a)  # nan stays nan
 def relu_backward(x, g): return PyBuffer([v if k > 0 else 0.0 for k, v in zip(x.data, g.data)], g.shape, g.dtype)
 def sigmoid_backward(y, g): return PyBuffer([v * s * (1.0 - s) for s, v in zip(y.data, g.data)], g.shape, g.dtype)
 def tanh_backward(y, g): return PyBuffer([v * (1.0 - t * t) for t, v in zip(y.data, g.data)], g.shape, g.dtype)
@@ -309,17 +286,12 @@ def _reduce(fn, a, axes, keepdims):
     return PyBuffer(out, shape, a.dtype)
 
 
-def _max(values):
-    m = _bmax(values)
-    return _nan if any(v != v for v in values) else m
-
-
 def sum(a, axes, keepdims):
-    return _reduce(math.fsum if a.dtype.is_float else _bsum, a, axes, keepdims)
+    return _reduce(pymath.fsum if a.dtype.is_float else _bsum, a, axes, keepdims)
 
 
 def max(a, axes, keepdims):
-    return _reduce(_max, a, axes, keepdims)
+    return _reduce(pymath.nanmax, a, axes, keepdims)
 
 
 # --- softmax family: each row along `axis` handled by a Python function -----------------------
@@ -336,37 +308,24 @@ def _rows(fn, axis, *bufs):
     return permute(PyBuffer(out, moved[0].shape, bufs[0].dtype), inverse)
 
 
-def _softmax_row(row):
-    m = _max(row)
-    e = [math.exp(x - m) for x in row]
-    s = math.fsum(e)
-    return [x / s for x in e]
-
-
-def _log_softmax_row(row):
-    m = _max(row)
-    lse = m + math.log(math.fsum(math.exp(x - m) for x in row))
-    return [x - lse for x in row]
-
-
 def softmax(a, axis):
-    return _rows(_softmax_row, axis, a)
+    return _rows(pymath.softmax_row, axis, a)
 
 
 def log_softmax(a, axis):
-    return _rows(_log_softmax_row, axis, a)
+    return _rows(pymath.log_softmax_row, axis, a)
 
 
 def softmax_backward(y, g, axis):
     def row(ys, gs):
-        dot = math.fsum(map(operator.mul, ys, gs))
+        dot = pymath.fsum(list(map(operator.mul, ys, gs)))
         return [yi * (gi - dot) for yi, gi in zip(ys, gs)]
     return _rows(row, axis, y, g)
 
 
 def log_softmax_backward(y, g, axis):
     def row(ys, gs):
-        total = math.fsum(gs)
+        total = pymath.fsum(gs)
         return [gi - math.exp(yi) * total for yi, gi in zip(ys, gs)]
     return _rows(row, axis, y, g)
 
@@ -375,7 +334,7 @@ def cross_entropy(logits, labels):
     n, c = logits.shape
     data, probs, total = logits.data, [], 0.0
     for r, label in enumerate(labels.data):
-        logp = _log_softmax_row(data[r * c:(r + 1) * c])
+        logp = pymath.log_softmax_row(data[r * c:(r + 1) * c])
         total -= logp[label]
         probs.extend(map(math.exp, logp))
     return PyBuffer([total / n if n else _nan], (), logits.dtype), PyBuffer(probs, (n, c), logits.dtype)

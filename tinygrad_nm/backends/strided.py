@@ -136,3 +136,31 @@ def broadcast_strides(shape, target):
     own = strides(shape)
     offset = len(target) - len(shape)
     return tuple(0 if i < offset or shape[i - offset] == 1 else own[i - offset] for i in range(len(target)))
+
+
+def ordinal_to_position(ordinal, shape, strides_):
+    """The storage offset of element number `ordinal` (row-major over `shape`) of an array with
+    these strides: to_index and index_to_position in one pass with no index array, so that a GPU
+    thread keeps everything in registers (the CUDA kernels' addressing). One axis: no division."""
+    if len(shape) == 1:
+        return ordinal * strides_[0]
+    position = 0
+    for i in range(len(shape) - 1, -1, -1):
+        n = shape[i]
+        position += (ordinal % n) * strides_[i]
+        ordinal //= n
+    return position
+
+
+def indexed_position(ordinal, shape, strides_, axis, index):
+    """ordinal_to_position with the coordinate along `axis` looked up in the integer array
+    `index`: where element `ordinal` of a[..., index, ...] (the array on `axis`) lives in a."""
+    position = 0
+    for i in range(len(shape) - 1, -1, -1):
+        n = shape[i]
+        c = ordinal % n
+        ordinal //= n
+        if i == axis:
+            c = index[c]
+        position += c * strides_[i]
+    return position

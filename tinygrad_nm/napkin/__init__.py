@@ -14,6 +14,7 @@ One idea per module:
   roofline.py   the Prediction, the bandwidth curve and the roofline limit the families share
   price_*.py    one pricing module per family: interpreter, array_calls, compiled_host, gpu
   estimate.py   estimate(op or fn, *args): the real code traced on the shape-only backend, priced
+  summary.py    summary(model, input_shape): per layer, shapes, parameters, FLOPs, bytes, time
   trace.py      TINYGRAD_NM_DEBUG and profile(fn, *args): kernels timed as they run
   report.py     the benchmark table and the predicted-vs-measured plot
   cli.py        `tinygrad-nm bench` and `tinygrad-nm calibrate`
@@ -23,6 +24,7 @@ from tinygrad_nm.backends.kernels import kernel_cost
 from tinygrad_nm.napkin.estimate import Estimate, estimate, estimate_kernel, trace_kernels
 from tinygrad_nm.napkin import rates as rates_mod
 from tinygrad_nm.napkin.rates import Rates, cache_path
+from tinygrad_nm.napkin.summary import Summary, summary
 from tinygrad_nm.napkin.trace import Profile, collecting, counting, debug, disable_debug, enable_debug, profile, recording
 
 
@@ -43,4 +45,4 @@ def calibrate(quick=False, save=True, log=print):
 
 __all__ = ["estimate", "estimate_kernel", "trace_kernels", "Estimate", "profile", "Profile", "debug", "enable_debug",
            "disable_debug", "collecting", "counting", "kernel_cost", "Cost", "Buf", "current_rates", "Rates", "calibrate",
-           "cache_path", "recording"]
+           "cache_path", "recording", "summary", "Summary"]

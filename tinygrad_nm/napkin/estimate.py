@@ -12,10 +12,12 @@ table's cost formula for the chosen backend. `op` is a Tensor method's name (mat
 sum, mean, softmax, ...) or a function of `tinygrad_nm.functional` (cross_entropy, mse_loss); a
 shape is a tuple, a Python number in its place is a scalar operand (`estimate("pow", (n,), 2)`).
 `fn` is any callable; its Tensor arguments are replaced by shape-only tensors of the same shape,
-dtype and requires_grad, tuples by shape-only tensors of `dtype`, and tensors it creates itself are
-made on the shape-only backend. Keyword parameters other than `dtype`, `backend` and `rates` are
+dtype and requires_grad, tuples by shape-only tensors of `dtype`, nn.Modules by shape-only copies
+(the model itself is left as it is), and tensors it creates itself are made on the shape-only
+backend. Keyword parameters other than `dtype`, `backend` and `rates` are
 passed on to the op (`axis=`, `keepdims=`).
 """
+import copy
 from dataclasses import dataclass, field
 
 from tinygrad_nm import backends, dtypes, functional
@@ -100,8 +102,9 @@ def _label(cost):
     return cost.note if cost.kernel == "matmul" else fmt.shapes(cost.shapes)
 
 
-def estimate(op, *args, dtype="float32", backend=None, rates=None, **params):
-    """An Estimate of `op` (a Tensor op's name, or any callable) on these arguments (module docstring)."""
+def estimate(op, *args, dtype="float32", backend=None, rates=None, device=None, **params):
+    """An Estimate of `op` (a Tensor op's name, or any callable) on these arguments (module docstring).
+    `device`: for a GPU backend, a GPU by name ("H200", "A100", ...) priced from its datasheet."""
     dtype_name = getattr(dtype, "name", dtype)
     if dtype_name not in ("float32", "float64"):
         raise ValueError(f"estimate: dtype {dtype!r} is not a float dtype tinygrad_nm computes in; "
@@ -109,7 +112,7 @@ def estimate(op, *args, dtype="float32", backend=None, rates=None, **params):
     backend = backend or backends.get_backend()
     rates = rates or rates_mod.current()
     calls, label = trace_kernels(op, *args, dtype=dtype_name, **params)
-    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out) for name, kargs, out in calls]
+    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out, device) for name, kargs, out in calls]
     return Estimate(label, getattr(backend, "NAME", backend), dtype_name, parts, rates)
 
 
@@ -130,13 +133,15 @@ def trace_kernels(op, *args, dtype="float32", **params):
     return calls, label
 
 
-def estimate_kernel(name, args, backend, dtype, rates, out=None):
+def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None):
     cost = kernel_cost(name, args, out if hasattr(out, "shape") else None)
     scalar = all(getattr(a, "shape", None) == () for a in args if hasattr(a, "shape"))
-    return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar))
+    return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar, device=device))
 
 
 def _to_meta(a, meta, dtype):
+    if hasattr(a, "named_modules") and hasattr(a, "to"):  # an nn.Module: a copy on shapes alone
+        return copy.deepcopy(a).to(meta.NAME)
     if isinstance(a, Tensor):
         t = Tensor._make(meta.empty(a.shape, a.dtype), a.dtype, meta)
         return t.requires_grad_(True) if a.requires_grad else t

@@ -18,8 +18,10 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit, not_p
 FAMILIES = {m.FAMILY: m for m in (price_interpreter, price_array_calls, price_compiled, price_gpu)}
 
 
-def predict(cost, backend, rates, dtype="float32", scalar_args=False):
-    """The Prediction for one call of a kernel with this Cost on `backend` (a name or a module)."""
+def predict(cost, backend, rates, dtype="float32", scalar_args=False, device=None):
+    """The Prediction for one call of a kernel with this Cost on `backend` (a name or a module).
+    `device`: a GPU by name (napkin/gpu.py's datasheets: A100, H100, H200, L4, RTX 4090) for a GPU
+    backend, priced from its datasheet and the kernel's occupancy instead of the calibrated rates."""
     if dtype not in ("float32", "float64"):
         dtype = "float64" if dtype == "int64" else "float32"
     pricing, why = backends.pricing(backend)
@@ -28,4 +30,9 @@ def predict(cost, backend, rates, dtype="float32", scalar_args=False):
     family = FAMILIES.get(pricing.get("family"))
     if family is None:
         return not_priced(f"its pricing family {pricing.get('family')!r} is not one of {', '.join(FAMILIES)}")
+    if device is not None:
+        if family is not price_gpu:
+            raise ValueError(f"device={device!r}: only a GPU backend is priced for a named device; this backend's "
+                             f"pricing family is {family.FAMILY!r}")
+        return price_gpu.price_on(cost, pricing, rates, dtype, device)
     return family.price(cost, pricing, rates, dtype, scalar_args)

@@ -1,11 +1,13 @@
 """Pricing family `gpu`: a backend whose buffers live on a GPU.
 
 A launch per kernel, then the device's FLOP/s and bandwidth; data entering or leaving the device
-crosses the host link.
+crosses the host link. `price` uses the rates calibrated on this machine's GPU (or the defaults);
+`price_on` a named GPU's datasheet (gpu.py), at the occupancy the backend's kernel reaches there
+(its PRICING["kernel_resources"]: the ptxas figures of the kernel that would run).
 """
 import numpy as np
 
-from tinygrad_nm.napkin import fmt
+from tinygrad_nm.napkin import fmt, gpu
 from tinygrad_nm.napkin.roofline import Prediction
 
 FAMILY = "gpu"
@@ -70,3 +72,10 @@ def calibrate(be, quick, log, best_time, empty_call):
     return r
 
 
+def price_on(cost, pricing, rates, dtype, device):
+    """The prediction on the GPU called `device`, from its datasheet: no GPU needed here."""
+    sheet = gpu.device(device)
+    find = pricing.get("kernel_resources")
+    row = find(cost.kernel, cost.shapes, dtype, sheet.arch, sheet.sm_count) if find else None
+    resources = gpu.KernelResources.from_row(row) if row else None
+    return gpu.price(cost, sheet, resources, dtype, call_s=rates.section(FAMILY)["call_s"])

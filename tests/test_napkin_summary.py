@@ -1,0 +1,47 @@
+"""napkin.summary: a model's layers with shapes, parameters, FLOPs and predicted time, priced on
+shapes alone (nothing runs for real, the model is left as it was)."""
+import numpy as np
+import pytest
+
+import tinygrad_nm as tnm
+from tinygrad_nm import nn
+from tinygrad_nm.napkin import rates as rates_mod
+
+
+@pytest.fixture
+def default_rates(monkeypatch):
+    monkeypatch.setattr(rates_mod, "_current", rates_mod.defaults())
+    return rates_mod.current()
+
+
+def test_mlp_summary_rows(default_rates):
+    model = nn.MLP([64, 128, 10], activation="tanh", backend="numpy", generator=np.random.default_rng(0))
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    s = tnm.napkin.summary(model, (32, 64), backend="numpy")
+    assert [r.kind for r in s.rows] == ["Linear", "Tanh", "Linear"]
+    assert [r.out_shape for r in s.rows] == [(32, 128), (32, 128), (32, 10)]
+    assert s.params == sum(p.numel() for p in model.parameters()) == 64 * 128 + 128 + 128 * 10 + 10
+    linear = s.rows[0]
+    assert "matmul" in [k.cost.kernel for k in linear.forward]
+    assert linear.flops("forward") >= 2 * 32 * 64 * 128  # the matmul, plus the bias add
+    assert linear.flops("backward") >= 2 * linear.flops("forward") - 32 * 128 * 4  # dW and dX matmuls
+    assert s.seconds == pytest.approx(sum(k.prediction.seconds for r in s.rows for k in r.forward + r.backward))
+    assert "parameters" in str(s) and "Linear" in str(s)
+    assert all(p.backend == "numpy" for p in model.parameters())  # the model itself never moved
+    assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(before, model.parameters()))
+
+
+def test_summary_prices_per_backend_and_refuses_non_modules(default_rates):
+    model = nn.MLP([16, 8, 4], backend="numpy", generator=np.random.default_rng(0))
+    slow = tnm.napkin.summary(model, (8, 16), backend="python").seconds
+    fast = tnm.napkin.summary(model, (8, 16), backend="numpy").seconds
+    assert slow > fast > 0
+    with pytest.raises(TypeError, match="expected an nn.Module"):
+        tnm.napkin.summary(lambda x: x, (8, 16))
+
+
+def test_summary_cli(capsys, default_rates):
+    from tinygrad_nm import cli
+    assert cli.main(["summary", "--task", "digits", "--backend", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "napkin summary: input 32x64, backend numpy" in out and "total:" in out

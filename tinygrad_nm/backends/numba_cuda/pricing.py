@@ -1,0 +1,69 @@
+"""The backend's pricing facts for napkin's GPU model, as data beside the code: what each kernel
+costs a GPU (registers, shared memory, block size, inner-loop FMAs; from ptxas, stored in
+resources.json by `tinygrad-nm cuda-report --write-facts`) and which CUDA kernel the launch policy
+runs for a call. Needs neither a GPU nor the CUDA toolchain: napkin reads these on any machine.
+"""
+import functools
+import json
+import os
+
+from tinygrad_nm.backends.numba_cuda.device import gpu_policy
+
+FACTS = os.path.join(os.path.dirname(__file__), "resources.json")
+_FIELDS = ("kernel", "kind", "served", "dtype", "arch", "registers", "shared_bytes", "spill_bytes", "block",
+           "occupancy", "limiter", "fmas", "instructions")
+
+
+def fold(rows):
+    """One row per (kernel, dtype, arch, block): specialisations that differ only in how many
+    strided dimensions they take folded into the most registers, shared memory and spills and the
+    least occupancy (rows: dicts or resources.Resources)."""
+    out = {}
+    for r in rows:
+        r = {f: (r[f] if isinstance(r, dict) else getattr(r, f)) for f in _FIELDS}
+        key = (r["kernel"], r["dtype"], r["arch"], r["block"])
+        if key not in out:
+            out[key] = r
+            continue
+        o = out[key]
+        o["served"] = ",".join(sorted(set(o["served"].split(",")) | set(r["served"].split(",")) - {""}))
+        for f in ("registers", "shared_bytes", "spill_bytes", "fmas", "instructions"):
+            o[f] = max(o[f], r[f])
+        if r["occupancy"] < o["occupancy"]:
+            o["occupancy"], o["limiter"] = r["occupancy"], r["limiter"]
+    return sorted(out.values(), key=lambda r: (r["kernel"], r["dtype"], r["arch"]))
+
+
+def write(rows, toolchain, path=FACTS):
+    with open(path, "w") as f:
+        f.write('{"toolchain": ' + json.dumps(toolchain) + ', "rows": [\n')
+        f.write(",\n".join(json.dumps(r) for r in fold(rows)))
+        f.write("\n]}\n")
+
+
+@functools.cache
+def stored(path=FACTS):
+    """(toolchain, folded rows) as last written; ({}, []) if there is no file."""
+    if not os.path.exists(path):
+        return {}, []
+    with open(path) as f:
+        data = json.load(f)
+    return data["toolchain"], data["rows"]
+
+
+def kernel_resources(kernel, shapes, dtype, arch, sm_count=132):
+    """The resource row (a dict) of the CUDA kernel the GPU launch policy runs for a call of
+    `kernel` on buffers of these shapes, on architecture `arch` (sm_80 or sm_90); None for views
+    and transfers, which launch none. Matmul: the register-blocked, tiled or direct kernel by the
+    output's shape (gemm.matmul's rule); elementwise: the contiguous map when there is one; else
+    the kernel with the least occupancy among those serving the call."""
+    rows = [r for r in stored()[1] if r["arch"] == arch and r["dtype"] == dtype and kernel in r["served"].split(",")]
+    if kernel == "matmul" and len(shapes) >= 2:
+        p = gpu_policy(sm_count)
+        m, n = shapes[0][0], shapes[1][1]
+        kind = "matmul_register_blocked" if m >= p.blocking[0] and n >= p.blocking[1] and dtype.startswith("float") \
+            else "matmul_tiled" if m >= p.tiled_min and n >= p.tiled_min else "matmul_direct"
+        rows = [r for r in rows if r["kind"] == kind]
+    else:
+        rows = [r for r in rows if "contiguous" in r["kernel"]] or rows
+    return min(rows, key=lambda r: r["occupancy"]) if rows else None

@@ -1,0 +1,27 @@
+"""tinygrad_nm.nn: PyTorch's torch.nn: Module, Parameter, layers, containers, losses, init, utils.
+
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 10))
+    loss = nn.CrossEntropyLoss(label_smoothing=0.1)(model(x), labels)
+    loss.backward()                            # every parameter's .grad is filled
+
+A Module's parameters are the nn.Parameter objects assigned to its attributes and those of its
+submodules (including inside ModuleList, ModuleDict and Sequential); plain Tensors are not
+parameters, and register_buffer() makes state that is saved but not trained.
+`import tinygrad_nm.nn.functional as F` gives the functions (the same as tinygrad_nm.functional).
+"""
+from tinygrad_nm.nn import functional, init, utils  # noqa: F401
+from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterList, Sequential
+from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Embedding, Flatten, Identity, LeakyReLU,
+                                   Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten)
+from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
+                                 MSELoss, NLLLoss, SmoothL1Loss)
+from tinygrad_nm.nn.hooks import RemovableHandle
+from tinygrad_nm.nn.module import Module, StateDictError
+from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from tinygrad_nm.nn.parameter import Parameter
+
+__all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear", "Identity", "Flatten", "Unflatten",
+           "Dropout", "Embedding", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "ReLU", "LeakyReLU",
+           "ELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Sequential", "ModuleList",
+           "ModuleDict", "ParameterList", "MLP", "ACTIVATIONS", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+           "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils"]

@@ -1,0 +1,92 @@
+"""nn.utils: gradient clipping and flattening parameters into one vector (PyTorch's)."""
+from tinygrad_nm import composite as C
+from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.tensor import Tensor
+
+
+def _as_list(parameters):
+    return [parameters] if isinstance(parameters, Tensor) else list(parameters)
+
+
+def _norm(t, norm_type):
+    if norm_type == float("inf"):
+        return t.abs().max()
+    if norm_type == 2:
+        return (t * t).sum().sqrt()
+    return (t.abs() ** norm_type).sum() ** (1.0 / norm_type)
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Scale every gradient in place so that their joint norm is at most max_norm; returns the
+    joint norm before clipping (a 0-d Tensor), as torch.nn.utils.clip_grad_norm_."""
+    grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
+    norm_type = float(norm_type)
+    if not grads:
+        return Tensor(0.0)
+    with no_grad():
+        norms = [_norm(g, norm_type) for g in grads]
+        if norm_type == float("inf"):
+            total = norms[0]
+            for n in norms[1:]:
+                total = C.maximum(total, n)
+        else:
+            total = _norm(_stack(norms), norm_type)
+        value = total.item()
+        if error_if_nonfinite and not (value == value and abs(value) != float("inf")):
+            raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
+                               "so it cannot be clipped. To disable this error and scale the gradients by the "
+                               "non-finite norm anyway, set `error_if_nonfinite=False`")
+        coef = C.minimum(max_norm / (total + 1e-6), 1.0)
+        for g in grads:
+            g *= coef.cast(g.dtype)
+    return total
+
+
+def _stack(scalars):
+    """0-d tensors (on one backend) as a 1-D tensor, outside the graph: no stack op yet."""
+    out = Tensor.zeros(len(scalars), dtype=scalars[0].dtype, backend=scalars[0].backend)
+    for i, s in enumerate(scalars):
+        out[i] = s
+    return out
+
+
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Clamp every gradient in place to [-clip_value, clip_value]."""
+    clip_value = float(clip_value)
+    with no_grad():
+        for p in _as_list(parameters):
+            if p.grad is not None:
+                p.grad[...] = C.clamp(p.grad, -clip_value, clip_value)
+
+
+def parameters_to_vector(parameters):
+    """The parameters' values, flattened and joined into one 1-D tensor. Unlike PyTorch's, not
+    differentiable (the Tensor API has no concatenation op yet): a copy of the values."""
+    params = _as_list(parameters)
+    if not params:
+        raise ValueError("parameters_to_vector: got no parameters")
+    out = Tensor.zeros(sum(p.size for p in params), dtype=params[0].dtype, backend=params[0].backend)
+    offset = 0
+    with no_grad():
+        for p in params:
+            if p.backend != out.backend:
+                raise ValueError(f"parameters_to_vector: parameters are on backends {out.backend!r} and {p.backend!r}")
+            out[offset:offset + p.size] = p.detach().reshape(-1)
+            offset += p.size
+    return out
+
+
+def vector_to_parameters(vec, parameters):
+    """Write consecutive slices of the 1-D tensor vec into the parameters' storage."""
+    params = _as_list(parameters)
+    if not isinstance(vec, Tensor) or vec.ndim != 1:
+        raise TypeError(f"expected vec to be a 1-D Tensor, got {type(vec).__name__}"
+                        + (f" of shape {vec.shape}" if isinstance(vec, Tensor) else ""))
+    total = sum(p.size for p in params)
+    if vec.size != total:
+        raise ValueError(f"vector_to_parameters: vec has {vec.size} elements, the parameters {total}")
+    offset = 0
+    with no_grad():
+        for p in params:
+            p[...] = vec[offset:offset + p.size].detach().reshape(*p.shape)
+            offset += p.size
