@@ -19,7 +19,7 @@ static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/
 
 /* The block sizes, from the cache sizes tnm_read_caches found:
  * - KC: a B micro-panel (KC x NR) takes two thirds of L1; the A micro-panel streaming past it
- *   and the C tile the rest (half of L1 measured 5-10% slower: C's updates weigh more);
+ *   and the C tile the rest (half of L1 was slower at 1024^3: kernels/README.md);
  * - NC: the packed B block (KC x NC) takes half of L2, so the tiles re-read it from L2;
  * - MC: the tallest tile; its packed A (MC x KC) takes a quarter of L2. */
 static void FN(tnm_blocking)(void) {

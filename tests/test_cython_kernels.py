@@ -77,12 +77,16 @@ def check_matmul(a, b):
     return out
 
 
-# Primes on both sides of every block size of every variant (MATMUL_BLOCKS on this machine: MR 4, 6,
-# 12; NR 4 to 32; KC 192 to 768; MC 84 to 672; NC 168 to 1344), and the serial/parallel threshold.
+# Primes on both sides of every block size of every variant. The blocks follow the caches (here,
+# 48 KiB L1 and 2 MiB L2: MR 4, 6, 12; NR 4 to 32; KC 256, 512, 1024; MC 64 to 504; NC 128 to
+# 1024; the first rows are around the sizes of a 32 KiB L1 / 1 MiB L2 machine), and the
+# serial/parallel threshold.
 SHAPES = [(1, 1, 1), (7, 13, 5), (1, 300, 1), (3, 1, 40), (5, 17, 33), (11, 31, 7), (13, 37, 29),
           (23, 191, 61), (29, 193, 97), (59, 383, 67), (61, 389, 131), (83, 761, 163), (89, 773, 173),
           (167, 97, 331), (173, 101, 337), (331, 199, 673), (337, 211, 677), (673, 67, 1327),
-          (677, 71, 1361), (127, 131, 127), (131, 127, 131)]
+          (677, 71, 1361), (127, 131, 127), (131, 127, 131),
+          (61, 257, 127), (67, 251, 131), (127, 509, 257), (131, 521, 251), (251, 1021, 509),
+          (257, 1031, 521), (503, 131, 1021), (509, 127, 1031)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
