@@ -62,7 +62,7 @@ THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"  # settings.num_threads
 BUILD_HINT = ("build them from the repository root with `pip install -e .` (or `bash dev.sh test`); "
               "that needs Cython and a C compiler (OpenMP-capable, e.g. GCC, to use every core)")
 
-ISA_ENV = "TINYGRAD_NM_ISA"
+ISA_ENV = "TINYGRAD_NM_ISA"  # settings.isa
 ISAS = ("baseline", "avx2", "avx512")  # lowest first: a CPU that runs one runs those before it
 
 
@@ -71,7 +71,7 @@ def _load_native():
     not). setup.py builds one module per instruction set (kernels/_native_<isa>.pyx); the baseline
     one runs on any CPU of the architecture and asks the CPU what else it supports.
     TINYGRAD_NM_ISA=<isa> caps the choice (to test or compare the lower ones)."""
-    raw = os.environ.get(ISA_ENV, "").strip()
+    raw = settings.isa or ""
     if raw and raw.lower() not in ISAS:
         return None, f"{ISA_ENV}={raw!r} is not one of {', '.join(ISAS)} (unset it to use the best this CPU runs)"
     try:
