@@ -1,11 +1,14 @@
-"""Builds the native kernels in kernels/ into the extension module tinygrad_nm._native.
+"""Builds the native kernels in kernels/ into the extension modules tinygrad_nm._native_<isa>.
 
 Metadata and dependencies live in pyproject.toml; this file exists only for the
-extension. What the build does:
-- Cython translates kernels/_native.pyx (and the .pxd files it cimports) to C.
-- The C compiler builds it with -O3 -fno-trapping-math and, unless
-  TINYGRAD_NM_PORTABLE=1, with -march=native (the wheel then only runs on CPUs
-  like this one).
+extensions. What the build does:
+- Cython translates kernels/_native_<isa>.pyx (each includes _native.pxi, which cimports the
+  .pxd files and tnm_gemm.h) to C, once per instruction set: `baseline` everywhere, and on
+  x86-64 also `avx2` (-mavx2 -mfma) and `avx512` (-mavx512f/dq/bw/vl). Only the module for an
+  instruction set contains its instructions; backends/cython.py imports the best one the CPU
+  supports at run time, so the build is portable (no -march=native) and a wheel runs anywhere.
+- The C compiler builds each with -O3 -fno-trapping-math plus its instruction set's flags; a
+  variant whose flags the compiler refuses is left out, and the build says so.
 - -fopenmp goes into the compile and the link arguments when the compiler
   supports OpenMP; otherwise the kernels are built serial, and the build says so.
 - Without Cython, without a working C compiler (checked first, and named in the build
@@ -15,6 +18,7 @@ extension. What the build does:
 """
 import contextlib
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -22,7 +26,6 @@ import tempfile
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-PORTABLE = os.environ.get("TINYGRAD_NM_PORTABLE", "") not in ("", "0")
 REQUIRE_NATIVE = os.environ.get("TINYGRAD_NM_REQUIRE_NATIVE", "") not in ("", "0")
 
 
@@ -71,17 +74,16 @@ class BuildNative(build_ext):
         # turn the selects in sigmoid/tanh (x < lo ? lo : x) into vector blends.
         if self._compiles("int main(void) { return 0; }\n", ["-fno-trapping-math"]):
             compile_args.append("-fno-trapping-math")
-        if PORTABLE:
-            say("TINYGRAD_NM_PORTABLE is set: building for the generic CPU of this architecture")
-        elif self._compiles("int main(void) { return 0; }\n", ["-march=native"]):
-            compile_args.append("-march=native")
-        else:
-            say("the compiler does not accept -march=native; building for the generic CPU")
         # GCC keeps the matmul's register block in registers only with its first scheduling pass
         # on (x86 leaves it off by default); other compilers neither need nor know these flags.
         if self._compiles("#if !defined(__GNUC__) || defined(__clang__)\n#error not gcc\n#endif\n",
                           ["-fschedule-insns", "-fsched-pressure"]):
             compile_args += ["-fschedule-insns", "-fsched-pressure"]
+        # the matmul's thread pool (kernels/tnm_pool.h) uses POSIX threads
+        if self._compiles("#include <pthread.h>\nint f(void) { return (int)pthread_self(); }\n",
+                          ["-pthread"], ["-pthread"]):
+            compile_args.append("-pthread")
+            link_args.append("-pthread")
         omp_probe = "#include <omp.h>\nint f(void) { return omp_get_max_threads(); }\n"
         if self._compiles(omp_probe, ["-fopenmp"], ["-fopenmp"]):
             compile_args.append("-fopenmp")
@@ -113,13 +115,43 @@ class BuildNative(build_ext):
             self.extensions = []  # nothing to build, copy in place or list among the outputs
             return
         compile_args, link_args = self._flags()
-        say(f"compiling the native kernels with {' '.join(compile_args)}")
+        built = []
         for ext in self.extensions:
-            ext.extra_compile_args = compile_args
+            isa = ext.name.rsplit("_", 1)[1]
+            isa_args = [] if self.compiler.compiler_type == "msvc" else ISA_FLAGS[isa]
+            if isa_args and not self._compiles(ISA_PROBE[isa], isa_args):
+                say(f"the compiler does not accept {' '.join(isa_args)}: leaving out the {isa} variant")
+                continue
+            say(f"compiling the {isa} variant with {' '.join(compile_args + isa_args)}")
+            ext.extra_compile_args = compile_args + isa_args
             ext.extra_link_args = link_args
             # cythonize() returns new Extension objects without the optional flag: set it here
             ext.optional = not REQUIRE_NATIVE
+            built.append(ext)
+        self.extensions = built
         super().build_extensions()
+
+
+# The instruction-set variants (GCC / Clang flags) and a program each must compile. `baseline` is
+# the compiler's default for the architecture (SSE2 on x86-64). MSVC builds the baseline only.
+ISA_FLAGS = {
+    "baseline": [],
+    "avx2": ["-mavx2", "-mfma"],
+    # 512-bit vectors for the auto-vectorised loops too (GCC prefers 256-bit ones otherwise)
+    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma",
+               "-mprefer-vector-width=512"],
+}
+ISA_PROBE = {
+    "avx2": "#include <immintrin.h>\n__m256 f(__m256 a) { return _mm256_fmadd_ps(a, a, a); }\n",
+    "avx512": "#include <immintrin.h>\n__m512 f(__m512 a) { return _mm512_fmadd_ps(a, a, a); }\n",
+}
+
+
+def isa_variants():
+    """The variants this machine's architecture has: all three on x86-64, the baseline elsewhere."""
+    if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32":
+        return list(ISA_FLAGS)
+    return ["baseline"]
 
 
 def extensions():
@@ -133,9 +165,11 @@ def extensions():
         return []
     from setuptools import Extension
     # optional: a machine without a working compiler still gets the pure-Python package
-    ext = Extension("tinygrad_nm._native", ["kernels/_native.pyx"], optional=not REQUIRE_NATIVE)
-    return cythonize([ext], include_path=["kernels"], quiet=True,
-                     compiler_directives={"language_level": 3})
+    depends = [os.path.join("kernels", f) for f in sorted(os.listdir("kernels"))
+               if f.endswith((".pxi", ".pxd", ".h"))]
+    exts = [Extension(f"tinygrad_nm._native_{isa}", [f"kernels/_native_{isa}.pyx"], include_dirs=["kernels"],
+                      depends=depends, optional=not REQUIRE_NATIVE) for isa in isa_variants()]
+    return cythonize(exts, include_path=["kernels"], quiet=True, compiler_directives={"language_level": 3})
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildNative})

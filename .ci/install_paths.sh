@@ -48,6 +48,9 @@ smoke() {  # smoke VENV ARGS...: the smoke test, run from outside the tree
     (cd "$WORK" && "$WORK/$1/bin/python" "$REPO/.ci/smoke_install.py" "${@:2}") 2>&1
 }
 
+# the native modules a build must carry: one per instruction set of this architecture (setup.py)
+ISAS=$("$PY" -c 'import platform; print("baseline,avx2,avx512" if platform.machine().lower() in ("x86_64", "amd64") else "baseline")')
+
 check() {  # check NAME VENV SMOKE_ARGS... after an install that succeeded
     local out
     if out=$(smoke "${@:2}"); then pass "$1" "$out"; else fail "$1" "$out"; fi
@@ -64,12 +67,12 @@ SDIST=$(ls "$WORK"/dist/*.tar.gz)
 # a missing .pxd only to fail at the cimport; the tests without their helpers only at import)
 missing=""
 tar tzf "$SDIST" | sed 's|^[^/]*/||' > "$WORK/sdist.txt"
-for f in kernels/_native.pyx kernels/_matmul.pxd kernels/_activations.pxd kernels/_softmax.pxd \
-         kernels/_mathfn.pxd tests/conftest.py tests/gradcheck.py README.md LICENSE; do
+sources=$(ls kernels/*.pyx kernels/*.pxi kernels/*.pxd kernels/*.h kernels/*.md 2>/dev/null)
+for f in $sources tests/conftest.py tests/gradcheck.py README.md LICENSE; do
     grep -qx "$f" "$WORK/sdist.txt" || missing="$missing $f"
 done
 if [ -n "$missing" ]; then fail "sdist contents" "missing:$missing"; else
-    pass "sdist contents" "$(basename "$SDIST") has the kernel sources (.pyx, .pxd), tests/conftest.py, tests/gradcheck.py, README"; fi
+    pass "sdist contents" "$(basename "$SDIST") has the $(echo "$sources" | wc -w) kernel sources of kernels/ (.pyx, .pxi, .pxd, .h), tests/conftest.py, tests/gradcheck.py, README"; fi
 
 path_wheel() {
     mkdir -p "$WORK/src-wheel" && tar xzf "$SDIST" -C "$WORK/src-wheel" --strip-components=1
@@ -77,19 +80,19 @@ path_wheel() {
         tail -30 "$WORK/build-wheel.log"; fail "wheel (python -m build)" "building the wheel failed"; return
     fi
     fresh_venv wheel
-    if pip_into wheel "$WORK"/dist/*.whl; then check "wheel (python -m build)" wheel --native yes --bench
+    if pip_into wheel "$WORK"/dist/*.whl; then check "wheel (python -m build)" wheel --native "$ISAS" --bench
     else tail -30 "$WORK/wheel.log"; fail "wheel (python -m build)" "pip install failed"; fi
 }
 
 path_sdist() {
     fresh_venv sdist
-    if pip_into sdist --no-build-isolation "$SDIST"; then check "sdist (pip install $(basename "$SDIST"))" sdist --native yes
+    if pip_into sdist --no-build-isolation "$SDIST"; then check "sdist (pip install $(basename "$SDIST"))" sdist --native "$ISAS"
     else tail -30 "$WORK/sdist.log"; fail "sdist" "pip install failed"; fi
 }
 
 path_here() {
     fresh_venv here
-    if pip_into here --no-build-isolation "$REPO"; then check "pip install ." here --native yes
+    if pip_into here --no-build-isolation "$REPO"; then check "pip install ." here --native "$ISAS"
     else tail -30 "$WORK/here.log"; fail "pip install ." "pip install failed"; fi
 }
 
@@ -97,7 +100,7 @@ path_editable() {
     mkdir -p "$WORK/src" && tar xzf "$SDIST" -C "$WORK/src" --strip-components=1
     fresh_venv editable
     if pip_into editable --no-build-isolation -e "$WORK/src"; then
-        check "editable (pip install -e)" editable --native yes --source "$WORK/src"
+        check "editable (pip install -e)" editable --native "$ISAS" --source "$WORK/src"
     else tail -30 "$WORK/editable.log"; fail "editable" "pip install -e failed"; fi
 }
 

@@ -1,11 +1,12 @@
 """The smoke test after each install path (.ci/install_paths.sh): run with the fresh environment's
 Python from outside the source tree, so that the installed package is the one imported.
 
-    python smoke_install.py --native yes|no [--source DIR] [--bench]
+    python smoke_install.py --native ISA,ISA,...|no [--source DIR] [--bench]
 
 Checks: the package imports from the environment (or, --source, from DIR: an editable install);
-a forward and a backward pass on every available backend agree with NumPy; the `cython` backend
-is available exactly when --native yes, and otherwise says why; `tinygrad-nm --version` and
+a forward and a backward pass on every available backend agree with NumPy; the package carries
+the native module of each instruction set named (tinygrad_nm/_native_<isa>.*) and the `cython`
+backend is available, or, with --native no, carries none and `cython` says why it is unavailable; `tinygrad-nm --version` and
 `python -m tinygrad_nm --help` work; with --bench, `tinygrad-nm bench` runs a slice of the benchmark
 cases shipped in the package (from a folder with no bench/ in sight). Prints one summary line;
 exits non-zero on any failure.
@@ -41,7 +42,8 @@ def forward_backward(tnm, backend):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--native", choices=["yes", "no"], required=True)
+    parser.add_argument("--native", required=True,
+                        help="the instruction sets whose native modules the install must carry, or no")
     parser.add_argument("--source", help="an editable install: the package must come from this folder")
     parser.add_argument("--bench", action="store_true", help="also run `tinygrad-nm bench` on a slice")
     args = parser.parse_args()
@@ -55,8 +57,14 @@ def main():
     available = tnm.available_backends()
     for backend in available:
         forward_backward(tnm, backend)
+    package = os.path.dirname(where)
+    carried = sorted(f.split(".")[0][len("_native_"):] for f in os.listdir(package)
+                     if f.startswith("_native_") and f.endswith((".so", ".pyd")))
+    wanted = [] if args.native == "no" else sorted(args.native.split(","))
+    if carried != wanted:
+        fail(f"the package carries native modules for {carried or 'no instruction set'}, expected {wanted or 'none'}")
     native = "cython" in available
-    if native != (args.native == "yes"):
+    if native != bool(wanted):
         reason = ""
         if not native:
             try:
@@ -88,6 +96,8 @@ def main():
         if bench.returncode != 0 or "numpy      matmul       64x64x64" not in bench.stdout:
             fail(f"tinygrad-nm bench: exit {bench.returncode}\n{bench.stdout[-2000:]}\n{bench.stderr[-2000:]}")
         note += "; tinygrad-nm bench ran the shipped cases"
+    if wanted:
+        note += f"; native modules for {', '.join(carried)}"
     print(f"tinygrad_nm {tnm.__version__} from {os.path.dirname(where)}; forward+backward ok on "
           f"{', '.join(available)}; tinygrad-nm --version and python -m tinygrad_nm --help ok{note}")
 

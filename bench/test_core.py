@@ -12,7 +12,6 @@ Each pair is a pytest-benchmark group; the reference runs first and the second t
 the ratio in its extra_info (and prints it), so the figure is a ratio taken in one run.
 """
 import json
-import os
 import random
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
-from tinygrad_nm.settings import Context, settings
+from tinygrad_nm.settings import settings
 from tinygrad_nm import Tensor
 from tinygrad_nm.examples.walkthrough import make_rectangles
 

@@ -12,14 +12,13 @@ the kernels and not just their launch. Each benchmark warms up once first (Numba
 kernel on its first launch). Device name, versions and the figures go into extra_info;
 `python bench/cuda_results.py` runs this file and writes them under bench/results/.
 """
-import os
 import time
 
 import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
-from tinygrad_nm.settings import Context, settings
+from tinygrad_nm.settings import settings
 from tinygrad_nm import Tensor, backends, functional as F, nn, optim
 
 QUICK = settings.bench_mode == "quick"

@@ -12,14 +12,13 @@ shuffled order, make tensors, zero the gradients, forward, cross-entropy, backwa
   the same load. The fastest epoch of each and the ratio torch / ours (above 1: we are faster)
   go into extra_info; the target is met when ours <= torch.
 """
-import os
 import time
 
 import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
-from tinygrad_nm.settings import Context, settings
+from tinygrad_nm.settings import settings
 from tinygrad_nm import Tensor, data, functional as F, nn, optim
 
 try:

@@ -110,16 +110,6 @@ def index_key(draw, shape):
     return tuple(entries)
 
 
-def int_and_array_apart(key):
-    """Whether an int and the integer list are separated (by a slice, None or Ellipsis): NumPy then
-    moves the list's axis first, PyTorch keeps it in place. Pinned below."""
-    kinds = ["int" if type(k) is int else "array" if isinstance(k, list) else "other" for k in key]
-    if "array" not in kinds or "int" not in kinds:
-        return False
-    marks = [i for i, k in enumerate(kinds) if k != "other"]
-    return marks[-1] - marks[0] + 1 != len(marks)
-
-
 def torch_key(key):
     return tuple(torch.tensor(k, dtype=torch.long) if isinstance(k, list) else k for k in key)
 

@@ -335,3 +335,20 @@ def test_cython_prices_its_own_kernels_natively_and_the_rest_as_numpy(default_ra
     assert parallel  # 512^3 multiply-adds run on every thread: priced so, with one parallel region
     assert mm.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
     assert "thread" in str(mm) and "parallel region" in str(mm)
+
+
+def test_every_pricing_family_here_calibrates():
+    """Each family's calibrate() runs on the first backend declaring it (as `tinygrad-nm calibrate`
+    does) and measures positive rates."""
+    from tinygrad_nm.napkin import model as model_, primitives
+    done = set()
+    for name in backends.available_backends():
+        be = backends.load(name)
+        family = model_.FAMILIES.get((getattr(be, "PRICING", None) or {}).get("family"))
+        if family is None or family.FAMILY in done or family.FAMILY == "gpu":  # a GPU's needs the device
+            continue
+        extra = (primitives._blas_threads,) if family.FAMILY == "array_calls" else ()
+        rates = family.calibrate(be, True, lambda line: None, primitives.best_time, primitives.empty_call, *extra)
+        assert rates and all(v > 0 for v in rates.values() if isinstance(v, float)), (family.FAMILY, rates)
+        done.add(family.FAMILY)
+    assert {"interpreter", "array_calls"} <= done

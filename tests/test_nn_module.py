@@ -150,7 +150,7 @@ def test_deepcopy_and_pickle_keep_values_types_and_sharing(backend):
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
             assert a.backend == b.backend and a.dtype == b.dtype
         x = Tensor(np.ones((3, 2)))
-        np.testing.assert_allclose(vals(clone(x)), vals(m(x)))
+        np.testing.assert_allclose(vals(clone(x)), vals(m(x)), rtol=1e-6)  # float32 rounding: the python backend holds doubles
 
 
 def test_parameter_arithmetic_on_both_sides(backend):

@@ -10,7 +10,8 @@
 
 The backend that runs the kernels is picked by TINYGRAD_NM_BACKEND (default: the
 NumPy one), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
-`Tensor(..., backend=name)`. Every TINYGRAD_NM_* setting: tinygrad_nm/settings.py, `tnm.Context`.
+`Tensor(..., backend=name)`. PyTorch's spelling works too: `tnm.tensor(data, device="cuda")`,
+`t.to("cpu")`, `tnm.zeros(2, 3)`, `tnm.cat(...)` (README: "PyTorch coverage"). Every TINYGRAD_NM_* setting: tinygrad_nm/settings.py, `tnm.Context`.
 """
 from tinygrad_nm.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
@@ -22,11 +23,18 @@ from tinygrad_nm.settings import settings as _settings
 from tinygrad_nm.tensor import Tensor
 from tinygrad_nm import functional, nn, optim, utils
 from tinygrad_nm.serialization import load, load_safetensors, save, save_safetensors
+from tinygrad_nm.device import device
+from tinygrad_nm import namespace as _namespace
+from tinygrad_nm.namespace import *  # noqa: F401,F403 (torch.* functions: tensor, zeros, cat, exp, ...)
+# PyTorch's dtype names. Every integer width is stored as int64 (int32 and int are int64 here);
+# float16/bfloat16 do not exist and .half() raises.
+from tinygrad_nm.dtypes import bool_ as bool  # noqa: A001 (torch.bool; shadows the builtin in this module only)
+float, double, long, int32, int = float32, float64, int64, int64, int64  # noqa: A001
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
-           "load_safetensors"]
+           "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int"] + _namespace.__all__
 __version__ = "0.1.0"
 
 

@@ -1,7 +1,7 @@
 """Elementwise helpers the layers, losses and optimizers need, composed from Tensor methods.
 
-The Tensor API does not have these yet (where, maximum, clamp, log1p, expm1, erf are part of
-the PyTorch-spelled Tensor API still to come); once it does, these become one-line calls.
+where, maximum, minimum and clamp are now Tensor methods (tensor_math.py) and are kept here as
+one-line calls for the modules that import them; log1p, expm1 and erf have no method yet.
 Each is differentiable where it says so, with PyTorch's gradient; none reaches below the
 Tensor's public methods.
 """
@@ -10,39 +10,34 @@ import math
 import numpy as np
 
 from tinygrad_nm.autograd import is_grad_enabled
+from tinygrad_nm import tensor_math
 from tinygrad_nm.tensor import Tensor
 
 
 def where(cond, x, y):
-    """x where `cond` (a bool Tensor) holds, else y; x and y Tensors or numbers, differentiable.
-
-    Computed as x * m + y * (1 - m) with m = cond as 0/1: exact for finite values (multiplying by
-    0 or 1 and adding 0 are exact). An inf or nan in the branch not taken would still give nan,
-    so callers pass branches that are finite everywhere (see `log1p` for the usual trick)."""
-    like = x if isinstance(x, Tensor) else y
-    dtype = like.dtype if isinstance(like, Tensor) and like.dtype.is_float else "float32"
-    m = cond.cast(dtype)
-    return x * m + y * (1 - m)
+    """x where `cond` (a bool Tensor) holds, else y: Tensor.where (tensor_math.py)."""
+    return tensor_math.where(cond, x, y)
 
 
 def maximum(a, b):
-    """Elementwise max of a and b (Tensors or numbers). Ties send the gradient to `a`."""
-    return where(a >= b, a, b) if isinstance(a, Tensor) else where(b > a, b, a)
+    """Elementwise max of a and b. With a number it is clamp(min=number), whose gradient at a tie
+    goes to the tensor (PyTorch's clamp_min, which the losses here follow); two tensors share
+    it, as torch.maximum."""
+    if not isinstance(b, Tensor):
+        return a.clamp(min=b)
+    return b.clamp(min=a) if not isinstance(a, Tensor) else a.maximum(b)
 
 
 def minimum(a, b):
-    """Elementwise min of a and b. Ties send the gradient to `a`."""
-    return where(a <= b, a, b) if isinstance(a, Tensor) else where(b < a, b, a)
+    """Elementwise min of a and b: clamp(max=number) with a number, else torch.minimum."""
+    if not isinstance(b, Tensor):
+        return a.clamp(max=b)
+    return b.clamp(max=a) if not isinstance(a, Tensor) else a.minimum(b)
 
 
 def clamp(x, min=None, max=None):
-    """x limited to [min, max]; the gradient is 1 inside the closed interval and 0 outside, as
-    torch.clamp's."""
-    if min is not None:
-        x = where(x < min, min, x)
-    if max is not None:
-        x = where(x > max, max, x)
-    return x
+    """Tensor.clamp: gradient 1 inside the closed interval, 0 outside (as torch.clamp)."""
+    return x if min is None and max is None else x.clamp(min, max)
 
 
 def log1p(u):

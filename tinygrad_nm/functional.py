@@ -208,7 +208,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     shape = _stat_shape(input)
     axes = (0,) + tuple(range(2, input.ndim))
     if training:
-        count = input.size // input.shape[1]
+        count = input.numel() // input.shape[1]
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input size {input.shape}")

@@ -181,7 +181,7 @@ def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction,
         return -terms.sum(dim)
     if reduction == "sum":
         return -terms.sum()
-    return -terms.sum() / (input.size // c)
+    return -terms.sum() / (input.numel() // c)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean", *, eps=None):

@@ -64,6 +64,9 @@ SETTINGS = (
             "1: one line per kernel call (FLOPs, bytes, predicted and measured time); 2: with the arithmetic"),
     Setting("num_threads", "TINYGRAD_NM_NUM_THREADS", _positive, None,
             "threads of the native (Cython) kernels; default: every core this process may use"),
+    Setting("isa", "TINYGRAD_NM_ISA", lambda raw: raw.strip().lower(), None,
+            "caps the instruction set of the native (Cython) kernels: baseline, avx2 or avx512; default: the best "
+            "this CPU runs"),
     Setting("rates", "TINYGRAD_NM_RATES", os.path.expanduser, None,
             "napkin's calibrated-rates file; default ~/.cache/tinygrad_nm/rates-<host>.json"),
     Setting("test_backends", "TINYGRAD_NM_TEST_BACKENDS", _names, None,

@@ -1,7 +1,10 @@
 """Tensor: a backend buffer, its dtype and backend, and the autograd link that made it.
 
 This is the core every Tensor method runs through. The operators and math methods live in the
-TensorOps mixin (tensor_ops.py) and the constructors in TensorCreation (creation.py); both call
+TensorOps mixin (tensor_ops.py), the constructors in TensorCreation (creation.py), and the rest
+of PyTorch's spelling in TensorConvert (tensor_convert.py: size(), device, to, in-place methods),
+TensorShape (tensor_shape.py), TensorReduce (tensor_reduce.py), TensorMath (tensor_math.py) and
+TensorHooks (tensor_hooks.py: retain_grad, register_hook); all call
 down into the runner here: `_apply` and `_binary` (`a OP b`, with promotion and broadcasting)
 check their arguments and hand the op to `_run`, the one place an op's forward runs and its
 result is recorded as a graph node when a gradient will be needed. Kernels are reached only
@@ -19,8 +22,13 @@ from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq, version_of
 from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
-from tinygrad_nm.shapes import broadcast_shape, normalize_index
+from tinygrad_nm.shapes import broadcast_shape
+from tinygrad_nm.tensor_convert import TensorConvert
+from tinygrad_nm.tensor_hooks import TensorHooks
+from tinygrad_nm.tensor_math import TensorMath
 from tinygrad_nm.tensor_ops import TensorOps
+from tinygrad_nm.tensor_reduce import TensorReduce
+from tinygrad_nm.tensor_shape import TensorShape
 
 _Number = (int, float, bool)
 _NO_INPUT = object()  # b_buf of a one-input op
@@ -58,7 +66,7 @@ def _run(fn_cls, be, shape, dtype, a, b, a_buf, b_buf=_NO_INPUT, params=()):
     return t
 
 
-class Tensor(TensorCreation, TensorOps):
+class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMath, TensorHooks, TensorOps):
     # _shape: the buffer's shape, kept here because reading it from a NumPy array builds a tuple.
     # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
     # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
@@ -101,15 +109,11 @@ class Tensor(TensorCreation, TensorOps):
     def ndim(self):
         return len(self._shape)
 
-    @property
-    def size(self):
+    def numel(self):
         n = 1
         for d in self._shape:
             n *= d
         return n
-
-    def numel(self):
-        return self.size
 
     @property
     def backend(self):
@@ -129,27 +133,17 @@ class Tensor(TensorCreation, TensorOps):
         return backends.kernels_of(self._be).to_numpy(self._buf)
 
     def item(self):
-        if self.size != 1:
+        if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         return backends.kernels_of(self._be).item(self._buf)
 
-    def to(self, target):
-        """`t.to("python")` copies to another backend; `t.to("float64")` changes dtype."""
-        if isinstance(target, str) and target in backends.known_backends():
-            be = backends.load(target)
-            if be is self._be:
-                return self
-            # differentiable: the gradient flows back to this backend (ops.ToBackend)
-            return _run(ops.ToBackend, be, self._shape, self.dtype, self, None, self._buf,
-                        params=(backends.kernels_of(self._be), self.dtype))
-        try:
-            return self.cast(target)
-        except TypeError:
-            if not isinstance(target, str):
-                raise
-            raise ValueError(f"to({target!r}): neither a backend (available: {', '.join(backends.available_backends())};"
-                             f" known: {', '.join(backends.known_backends())}) nor a dtype (bool, int64, float32, "
-                             f"float64)") from None
+    def _to_backend(self, be):
+        """A copy on backend module `be` (Tensor.to parses what the caller asked for)."""
+        if be is self._be:
+            return self
+        # differentiable: the gradient flows back to this backend (ops.ToBackend)
+        return _run(ops.ToBackend, be, self._shape, self.dtype, self, None, self._buf,
+                    params=(backends.kernels_of(self._be), self.dtype))
 
     def cast(self, dtype):
         dtype = dt.to_dtype(dtype)
@@ -216,7 +210,7 @@ class Tensor(TensorCreation, TensorOps):
             raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
                                "computation had requires_grad=True (or it ran under no_grad())")
         if grad is None:
-            if self.size != 1:
+            if self.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for one-element outputs; this "
                                    f"tensor has shape {self.shape}, so pass backward(grad) of that shape")
             buf = backends.kernels_of(self._be).full(self.shape, 1.0, self.dtype)

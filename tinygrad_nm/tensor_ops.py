@@ -11,9 +11,9 @@ import numpy as np
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
 from tinygrad_nm.autograd import grad_mode
-from tinygrad_nm.host import shape_arg
 from tinygrad_nm import backends
-from tinygrad_nm.shapes import broadcast_shape, normalize_axes, normalize_index, reshape_target
+from tinygrad_nm.backends.strided import array_axis_first
+from tinygrad_nm.shapes import broadcast_shape, normalize_index
 
 
 class TensorOps:
@@ -52,8 +52,8 @@ class TensorOps:
         return int(self.item())
 
     def __bool__(self):
-        if self.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.size} elements (shape {self.shape}) "
+        if self.numel() != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.numel()} elements (shape {self.shape}) "
                                "is ambiguous; use .any() or .all() style reductions")
         return bool(self.item())
 
@@ -62,15 +62,6 @@ class TensorOps:
         extra = f", grad_fn=<{self._ctx.__name__}Backward>" if self._ctx is not None else (
             ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"
-
-    def float(self):
-        return self.cast(dt.float32)
-
-    def double(self):
-        return self.cast(dt.float64)
-
-    def long(self):
-        return self.cast(dt.int64)
 
     # --- arithmetic: a OP b, b a tensor, a Python number or array-like --------------------------
     def __add__(self, other): return self._binary(ops.Add, other)
@@ -123,89 +114,6 @@ class TensorOps:
         t = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
         return t.dtype, (t,)
 
-    # --- reductions (dtype= and out= are NumPy's: np.sum(t), np.mean(t), np.max(t) pass them) ----
-    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
-        if dtype is not None or out is not None:
-            return _numpy_style(self, dtype, out).sum(axis, keepdims)
-        if self.dtype is dt.bool_:  # counting: True + True is 2, an int64 as in PyTorch
-            return self.long().sum(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        if not axes:
-            return self
-        return self._apply(ops.Sum, self.dtype, (self,), axes, keepdims)
-
-    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
-        if dtype is not None or out is not None:
-            return _numpy_style(self, dtype, out).mean(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        count = 1
-        for ax in axes:
-            count *= self.shape[ax]
-        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
-        return x.sum(axis, keepdims) / count if count else x.sum(axis, keepdims) * float("nan")
-
-    def max(self, axis=None, keepdims=False, out=None):
-        if out is not None:
-            return _numpy_style(self, None, out).max(axis, keepdims)
-        axes = normalize_axes(axis, self.ndim)
-        if any(self.shape[ax] == 0 for ax in axes):
-            raise ValueError(f"max() over an empty axis of a tensor with shape {self.shape}")
-        if not axes:
-            return self
-        return self._apply(ops.Max, self.dtype, (self,), axes, keepdims)
-
-    def softmax(self, axis=-1):
-        return self._along_axis(ops.Softmax, axis, 1.0)
-
-    def log_softmax(self, axis=-1):
-        return self._along_axis(ops.LogSoftmax, axis, 0.0)
-
-    def _along_axis(self, fn_cls, axis, single):
-        """The softmax family: a 0-d tensor is one row of one element (softmax 1, log_softmax 0, as
-        PyTorch gives); an empty row has nothing to normalise (the result is as empty)."""
-        axis = normalize_axes(axis, self.ndim)
-        if not self.ndim or self.size == 0:
-            return self * 0.0 + single
-        return self._apply(fn_cls, self.dtype, (self,), axis[0])
-
-    # --- movement -------------------------------------------------------------------------------
-    def reshape(self, *shape):
-        target = reshape_target(self.shape, shape_arg(shape))
-        if target == self.shape:
-            return self
-        return self._alias(self._apply(ops.Reshape, self.dtype, (self,), target))  # a view, as in PyTorch
-
-    view = reshape
-
-    def flatten(self, start_dim=0):
-        start_dim = normalize_axes(start_dim, self.ndim)[0] if self.ndim else 0
-        size = 1
-        for d in self.shape[start_dim:]:
-            size *= d
-        return self.reshape(*self.shape[:start_dim], size)  # not -1: a 0 before start_dim makes it ambiguous
-
-    def permute(self, *axes):
-        axes = shape_arg(axes)
-        if sorted(normalize_axes(axes, self.ndim)) != list(range(self.ndim)) or len(axes) != self.ndim:
-            raise ValueError(f"permute{tuple(axes)}: not a permutation of the {self.ndim} axes of shape {self.shape}")
-        axes = tuple(a % self.ndim for a in axes)
-        return self if axes == tuple(range(self.ndim)) else self._alias(self._apply(ops.Permute, self.dtype, (self,), axes))
-
-    def transpose(self, dim0=None, dim1=None):
-        """No arguments: reverse the axes (NumPy). Two: swap those axes (PyTorch)."""
-        if dim0 is None:
-            return self.permute(*reversed(range(self.ndim)))
-        axes = list(range(self.ndim))
-        d0, d1 = (normalize_axes(d, self.ndim)[0] if self.ndim else 0 for d in (dim0, dim1))
-        if d0 == d1:  # swapping an axis with itself: the tensor as it is
-            return self
-        axes[d0], axes[d1] = axes[d1], axes[d0]
-        return self.permute(*axes)
-
-    @property
-    def T(self):
-        return self.transpose()
-
     # --- products -------------------------------------------------------------------------------
     def matmul(self, other):
         other = self._as_tensor(other)
@@ -238,11 +146,18 @@ class TensorOps:
         if isinstance(value, TensorOps):
             self._same_backend(value, "setitem")
             if value.ndim:
-                target = be.getitem(self._buf, index).shape if self.ndim else ()
-                seen = new_axes(target) if new_axes is not None else target  # t[key]'s shape, None axes included
+                target = be.getitem(self._buf, index).shape if self.ndim else ()  # in the kernel's order
+                # t[key]'s shape as PyTorch orders it (an int and an array apart: the array's axis in
+                # place, not first as the kernels' NumPy rule puts it), None axes included
+                at = _array_place(index) if array_axis_first(index) else 0
+                ordered = target[1:at + 1] + target[:1] + target[at + 1:] if at else target
+                seen = new_axes(ordered) if new_axes is not None else ordered
                 broadcast_shape(value.shape, seen, f"t[{key!r}] = value", into=True)
-                if new_axes is not None:  # the value as the selected elements' own shape
-                    value = type(self)._make(be.reshape(be.expand(value._buf, seen), target), value.dtype, value._be)
+                if new_axes is not None or at:  # the value in the selected elements' own layout
+                    buf = be.reshape(be.expand(value._buf, seen), ordered)
+                    if at:
+                        buf = be.permute(buf, (at,) + tuple(i for i in range(len(ordered)) if i != at))
+                    value = type(self)._make(buf, value.dtype, value._be)
             value = value.cast(self.dtype)._buf if value.dtype is not self.dtype else value._buf
         elif not isinstance(value, (int, float, bool)):
             return self.__setitem__(key, type(self)(value, dtype=self.dtype, backend=self.backend))
@@ -271,9 +186,8 @@ class TensorOps:
         return k._host()
 
 
-def _numpy_style(t, dtype, out):
-    """A reduction's NumPy arguments: `dtype` casts first (as np.sum does); `out` has no meaning
-    for a tensor, whose results are new tensors."""
-    if out is not None:
-        raise TypeError("out= is not supported: tinygrad_nm reductions return a new tensor")
-    return t if dtype is None else t.cast(dtype)
+def _array_place(index):
+    """Where PyTorch puts an integer array's axis: after the slices before it (ints dropped)."""
+    return sum(1 for e in index[:next(i for i, e in enumerate(index) if hasattr(e, "shape"))]
+               if isinstance(e, slice))
+

@@ -20,6 +20,10 @@ _MODULES = {
 }
 ENV_VAR = "TINYGRAD_NM_BACKEND"  # settings.backend
 DEFAULT = "numpy"
+# PyTorch's device names (tnm.device, Tensor.to("cuda")): the backends that compute on a device
+# other than the host. Every other backend is "cpu"; "cpu" itself means the default backend when
+# that runs on the host, else DEFAULT.
+_DEVICE_BACKENDS = {"cuda": "numba_cuda"}
 _loaded = {}
 _unavailable = {}  # name -> why it cannot run here
 
@@ -99,6 +103,30 @@ def load(name):
     if module is None:
         raise BackendUnavailableError(f"backend {name!r} cannot run here: {_unavailable[name]}")
     return module
+
+
+def device_type(backend):
+    """PyTorch's device type ("cpu" or "cuda") of a backend module."""
+    for kind, name in _DEVICE_BACKENDS.items():
+        if backend.NAME == name:
+            return kind
+    return "cpu"
+
+
+def device_types():
+    """The device types a program can name: "cpu" and those of the device backends."""
+    return ["cpu", *_DEVICE_BACKENDS]
+
+
+def for_device(kind):
+    """The backend module a PyTorch device type stands for; a clear error if it cannot run here."""
+    if kind == "cpu":
+        host = default()
+        return host if device_type(host) == "cpu" else load(DEFAULT)
+    if kind not in _DEVICE_BACKENDS:
+        raise ValueError(f"unknown device type {kind!r}; device types: {', '.join(device_types())}"
+                         f" (or a backend name: {', '.join(_MODULES)})")
+    return load(_DEVICE_BACKENDS[kind])
 
 
 _default = None

@@ -2,11 +2,12 @@
 
 Which kernel runs where
 -----------------------
-Native code (tinygrad_nm._native, compiled from kernels/ by setup.py), for
+Native code (tinygrad_nm._native_<isa>, compiled from kernels/ by setup.py), for
 float32 and float64 arrays:
-  matmul                          kernels/_matmul.pxd: packed, cache-blocked, 4 x 2-vector
-                                  register blocks, OpenMP threads over output tiles; products
-                                  with at most 4 columns as dot products (no packing)
+  matmul                          kernels/tnm_gemm.h: the Goto/BLIS structure (packed panels
+                                  sized from the cache sizes, an MR x NR micro-kernel in vector
+                                  intrinsics), tiles shared out by kernels/tnm_pool.h's threads;
+                                  products with at most 4 columns as dot products (_matmul.pxd)
   relu, sigmoid, tanh and         kernels/_activations.pxd: one read of each input, one
   relu/sigmoid/tanh_backward      write; exp/tanh by vectorisable Cephes formulas (_mathfn.pxd)
   softmax, log_softmax, their     kernels/_softmax.pxd: row by row, each row read once;
@@ -22,21 +23,28 @@ copies them anyway), the other kernels get C-contiguous copies of inputs that ar
 not contiguous already. Two operands of different float dtypes are promoted as the
 core promotes them (float32 with float64 gives float64).
 
+Instruction sets
+----------------
+setup.py compiles the kernels once per instruction set (baseline, and on x86-64 also
+avx2 and avx512); at import this module loads the best one the CPU supports
+(`ISA`). TINYGRAD_NM_ISA=baseline|avx2|avx512 caps the choice, to test or compare the
+lower ones; asking for one the CPU lacks makes the backend unavailable, saying why.
+
 Threads
 -------
 TINYGRAD_NM_NUM_THREADS (default: the cores this process may run on) sets how many
 threads matmul, sigmoid, tanh and the softmax family use. relu and the three
 backward activations run on one thread: they are memory-bound, and one core
-already moves data as fast as memory does (36 GB/s measured, the copy bandwidth).
-This backend never calls BLAS (its matmul is its own), so a program that only uses
-it never wakes OpenBLAS's threads. After a NumPy matmul they spin for ~0.1 s
-(measured here: 10-25 ms of CPU in the first 50 ms, whatever the BLAS thread limit
-is set to afterwards), on the cores the next native kernel wants. A program that
-mixes both should run its NumPy matmuls inside `blas_limited()` (threadpoolctl:
-BLAS at one thread, so no worker is woken), or leave 0.1 s before timing native
-kernels, as bench/test_cython.py does.
+already moves data as fast as memory does. The matmul's threads (kernels/tnm_pool.h)
+never wait for each other, so another busy process slows it only by the share of the
+core it takes, and OpenBLAS's worker spinning after a NumPy matmul only by its share.
+share_threads_with_blas() (or SHARE_BLAS_THREADS = True before the first matmul) also hands
+NumPy's OpenBLAS this thread pool (OpenBLAS's threading callback): NumPy's matmuls then run
+on the same threads and no OpenBLAS worker is left spinning; off by default, as NumPy's own
+calls then wait for a pool worker to be scheduled (kernels/README.md, "Threads").
 """
 import contextlib
+import importlib
 import os
 
 import numpy as np
@@ -54,11 +62,38 @@ THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"  # settings.num_threads
 BUILD_HINT = ("build them from the repository root with `pip install -e .` (or `bash dev.sh test`); "
               "that needs Cython and a C compiler (OpenMP-capable, e.g. GCC, to use every core)")
 
-try:
-    from tinygrad_nm import _native
-    _import_error = None
-except ImportError as e:  # not built (no compiler, installed without Cython, ...)
-    _native, _import_error = None, e
+ISA_ENV = "TINYGRAD_NM_ISA"  # settings.isa
+ISAS = ("baseline", "avx2", "avx512")  # lowest first: a CPU that runs one runs those before it
+
+
+def _load_native():
+    """(the compiled module for the best instruction set this CPU supports, None), or (None, why
+    not). setup.py builds one module per instruction set (kernels/_native_<isa>.pyx); the baseline
+    one runs on any CPU of the architecture and asks the CPU what else it supports.
+    TINYGRAD_NM_ISA=<isa> caps the choice (to test or compare the lower ones)."""
+    raw = settings.isa or ""
+    if raw and raw.lower() not in ISAS:
+        return None, f"{ISA_ENV}={raw!r} is not one of {', '.join(ISAS)} (unset it to use the best this CPU runs)"
+    try:
+        base = importlib.import_module("tinygrad_nm._native_baseline")
+    except ImportError as e:  # not built (no compiler, installed without Cython, ...)
+        return None, f"its compiled kernels (tinygrad_nm._native_baseline) are not built ({e}); {BUILD_HINT}"
+    forced = raw.lower()
+    if forced and not base.cpu_supports(forced):
+        return None, f"{ISA_ENV}={forced}, but this CPU does not support {forced} (unset it, or ask for a lower one)"
+    for isa in reversed(ISAS[:ISAS.index(forced) + 1] if forced else ISAS):
+        if isa == "baseline":
+            return base, None
+        if not base.cpu_supports(isa):
+            continue
+        try:
+            return importlib.import_module(f"tinygrad_nm._native_{isa}"), None
+        except ImportError as e:  # that variant was left out of the build (the compiler refused its flags)
+            if isa == forced:
+                return None, f"{ISA_ENV}={forced}, but tinygrad_nm._native_{forced} is not built ({e}); {BUILD_HINT}"
+
+
+_native, _native_error = _load_native()
 
 
 def _available_cores():
@@ -80,14 +115,17 @@ _num_threads, _threads_error = _threads_from_env()
 
 
 def unavailable_reason():
-    if _native is None:
-        return f"its compiled kernels (tinygrad_nm._native) are not built ({_import_error}); {BUILD_HINT}"
-    return _threads_error
+    return _native_error if _native is None else _threads_error
 
 
 def num_threads():
     """The threads the parallel native kernels use (1 if the module was built without OpenMP)."""
     return _num_threads if _native is not None and _native.OPENMP else 1
+
+
+def matmul_threads():
+    """The threads matmul uses: its own pool (POSIX threads, built without OpenMP too)."""
+    return _num_threads if _native is not None and _native.POOL else 1
 
 
 def set_num_threads(n):
@@ -96,6 +134,57 @@ def set_num_threads(n):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
     _num_threads = n
+
+
+_blas_shared = None  # the OpenBLAS library whose threading runs on the pool, once shared ("" if none)
+
+
+# True: the first multi-threaded matmul calls share_threads_with_blas(). Off by default: on this
+# (loaded) machine NumPy's own MLP step took 15.8 ms instead of ~1.1 with its BLAS on the pool, its
+# jobs waiting for a pool worker to be scheduled (bench/README.md, "Cython backend").
+SHARE_BLAS_THREADS = False
+
+
+def share_threads_with_blas(share=True):
+    """Run NumPy's OpenBLAS on the native matmul's thread pool from now on (OpenBLAS 0.3.27+,
+    `openblas_set_threads_callback_function`): its own worker threads then stay asleep, so no
+    OpenBLAS thread spins on the cores after a NumPy matmul, and NumPy's and the native kernels'
+    parallel work take turns on one set of threads. Process-wide; matmul does it at its first
+    multi-threaded call if SHARE_BLAS_THREADS is True; share=False gives OpenBLAS its own
+    threads back. Returns the library's path, or None where there is nothing to share (no OpenBLAS
+    with the callback, or no pool)."""
+    global _blas_shared
+    if not share:
+        if _blas_shared:
+            _blas_callback_setter(_blas_shared)(None)
+        _blas_shared = ""  # and the first matmul leaves it so
+        return None
+    if _blas_shared is not None or _native is None or not _native.OPENBLAS_CALLBACK:
+        return _blas_shared or None
+    from threadpoolctl import threadpool_info
+    for lib in threadpool_info():
+        setter = _blas_callback_setter(lib["filepath"]) if lib.get("internal_api") == "openblas" else None
+        if setter is not None:
+            setter(_native.OPENBLAS_CALLBACK)
+            _blas_shared = lib["filepath"]
+            return _blas_shared
+    _blas_shared = ""  # nothing to share: do not look again
+    return None
+
+
+def _blas_callback_setter(path):
+    """OpenBLAS's openblas_set_threads_callback_function in the library at `path`, or None."""
+    import ctypes
+    handle = ctypes.CDLL(path)
+    # NumPy's wheels rename OpenBLAS's symbols (scipy_openblas_..._64_); plain builds do not
+    for name in ("scipy_openblas_set_threads_callback_function64_", "openblas_set_threads_callback_function64_",
+                 "openblas_set_threads_callback_function"):
+        setter = getattr(handle, name, None)
+        if setter is not None:
+            setter.argtypes = [ctypes.c_void_p]
+            setter.restype = None
+            return setter
+    return None
 
 
 @contextlib.contextmanager
@@ -146,8 +235,13 @@ def matmul(a, b):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                          f"{a.shape[1]} (dim 1 of the first) != {b.shape[0]} (dim 0 of the second)")
+    size = a.dtype.itemsize  # strides must be whole elements (not so in a view of a packed record array)
+    a, b = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (a, b))
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _native.matmul(a, b, out, num_threads())
+    threads = matmul_threads()
+    if threads > 1 and _blas_shared is None and SHARE_BLAS_THREADS:
+        share_threads_with_blas()  # once: NumPy's BLAS onto the same threads
+    _native.matmul(a, b, out, threads)
     return out
 
 
@@ -263,16 +357,28 @@ def _native_kernels():
 
 
 def _parallel_from():
-    """kernel -> (fewest elements for which it runs on every thread, parallel regions per call).
-    relu and the backward activations stay on one thread (memory-bound)."""
+    """kernel -> (fewest elements - multiply-adds for matmul - for which it runs on every thread,
+    parallel regions per call), the compiled module's own thresholds. relu and the backward
+    activations stay on one thread (memory-bound)."""
     if _native is None:
         return {}
-    matmul_min = getattr(_native, "SERIAL_MATMUL", 1 << 20)  # elements = multiply-adds
-    rows_min = getattr(_native, "PARALLEL_MIN", 32768)
-    chunk = getattr(_native, "CHUNK", 32768)
-    return {"matmul": (matmul_min, 1), "sigmoid": (chunk + 1, 1), "tanh": (chunk + 1, 1),
+    rows_min = _native.PARALLEL_MIN_ROWS
+    return {"matmul": (_native.SERIAL_MATMUL, 1),
+            **{k: (_native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
             **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
                                           "cross_entropy", "cross_entropy_backward")}}
+
+
+def _module_facts():
+    """What the loaded compiled module is: its instruction set, vector width, the matmul's blocks."""
+    if _native is None:
+        return {}
+    return {"isa": _native.ISA,                        # the instruction set of the loaded module
+            "vector_bytes": _native.VECTOR_BYTES,
+            "openmp": _native.OPENMP,
+            "matmul_blocks": _native.MATMUL_BLOCKS,    # MR, NR (register block), KC, MC, NC, per dtype
+            "cache_bytes": _native.CACHE_BYTES,        # L1, L2, L3 as read at import: they set the blocks
+            "thin_matmul_n": _native.THIN_MATMUL_N}    # at most this many columns: dot products, no packing
 
 
 PRICING = {
@@ -284,5 +390,7 @@ PRICING = {
     # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
     "compiled_work": {("tanh", "float32"): (16, 0, 1)},
     "threads": num_threads,
+    "matmul_threads": matmul_threads,
     "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
+    **_module_facts(),
 }

@@ -19,7 +19,6 @@ allow (backends/gpu_arch.py; the registers come from ptxas, `tinygrad-nm cuda-re
 Every figure here is a prediction from datasheet numbers; nothing in this module was measured
 on a GPU. On a machine with one, napkin's calibration measures the rates instead.
 """
-import math
 from dataclasses import dataclass, field
 
 from tinygrad_nm.backends import gpu_arch

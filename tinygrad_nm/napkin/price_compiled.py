@@ -11,6 +11,8 @@ threads it uses (`threads()`), and whom it delegates the rest to (`delegate`, th
 """
 import math
 
+import numpy as np
+
 from tinygrad_nm.napkin import fmt, price_array_calls
 from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 from tinygrad_nm.napkin.price_array_calls import _fresh_bytes

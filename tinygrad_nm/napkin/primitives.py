@@ -8,7 +8,6 @@ interpreter's per-element costs; the kernels are priced from them in model.py.
 """
 import gc
 import math
-import operator
 import os
 import time
 

@@ -13,7 +13,6 @@ On a GPU backend that has `synchronize()`, each kernel is synchronised so that i
 is its run time, not its launch time.
 """
 import contextlib
-import os
 import sys
 import time
 import warnings

@@ -109,7 +109,7 @@ def orthogonal_(tensor, gain=1, generator=None):
     diagonal, as PyTorch), reshaped to the tensor's shape (dimensions after the first flattened)."""
     if tensor.ndim < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    rows, cols = tensor.shape[0], tensor.size // tensor.shape[0]
+    rows, cols = tensor.shape[0], tensor.numel() // tensor.shape[0]
     flat = rng_for(None, generator).normal(0.0, 1.0, (rows, cols))
     if rows < cols:
         flat = flat.T

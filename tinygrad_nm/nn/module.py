@@ -20,6 +20,7 @@ import numpy as np
 
 from tinygrad_nm import dtypes
 from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.device import device as _device
 from tinygrad_nm.nn.hooks import add_hook
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.tensor import Tensor
@@ -251,8 +252,8 @@ class Module:
             try:
                 dtype = dtypes.to_dtype(arg)
             except TypeError:
-                if not isinstance(arg, str):
-                    raise TypeError(f"Module.to: expected a dtype or a backend name, got {arg!r}") from None
+                if not isinstance(arg, (str, _device)):
+                    raise TypeError(f"Module.to: expected a dtype, a device or a backend name, got {arg!r}") from None
                 target_backend = arg
         if dtype is not None and not dtype.is_float:
             raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
@@ -264,6 +265,12 @@ class Module:
                 t = t.cast(dtype)
             return t.to(target_backend) if target_backend is not None else t
         return self._apply_to_tensors(convert)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
 
     def _apply_to_tensors(self, convert):
         for module in self.modules():

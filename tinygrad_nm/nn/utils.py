@@ -65,14 +65,14 @@ def parameters_to_vector(parameters):
     params = _as_list(parameters)
     if not params:
         raise ValueError("parameters_to_vector: got no parameters")
-    out = Tensor.zeros(sum(p.size for p in params), dtype=params[0].dtype, backend=params[0].backend)
+    out = Tensor.zeros(sum(p.numel() for p in params), dtype=params[0].dtype, backend=params[0].backend)
     offset = 0
     with no_grad():
         for p in params:
             if p.backend != out.backend:
                 raise ValueError(f"parameters_to_vector: parameters are on backends {out.backend!r} and {p.backend!r}")
-            out[offset:offset + p.size] = p.detach().reshape(-1)
-            offset += p.size
+            out[offset:offset + p.numel()] = p.detach().reshape(-1)
+            offset += p.numel()
     return out
 
 
@@ -82,11 +82,11 @@ def vector_to_parameters(vec, parameters):
     if not isinstance(vec, Tensor) or vec.ndim != 1:
         raise TypeError(f"expected vec to be a 1-D Tensor, got {type(vec).__name__}"
                         + (f" of shape {vec.shape}" if isinstance(vec, Tensor) else ""))
-    total = sum(p.size for p in params)
-    if vec.size != total:
-        raise ValueError(f"vector_to_parameters: vec has {vec.size} elements, the parameters {total}")
+    total = sum(p.numel() for p in params)
+    if vec.numel() != total:
+        raise ValueError(f"vector_to_parameters: vec has {vec.numel()} elements, the parameters {total}")
     offset = 0
     with no_grad():
         for p in params:
-            p[...] = vec[offset:offset + p.size].detach().reshape(*p.shape)
-            offset += p.size
+            p[...] = vec[offset:offset + p.numel()].detach().reshape(*p.shape)
+            offset += p.numel()

@@ -1,26 +1,26 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""tinygrad_nm._native: the compiled kernels behind the `cython` backend.
-
-Python-facing entry points only: each checks its arguments (shapes, dtypes via
-the typed memoryviews, thread count), then releases the GIL and runs a kernel
-from the .pxd files beside this one:
-  _matmul.pxd      blocked, register-blocked, OpenMP-parallel matmul
-  _activations.pxd relu / sigmoid / tanh forward and backward
-  _softmax.pxd     softmax, log-softmax, their backward, fused cross-entropy
-  _mathfn.pxd      vectorisable exp / sigmoid / tanh used by the two above
-
-Every function takes float32 or float64 (one fused type: all its arrays must
-share the dtype) and writes into an `out` array the caller allocated, so the
-kernels never allocate Python objects. A wrong argument raises; it never
-reaches a kernel.
-"""
+# The body of every tinygrad_nm._native_<isa> module (each kernels/_native_<isa>.pyx includes this
+# file; setup.py compiles each for its instruction set). Python-facing entry points only: each
+# checks its arguments (shapes, dtypes via the typed memoryviews, thread count), then releases
+# the GIL and runs a kernel from the .pxd files and tnm_gemm.h beside this one:
+#   tnm_gemm.h       the blocked, packed, register-blocked, OpenMP-parallel matmul (C)
+#   _matmul.pxd      its declarations, and the dot-product path for products of <= 4 columns
+#   _activations.pxd relu / sigmoid / tanh forward and backward
+#   _softmax.pxd     softmax, log-softmax, their backward, fused cross-entropy
+#   _mathfn.pxd      vectorisable exp / sigmoid / tanh used by the two above
+#
+# Every function takes float32 or float64 (one fused type: all its arrays must share the dtype)
+# and writes into an `out` array the caller allocated, so the kernels never allocate Python
+# objects. A wrong argument raises; it never reaches a kernel.
 from libc.stdint cimport int64_t
 
-from _matmul cimport floating, matmul_kernel, thin_matmul_kernel, THIN_N, TNM_VEC_BYTES
+from _matmul cimport (floating, thin_matmul_kernel, THIN_N, TNM_VEC_BYTES, TNM_ISA_NAME, TNM_SERIAL_GEMM,
+                      tnm_gemm_init, tnm_gemm_s, tnm_gemm_d, tnm_cpu_supports, tnm_l1_bytes, tnm_l2_bytes,
+                      tnm_l3_bytes, tnm_mr_s, tnm_nr_s, tnm_mr_d, tnm_nr_d, tnm_kc_s, tnm_mc_s, tnm_nc_s,
+                      tnm_kc_d, tnm_mc_d, tnm_nc_d)
 from _activations cimport (elementwise, RELU, SIGMOID, TANH, RELU_BACKWARD, SIGMOID_BACKWARD,
-                           TANH_BACKWARD)
+                           TANH_BACKWARD, CHUNK)
 from _softmax cimport (rowwise, cross_entropy_kernel, cross_entropy_backward_kernel, SOFTMAX,
-                       LOG_SOFTMAX, SOFTMAX_BACKWARD, LOG_SOFTMAX_BACKWARD)
+                       LOG_SOFTMAX, SOFTMAX_BACKWARD, LOG_SOFTMAX_BACKWARD, PARALLEL_MIN)
 
 cdef extern from *:
     """
@@ -32,11 +32,33 @@ cdef extern from *:
     """
     const int TNM_OPENMP
 
-OPENMP = bool(TNM_OPENMP)          # False: built without OpenMP, every kernel runs on one thread
-VECTOR_BYTES = TNM_VEC_BYTES       # the SIMD width the build targets (16 SSE, 32 AVX2, 64 AVX-512)
+cdef extern from "tnm_pool.h":
+    const int TNM_POOL
+    void* TNM_OPENBLAS_CALLBACK     # tnm_openblas_threads: OpenBLAS's jobs on the matmul's pool
 
-cdef enum:
-    SERIAL_MATMUL = 1 << 20        # multiply-adds (~25 us on one core) below which threads cost more than they save
+tnm_gemm_init()  # reads the cache sizes and sets the matmul's block sizes from them
+
+# --- what this module is: the facts napkin prices it by (backends/cython.py gathers them) ---------
+ISA = TNM_ISA_NAME.decode()        # the instruction set this module was compiled for
+OPENMP = bool(TNM_OPENMP)          # False: built without OpenMP, the kernels other than matmul run on one thread
+POOL = bool(TNM_POOL)              # matmul's own threads (POSIX threads); False: it runs on one thread
+# the address of a C function OpenBLAS can run its threaded calls through (its
+# openblas_set_threads_callback_function), so NumPy's BLAS uses the same threads; 0 without a pool
+OPENBLAS_CALLBACK = <size_t>TNM_OPENBLAS_CALLBACK
+VECTOR_BYTES = TNM_VEC_BYTES       # the SIMD width the build targets (16 SSE/NEON, 32 AVX2, 64 AVX-512)
+CACHE_BYTES = {"L1": tnm_l1_bytes, "L2": tnm_l2_bytes, "L3": tnm_l3_bytes}  # as read at import
+# the matmul's register block (MR x NR) and blocks (KC, MC, NC), per dtype (tnm_gemm_body.h)
+MATMUL_BLOCKS = {"float32": {"MR": tnm_mr_s, "NR": tnm_nr_s, "KC": tnm_kc_s, "MC": tnm_mc_s, "NC": tnm_nc_s},
+                 "float64": {"MR": tnm_mr_d, "NR": tnm_nr_d, "KC": tnm_kc_d, "MC": tnm_mc_d, "NC": tnm_nc_d}}
+SERIAL_MATMUL = TNM_SERIAL_GEMM    # multiply-adds below which matmul runs on the calling thread
+PARALLEL_MIN_ELEMENTWISE = CHUNK   # sigmoid/tanh: elements from which the chunks go to the threads
+PARALLEL_MIN_ROWS = PARALLEL_MIN   # softmax family: elements (rows x n) from which rows go to threads
+THIN_MATMUL_N = THIN_N             # products with at most this many columns: dot products, no packing
+
+
+def cpu_supports(isa):
+    """Can this CPU (and its OS) run the module built for `isa` ("baseline", "avx2", "avx512")?"""
+    return bool(tnm_cpu_supports(isa.encode()))
 
 
 cdef int _threads(int num_threads) except -1:
@@ -47,8 +69,9 @@ cdef int _threads(int num_threads) except -1:
 
 # --- matmul ---------------------------------------------------------------------------------------
 def matmul(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, int num_threads=1):
-    """out = a @ b. a (M, K) and b (K, N) may have any strides; out is (M, N), C-contiguous."""
-    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
+    """out = a @ b. a (M, K) and b (K, N) may have any strides (whole elements); out is (M, N),
+    C-contiguous."""
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1], item = sizeof(floating)
     cdef int rc
     num_threads = _threads(num_threads)
     if b.shape[0] != K:
@@ -60,15 +83,22 @@ def matmul(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out,
     if K == 0:
         out[:, :] = 0
         return
-    if M * N * K < SERIAL_MATMUL:
+    if a.strides[0] % item or a.strides[1] % item or b.strides[0] % item or b.strides[1] % item:
+        raise ValueError(f"matmul: the strides of a ({a.strides[0]}, {a.strides[1]}) and b ({b.strides[0]}, "
+                         f"{b.strides[1]}) must be whole elements of {item} bytes (copy them first)")
+    cdef Py_ssize_t rsa = a.strides[0] // item, csa = a.strides[1] // item
+    cdef Py_ssize_t rsb = b.strides[0] // item, csb = b.strides[1] // item
+    # a few columns, rows of a contiguous: dot products, no packing
+    cdef bint thin = N <= THIN_N and csa == 1
+    if thin and M * N * K < TNM_SERIAL_GEMM:
         num_threads = 1
-    # a few columns, rows of a contiguous and whole elements apart: dot products, no packing
-    cdef bint thin = N <= THIN_N and a.strides[1] == sizeof(floating) and a.strides[0] % sizeof(floating) == 0
     with nogil:
         if thin:
             rc = thin_matmul_kernel(a, b, out, num_threads)
+        elif floating is float:
+            rc = tnm_gemm_s(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, num_threads)
         else:
-            rc = matmul_kernel(a, b, out, num_threads)
+            rc = tnm_gemm_d(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, num_threads)
     if rc != 0:
         raise MemoryError(f"matmul: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
 

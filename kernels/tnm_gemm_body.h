@@ -1,0 +1,362 @@
+/* One precision of the matmul in tnm_gemm.h; included there twice, with T = float and S = s, then
+ * T = double and S = d. Every name it defines ends in _s or _d. */
+#define FN(name) TNM_CAT(name, TNM_CAT(_, S))
+#define VEC TNM_CAT(TNM_VEC_, S)
+#define VL TNM_CAT(TNM_VL_, S)
+#define MR TNM_CAT(TNM_MR_, S)
+#define NV TNM_NV
+#define NR (NV * VL)
+#define VLOAD TNM_CAT(TNM_LOAD_, S)
+#define VLOADU TNM_CAT(TNM_LOADU_, S)
+#define VSTOREU TNM_CAT(TNM_STOREU_, S)
+#define VBCAST TNM_CAT(TNM_BCAST_, S)
+#define VFMA TNM_CAT(TNM_FMA_, S)
+#define VADD TNM_CAT(TNM_ADD_, S)
+#define VZERO TNM_CAT(TNM_ZERO_, S)
+
+static const int FN(tnm_mr) = MR, FN(tnm_nr) = NR;
+static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/_d from the caches */
+
+/* The block sizes, from the cache sizes tnm_read_caches found:
+ * - KC: a B micro-panel (KC x NR) takes two thirds of L1; the A micro-panel streaming past it
+ *   and the C tile the rest (half of L1 was slower at 1024^3: kernels/README.md);
+ * - NC: the packed B block (KC x NC) takes half of L2, so the tiles re-read it from L2;
+ * - MC: the tallest tile; its packed A (MC x KC) takes a quarter of L2. */
+static void FN(tnm_blocking)(void) {
+    ptrdiff_t kc = tnm_l1_bytes * 2 / 3 / (NR * (ptrdiff_t)sizeof(T)) / 8 * 8;
+    kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
+    ptrdiff_t nc = tnm_l2_bytes / 2 / (kc * (ptrdiff_t)sizeof(T)) / NR * NR;
+    ptrdiff_t mc = tnm_l2_bytes / 4 / (kc * (ptrdiff_t)sizeof(T)) / MR * MR;
+    FN(tnm_kc) = kc;
+    FN(tnm_nc) = nc < 4 * NR ? 4 * NR : nc > 8192 ? 8192 : nc;
+    FN(tnm_mc) = mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
+}
+
+/* The micro-kernel: C[0:mr, 0:nr] = (or +=, if !first) A micro-panel @ B micro-panel, that is
+ *
+ *     for p in range(kc):                       # one step of k
+ *         for i in range(MR):                   # MR rows: a broadcast of ap[p*MR + i] ...
+ *             for j in range(NR):               # ... times NR columns of bp (NV vector loads)
+ *                 acc[i][j] += ap[p*MR + i] * bp[p*NR + j]
+ *
+ * with acc (MR x NV vectors) held in registers for the whole k loop. The packed panels are
+ * zero-padded, so the loop always computes the whole MR x NR block; an edge block (mr < MR or
+ * nr < NR), or a C whose columns are not contiguous (csc != 1: a transposed product), is stored
+ * through a buffer, and only its mr x nr corner reaches C. */
+static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* restrict bp, T* restrict c,
+                                 ptrdiff_t ldc, ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first) {
+    VEC acc[MR][NV];
+#if defined(__GNUC__)
+    /* C's rows are far apart in memory (and a power-of-two stride maps them to the same L1 set):
+     * start fetching them now, so they have arrived when the k loop ends */
+    TNM_UNROLL for (int i = 0; i < MR; i++) {
+        __builtin_prefetch(c + i * ldc, 1, 3);
+        __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+    }
+#endif
+    TNM_UNROLL for (int i = 0; i < MR; i++)
+        TNM_UNROLL for (int v = 0; v < NV; v++) acc[i][v] = VZERO();
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        VEC b[NV];
+        TNM_UNROLL for (int v = 0; v < NV; v++) b[v] = VLOAD(bp + v * VL);
+        TNM_UNROLL for (int i = 0; i < MR; i++) {
+            VEC a = VBCAST(ap[i]);
+            TNM_UNROLL for (int v = 0; v < NV; v++) acc[i][v] = VFMA(a, b[v], acc[i][v]);
+        }
+        ap += MR;
+        bp += NR;
+    }
+    if (mr == MR && nr == NR && csc == 1) {
+        TNM_UNROLL for (int i = 0; i < MR; i++)
+            TNM_UNROLL for (int v = 0; v < NV; v++) {
+                T* ci = c + i * ldc + v * VL;
+                VSTOREU(ci, first ? acc[i][v] : VADD(VLOADU(ci), acc[i][v]));
+            }
+        return;
+    }
+    T tmp[MR * NR];
+    TNM_UNROLL for (int i = 0; i < MR; i++)
+        TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(tmp + i * NR + v * VL, acc[i][v]);
+    for (ptrdiff_t i = 0; i < mr; i++)
+        for (ptrdiff_t j = 0; j < nr; j++)
+            c[i * ldc + j * csc] = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
+}
+
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: the copy both packings need when
+ * the operand's layout is the other way round (a transposed B, a row-major A). In 4 x 4 (float)
+ * or 2 x 2 (double) blocks through SSE registers where the machine has them: 4 loads, 8
+ * shuffles, 4 stores per 16 floats instead of 16 scalar loads and stores. */
+static void FN(tnm_transpose)(const T* src, ptrdiff_t lds, ptrdiff_t rows, ptrdiff_t cols, T* restrict dst,
+                              ptrdiff_t ldd) {
+    ptrdiff_t r0 = 0, c0 = 0;
+#if defined(__SSE2__) && !defined(TNM_SCALAR_KERNEL)
+#define TB (16 / (ptrdiff_t)sizeof(T))        /* the block: 4 floats or 2 doubles */
+    for (c0 = 0; c0 + TB <= cols; c0 += TB) {
+        for (r0 = 0; r0 + TB <= rows; r0 += TB) {
+            const T* s = src + r0 * lds + c0;
+            T* d = dst + c0 * ldd + r0;
+            if (sizeof(T) == 4) {
+                __m128 x0 = _mm_loadu_ps((const float*)s), x1 = _mm_loadu_ps((const float*)(s + lds));
+                __m128 x2 = _mm_loadu_ps((const float*)(s + 2 * lds)), x3 = _mm_loadu_ps((const float*)(s + 3 * lds));
+                _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+                _mm_storeu_ps((float*)d, x0);
+                _mm_storeu_ps((float*)(d + ldd), x1);
+                _mm_storeu_ps((float*)(d + 2 * ldd), x2);
+                _mm_storeu_ps((float*)(d + 3 * ldd), x3);
+            } else {
+                __m128d x0 = _mm_loadu_pd((const double*)s), x1 = _mm_loadu_pd((const double*)(s + lds));
+                _mm_storeu_pd((double*)d, _mm_unpacklo_pd(x0, x1));
+                _mm_storeu_pd((double*)(d + ldd), _mm_unpackhi_pd(x0, x1));
+            }
+        }
+        for (ptrdiff_t r = r0; r < rows; r++)                  /* rows left over: one by one */
+            for (ptrdiff_t c = c0; c < c0 + TB; c++) dst[c * ldd + r] = src[r * lds + c];
+    }
+#undef TB
+#endif
+    for (ptrdiff_t c = c0; c < cols; c++)                      /* columns left over */
+        for (ptrdiff_t r = 0; r < rows; r++) dst[c * ldd + r] = src[r * lds + c];
+}
+
+/* Pack B[0:kc, 0:n] (b points at its first element; rs, cs: row and column strides in elements)
+ * panels q in [q0, q1): panel q holds columns q*NR.. as dst[q*kc*NR + p*NR + j] = B[p, q*NR + j],
+ * zero past column n. */
+static void FN(tnm_pack_b)(const T* b, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t kc, ptrdiff_t n,
+                           T* restrict dst, ptrdiff_t q0, ptrdiff_t q1) {
+    for (ptrdiff_t q = q0; q < q1; q++) {
+        T* restrict d = dst + q * kc * NR;
+        const T* s = b + q * NR * cs;
+        ptrdiff_t nr = n - q * NR < NR ? n - q * NR : NR;
+        if (cs == 1 && nr == NR) {            /* rows contiguous: NR-long copies, NV vector moves each */
+            for (ptrdiff_t p = 0; p < kc; p++)  /* (a plain loop becomes a memcpy call per row: 2x slower) */
+                TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(d + p * NR + v * VL, VLOADU(s + p * rs + v * VL));
+            continue;
+        }
+        if (nr < NR) memset(d, 0, (size_t)(kc * NR) * sizeof(T));
+        if (rs == 1) {                         /* a transposed B: each column is contiguous */
+            FN(tnm_transpose)(s, cs, nr, kc, d, NR);
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (ptrdiff_t j = 0; j < nr; j++) d[p * NR + j] = s[p * rs + j * cs];
+        }
+    }
+}
+
+/* Pack A[0:m, 0:kc] into panels of MR rows: dst[q*kc*MR + p*MR + i] = A[q*MR + i, p], zero past
+ * row m. */
+static void FN(tnm_pack_a)(const T* a, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t m, ptrdiff_t kc,
+                           T* restrict dst) {
+    for (ptrdiff_t q = 0; q * MR < m; q++) {
+        T* restrict d = dst + q * kc * MR;
+        const T* s = a + q * MR * rs;
+        ptrdiff_t mr = m - q * MR < MR ? m - q * MR : MR;
+        if (cs == 1) {                         /* rows contiguous: MR streams, interleaved */
+            FN(tnm_transpose)(s, rs, mr, kc, d, MR);
+            for (ptrdiff_t p = 0; p < kc; p++)
+                for (ptrdiff_t i = mr; i < MR; i++) d[p * MR + i] = 0;
+        } else if (mr == MR && rs == 1) {      /* a transposed A: MR contiguous values per column */
+            for (ptrdiff_t p = 0; p < kc; p++)
+                TNM_UNROLL for (int i = 0; i < MR; i++) d[p * MR + i] = s[p * cs + i];
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++) {
+                for (ptrdiff_t i = 0; i < mr; i++) d[p * MR + i] = s[i * rs + p * cs];
+                for (ptrdiff_t i = mr; i < MR; i++) d[p * MR + i] = 0;
+            }
+        }
+    }
+}
+
+/* A buffer of at least `count` elements, kept per thread between calls (packing buffers of a few
+ * hundred KiB: a fresh malloc of that size is an mmap and page faults on every call). Each OpenMP
+ * thread and each calling thread has its own, so concurrent calls never share one. */
+static T* FN(tnm_buffer)(T** slot, size_t* cap, size_t count) {
+    if (*cap < count) {
+        free(*slot);
+        *slot = NULL;
+        *cap = 0;
+        size_t bytes = (count * sizeof(T) + TNM_ALIGN - 1) / TNM_ALIGN * TNM_ALIGN;
+        void* p = NULL;
+        if (posix_memalign(&p, TNM_ALIGN, bytes) != 0) return NULL;
+        *slot = (T*)p;
+        *cap = count;
+    }
+    return *slot;
+}
+
+static _Thread_local T* FN(tnm_apack);
+static _Thread_local size_t FN(tnm_apack_cap);
+static _Thread_local T* FN(tnm_bpack);
+static _Thread_local size_t FN(tnm_bpack_cap);
+static _Thread_local unsigned char* FN(tnm_flags);
+static _Thread_local size_t FN(tnm_flags_cap);
+
+/* One product, cut into tasks: task t computes a whole tile of C (a block of rows x a group of
+ * columns, over all of K), so tasks never wait for each other. B is packed for all of K, panel
+ * by panel, by whichever task first needs a panel (flags: 0 unpacked, 1 being packed, 2 ready). */
+typedef struct {
+    ptrdiff_t M, N, K, rsa, csa, rsb, csb, ldc, csc;
+    const T* a;
+    const T* b;
+    T* c;
+    ptrdiff_t kcb, nk;          /* k slices: nk of kcb (the last may be shorter) */
+    ptrdiff_t mcb, nmb;         /* row blocks: nmb of mcb rows (a multiple of MR) */
+    ptrdiff_t ncb, ngroups;     /* column groups: ngroups of ncb columns (a multiple of NR) */
+    ptrdiff_t npan, npad;       /* B's NR-wide panels in all, and N padded to whole panels */
+    T* bpack;                   /* packed B: k slice at pc starts at pc * npad, its panel q at + q * kc * NR */
+    _Atomic unsigned char* flags;   /* per (k slice, panel) */
+    _Atomic int failed;
+} FN(tnm_job);
+
+static void FN(tnm_tile)(void* arg, long t) {
+    FN(tnm_job)* j = (FN(tnm_job)*)arg;
+    /* tasks in column-group-major order: tasks running at the same time share B's panels */
+    ptrdiff_t g = t / j->nmb, ic = (t % j->nmb) * j->mcb, jc = g * j->ncb;
+    ptrdiff_t mc = j->M - ic < j->mcb ? j->M - ic : j->mcb;
+    ptrdiff_t nc = j->N - jc < j->ncb ? j->N - jc : j->ncb;
+    ptrdiff_t q0 = jc / NR, q1 = (jc + nc + NR - 1) / NR;
+    T* apack = FN(tnm_buffer)(&FN(tnm_apack), &FN(tnm_apack_cap), (size_t)(j->mcb * j->kcb));
+    if (!apack) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    for (ptrdiff_t s = 0; s < j->nk; s++) {
+        ptrdiff_t pc = s * j->kcb, kc = j->K - pc < j->kcb ? j->K - pc : j->kcb;
+        T* bk = j->bpack + pc * j->npad;
+        _Atomic unsigned char* flags = j->flags + s * j->npan;
+        /* this k slice of the group's B panels: pack those nobody has claimed, then wait for
+         * the ones another thread is packing (a few microseconds each). Each task starts at its
+         * own panel, so two threads starting tiles of one group pack half each. */
+        for (ptrdiff_t i = 0; i < q1 - q0; i++) {
+            ptrdiff_t q = q0 + (i + t) % (q1 - q0);
+            unsigned char expect = 0;
+            if (atomic_load_explicit(&flags[q], memory_order_acquire) == 0
+                && atomic_compare_exchange_strong(&flags[q], &expect, 1)) {
+                FN(tnm_pack_b)(j->b + pc * j->rsb, j->rsb, j->csb, kc, j->N, bk, q, q + 1);
+                atomic_store_explicit(&flags[q], 2, memory_order_release);
+            }
+        }
+        for (ptrdiff_t q = q0; q < q1; q++)
+            while (atomic_load_explicit(&flags[q], memory_order_acquire) != 2) {
+#if TNM_POOL
+                TNM_PAUSE();
+#endif
+            }
+        FN(tnm_pack_a)(j->a + ic * j->rsa + pc * j->csa, j->rsa, j->csa, mc, kc, apack);
+        for (ptrdiff_t q = q0; q < q1; q++) {
+            ptrdiff_t jr = q * NR, nr = j->N - jr < NR ? j->N - jr : NR;
+            for (ptrdiff_t ir = 0; ir < mc; ir += MR)
+                FN(tnm_micro)(kc, apack + ir * kc, bk + q * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
+                              j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0);
+        }
+    }
+}
+
+/* A rough cost, in multiply-adds, of C = A @ B as the kernel runs it: the MR x NR blocks over the
+ * padded M x N (a narrow C wastes most of each block), plus packing A and B: an element costs
+ * ~3 multiply-adds' time when its copy reads a contiguous run, ~20 when B must be transposed
+ * (rsb == 1: a scalar gather per element). */
+static double FN(tnm_cost)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa, ptrdiff_t csa,
+                           ptrdiff_t rsb, ptrdiff_t csb) {
+    double padded = (double)((M + MR - 1) / MR * MR) * ((N + NR - 1) / NR * NR) * K;
+    double pack_a = (double)M * K * (csa == 1 || rsa == 1 ? 3 : 20);
+    double pack_b = (double)K * N * (csb == 1 ? 3 : 20);
+    (void)rsb;
+    return padded + pack_a + pack_b;
+}
+
+/* Cut C into tiles: row blocks of mcb <= MC rows (a multiple of MR) and column groups of ncb <= NC
+ * columns (a multiple of NR). With threads, at least `target` tiles (4 per thread), so a thread
+ * slowed by another process on its core just ends up with fewer; among the cuts that give that
+ * many, the one that moves the least data: every tile packs its rows of A and reads its columns
+ * of packed B over all of K, so nmb x |B| reads plus ngroups x |A| packed (a packed element
+ * counted twice: read and written) - least for tiles near square (1024^3 on two threads: 4 x 2
+ * tiles of 264 x 512 rather than 8 x 1 of 132 x 1024). */
+static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
+    ptrdiff_t M = j->M, N = j->N, mp = (M + MR - 1) / MR;
+    ptrdiff_t best_nmb = (M + FN(tnm_mc) - 1) / FN(tnm_mc), best_ng = (N + FN(tnm_nc) - 1) / FN(tnm_nc);
+    if (target > 1) {
+        double best = -1;
+        ptrdiff_t nmb_max = mp < 4 * target + best_nmb ? mp : 4 * target + best_nmb;
+        ptrdiff_t ng_max = j->npan < 4 * target + best_ng ? j->npan : 4 * target + best_ng;
+        for (ptrdiff_t nmb = 1; nmb <= nmb_max; nmb++) {
+            ptrdiff_t mcb = (mp + nmb - 1) / nmb * MR;
+            if (mcb > FN(tnm_mc) || (nmb > 1 && (mp + nmb - 2) / (nmb - 1) * MR == mcb)) continue;
+            for (ptrdiff_t ng = 1; ng <= ng_max; ng++) {
+                ptrdiff_t ncb = (j->npan + ng - 1) / ng * NR;
+                if (ncb > FN(tnm_nc) || (ng > 1 && (j->npan + ng - 2) / (ng - 1) * NR == ncb)) continue;
+                ptrdiff_t tiles = ((M + mcb - 1) / mcb) * ((N + ncb - 1) / ncb);
+                double reads = (double)nmb * N + 2.0 * ng * M;
+                /* too few tiles: worse than any cut with enough; then fewer reads */
+                double score = (tiles < target ? 1e30 * (double)(target - tiles) : 0) + reads;
+                if (best < 0 || score < best) best = score, best_nmb = nmb, best_ng = ng;
+            }
+        }
+    }
+    j->mcb = (mp + best_nmb - 1) / best_nmb * MR;
+    j->nmb = (M + j->mcb - 1) / j->mcb;
+    j->ncb = (j->npan + best_ng - 1) / best_ng * NR;
+    j->ngroups = (N + j->ncb - 1) / j->ncb;
+}
+
+/* C (M x N, row stride ldc) = A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb), all
+ * strides in elements; M, N, K > 0. Returns 0, or -1 if a packing buffer could not be allocated
+ * (C is then incomplete). */
+static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                        ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                        int nthreads) {
+    FN(tnm_job) j;
+    if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
+    j.csc = 1;
+    if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
+        /* A narrow C (h.T @ g with 10 columns: NR = 32 would compute 3.2x the work): compute
+         * C^T = B^T @ A^T instead, the same kernel with the operands' strides swapped, writing
+         * C through its column stride. */
+        ptrdiff_t t = M; M = N; N = t;
+        const T* p = a; a = b; b = p;
+        t = rsa; rsa = csb; csb = t;
+        t = csa; csa = rsb; rsb = t;
+        j.csc = ldc;
+        ldc = 1;
+    }
+    j.M = M, j.N = N, j.K = K, j.a = a, j.rsa = rsa, j.csa = csa, j.b = b, j.rsb = rsb, j.csb = csb;
+    j.c = c, j.ldc = ldc;
+    /* k slices of equal length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end */
+    j.nk = (K + FN(tnm_kc) - 1) / FN(tnm_kc);
+    j.kcb = (K + j.nk - 1) / j.nk;
+    j.nk = (K + j.kcb - 1) / j.kcb;
+    j.npan = (N + NR - 1) / NR;
+    j.npad = j.npan * NR;
+    FN(tnm_tiles)(&j, nthreads > 1 ? 4 * nthreads : 1);
+    j.bpack = FN(tnm_buffer)(&FN(tnm_bpack), &FN(tnm_bpack_cap), (size_t)(K * j.npad));
+    size_t nflags = (size_t)(j.nk * j.npan);
+    if (FN(tnm_flags_cap) < nflags) {
+        free(FN(tnm_flags));
+        FN(tnm_flags) = malloc(nflags);
+        FN(tnm_flags_cap) = FN(tnm_flags) ? nflags : 0;
+    }
+    if (!j.bpack || !FN(tnm_flags)) return -1;
+    memset(FN(tnm_flags), 0, nflags);
+    j.flags = (_Atomic unsigned char*)FN(tnm_flags);
+    atomic_init(&j.failed, 0);
+    tnm_parallel(FN(tnm_tile), &j, (long)(j.nmb * j.ngroups), nthreads);
+    if (FN(tnm_bpack_cap) * sizeof(T) > TNM_KEEP_BYTES) {   /* a big B's copy is not kept between calls */
+        free(FN(tnm_bpack));
+        FN(tnm_bpack) = NULL;
+        FN(tnm_bpack_cap) = 0;
+    }
+    return atomic_load(&j.failed) ? -1 : 0;
+}
+
+#undef FN
+#undef VEC
+#undef VL
+#undef MR
+#undef NV
+#undef NR
+#undef VLOAD
+#undef VLOADU
+#undef VSTOREU
+#undef VBCAST
+#undef VFMA
+#undef VADD
+#undef VZERO

@@ -1,0 +1,172 @@
+"""The `torch.*` functions, so that a PyTorch program runs with `import tinygrad_nm as torch`:
+constructors (tensor, zeros, rand, arange, linspace, ...), the *_like family, cat/stack/where,
+and every Tensor method PyTorch also spells as a function (torch.sum(x, 1) is x.sum(1)).
+
+`device=` takes "cpu" (the default backend when it runs on the host), "cuda" (the Numba CUDA
+backend), a `tnm.device` or a backend name; `backend=` takes a backend name. Random numbers are
+drawn on the host (creation.py), so a seed gives the same numbers on every backend.
+"""
+import numpy as np
+
+from tinygrad_nm import dtypes as dt
+from tinygrad_nm.device import backend_of
+from tinygrad_nm.host import rng_for, shape_arg
+from tinygrad_nm.tensor import Tensor
+from tinygrad_nm.tensor_math import where
+from tinygrad_nm.tensor_shape import cat, concat, concatenate, stack
+
+__all__ = ["tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "full", "empty", "rand", "randn",
+           "randint", "arange", "linspace", "eye", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
+           "randn_like", "cat", "concat", "concatenate", "stack", "where"]
+
+
+def _backend(device, backend):
+    """The backend name for device= / backend= (neither: the default backend)."""
+    if device is not None and backend is not None:
+        raise TypeError(f"pass device= or backend=, not both (got {device!r} and {backend!r})")
+    return backend if device is None else backend_of(device).NAME
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False, backend=None):
+    """A new tensor holding a copy of `data` (numbers, nested lists, a NumPy array or a tensor)."""
+    if isinstance(data, Tensor):
+        data = data.detach()
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, backend=_backend(device, backend))
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor):
+        return data.to(*(x for x in (device, dtype) if x is not None))
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array):
+    """A tensor with the array's values and dtype (a copy: unlike PyTorch, it does not share memory)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a NumPy array, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def _sized(fill):
+    def make(*size, dtype=None, device=None, requires_grad=False, backend=None):
+        return fill(shape_arg(size), dtype=dtype, backend=_backend(device, backend), requires_grad=requires_grad)
+    return make
+
+
+zeros = _sized(lambda s, **kw: Tensor.zeros(*s, **kw))
+ones = _sized(lambda s, **kw: Tensor.ones(*s, **kw))
+empty = zeros  # "uninitialised" memory: zeros here, so nothing depends on leftover values
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False, backend=None):
+    return Tensor.full(size, fill_value, dtype=dtype, backend=_backend(device, backend), requires_grad=requires_grad)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    return Tensor.rand(*size, generator=generator, dtype=dtype, backend=_backend(device, backend),
+                       requires_grad=requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    return Tensor.randn(*size, generator=generator, dtype=dtype, backend=_backend(device, backend),
+                        requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=None, generator=None, dtype=None, device=None, backend=None):
+    """Integers uniform in [low, high): randint(high, size) or randint(low, high, size)."""
+    if size is None and high is not None and not isinstance(high, (int, np.integer)):  # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:  # randint(high, size=...)
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint: missing the size argument, e.g. randint(10, (3,))")
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    values = rng_for(None, generator).integers(low, high, shape_arg((size,)))
+    return Tensor(values, dtype=dtype or dt.int64, backend=_backend(device, backend))
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False, backend=None):
+    t = Tensor.arange(start, end, step, dtype=dtype, backend=_backend(device, backend))
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False, backend=None):
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
+    t = Tensor(np.linspace(start, end, steps), dtype=dtype or dt.DEFAULT_FLOAT, backend=_backend(device, backend))
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False, backend=None):
+    t = Tensor.eye(n, m, dtype=dtype, backend=_backend(device, backend))
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _like(make):
+    def like(input, *args, dtype=None, device=None, requires_grad=False, backend=None):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"expected a tensor, got {type(input).__name__}")
+        name = _backend(device, backend) or input.backend
+        return make(input.shape, *args, dtype=dtype or input.dtype, backend=name, requires_grad=requires_grad)
+    return like
+
+
+zeros_like = _like(lambda s, **kw: Tensor.zeros(*s, **kw))
+ones_like = _like(lambda s, **kw: Tensor.ones(*s, **kw))
+empty_like = zeros_like
+full_like = _like(lambda s, value, **kw: Tensor.full(s, value, **kw))
+rand_like = _like(lambda s, **kw: Tensor.rand(*s, **kw))
+randn_like = _like(lambda s, **kw: Tensor.randn(*s, **kw))
+
+
+# --- Tensor methods PyTorch also spells as functions: torch.exp(x) is x.exp() ------------------
+_METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square reciprocal rsqrt clamp clip maximum "
+            "minimum masked_fill eq ne lt le gt ge isnan isinf isfinite allclose isclose equal sum mean max min "
+            "amax amin argmax argmin var std logsumexp any all prod cumsum norm softmax log_softmax reshape "
+            "flatten unflatten unsqueeze squeeze permute transpose swapaxes t flip split chunk unbind matmul "
+            "numel gather clone detach atanh logical_not logical_and logical_or logical_xor narrow index_select "
+            "tril triu sin cos").split()
+
+
+def _function(name):
+    def fn(input, *args, **kwargs):
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(input).__name__}")
+        return getattr(input, name)(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"torch.{name}(input, ...): input.{name}(...)."
+    return fn
+
+
+for _name in _METHODS:
+    globals()[_name] = _function(_name)
+    __all__.append(_name)
+
+
+def add(input, other, alpha=1):
+    return input + (other if alpha == 1 else other * alpha)
+
+
+def sub(input, other, alpha=1):
+    return input - (other if alpha == 1 else other * alpha)
+
+
+def mul(input, other):
+    return input * other
+
+
+def div(input, other):
+    return input / other
+
+
+def pow(input, exponent):
+    return input ** exponent
+
+
+mm = globals()["matmul"]  # made by the loop above
+__all__ += ["add", "sub", "mul", "div", "pow", "mm"]

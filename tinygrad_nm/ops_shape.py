@@ -1,0 +1,62 @@
+"""Differentiable ops the PyTorch-spelled API composes with, built on kernels that already exist
+(expand, copy, full, setitem, getitem, where): forward and backward side by side, as in ops.py.
+
+Expand and Cat copy into new storage, so a later in-place write to their result never reaches
+the input's (a NumPy broadcast view would share it)."""
+from tinygrad_nm.autograd import Function, needs_grad
+from tinygrad_nm.ops import unbroadcast
+
+
+class Expand(Function):
+    """a broadcast to `shape` (Tensor.expand, expand_as, repeat). Backward sums back to a's shape."""
+
+    def forward(ctx, be, a, shape):
+        return be.copy(be.expand(a, shape))
+
+    def backward(ctx, be, g):
+        return unbroadcast(be, g, ctx._a._shape), None
+
+
+class Clone(Function):
+    """A copy in new storage (Tensor.clone); the gradient passes through."""
+
+    def forward(ctx, be, a):
+        return be.copy(a)
+
+    def backward(ctx, be, g):
+        return g, None
+
+
+class Cat(Function):
+    """a and b joined along `axis` (Tensor.cat folds more inputs pairwise). Backward hands each
+    input its slice of the gradient."""
+
+    def forward(ctx, be, a, b, axis, dtype):
+        n = a.shape[axis]
+        shape = tuple(d + b.shape[i] if i == axis else d for i, d in enumerate(a.shape))
+        lead = (slice(None),) * axis
+        ctx._saved = (lead + (slice(0, n),), lead + (slice(n, shape[axis]),))
+        out = be.full(shape, 0, dtype)
+        be.setitem(out, ctx._saved[0], a)
+        be.setitem(out, ctx._saved[1], b)
+        return out
+
+    def backward(ctx, be, g):
+        first, second = ctx._saved
+        return (be.getitem(g, first) if needs_grad(ctx._a) else None,
+                be.getitem(g, second) if needs_grad(ctx._b) else None)
+
+
+class Where(Function):
+    """a where `cond` holds, else b (cond: a bool buffer of the result's shape, outside the graph;
+    a and b: buffers of that shape or Python numbers). Each input gets the gradient where it was
+    picked, 0 elsewhere, as torch.where's."""
+
+    def forward(ctx, be, a, b, cond):
+        ctx._saved = cond
+        return be.where(cond, a, b)
+
+    def backward(ctx, be, g):
+        cond = ctx._saved
+        return (be.where(cond, g, 0.0) if needs_grad(ctx._a) else None,
+                be.where(cond, 0.0, g) if needs_grad(ctx._b) else None)

@@ -1,0 +1,221 @@
+"""Elementwise methods spelled as in PyTorch that compose the core's ops: where, maximum,
+minimum, clamp, masked_fill, the named comparisons, isnan/isinf/isfinite, allclose/equal, sign,
+square, reciprocal, rsqrt.
+
+`TensorMath` is a mixin of Tensor (it never imports it). `where` is one op (ops_shape.Where, on
+the `where` kernel); the rest are built from it and the operators, with PyTorch's gradients.
+"""
+import numpy as np
+
+from tinygrad_nm import backends
+from tinygrad_nm import dtypes as dt
+from tinygrad_nm import ops_shape
+from tinygrad_nm.shapes import broadcast_shape
+
+_Number = (int, float, bool)
+
+
+def _is_tensor(x):
+    return hasattr(x, "_buf")
+
+
+def where(condition, input, other):
+    """torch.where(condition, input, other): input where condition (a bool tensor) holds, else
+    other; input and other are tensors or numbers, broadcast together, dtypes promoted.
+    Differentiable in both; an inf or nan in the branch not taken does not reach the result."""
+    if not _is_tensor(condition) or condition.dtype is not dt.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got "
+                        f"{condition.dtype if _is_tensor(condition) else type(condition).__name__}")
+    for name, v in (("input", input), ("other", other)):
+        if not (_is_tensor(v) or isinstance(v, _Number) or isinstance(v, np.generic)):
+            raise TypeError(f"where: {name} must be a tensor or a number, got {type(v).__name__}")
+    x, y = (v.item() if isinstance(v, np.generic) else v for v in (input, other))
+    if not _is_tensor(x) and not _is_tensor(y):  # two numbers: the first becomes a tensor
+        x = type(condition)(x, backend=condition.backend, dtype=dt.promote(*(dt.to_dtype(type(v)) for v in (x, y))))
+    tensors = [v for v in (x, y) if _is_tensor(v)]
+    for t in tensors:
+        condition._same_backend(t, "where")
+    if len(tensors) == 2:
+        dtype = dt.promote(x.dtype, y.dtype)
+    else:
+        dtype = dt.promote_scalar(tensors[0].dtype, y if tensors[0] is x else x)
+    shape = condition.shape
+    for t in tensors:
+        shape = broadcast_shape(shape, t.shape, "where")
+    x, y = (v.cast(dtype).expand(*shape) if _is_tensor(v) else _as_scalar(v, dtype) for v in (x, y))
+    cond = condition.expand(*shape)._buf if condition.shape != shape else condition._buf
+    return condition._apply(ops_shape.Where, dtype, (x, y), cond)
+
+
+def _as_scalar(v, dtype):
+    return float(v) if dtype.is_float else bool(v) if dtype is dt.bool_ else int(v)
+
+
+class TensorMath:
+    __slots__ = ()
+
+    def where(self, condition, other):
+        """self where condition holds, else other (Tensor.where, PyTorch's argument order)."""
+        return where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        """value where mask (a bool tensor broadcastable to self) holds; self's shape and dtype."""
+        if _is_tensor(value):
+            if value.ndim:
+                raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
+            value = value.cast(self.dtype)
+        elif isinstance(value, _Number) or isinstance(value, np.generic):
+            value = _as_scalar(value, self.dtype)
+        else:
+            raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__}")
+        if _is_tensor(mask):
+            broadcast_shape(mask.shape, self.shape, "masked_fill: mask", into=True)
+        return where(mask, value, self)
+
+    def maximum(self, other):
+        """Elementwise max; nan wins; at ties each input gets half the gradient (as PyTorch)."""
+        return self._pick(other, 1)
+
+    def minimum(self, other):
+        return self._pick(other, -1)
+
+    def _pick(self, other, sign):
+        a, b = self, other
+        first, second = (a > b, a < b) if sign > 0 else (a < b, a > b)
+        if not (self.dtype.is_float or _is_tensor(other) and other.dtype.is_float):
+            return where(first, a, b)  # integers: no gradient, no nan
+        return where(first, a, where(second, b, a * 0.5 + b * 0.5))
+
+    def clamp(self, min=None, max=None):
+        """self limited to [min, max] (numbers or tensors); gradient 1 inside the closed interval."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        out = self
+        if min is not None:
+            out = where(out < min, min, out)
+        if max is not None:
+            out = where(out > max, max, out)
+        return out
+
+    clip = clamp
+
+    # --- comparisons by name (the operators, which PyTorch also names) -------------------------
+    def eq(self, other): return self._named_compare("eq", other)
+    def ne(self, other): return self._named_compare("ne", other)
+    def lt(self, other): return self._named_compare("lt", other)
+    def le(self, other): return self._named_compare("le", other)
+    def gt(self, other): return self._named_compare("gt", other)
+    def ge(self, other): return self._named_compare("ge", other)
+    greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+    def _named_compare(self, name, other):
+        out = self._compare(name, other)
+        if out is NotImplemented:
+            raise TypeError(f"{name}: can't compare a tensor with {type(other).__name__}")
+        return out
+
+    def isnan(self):
+        return self != self
+
+    def isinf(self):
+        if not self.dtype.is_float:
+            return self._all_bool(False)
+        return self.abs() == float("inf")
+
+    def isfinite(self):
+        if not self.dtype.is_float:
+            return self._all_bool(True)
+        return self.abs() < float("inf")  # false for inf and nan
+
+    def _all_bool(self, value):
+        return type(self).full(self.shape, value, dtype=dt.bool_, backend=self.backend)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """|self - other| <= atol + rtol * |other| everywhere (torch.allclose), as a Python bool."""
+        other = self._as_tensor(other)
+        self._same_backend(other, "allclose")
+        if self.dtype is not other.dtype:
+            raise TypeError(f"allclose: dtypes differ, {self.dtype} and {other.dtype}")
+        broadcast_shape(self.shape, other.shape, "allclose")
+        return bool(np.allclose(self._host(), other._host(), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        other = self._as_tensor(other)
+        self._same_backend(other, "isclose")
+        close = np.isclose(self._host(), other._host(), rtol=rtol, atol=atol, equal_nan=equal_nan)
+        return type(self)(close, backend=self.backend)
+
+    def equal(self, other):
+        """True when shapes and every element are equal (torch.equal)."""
+        if not _is_tensor(other):
+            raise TypeError(f"equal: expected a tensor, got {type(other).__name__}")
+        self._same_backend(other, "equal")
+        return self.shape == other.shape and bool((self == other).all())
+
+    # --- logic: bool tensors (masks); other dtypes count as true where nonzero ------------------
+    def logical_not(self):
+        return self == 0 if self.dtype is not dt.bool_ else self == False  # noqa: E712 (elementwise)
+
+    def logical_and(self, other):
+        return where(self._truth(), self._truth(other), False)
+
+    def logical_or(self, other):
+        return where(self._truth(), True, self._truth(other))
+
+    def logical_xor(self, other):
+        return self._truth() != self._truth(other)
+
+    def _truth(self, x=None):
+        """x (default self) as a bool tensor: nonzero is true."""
+        x = self if x is None else x if _is_tensor(x) else self._as_tensor(x)
+        return x if x.dtype is dt.bool_ else x != 0
+
+    def _bool_only(self, other, what):
+        for t in (self, other):
+            if _is_tensor(t) and t.dtype is not dt.bool_ or not _is_tensor(t) and not isinstance(t, bool):
+                raise TypeError(f"{what}: bitwise operations on integer tensors are not supported; "
+                                f"only bool tensors (masks) work with &, |, ^ and ~")
+
+    def __and__(self, other):
+        self._bool_only(other, "&")
+        return self.logical_and(other)
+
+    def __or__(self, other):
+        self._bool_only(other, "|")
+        return self.logical_or(other)
+
+    def __xor__(self, other):
+        self._bool_only(other, "^")
+        return self.logical_xor(other)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self):
+        self._bool_only(True, "~")
+        return self.logical_not()
+
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
+
+    # --- elementwise -----------------------------------------------------------------------------
+    def neg(self):
+        if self.dtype is dt.bool_:
+            raise TypeError("neg: negation of a bool tensor is not supported; use `~` style logic or `t == 0`")
+        return -self
+
+    negative = neg
+
+    def square(self):
+        return self * self
+
+    def reciprocal(self):
+        return 1.0 / (self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT))
+
+    def rsqrt(self):
+        return self.sqrt().reciprocal()
+
+    def sign(self):
+        """-1, 0 or 1 (nan stays nan). Not differentiable: its gradient is 0 wherever defined, so the
+        result is cut from the graph."""
+        x = self.long() if self.dtype is dt.bool_ else self
+        out = self._make(backends.kernels_of(x._be).sign(x._buf), x.dtype, x._be)
+        return out.bool() if self.dtype is dt.bool_ else out

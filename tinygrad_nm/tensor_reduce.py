@@ -1,0 +1,248 @@
+"""Reductions, spelled as in PyTorch (dim=, keepdim=) and NumPy (axis=, keepdims=): sum, mean,
+max/min (with dim: a (values, indices) pair), amax, amin, argmax, argmin, var, std, logsumexp,
+any, all, prod, cumsum, norm, and the softmax family.
+
+`TensorReduce` is a mixin of Tensor (it never imports it). Only sum, amax and the softmax family
+are ops (ops.Sum, ops.Max, ops.Softmax, ops.LogSoftmax); the rest are composed from them and
+elementwise methods, so each is differentiable with the gradient its composition gives (noted
+where it differs from PyTorch's).
+"""
+import collections
+
+from tinygrad_nm import dtypes as dt
+from tinygrad_nm import ops
+from tinygrad_nm.shapes import normalize_axes
+from tinygrad_nm.tensor_shape import cat, dim_or_axis, one_dim
+
+# what max(dim)/min(dim) return, as torch.return_types.max
+MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
+
+
+def _numpy_style(t, dtype, out):
+    """A reduction's NumPy arguments: `dtype` casts first (as np.sum does); `out` has no meaning
+    for a tensor, whose results are new tensors."""
+    if out is not None:
+        raise TypeError("out= is not supported: tinygrad_nm reductions return a new tensor")
+    return t if dtype is None else t.cast(dtype)
+
+
+def _keep(keepdim, keepdims):
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+class TensorReduce:
+    __slots__ = ()
+
+    # --- the ops (dtype= and out= are NumPy's: np.sum(t), np.mean(t), np.max(t) pass them) ------
+    def sum(self, dim=None, keepdim=False, dtype=None, out=None, *, axis=None, keepdims=None):
+        dim, keepdim = dim_or_axis(dim, axis, "sum"), _keep(keepdim, keepdims)
+        if dtype is not None or out is not None:
+            return _numpy_style(self, dtype, out).sum(dim, keepdim)
+        if self.dtype is dt.bool_:  # counting: True + True is 2, an int64 as in PyTorch
+            return self.long().sum(dim, keepdim)
+        axes = normalize_axes(dim, self.ndim)
+        if not axes:
+            return self
+        return self._apply(ops.Sum, self.dtype, (self,), axes, keepdim)
+
+    def amax(self, dim=(), keepdim=False):
+        """The largest value over `dim` (() or None: every dim); ties share the gradient equally."""
+        axes = normalize_axes(None if dim == () else dim, self.ndim)
+        if any(self.shape[ax] == 0 for ax in axes):
+            raise ValueError(f"max() over an empty dim of a tensor with shape {self.shape}")
+        if not axes:
+            return self
+        if self.dtype is dt.bool_:
+            return self.long().amax(axes, keepdim).bool()
+        return self._apply(ops.Max, self.dtype, (self,), axes, keepdim)
+
+    def amin(self, dim=(), keepdim=False):
+        if self.dtype is dt.bool_:
+            return self.long().amin(dim, keepdim).bool()
+        return -(-self).amax(dim, keepdim)
+
+    def softmax(self, dim=None, dtype=None, *, axis=None):
+        return self._along_axis(ops.Softmax, dim_or_axis(dim, axis, "softmax"), 1.0, dtype)
+
+    def log_softmax(self, dim=None, dtype=None, *, axis=None):
+        return self._along_axis(ops.LogSoftmax, dim_or_axis(dim, axis, "log_softmax"), 0.0, dtype)
+
+    def _along_axis(self, fn_cls, dim, single, dtype):
+        """The softmax family: a 0-d tensor is one row of one element (softmax 1, log_softmax 0, as
+        PyTorch gives); an empty row has nothing to normalise (the result is as empty)."""
+        x = self if dtype is None else self.cast(dtype)
+        x = x if x.dtype.is_float else x.cast(dt.DEFAULT_FLOAT)
+        axis = normalize_axes(-1 if dim is None else dim, x.ndim)
+        if not x.ndim or x.numel() == 0:
+            return x * 0.0 + single
+        return x._apply(fn_cls, x.dtype, (x,), axis[0])
+
+    # --- composed ----------------------------------------------------------------------------
+    def mean(self, dim=None, keepdim=False, dtype=None, out=None, *, axis=None, keepdims=None):
+        dim, keepdim = dim_or_axis(dim, axis, "mean"), _keep(keepdim, keepdims)
+        if dtype is not None or out is not None:
+            return _numpy_style(self, dtype, out).mean(dim, keepdim)
+        count = self._count(dim)
+        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        return x.sum(dim, keepdim) / count if count else x.sum(dim, keepdim) * float("nan")
+
+    def _count(self, dim):
+        count = 1
+        for ax in normalize_axes(dim, self.ndim):
+            count *= self.shape[ax]
+        return count
+
+    def max(self, dim=None, keepdim=False, out=None, *, axis=None, keepdims=None):
+        """max(): the largest element. max(dim): (values, indices), the gradient going to the index
+        picked (PyTorch's rule). max(other): maximum(self, other). max(axis=): NumPy's amax."""
+        if out is not None:
+            return _numpy_style(self, None, out).max(dim, keepdim, axis=axis, keepdims=keepdims)
+        if hasattr(dim, "_buf"):
+            return self.maximum(dim)
+        if dim is None:
+            return self.amax(axis, _keep(keepdim, keepdims))
+        return self._extreme(dim, keepdim, self.argmax)
+
+    def min(self, dim=None, keepdim=False, out=None, *, axis=None, keepdims=None):
+        if out is not None:
+            return _numpy_style(self, None, out).min(dim, keepdim, axis=axis, keepdims=keepdims)
+        if hasattr(dim, "_buf"):
+            return self.minimum(dim)
+        if dim is None:
+            return self.amin(axis, _keep(keepdim, keepdims))
+        return self._extreme(dim, keepdim, self.argmin)
+
+    def _extreme(self, dim, keepdim, arg):
+        d = one_dim(dim, self.ndim, "max/min")
+        indices = arg(d, keepdim=True)
+        values = self.gather(d, indices) if self.ndim else self
+        if not keepdim and self.ndim:
+            values, indices = values.squeeze(d), indices.squeeze(d)
+        return MaxMin(values, indices)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None):
+        return self._arg_extreme(dim_or_axis(dim, axis, "argmax"), keepdim, 1)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None):
+        return self._arg_extreme(dim_or_axis(dim, axis, "argmin"), keepdim, -1)
+
+    def _arg_extreme(self, dim, keepdim, sign):
+        """The first index of the largest (sign 1) or smallest (-1) value along dim; nan counts as
+        the extreme, as in PyTorch. dim None: the index into the flattened tensor."""
+        x = self.detach()
+        x = x.long() if x.dtype is dt.bool_ else x
+        if dim is None:
+            out = x.reshape(-1)._arg_extreme(0, False, sign)
+            return out.reshape(*(1,) * self.ndim) if keepdim else out
+        d = one_dim(dim, self.ndim, "argmax/argmin")
+        if not self.ndim:
+            return type(self).zeros((), dtype=dt.int64, backend=self.backend)
+        n = self.shape[d]
+        if n == 0:
+            raise ValueError(f"argmax/argmin over the empty dim {d} of a tensor with shape {self.shape}")
+        x = x if sign > 0 else -x
+        hit = ((x == x.amax(d, keepdim=True)).long() + x.isnan().long()) > 0
+        pos = type(self).arange(n, backend=self.backend).reshape(n, *(1,) * (self.ndim - d - 1))
+        return pos.where(hit, n).amin(d, keepdim)
+
+    def gather(self, dim, index):
+        """out[i][j][k] = self[i][index[i][j][k]][k] for dim 1 (torch.gather); differentiable in self."""
+        d = one_dim(dim, self.ndim, "gather")
+        if index.ndim != self.ndim or index.dtype is not dt.int64:
+            raise ValueError(f"gather: index must be an int64 tensor with {self.ndim} dims, got "
+                             f"{index.dtype} of shape {index.shape}")
+        if any(i > s for a, (i, s) in enumerate(zip(index.shape, self.shape)) if a != d):
+            raise ValueError(f"gather: index shape {index.shape} exceeds the tensor's {self.shape} outside dim {d}")
+        if index.numel() and (bool((index < 0).any()) or bool((index >= self.shape[d]).any())):
+            raise IndexError(f"gather: index out of range for dim {d} of size {self.shape[d]}")
+        stride, offset = 1, index * 0
+        for a in reversed(range(self.ndim)):  # the flat offset of each picked element
+            along = index if a == d else type(self).arange(index.shape[a], backend=self.backend).reshape(
+                index.shape[a], *(1,) * (self.ndim - a - 1))
+            offset = offset + along * stride
+            stride *= self.shape[a]
+        return self.reshape(-1)[offset.reshape(-1)].reshape(*index.shape)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+        """Variance with `correction` (default 1, Bessel's; unbiased=False means 0)."""
+        dim, keepdim = dim_or_axis(dim, axis, "var"), _keep(keepdim, keepdims)
+        if unbiased is not None and correction is not None:
+            raise TypeError("var/std: pass unbiased= or correction=, not both")
+        c = correction if correction is not None else (1 if unbiased is None or unbiased else 0)
+        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        centered = x - x.mean(dim, keepdim=True)
+        return (centered * centered).sum(dim, keepdim) / float(max(self._count(dim) - c, 0))
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+        return self.var(dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
+
+    def logsumexp(self, dim, keepdim=False):
+        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        m = x.detach().amax(dim, keepdim=True)
+        m = m.where(m.isfinite(), 0.0)  # an all -inf row: log(0) = -inf, not nan
+        out = (x - m).exp().sum(dim, keepdim=True).log() + m
+        return out if keepdim else out.reshape(*self._reduced_shape(dim))
+
+    def _reduced_shape(self, dim):
+        axes = normalize_axes(dim, self.ndim)
+        return tuple(s for i, s in enumerate(self.shape) if i not in axes)
+
+    def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        dim, keepdim = dim_or_axis(dim, axis, "any"), _keep(keepdim, keepdims)
+        return (self != 0).sum(dim, keepdim) > 0
+
+    def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        dim, keepdim = dim_or_axis(dim, axis, "all"), _keep(keepdim, keepdims)
+        return (self == 0).sum(dim, keepdim) == 0
+
+    def prod(self, dim=None, keepdim=False, dtype=None):
+        """Products along dim, multiplied pairwise in log2(n) rounds (the gradient is exact at zeros)."""
+        x = self if dtype is None else self.cast(dtype)
+        x = x.long() if x.dtype is dt.bool_ else x
+        if dim is None:
+            out = x.reshape(-1).prod(0)
+            return out.reshape(*(1,) * self.ndim) if keepdim else out
+        d = one_dim(dim, self.ndim, "prod")
+        if not x.ndim:
+            return x
+        lead = (slice(None),) * d
+        while x.shape[d] > 1:
+            n = x.shape[d]
+            pairs = x[lead + (slice(0, n - 1, 2),)] * x[lead + (slice(1, n, 2),)]
+            x = pairs if n % 2 == 0 else cat([pairs, x[lead + (slice(n - 1, n),)]], d)
+        if x.shape[d] == 0:  # the empty product
+            x = type(self).ones(*x.shape[:d], 1, *x.shape[d + 1:], dtype=x.dtype, backend=self.backend)
+        return x if keepdim else x.squeeze(d)
+
+    def cumsum(self, dim, dtype=None):
+        """Running sums along dim: log2(n) rounds of adding a shifted copy (Hillis and Steele)."""
+        x = self if dtype is None else self.cast(dtype)
+        x = x.long() if x.dtype is dt.bool_ else x
+        d = one_dim(dim, self.ndim, "cumsum")
+        if not x.ndim:
+            return x.clone()
+        n, shift, lead = x.shape[d], 1, (slice(None),) * d
+        while shift < n:
+            zeros = type(self).zeros(*x.shape[:d], shift, *x.shape[d + 1:], dtype=x.dtype, backend=self.backend)
+            x = x + cat([zeros, x[lead + (slice(0, n - shift),)]], d)
+            shift *= 2
+        return x if x is not self else x.clone()
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """The vector p-norm over dim (all elements by default): p 2/"fro", 1, inf, -inf, 0 or any
+        other number. Its gradient at an all-zero input is nan for p=2 (PyTorch gives 0)."""
+        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        if p in ("fro", 2, 2.0):
+            return (x * x).sum(dim, keepdim).sqrt()
+        if not isinstance(p, (int, float)) or isinstance(p, bool):
+            raise ValueError(f"norm: unsupported p={p!r}; use a number, inf, -inf or 'fro'")
+        a = x.abs()
+        if p == float("inf"):
+            return a.amax(() if dim is None else dim, keepdim)
+        if p == float("-inf"):
+            return a.amin(() if dim is None else dim, keepdim)
+        if p == 0:
+            return (a != 0).sum(dim, keepdim).cast(x.dtype)
+        if p == 1:
+            return a.sum(dim, keepdim)
+        return (a ** p).sum(dim, keepdim) ** (1.0 / p)
