@@ -49,7 +49,7 @@ def out_size(op, n, kernel, stride, before, after, dilation, what="input", ceil_
     room = n + before + after - span
     if room < 0:
         raise ValueError(f"{op}: the kernel spans {span} (kernel_size {kernel}, dilation {dilation}) but the padded "
-                         f"{what} is only {n + before + after} (size {n}, padding {(before, after)})")
+                         f"{what} is only {n + before + after} (size {n} + padding {(before, after)})")
     if not ceil_mode:
         return room // stride + 1
     out = -(-room // stride) + 1
@@ -82,7 +82,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     x, added = batched("unfold", input, 4)
     k, d, p, s = _geometry_args("unfold", kernel_size, dilation, padding, stride)
     n, c, h, w = x.shape
-    out = (out_size("unfold", h, k[0], s[0], p[0], p[0], d[0]), out_size("unfold", w, k[1], s[1], p[1], p[1], d[1]))
+    out = tuple(out_size("unfold", (h, w)[i], k[i], s[i], p[i], p[i], d[i], _dim(x, i + 2)) for i in range(2))
     xp = pad(x, (p[1], p[1], p[0], p[0])) if any(p) else x
     offsets = patch_offsets(c, xp.shape[2:], k, s, d, out, taps_first=True)
     cols = gather(xp.reshape(n, -1), offsets).reshape(n, offsets.shape[0], offsets.shape[1])
@@ -94,7 +94,8 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     that land on the same position, as torch.nn.functional.fold.
 
     Composed as a gather too: each output position reads the (at most M) columns entries that
-    cover it, from a host-built table; the unused slots of the table are masked to zero."""
+    cover it, from a host-built table; the unused slots of the table are masked to zero (by a
+    0/1 multiply: exact for finite inputs, as F.pad's constant mode)."""
     x, added = batched("fold", input, 3)
     size = as_tuple("fold", "output_size", output_size, 2, 1)
     k, d, p, s = _geometry_args("fold", kernel_size, dilation, padding, stride)
@@ -132,6 +133,10 @@ def _fold_table(channels, size, kernel, stride, dilation, padding, out):
     used = np.zeros((len(counts), width), dtype=bool)
     table[dest, slot], used[dest, slot] = src, True
     return table, used
+
+
+def _dim(x, axis):
+    return f"input (shape {tuple(x.shape)}) along dimension {axis}"
 
 
 def _geometry_args(op, kernel_size, dilation, padding, stride):
@@ -197,7 +202,7 @@ def _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode):
     n, c, h, w = x.shape
     o = weight.shape[0]
     kernel = weight.shape[2:]
-    out = tuple(out_size(op, (h, w)[i], kernel[i], stride[i], *spans[i], dilation[i]) for i in range(2))
+    out = tuple(out_size(op, (h, w)[i], kernel[i], stride[i], *spans[i], dilation[i], _dim(x, i + 2)) for i in range(2))
     if any(b or a for b, a in spans):
         mode = "constant" if padding_mode == "zeros" else padding_mode
         x = pad(x, (spans[1][0], spans[1][1], spans[0][0], spans[0][1]), mode=mode)

@@ -51,7 +51,8 @@ def _max_pool(op, input, kernel_size, stride, padding, dilation, ceil_mode, retu
         x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
     k, s, p, d = _pool_args(op, kernel_size, stride, padding, dilation)
     n, c, h, w = x.shape
-    out = tuple(out_size(op, (h, w)[i], k[i], s[i], p[i], p[i], d[i], ceil_mode=ceil_mode) for i in range(2))
+    out = tuple(out_size(op, (h, w)[i], k[i], s[i], p[i], p[i], d[i], f"input (shape {tuple(x.shape)}) along dimension "
+                         f"{i + 2}", ceil_mode) for i in range(2))
     # the padded plane reaches every tap of the last window (ceil_mode may go past the padding)
     hp, wp = ((out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 for i in range(2))
     hp, wp = max(hp, h + 2 * p[0]), max(wp, w + 2 * p[1])
@@ -60,17 +61,39 @@ def _max_pool(op, input, kernel_size, stride, padding, dilation, ceil_mode, retu
     padded = np.full((n * c, hp, wp), low, dtype=host.dtype)
     padded[:, p[0]:p[0] + h, p[1]:p[1] + w] = host
     offsets = patch_offsets(1, (hp, wp), k, s, d, out)  # (L, kh * kw) within one padded plane
-    best = padded.reshape(n * c, -1)[:, offsets].argmax(-1)  # (N * C, L): each window's first maximum
+    inside = np.zeros((hp, wp), dtype=bool)
+    inside[p[0]:p[0] + h, p[1]:p[1] + w] = True
+    inside = inside.reshape(-1)[offsets]  # (L, kh * kw): which taps of each window are in the input
+    windows = padded.reshape(n * c, -1)[:, offsets]
+    best = windows.argmax(-1)  # (N * C, L): each window's first maximum
+    # a window whose maximum is -inf: PyTorch keeps its first tap inside the input, not the padding
+    at_low = np.take_along_axis(windows, best[..., None], -1)[..., 0] == low
+    best = np.where(at_low, inside.argmax(-1), best)
     where = offsets[np.arange(offsets.shape[0]), best]  # in the padded plane
     indices = (where // wp - p[0]) * w + (where % wp - p[1])  # in the input's H * W plane
-    flat = (np.arange(n * c)[:, None] * (h * w) + indices).reshape(-1)
+    empty = ~inside.any(-1)  # windows wholly in the padding (dilation can make them): -inf, no gradient
+    # (they read element 0, times 0, plus -inf: exact unless that element is itself infinite)
+    flat = (np.arange(n * c)[:, None] * (h * w) + np.where(empty, 0, indices)).reshape(-1)
     result = x.reshape(-1)[Tensor(flat, backend=x.backend)]
+    if empty.any():
+        keep = np.tile(~empty, n * c)
+        result = result * Tensor(keep, dtype=x.dtype, backend=x.backend) + Tensor(np.where(keep, 0, low), dtype=x.dtype,
+                                                                                    backend=x.backend)
+        indices = np.where(empty, _torch_index_of_empty(out, k, s, p, d, w).reshape(-1), indices)
     shape = (n, c, out[1]) if dims == 1 else (n, c, *out)
     shape = shape[1:] if added else shape
     result = result.reshape(*shape)
     if return_indices:
         return result, Tensor(indices.reshape(shape), backend=x.backend)
     return result
+
+
+def _torch_index_of_empty(out, k, s, p, d, w):
+    """The index PyTorch reports for a window wholly in the padding: its first tap at non-negative
+    coordinates (outside the input), flat in the H * W plane."""
+    first = [np.arange(out[i]) * s[i] - p[i] for i in range(2)]
+    first = [f + -(-np.maximum(-f, 0) // d[i]) * d[i] for i, f in enumerate(first)]
+    return first[0][:, None] * w + first[1][None, :]
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -97,7 +120,8 @@ def _avg_pool(op, input, kernel_size, stride, padding, ceil_mode, count_include_
         raise ValueError(f"{op}: divisor_override must be a positive integer, got {divisor_override!r}")
     h, w = x.shape[2:]
     rows, cols = (_window_matrix(op, (h, w)[i], k[i], s[i], p[i], ceil_mode, count_include_pad,
-                                 divisor_override is None) for i in range(2))
+                                 divisor_override is None, f"input (shape {tuple(x.shape)}) along dimension {i + 2}")
+                  for i in range(2))
     out = _separable(x, rows, cols)
     if divisor_override is not None:
         out = out * (1.0 / divisor_override)
@@ -106,11 +130,11 @@ def _avg_pool(op, input, kernel_size, stride, padding, ceil_mode, count_include_
     return out.reshape(*out.shape[1:]) if added else out
 
 
-def _window_matrix(op, n, kernel, stride, padding, ceil_mode, count_include_pad, average):
+def _window_matrix(op, n, kernel, stride, padding, ceil_mode, count_include_pad, average, what):
     """(out, n): row i weights the inputs under window i by 1 / its size along this axis, as
     PyTorch counts it (the padding counts unless count_include_pad=False; ceil_mode's last window
     is clipped to the padded input), or by 1 when not `average`."""
-    out = out_size(op, n, kernel, stride, padding, padding, 1, ceil_mode=ceil_mode)
+    out = out_size(op, n, kernel, stride, padding, padding, 1, what, ceil_mode)
     matrix = np.zeros((out, n))
     for i in range(out):  # one row per output position along one axis: a few dozen at most
         start = i * stride - padding
