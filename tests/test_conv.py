@@ -15,6 +15,8 @@ import tinygrad_nm.nn.functional as F  # noqa: E402
 from tinygrad_nm import Tensor, nn  # noqa: E402
 
 TF = torch.nn.functional
+# float32: sums of a few dozen products, rounded in a different order than PyTorch's
+TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": {}}
 
 
 def side(backend):
@@ -134,10 +136,12 @@ def test_adaptive_avg_pool2d_matches_torch(backend, size, out):
     ("even kernel, same padding, dilation", (1, 2, 6, 5), (2, 2, 2, 4), dict(padding="same", dilation=(2, 1))),
     ("unbatched", (3, 6, 5), (2, 3, 3, 2), dict(padding=(2, 0))),
 ])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.filterwarnings("ignore:Using padding='same'")  # PyTorch's note on its own extra copy
-def test_conv2d_awkward_cases(backend, name, xs, ws, kw):
-    compare(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw),
-            [randn(*xs), randn(*ws, seed=1), randn(ws[0], seed=2)])
+def test_conv2d_awkward_cases(backend, dtype, name, xs, ws, kw):
+    out = compare(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw),
+                  [randn(*xs), randn(*ws, seed=1), randn(ws[0], seed=2)], dtype, **TOL[dtype])
+    assert out.dtype == dtype
 
 
 @pytest.mark.parametrize("fn,theirs", [
@@ -148,8 +152,9 @@ def test_conv2d_awkward_cases(backend, name, xs, ws, kw):
     (lambda x: F.avg_pool1d(x[0], 2, ceil_mode=True), lambda x: TF.avg_pool1d(x[0], 2, ceil_mode=True)),
     (lambda x: F.max_pool2d(x[0], 3, 1, 1), lambda x: TF.max_pool2d(x[0], 3, 1, 1)),  # unbatched
 ])
-def test_pooling_awkward_cases(backend, fn, theirs):
-    compare(fn, theirs, [randn(1, 2, 4, 4)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pooling_awkward_cases(backend, dtype, fn, theirs):
+    assert compare(fn, theirs, [randn(1, 2, 4, 4)], dtype, **TOL[dtype]).dtype == dtype
 
 
 def test_max_pool_propagates_nan_like_torch(backend):
@@ -233,3 +238,13 @@ def test_bad_input_names_the_layer_the_shapes_and_the_argument(call, words):
         call()
     for word in words:
         assert word in str(err.value), (word, str(err.value))
+
+
+# --- the example ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_cnn_digits_example_reaches_98_5_percent_held_out():
+    """examples/cnn_digits.py, seed 0, on the default backend: a LeNet-shaped CNN on the 8x8 digits."""
+    pytest.importorskip("sklearn", reason="the digits need scikit-learn (the digits extra)")
+    from tinygrad_nm.examples.cnn_digits import train_cnn_digits
+    accuracies = train_cnn_digits(seed=0, log=lambda line: None)
+    assert accuracies[-1] >= 0.985, accuracies

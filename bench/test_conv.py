@@ -1,0 +1,111 @@
+"""Conv2d forward + backward, tinygrad_nm against PyTorch CPU on one thread, in the same run.
+
+The work: a batch of 64 28x28 one-channel images through Conv2d(1, 32, 3) -> ReLU ->
+Conv2d(32, 64, 3), then backward of the output's sum into the input and all four parameters
+(float32, the weights copied from ours into PyTorch's, so both compute the same numbers).
+
+- `test_conv2d_torch`: PyTorch's step, pytest-benchmark's row for the reference.
+- `test_conv2d[backend]`: ours; then both are timed again in alternation (PyTorch, ours,
+  PyTorch, ...) so that they face the same load on a shared machine; the fastest of each and
+  torch / ours (above 1: ours is faster) go into extra_info and are printed.
+
+The python backend is left out: its kernels run element by element in Python, and this step is
+about 0.4 GFLOP (hours there).
+"""
+import time
+
+import numpy as np
+import pytest
+
+import tinygrad_nm as tnm
+from tinygrad_nm import Tensor, nn
+from tinygrad_nm.settings import settings
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+BATCH, SIDE = 64, 28
+GROUP = f"conv2d fwd+bwd b{BATCH} {SIDE}x{SIDE} 1->32->64 3x3"
+PAIRED_ROUNDS = 3 if settings.bench_mode == "quick" else 7
+BACKENDS = [b for b in tnm.available_backends() if b not in ("python", "numba_cuda")]
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: no reference to compare with")
+
+
+def _images():
+    return np.random.default_rng(0).standard_normal((BATCH, 1, SIDE, SIDE)).astype(np.float32)
+
+
+def _model(backend):
+    generator = np.random.default_rng(0)
+    return nn.Sequential(nn.Conv2d(1, 32, 3, backend=backend, generator=generator), nn.ReLU(),
+                         nn.Conv2d(32, 64, 3, backend=backend, generator=generator))
+
+
+def _step_ours(backend):
+    model, x = _model(backend), Tensor(_images(), backend=backend, requires_grad=True)
+
+    def step():
+        model.zero_grad()
+        x.grad = None
+        model(x).sum().backward()
+    return step
+
+
+def _step_torch():
+    ours = _model(tnm.get_backend())
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3))
+    model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    x = torch.tensor(_images(), requires_grad=True)
+
+    def step():
+        model.zero_grad()
+        x.grad = None
+        model(x).sum().backward()
+    return step
+
+
+class _one_torch_thread:
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.threads)
+
+
+def _best(benchmark):
+    stats = getattr(benchmark, "stats", None)
+    return stats.stats.min if stats is not None else None
+
+
+@needs_torch
+def test_conv2d_torch(benchmark):
+    benchmark.group = GROUP
+    with _one_torch_thread():
+        benchmark(_step_torch())
+    benchmark.extra_info.update(framework="torch", threads=1, seconds=_best(benchmark))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv2d(benchmark, backend):
+    benchmark.group = GROUP
+    step = _step_ours(backend)
+    benchmark.pedantic(step, rounds=PAIRED_ROUNDS, warmup_rounds=1)
+    benchmark.extra_info.update(seconds=_best(benchmark))
+    if torch is None or _best(benchmark) is None:  # no reference, or timing disabled (CI)
+        return
+    with _one_torch_thread():
+        reference = _step_torch()
+        ours_s, torch_s = [], []
+        for _ in range(PAIRED_ROUNDS):
+            for fn, times in ((reference, torch_s), (step, ours_s)):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+    ours, ref = min(ours_s), min(torch_s)
+    benchmark.extra_info.update(paired_rounds=PAIRED_ROUNDS, paired_seconds=ours, paired_torch_seconds=ref,
+                                torch_over_ours=ref / ours)
+    print(f"\n{GROUP}, alternating {PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms vs PyTorch CPU 1 thread "
+          f"{ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}")
