@@ -77,8 +77,8 @@ def _max_pool(op, input, kernel_size, stride, padding, dilation, ceil_mode, retu
     result = x.reshape(-1)[Tensor(flat, backend=x.backend)]
     if empty.any():
         keep = np.tile(~empty, n * c)
-        result = result * Tensor(keep, dtype=x.dtype, backend=x.backend) + Tensor(np.where(keep, 0, low), dtype=x.dtype,
-                                                                                    backend=x.backend)
+        result = (result * Tensor(keep, dtype=x.dtype, backend=x.backend)
+                  + Tensor(np.where(keep, 0, low), dtype=x.dtype, backend=x.backend))
         indices = np.where(empty, _torch_index_of_empty(out, k, s, p, d, w).reshape(-1), indices)
     shape = (n, c, out[1]) if dims == 1 else (n, c, *out)
     shape = shape[1:] if added else shape
