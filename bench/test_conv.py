@@ -1,8 +1,10 @@
 """Conv2d forward + backward, tinygrad_nm against PyTorch CPU on one thread, in the same run.
 
 The work: a batch of 64 28x28 one-channel images through Conv2d(1, 32, 3) -> ReLU ->
-Conv2d(32, 64, 3), then backward of the output's sum into the input and all four parameters
-(float32, the weights copied from ours into PyTorch's, so both compute the same numbers).
+Conv2d(32, 64, 3), then backward of sum(output * weights) into the input and all four parameters
+(float32, the weights copied from ours into PyTorch's, so both compute the same numbers). The
+fixed random `weights` stand for a loss: a plain sum's gradient is one broadcast number, whose
+zero strides push NumPy's matmul off BLAS (bench/README.md, "Convolutions").
 
 - `test_conv2d_torch`: PyTorch's step, pytest-benchmark's row for the reference.
 - `test_conv2d[backend]`: ours; then both are timed again in alternation (PyTorch, ours,
@@ -43,13 +45,18 @@ def _model(backend):
                          nn.Conv2d(32, 64, 3, backend=backend, generator=generator))
 
 
+def _upstream():
+    return np.random.default_rng(1).standard_normal((BATCH, 64, SIDE - 4, SIDE - 4)).astype(np.float32)
+
+
 def _step_ours(backend):
     model, x = _model(backend), Tensor(_images(), backend=backend, requires_grad=True)
+    weights = Tensor(_upstream(), backend=backend)
 
     def step():
         model.zero_grad()
         x.grad = None
-        model(x).sum().backward()
+        (model(x) * weights).sum().backward()
     return step
 
 
@@ -57,12 +64,12 @@ def _step_torch():
     ours = _model(tnm.get_backend())
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3))
     model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
-    x = torch.tensor(_images(), requires_grad=True)
+    x, weights = torch.tensor(_images(), requires_grad=True), torch.tensor(_upstream())
 
     def step():
         model.zero_grad()
         x.grad = None
-        model(x).sum().backward()
+        (model(x) * weights).sum().backward()
     return step
 
 
