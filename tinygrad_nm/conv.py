@@ -56,7 +56,7 @@ def out_size(op, n, kernel, stride, before, after, dilation, what="input", ceil_
     return out - 1 if (out - 1) * stride >= n + before else out  # the last window must start inside
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # each as large as one sample's column matrix
 def patch_offsets(channels, padded, kernel, stride, dilation, out, taps_first=False):
     """Flat offsets, in one sample of shape (channels, *padded), of every (output position, kernel
     tap) pair: shape (L, channels * kh * kw), or its transpose when taps_first. Read-only (cached)."""
@@ -113,7 +113,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     return result.reshape(*result.shape[1:]) if added else result
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)
 def _fold_table(channels, size, kernel, stride, dilation, padding, out):
     """(table, used), both (channels * H * W, M): for each output position, the flat indices into
     the (C * kh * kw, L) columns that land on it, padded to M slots with index 0 and used=False."""
