@@ -15,6 +15,9 @@ The step is about 4.15 GFLOP (forward 1.38: 2 x 64 x (676 x 32 x 9 + 576 x 64 x 
 backward about twice that). The python backend is left out: its kernels run element by element
 in Python (hours there).
 """
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -117,3 +120,44 @@ def test_conv2d(benchmark, backend):
                                 torch_over_ours=ref / ours)
     print(f"\n{GROUP}, alternating {PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms vs PyTorch CPU 1 thread "
           f"{ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}")
+
+
+# --- peak memory: each framework's step in a fresh process, its peak RSS above the RSS before it --
+_MEMORY_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {bench!r})
+import test_conv as b
+
+def rss_mib():  # the current resident set, from /proc (ru_maxrss is the peak)
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+
+framework = sys.argv[1]
+if framework == "torch":
+    b.torch.set_num_threads(1)
+    step = b._step_torch()
+else:
+    step = b._step_ours(framework)
+before = rss_mib()
+step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)
+"""
+
+
+@needs_torch
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident set from /proc")
+def test_conv2d_peak_memory(benchmark):
+    """Peak resident memory of one step above the resident memory before it, per framework: what
+    the step allocates (activations, im2col's columns and their gradients), in MiB."""
+    benchmark.group = GROUP + " (peak memory)"
+    script = _MEMORY_SCRIPT.format(bench=os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    peaks = {}
+    for framework in ["torch", *BACKENDS]:
+        done = subprocess.run([sys.executable, "-c", script, framework], capture_output=True, text=True, env=env,
+                              check=True)
+        peaks[framework] = float(done.stdout.split()[-1])
+    benchmark.extra_info.update({f"peak_mib_{k}": v for k, v in peaks.items()})
+    benchmark.pedantic(lambda: None, rounds=1)  # a row to hold extra_info; the figures are above
+    print(f"\n{GROUP}: peak memory of one step, MiB above the resident set before it: "
+          + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
