@@ -167,6 +167,22 @@ def test_non_contiguous_inputs(backend):
     compare(ours, theirs, [randn(2, 3, 5, 6), randn(4, 3, 2, 3, seed=1)])
 
 
+@pytest.mark.parametrize("name,ours,theirs", [
+    ("conv2d", lambda x: F.conv2d(x, Tensor(randn(3, 2, 2, 2)), padding=1),
+     lambda x: TF.conv2d(x, torch.tensor(randn(3, 2, 2, 2)), padding=1)),
+    ("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2)),
+    ("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: TF.avg_pool2d(x, 2)),
+    ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, 3), lambda x: TF.adaptive_avg_pool2d(x, 3)),
+    ("unfold", lambda x: F.unfold(x, 2), lambda x: TF.unfold(x, 2)),
+])
+def test_empty_batch(backend, name, ours, theirs):
+    x = Tensor(np.zeros((0, 2, 4, 4)), requires_grad=True)
+    out = ours(x)
+    assert out.shape == tuple(theirs(torch.zeros(0, 2, 4, 4, dtype=torch.float64)).shape)
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+
+
 def test_max_pool_propagates_nan_like_torch(backend):
     x = randn(1, 1, 4, 4)
     x[0, 0, 1, 2] = np.nan

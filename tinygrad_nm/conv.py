@@ -9,6 +9,7 @@ computed in NumPy on the host from the shapes alone (cached), then a convolution
                     = (y * sh) * Wp + x * sw  +  c * Hp * Wp + i * dh * Wp + j * dw
     in the padded input flattened per sample (Hp, Wp: its padded height and width).
 """
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -70,9 +71,11 @@ def patch_offsets(channels, padded, kernel, stride, dilation, out, taps_first=Fa
     return offsets
 
 
-def gather(planes, offsets):
-    """planes[..., offsets] with offsets a host array of any shape: one integer-array index."""
-    return planes[..., Tensor(offsets.reshape(-1), backend=planes.backend)]
+def gather(x, offsets):
+    """x (N, ...) flattened per sample, indexed by offsets (a host array of any shape): one
+    integer-array index; (N, offsets.size)."""
+    per_sample = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # no -1: N may be 0
+    return per_sample[..., Tensor(offsets.reshape(-1), backend=x.backend)]
 
 
 # --- unfold / fold -----------------------------------------------------------------------------
@@ -85,7 +88,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     out = tuple(out_size("unfold", (h, w)[i], k[i], s[i], p[i], p[i], d[i], _dim(x, i + 2)) for i in range(2))
     xp = pad(x, (p[1], p[1], p[0], p[0])) if any(p) else x
     offsets = patch_offsets(c, xp.shape[2:], k, s, d, out, taps_first=True)
-    cols = gather(xp.reshape(n, -1), offsets).reshape(n, offsets.shape[0], offsets.shape[1])
+    cols = gather(xp, offsets).reshape(n, offsets.shape[0], offsets.shape[1])
     return cols.reshape(*cols.shape[1:]) if added else cols
 
 
@@ -107,7 +110,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                          f"kernel_size {k} (product {taps}) and dimension -1 equal to the number of blocks "
                          f"{out[0] * out[1]} ({out[0]}x{out[1]}) for output_size {size}")
     table, used = _fold_table(ck // taps, size, k, s, d, p, out)
-    picked = gather(x.reshape(n, -1), table).reshape(n, *table.shape)
+    picked = gather(x, table).reshape(n, *table.shape)
     summed = C.where(Tensor(used, backend=x.backend), picked, 0.0).sum(-1)
     result = summed.reshape(n, ck // taps, *size)
     return result.reshape(*result.shape[1:]) if added else result
@@ -207,7 +210,7 @@ def _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode):
         mode = "constant" if padding_mode == "zeros" else padding_mode
         x = pad(x, (spans[1][0], spans[1][1], spans[0][0], spans[0][1]), mode=mode)
     offsets = patch_offsets(c, x.shape[2:], kernel, stride, dilation, out)  # (L, C * kh * kw)
-    cols = gather(x.reshape(n, -1), offsets).reshape(n * offsets.shape[0], offsets.shape[1])
+    cols = gather(x, offsets).reshape(n * offsets.shape[0], offsets.shape[1])
     wmat = weight.reshape(o, -1)  # (O, C / groups * kh * kw)
     if groups > 1:
         # Block-diagonal weight (O, C * kh * kw): output channel o sees only its group's columns.

@@ -64,7 +64,7 @@ def _max_pool(op, input, kernel_size, stride, padding, dilation, ceil_mode, retu
     inside = np.zeros((hp, wp), dtype=bool)
     inside[p[0]:p[0] + h, p[1]:p[1] + w] = True
     inside = inside.reshape(-1)[offsets]  # (L, kh * kw): which taps of each window are in the input
-    windows = padded.reshape(n * c, -1)[:, offsets]
+    windows = padded.reshape(n * c, hp * wp)[:, offsets]
     best = windows.argmax(-1)  # (N * C, L): each window's first maximum
     # a window whose maximum is -inf: PyTorch keeps its first tap inside the input, not the padding
     at_low = np.take_along_axis(windows, best[..., None], -1)[..., 0] == low
