@@ -55,6 +55,7 @@ def test_isa_env_forces_a_variant(isa_name):
 
 def test_isa_env_errors(monkeypatch):
     monkeypatch.setenv(cy.ISA_ENV, "sse9")
+    reload()  # settings are read from the environment once
     module, why = cy._load_native()
     assert module is None and "TINYGRAD_NM_ISA='sse9'" in why and "baseline, avx2, avx512" in why
 
@@ -69,9 +70,11 @@ def test_isa_env_errors(monkeypatch):
     monkeypatch.setattr(cy.importlib, "import_module",
                         lambda name: OldCpu if name == "tinygrad_nm._native_baseline" else real_import(name))
     monkeypatch.setenv(cy.ISA_ENV, "avx512")
+    reload()
     module, why = cy._load_native()
     assert module is None and "this CPU does not support avx512" in why
     monkeypatch.delenv(cy.ISA_ENV)
+    reload()
     assert cy._load_native() == (OldCpu, None)  # nothing forced: the best it runs
 
 

@@ -1,7 +1,7 @@
 """Composite functions, built from Tensor methods: PyTorch's torch.nn.functional.
 
-Also importable as tinygrad_nm.nn.functional. The losses live in losses.py and are re-exported
-here (mse_loss, cross_entropy, ...).
+Also importable as tinygrad_nm.nn.functional. The losses live in losses.py, pad in padding.py,
+the convolutions in conv.py and the pooling in pooling.py; all are re-exported here.
 """
 import math
 
@@ -11,11 +11,16 @@ from tinygrad_nm import composite as C
 from tinygrad_nm.autograd import no_grad
 from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
+from tinygrad_nm.conv import conv1d, conv2d, fold, unfold  # noqa: F401
+from tinygrad_nm.padding import pad  # noqa: F401
+from tinygrad_nm.pooling import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d,  # noqa: F401
+                                 max_pool2d)
 from tinygrad_nm.tensor import Tensor
 
 __all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "tanh", "logsigmoid", "softmax",
            "log_softmax", "linear", "dropout", "one_hot", "normalize", "pad", "embedding", "batch_norm",
-           "layer_norm", "group_norm", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
+           "layer_norm", "group_norm", "conv1d", "conv2d", "unfold", "fold", "max_pool1d", "max_pool2d", "avg_pool1d",
+           "avg_pool2d", "adaptive_avg_pool2d", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
            "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 
 
@@ -120,60 +125,6 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
     safe = C.where(positive, total, 1.0)  # a zero vector has norm 0 and gradient 0, not nan
     norm = C.where(positive, safe.sqrt() if p == 2 else safe ** (1.0 / p), 0.0)
     return input / C.maximum(norm, eps)
-
-
-def pad(input, pad, mode="constant", value=None):
-    """Pad the last len(pad) // 2 dimensions: pad = (left, right) for the last one, then (top,
-    bottom) for the one before, ... mode "constant" (value; negative amounts crop), "reflect",
-    "replicate" or "circular". Composed without a concatenation op: constant padding is a matmul
-    with a 0/1 placement matrix (exact for finite inputs), the others one integer-array index per
-    dimension, so both are differentiable."""
-    if mode not in ("constant", "reflect", "replicate", "circular"):
-        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
-    if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise ValueError(f"pad: padding length must be even and at most 2 * {input.ndim}, got {tuple(pad)}")
-    if mode != "constant" and value:
-        raise ValueError(f"pad: value is only for mode 'constant', not {mode!r}")
-    out = input
-    for i in range(len(pad) // 2):
-        left, right = pad[2 * i], pad[2 * i + 1]
-        if left == 0 and right == 0:
-            continue
-        axis = out.ndim - 1 - i
-        moved = out.transpose(axis, -1) if axis != out.ndim - 1 else out
-        moved = _pad_last(moved, left, right, mode, 0.0 if value is None else value, axis)
-        out = moved.transpose(axis, -1) if axis != out.ndim - 1 else moved
-    return out
-
-
-def _pad_last(x, left, right, mode, value, axis):
-    n = x.shape[-1]
-    m = n + left + right
-    if m < 0:
-        raise ValueError(f"pad: padding {(left, right)} leaves a negative size for dimension {axis} of size {n}")
-    j = np.arange(m) - left  # the source position of each output position
-    if mode == "constant":
-        inside = (j >= 0) & (j < n)
-        place = np.zeros((n, m))
-        place[j[inside], np.flatnonzero(inside)] = 1.0
-        lead = x.shape[:-1]
-        flat = x.reshape(-1, n) @ Tensor(place, dtype=x.dtype, backend=x.backend)
-        if value != 0:
-            flat = flat + Tensor(np.where(inside, 0.0, value), dtype=x.dtype, backend=x.backend)
-        return flat.reshape(*lead, m)
-    if mode == "reflect":
-        if max(left, right) >= n:
-            raise ValueError(f"pad: reflect padding {(left, right)} must be smaller than the size {n} of dimension {axis}")
-        period = 2 * (n - 1) if n > 1 else 1
-        j = np.abs((j + period) % period) if n > 1 else np.zeros_like(j)
-        j = np.where(j >= n, period - j, j)
-    elif mode == "replicate":
-        j = np.clip(j, 0, n - 1)
-    else:  # circular
-        if max(left, right) > n:
-            raise ValueError(f"pad: circular padding {(left, right)} must be at most the size {n} of dimension {axis}")
-        j = j % n
-    return x[..., Tensor(j.astype(np.int64), backend=x.backend)]
 
 
 def embedding(input, weight, padding_idx=None):

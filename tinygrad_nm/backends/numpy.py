@@ -83,7 +83,16 @@ def assign(a, value):
 
 
 where = np.where
-matmul = np.matmul
+
+
+def matmul(a, b):
+    # A broadcast operand (a zero stride, e.g. the gradient of a sum) sends np.matmul to its slow
+    # non-BLAS loop; a contiguous copy costs one pass and keeps BLAS.
+    if 0 in a.strides:
+        a = np.ascontiguousarray(a)
+    if 0 in b.strides:
+        b = np.ascontiguousarray(b)
+    return np.matmul(a, b)
 
 # --- elementwise ----------------------------------------------------------------------------
 # Python's operators rather than ufunc calls: on NumPy scalars `a * b` takes ~0.15 us where

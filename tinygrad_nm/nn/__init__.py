@@ -10,6 +10,8 @@ parameters, and register_buffer() makes state that is saved but not trained.
 `import tinygrad_nm.nn.functional as F` gives the functions (the same as tinygrad_nm.functional).
 """
 from tinygrad_nm.nn import functional, init, utils  # noqa: F401
+from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d,
+                                 MaxPool2d)
 from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterList, Sequential
 from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Embedding, Flatten, Identity, LeakyReLU,
                                    Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten)
@@ -21,7 +23,8 @@ from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, La
 from tinygrad_nm.nn.parameter import Parameter
 
 __all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear", "Identity", "Flatten", "Unflatten",
-           "Dropout", "Embedding", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "ReLU", "LeakyReLU",
+           "Dropout", "Embedding", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+           "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "ReLU", "LeakyReLU",
            "ELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "MLP", "ACTIVATIONS", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
            "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils"]

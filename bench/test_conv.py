@@ -1,0 +1,163 @@
+"""Conv2d forward + backward, tinygrad_nm against PyTorch CPU on one thread, in the same run.
+
+The work: a batch of 64 28x28 one-channel images through Conv2d(1, 32, 3) -> ReLU ->
+Conv2d(32, 64, 3), then backward of sum(output * weights) into the input and all four parameters
+(float32, the weights copied from ours into PyTorch's, so both compute the same numbers). The
+fixed random `weights` stand for a loss: a plain sum's gradient is one broadcast number, whose
+zero strides push NumPy's matmul off BLAS (bench/README.md, "Convolutions").
+
+- `test_conv2d_torch`: PyTorch's step, pytest-benchmark's row for the reference.
+- `test_conv2d[backend]`: ours; then both are timed again in alternation (PyTorch, ours,
+  PyTorch, ...) so that they face the same load on a shared machine; the fastest of each and
+  torch / ours (above 1: ours is faster) go into extra_info and are printed.
+
+The step is about 4.15 GFLOP (forward 1.38: 2 x 64 x (676 x 32 x 9 + 576 x 64 x 288) multiply-adds;
+backward about twice that). The python backend is left out: its kernels run element by element
+in Python (hours there).
+"""
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import tinygrad_nm as tnm
+from tinygrad_nm import Tensor, nn
+from tinygrad_nm.settings import settings
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+BATCH, SIDE = 64, 28
+GROUP = f"conv2d fwd+bwd b{BATCH} {SIDE}x{SIDE} 1->32->64 3x3"
+PAIRED_ROUNDS = 3 if settings.bench_mode == "quick" else 7
+BACKENDS = [b for b in tnm.available_backends() if b not in ("python", "numba_cuda")]
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: no reference to compare with")
+
+
+def _images():
+    return np.random.default_rng(0).standard_normal((BATCH, 1, SIDE, SIDE)).astype(np.float32)
+
+
+def _model(backend):
+    generator = np.random.default_rng(0)
+    return nn.Sequential(nn.Conv2d(1, 32, 3, backend=backend, generator=generator), nn.ReLU(),
+                         nn.Conv2d(32, 64, 3, backend=backend, generator=generator))
+
+
+def _upstream():
+    return np.random.default_rng(1).standard_normal((BATCH, 64, SIDE - 4, SIDE - 4)).astype(np.float32)
+
+
+def _step_ours(backend):
+    model, x = _model(backend), Tensor(_images(), backend=backend, requires_grad=True)
+    weights = Tensor(_upstream(), backend=backend)
+
+    def step():
+        model.zero_grad()
+        x.grad = None
+        (model(x) * weights).sum().backward()
+    return step
+
+
+def _step_torch():
+    ours = _model(tnm.get_backend())
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3))
+    model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    x, weights = torch.tensor(_images(), requires_grad=True), torch.tensor(_upstream())
+
+    def step():
+        model.zero_grad()
+        x.grad = None
+        (model(x) * weights).sum().backward()
+    return step
+
+
+class _one_torch_thread:
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.threads)
+
+
+def _best(benchmark):
+    stats = getattr(benchmark, "stats", None)
+    return stats.stats.min if stats is not None else None
+
+
+@needs_torch
+def test_conv2d_torch(benchmark):
+    benchmark.group = GROUP
+    with _one_torch_thread():
+        benchmark(_step_torch())
+    benchmark.extra_info.update(framework="torch", threads=1, seconds=_best(benchmark))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv2d(benchmark, backend):
+    benchmark.group = GROUP
+    step = _step_ours(backend)
+    benchmark.pedantic(step, rounds=PAIRED_ROUNDS, warmup_rounds=1)
+    benchmark.extra_info.update(seconds=_best(benchmark))
+    if torch is None or _best(benchmark) is None:  # no reference, or timing disabled (CI)
+        return
+    with _one_torch_thread():
+        reference = _step_torch()
+        ours_s, torch_s = [], []
+        for _ in range(PAIRED_ROUNDS):
+            for fn, times in ((reference, torch_s), (step, ours_s)):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+    ours, ref = min(ours_s), min(torch_s)
+    benchmark.extra_info.update(paired_rounds=PAIRED_ROUNDS, paired_seconds=ours, paired_torch_seconds=ref,
+                                torch_over_ours=ref / ours)
+    print(f"\n{GROUP}, alternating {PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms vs PyTorch CPU 1 thread "
+          f"{ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}")
+
+
+# --- peak memory: each framework's step in a fresh process, its peak RSS above the RSS before it --
+_MEMORY_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {bench!r})
+import test_conv as b
+
+def rss_mib():  # the current resident set, from /proc (ru_maxrss is the peak)
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+
+framework = sys.argv[1]
+if framework == "torch":
+    b.torch.set_num_threads(1)
+    step = b._step_torch()
+else:
+    step = b._step_ours(framework)
+before = rss_mib()
+step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)
+"""
+
+
+@needs_torch
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident set from /proc")
+def test_conv2d_peak_memory(benchmark):
+    """Peak resident memory of one step above the resident memory before it, per framework: what
+    the step allocates (activations, im2col's columns and their gradients), in MiB."""
+    benchmark.group = GROUP + " (peak memory)"
+    script = _MEMORY_SCRIPT.format(bench=os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    peaks = {}
+    for framework in ["torch", *BACKENDS]:
+        done = subprocess.run([sys.executable, "-c", script, framework], capture_output=True, text=True, env=env,
+                              check=True)
+        peaks[framework] = float(done.stdout.split()[-1])
+    benchmark.extra_info.update({f"peak_mib_{k}": v for k, v in peaks.items()})
+    benchmark.pedantic(lambda: None, rounds=1)  # a row to hold extra_info; the figures are above
+    print(f"\n{GROUP}: peak memory of one step, MiB above the resident set before it: "
+          + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))

@@ -1,0 +1,167 @@
+"""Convolution and pooling layers: Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
+AdaptiveAvgPool2d, with PyTorch's arguments, initialisation and repr (the work is in
+tinygrad_nm/conv.py and tinygrad_nm/pooling.py)."""
+import math
+
+from tinygrad_nm import conv, pooling
+from tinygrad_nm.nn.layers import _positive_int, _uniform
+from tinygrad_nm.nn.module import Module
+from tinygrad_nm.nn.parameter import Parameter
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _named(module, fn, *args, **kwargs):
+    """fn(*args, **kwargs), its ValueErrors prefixed with the layer (its repr) that was called."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"{module!r}: {e}") from None
+
+
+class _ConvNd(Module):
+    """Shared by Conv1d and Conv2d (dims 1 or 2): weight (out_channels, in_channels / groups,
+    *kernel_size), bias (out_channels,).
+
+    Initialised as PyTorch does (Kaiming-uniform with a = sqrt(5)): weight and bias uniform in
+    +-1/sqrt(fan_in), fan_in = in_channels / groups * kernel_height * kernel_width. Drawn from
+    tnm.manual_seed's generator, or `generator` (a NumPy Generator) when given."""
+    dims = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None, backend=None, generator=None):
+        super().__init__()
+        name, n = type(self).__name__, self.dims
+        for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            _positive_int(name, what, value)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                             f"divisible by groups ({groups})")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{name}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        self.kernel_size = conv.as_tuple(name, "kernel_size", kernel_size, n, 1)
+        self.stride = conv.as_tuple(name, "stride", stride, n, 1)
+        self.dilation = conv.as_tuple(name, "dilation", dilation, n, 1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding must be an int, a tuple of {n} ints, 'valid' or 'same', "
+                                 f"got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{name}: padding='same' is not supported for strided convolutions "
+                                 f"(stride {self.stride})")
+            self.padding = padding
+        else:
+            self.padding = conv.as_tuple(name, "padding", padding, n, 0)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.padding_mode = padding_mode
+        backend = backend or device
+        shape = (out_channels, in_channels // groups, *self.kernel_size)
+        bound = 1 / math.sqrt(in_channels // groups * math.prod(self.kernel_size))
+        self.weight = Parameter(_uniform(shape, bound, dtype, backend, generator))
+        if bias:
+            self.bias = Parameter(_uniform((out_channels,), bound, dtype, backend, generator))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        op = f"conv{self.dims}d"
+        return _named(self, conv.convolution, op, x, self.weight, self.bias, self.stride, self.padding,
+                      self.dilation, self.groups, self.dims, self.padding_mode)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self.dims:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self.dims:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L) (or (C, L)), as torch.nn.Conv1d."""
+    dims = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C, H, W) (or (C, H, W)), as torch.nn.Conv2d."""
+    dims = 2
+
+
+class MaxPool2d(Module):
+    """Maximum over windows, as torch.nn.MaxPool2d (stride defaults to kernel_size)."""
+    fn = staticmethod(pooling.max_pool2d)
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, x):
+        return _named(self, self.fn, x, self.kernel_size, self.stride, self.padding, self.dilation,
+                      ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(MaxPool2d):
+    """Maximum over windows of (N, C, L), as torch.nn.MaxPool1d."""
+    fn = staticmethod(pooling.max_pool1d)
+
+
+class AvgPool2d(Module):
+    """Mean over windows, as torch.nn.AvgPool2d (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, x):
+        return _named(self, pooling.avg_pool2d, x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                      self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(Module):
+    """Mean over windows of (N, C, L), as torch.nn.AvgPool1d."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size = conv.as_tuple("AvgPool1d", "kernel_size", kernel_size, 1, 1)
+        self.stride = self.kernel_size if stride is None else conv.as_tuple("AvgPool1d", "stride", stride, 1, 1)
+        self.padding = conv.as_tuple("AvgPool1d", "padding", padding, 1, 0)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return _named(self, pooling.avg_pool1d, x, self.kernel_size[0], self.stride[0], self.padding[0],
+                      self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Mean over PyTorch's adaptive windows to a fixed output_size, as torch.nn.AdaptiveAvgPool2d."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return _named(self, pooling.adaptive_avg_pool2d, x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
