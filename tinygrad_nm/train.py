@@ -23,7 +23,7 @@ import sys
 import time
 
 import tinygrad_nm as tnm
-from tinygrad_nm import checkpoint, optim, tasks
+from tinygrad_nm import checkpoint, optim, tasks, train_estimate
 from tinygrad_nm import train_report as report
 from tinygrad_nm.checkpoint import CheckpointError
 from tinygrad_nm.data import DataLoader
@@ -128,6 +128,10 @@ def add_arguments(parser):
     bars.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     out.add_argument("--no-profile", dest="no_profile", action="store_true",
                      help="skip the closing table of napkin estimates against a profiled training step")
+    out.add_argument("--estimate", action="store_true", help="before training, napkin's prediction of the step, "
+                     "epoch and run on every backend here; after it, the measured time beside it")
+    out.add_argument("--estimate-only", dest="estimate_only", action="store_true",
+                     help="print that prediction and stop, training nothing")
     out.add_argument("-q", "--quiet", action="store_true", help="print only the result and the files written: "
                      "no progress bars, no line per epoch, no profile")
 
@@ -260,6 +264,12 @@ def _run(args):
         loader = DataLoader(task.x_train, task.y_train, config["batch_size"], shuffle=True,
                             seed=tasks.seed_for(config["seed"], 4))
         say(report.describe(config, task, backend))
+        predicted = None
+        if args.estimate or args.estimate_only:
+            predicted, steps, batch = train_estimate.predict(task, config, make_optimizer)
+            print(train_estimate.describe(predicted, steps, batch, config, task), flush=True)
+            if args.estimate_only:
+                return 0
         if start_epoch >= stop:
             print(f"the checkpoint has already trained {start_epoch} epochs "
                   f"({'--stop-after' if args.stop_after else '--epochs'} {stop}): nothing to do")
@@ -275,6 +285,8 @@ def _run(args):
                 checkpoint.save(args.save, model, opt, epoch + 1, {"config": config, "history": history})
         if history["train_loss"]:
             report.final_report(task, history)
+        if predicted is not None:
+            print(train_estimate.measured_beside(predicted, backend, history, max(stop - start_epoch, 0)) or "")
         if not args.no_plot and history["train_loss"]:
             path = args.plot or f"{task.name}-loss.png"
             report.plot_history(history, path, f"{task.name} on {backend}")
