@@ -290,13 +290,13 @@ def test_unwritable_destinations_fail_before_training(tmp_path, capsys):
 def test_estimate_before_training(capsys):
     """--estimate-only prints the predicted step, epoch and run on every backend here and trains
     nothing; --estimate trains and sets the measured time beside the prediction."""
-    from tinygrad_nm import cli
-    assert cli.main(["train", "--task", "digits", "--epochs", "3", "--estimate-only", "--no-plot"]) == 0
+    from tinygrad_nm import available_backends
+    assert main(["train", "--task", "digits", "--epochs", "3", "--estimate-only", "--no-plot"]) == 0
     out = capsys.readouterr().out
     assert "napkin estimate before training" in out and "whole run" in out and "epoch   1/3" not in out
-    for name in tnm.available_backends():
+    for name in available_backends():
         assert f"  {name} " in out
-    assert cli.main(["train", "--task", "digits", "--epochs", "1", "--estimate", "--no-plot", "--no-profile",
+    assert main(["train", "--task", "digits", "--epochs", "1", "--estimate", "--no-plot", "--no-profile",
                      "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "epoch   1/1" in out and "measured/predicted" in out
