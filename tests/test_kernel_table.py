@@ -107,16 +107,7 @@ def test_strided_index_rules_match_numpy(shape, index):
     assert offsets == expected.ravel().tolist()
 
 
-def test_strided_element_functions_match_numpy_broadcasting():
-    shape, big = (3, 1), (2, 3, 4)
-    a = np.arange(3).reshape(shape)
-    want = np.broadcast_to(a, big)
-    idx, small, st = [0, 0, 0], [0, 0], strided.strides(shape)
-    for ordinal in range(int(np.prod(big))):
-        strided.to_index(ordinal, big, idx)
-        strided.broadcast_index(idx, big, shape, small)
-        assert a.ravel()[strided.index_to_position(small, st)] == want[tuple(idx)]
-    assert strided.broadcast_strides(shape, big) == (0, 1, 0)
+def test_strided_broadcast_rule_names_the_shapes():
     with pytest.raises(ValueError, match="cannot be broadcast"):
         strided.broadcast_shapes((2, 3), (4,))
 

@@ -12,7 +12,7 @@ from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
 from tinygrad_nm.autograd import grad_mode
 from tinygrad_nm import backends
-from tinygrad_nm.backends.strided import array_axis_first
+from tinygrad_nm.backends.strided import array_axis_first, array_place
 from tinygrad_nm.shapes import broadcast_shape, normalize_index
 
 
@@ -149,7 +149,7 @@ class TensorOps:
                 target = be.getitem(self._buf, index).shape if self.ndim else ()  # in the kernel's order
                 # t[key]'s shape as PyTorch orders it (an int and an array apart: the array's axis in
                 # place, not first as the kernels' NumPy rule puts it), None axes included
-                at = _array_place(index) if array_axis_first(index) else 0
+                at = array_place(index) if array_axis_first(index) else 0
                 ordered = target[1:at + 1] + target[:1] + target[at + 1:] if at else target
                 seen = new_axes(ordered) if new_axes is not None else ordered
                 broadcast_shape(value.shape, seen, f"t[{key!r}] = value", into=True)
@@ -184,10 +184,3 @@ class TensorOps:
         if k.ndim == 0 and k.dtype is not dt.bool_:  # indexes like an int (a float one raises)
             return k.__index__()
         return k._host()
-
-
-def _array_place(index):
-    """Where PyTorch puts an integer array's axis: after the slices before it (ints dropped)."""
-    return sum(1 for e in index[:next(i for i, e in enumerate(index) if hasattr(e, "shape"))]
-               if isinstance(e, slice))
-

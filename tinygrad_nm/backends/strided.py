@@ -4,8 +4,8 @@ NumPy's indexing rules, and the per-element offset functions of a strided view.
 Shape-level rules (`broadcast_shapes`, `indexed_shape`, `array_axis_first`) are used by the Tensor
 layer's checks, the pure-Python and shape-only backends, and the cost formulas. The element-level
 functions at the bottom are plain loops over integer arrays, written so that Numba compiles them
-unchanged into device functions (`cuda.jit(device=True)(to_index)`, as minitorch does): the CUDA
-kernels and the Python tests run the same code.
+unchanged into device functions (`cuda.jit(device=True)(ordinal_to_position)`, as minitorch does):
+the CUDA kernels and the Python tests run the same code.
 """
 
 
@@ -55,6 +55,13 @@ def array_axis_first(index):
     return has_array and len(advanced) > 1 and advanced[-1] - advanced[0] >= len(advanced)
 
 
+def array_place(index):
+    """Where the integer array's axis sits among the result's axes when it stays in place: after
+    the slices before it (the ints before it drop their axes)."""
+    return sum(1 for e in index[:next(i for i, e in enumerate(index) if not isinstance(e, (int, slice)))]
+               if isinstance(e, slice))
+
+
 def indexed_shape(shape, index):
     """The shape of a[index]: `index` has one entry per leading axis, each an int (dropped), a
     slice, or a 1-D integer array (anything with a length); the remaining axes are kept."""
@@ -97,9 +104,7 @@ def index_offsets(shape, index):
             dims.append([(i + shape[axis] if i < 0 else i) * st[axis] for i in entry])
     dims.extend([i * st[axis] for i in range(shape[axis])] for axis in range(len(index), len(shape)))
     if array_axis_first(index):  # the array's axis moves to the front of the result
-        k = sum(isinstance(e, slice) for e in index[:next(i for i, e in enumerate(index)
-                                                         if not isinstance(e, (int, slice)))])
-        dims.insert(0, dims.pop(k))
+        dims.insert(0, dims.pop(array_place(index)))
     offsets = [base]
     for steps in dims:
         offsets = [o + s for o in offsets for s in steps]
@@ -107,40 +112,9 @@ def index_offsets(shape, index):
 
 
 # --- element level: compiled by Numba for the GPU, run as Python in the tests ----------------
-def to_index(ordinal, shape, out_index):
-    """The multi-index of element number `ordinal` of a row-major array of `shape`."""
-    for i in range(len(shape) - 1, -1, -1):
-        out_index[i] = ordinal % shape[i]
-        ordinal //= shape[i]
-
-
-def index_to_position(index, strides_):
-    """The storage offset of `index` in an array with these strides."""
-    position = 0
-    for i in range(len(index)):
-        position += index[i] * strides_[i]
-    return position
-
-
-def broadcast_index(big_index, big_shape, shape, out_index):
-    """The index into an array of `shape` that broadcasting reads for `big_index` of `big_shape`:
-    right-aligned, axes of size 1 pinned at 0."""
-    offset = len(big_shape) - len(shape)
-    for i in range(len(shape)):
-        out_index[i] = big_index[i + offset] if shape[i] > 1 else 0
-
-
-def broadcast_strides(shape, target):
-    """Strides for reading an array of `shape` as if it had the broadcast shape `target`:
-    stride 0 on the axes it is repeated along."""
-    own = strides(shape)
-    offset = len(target) - len(shape)
-    return tuple(0 if i < offset or shape[i - offset] == 1 else own[i - offset] for i in range(len(target)))
-
-
 def ordinal_to_position(ordinal, shape, strides_):
     """The storage offset of element number `ordinal` (row-major over `shape`) of an array with
-    these strides: to_index and index_to_position in one pass with no index array, so that a GPU
+    these strides: the multi-index and its offset in one pass with no index array, so that a GPU
     thread keeps everything in registers (the CUDA kernels' addressing). One axis: no division."""
     if len(shape) == 1:
         return ordinal * strides_[0]
