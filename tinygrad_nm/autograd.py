@@ -120,23 +120,24 @@ def needs_grad(x):
     return x is not None and x.requires_grad
 
 
-def version_of(t):
-    """How many in-place writes t's storage has had (0 for a storage never written in place)."""
-    return 0 if t is None or t._version is None else t._version[0]
-
-
 def check_versions(t):
-    """Refuse to run t's backward when a tensor it saved was written in place since (PyTorch's
-    rule): its gradient would be computed from values the forward never saw."""
-    now = (version_of(t._a) if "a" in t._ctx.saves else 0, version_of(t._b) if "b" in t._ctx.saves else 0,
-           version_of(t) if "out" in t._ctx.saves else 0)
-    if now != t._vsaved:
-        which = [f"its {name} (shape {x.shape}, {x.dtype}) is at version {v}; expected version {was}"
-                 for name, x, v, was in zip(("input a", "input b", "output"), (t._a, t._b, t), now, t._vsaved)
-                 if v != was]
+    """Refuse to run t's backward when a tensor it saved was written in place after t was recorded
+    (PyTorch's rule): its gradient would be computed from values the forward never saw.
+
+    A tensor's `_version` is None while its storage is neither written nor shared; then a list
+    [writes, when] shared by every view of the storage, `when` the `next_seq()` number of the
+    last write (0: never written). Numbers count down, so a write after t has a smaller one than
+    t's `_seq`: nothing is noted when an op is recorded."""
+    saves = t._ctx.saves
+    late = [(name, x) for name, x in (("input a", t._a if "a" in saves else None),
+                                      ("input b", t._b if "b" in saves else None),
+                                      ("output", t if "out" in saves else None))
+            if x is not None and x._version is not None and x._version[1] < t._seq]
+    if late:
+        which = "; ".join(f"its {name} (shape {x.shape}, {x.dtype}) is at version {x._version[0]}" for name, x in late)
         raise RuntimeError(f"one of the tensors needed to compute the gradient of {t._ctx.__name__} has been "
-                           f"modified by an in-place operation: {'; '.join(which)}. Write in place only after "
-                           f"backward (or work on a .clone()).")
+                           f"modified by an in-place operation after {t._ctx.__name__} used it: {which}. "
+                           f"Write in place only after backward (or work on a .clone()).")
 
 
 _SECOND_BACKWARD = ("trying to backward through the graph a second time: the first backward released "
@@ -147,34 +148,35 @@ _SECOND_BACKWARD = ("trying to backward through the graph a second time: the fir
 next_seq = itertools.count(-1, -1).__next__
 
 
-def finish(log, failed):
-    """End of a backward call. `log` holds (leaf, .grad, .grad's buffer) as they were before the
-    call first changed each leaf's .grad (Tensor._accumulate_grad appends them); a leaf's `_gsum`
-    marks the buffer the call made for its .grad (the only one it may add into in place: no
-    view, saved buffer or other gradient can refer to it). A failed call puts every .grad back."""
-    for leaf, grad, buf in log:
-        leaf._gsum = None
-        if failed:
-            leaf.grad = grad
-            if grad is not None:
-                grad._buf = buf
+def commit(leaves):
+    """End of a backward call that succeeded: each leaf's gradient, summed during the walk in its
+    `_gsum` (its old .grad plus what arrived), becomes its .grad. Nothing is written to a .grad
+    before this point, so a walk that fails part-way leaves every .grad as it was."""
+    for leaf in leaves:
+        buf, leaf._gsum = leaf._gsum, None
+        if leaf.grad is None:
+            leaf.grad = leaf._make(buf, leaf.dtype, leaf._be)
+        else:
+            leaf.grad._buf = buf
 
 
 def backward(root, grad_buf, retain_graph=False):
     """Propagate `grad_buf` (d root / d root) to every leaf that requires grad.
 
     An interior tensor runs its op's backward once, after all of its consumers (made later) ran
-    theirs; a leaf adds each gradient to its .grad as it arrives, and a walk that fails part-way
-    puts every .grad back as it was (`finish`). Every op's backward returns gradients of its
-    inputs' own shapes (ops.py undoes broadcasting)."""
-    here = root._be  # the backend of the node being run, and its kernels
-    be = backends.kernels_of(here)
-    log = []  # the leaves' .grad as they were before this call changed them (autograd.finish)
+    theirs; a leaf sums what arrives, starting from its .grad, and every leaf's sum becomes its
+    .grad when the walk is over (`commit`). Every op's backward returns gradients of its inputs'
+    own shapes (ops.py undoes broadcasting).
+
+    A tensor's `_gsum` is what has arrived so far. A leaf's is a buffer this walk made (a copy or a
+    sum: ops may hand one buffer to several inputs), so an op may add into it in place (Index)."""
+    here = root._be  # the backend of the node being run, and its kernels (kernels_of, inlined)
+    be = here if backends._kernel_wrapper is None else backends.kernels_of(here)
     if root._ctx is None:
-        root._accumulate_grad(grad_buf, be, log)
-        return finish(log, False)
+        root._gsum = be.copy(grad_buf) if root.grad is None else be.add(root.grad._buf, grad_buf)
+        return commit((root,))
     root._gsum = grad_buf
-    heap, t = [], root
+    leaves, heap, t = [], [], root
     ready = None
     try:
         while True:
@@ -184,30 +186,35 @@ def backward(root, grad_buf, retain_graph=False):
             if t._be is not here:  # a graph that crosses backends (Tensor.to): that node's kernels
                 here = t._be
                 be = backends.kernels_of(here)
-            if t._ctx.saves:
+            if t._ctx.saves and (a is not None and a._version is not None or b is not None and b._version
+                                 is not None or t._version is not None):  # (all None: nothing written)
                 check_versions(t)
             ga, gb = t._ctx.backward(t, be, t._gsum)
             t._gsum = None
             if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
                 t._saved = t._a = t._b = None
-            # Hand each input its gradient: a leaf adds it to .grad; an interior tensor sums what
-            # arrives, and the first arrival makes it `ready` (in a chain, the next node to run).
-            # Written out for a, then for b: a loop over the pair costs ~10% of the whole walk.
+            # Hand each input its gradient: a second arrival is summed; a leaf's first arrival is
+            # added to its .grad (or copied); an interior tensor's first arrival makes it `ready`
+            # (in a chain, the next node to run). Written out for a, then for b: a loop over the
+            # pair costs ~10% of the whole walk. (An input on another backend than its consumer
+            # gets its gradient on its own backend, from ops.ToBackend, summed with its kernels.)
             ready = None
-            # (an input on another backend than its consumer gets its gradient on its own backend,
-            # from ops.ToBackend, and is summed with its own backend's kernels)
             if ga is not None and a is not None and a.requires_grad:
-                if a._ctx is None:
-                    a._accumulate_grad(ga, be if a._be is here else backends.kernels_of(a._be), log)
-                elif a._gsum is not None:
+                if a._gsum is not None:
                     a._gsum = (be if a._be is here else backends.kernels_of(a._be)).add(a._gsum, ga)
+                elif a._ctx is None:
+                    k = be if a._be is here else backends.kernels_of(a._be)
+                    a._gsum = k.copy(ga) if a.grad is None else k.add(a.grad._buf, ga)
+                    leaves.append(a)
                 else:
                     a._gsum, ready = ga, a
             if gb is not None and b is not None and b.requires_grad:
-                if b._ctx is None:
-                    b._accumulate_grad(gb, be if b._be is here else backends.kernels_of(b._be), log)
-                elif b._gsum is not None:
+                if b._gsum is not None:
                     b._gsum = (be if b._be is here else backends.kernels_of(b._be)).add(b._gsum, gb)
+                elif b._ctx is None:
+                    k = be if b._be is here else backends.kernels_of(b._be)
+                    b._gsum = k.copy(gb) if b.grad is None else k.add(b.grad._buf, gb)
+                    leaves.append(b)
                 else:
                     if ready is not None:  # both became ready: a waits in the heap
                         heappush(heap, (ready._seq, ready))
@@ -218,10 +225,9 @@ def backward(root, grad_buf, retain_graph=False):
             elif heap:
                 t = heappop(heap)[1]
             else:
-                return finish(log, False)
-    except BaseException:  # every .grad back as it was; no partial sums left for the next backward
-        finish(log, True)
-        for node in [t, ready] + [entry[1] for entry in heap]:
+                return commit(leaves)
+    except BaseException:  # no .grad was changed; no partial sums left for the next backward
+        for node in [t, ready] + leaves + [entry[1] for entry in heap]:
             if node is not None:
                 node._gsum = None
         raise

@@ -263,11 +263,12 @@ class Cast(Function):
 
 
 class ToBackend(Function):
-    """A copy onto another backend (Tensor.to); the gradient is copied back. The op is run on the
-    destination (`be`, the destination's kernels); `source` is the source's kernels."""
+    """A copy onto another backend (Tensor.to); the gradient is copied back. Forward is run with the
+    source's kernels (`be`); `destination` is the destination's, whose backend the result is on
+    (Tensor._to_backend), so backward is run with the destination's kernels."""
 
-    def forward(ctx, be, a, source, dtype):
-        return be.from_numpy(source.to_numpy(a), dtype)
+    def forward(ctx, be, a, destination, dtype):
+        return destination.from_numpy(be.to_numpy(a), dtype)
 
     def backward(ctx, be, g):
         a = ctx._a
@@ -331,12 +332,11 @@ class Index(Function):
 
     def backward(ctx, be, g):
         a, index = ctx._a, ctx._saved
-        grad = a.grad
-        if a._ctx is None and grad is not None and a._gsum is grad._buf:
-            # A leaf whose .grad this backward call made (autograd.finish): add g into it at
-            # `index`, in place (the walkthrough reads w[i] 4000 times an epoch: no zeros(shape)
-            # and no add per read). Any other .grad may be held elsewhere and is never written.
-            a._gsum = grad._buf = be.index_add(grad._buf, index, g)
+        if a._ctx is None and a._gsum is not None and a._be is ctx._be:
+            # A leaf's gradient sum, which this backward call made (autograd.backward): add g into
+            # it at `index`, in place (the walkthrough reads w[i] 4000 times an epoch: no
+            # zeros(shape) and no add per read). Any other buffer may be held elsewhere.
+            a._gsum = be.index_add(a._gsum, index, g)
             return None, None
         return be.index_add(be.full(a._shape, 0, ctx.dtype), index, g), None
 

@@ -19,7 +19,7 @@ import numpy as np
 from tinygrad_nm import backends, ops
 from tinygrad_nm.backends import kernels_of
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq, version_of
+from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
 from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
 from tinygrad_nm.shapes import broadcast_shape
@@ -32,6 +32,7 @@ from tinygrad_nm.tensor_shape import TensorShape
 
 _Number = (int, float, bool)
 _NO_INPUT = object()  # b_buf of a one-input op
+_NO_PARAMS = ()  # the empty tuple, compared by identity: a truth test of a tuple costs a C call
 _new = object.__new__
 _Div, _Index, _Mul, _MulByNumber = ops.Div, ops.Index, ops.Mul, ops.MulByNumber
 # Shared index tuples for w[i] with small i: a loop over w[i] allocates no tuple per read,
@@ -40,17 +41,52 @@ _INT_INDEX_CACHED = 1024
 _INT_INDEX = tuple((i,) for i in range(_INT_INDEX_CACHED))
 
 
-def _run(fn_cls, be, shape, dtype, a, b, a_buf, b_buf=_NO_INPUT, params=()):
-    """Run one op and record it: the output tensor of fn_cls.forward(a_buf, [b_buf], *params) on
-    backend `be`, made a graph node (inputs a, b: tensors, or None for a number or no input) when
-    grad mode is on and an input needs a gradient. `shape` None: read it off the result.
-    (The forward calls are spelled out so that the common ones build no argument tuple.)"""
-    t = _new(Tensor)
-    k = be if backends._kernel_wrapper is None else kernels_of(be)  # kernels_of(be), inlined: the hottest line
-    if params:
-        buf = fn_cls.forward(t, k, a_buf, *params) if b_buf is _NO_INPUT else fn_cls.forward(t, k, a_buf, b_buf, *params)
+def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, params=_NO_PARAMS, shape=None):
+    """The one place an op runs and is recorded: the tensor fn_cls.forward(a, [b], *params) (b OP a
+    when `reverse`), made a graph node when grad mode is on and an input needs a gradient.
+
+    `a` is a tensor; `b` a tensor, a Python number or absent. With no `dtype` this is `a OP b`
+    elementwise (it is Tensor._binary): the operands are first brought to one backend, dtype and
+    shape, the common cases (same backend, dtype and shape; a Python number) on the short path.
+    With a `dtype` (Tensor._apply, w[i]) the inputs are taken as they are; the result's shape is
+    `shape`, or read off its buffer. The result is on a's backend.
+    Binary ops, w[i] and the rest share this one function, spelled out for speed: it is the
+    hottest code in the library (the walkthrough's scalar loop runs it 2800 times an epoch)."""
+    if dtype is None:
+        shape, dtype = a._shape, a.dtype  # the result's
+        tb = type(b)
+        if tb is Tensor or tb is not float and tb is not int and isinstance(b, Tensor):  # cheap tests first
+            if b._be is not a._be or b.dtype is not dtype or b._shape != shape or fn_cls is _Div:
+                a, b, shape = a._coerce_pair(fn_cls, b)
+                dtype = a.dtype
+                if a._shape != b._shape:
+                    fn_cls = fn_cls.broadcasting  # its backward sums gradients back to each shape
+            b_buf = b._buf
+        elif (tb is float and dtype.is_float
+              or tb is int and (dtype.is_float or dtype is dt.int64 and fn_cls is not _Div)):
+            b, b_buf = None, b  # a Python number that leaves the dtype as it is
+            if fn_cls is _Mul:
+                fn_cls = _MulByNumber
+        else:
+            return a._binary_slow(fn_cls, b, reverse)
     else:
-        buf = fn_cls.forward(t, k, a_buf) if b_buf is _NO_INPUT else fn_cls.forward(t, k, a_buf, b_buf)
+        if b is _NO_INPUT:
+            b_buf = b
+        elif isinstance(b, Tensor):
+            b_buf = b._buf
+        else:
+            b, b_buf = None, b
+    be = a._be
+    t = _new(Tensor)
+    k = be if backends._kernel_wrapper is None else kernels_of(be)  # kernels_of(be), inlined
+    if b_buf is _NO_INPUT:  # one input
+        buf = fn_cls.forward(t, k, a._buf, *params) if params is not _NO_PARAMS else fn_cls.forward(t, k, a._buf)
+        b = None
+    elif reverse:  # b OP a
+        buf = fn_cls.forward(t, k, b_buf, a._buf, *params) if params is not _NO_PARAMS else fn_cls.forward(t, k, b_buf, a._buf)
+        a, b = b, a
+    else:
+        buf = fn_cls.forward(t, k, a._buf, b_buf, *params) if params is not _NO_PARAMS else fn_cls.forward(t, k, a._buf, b_buf)
     t._buf, t._shape, t.dtype = buf, buf.shape if shape is None else shape, dtype
     t._be, t.grad, t._version = be, None, None
     if (grad_mode.everywhere or grad_mode.here()) and (a is not None and a.requires_grad
@@ -58,8 +94,6 @@ def _run(fn_cls, be, shape, dtype, a, b, a_buf, b_buf=_NO_INPUT, params=()):
         t._a, t._b = a, b
         t._seq, t._gsum = next_seq(), None
         t.requires_grad, t._ctx = True, fn_cls
-        if fn_cls.saves:  # what backward will read: note its versions (autograd.check_versions)
-            t._vsaved = (version_of(a) if "a" in fn_cls.saves else 0, version_of(b) if "b" in fn_cls.saves else 0, 0)
     else:
         t._saved, t.requires_grad, t._ctx = None, False, None
         t._gsum = None  # a leaf if it is made to require grad: the backward walk reads it
@@ -71,10 +105,10 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
     # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
     # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
     # gradient summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
-    # _version: a shared one-element list counting in-place writes to the storage (None: never
-    # shared nor written); _vsaved: the versions of what the op saved, when it was recorded.
+    # _version: [in-place writes to the storage, when the last was], shared by its views (None:
+    # never shared nor written; autograd.check_versions).
     __slots__ = ("_buf", "_shape", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
-                 "_version", "_vsaved", "__weakref__")
+                 "_version", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
     __hash__ = object.__hash__  # tensors are usable as dict keys although == is elementwise
 
@@ -142,8 +176,9 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         if be is self._be:
             return self
         # differentiable: the gradient flows back to this backend (ops.ToBackend)
-        return _run(ops.ToBackend, be, self._shape, self.dtype, self, None, self._buf,
-                    params=(backends.kernels_of(self._be), self.dtype))
+        out = _run(self, ops.ToBackend, dtype=self.dtype, params=(backends.kernels_of(be), self.dtype))
+        out._be = be  # made by be's kernels (ops.ToBackend)
+        return out
 
     def cast(self, dtype):
         dtype = dt.to_dtype(dtype)
@@ -176,16 +211,18 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
     def _alias(self, view):
         """`view` shares this tensor's storage: it shares its count of in-place writes too."""
         if self._version is None:
-            self._version = [0]
+            self._version = [0, 0]
         view._version = self._version
         return view
 
     def _written(self):
-        """This tensor's storage was just written in place: one more version (autograd checks it)."""
+        """This tensor's storage was just written in place: one more version, and when (autograd
+        checks it against when each op that saved the tensor was recorded)."""
         if self._version is None:
-            self._version = [1]
+            self._version = [1, next_seq()]
         else:
             self._version[0] += 1
+            self._version[1] = next_seq()
 
     def _shared_buf(self):
         """The buffer, made shareable first (a backend may hold 0-d results as immutable scalars),
@@ -223,20 +260,6 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
             buf = g._buf if g.dtype is self.dtype else g.cast(self.dtype)._buf
         _walk_backward(self, buf, retain_graph)
 
-    def _accumulate_grad(self, g, be, log):
-        """Add gradient buffer g into .grad during a backward call (`be`: this tensor's kernels).
-        The first change in a call is noted in `log`, and `_gsum` marks the buffer the call made
-        (autograd.finish: a failed call undoes the change)."""
-        grad = self.grad
-        if grad is None:  # ops may hand the same buffer to several inputs: a copy of its own
-            log.append((self, None, None))
-            self._gsum = buf = be.copy(g)
-            self.grad = Tensor._make(buf, self.dtype, self._be)
-        else:
-            if self._gsum is not grad._buf:  # the first change this call
-                log.append((self, grad, grad._buf))
-            self._gsum = grad._buf = be.add(grad._buf, g)
-
     def zero_(self):
         if self.requires_grad and self._ctx is None and grad_mode.enabled:
             raise RuntimeError("a leaf tensor that requires grad is being zeroed in place; do it inside "
@@ -249,35 +272,16 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
     @staticmethod
     def _apply(fn_cls, dtype, inputs, *params):
         """Run fn_cls.forward on the buffers of `inputs` (one or two: tensors, or a tensor and a
-        Python number); record the op if a gradient will be needed."""
+        Python number, either first) as they are; record the op if a gradient will be needed."""
         x = inputs[0]
-        y = inputs[1] if len(inputs) == 2 else None
-        a = x if isinstance(x, Tensor) else None
-        b = y if isinstance(y, Tensor) else None
-        return _run(fn_cls, a._be if a is not None else b._be, None, dtype, a, b, x if a is None else x._buf,
-                    _NO_INPUT if len(inputs) == 1 else (y if b is None else y._buf), params)
+        if len(inputs) == 1:
+            return _run(x, fn_cls, _NO_INPUT, False, dtype, params)
+        if isinstance(x, Tensor):
+            return _run(x, fn_cls, inputs[1], False, dtype, params)
+        return _run(inputs[1], fn_cls, x, True, dtype, params)  # a number first: x OP tensor
 
-    def _binary(self, fn_cls, b, reverse=False):
-        """self OP b, or b OP self when reverse; b may be a Python number or array-like.
-        The common cases (same backend, dtype and shape; or a Python float) take the short path."""
-        a, shape = self, self._shape  # shape: the result's
-        tb = type(b)
-        if tb is Tensor or tb is not float and tb is not int and isinstance(b, Tensor):  # cheap tests first
-            if b._be is not a._be or b.dtype is not a.dtype or b._shape != shape or fn_cls is _Div:
-                a, b, shape = a._coerce_pair(fn_cls, b)
-                if a._shape != b._shape:
-                    fn_cls = fn_cls.broadcasting  # its backward sums gradients back to each shape
-            b_tensor, b_buf = b, b._buf
-        elif (type(b) is float and a.dtype.is_float
-              or type(b) is int and (a.dtype.is_float or a.dtype is dt.int64 and fn_cls is not _Div)):
-            b_tensor, b_buf = None, b  # a Python number that leaves the dtype as it is
-            if fn_cls is _Mul:
-                fn_cls = _MulByNumber
-        else:
-            return a._binary_slow(fn_cls, b, reverse)
-        if reverse:
-            return _run(fn_cls, a._be, shape, a.dtype, b_tensor, a, b_buf, a._buf)
-        return _run(fn_cls, a._be, shape, a.dtype, a, b_tensor, a._buf, b_buf)
+    # self OP b, or b OP self when reverse; b may be a Python number or array-like (see _run)
+    _binary = _run
 
     def _coerce_pair(self, fn_cls, b):
         """Two tensors about to meet in a binary op: same backend, promoted dtype, broadcastable
@@ -371,11 +375,11 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
             key = key + shape[0] if key < 0 else key
             # _apply(ops.Index) for one element of a 1-D tensor, spelled out: the walkthrough's hot path;
             # the element is a view of self's storage, so it shares self's version (as _alias does)
-            out = _run(_Index, self._be, (), self.dtype, self, None, self._buf,
-                       _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,))
+            # (the index goes in as Index.forward's second argument, like a number: no *params call)
+            out = _run(self, _Index, _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,), False, self.dtype, _NO_PARAMS, ())
             version = self._version
             if version is None:
-                version = self._version = [0]
+                version = self._version = [0, 0]
             out._version = version
             return out
         index, new_axes = self._index(key)
