@@ -234,8 +234,8 @@ def _along_checked(x, what, dim, index, src=None):
                         f"{index.dtype if hasattr(index, '_buf') else type(index).__name__}")
     x._same_backend(index, what)
     if index.ndim != x.ndim:
-        raise ValueError(f"{what}: index has {index.ndim} dims (shape {index.shape}) but the tensor has "
-                         f"{x.ndim} (shape {x.shape})")
+        raise ValueError(f"{what}: index must have {x.ndim} dims, as the tensor of shape {x.shape} has; "
+                         f"got shape {index.shape}")
     if any(i > s for a, (i, s) in enumerate(zip(index.shape, x.shape)) if a != d):
         raise ValueError(f"{what}: index shape {index.shape} exceeds the tensor's {x.shape} outside dim {d}")
     if src is not None and any(i > s for i, s in zip(index.shape, src.shape)):
@@ -244,7 +244,7 @@ def _along_checked(x, what, dim, index, src=None):
     n = x.shape[d] if x.ndim else 1
     if host.size and (host.min() < 0 or host.max() >= n):
         bad = host.min() if host.min() < 0 else host.max()
-        raise IndexError(f"{what}: index {bad} is out of bounds for dim {d} with size {n}")
+        raise IndexError(f"{what}: index {bad} is out of range for dim {d} with size {n}")
     return d, along_offsets(x.shape, d, host) if x.ndim else host
 
 
