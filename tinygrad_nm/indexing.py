@@ -233,9 +233,7 @@ def _along_checked(x, what, dim, index, src=None):
         raise TypeError(f"{what}: index must be an int64 tensor, got "
                         f"{index.dtype if hasattr(index, '_buf') else type(index).__name__}")
     x._same_backend(index, what)
-    if index.ndim != x.ndim:
-        raise ValueError(f"{what}: index must have {x.ndim} dims, as the tensor of shape {x.shape} has; "
-                         f"got shape {index.shape}")
+    _same_dims(x, what, "index", index)
     if any(i > s for a, (i, s) in enumerate(zip(index.shape, x.shape)) if a != d):
         raise ValueError(f"{what}: index shape {index.shape} exceeds the tensor's {x.shape} outside dim {d}")
     if src is not None and any(i > s for i, s in zip(index.shape, src.shape)):
@@ -246,6 +244,12 @@ def _along_checked(x, what, dim, index, src=None):
         bad = host.min() if host.min() < 0 else host.max()
         raise IndexError(f"{what}: index {bad} is out of range for dim {d} with size {n}")
     return d, along_offsets(x.shape, d, host) if x.ndim else host
+
+
+def _same_dims(x, what, name, t):
+    if t.ndim != x.ndim:
+        raise ValueError(f"{what}: {name} must have {x.ndim} dims, as the tensor of shape {x.shape} has; "
+                         f"got shape {t.shape}")
 
 
 def gather(x, dim, index):
@@ -300,8 +304,8 @@ def _src_part(x, what, src, shape):
 def scatter_add(x, dim, index, src):
     """out = x, then out[index[i][j]][j] += src[i][j] for dim 0 (torch.scatter_add); differentiable
     in x and src."""
-    if hasattr(src, "_buf") and src.ndim != x.ndim:
-        raise ValueError(f"scatter_add: src has shape {src.shape}, the tensor {x.shape}: the dims must agree")
+    if hasattr(src, "_buf"):
+        _same_dims(x, "scatter_add", "src", src)
     _, offsets = _along_checked(x, "scatter_add", dim, index, src)
     src = _src_part(x, "scatter_add", src, index.shape)
     out = type(x)._apply(IndexAdd, x.dtype, (x.reshape(-1), src), _flat_index(x, offsets))
@@ -315,8 +319,8 @@ def scatter(x, dim, index, src=None, value=None):
         raise TypeError("scatter: pass exactly one of src (a tensor) and value (a number)")
     if src is not None and not hasattr(src, "_buf"):
         src, value = None, src  # x.scatter(dim, index, 1.5): PyTorch's positional value
-    if src is not None and src.ndim != x.ndim:
-        raise ValueError(f"scatter: src has shape {src.shape}, the tensor {x.shape}: the dims must agree")
+    if src is not None:
+        _same_dims(x, "scatter", "src", src)
     _, offsets = _along_checked(x, "scatter", dim, index, src)
     if src is not None:
         b = _src_part(x, "scatter", src, index.shape)
