@@ -34,14 +34,18 @@ _BASIC = (int, slice, type(None), type(Ellipsis))
 def is_advanced(key):
     """Whether t[key] needs this module: a boolean (mask or scalar), an integer array with other
     than one dim, or more than one integer array."""
+    if type(key) is not tuple:  # (the common keys first: this runs before every t[key] but w[i])
+        if type(key) in _BASIC:
+            return False
+        key = (key,)
     arrays = 0
-    for k in (key if type(key) is tuple else (key,)):
+    for k in key:
         if type(k) in _BASIC:
             continue
         if isinstance(k, (bool, np.bool_)):
             return True
         if hasattr(k, "_buf"):  # a tensor
-            ndim, is_bool = k.ndim, k.dtype is dt.bool_
+            ndim, is_bool = len(k._shape), k.dtype is dt.bool_
         elif isinstance(k, (list, tuple, np.ndarray)):
             try:
                 host = np.asarray(k)
@@ -83,7 +87,7 @@ def flat_offsets(x, key):
             if k.ndim == 0:  # a new dim of size 1, indexed by [0] (True) or [] (False), as NumPy does
                 slots.append(len(dims))
                 dims.append(None)
-                arrays.append(np.zeros(1 if k else 0, np.int64))
+                arrays.append((np.zeros(1 if k else 0, np.int64), 0))
                 continue
             if k.shape != shape[axis:axis + k.ndim]:
                 raise IndexError(f"the mask's shape {k.shape} does not match the indexed tensor's shape {shape} "
@@ -91,7 +95,7 @@ def flat_offsets(x, key):
             for coords in np.nonzero(k):  # a mask is the integer arrays of its nonzero positions
                 slots.append(len(dims))
                 dims.append(None)
-                arrays.append(coords.astype(np.int64) * strides[axis])
+                arrays.append((coords, strides[axis]))
                 axis += 1
             continue
         n, st = shape[axis], strides[axis]
@@ -109,7 +113,7 @@ def flat_offsets(x, key):
         else:
             slots.append(len(dims))
             dims.append(None)
-            arrays.append(_checked_array(k, axis, n) * st)
+            arrays.append((_checked_array(k, axis, n), st))
         axis += 1
     dims.extend(np.arange(shape[a], dtype=np.int64) * strides[a] for a in range(axis, len(shape)))
     return _combine(base, dims, arrays, slots)
@@ -156,27 +160,37 @@ def _checked_array(k, axis, n):
 
 
 def _combine(base, dims, arrays, slots):
-    """Broadcast the arrays, place their shape as PyTorch does, add every axis's offsets."""
+    """Broadcast the arrays, place their shape as PyTorch does, add every axis's offsets.
+    `arrays`: (host index array, stride) pairs. The sums go into one array, in place where the
+    shapes allow: at a few million elements fresh allocations cost as much as the arithmetic."""
     try:
-        bshape = np.broadcast_shapes(*(a.shape for a in arrays))
+        bshape = np.broadcast_shapes(*(a.shape for a, _ in arrays))
     except ValueError:
         raise IndexError("shape mismatch: indexing arrays could not be broadcast together with shapes "
-                         + ", ".join(str(a.shape) for a in arrays)) from None
+                         + ", ".join(str(a.shape) for a, _ in arrays)) from None
     adjacent = slots == list(range(slots[0], slots[0] + len(slots)))
     place = slots[0] if adjacent else 0
     basic = [d for d in dims if d is not None]  # the other axes, in order
     out_shape = tuple(len(d) for d in basic[:place]) + bshape + tuple(len(d) for d in basic[place:])
-    total = arrays[0]
-    for a in arrays[1:]:
-        total = total + a
     ndim = len(out_shape)
-    total = np.reshape(total, (1,) * place + bshape + (1,) * (ndim - place - len(bshape)))
-    if base:
-        total = total + base
+    total = np.multiply(arrays[0][0], arrays[0][1], dtype=np.int64)  # a new array: ours to write into
+    for a, st in arrays[1:]:
+        total = _accumulate(total, a * st if st != 1 else a)
+    total = total.reshape((1,) * place + total.shape + (1,) * (ndim - place - len(total.shape)))
     for i, d in enumerate(basic):
         at = i if i < place else i + len(bshape)
-        total = total + d.reshape((1,) * at + (-1,) + (1,) * (ndim - at - 1))
-    return np.broadcast_to(total, out_shape)
+        total = _accumulate(total, d.reshape((1,) * at + (-1,) + (1,) * (ndim - at - 1)))
+    if base:
+        total = _accumulate(total, base)
+    return total if total.shape == out_shape else np.broadcast_to(total, out_shape)
+
+
+def _accumulate(total, term):
+    """total + term, written into total (always an array made here) when it has the sum's shape."""
+    if np.broadcast_shapes(total.shape, np.shape(term)) == total.shape:
+        total += term
+        return total
+    return total + term
 
 
 def _flat_index(x, offsets):
@@ -219,11 +233,12 @@ def along_offsets(shape, d, index):
     """The flat offset in a tensor of `shape` of position p of `index` (a host int64 array with as
     many dims), p's coordinate along dim d replaced by index[p] (gather's and scatter's map)."""
     strides = _strides(shape)
-    total = index * strides[d] if index.size else np.zeros(index.shape, np.int64)
+    total = np.multiply(index, strides[d], dtype=np.int64)  # a new array: the sums go into it
     for a, n in enumerate(index.shape):
         if a != d:
-            total = total + (np.arange(n, dtype=np.int64) * strides[a]).reshape((1,) * a + (-1,) + (1,) * (index.ndim - a - 1))
-    return np.broadcast_to(total, index.shape)
+            total = _accumulate(total, (np.arange(n, dtype=np.int64) * strides[a]).reshape(
+                (1,) * a + (-1,) + (1,) * (index.ndim - a - 1)))
+    return total
 
 
 def _along_checked(x, what, dim, index, src=None):
@@ -240,8 +255,9 @@ def _along_checked(x, what, dim, index, src=None):
         raise ValueError(f"{what}: index shape {index.shape} exceeds src's shape {src.shape}")
     host = index._host().astype(np.int64, copy=False).reshape(index.shape)
     n = x.shape[d] if x.ndim else 1
-    if host.size and (host.min() < 0 or host.max() >= n):
-        bad = host.min() if host.min() < 0 else host.max()
+    low, high = (host.min(), host.max()) if host.size else (0, 0)
+    if low < 0 or high >= n:
+        bad = low if low < 0 else high
         raise IndexError(f"{what}: index {bad} is out of range for dim {d} with size {n}")
     return d, along_offsets(x.shape, d, host) if x.ndim else host
 
