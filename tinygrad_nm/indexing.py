@@ -23,7 +23,7 @@ import numpy as np
 from tinygrad_nm import backends
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import Function, needs_grad
-from tinygrad_nm.ops import Index
+from tinygrad_nm.ops import Index, Reshape
 from tinygrad_nm.shapes import broadcast_shape
 from tinygrad_nm.tensor_shape import one_dim
 
@@ -164,7 +164,8 @@ def _combine(base, dims, arrays, slots):
     `arrays`: (host index array, stride) pairs. The sums go into one array, in place where the
     shapes allow: at a few million elements fresh allocations cost as much as the arithmetic."""
     try:
-        bshape = np.broadcast_shapes(*(a.shape for a, _ in arrays))
+        shapes = {a.shape for a, _ in arrays}
+        bshape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
     except ValueError:
         raise IndexError("shape mismatch: indexing arrays could not be broadcast together with shapes "
                          + ", ".join(str(a.shape) for a, _ in arrays)) from None
@@ -187,10 +188,11 @@ def _combine(base, dims, arrays, slots):
 
 def _accumulate(total, term):
     """total + term, written into total (always an array made here) when it has the sum's shape."""
-    if np.broadcast_shapes(total.shape, np.shape(term)) == total.shape:
-        total += term
+    try:
+        total += term  # NumPy refuses (ValueError) when the sum would be larger than total
         return total
-    return total + term
+    except ValueError:
+        return total + term
 
 
 def _flat_index(x, offsets):
@@ -198,13 +200,18 @@ def _flat_index(x, offsets):
     return (backends.kernels_of(x._be).from_numpy(np.ascontiguousarray(offsets).reshape(-1), dt.int64),)
 
 
+def _reshaped(t, shape):
+    """t.reshape(shape), differentiable, without Tensor.reshape's checks (the shapes here are right by
+    construction) and without marking t's storage as shared: the flat view lives only inside one op."""
+    return t if t._shape == shape else type(t)._apply(Reshape, t.dtype, (t,), shape)
+
+
 # --- reading and writing -----------------------------------------------------------------------
 def getitem(x, key):
     """x[key], differentiable: a gather from the flattened x (its backward scatters-with-add)."""
     offsets = flat_offsets(x, key)
-    flat = x.reshape(-1)  # a copy only where x's storage is not row-major
-    out = type(x)._apply(Index, x.dtype, (flat,), _flat_index(x, offsets))
-    return out.reshape(*offsets.shape)
+    flat = _reshaped(x, (x.numel(),))  # a copy only where x's storage is not row-major
+    return _reshaped(type(x)._apply(Index, x.dtype, (flat,), _flat_index(x, offsets)), offsets.shape)
 
 
 def setitem(x, key, value):
@@ -233,11 +240,14 @@ def along_offsets(shape, d, index):
     """The flat offset in a tensor of `shape` of position p of `index` (a host int64 array with as
     many dims), p's coordinate along dim d replaced by index[p] (gather's and scatter's map)."""
     strides = _strides(shape)
-    total = np.multiply(index, strides[d], dtype=np.int64)  # a new array: the sums go into it
-    for a, n in enumerate(index.shape):
-        if a != d:
-            total = _accumulate(total, (np.arange(n, dtype=np.int64) * strides[a]).reshape(
-                (1,) * a + (-1,) + (1,) * (index.ndim - a - 1)))
+    terms = [(np.arange(n, dtype=np.int64) * strides[a]).reshape((1,) * a + (-1,) + (1,) * (index.ndim - a - 1))
+             for a, n in enumerate(index.shape) if a != d]
+    total = index * strides[d] if strides[d] != 1 else index
+    if not terms:
+        return total
+    total = total + terms[0]  # a new array (index may be the caller's): the other sums go into it
+    for term in terms[1:]:
+        total = _accumulate(total, term)
     return total
 
 
@@ -271,8 +281,8 @@ def _same_dims(x, what, name, t):
 def gather(x, dim, index):
     """out[i][j][k] = x[i][index[i][j][k]][k] for dim 1 (torch.gather); differentiable in x."""
     _, offsets = _along_checked(x, "gather", dim, index)
-    out = type(x)._apply(Index, x.dtype, (x.reshape(-1),), _flat_index(x, offsets))
-    return out.reshape(*index.shape)
+    out = type(x)._apply(Index, x.dtype, (_reshaped(x, (x.numel(),)),), _flat_index(x, offsets))
+    return _reshaped(out, tuple(index.shape))
 
 
 class IndexAdd(Function):
@@ -314,7 +324,7 @@ def _src_part(x, what, src, shape):
         raise RuntimeError(f"{what}: expected src's dtype {src.dtype} to equal the tensor's {x.dtype}")
     if tuple(src.shape) != tuple(shape):
         src = src[tuple(slice(0, n) for n in shape)]
-    return src.reshape(-1)
+    return _reshaped(src, (src.numel(),))
 
 
 def scatter_add(x, dim, index, src):
@@ -324,8 +334,8 @@ def scatter_add(x, dim, index, src):
         _same_dims(x, "scatter_add", "src", src)
     _, offsets = _along_checked(x, "scatter_add", dim, index, src)
     src = _src_part(x, "scatter_add", src, index.shape)
-    out = type(x)._apply(IndexAdd, x.dtype, (x.reshape(-1), src), _flat_index(x, offsets))
-    return out.reshape(*x.shape)
+    out = type(x)._apply(IndexAdd, x.dtype, (_reshaped(x, (x.numel(),)), src), _flat_index(x, offsets))
+    return _reshaped(out, x.shape)
 
 
 def scatter(x, dim, index, src=None, value=None):
@@ -344,8 +354,8 @@ def scatter(x, dim, index, src=None, value=None):
         b = float(value) if x.dtype.is_float else int(value)
     else:
         raise TypeError(f"scatter: value must be a number, got {type(value).__name__}")
-    out = type(x)._apply(IndexPut, x.dtype, (x.reshape(-1), b), _flat_index(x, offsets))
-    return out.reshape(*x.shape)
+    out = type(x)._apply(IndexPut, x.dtype, (_reshaped(x, (x.numel(),)), b), _flat_index(x, offsets))
+    return _reshaped(out, x.shape)
 
 
 def index_add(x, dim, index, source, alpha=1):
@@ -362,8 +372,8 @@ def index_add(x, dim, index, source, alpha=1):
         raise ValueError(f"index_add: source has shape {source.shape}, expected {offsets.shape} (the tensor's "
                          f"shape {x.shape} with dim {d} of the index's length {len(host)})")
     source = _src_part(x, "index_add", source if alpha == 1 else source * alpha, offsets.shape)
-    out = type(x)._apply(IndexAdd, x.dtype, (x.reshape(-1), source), _flat_index(x, offsets))
-    return out.reshape(*x.shape)
+    out = type(x)._apply(IndexAdd, x.dtype, (_reshaped(x, (x.numel(),)), source), _flat_index(x, offsets))
+    return _reshaped(out, x.shape)
 
 
 def inplace(x, what, result, *others):
