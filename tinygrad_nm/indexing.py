@@ -51,7 +51,7 @@ def is_advanced(key):
                 host = np.asarray(k)
             except ValueError:  # ragged: the core's checks say what is wrong
                 continue
-            ndim, is_bool = host.ndim, host.dtype == np.bool_
+            ndim, is_bool = host.ndim, host.dtype.kind == "b"
         else:
             continue
         if is_bool or ndim > 1:
@@ -83,7 +83,7 @@ def flat_offsets(x, key):
         if k is None:
             dims.append(np.zeros(1, np.int64))
             continue
-        if isinstance(k, np.ndarray) and k.dtype == np.bool_:
+        if isinstance(k, np.ndarray) and k.dtype.kind == "b":
             if k.ndim == 0:  # a new dim of size 1, indexed by [0] (True) or [] (False), as NumPy does
                 slots.append(len(dims))
                 dims.append(None)
@@ -122,7 +122,7 @@ def flat_offsets(x, key):
 def _expand_ellipsis(shape, entries):
     if sum(k is Ellipsis for k in entries) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    used = sum(k.ndim if isinstance(k, np.ndarray) and k.dtype == np.bool_ else 1
+    used = sum(k.ndim if isinstance(k, np.ndarray) and k.dtype.kind == "b" else 1
                for k in entries if k is not None and k is not Ellipsis)
     if used > len(shape):
         raise IndexError(f"too many indices for a tensor of dimension {len(shape)}")
