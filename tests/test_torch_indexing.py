@@ -129,6 +129,10 @@ def test_write_cases(backend):
     y = Tensor(np.zeros((2, 3), dtype=np.int64))
     y[Tensor([True, False]), 1:] = Tensor([[7.9, 8.2]])  # a float value into an int tensor: truncated
     np.testing.assert_array_equal(y.numpy(), [[0, 7, 8], [0, 0, 0]])
+    z, zref = Tensor(np.zeros((2, 2))), torch.zeros(2, 2, dtype=torch.float64)
+    z[Tensor([[True, False], [False, True]])] = Tensor([[[4.0]]])  # leading dims of 1 in the value
+    zref[torch.tensor([[True, False], [False, True]])] = torch.tensor([[[4.0]]], dtype=torch.float64)
+    np.testing.assert_array_equal(z.numpy(), zref.numpy())
 
 
 def test_write_through_a_view_reaches_the_base_as_a_one_array_write_does(backend):

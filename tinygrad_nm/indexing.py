@@ -222,6 +222,8 @@ def setitem(x, key, value):
         x._same_backend(value, "setitem")
         broadcast_shape(value.shape, offsets.shape, "t[index] = value", into=True)
         value = value._buf if value.dtype is x.dtype else be.astype(value._buf, x.dtype)
+        if len(value.shape) > offsets.ndim:  # leading dims of 1 (checked above): dropped
+            value = be.reshape(value, value.shape[len(value.shape) - offsets.ndim:])
         value = be.reshape(be.expand(value, offsets.shape), (offsets.size,))
     elif not isinstance(value, (int, float, bool)):
         return setitem(x, key, type(x)(value, dtype=x.dtype, backend=x.backend))
