@@ -16,7 +16,7 @@ through `backends.kernels_of(be)`, so napkin's tracer sees every call.
 """
 import numpy as np
 
-from tinygrad_nm import backends, ops
+from tinygrad_nm import backends, indexing, ops
 from tinygrad_nm.backends import kernels_of
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
@@ -382,6 +382,8 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
                 version = self._version = [0, 0]
             out._version = version
             return out
+        if indexing.is_advanced(key):  # several integer arrays, a multi-dim one or a boolean mask
+            return indexing.getitem(self, key)
         index, new_axes = self._index(key)
         if index is not None and any(type(e) is int for e in index) and any(hasattr(e, "shape") for e in index):
             # PyTorch applies the ints first (basic indexing), then the array: its axis stays in place

@@ -11,7 +11,7 @@ import numpy as np
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
 from tinygrad_nm.autograd import grad_mode
-from tinygrad_nm import backends
+from tinygrad_nm import backends, indexing
 from tinygrad_nm.backends.strided import array_axis_first, array_place
 from tinygrad_nm.shapes import broadcast_shape, normalize_index
 
@@ -140,6 +140,8 @@ class TensorOps:
         if grad_mode.enabled and self.requires_grad:
             raise RuntimeError("a tensor that requires grad is being written in place by t[...] = v; "
                                "write inside `with tnm.no_grad():` or through `t.data`")
+        if indexing.is_advanced(key):  # several integer arrays, a multi-dim one or a boolean mask
+            return indexing.setitem(self, key, value)
         index, new_axes = self._index(key)
         index = index if index is not None else (slice(None),) * max(self.ndim, 1)
         be = backends.kernels_of(self._be)

@@ -10,7 +10,7 @@ where it differs from PyTorch's).
 import collections
 
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm import ops
+from tinygrad_nm import indexing, ops
 from tinygrad_nm.shapes import normalize_axes
 from tinygrad_nm.tensor_shape import cat, dim_or_axis, one_dim
 
@@ -147,21 +147,26 @@ class TensorReduce:
 
     def gather(self, dim, index):
         """out[i][j][k] = self[i][index[i][j][k]][k] for dim 1 (torch.gather); differentiable in self."""
-        d = one_dim(dim, self.ndim, "gather")
-        if index.ndim != self.ndim or index.dtype is not dt.int64:
-            raise ValueError(f"gather: index must be an int64 tensor with {self.ndim} dims, got "
-                             f"{index.dtype} of shape {index.shape}")
-        if any(i > s for a, (i, s) in enumerate(zip(index.shape, self.shape)) if a != d):
-            raise ValueError(f"gather: index shape {index.shape} exceeds the tensor's {self.shape} outside dim {d}")
-        if index.numel() and (bool((index < 0).any()) or bool((index >= self.shape[d]).any())):
-            raise IndexError(f"gather: index out of range for dim {d} of size {self.shape[d]}")
-        stride, offset = 1, index * 0
-        for a in reversed(range(self.ndim)):  # the flat offset of each picked element
-            along = index if a == d else type(self).arange(index.shape[a], backend=self.backend).reshape(
-                index.shape[a], *(1,) * (self.ndim - a - 1))
-            offset = offset + along * stride
-            stride *= self.shape[a]
-        return self.reshape(-1)[offset.reshape(-1)].reshape(*index.shape)
+        return indexing.gather(self, dim, index)
+
+    # scatter, scatter_add, index_add: indexing.py (the same flat offsets as gather, written back)
+    def scatter_add(self, dim, index, src):
+        return indexing.scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, dim, index, src):
+        return indexing.inplace(self, "scatter_add_", lambda: self.scatter_add(dim, index, src), src)
+
+    def scatter(self, dim, index, src=None, *, value=None):
+        return indexing.scatter(self, dim, index, src, value)
+
+    def scatter_(self, dim, index, src=None, *, value=None):
+        return indexing.inplace(self, "scatter_", lambda: self.scatter(dim, index, src, value=value), src)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        return indexing.index_add(self, dim, index, source, alpha)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return indexing.inplace(self, "index_add_", lambda: self.index_add(dim, index, source, alpha=alpha), source)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
         """Variance with `correction` (default 1, Bessel's; unbiased=False means 0)."""
