@@ -322,3 +322,13 @@ def test_float16_gradients(backend):
     p = torch.tensor(values, dtype=torch.float16, requires_grad=True)
     (p * p).sum().backward()
     assert x.grad.dtype == tnm.float16 and x.grad.tolist() == p.grad.tolist()
+
+
+def test_float16_survives_save_and_load(backend, tmp_path):
+    if not _half_backend(backend):
+        pytest.skip("numba_cuda refuses float16 (test_float16_is_stored_as_float16_or_refused)")
+    t = tnm.tensor([0.1, -2.5, 65504.0], dtype=tnm.float16)
+    tnm.save({"t": t}, tmp_path / "a.pt")
+    tnm.save_safetensors({"t": t}, str(tmp_path / "a.safetensors"))
+    for loaded in (tnm.load(tmp_path / "a.pt")["t"], tnm.load_safetensors(str(tmp_path / "a.safetensors"))["t"]):
+        assert loaded.dtype == tnm.float16 and loaded.tolist() == t.tolist()

@@ -1,7 +1,8 @@
 """The pure-Python backend: a flat list of Python numbers plus a shape, no NumPy when computing.
 
 Floats are Python floats, so every float dtype computes in double precision
-(a float32 tensor here is labelled float32 but carries doubles). Integers are
+(a float32 or float16 tensor here is labelled so but carries doubles, rounded to
+its dtype where data enters, from_numpy, and leaves, to_numpy). Integers are
 Python ints, booleans Python bools. Layout is row-major: element (i, j) of an
 (M, N) buffer is `data[i * N + j]`.
 
