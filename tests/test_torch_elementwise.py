@@ -85,7 +85,7 @@ THEIRS = {**{n: (lambda n: lambda x: getattr(x, n)())(n) for n in KERNEL_OPS},
 DOMAIN = {"log2": lambda a: np.abs(a) + 0.25, "log1p": lambda a: np.abs(a) - 0.75}
 
 
-@fuzz(25)
+@fuzz(15)
 @given(data=st.data())
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(OURS))
@@ -158,7 +158,7 @@ def test_round_function_takes_decimals(backend):
         torch.round(torch.tensor([1.25, 2.5]), decimals=1).tolist()
 
 
-@fuzz(20)
+@fuzz(12)
 @given(data=st.data())
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_pow_with_tensor_exponents_both_differentiable(backend, dtype, data):
@@ -203,7 +203,7 @@ def _pytorch_sixth_is_float32(monkeypatch):
     monkeypatch.setitem(fuzz_torch_helpers.TOL, "float64", (1e-7, 1e-12))
 
 
-@fuzz(20)
+@fuzz(12)
 @given(data=st.data())
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
