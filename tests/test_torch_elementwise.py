@@ -332,3 +332,14 @@ def test_float16_survives_save_and_load(backend, tmp_path):
     tnm.save_safetensors({"t": t}, str(tmp_path / "a.safetensors"))
     for loaded in (tnm.load(tmp_path / "a.pt")["t"], tnm.load_safetensors(str(tmp_path / "a.safetensors"))["t"]):
         assert loaded.dtype == tnm.float16 and loaded.tolist() == t.tolist()
+
+
+def test_zero_dim_tensors_promote_as_pytorch(backend):
+    """A 0-d tensor beside a dimensioned one counts only when its category (bool < int < float) is
+    higher, and then with its own dtype."""
+    half = [] if not _half_backend(backend) else ["float16"]
+    for big in ["bool", "int64", "float32"] + half:
+        for small in ["bool", "int64", "float32", "float64"] + half:
+            ours = tnm.ones(2, dtype=getattr(tnm, big)) + tnm.ones((), dtype=getattr(tnm, small))
+            theirs = torch.ones(2, dtype=getattr(torch, big)) + torch.ones((), dtype=getattr(torch, small))
+            assert ours.dtype == str(theirs.dtype).removeprefix("torch."), (big, small)
