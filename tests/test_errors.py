@@ -73,7 +73,7 @@ def test_non_numeric_data(backend, data, name):
     assert name in str(info.value)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "complex64", "nonsense", np.complex128, object])
+@pytest.mark.parametrize("dtype", ["bfloat16", "complex64", "nonsense", np.complex128, object])
 def test_unknown_dtype(backend, dtype):
     with pytest.raises((TypeError, ValueError)) as info:
         Tensor([1.0, 2.0], dtype=dtype)

@@ -16,7 +16,7 @@ NumPy one), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
 from tinygrad_nm.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
                                   use_backend)
-from tinygrad_nm.dtypes import DType, bool_, float32, float64, int64
+from tinygrad_nm.dtypes import DType, bool_, float16, float32, float64, int64
 from tinygrad_nm.host import manual_seed
 from tinygrad_nm.settings import Context, watch
 from tinygrad_nm.settings import settings as _settings
@@ -27,14 +27,14 @@ from tinygrad_nm.device import device
 from tinygrad_nm import namespace as _namespace
 from tinygrad_nm.namespace import *  # noqa: F401,F403 (torch.* functions: tensor, zeros, cat, exp, ...)
 # PyTorch's dtype names. Every integer width is stored as int64 (int32 and int are int64 here);
-# float16/bfloat16 do not exist and .half() raises.
+# float16 (half) is stored as such where the backend can (README's coverage table); bfloat16 does not exist.
 from tinygrad_nm.dtypes import bool_ as bool  # noqa: A001 (torch.bool; shadows the builtin in this module only)
-float, double, long, int32, int = float32, float64, int64, int64, int64  # noqa: A001
+float, double, long, int32, int, half = float32, float64, int64, int64, int64, float16  # noqa: A001
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
-           "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int"] + _namespace.__all__
+           "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half"] + _namespace.__all__
 __version__ = "0.1.0"
 
 

@@ -1,7 +1,7 @@
 """Elementwise helpers the layers, losses and optimizers need, composed from Tensor methods.
 
 where, maximum, minimum and clamp are now Tensor methods (tensor_math.py) and are kept here as
-one-line calls for the modules that import them; log1p, expm1 and erf have no method yet.
+one-line calls for the modules that import them; erf has no kernel yet.
 Each is differentiable where it says so, with PyTorch's gradient; none reaches below the
 Tensor's public methods.
 """
@@ -38,27 +38,6 @@ def minimum(a, b):
 def clamp(x, min=None, max=None):
     """Tensor.clamp: gradient 1 inside the closed interval, 0 outside (as torch.clamp)."""
     return x if min is None and max is None else x.clamp(min, max)
-
-
-def log1p(u):
-    """log(1 + u) accurate for small u (Goldberg's trick: log(w) * u / (w - 1) with w = 1 + u
-    rounded, which cancels the rounding of w). Needs u > -1 and finite."""
-    w = 1 + u
-    d = w - 1
-    exact = d == 0  # 1 + u rounded to 1: log1p(u) = u to working precision
-    safe_w, safe_d = where(exact, 2.0, w), where(exact, 1.0, d)  # keep the unused branch finite
-    return where(exact, u, safe_w.log() * u / safe_d)
-
-
-def expm1(x):
-    """exp(x) - 1 accurate for small x (Kahan's trick: (u - 1) * x / log(u) with u = exp(x)).
-    For x <= 0 only (what ELU needs), where u lies in [0, 1]."""
-    u = x.exp()
-    one, zero = u == 1, u == 0
-    special = (one.long() + zero.long()) > 0
-    safe_u = where(special, 0.5, u)  # keeps log(u) away from 0 and -inf in the unused branch
-    general = (safe_u - 1) * x / safe_u.log()
-    return where(one, x, where(zero, -1.0, general))
 
 
 def _host_elementwise(x, value_fn, slope_fn):

@@ -1,4 +1,4 @@
-"""The four dtypes a Tensor can hold, and PyTorch's promotion rule between them.
+"""The five dtypes a Tensor can hold, and PyTorch's promotion rule between them.
 
 Each DType carries its NumPy type (`np_type`): the one map every backend stores and converts by.
 A DType compares equal to its name and to the matching NumPy dtype, so
@@ -35,13 +35,15 @@ class DType:
 
 bool_ = DType("bool", 1, False, 0, np.bool_)
 int64 = DType("int64", 8, False, 1, np.int64)
-float32 = DType("float32", 4, True, 2, np.float32)
-float64 = DType("float64", 8, True, 3, np.float64)
+# float16: stored as such where a backend can (each backend says what it does with it: its module doc)
+float16 = DType("float16", 2, True, 2, np.float16)
+float32 = DType("float32", 4, True, 3, np.float32)
+float64 = DType("float64", 8, True, 4, np.float64)
 
 DEFAULT_FLOAT = float32
-ALL = (bool_, int64, float32, float64)
+ALL = (bool_, int64, float16, float32, float64)
 _BY_NAME = {d.name: d for d in ALL}
-_BY_NAME.update({"bool_": bool_, "float": float32, "double": float64, "long": int64, "int": int64})
+_BY_NAME.update({"bool_": bool_, "float": float32, "double": float64, "long": int64, "int": int64, "half": float16})
 
 
 def to_dtype(spec):
@@ -68,7 +70,7 @@ def category(dtype):
 
 
 def promote(a, b):
-    """PyTorch's rule for two tensors: the higher of bool < int64 < float32 < float64."""
+    """PyTorch's rule for two tensors: the higher of bool < int64 < float16 < float32 < float64."""
     return a if a.rank >= b.rank else b
 
 

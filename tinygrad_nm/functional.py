@@ -13,6 +13,7 @@ from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
 from tinygrad_nm.conv import conv1d, conv2d, fold, unfold  # noqa: F401
 from tinygrad_nm.padding import pad  # noqa: F401
+from tinygrad_nm.activations import hardsigmoid, hardswish, hardtanh, mish, relu6, softsign  # noqa: F401
 from tinygrad_nm.pooling import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d,  # noqa: F401
                                  max_pool2d)
 from tinygrad_nm.tensor import Tensor
@@ -22,6 +23,7 @@ __all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "
            "layer_norm", "group_norm", "conv1d", "conv2d", "unfold", "fold", "max_pool1d", "max_pool2d", "avg_pool1d",
            "avg_pool2d", "adaptive_avg_pool2d", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
            "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
+__all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign"]
 
 
 # --- activations -----------------------------------------------------------------------------
@@ -39,7 +41,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 def elu(input, alpha=1.0, inplace=False):
     positive = input > 0
-    return C.where(positive, input, C.expm1(C.where(positive, 0.0, input)) * alpha)
+    return C.where(positive, input, C.where(positive, 0.0, input).expm1() * alpha)
 
 
 def gelu(input, approximate="none"):

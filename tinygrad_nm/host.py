@@ -56,5 +56,4 @@ def host_array(data, dtype):
     if source.dtype.kind not in "fiub":
         raise TypeError(f"Tensor data must be numeric, got values of NumPy dtype {source.dtype} "
                         f"(e.g. {source.ravel()[:1].tolist()})")
-    return source, dtype or inferred or dt.to_dtype(source.dtype if source.dtype.kind != "f" or
-                                                    source.dtype.itemsize >= 4 else "float32")
+    return source, dtype or inferred or dt.to_dtype(source.dtype)

@@ -235,7 +235,7 @@ def logsigmoid(input):
     negative = input < 0
     low = C.where(negative, input, 0.0)
     high = C.where(negative, 0.0, input)
-    return C.where(negative, low - C.log1p(low.exp()), -C.log1p((-high).exp()))
+    return C.where(negative, low - low.exp().log1p(), -(-high).exp().log1p())
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):

@@ -130,7 +130,7 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "amax amin argmax argmin var std logsumexp any all prod cumsum norm softmax log_softmax reshape "
             "flatten unflatten unsqueeze squeeze permute transpose swapaxes t flip split chunk unbind matmul "
             "numel gather clone detach atanh logical_not logical_and logical_or logical_xor narrow index_select "
-            "tril triu sin cos scatter scatter_add index_add").split()
+            "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac").split()
 
 
 def _function(name):

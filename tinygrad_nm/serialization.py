@@ -97,8 +97,8 @@ def save_safetensors(tensors, path, metadata=None):
 
 
 def load_safetensors(path, backend=None):
-    """{name: Tensor} from a .safetensors file (dtypes float32/float64/int64/bool; other integer
-    widths become int64, float16/bfloat16 are refused)."""
+    """{name: Tensor} from a .safetensors file (dtypes float16/float32/float64/int64/bool; other integer
+    widths become int64, bfloat16 is refused, and so is float16 on a backend that does not hold it)."""
     st = _safetensors_numpy()
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_safetensors: {path!r} does not exist")
@@ -109,7 +109,8 @@ def load_safetensors(path, backend=None):
         raise LoadError(f"{path}: not a readable safetensors file: {type(e).__name__}: {e}") from None
     out = {}
     for name, a in arrays.items():
-        if a.dtype.kind == "f" and a.dtype.itemsize < 4:
-            raise LoadError(f"{path}: {name!r} is {a.dtype}; tinygrad_nm holds float32 and float64 only")
-        out[name] = Tensor(a, backend=backend)
+        try:
+            out[name] = Tensor(a, backend=backend)
+        except TypeError as e:  # a dtype tinygrad_nm (or this backend) does not hold
+            raise LoadError(f"{path}: {name!r} is {a.dtype}: {e}") from None
     return out

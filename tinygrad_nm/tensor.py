@@ -351,11 +351,11 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         return self
 
     def _promote_pair(self, b):
-        """PyTorch's promotion: the higher dtype; a 0-d tensor beside a dimensioned one only lifts the category."""
+        """PyTorch's promotion: the higher dtype; a 0-d tensor beside a dimensioned one counts only when
+        its category is higher (int64 [1, 2] + float64 0-d: float64; float16 [1.] + float64 0-d: float16)."""
         if (self.ndim == 0) != (b.ndim == 0):
             small, big = (self, b) if self.ndim == 0 else (b, self)
-            dtype = big.dtype if dt.category(small.dtype) <= dt.category(big.dtype) else \
-                (dt.DEFAULT_FLOAT if small.dtype.is_float else dt.int64)
+            dtype = big.dtype if dt.category(small.dtype) <= dt.category(big.dtype) else small.dtype
         else:
             dtype = dt.promote(self.dtype, b.dtype)
         return self.cast(dtype), b.cast(dtype)

@@ -2,8 +2,8 @@
 to(device/dtype/tensor), cpu(), cuda(), float() and friends, type(), clone(), add_ and friends.
 
 `TensorConvert` is a mixin of Tensor (it never imports it). dtypes: tinygrad_nm stores bool,
-int64, float32 and float64; `int()` (PyTorch's int32) gives int64, as every integer width is
-stored, and `half()` (float16) raises. In-place methods follow PyTorch's rules for leaves: a
+int64, float16, float32 and float64; `int()` (PyTorch's int32) gives int64, as every integer width is
+stored, and `bfloat16()` raises. In-place methods follow PyTorch's rules for leaves: a
 leaf that requires grad can be written only under no_grad(); they also refuse to write a tensor
 that is part of a recorded graph (PyTorch rewrites the graph there; tinygrad_nm does not), and
 every write counts as a new version of the storage (the core's `_written`), so a backward that
@@ -16,16 +16,17 @@ from tinygrad_nm.device import backend_of, device, of_backend
 from tinygrad_nm.shapes import broadcast_shape
 from tinygrad_nm.tensor_shape import one_dim
 
-_TYPE_NAMES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "int64": "torch.LongTensor",
+_TYPE_NAMES = {"float16": "torch.HalfTensor", "float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
+               "int64": "torch.LongTensor",
                "bool": "torch.BoolTensor"}
-_UNSUPPORTED = ("float16", "half", "bfloat16", "complex64", "complex128", "cfloat", "cdouble")
+_UNSUPPORTED = ("bfloat16", "complex64", "complex128", "cfloat", "cdouble")
 
 
 def _dtype(spec):
     """dt.to_dtype, with a clear word for the dtypes PyTorch has and tinygrad_nm does not."""
     name = getattr(spec, "name", None) or getattr(spec, "__name__", None) or spec
     if isinstance(name, str) and name.replace("torch.", "") in _UNSUPPORTED:
-        raise TypeError(f"dtype {name} is not supported: tinygrad_nm holds bool, int64, float32 and float64")
+        raise TypeError(f"dtype {name} is not supported: tinygrad_nm holds bool, int64, float16, float32 and float64")
     for dtype_name, type_name in _TYPE_NAMES.items():  # "torch.FloatTensor", as t.type() gives
         if name == type_name:
             return dt.to_dtype(dtype_name)
@@ -86,7 +87,7 @@ class TensorConvert:
                     if isinstance(a, str) and "not supported" not in str(e):
                         raise ValueError(f"to({a!r}): neither a backend ({', '.join(backends.known_backends())}), "
                                          f"a device ({', '.join(backends.device_types())}) nor a dtype "
-                                         f"(bool, int64, float32, float64)") from None
+                                         f"(bool, int64, float16, float32, float64)") from None
                     raise TypeError(f"to: {e}") from None
                 if dtype is not None:
                     raise TypeError(f"to: two dtypes given, {dtype!r} and {a!r}")
@@ -119,7 +120,7 @@ class TensorConvert:
         return self.cast(dt.bool_)
 
     def half(self):
-        return self.cast(_dtype("float16"))
+        return self.cast(dt.float16)
 
     def bfloat16(self):
         return self.cast(_dtype("bfloat16"))

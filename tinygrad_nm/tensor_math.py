@@ -1,6 +1,7 @@
 """Elementwise methods spelled as in PyTorch that compose the core's ops: where, maximum,
 minimum, clamp, masked_fill, the named comparisons, isnan/isinf/isfinite, allclose/equal, sign,
-square, reciprocal, rsqrt.
+square, reciprocal, rsqrt; and those on ops_elementwise.py's kernels: log2, log1p, expm1, floor,
+ceil, trunc, round.
 
 `TensorMath` is a mixin of Tensor (it never imports it). `where` is one op (ops_shape.Where, on
 the `where` kernel); the rest are built from it and the operators, with PyTorch's gradients.
@@ -9,7 +10,7 @@ import numpy as np
 
 from tinygrad_nm import backends
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm import ops_shape
+from tinygrad_nm import ops_elementwise, ops_shape
 from tinygrad_nm.shapes import broadcast_shape
 
 _Number = (int, float, bool)
@@ -207,6 +208,10 @@ class TensorMath:
     def square(self):
         return self * self
 
+    def pow(self, exponent):
+        """self ** exponent; exponent a number or a tensor (differentiable in both, as PyTorch)."""
+        return self ** exponent
+
     def reciprocal(self):
         return 1.0 / (self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT))
 
@@ -219,3 +224,39 @@ class TensorMath:
         x = self.long() if self.dtype is dt.bool_ else self
         out = self._make(backends.kernels_of(x._be).sign(x._buf), x.dtype, x._be)
         return out.bool() if self.dtype is dt.bool_ else out
+
+    # --- on their own kernels (ops_elementwise.py); ints are lifted to the default float first ----
+    def log2(self): return self._apply(ops_elementwise.Log2, *self._float())
+    def log1p(self): return self._apply(ops_elementwise.Log1p, *self._float())
+    def expm1(self): return self._apply(ops_elementwise.Expm1, *self._float())
+
+    # rounding: gradient 0 (recorded, as PyTorch); an int64 tensor comes back as a copy, a bool one raises
+    def floor(self): return self._rounded(ops_elementwise.Floor, "floor")
+    def ceil(self): return self._rounded(ops_elementwise.Ceil, "ceil")
+    def trunc(self): return self._rounded(ops_elementwise.Trunc, "trunc")
+    fix = trunc
+
+    def round(self, decimals=0):
+        """Nearest integer, halves to even (2.5 -> 2.0, -0.5 -> -0.0); with `decimals`, to that many
+        decimal places, as PyTorch computes it: round(x * 10**d) / 10**d (d < 0: x / 10**-d, then * )."""
+        if not isinstance(decimals, int) or isinstance(decimals, bool):
+            raise TypeError(f"round: decimals must be an int, got {type(decimals).__name__}")
+        if decimals == 0:
+            return self._rounded(ops_elementwise.Round, "round")
+        if not self.dtype.is_float:
+            raise TypeError(f"round: decimals={decimals} is not implemented for {self.dtype} tensors (as in PyTorch)")
+        scale = 10.0 ** abs(decimals)
+        if decimals > 0:
+            return (self * scale)._rounded(ops_elementwise.Round, "round") / scale
+        return (self / scale)._rounded(ops_elementwise.Round, "round") * scale
+
+    def frac(self):
+        """self - trunc(self): the fractional part, sign kept; gradient 1 (as PyTorch)."""
+        return self - self.trunc()
+
+    def _rounded(self, op, name):
+        if self.dtype is dt.bool_:
+            raise TypeError(f"{name}: not implemented for bool tensors (as in PyTorch); cast with .long() or .float()")
+        if not self.dtype.is_float:
+            return self.clone()
+        return self._apply(op, self.dtype, (self,))

@@ -56,6 +56,8 @@ from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this bac
     abs, add, assign, astype, atanh, copy, cos, div, eq, exp, expand, from_numpy, full, ge, getitem, gt,
     index_add, item, le, log, lt, max, mul, ne, neg, permute, pow, reshape, setitem, sign, sin, sqrt, sub,
     sum, to_numpy, where, writable)
+from tinygrad_nm.backends.numpy import (  # noqa: F401  NumPy's loops: one pass each, SIMD where NumPy has it
+    ceil, expm1, floor, log1p, log2, round, trunc)
 
 NAME = "cython"
 THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"  # settings.num_threads

@@ -74,6 +74,17 @@ _ROWS = [
     _k("atanh", "unary", "atanh(a)", "out[i] = atanh(a[i]) (+-inf at +-1, nan beyond)", c.unary(0, 1)),
     _k("sin", "unary", "sin(a)", "out[i] = sin(a[i]) (nan at +-inf)", c.unary(0, 1)),
     _k("cos", "unary", "cos(a)", "out[i] = cos(a[i]) (nan at +-inf)", c.unary(0, 1)),
+    _k("log2", "unary", "log2(a)", "out[i] = log2(a[i]) (-inf at 0, nan below)", c.unary(0, 1)),
+    _k("log1p", "unary", "log1p(a)", "out[i] = ln(1 + a[i]), exact for small a (-inf at -1, nan below)",
+       c.unary(0, 1)),
+    _k("expm1", "unary", "expm1(a)", "out[i] = e ** a[i] - 1, exact for small a", c.unary(0, 1)),
+    # the rounding kernels take float buffers only: on integers they are the identity (the Tensor
+    # layer hands those back without a call); each keeps -0.0, +-inf and nan, as IEEE 754 does
+    _k("floor", "unary", "floor(a)", "out[i] = the largest integer <= a[i], as a float", c.unary()),
+    _k("ceil", "unary", "ceil(a)", "out[i] = the smallest integer >= a[i], as a float", c.unary()),
+    _k("trunc", "unary", "trunc(a)", "out[i] = a[i] rounded towards zero, as a float", c.unary()),
+    _k("round", "unary", "round(a)", "out[i] = a[i] rounded to the nearest integer, halves to even, as a float",
+       c.unary()),
     # sigmoid: 1 / (1 + exp(-x)): a negate, an add, a divide and one exp
     _k("sigmoid", "unary", "sigmoid(a)", "out[i] = 1 / (1 + exp(-a[i])), stable for large |a|", c.unary(3, 1),
        divides=1),

@@ -61,6 +61,7 @@ def _unary(a): return _like(a)
 
 
 neg = exp = log = sqrt = abs = sign = tanh = atanh = sin = cos = sigmoid = relu = copy = _unary
+log2 = log1p = expm1 = floor = ceil = trunc = round = _unary
 
 
 def astype(a, dtype): return _like(a, dtype=dtype)

@@ -1,7 +1,8 @@
 """The pure-Python backend: a flat list of Python numbers plus a shape, no NumPy when computing.
 
 Floats are Python floats, so every float dtype computes in double precision
-(a float32 tensor here is labelled float32 but carries doubles). Integers are
+(a float32 or float16 tensor here is labelled so but carries doubles, rounded to
+its dtype where data enters, from_numpy, and leaves, to_numpy). Integers are
 Python ints, booleans Python bools. Layout is row-major: element (i, j) of an
 (M, N) buffer is `data[i * N + j]`.
 
@@ -38,6 +39,9 @@ _WORK = {
     "exp": {"frame": 1, "op": 2}, "log": {"frame": 1, "op": 2}, "sqrt": {"frame": 1, "op": 2},  # compare, call
     "atanh": {"frame": 1, "op": 3}, "sign": {"frame": 1, "op": 4},
     "sin": {"frame": 1, "op": 3}, "cos": {"frame": 1, "op": 3},  # x - x == 0 guard, then math.sin
+    "log2": {"frame": 1, "op": 2}, "log1p": {"frame": 1, "op": 2}, "expm1": {"frame": 1, "op": 2},
+    # x - x == 0 guard, math.floor (an int), float(), the `or` for a zero result
+    **dict.fromkeys(("floor", "ceil", "trunc", "round"), {"frame": 1, "op": 4}),
     "sigmoid": {"frame": 1, "op": 5},        # compare, negate, exp, add, divide
     "relu": {"frame": 1, "op": 1.5},         # compare; negatives also test x == x (nan stays nan)
     "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
@@ -204,6 +208,13 @@ def tanh(a): return _unary(math.tanh, a)
 def atanh(a): return _unary(pymath.atanh, a)
 def sin(a): return _unary(pymath.sin, a)
 def cos(a): return _unary(pymath.cos, a)
+def log2(a): return _unary(pymath.log2, a)
+def log1p(a): return _unary(pymath.log1p, a)
+def expm1(a): return _unary(pymath.expm1, a)
+def floor(a): return _unary(pymath.floor, a)
+def ceil(a): return _unary(pymath.ceil, a)
+def trunc(a): return _unary(pymath.trunc, a)
+def round(a): return _unary(pymath.round_even, a)
 def sigmoid(a): return _unary(pymath.sigmoid, a)
 def relu(a):
     zero = _caster(a.dtype)(0)

@@ -58,6 +58,37 @@ def cos(x):
     return math.cos(x) if x - x == 0 else _nan
 
 
+def log2(x):
+    return math.log2(x) if x > 0 else (-_inf if x == 0 else _nan)
+
+
+def log1p(x):
+    return math.log1p(x) if x > -1 else (-_inf if x == -1 else _nan)
+
+
+def expm1(x):
+    return math.expm1(x) if x < 709.78 else exp_large(x)  # nan fails the test too: exp_large keeps it
+
+
+# floor, ceil, trunc and round: math's return ints and raise at inf and nan. +-inf and nan (x - x is
+# not 0) come back as they are; a zero result takes x's sign (floor(-0.0), ceil(-0.5), round(-0.5)
+# are -0.0), as IEEE 754 gives. round() rounds halves to even, as PyTorch does.
+def floor(x):
+    return (float(math.floor(x)) or math.copysign(0.0, x)) if x - x == 0 else x
+
+
+def ceil(x):
+    return (float(math.ceil(x)) or math.copysign(0.0, x)) if x - x == 0 else x
+
+
+def trunc(x):
+    return (float(math.trunc(x)) or math.copysign(0.0, x)) if x - x == 0 else x
+
+
+def round_even(x):
+    return (float(builtins.round(x)) or math.copysign(0.0, x)) if x - x == 0 else x
+
+
 def exp_large(x):
     """exp near and past overflow, and of nan (which fails `x < 709.78` too)."""
     try:

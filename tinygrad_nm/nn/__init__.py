@@ -13,6 +13,7 @@ from tinygrad_nm.nn import functional, init, utils  # noqa: F401
 from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d,
                                  MaxPool2d)
 from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterList, Sequential
+from tinygrad_nm.nn.activation import Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, ReLU6, Softsign
 from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Embedding, Flatten, Identity, LeakyReLU,
                                    Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten)
 from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
@@ -28,3 +29,4 @@ __all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear",
            "ELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "MLP", "ACTIVATIONS", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
            "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils"]
+__all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid", "Softsign"]

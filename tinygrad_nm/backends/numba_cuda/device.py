@@ -214,7 +214,14 @@ row_major = strided.strides  # row-major strides in elements, as everywhere else
 
 
 def np_type(dtype):
-    return NP_TYPES[dtype.name]
+    """The NumPy type of a DType's device arrays; every buffer is made through here, so a dtype the
+    kernels are not compiled for (float16) is refused before anything is allocated."""
+    try:
+        return NP_TYPES[dtype.name]
+    except KeyError:
+        raise TypeError(f"the {NAME} backend does not hold {dtype.name} tensors: its kernels are compiled for "
+                        f"{', '.join(NP_TYPES)}; cast with .float() first, or keep {dtype.name} on a host "
+                        f"backend") from None
 
 
 def alloc(n, np_dtype):

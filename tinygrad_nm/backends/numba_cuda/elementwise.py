@@ -43,6 +43,39 @@ def _tanh(x, zero, one): return math.tanh(x)
 def _sin(x, zero, one): return math.sin(x) if x - x == zero else math.nan  # inf - inf is nan: nan at +-inf
 def _cos(x, zero, one): return math.cos(x) if x - x == zero else math.nan
 def _relu(x, zero, one): return x if x > zero or x != x else zero  # nan propagates, as np.maximum
+def _log2(x, zero, one): return math.log2(x) if x > zero else (-math.inf if x == zero else math.nan)
+def _log1p(x, zero, one): return math.log1p(x) if x > -one else (-math.inf if x == -one else math.nan)
+def _expm1(x, zero, one): return math.inf if x > 709.78 else math.expm1(x)
+
+
+# The rounding functions: Numba's math.floor/ceil/trunc return an int64, so values that are integers
+# already (|x| >= 2**52, +-inf) and nan come back as they are, and a zero result takes x's sign
+# (ceil(-0.5) is -0.0), as IEEE 754 gives.
+_INTEGRAL = 4503599627370496.0  # 2 ** 52: every float of at least this size is an integer
+
+
+@device_function  # called from the device functions below
+def _as_float(r, x, zero):
+    return zero + r if r != 0 else math.copysign(zero, x)
+
+
+def _floor(x, zero, one): return _as_float(math.floor(x), x, zero) if _builtin_abs(x) < _INTEGRAL else x
+def _ceil(x, zero, one): return _as_float(math.ceil(x), x, zero) if _builtin_abs(x) < _INTEGRAL else x
+def _trunc(x, zero, one):  # floor or ceil by sign: NumPy's float32 scalars, the simulator's x, lack __trunc__
+    if not _builtin_abs(x) < _INTEGRAL:
+        return x
+    return _as_float(math.floor(x) if x >= zero else math.ceil(x), x, zero)
+
+
+def _round(x, zero, one):
+    """Nearest integer, halves to even (PyTorch's round); x - floor(x) is exact in floating point."""
+    if not _builtin_abs(x) < _INTEGRAL:
+        return x
+    r = math.floor(x)
+    d = x - r
+    if d > 0.5 or (d == 0.5 and r % 2 == 1):
+        r += 1
+    return _as_float(r, x, zero)
 
 
 def _atanh(x, zero, one):

@@ -1,0 +1,67 @@
+"""The activation modules beyond layers.py's: ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish,
+LogSigmoid, Softsign; each calls its function in functional.py (PyTorch's F)."""
+from tinygrad_nm import functional as F
+from tinygrad_nm.nn.module import Module
+
+
+def _inplace_repr(inplace):
+    return "inplace=True" if inplace else ""
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val ({min_val}) must not be greater than max_val ({max_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class ReLU6(Hardtanh):
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return _inplace_repr(self.inplace)
+
+
+class _Simple(Module):
+    """An activation with no parameter but PyTorch's `inplace` flag (accepted, results are new)."""
+    fn = None
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x):
+        return type(self).fn(x)
+
+    def extra_repr(self):
+        return _inplace_repr(self.inplace)
+
+
+class Hardsigmoid(_Simple):
+    fn = staticmethod(F.hardsigmoid)
+
+
+class Hardswish(_Simple):
+    fn = staticmethod(F.hardswish)
+
+
+class Mish(_Simple):
+    fn = staticmethod(F.mish)
+
+
+class LogSigmoid(Module):
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
+class Softsign(Module):
+    def forward(self, x):
+        return F.softsign(x)
