@@ -13,8 +13,7 @@ float32 and float64 arrays:
   softmax, log_softmax, their     kernels/_softmax.pxd: row by row, each row read once;
   backward, cross_entropy (fused  cross-entropy computes the loss and the probabilities
   softmax + NLL) and its backward in one pass and its gradient in another
-  im2col, col2im                  kernels/tnm_conv.h: a memcpy per window row; the adjoint plane
-                                  by plane, each plane in L1, no scatter (one thread)
+  im2col, col2im                  kernels/tnm_conv.h (cython_conv.py), one thread: memory-bound
 NumPy (the numpy backend's own functions, imported below): storage, arithmetic,
 comparisons, the other unary functions, reductions, movement and indexing; and
 the native kernels' inputs that are not float32/float64 arrays (an int64 matmul,
@@ -51,8 +50,7 @@ import os
 
 import numpy as np
 
-from tinygrad_nm.backends import numpy as _numpy
-from tinygrad_nm.backends.windows import matrix_shape
+from tinygrad_nm.backends import cython_conv, numpy as _numpy
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
@@ -351,22 +349,7 @@ def cross_entropy_backward(probs, labels, g):
     return out
 
 
-# --- conv: im2col / col2im in C (kernels/tnm_conv.h), one thread (memory-bound) -----------------------
-def im2col(a, kernel, stride, dilation, padding):
-    if not _is_float_array(a):
-        return _numpy.im2col(a, kernel, stride, dilation, padding)
-    image = np.ascontiguousarray(a)
-    cols = np.empty(matrix_shape(a.shape, kernel, stride, dilation, padding), dtype=a.dtype)
-    _native.im2col(image, cols, kernel, stride, dilation, padding)
-    return cols
-
-
-def col2im(cols, shape, kernel, stride, dilation, padding):
-    if not _is_float_array(cols):
-        return _numpy.col2im(cols, shape, kernel, stride, dilation, padding)
-    image = np.empty(shape, dtype=cols.dtype)
-    _native.col2im(np.ascontiguousarray(cols), image, kernel, stride, dilation, padding)
-    return image
+im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
 
 
 # --- pricing: which kernels run natively here, from which size on every thread (napkin's
@@ -374,7 +357,7 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
 def _native_kernels():
     from tinygrad_nm.backends.kernels import KERNELS
     here = globals()
-    return tuple(k for k in KERNELS if getattr(here.get(k), "__module__", None) == __name__)
+    return tuple(k for k in KERNELS if getattr(here.get(k), "__module__", None) in (__name__, cython_conv.__name__))
 
 
 def _parallel_from():
