@@ -12,7 +12,8 @@ zero strides push NumPy's matmul off BLAS (bench/README.md, "Convolutions").
   torch / ours (above 1: ours is faster) go into extra_info and are printed, with each one's
   GFLOP/s and fraction of the machine's FMA peak (napkin's rates: host.fma_flops_per_core x the
   cores), and napkin's prediction of our step (its kernels, traced in one step, priced for the
-  backend, plus the framework's per-op overhead) beside the measured time.
+  backend, plus the framework's per-op overhead) beside the measured time. Ours is also timed
+  with everything on one thread (BLAS and the backend's own pool), as PyTorch runs here.
 
 The step is about 4.15 GFLOP (forward 1.38: 2 x 64 x (676 x 32 x 9 + 576 x 64 x 288) multiply-adds;
 backward about twice that). The python backend is left out: its kernels run element by element
@@ -112,23 +113,44 @@ def test_conv2d(benchmark, backend):
         return
     with _one_torch_thread():
         reference = _step_torch()
-        ours_s, torch_s = [], []
+        ours_s, torch_s, single_s = [], [], []
         for _ in range(PAIRED_ROUNDS):
-            for fn, times in ((reference, torch_s), (step, ours_s)):
+            for fn, times in ((reference, torch_s), (step, ours_s), (_on_one_thread(backend, step), single_s)):
                 start = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - start)
-    ours, ref = min(ours_s), min(torch_s)
+    ours, ref, single = min(ours_s), min(torch_s), min(single_s)
     flops, predicted = _napkin(step)
     peak = _machine_peak()
     benchmark.extra_info.update(paired_rounds=PAIRED_ROUNDS, paired_seconds=ours, paired_torch_seconds=ref,
-                                torch_over_ours=ref / ours, flops=flops, predicted_seconds=predicted,
+                                torch_over_ours=ref / ours, one_thread_seconds=single,
+                                torch_over_ours_one_thread=ref / single, flops=flops, predicted_seconds=predicted,
                                 gflops=flops / ours / 1e9, torch_gflops=flops / ref / 1e9,
                                 peak_fraction=flops / ours / peak, torch_peak_fraction=flops / ref / peak)
     print(f"\n{GROUP}, alternating {PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms (napkin predicts "
           f"{predicted * 1e3:.1f} ms) vs PyTorch CPU 1 thread {ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}; "
           f"{flops / 1e9:.2f} GFLOP: {flops / ours / 1e9:.1f} GFLOP/s ({flops / ours / peak:.1%} of the machine's "
-          f"peak) vs PyTorch {flops / ref / 1e9:.1f} GFLOP/s ({flops / ref / peak:.1%})")
+          f"peak) vs PyTorch {flops / ref / 1e9:.1f} GFLOP/s ({flops / ref / peak:.1%}); ours on one thread "
+          f"{single * 1e3:.1f} ms -> torch/ours {ref / single:.3f}")
+
+
+def _on_one_thread(backend, step):
+    """step with everything on one thread, as PyTorch here: BLAS held at one thread, and the
+    backend's own pool too where it has one (set_num_threads)."""
+    from threadpoolctl import threadpool_limits
+    module = tnm.backends.load(backend)
+
+    def run():
+        before = module.num_threads() if hasattr(module, "set_num_threads") else None
+        with threadpool_limits(limits=1, user_api="blas"):
+            if before is not None:
+                module.set_num_threads(1)
+            try:
+                step()
+            finally:
+                if before is not None:
+                    module.set_num_threads(before)
+    return run
 
 
 def _napkin(step):
