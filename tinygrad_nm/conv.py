@@ -8,8 +8,6 @@ Backward is the matmul's two products and `col2im` (im2col's adjoint: each colum
 gradient added back where it was copied from); ops_conv.py has the ops, backends/windows.py the
 layout. unfold and fold are the same two kernels, viewed as PyTorch lays them out (N, C * kh * kw, L).
 """
-from functools import lru_cache
-
 import numpy as np
 
 from tinygrad_nm.ops_conv import Col2im, Im2col
@@ -53,20 +51,6 @@ def out_size(op, n, kernel, stride, before, after, dilation, what="input", ceil_
         return room // stride + 1
     out = -(-room // stride) + 1
     return out - 1 if (out - 1) * stride >= n + before else out  # the last window must start inside
-
-
-@lru_cache(maxsize=16)  # each as large as one sample's column matrix
-def patch_offsets(channels, padded, kernel, stride, dilation, out, taps_first=False):
-    """Flat offsets, in one sample of shape (channels, *padded), of every (output position, kernel
-    tap) pair: shape (L, channels * kh * kw), or its transpose when taps_first. Read-only (cached)."""
-    hp, wp = padded
-    taps = (np.arange(channels)[:, None, None] * (hp * wp)
-            + np.arange(kernel[0])[:, None] * (dilation[0] * wp) + np.arange(kernel[1]) * dilation[1]).reshape(-1)
-    corners = (np.arange(out[0])[:, None] * (stride[0] * wp) + np.arange(out[1]) * stride[1]).reshape(-1)
-    offsets = (taps[:, None] + corners[None, :]) if taps_first else (corners[:, None] + taps[None, :])
-    offsets = offsets.astype(np.int64)
-    offsets.flags.writeable = False
-    return offsets
 
 
 def columns(x, kernel, stride, dilation, padding):
