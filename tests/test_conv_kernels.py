@@ -130,3 +130,12 @@ def test_napkin_prices_a_cnn_step_per_layer():
             continue
         est = tnm.napkin.estimate(step, (2, 1, 12, 12), backend=name)
         assert {"im2col", "col2im", "matmul"} <= set(est.kernels) and est.seconds > 0, name
+
+
+def test_columns_never_share_the_image_storage(backend):
+    """A 1x1 kernel's column matrix has the image's layout: it is still a copy (PyTorch's unfold
+    returns new storage), so writing into it leaves the image alone."""
+    x = tnm.Tensor(np.arange(6.0).reshape(1, 1, 2, 3))
+    cols = columns(x, (1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    cols[0, 0] = 100.0
+    assert x.numpy()[0, 0, 0, 0] == 0.0 and cols.numpy()[0, 0] == 100.0

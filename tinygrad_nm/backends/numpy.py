@@ -219,8 +219,9 @@ def im2col(a, kernel, stride, dilation, padding):
     out = output_size(a.shape, kernel, stride, dilation, padding)
     if any(b or e for b, e in padding):
         a = np.pad(a, ((0, 0), (0, 0), *padding))
-    # one copy of the strided view: its last axis runs along an image row (contiguous for stride 1)
-    cols = np.ascontiguousarray(_window_view(a, kernel, stride, dilation, out))
+    # one copy of the strided view (its last axis runs along an image row, contiguous for stride 1);
+    # always a copy, even where the view is contiguous already (a 1x1 kernel): new storage, as in PyTorch
+    cols = _window_view(a, kernel, stride, dilation, out).copy()
     return cols.reshape(cols.shape[0] * kernel[0] * kernel[1], -1)
 
 
