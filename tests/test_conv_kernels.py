@@ -139,3 +139,19 @@ def test_columns_never_share_the_image_storage(backend):
     cols = columns(x, (1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)))
     cols[0, 0] = 100.0
     assert x.numpy()[0, 0, 0, 0] == 0.0 and cols.numpy()[0, 0] == 100.0
+
+
+def test_native_entry_points_check_their_arguments():
+    """The compiled im2col / col2im refuse a column matrix of the wrong shape and a window that
+    does not fit, naming the shapes, before any C code runs."""
+    if "cython" not in tnm.available_backends():
+        pytest.skip("the native kernels are not built here")
+    native = tnm.backends.load("cython")._native
+    image = np.zeros((1, 2, 4, 4), np.float32)
+    window = ((3, 3), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    with pytest.raises(ValueError, match=r"must have shape \(18, 4\).*got \(18, 5\)"):
+        native.im2col(image, np.zeros((18, 5), np.float32), *window)
+    with pytest.raises(ValueError, match="does not fit"):
+        native.col2im(np.zeros((50, 1), np.float32), image, (5, 5), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    with pytest.raises(ValueError, match="non-negative"):
+        native.im2col(image, np.zeros((18, 4), np.float32), (3, 3), (1, 1), (1, 1), ((-1, 0), (0, 0)))
