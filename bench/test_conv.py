@@ -9,7 +9,11 @@ zero strides push NumPy's matmul off BLAS (bench/README.md, "Convolutions").
 - `test_conv2d_torch`: PyTorch's step, pytest-benchmark's row for the reference.
 - `test_conv2d[backend]`: ours; then both are timed again in alternation (PyTorch, ours,
   PyTorch, ...) so that they face the same load on a shared machine; the fastest of each and
-  torch / ours (above 1: ours is faster) go into extra_info and are printed.
+  torch / ours (above 1: ours is faster) go into extra_info and are printed, with each one's
+  GFLOP/s and fraction of the machine's FMA peak (napkin's rates: host.fma_flops_per_core x the
+  cores), and napkin's prediction of our step (its kernels, traced in one step, priced for the
+  backend, plus the framework's per-op overhead) beside the measured time. Ours is also timed
+  with everything on one thread (BLAS and the backend's own pool), as PyTorch runs here.
 
 The step is about 4.15 GFLOP (forward 1.38: 2 x 64 x (676 x 32 x 9 + 576 x 64 x 288) multiply-adds;
 backward about twice that). The python backend is left out: its kernels run element by element
@@ -109,17 +113,60 @@ def test_conv2d(benchmark, backend):
         return
     with _one_torch_thread():
         reference = _step_torch()
-        ours_s, torch_s = [], []
+        ours_s, torch_s, single_s = [], [], []
         for _ in range(PAIRED_ROUNDS):
-            for fn, times in ((reference, torch_s), (step, ours_s)):
+            for fn, times in ((reference, torch_s), (step, ours_s), (_on_one_thread(backend, step), single_s)):
                 start = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - start)
-    ours, ref = min(ours_s), min(torch_s)
+    ours, ref, single = min(ours_s), min(torch_s), min(single_s)
+    flops, predicted = _napkin(step)
+    peak = _machine_peak()
     benchmark.extra_info.update(paired_rounds=PAIRED_ROUNDS, paired_seconds=ours, paired_torch_seconds=ref,
-                                torch_over_ours=ref / ours)
-    print(f"\n{GROUP}, alternating {PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms vs PyTorch CPU 1 thread "
-          f"{ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}")
+                                torch_over_ours=ref / ours, one_thread_seconds=single,
+                                torch_over_ours_one_thread=ref / single, flops=flops, predicted_seconds=predicted,
+                                gflops=flops / ours / 1e9, torch_gflops=flops / ref / 1e9,
+                                peak_fraction=flops / ours / peak, torch_peak_fraction=flops / ref / peak)
+    print(f"\n{GROUP}, alternating {PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms (napkin predicts "
+          f"{predicted * 1e3:.1f} ms) vs PyTorch CPU 1 thread {ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}; "
+          f"{flops / 1e9:.2f} GFLOP: {flops / ours / 1e9:.1f} GFLOP/s ({flops / ours / peak:.1%} of the machine's "
+          f"peak) vs PyTorch {flops / ref / 1e9:.1f} GFLOP/s ({flops / ref / peak:.1%}); ours on one thread "
+          f"{single * 1e3:.1f} ms -> torch/ours {ref / single:.3f}")
+
+
+def _on_one_thread(backend, step):
+    """step with everything on one thread, as PyTorch here: BLAS held at one thread, and the
+    backend's own pool too where it has one (set_num_threads)."""
+    from threadpoolctl import threadpool_limits
+    module = tnm.backends.load(backend)
+
+    def run():
+        before = module.num_threads() if hasattr(module, "set_num_threads") else None
+        with threadpool_limits(limits=1, user_api="blas"):
+            if before is not None:
+                module.set_num_threads(1)
+            try:
+                step()
+            finally:
+                if before is not None:
+                    module.set_num_threads(before)
+    return run
+
+
+def _napkin(step):
+    """(FLOPs of one step, napkin's predicted seconds): its kernels traced in one run and priced for
+    their backend, plus the framework's per-op overhead (as the napkin_bench fixture counts it)."""
+    from tinygrad_nm.napkin import rates
+    with tnm.napkin.collecting() as traced:
+        step()
+    overhead = len(traced.calls) * rates.current().section("framework")["op_s"]
+    return sum(c.flops for c in traced.calls), sum(c.predicted_seconds for c in traced.calls) + overhead
+
+
+def _machine_peak():
+    """The machine's float32 FMA peak, FLOP/s: one core's (napkin's rates) x the cores."""
+    from tinygrad_nm.napkin import rates
+    return rates.current()["host"]["fma_flops_per_core"]["float32"] * (os.cpu_count() or 1)
 
 
 # --- peak memory: each framework's step in a fresh process, its peak RSS above the RSS before it --
@@ -139,8 +186,12 @@ if framework == "torch":
 else:
     step = b._step_ours(framework)
 before = rss_mib()
+if framework != "torch":  # NumPy reports its buffers to tracemalloc; PyTorch's allocator does not
+    import tracemalloc
+    tracemalloc.start()
 step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)
+traced = tracemalloc.get_traced_memory()[1] / 2 ** 20 if framework != "torch" else float("nan")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before, traced)
 """
 
 
@@ -148,16 +199,19 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident set from /proc")
 def test_conv2d_peak_memory(benchmark):
     """Peak resident memory of one step above the resident memory before it, per framework: what
-    the step allocates (activations, im2col's columns and their gradients), in MiB."""
+    the step allocates (activations, im2col's columns and their gradients), in MiB; for ours also
+    tracemalloc's peak (the arrays allocated during the step; PyTorch's allocator is invisible to it)."""
     benchmark.group = GROUP + " (peak memory)"
     script = _MEMORY_SCRIPT.format(bench=os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
-    peaks = {}
+    peaks, traced = {}, {}
     for framework in ["torch", *BACKENDS]:
         done = subprocess.run([sys.executable, "-c", script, framework], capture_output=True, text=True, env=env,
                               check=True)
-        peaks[framework] = float(done.stdout.split()[-1])
+        peaks[framework], traced[framework] = map(float, done.stdout.split()[-2:])
     benchmark.extra_info.update({f"peak_mib_{k}": v for k, v in peaks.items()})
+    benchmark.extra_info.update({f"tracemalloc_peak_mib_{k}": v for k, v in traced.items() if k != "torch"})
     benchmark.pedantic(lambda: None, rounds=1)  # a row to hold extra_info; the figures are above
     print(f"\n{GROUP}: peak memory of one step, MiB above the resident set before it: "
-          + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
+          + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()) + "; tracemalloc's peak: "
+          + ", ".join(f"{k} {v:.0f}" for k, v in traced.items() if k != "torch"))

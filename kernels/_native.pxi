@@ -241,3 +241,62 @@ def cross_entropy_backward(const floating[:, ::1] probs, const int64_t[::1] labe
                                       num_threads, bad)
     if bad[0]:
         raise ValueError(f"cross_entropy_backward: labels must lie in [0, {n})")
+
+
+# --- conv: im2col / col2im (tnm_conv.h) -------------------------------------------------------------
+cdef extern from "tnm_conv.h" nogil:
+    ctypedef struct tnm_window:
+        long n, c, h, w, kh, kw, sh, sw, dh, dw, top, left, oh, ow
+    void tnm_im2col_s(const float* image, const tnm_window* g, float* cols)
+    void tnm_im2col_d(const double* image, const tnm_window* g, double* cols)
+    void tnm_col2im_s(const float* cols, const tnm_window* g, float* image)
+    void tnm_col2im_d(const double* cols, const tnm_window* g, double* image)
+
+
+cdef tnm_window _window(shape, kernel, stride, dilation, padding, out_rows, out_cols) except *:
+    """The geometry of an (N, C, H, W) image's column matrix, checked against its (rows, columns)."""
+    cdef tnm_window g
+    g.n, g.c, g.h, g.w = shape
+    g.kh, g.kw = kernel
+    g.sh, g.sw = stride
+    g.dh, g.dw = dilation
+    g.top, g.left = padding[0][0], padding[1][0]
+    if min(g.kh, g.kw, g.sh, g.sw, g.dh, g.dw) < 1 or g.top < 0 or g.left < 0 or padding[0][1] < 0 \
+            or padding[1][1] < 0:
+        raise ValueError(f"im2col/col2im: kernel {kernel}, stride {stride} and dilation {dilation} must be "
+                         f"positive and padding {padding} non-negative")
+    g.oh = (g.h + g.top + padding[0][1] - g.dh * (g.kh - 1) - 1) // g.sh + 1
+    g.ow = (g.w + g.left + padding[1][1] - g.dw * (g.kw - 1) - 1) // g.sw + 1
+    if g.oh < 1 or g.ow < 1:
+        raise ValueError(f"im2col/col2im: a {kernel} kernel (dilation {dilation}) does not fit the image "
+                         f"{tuple(shape)} padded by {padding}")
+    if out_rows != g.c * g.kh * g.kw or out_cols != g.n * g.oh * g.ow:
+        raise ValueError(f"im2col/col2im: the column matrix must have shape ({g.c * g.kh * g.kw}, "
+                         f"{g.n * g.oh * g.ow}) for image {tuple(shape)}, got ({out_rows}, {out_cols})")
+    return g
+
+
+def im2col(const floating[:, :, :, ::1] image, floating[:, ::1] cols, kernel, stride, dilation, padding):
+    """cols = the column matrix of image (N, C, H, W), zero-padded by ((top, bottom), (left, right))."""
+    cdef tnm_window g = _window((image.shape[0], image.shape[1], image.shape[2], image.shape[3]), kernel, stride, dilation, padding, cols.shape[0],
+                                cols.shape[1])
+    if cols.shape[0] == 0 or cols.shape[1] == 0:
+        return
+    with nogil:
+        if floating is float:
+            tnm_im2col_s(&image[0, 0, 0, 0], &g, &cols[0, 0])
+        else:
+            tnm_im2col_d(&image[0, 0, 0, 0], &g, &cols[0, 0])
+
+
+def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] image, kernel, stride, dilation, padding):
+    """image (N, C, H, W) = im2col's adjoint applied to cols: each entry added where im2col copies it from."""
+    cdef tnm_window g = _window((image.shape[0], image.shape[1], image.shape[2], image.shape[3]), kernel, stride, dilation, padding, cols.shape[0],
+                                cols.shape[1])
+    if image.shape[0] == 0 or image.shape[1] == 0 or image.shape[2] == 0 or image.shape[3] == 0:
+        return
+    with nogil:
+        if floating is float:
+            tnm_col2im_s(&cols[0, 0], &g, &image[0, 0, 0, 0])
+        else:
+            tnm_col2im_d(&cols[0, 0], &g, &image[0, 0, 0, 0])

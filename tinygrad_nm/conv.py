@@ -1,20 +1,16 @@
 """Convolutions with PyTorch's semantics, argument names and NCHW layout: unfold (im2col), fold
 (col2im), conv1d and conv2d, re-exported by functional.py (F.conv2d, ...).
 
-Every function is composed from differentiable Tensor ops, so backward comes for free and each
-backend runs it: the patches are gathered with ONE integer-array index whose flat offsets are
-computed in NumPy on the host from the shapes alone (cached), then a convolution is one matmul.
-
-    patch offsets:  offset of output position (y, x) + offset of kernel tap (c, i, j)
-                    = (y * sh) * Wp + x * sw  +  c * Hp * Wp + i * dh * Wp + j * dw
-    in the padded input flattened per sample (Hp, Wp: its padded height and width).
+A convolution is one matmul on the column matrix: the kernel table's `im2col` copies every
+window of the (zero-padded) input into a column, (N, C, H, W) -> (C * kh * kw, N * oh * ow),
+and then weight (O, C * kh * kw) @ columns is the output, (O, N * oh * ow), channels first.
+Backward is the matmul's two products and `col2im` (im2col's adjoint: each column entry's
+gradient added back where it was copied from); ops_conv.py has the ops, backends/windows.py the
+layout. unfold and fold are the same two kernels, viewed as PyTorch lays them out (N, C * kh * kw, L).
 """
-import math
-from functools import lru_cache
-
 import numpy as np
 
-from tinygrad_nm import composite as C
+from tinygrad_nm.ops_conv import Col2im, Im2col
 from tinygrad_nm.padding import pad
 from tinygrad_nm.tensor import Tensor
 
@@ -57,25 +53,10 @@ def out_size(op, n, kernel, stride, before, after, dilation, what="input", ceil_
     return out - 1 if (out - 1) * stride >= n + before else out  # the last window must start inside
 
 
-@lru_cache(maxsize=16)  # each as large as one sample's column matrix
-def patch_offsets(channels, padded, kernel, stride, dilation, out, taps_first=False):
-    """Flat offsets, in one sample of shape (channels, *padded), of every (output position, kernel
-    tap) pair: shape (L, channels * kh * kw), or its transpose when taps_first. Read-only (cached)."""
-    hp, wp = padded
-    taps = (np.arange(channels)[:, None, None] * (hp * wp)
-            + np.arange(kernel[0])[:, None] * (dilation[0] * wp) + np.arange(kernel[1]) * dilation[1]).reshape(-1)
-    corners = (np.arange(out[0])[:, None] * (stride[0] * wp) + np.arange(out[1]) * stride[1]).reshape(-1)
-    offsets = (taps[:, None] + corners[None, :]) if taps_first else (corners[:, None] + taps[None, :])
-    offsets = offsets.astype(np.int64)
-    offsets.flags.writeable = False
-    return offsets
-
-
-def gather(x, offsets):
-    """x (N, ...) flattened per sample, indexed by offsets (a host array of any shape): one
-    integer-array index; (N, offsets.size)."""
-    per_sample = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # no -1: N may be 0
-    return per_sample[..., Tensor(offsets.reshape(-1), backend=x.backend)]
+def columns(x, kernel, stride, dilation, padding):
+    """The column matrix (C * kh * kw, N * oh * ow) of x (N, C, H, W) zero-padded by
+    ((top, bottom), (left, right)): the kernel table's im2col, differentiable (ops_conv.Im2col)."""
+    return x._apply(Im2col, x.dtype, (x,), tuple(kernel), tuple(stride), tuple(dilation), tuple(padding))
 
 
 # --- unfold / fold -----------------------------------------------------------------------------
@@ -86,19 +67,14 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     k, d, p, s = _geometry_args("unfold", kernel_size, dilation, padding, stride)
     n, c, h, w = x.shape
     out = tuple(out_size("unfold", (h, w)[i], k[i], s[i], p[i], p[i], d[i], _dim(x, i + 2)) for i in range(2))
-    xp = pad(x, (p[1], p[1], p[0], p[0])) if any(p) else x
-    offsets = patch_offsets(c, xp.shape[2:], k, s, d, out, taps_first=True)
-    cols = gather(xp, offsets).reshape(n, offsets.shape[0], offsets.shape[1])
+    cols = columns(x, k, s, d, ((p[0], p[0]), (p[1], p[1])))  # (C * kh * kw, N * L)
+    cols = cols.reshape(cols.shape[0], n, out[0] * out[1]).permute(1, 0, 2)
     return cols.reshape(*cols.shape[1:]) if added else cols
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im, the adjoint of unfold: (N, C * kh * kw, L) -> (N, C, H, W), summing the entries
-    that land on the same position, as torch.nn.functional.fold.
-
-    Composed as a gather too: each output position reads the (at most M) columns entries that
-    cover it, from a host-built table; the unused slots of the table are masked to zero (by a
-    0/1 multiply: exact for finite inputs, as F.pad's constant mode)."""
+    that land on the same position, as torch.nn.functional.fold."""
     x, added = batched("fold", input, 3)
     size = as_tuple("fold", "output_size", output_size, 2, 1)
     k, d, p, s = _geometry_args("fold", kernel_size, dilation, padding, stride)
@@ -109,33 +85,9 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
         raise ValueError(f"fold: input of shape {tuple(input.shape)} needs dimension -2 divisible by "
                          f"kernel_size {k} (product {taps}) and dimension -1 equal to the number of blocks "
                          f"{out[0] * out[1]} ({out[0]}x{out[1]}) for output_size {size}")
-    table, used = _fold_table(ck // taps, size, k, s, d, p, out)
-    picked = gather(x, table).reshape(n, *table.shape)
-    summed = C.where(Tensor(used, backend=x.backend), picked, 0.0).sum(-1)
-    result = summed.reshape(n, ck // taps, *size)
+    cols = x.permute(1, 0, 2).reshape(ck, n * length)
+    result = cols._apply(Col2im, cols.dtype, (cols,), (n, ck // taps, *size), k, s, d, ((p[0], p[0]), (p[1], p[1])))
     return result.reshape(*result.shape[1:]) if added else result
-
-
-@lru_cache(maxsize=8)
-def _fold_table(channels, size, kernel, stride, dilation, padding, out):
-    """(table, used), both (channels * H * W, M): for each output position, the flat indices into
-    the (C * kh * kw, L) columns that land on it, padded to M slots with index 0 and used=False."""
-    padded = (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
-    dest = patch_offsets(channels, padded, kernel, stride, dilation, out, taps_first=True).reshape(-1)
-    hp, wp = padded
-    c, y, x = dest // (hp * wp), dest // wp % hp - padding[0], dest % wp - padding[1]
-    inside = (y >= 0) & (y < size[0]) & (x >= 0) & (x < size[1])
-    src = np.flatnonzero(inside)
-    dest = (c * size[0] * size[1] + y * size[1] + x)[inside]
-    order = np.argsort(dest, kind="stable")
-    dest, src = dest[order], src[order]
-    counts = np.bincount(dest, minlength=channels * size[0] * size[1])
-    slot = np.arange(len(dest)) - np.repeat(np.cumsum(counts) - counts, counts)  # rank within its position
-    width = max(int(counts.max(initial=0)), 1)
-    table = np.zeros((len(counts), width), dtype=np.int64)
-    used = np.zeros((len(counts), width), dtype=bool)
-    table[dest, slot], used[dest, slot] = src, True
-    return table, used
 
 
 def _dim(x, axis):
@@ -206,18 +158,17 @@ def _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode):
     o = weight.shape[0]
     kernel = weight.shape[2:]
     out = tuple(out_size(op, (h, w)[i], kernel[i], stride[i], *spans[i], dilation[i], _dim(x, i + 2)) for i in range(2))
-    if any(b or a for b, a in spans):
-        mode = "constant" if padding_mode == "zeros" else padding_mode
-        x = pad(x, (spans[1][0], spans[1][1], spans[0][0], spans[0][1]), mode=mode)
-    offsets = patch_offsets(c, x.shape[2:], kernel, stride, dilation, out)  # (L, C * kh * kw)
-    cols = gather(x, offsets).reshape(n * offsets.shape[0], offsets.shape[1])
+    if padding_mode != "zeros" and any(b or a for b, a in spans):  # im2col pads with zeros only
+        x = pad(x, (spans[1][0], spans[1][1], spans[0][0], spans[0][1]), mode=padding_mode)
+        spans = ((0, 0), (0, 0))
+    cols = columns(x, kernel, stride, dilation, spans)  # (C * kh * kw, N * oh * ow)
     wmat = weight.reshape(o, -1)  # (O, C / groups * kh * kw)
     if groups > 1:
         # Block-diagonal weight (O, C * kh * kw): output channel o sees only its group's columns.
         # One matmul over every group; the zero blocks cost groups times the FLOPs of a loop.
         block = np.repeat(np.eye(groups), o // groups, axis=0)[:, :, None]  # (O, groups, 1)
         wmat = (wmat.reshape(o, 1, -1) * Tensor(block, dtype=wmat.dtype, backend=wmat.backend)).reshape(o, -1)
-    y = cols @ wmat.T  # (N * L, O)
+    y = wmat @ cols  # (O, N * oh * ow): channels first, so NCHW is a permute away
     if bias is not None:
-        y = y + bias
-    return y.reshape(n, out[0], out[1], o).permute(0, 3, 1, 2)
+        y = y + bias.reshape(o, 1)
+    return y.reshape(o, n, out[0], out[1]).permute(1, 0, 2, 3)

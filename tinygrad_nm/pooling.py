@@ -9,13 +9,27 @@ columns, so it is two matmuls with host-built averaging matrices (any padding, c
 count_include_pad and the adaptive windows are just different matrices).
 """
 import math
+from functools import lru_cache
 
 import numpy as np
 
-from tinygrad_nm.conv import as_tuple, batched, out_size, patch_offsets
+from tinygrad_nm.conv import as_tuple, batched, out_size
 from tinygrad_nm.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d"]
+
+
+@lru_cache(maxsize=16)  # each as large as one plane's windows
+def patch_offsets(channels, padded, kernel, stride, dilation, out):
+    """Flat offsets, in one sample of shape (channels, *padded), of every (output position, kernel
+    tap) pair: shape (L, channels * kh * kw). Read-only (cached)."""
+    hp, wp = padded
+    taps = (np.arange(channels)[:, None, None] * (hp * wp)
+            + np.arange(kernel[0])[:, None] * (dilation[0] * wp) + np.arange(kernel[1]) * dilation[1]).reshape(-1)
+    corners = (np.arange(out[0])[:, None] * (stride[0] * wp) + np.arange(out[1]) * stride[1]).reshape(-1)
+    offsets = (corners[:, None] + taps[None, :]).astype(np.int64)
+    offsets.flags.writeable = False
+    return offsets
 
 
 def _pool_args(op, kernel_size, stride, padding, dilation=1):

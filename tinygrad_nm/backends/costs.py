@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from tinygrad_nm.backends.strided import broadcast_shapes, indexed_shape
+from tinygrad_nm.backends.windows import matrix_shape
 
 TRANSCENDENTAL_FLOPS = 10  # FLOPs charged per exp/log/tanh for the roofline limit (a degree ~6 polynomial + range reduction)
 
@@ -199,6 +200,27 @@ def matmul(name, args, out):
     (m, k), (_, n) = a.shape, b.shape
     return Cost(name, (a.shape, b.shape), 2 * m * n * k, 0, a.nbytes + b.nbytes + m * n * a.itemsize,
                 m * n * k, m * n * a.itemsize, f"{m}x{k}x{n}")
+
+
+def im2col(name, args, out):
+    """im2col: read the image, write its column matrix, each input element copied into up to
+    kh * kw columns. The column matrix is the extra footprint (out_bytes), kh * kw / (sh * sw)
+    times the image's for a stride-1 convolution: what a direct convolution never allocates."""
+    a, kernel, stride, dilation, padding = as_buf(args[0]), *args[1:5]
+    rows, cols = matrix_shape(a.shape, kernel, stride, dilation, padding)
+    n = rows * cols
+    return Cost(name, (a.shape,), 0, 0, a.nbytes + n * a.itemsize, n, n * a.itemsize,
+                f"{rows}x{cols} columns from {kernel[0]}x{kernel[1]} windows")
+
+
+def col2im(name, args, out):
+    """col2im, im2col's adjoint: every column entry added into the image position it came from
+    (one add each); reads the columns, writes the image."""
+    cols, shape, kernel = as_buf(args[0]), tuple(args[1]), args[2]
+    n = cols.size
+    image = math.prod(shape) * cols.itemsize
+    return Cost(name, (cols.shape,), n, 0, cols.nbytes + image, n, image,
+                f"into {shape} from {kernel[0]}x{kernel[1]} windows")
 
 
 def copy(name, args, out):

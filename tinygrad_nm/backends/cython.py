@@ -13,6 +13,7 @@ float32 and float64 arrays:
   softmax, log_softmax, their     kernels/_softmax.pxd: row by row, each row read once;
   backward, cross_entropy (fused  cross-entropy computes the loss and the probabilities
   softmax + NLL) and its backward in one pass and its gradient in another
+  im2col, col2im                  kernels/tnm_conv.h (cython_conv.py), one thread: memory-bound
 NumPy (the numpy backend's own functions, imported below): storage, arithmetic,
 comparisons, the other unary functions, reductions, movement and indexing; and
 the native kernels' inputs that are not float32/float64 arrays (an int64 matmul,
@@ -49,7 +50,7 @@ import os
 
 import numpy as np
 
-from tinygrad_nm.backends import numpy as _numpy
+from tinygrad_nm.backends import cython_conv, numpy as _numpy
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
@@ -350,12 +351,15 @@ def cross_entropy_backward(probs, labels, g):
     return out
 
 
+im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
+
+
 # --- pricing: which kernels run natively here, from which size on every thread (napkin's
 # compiled_host family); the thresholds are the compiled module's own.
 def _native_kernels():
     from tinygrad_nm.backends.kernels import KERNELS
     here = globals()
-    return tuple(k for k in KERNELS if getattr(here.get(k), "__module__", None) == __name__)
+    return tuple(k for k in KERNELS if getattr(here.get(k), "__module__", None) in (__name__, cython_conv.__name__))
 
 
 def _parallel_from():

@@ -30,7 +30,7 @@ from typing import Callable
 
 from tinygrad_nm.backends import costs as c
 
-FAMILIES = ("creation", "transfer", "unary", "binary", "reduce", "movement", "indexing", "matmul", "fused")
+FAMILIES = ("creation", "transfer", "unary", "binary", "reduce", "movement", "indexing", "matmul", "fused", "conv")
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,14 @@ _ROWS = [
     _k("cross_entropy_backward", "fused", "cross_entropy_backward(probs, labels, g)",
        "out[n, c] = g * (probs[n, c] - (c == labels[n])) / N, g the loss's 0-d gradient buffer",
        c.cross_entropy_backward),
+    # --- conv: the column matrix a convolution is one matmul on (conv.py) ------------------------
+    _k("im2col", "conv", "im2col(a, kernel, stride, dilation, padding)",
+       "a (N, C, H, W) -> columns (C * kh * kw, N * oh * ow): out[(c * kh + i) * kw + j, (n * oh + y) * ow + x] "
+       "= a[n, c, y * sh + i * dh - top, x * sw + j * dw - left], 0 in the padding; kernel, stride, dilation "
+       "(pairs), padding ((top, bottom), (left, right))", c.im2col),
+    _k("col2im", "conv", "col2im(cols, shape, kernel, stride, dilation, padding)",
+       "im2col's adjoint: an image of `shape` (N, C, H, W), each element the sum of the column entries "
+       "im2col would copy it to (entries in the padding dropped)", c.col2im),
 ]
 
 TABLE = {row.name: row for row in _ROWS}

@@ -9,6 +9,7 @@ so code whose control flow depends on values follows the zero path.
 import numpy as np
 
 from tinygrad_nm.backends.strided import broadcast_shapes, indexed_shape
+from tinygrad_nm.backends.windows import matrix_shape
 from tinygrad_nm.dtypes import bool_
 
 NAME = "meta"
@@ -128,3 +129,8 @@ log_softmax_backward = softmax_backward
 
 def cross_entropy(logits, labels): return _like(logits, ()), _like(logits)
 def cross_entropy_backward(probs, labels, g): return _like(probs)
+
+
+# --- conv ---------------------------------------------------------------------------------------
+def im2col(a, kernel, stride, dilation, padding): return _like(a, matrix_shape(a.shape, kernel, stride, dilation, padding))
+def col2im(cols, shape, kernel, stride, dilation, padding): return _like(cols, tuple(shape))

@@ -9,6 +9,8 @@ import operator
 
 import numpy as np
 
+from tinygrad_nm.backends.windows import output_size
+
 NAME = "numpy"
 
 
@@ -34,6 +36,11 @@ _PASSES = {
                       ("exp", 1, 1)],
     "cross_entropy_backward": [("stream", 1, 1), ("stream", 1, 1)],
     "reshape": [], "permute": [], "expand": [], "item": [],  # views and scalars: the call only
+    # im2col: a pad (small) and one copy of a strided view that reads each image element up to kh * kw
+    # times (from cache); col2im: a zero fill, then kh * kw strided adds, each reading its share of
+    # the columns and read-modify-writing an image-sized block (about the columns' size in all)
+    "im2col": [("stream", 1, 1)],
+    "col2im": [("stream", 0, 0.15), ("stream", 2, 1)],
 }
 PRICING = {"family": "array_calls", "passes": _PASSES}
 
@@ -198,3 +205,38 @@ def cross_entropy_backward(probs, labels, g):
     out[np.arange(len(labels)), labels] -= 1
     out *= g / len(labels)
     return out
+
+
+# --- conv: im2col / col2im (windows.py has the layout) ----------------------------------------
+def _window_view(image, kernel, stride, dilation, out):
+    """A (C, kh, kw, N, oh, ow) view of a padded (N, C, Hp, Wp) image: [c, i, j, n, y, x] is the
+    element tap (i, j) of window (y, x) reads. No copy (as_strided on the image's own strides)."""
+    sn, sc, sh, sw = image.strides
+    shape = (image.shape[1], *kernel, image.shape[0], *out)
+    strides = (sc, dilation[0] * sh, dilation[1] * sw, sn, stride[0] * sh, stride[1] * sw)
+    return np.lib.stride_tricks.as_strided(image, shape, strides, writeable=False)
+
+
+def im2col(a, kernel, stride, dilation, padding):
+    out = output_size(a.shape, kernel, stride, dilation, padding)
+    if any(b or e for b, e in padding):
+        a = np.pad(a, ((0, 0), (0, 0), *padding))
+    # one copy of the strided view (its last axis runs along an image row, contiguous for stride 1);
+    # always a copy, even where the view is contiguous already (a 1x1 kernel): new storage, as in PyTorch
+    cols = _window_view(a, kernel, stride, dilation, out).copy()
+    return cols.reshape(cols.shape[0] * kernel[0] * kernel[1], -1)
+
+
+def col2im(cols, shape, kernel, stride, dilation, padding):
+    # the adjoint, as kh * kw strided adds of whole (C, N, oh, ow) blocks: taps of the same
+    # window offset never overlap each other, so each add is a plain vectorised += (no np.add.at)
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    n, c, h, w = shape
+    (top, bottom), (left, right) = padding
+    oh, ow = output_size(shape, kernel, stride, dilation, padding)
+    image = np.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
+    blocks = cols.reshape(c, kh, kw, n, oh, ow).transpose(1, 2, 3, 0, 4, 5)  # (kh, kw, N, C, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[i, j]
+    return image[:, :, top:top + h, left:left + w] if top or bottom or left or right else image

@@ -22,6 +22,7 @@ from itertools import repeat
 
 from tinygrad_nm.backends import python_math as pymath
 from tinygrad_nm.backends.strided import broadcast_shapes, gather_offsets, index_offsets, strides as row_strides
+from tinygrad_nm.backends.windows import matrix_shape, sources
 
 NAME = "python"
 _nan = math.nan
@@ -56,6 +57,8 @@ _WORK = {
     "log_softmax_backward": {"loop": 1, "op": 3, "iter": 1},
     "cross_entropy": {"loop": 2, "op": 3, "iter": 2, "builtin": 1}, "cross_entropy_backward": {"loop": 1, "op": 1},
     "reshape": {}, "item": {}, "copy": {}, "full": {},  # no per-element work (copies: pointer traffic)
+    "im2col": {"loop": 2, "op": 2},  # windows.sources builds each source position, then the gather
+    "col2im": {"loop": 2, "op": 3},  # the same positions, then a test and an add per entry
 }
 PRICING = {"family": "interpreter", "work": _WORK,
            # a kernel with one scalar operand: [fn(x, b) for x in a]
@@ -358,3 +361,18 @@ def cross_entropy_backward(probs, labels, g):
     for r, label in enumerate(labels.data):
         out[r * c + label] -= scale
     return PyBuffer(out, probs.shape, probs.dtype)
+
+
+# --- conv: im2col / col2im through windows.sources (the image position of every column entry) ---
+def im2col(a, kernel, stride, dilation, padding):
+    data, zero = a.data, 0.0 if a.dtype.is_float else 0
+    return PyBuffer([data[i] if i >= 0 else zero for i in sources(a.shape, kernel, stride, dilation, padding)],
+                    matrix_shape(a.shape, kernel, stride, dilation, padding), a.dtype)
+
+
+def col2im(cols, shape, kernel, stride, dilation, padding):
+    image = [0.0 if cols.dtype.is_float else 0] * _size(shape)
+    for i, v in zip(sources(shape, kernel, stride, dilation, padding), cols.data):
+        if i >= 0:
+            image[i] += v
+    return PyBuffer(image, tuple(shape), cols.dtype)

@@ -11,6 +11,7 @@ them:
     softmax_rows.py  softmax, log_softmax, their backward, fused cross-entropy
     indexing.py      reshape, permute, expand (views), getitem, setitem, index_add (gather/scatter)
     gemm.py          matmul: direct, tiled and register-blocked kernels
+    conv.py          im2col, col2im (a convolution is im2col then gemm.py's matmul)
     resources.py     every kernel compiled for sm_80/sm_90 and assembled by ptxas: registers,
                      shared memory, spills, occupancy (`tinygrad-nm cuda-report`, report.py)
     pricing.py       those figures stored in resources.json, and which kernel a call runs: the
@@ -35,11 +36,11 @@ from tinygrad_nm.backends.numba_cuda import pricing as _pricing
 PRICING = {**PRICING, "kernel_resources": _pricing.kernel_resources}
 
 if IMPORT_ERROR is None:  # otherwise only NAME and unavailable_reason(), which says why
-    from tinygrad_nm.backends.numba_cuda import elementwise, gemm, indexing, reductions, softmax_rows, storage
+    from tinygrad_nm.backends.numba_cuda import conv, elementwise, gemm, indexing, reductions, softmax_rows, storage
     from tinygrad_nm.backends.numba_cuda.gemm import matmul_direct, matmul_register_blocked, matmul_tiled  # noqa: F401
 
     _SERVED_BY = {}
-    for _module in (storage, elementwise, reductions, softmax_rows, indexing, gemm):
+    for _module in (storage, elementwise, reductions, softmax_rows, indexing, gemm, conv):
         for _name in _module.__all__:
             _SERVED_BY[_name] = _module
             globals()[_name] = getattr(_module, _name)

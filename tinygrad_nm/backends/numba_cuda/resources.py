@@ -150,7 +150,7 @@ def _served(name, dtype):
         return name in ("astype", "copy") or (dtype == "int64" and name in INTEGER_UNARY)
     if family == "binary":
         return name != "div" and (dtype == "int64" or name in ("eq", "ne", "where"))
-    return family == "indexing" and not (dtype == "bool" and name == "index_add")
+    return family == "indexing" and not (dtype == "bool" and name == "index_add")  # conv: floats only
 
 
 def _exercise(nc, serving):
@@ -179,7 +179,10 @@ def _exercise(nc, serving):
         idx = nc.from_numpy(np.array([0, 3, 3]), dts["int64"])
         labels = nc.from_numpy(np.array([0, 5, 1, 2]), dts["int64"])
         cond = nc.from_numpy(rng.standard_normal((4, 6)) > 0, dts["bool"])
-        keys = [(idx,), (1, idx), (slice(None), idx), (1,)]  # the array first, after an int, after a slice; none
+        keys = [(idx,), (1, idx), (slice(None), idx), (1,)]
+        # im2col / col2im (float only): a padded 3x3 window, and an uneven one (strides, dilation, padding)
+        windows = [((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))), ((2, 3), (2, 1), (1, 2), ((0, 1), (2, 0)))] \
+            if _served("im2col", dtype) else []  # the array first, after an int, after a slice; none
         arguments = {  # parameter name -> the argument lists a kernel with that signature gets
             ("a",): [(x,), (xt,)], ("a", "b"): [(x, x), (x, xt), (x, 2), (3, xt), (x, 2.5)],
             ("x", "g"): [(x, x), (xt, x)], ("y", "g"): [(x, x), (xt, x)],
@@ -194,6 +197,9 @@ def _exercise(nc, serving):
             ("acc", "index", "g"): [(x, k, call("getitem", x, k)) for k in keys],
             ("a", "value"): [(x, xt), (xt, 1)], ("shape", "value", "dtype"): [((3, 2), 1, dts[dtype])],
             ("array", "dtype"): [(np.ones(3), dts[dtype])],
+            ("a", "kernel", "stride", "dilation", "padding"): [(d((2, 3, 7, 6), dtype), *window) for window in windows],
+            ("cols", "shape", "kernel", "stride", "dilation", "padding"):
+                [(call("im2col", d((2, 3, 7, 6), dtype), *window), (2, 3, 7, 6), *window) for window in windows],
         }
         for name in KERNELS:
             params = tuple(_params(name))
