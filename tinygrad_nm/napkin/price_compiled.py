@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from tinygrad_nm.backends.costs import batch_count
 from tinygrad_nm.napkin import fmt, price_array_calls
 from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 from tinygrad_nm.napkin.price_array_calls import _fresh_bytes
@@ -25,11 +26,13 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     if scalar_args or cost.kernel not in pricing["native"]:
         return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args)
     host, r = rates["host"], rates.section(FAMILY)
-    call = r["native_call_s"]
+    calls = batch_count(cost) if pricing.get("loops_batches") else 1  # a batched matmul: a call per product
+    call = r["native_call_s"] * calls
     min_elements, regions = pricing["parallel"].get(cost.kernel, (math.inf, 0))
     team = pricing["threads"]()
-    parallel = team > 1 and cost.elements >= min_elements
+    parallel = team > 1 and cost.elements / calls >= min_elements  # each call decides for itself
     threads = team if parallel else 1
+    regions *= calls
     wake = regions * host["fork_join_s"] if parallel else 0.0
     limit, limit_terms = host_limit(cost, rates, dtype)
     peak = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * threads
@@ -60,7 +63,7 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
         terms.append(f"fresh pages {fmt.seconds(fresh)}")
     if wake:
         terms.append(f"{regions} parallel region{'s' * (regions > 1)} x {fmt.seconds(host['fork_join_s'])}")
-    terms.append(f"{fmt.seconds(call)} call")
+    terms.append(f"{calls} calls x {fmt.seconds(call / calls)}" if calls > 1 else f"{fmt.seconds(call)} call")
     seconds = call + wake + max(compute, memory) + fresh
     bound = "overhead" if call + wake >= max(compute, memory) else ("compute" if compute >= memory else "memory")
     return Prediction(seconds, limit, call + wake, compute, memory, fresh, bound, terms, limit_terms)

@@ -60,7 +60,7 @@ def kernel_resources(kernel, shapes, dtype, arch, sm_count=132):
     rows = [r for r in stored()[1] if r["arch"] == arch and r["dtype"] == dtype and kernel in r["served"].split(",")]
     if kernel == "matmul" and len(shapes) >= 2:
         p = gpu_policy(sm_count)
-        m, n = shapes[0][0], shapes[1][1]
+        m, n = shapes[0][-2], shapes[1][-1]  # of each product of a batch
         kind = "matmul_register_blocked" if m >= p.blocking[0] and n >= p.blocking[1] and dtype.startswith("float") \
             else "matmul_tiled" if m >= p.tiled_min and n >= p.tiled_min else "matmul_direct"
         rows = [r for r in rows if r["kind"] == kind]
