@@ -21,6 +21,7 @@ import threading
 from heapq import heappop, heappush, heappushpop
 
 from tinygrad_nm import backends
+from tinygrad_nm.tensor_hooks import hooked_grad, run_hook
 
 
 class _GradMode:
@@ -151,7 +152,16 @@ def finish(log, failed):
     """End of a backward call. `log` holds (leaf, .grad, .grad's buffer) as they were before the
     call first changed each leaf's .grad (Tensor._accumulate_grad appends them); a leaf's `_gsum`
     marks the buffer the call made for its .grad (the only one it may add into in place: no
-    view, saved buffer or other gradient can refer to it). A failed call puts every .grad back."""
+    view, saved buffer or other gradient can refer to it). A failed call puts every .grad back.
+    A leaf with hooks (tensor_hooks.py) has summed its gradients apart: the hooks run on the sum now."""
+    if not failed:
+        try:
+            for leaf, _, _ in log:
+                if leaf._saved is not None:
+                    leaf._flush_hooked_grad()
+        except BaseException:
+            finish(log, True)
+            raise
     for leaf, grad, buf in log:
         leaf._gsum = None
         if failed:
@@ -225,3 +235,128 @@ def backward(root, grad_buf, retain_graph=False):
             if node is not None:
                 node._gsum = None
         raise
+
+
+# --- torch.autograd.grad ------------------------------------------------------------------------
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """The gradients of `outputs` (each weighted by its entry of `grad_outputs`, None: 1 for a
+    one-element output) with respect to each of `inputs`, as a tuple, as torch.autograd.grad.
+    No tensor's .grad changes. An input the outputs do not depend on raises, unless allow_unused
+    (then its entry is None, or zeros with materialize_grads). Hooks on the tensors run as in
+    backward(). The graph is released unless retain_graph. create_graph=True (gradients of
+    gradients) is out of scope: the backward pass is not itself recorded."""
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True): gradients of gradients are out of scope in "
+                                  "tinygrad_nm (the backward pass is not recorded as a graph)")
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad(is_grads_batched=True) is not supported; loop over the grad_outputs")
+    outputs, inputs = _tensor_list(outputs, "outputs"), _tensor_list(inputs, "inputs")
+    seeds = [None] * len(outputs) if grad_outputs is None else _tensor_list(grad_outputs, "grad_outputs", True)
+    if len(seeds) != len(outputs):
+        raise RuntimeError(f"autograd.grad: {len(seeds)} grad_outputs for {len(outputs)} outputs")
+    if materialize_grads and allow_unused is False:
+        raise ValueError("autograd.grad: materialize_grads=True needs allow_unused=True (or left unset)")
+    allow_unused = materialize_grads if allow_unused is None else allow_unused
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"autograd.grad: input {i} (shape {t.shape}) does not require grad")
+    seeds = [_seed(out, g, i) for i, (out, g) in enumerate(zip(outputs, seeds))]
+    sums = _grad_walk(outputs, seeds, inputs, bool(retain_graph))
+    result = []
+    for i, t in enumerate(inputs):
+        be = backends.kernels_of(t._be)
+        g = sums.get(id(t), (None, None))[1]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"autograd.grad: input {i} (shape {t.shape}) was not used in the graph of the "
+                               f"outputs; pass allow_unused=True to get None for it")
+        if g is None:
+            result.append(t._make(be.full(t.shape, 0, t.dtype), t.dtype, t._be) if materialize_grads else None)
+            continue
+        for hook in (t._saved or ()) if t._ctx is None else ():  # a leaf's hooks (an op's ran in the walk)
+            g = run_hook(hook, t, g)
+        result.append(t._make(be.copy(g), t.dtype, t._be))  # its own storage: buffers may be shared
+    return tuple(result)
+
+
+def _tensor_list(x, what, nones=False):
+    items = list(x) if isinstance(x, (list, tuple)) else [x]
+    for i, t in enumerate(items):
+        if not hasattr(t, "_buf") and not (nones and t is None):
+            raise TypeError(f"autograd.grad: {what}[{i}] is a {type(t).__name__}, not a tensor")
+    return items
+
+
+def _seed(out, g, i):
+    """The gradient buffer an output starts from (Tensor.backward's rules for `grad`)."""
+    if not out.requires_grad:
+        raise RuntimeError(f"autograd.grad: output {i} (shape {out.shape}) does not require grad: no input of "
+                           f"its computation required grad (or it ran under no_grad())")
+    if g is None:
+        if out.numel() != 1:
+            raise RuntimeError(f"autograd.grad: grad can be implicitly created only for one-element outputs; "
+                               f"output {i} has shape {out.shape}, so pass grad_outputs")
+        return backends.kernels_of(out._be).full(out.shape, 1.0, out.dtype)
+    g = out._as_tensor(g)
+    if g.shape != out.shape or g._be is not out._be:
+        raise RuntimeError(f"autograd.grad: grad_outputs[{i}] has shape {g.shape} on {g.backend!r}; output {i} has "
+                           f"shape {out.shape} on {out.backend!r}")
+    return g.cast(out.dtype)._buf
+
+
+def _reaching(outputs, inputs):
+    """The ids of the tensors from which some input can be reached (the inputs included): the only
+    nodes whose backward grad() needs to run."""
+    wanted, seen, order, stack = {id(t) for t in inputs}, set(), [], list(outputs)
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        order.append(t)
+        if t._ctx is not None:
+            if t._a is None and t._b is None:
+                raise RuntimeError(_SECOND_BACKWARD)
+            stack.extend(x for x in (t._a, t._b) if x is not None and x.requires_grad)
+    reaching = set()
+    for t in sorted(order, key=lambda t: (t._ctx is not None, -t._seq if t._ctx is not None else 0)):  # inputs first
+        if id(t) in wanted or t._ctx is not None and any(x is not None and id(x) in reaching for x in (t._a, t._b)):
+            reaching.add(id(t))
+    return reaching
+
+
+def _grad_walk(outputs, seeds, inputs, retain_graph):
+    """backward()'s walk from several roots, summing gradients in a dict {id: (tensor, buffer)}
+    instead of the tensors; a node runs its op's backward only if an input lies beyond it."""
+    reaching, wanted = _reaching(outputs, inputs), {id(t) for t in inputs}
+    sums, heap = {}, []
+
+    def deliver(x, g):
+        if g is None or x is None or id(x) not in reaching:
+            return
+        if id(x) in sums:
+            sums[id(x)] = (x, backends.kernels_of(x._be).add(sums[id(x)][1], g))
+        else:
+            sums[id(x)] = (x, g)
+            if x._ctx is not None:
+                heappush(heap, (x._seq, x))
+
+    for out, g in zip(outputs, seeds):
+        deliver(out, g)
+    while heap:
+        t = heappop(heap)[1]
+        be = backends.kernels_of(t._be)
+        op, hooks, retain = getattr(t._ctx, "_hooked", (t._ctx, (), False))
+        g = hooked_grad(t, be, sums[id(t)][1], hooks, retain)  # as backward() would (retain_grad too)
+        sums[id(t)] = (t, g)
+        if not any(x is not None and id(x) in reaching for x in (t._a, t._b)):
+            continue  # an input with nothing wanted beyond it
+        if op.saves:
+            check_versions(t)
+        ga, gb = op.backward(t, be, g)
+        a, b = t._a, t._b
+        if not retain_graph:
+            t._saved = t._a = t._b = None
+        deliver(a, ga)
+        deliver(b, gb)
+    return {k: v for k, v in sums.items() if k in wanted}

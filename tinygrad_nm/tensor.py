@@ -73,6 +73,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
     # gradient summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
     # _version: a shared one-element list counting in-place writes to the storage (None: never
     # shared nor written); _vsaved: the versions of what the op saved, when it was recorded.
+    # A leaf has no op: its _saved holds its gradient hooks (None: none; tensor_hooks.py).
     __slots__ = ("_buf", "_shape", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
                  "_version", "_vsaved", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
@@ -87,7 +88,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         self._buf = backends.kernels_of(be).from_numpy(array, dtype)
         self._shape = tuple(self._buf.shape)
         self.dtype, self._be, self.grad, self._ctx = dtype, be, None, None
-        self.requires_grad, self._version, self._gsum = False, None, None
+        self.requires_grad, self._version, self._gsum, self._saved = False, None, None, None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -97,7 +98,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         t = _new(Tensor)
         t._buf, t._shape, t.dtype, t._be = buf, tuple(buf.shape), dtype, be
         t.requires_grad, t.grad, t._ctx = False, None, None
-        t._version = t._gsum = None
+        t._version = t._gsum = t._saved = None
         return t
 
     # --- attributes ---------------------------------------------------------------------------
@@ -227,6 +228,8 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         """Add gradient buffer g into .grad during a backward call (`be`: this tensor's kernels).
         The first change in a call is noted in `log`, and `_gsum` marks the buffer the call made
         (autograd.finish: a failed call undoes the change)."""
+        if self._saved is not None:  # hooks: they see the gradient summed over the call (tensor_hooks.py)
+            return self._defer_grad(g, be, log)
         grad = self.grad
         if grad is None:  # ops may hand the same buffer to several inputs: a copy of its own
             log.append((self, None, None))
