@@ -11,6 +11,7 @@ The operands are then contracted left to right, two at a time, as one batched ma
 and a product with no summed letter (an outer or elementwise product) is a broadcast multiply.
 Finally a permute puts the output's letters in order. Every step is a differentiable op.
 """
+import functools
 import math
 import string
 
@@ -23,6 +24,7 @@ def _fail(equation, why):
     raise ProductShapeError(f"einsum({equation!r}): {why}")
 
 
+@functools.lru_cache(maxsize=256)  # a pure function of the equation and shapes: einsum in a loop parses once
 def _parse(equation, shapes):
     """(one tuple of symbols per operand, the output's symbols): "..." becomes one symbol per dim
     it covers, chr(0x100 + j) for the j-th dim counted from the right, shared by every operand."""
@@ -64,11 +66,13 @@ def _parse(equation, shapes):
             for s in sym:
                 counts[s] = counts.get(s, 0) + 1
         out = dims + tuple(sorted(s for s, c in counts.items() if c == 1 and s in _LETTERS))
-    return symbols, out
+    return tuple(symbols), out
 
 
+@functools.lru_cache(maxsize=256)
 def _sizes(equation, symbols, shapes):
-    """Each symbol's size; a dim of size 1 broadcasts against a larger one (as torch.einsum)."""
+    """Each symbol's size; a dim of size 1 broadcasts against a larger one (as torch.einsum). The
+    dict is cached: read it, never change it."""
     size = {}
     for i, (sym, shape) in enumerate(zip(symbols, shapes)):
         for s, n in zip(sym, shape):
@@ -109,10 +113,18 @@ def _contract(x, xs, y, ys, keep, size):
     summed = [s for s in xs if s in ys and s not in keep]
     left, right = [s for s in xs if s not in ys], [s for s in ys if s not in xs]
     nb, nl, nc, nr = (math.prod(size[s] for s in group) for group in (batch, left, summed, right))
-    x = x.permute(*(xs.index(s) for s in batch + left + summed)).reshape(nb, nl, nc)
-    y = y.permute(*(ys.index(s) for s in batch + summed + right)).reshape(nb, nc, nr)
+    x = _arranged(x, xs, batch + left + summed, (nb, nl, nc))
+    y = _arranged(y, ys, batch + summed + right, (nb, nc, nr))
     z = matmul(x, y, "einsum") if summed else x * y.reshape(nb, 1, nr)  # nothing summed: a broadcast multiply
-    return z.reshape(*(size[s] for s in batch + left + right)), tuple(batch + left + right)
+    out = tuple(size[s] for s in batch + left + right)
+    return (z if z.shape == out else z.reshape(out)), tuple(batch + left + right)
+
+
+def _arranged(t, sym, order, shape):
+    """t with its dims (symbols `sym`) in `order`, reshaped to `shape`; no op where none is needed."""
+    if list(sym) != order:
+        t = t.permute(*(sym.index(s) for s in order))
+    return t if t.shape == shape else t.reshape(shape)
 
 
 def einsum(equation, *operands):
@@ -127,7 +139,7 @@ def einsum(equation, *operands):
                         f"{[type(t).__name__ for t in operands]}")
     for t in operands[1:]:
         operands[0]._same_backend(t, "einsum")
-    shapes = [t.shape for t in operands]
+    shapes = tuple(t.shape for t in operands)
     symbols, out = _parse(equation, shapes)
     size = _sizes(equation, symbols, shapes)
     ts = []

@@ -19,7 +19,7 @@ bench/README.md, "Batched matmul".
 import math
 
 from tinygrad_nm.autograd import needs_grad
-from tinygrad_nm.ops import MatMul
+from tinygrad_nm.ops import MatMul, Reshape
 from tinygrad_nm.shapes import broadcast_shape
 
 
@@ -49,10 +49,19 @@ def _operands(a, b, what):
     return a._promote_pair(b) if a.dtype is not b.dtype else (a, b)
 
 
+def _shaped(t, shape):
+    """t reshaped to `shape` (one the caller knows has t's size): Tensor.reshape without its
+    argument parsing, and no op at all when t has that shape already."""
+    return t if t._shape == shape else t._alias(t._apply(Reshape, t.dtype, (t,), shape))
+
+
 def matmul(a, b, what="matmul"):
     """a @ b with PyTorch's rules for 1-D and N-d operands (the module docstring)."""
-    a, b = _operands(a, b, what)
-    sa, sb = a.shape, b.shape
+    if type(b) is not type(a) or b._be is not a._be or b.dtype is not a.dtype:
+        a, b = _operands(a, b, what)
+    sa, sb = a._shape, b._shape
+    if len(sa) == 2 and len(sb) == 2 and sa[1] == sb[0]:  # the common case, one 2-D product: no reshapes
+        return a._apply(MatMul, a.dtype, (a, b))
     if not sa or not sb:
         raise ProductShapeError(f"{what}: both arguments need at least 1 dimension, got shapes {sa} and {sb}")
     ma = (1,) + sa if len(sa) == 1 else sa  # the operands as matrices (or batches of them)
@@ -69,14 +78,16 @@ def matmul(a, b, what="matmul"):
                                 f"{ma[:-2]} and {mb[:-2]}") from None
     out_shape = batch + ((m,) if len(sa) > 1 else ()) + ((n,) if len(sb) > 1 else ())
     if math.prod(mb[:-2]) == 1:  # b is one matrix: a's batch joins its rows
-        rows = math.prod(batch) * m
-        out = a._apply(MatMul, a.dtype, (a.reshape(rows, k), b.reshape(k, n)))
+        out = a._apply(MatMul, a.dtype, (_shaped(a, (math.prod(batch) * m, k)), _shaped(b, (k, n))))
     else:
         size = math.prod(batch)
-        a3 = a.reshape(ma).expand(*batch, m, k).reshape(size, m, k)
-        b3 = b.reshape(mb).expand(*batch, k, n).reshape(size, k, n)
-        out = a._apply(BatchedMatMul, a.dtype, (a3, b3))
-    return out.reshape(out_shape)
+        a3, b3 = _shaped(a, ma), _shaped(b, mb)
+        if ma[:-2] != batch:  # broadcast: a copy for each of the batch
+            a3 = a3.expand(*batch, m, k)
+        if mb[:-2] != batch:
+            b3 = b3.expand(*batch, k, n)
+        out = a._apply(BatchedMatMul, a.dtype, (_shaped(a3, (size, m, k)), _shaped(b3, (size, k, n))))
+    return _shaped(out, out_shape)
 
 
 def _need(t, ndim, what, name):
