@@ -23,10 +23,10 @@ DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6}
 
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
-    if scalar_args or cost.kernel not in pricing["native"]:
+    calls = batch_count(cost)  # a batched matmul: the delegate's, or one native call per product
+    if scalar_args or cost.kernel not in pricing["native"] or calls > 1 and pricing.get("batched_matmul") == "delegate":
         return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args)
     host, r = rates["host"], rates.section(FAMILY)
-    calls = batch_count(cost) if pricing.get("loops_batches") else 1  # a batched matmul: a call per product
     call = r["native_call_s"] * calls
     min_elements, regions = pricing["parallel"].get(cost.kernel, (math.inf, 0))
     team = pricing["threads"]()

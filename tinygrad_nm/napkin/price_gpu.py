@@ -84,4 +84,4 @@ def price_on(cost, pricing, rates, dtype, device):
 
 def _launches(cost, pricing):
     """Launches per call: one, or one per product of a batched matmul where the backend loops."""
-    return batch_count(cost) if pricing.get("loops_batches") else 1
+    return batch_count(cost) if pricing.get("batched_matmul") == "loop" else 1

@@ -21,7 +21,7 @@ from tinygrad_nm.backends import strided
 
 NAME = "numba_cuda"
 # napkin prices this backend as a GPU: a launch per kernel, the device's rates, host<->device transfers
-PRICING = {"family": "gpu", "loops_batches": True}  # loops_batches: a batched matmul is one launch per product
+PRICING = {"family": "gpu", "batched_matmul": "loop"}  # a batched matmul: one launch per product (gemm.py)
 _INSTALL = "pip install 'tinygrad_nm[cuda]' (or: pip install 'numba-cuda[cu12]')"
 
 try:

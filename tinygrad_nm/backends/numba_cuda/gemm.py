@@ -1,6 +1,6 @@
 """Matmul: three kernels for (M, K) @ (K, N), chosen by the output's shape; a batch
 (B, M, K) @ (B, K, N) launches the chosen kernel once per pair of matrices, each writing its slice
-of one output (napkin prices the B launches: PRICING["loops_batches"]).
+of one output (napkin prices the B launches: PRICING["batched_matmul"]).
 
 - direct: one thread per output element, A's row and B's column read from global memory; for
   thin products (a matrix times a vector, a batch of 4 times 10 classes) where a tile would idle.
