@@ -100,7 +100,7 @@ EINSUM = [
     ("ij,ij->ij", (2, 3), (2, 3)), ("bij,bkj->bik", (2, 3, 4), (2, 5, 4)), ("ijk,ikl", (2, 3, 4), (2, 4, 5)),
     ("ij,jk,kl->il", (2, 3), (3, 4), (4, 5)), ("bn,anm,bm->ba", (2, 3), (4, 3, 5), (2, 5)),
     ("i,i", (4,), (4,)), ("ij,j->i", (3, 4), (4,)), ("a...,a...->...", (2, 3, 4), (2, 1, 4)),
-    ("ij,kl->", (2, 3), (4, 1)), (" ij , jk -> ki ", (2, 3), (3, 2)),
+    ("ij,kl->", (2, 3), (4, 1)), ("...ij->ij", (2, 3, 4)), ("i,i->i", (3,), (1,)), (" ij , jk -> ki ", (2, 3), (3, 2)),
 ]
 
 
@@ -110,6 +110,20 @@ def test_einsum_matches_pytorch(backend, equation, shapes, dtype):
     inputs = [rnd(s, seed=i) for i, s in enumerate(shapes)]
     run_both(lambda M, *ts: M.einsum(equation, *ts), inputs, dtype, True, backend)
     run_both(lambda M, *ts: M.einsum(equation, list(ts)), inputs, dtype, True, backend)  # operands as a list
+
+
+@fuzz(30)
+@given(data=st.data())
+def test_einsum_random_subscripts(backend, data):
+    """Two operands over letters a-d (a letter may repeat: a diagonal), an output of some of them."""
+    size = {c: data.draw(st.integers(1, 3), label=c) for c in "abcd"}
+    terms = [data.draw(st.lists(st.sampled_from("abcd"), min_size=1, max_size=3), label="term") for _ in range(2)]
+    used = sorted(set(terms[0]) | set(terms[1]))
+    out = data.draw(st.permutations(used), label="out")[:data.draw(st.integers(0, len(used)), label="kept")]
+    equation = f"{''.join(terms[0])},{''.join(terms[1])}->{''.join(out)}"
+    dtype = data.draw(st.sampled_from(DTYPES), label="dtype")
+    arrays = [values(data.draw, tuple(size[c] for c in t)) for t in terms]
+    compare(lambda a, b: tnm.einsum(equation, a, b), lambda a, b: torch.einsum(equation, a, b), arrays, dtype)
 
 
 # --- errors: the op and the shapes named, nothing changed ---------------------------------------
@@ -144,7 +158,7 @@ def test_product_errors_name_the_op_and_shapes(backend, op, fn, sa, sb, fragment
     ("ijk->i", [(2, 3)], ["(2, 3)", "'ijk'"]),
     ("i1->i", [(2, 2)], ["'1'", "letters"]),
     ("ij->ii", [(2, 2)], ["twice"]),
-    ("...ij->ij", [(2, 3, 4)], ["'...'"]),
+    ("a..b->ab", [(2, 2)], ["'.'", "letters"]),
 ])
 def test_einsum_errors_name_the_equation(backend, equation, shapes, fragments):
     ts = [Tensor(np.ones(s), requires_grad=True) for s in shapes]

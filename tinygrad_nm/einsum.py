@@ -3,8 +3,8 @@
     einsum("bij,bjk->bik", a, b)    einsum("ii->i", a)    einsum("...ij,...jk->...ik", a, b)
 
 Subscripts are letters (a-z, A-Z) and at most one "..." per operand (its dims broadcast, aligned
-from the right). Without "->" the output is the ellipsis dims, then the letters that appear once,
-in alphabetical order. Each operand first loses its repeated letters (the diagonal: a strided
+from the right; an output without "..." sums them). Without "->" the output is the ellipsis dims,
+then the letters that appear once, in alphabetical order. Each operand first loses its repeated letters (the diagonal: a strided
 slice of the flattened dims) and the letters no other operand and not the output uses (a sum).
 The operands are then contracted left to right, two at a time, as one batched matmul:
     x: (shared kept, x only, shared summed) -> (B, L, C);  y: (shared kept, shared summed, y only) -> (B, C, R)
@@ -50,9 +50,7 @@ def _parse(equation, shapes):
     dims = tuple(chr(0x100 + j) for j in reversed(range(ellipsis)))
     if arrow:
         left, dots, right = rhs.partition("...")
-        out = tuple(left) + (dims if dots else ()) + tuple(right)
-        if not dots and ellipsis:
-            _fail(equation, "the operands have '...' dims, so the output must name them with '...'")
+        out = tuple(left) + (dims if dots else ()) + tuple(right)  # no '...' there: its dims are summed
         seen = set()
         for s in out:
             if s in seen:

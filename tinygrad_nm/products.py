@@ -18,16 +18,17 @@ bench/README.md, "Batched matmul".
 """
 import math
 
-from tinygrad_nm.autograd import needs_grad
+from tinygrad_nm.autograd import Function, needs_grad
 from tinygrad_nm.ops import MatMul, Reshape
 from tinygrad_nm.shapes import broadcast_shape
 
 
 class ProductShapeError(RuntimeError, ValueError):
-    """Operands a product can't take (PyTorch raises RuntimeError; NumPy's spelling ValueError)."""
+    """Operands a product can't take: a RuntimeError as PyTorch raises, and a ValueError as the
+    rest of this project's shape errors are (a program catching either sees it)."""
 
 
-class BatchedMatMul(MatMul):
+class BatchedMatMul(Function):
     """(B, M, K) @ (B, K, N), one kernel call for the batch. Backward, per matrix of the batch:
     dA = dOut @ B^T, dB = A^T @ dOut."""
     saves = ("a", "b")
