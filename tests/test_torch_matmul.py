@@ -195,6 +195,10 @@ def test_batched_matmul_kernel(backend, rng):
     ints = be.from_numpy(np.arange(24).reshape(2, 3, 4), tnm.int64)
     assert be.to_numpy(be.matmul(ints, be.permute(ints, (0, 2, 1)))).tolist() == \
         (np.arange(24).reshape(2, 3, 4) @ np.arange(24).reshape(2, 3, 4).transpose(0, 2, 1)).tolist()
+    # larger products: on numba_cuda a tiled or register-blocked kernel per product, not the batched direct one
+    a, b = rng.standard_normal((2, 20, 3)), rng.standard_normal((2, 3, 18))
+    out = be.to_numpy(be.matmul(be.from_numpy(a, tnm.float64), be.from_numpy(b, tnm.float64)))
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
     empty = be.matmul(be.from_numpy(np.ones((0, 2, 3)), tnm.float32), be.from_numpy(np.ones((0, 3, 4)), tnm.float32))
     assert tuple(empty.shape) == (0, 2, 4)
 
@@ -207,15 +211,15 @@ def test_batched_matmul_price():
     assert batch.note == "7x(4x5x6)" and batch_count(batch) == 7 and batch_count(one) == 1
     meta = tnm.backends.load("meta")
     assert meta.matmul(meta.full((7, 4, 5), 0, tnm.float32), meta.full((7, 5, 6), 0, tnm.float32)).shape == (7, 4, 6)
-    # a backend that loops over the batch pays a call per product (numba_cuda); NumPy's one np.matmul
-    # call does not, nor cython, which hands a batch to NumPy
+    # numba_cuda launches a batch of thin products as one kernel, of larger ones a kernel per product;
+    # NumPy's batch is one np.matmul call, and cython hands a batch to NumPy
     from tinygrad_nm.napkin import model
     rates = tnm.napkin.current_rates()
 
     def overhead(backend, *shapes):
         return model.predict(kernel_cost("matmul", tuple(Buf(s) for s in shapes)), backend, rates).overhead_s
-    for backend, calls in (("numpy", 1), ("numba_cuda", 64)):
-        assert overhead(backend, (64, 2, 2), (64, 2, 2)) == pytest.approx(calls * overhead(backend, (2, 2), (2, 2)))
+    for backend, batch, calls in (("numpy", (64, 2, 2), 1), ("numba_cuda", (64, 2, 2), 1), ("numba_cuda", (4, 512, 512), 4)):
+        assert overhead(backend, batch, batch) == pytest.approx(calls * overhead(backend, batch[1:], batch[1:]))
     batch = kernel_cost("matmul", (Buf((64, 2, 2)), Buf((64, 2, 2))))
     assert model.predict(batch, "cython", rates).seconds == model.predict(batch, "numpy", rates).seconds
 

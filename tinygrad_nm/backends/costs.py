@@ -204,9 +204,7 @@ def matmul(name, args, out):
 
 
 def batch_count(cost):
-    """How many matrix products a matmul Cost covers (its first operand's leading dim when batched):
-    a backend that runs a batch as one call per product pays that many calls (its PRICING's
-    "batched_matmul": "loop"; "delegate": priced as its delegate backend's call)."""
+    """How many matrix products a matmul Cost covers (its first operand's leading dim when batched)."""
     return cost.shapes[0][0] if cost.kernel == "matmul" and len(cost.shapes[0]) == 3 else 1
 
 

@@ -23,16 +23,15 @@ DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6}
 
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
-    calls = batch_count(cost)  # a batched matmul: the delegate's, or one native call per product
-    if scalar_args or cost.kernel not in pricing["native"] or calls > 1 and pricing.get("batched_matmul") == "delegate":
+    batched_elsewhere = batch_count(cost) > 1 and pricing.get("batched_matmul") == "delegate"
+    if scalar_args or cost.kernel not in pricing["native"] or batched_elsewhere:
         return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args)
     host, r = rates["host"], rates.section(FAMILY)
-    call = r["native_call_s"] * calls
+    call = r["native_call_s"]
     min_elements, regions = pricing["parallel"].get(cost.kernel, (math.inf, 0))
     team = pricing["threads"]()
-    parallel = team > 1 and cost.elements / calls >= min_elements  # each call decides for itself
+    parallel = team > 1 and cost.elements >= min_elements
     threads = team if parallel else 1
-    regions *= calls
     wake = regions * host["fork_join_s"] if parallel else 0.0
     limit, limit_terms = host_limit(cost, rates, dtype)
     peak = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * threads
@@ -63,7 +62,7 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
         terms.append(f"fresh pages {fmt.seconds(fresh)}")
     if wake:
         terms.append(f"{regions} parallel region{'s' * (regions > 1)} x {fmt.seconds(host['fork_join_s'])}")
-    terms.append(f"{calls} calls x {fmt.seconds(call / calls)}" if calls > 1 else f"{fmt.seconds(call)} call")
+    terms.append(f"{fmt.seconds(call)} call")
     seconds = call + wake + max(compute, memory) + fresh
     bound = "overhead" if call + wake >= max(compute, memory) else ("compute" if compute >= memory else "memory")
     return Prediction(seconds, limit, call + wake, compute, memory, fresh, bound, terms, limit_terms)

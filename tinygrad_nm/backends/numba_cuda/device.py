@@ -21,7 +21,7 @@ from tinygrad_nm.backends import strided
 
 NAME = "numba_cuda"
 # napkin prices this backend as a GPU: a launch per kernel, the device's rates, host<->device transfers
-PRICING = {"family": "gpu", "batched_matmul": "loop"}  # a batched matmul: one launch per product (gemm.py)
+PRICING = {"family": "gpu"}
 _INSTALL = "pip install 'tinygrad_nm[cuda]' (or: pip install 'numba-cuda[cu12]')"
 
 try:
@@ -147,6 +147,7 @@ ASSUMED_OCCUPANCY = {
     "softmax": 0.375,         # softmax rows: an exp and a float64 division per element; bounded at 64
                               # registers ptxas spills 24-64 bytes on sm_90, at 80 none (3 blocks of 256)
     "matmul_direct": 0.5,     # a thread per output reading global memory: latency-bound, needs warps
+    "matmul_batched_direct": 0.5,  # the same over a batch
     "matmul_tiled": 0.5,      # one 1024-thread block per SM
     "matmul_register_blocked": 0.125,  # one 256-thread block per SM (the table: 164-254 registers)
 }

@@ -1,6 +1,8 @@
-"""Matmul: three kernels for (M, K) @ (K, N), chosen by the output's shape; a batch
-(B, M, K) @ (B, K, N) launches the chosen kernel once per pair of matrices, each writing its slice
-of one output (napkin prices the B launches: PRICING["batched_matmul"]).
+"""Matmul: three kernels for (M, K) @ (K, N), chosen by the output's shape. A batch
+(B, M, K) @ (B, K, N) of thin products (those the direct kernel takes) is one launch of its
+batched form over every output element of the batch; a batch of larger ones launches the tiled
+or register-blocked kernel once per pair of matrices, each writing its slice of one output
+(napkin prices those B launches: pricing.launches).
 
 - direct: one thread per output element, A's row and B's column read from global memory; for
   thin products (a matrix times a vector, a batch of 4 times 10 classes) where a tile would idle.
@@ -42,6 +44,27 @@ def direct_matmul(dtype):
             for k in range(K):
                 acc += A[i, k] * B[k, j]
             C[i, j] = acc
+
+    return matmul
+
+
+@functools.cache
+def batched_direct_matmul(dtype):
+    """direct_matmul over a batch (3-D, contiguous): C[p] = A[p] @ B[p], one thread per output
+    element of the whole batch, so a batch of small products is one launch, not B."""
+    zero = dtype(0)
+
+    @kernel
+    def matmul(A, B, C, P, M, N, K):
+        for e in range(cuda.grid(1), P * M * N, cuda.gridsize(1)):
+            p = e // (M * N)
+            r = e - p * (M * N)
+            i = r // N
+            j = r - i * N
+            acc = zero
+            for k in range(K):
+                acc += A[p, i, k] * B[p, k, j]
+            C[p, i, j] = acc
 
     return matmul
 
@@ -187,7 +210,8 @@ def _kind(m, n, dtype):
 
 
 def _batched(a, b):
-    """(B, M, K) @ (B, K, N): the kernel matmul() picks for (M, K) @ (K, N), once per pair."""
+    """(B, M, K) @ (B, K, N): one launch of the batched direct kernel where matmul() would take
+    the direct one, else the kernel it picks for (M, K) @ (K, N), once per pair."""
     (count, m, k), n = a.shape, b.shape[2]
     if a.dtype is dtypes.bool_:  # logical matmul: count in int64, then any
         return ne(_batched(astype(a, dtypes.int64), astype(b, dtypes.int64)), 0)
@@ -197,6 +221,11 @@ def _batched(a, b):
     if k == 0:
         return fill(out, 0)
     a, b, kind = contiguous(a), contiguous(b), _kind(m, n, a.dtype)
+    if kind == "direct":
+        blocks, threads = D.grid(count * m * n)
+        A, B, C = (x.data[x.offset:x.offset + x.size].reshape(x.shape) for x in (a, b, out))
+        batched_direct_matmul(D.np_type(a.dtype))[blocks, threads](A, B, C, count, m, n, k)
+        return out
     for p in range(count):
         matmul_with(D.CudaBuffer(a.data, (m, k), (k, 1), a.offset + p * m * k, a.dtype),
                     D.CudaBuffer(b.data, (k, n), (n, 1), b.offset + p * k * n, b.dtype), kind,
