@@ -1,4 +1,5 @@
-"""Reverse-mode autograd: the recorded op, the iterative backward walk, no_grad.
+"""Reverse-mode autograd: the recorded op, the iterative backward walk, no_grad, and
+`grad` (torch.autograd.grad: the same walk from several outputs, into a returned tuple).
 
 Every differentiable op (ops.py) is a `Function` subclass with `forward` and
 `backward` side by side. The output tensor itself is the graph node: running an
@@ -13,7 +14,9 @@ Every recorded tensor gets a sequence number when it is made, counting down, so
 its consumers always have smaller numbers than itself. `backward` pops tensors
 from a heap, smallest number (latest made) first: when one comes out, every
 consumer that can reach it has already delivered its gradient. One flat loop,
-no recursion: a chain of a million nodes is just a long loop.
+no recursion: a chain of a million nodes is just a long loop. `grad` walks the
+same way but keeps the sums in a dict of its own, runs only the nodes from
+which a requested input can be reached, and writes no tensor's .grad.
 """
 import contextlib
 import itertools
