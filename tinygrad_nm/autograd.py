@@ -157,20 +157,18 @@ def finish(log, failed):
     marks the buffer the call made for its .grad (the only one it may add into in place: no
     view, saved buffer or other gradient can refer to it). A failed call puts every .grad back.
     A leaf with hooks (tensor_hooks.py) has summed its gradients apart: the hooks run on the sum now."""
-    if not failed:
-        try:
-            for leaf, _, _ in log:
-                if leaf._saved is not None:
-                    leaf._flush_hooked_grad()
-        except BaseException:
-            finish(log, True)
-            raise
-    for leaf, grad, buf in log:
-        leaf._gsum = None
-        if failed:
-            leaf.grad = grad
-            if grad is not None:
-                grad._buf = buf
+    try:
+        for leaf, grad, buf in log:
+            if leaf._saved is not None and not failed:  # hooks may raise: then every .grad goes back
+                leaf._flush_hooked_grad()
+            leaf._gsum = None
+            if failed:
+                leaf.grad = grad
+                if grad is not None:
+                    grad._buf = buf
+    except BaseException:
+        finish(log, True)
+        raise
 
 
 def backward(root, grad_buf, retain_graph=False):
