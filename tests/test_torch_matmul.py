@@ -318,3 +318,16 @@ def test_a_failing_leaf_hook_leaves_every_grad_as_it_was(backend):
     handle.remove()  # no partial sum left behind for the next call
     (w * 2).sum().backward()
     assert w.grad.tolist() == [3.0, 4.0]
+
+
+def test_hook_handles_remove_hooks_on_op_results_too(backend):
+    def program(M):
+        w = M.tensor([1.0, -2.0], dtype=M.float64, requires_grad=True)
+        h = w * 2
+        h.retain_grad()
+        handle = h.register_hook(lambda g: g * 100)
+        h.register_hook(lambda g: g + 1)
+        handle.remove()
+        (h * h).sum().backward()
+        return w.grad.tolist(), h.grad.tolist()
+    assert program(tnm) == program(torch)
