@@ -283,7 +283,7 @@ def test_matmul_misalignment_names_shapes(backend, sa, sb):
             a @ b
 
 
-@pytest.mark.parametrize("sa,sb", [((), (3,)), ((2, 2, 2), (2, 2))])
+@pytest.mark.parametrize("sa,sb", [((), (3,)), ((2, 2, 2), (3, 2, 2))])  # 0-d; batch dims that do not broadcast
 def test_matmul_rank(backend, sa, sb):
     a, b = Tensor(np.ones(sa)), Tensor(np.ones(sb))
     with unchanged(a, b):

@@ -1,4 +1,5 @@
-"""Reverse-mode autograd: the recorded op, the iterative backward walk, no_grad.
+"""Reverse-mode autograd: the recorded op, the iterative backward walk, no_grad, and
+`grad` (torch.autograd.grad: the same walk from several outputs, into a returned tuple).
 
 Every differentiable op (ops.py) is a `Function` subclass with `forward` and
 `backward` side by side. The output tensor itself is the graph node: running an
@@ -13,7 +14,9 @@ Every recorded tensor gets a sequence number when it is made, counting down, so
 its consumers always have smaller numbers than itself. `backward` pops tensors
 from a heap, smallest number (latest made) first: when one comes out, every
 consumer that can reach it has already delivered its gradient. One flat loop,
-no recursion: a chain of a million nodes is just a long loop.
+no recursion: a chain of a million nodes is just a long loop. `grad` walks the
+same way but keeps the sums in a dict of its own, runs only the nodes from
+which a requested input can be reached, and writes no tensor's .grad.
 """
 import contextlib
 import itertools
@@ -21,6 +24,7 @@ import threading
 from heapq import heappop, heappush, heappushpop
 
 from tinygrad_nm import backends
+from tinygrad_nm.tensor_hooks import hooked_grad, run_hook
 
 
 class _GradMode:
@@ -151,7 +155,12 @@ next_seq = itertools.count(-1, -1).__next__
 def commit(leaves):
     """End of a backward call that succeeded: each leaf's gradient, summed during the walk in its
     `_gsum` (its old .grad plus what arrived), becomes its .grad. Nothing is written to a .grad
-    before this point, so a walk that fails part-way leaves every .grad as it was."""
+    before this point, so a walk that fails part-way leaves every .grad as it was. A leaf with
+    hooks (tensor_hooks.py) summed only what arrived: its hooks run on that sum first, all of them
+    before any .grad is written, so a hook that raises changes nothing either."""
+    for leaf in leaves:
+        if leaf._saved is not None:
+            leaf._gsum = leaf._hooked_sum(leaf._gsum)
     for leaf in leaves:
         buf, leaf._gsum = leaf._gsum, None
         if leaf.grad is None:
@@ -173,8 +182,11 @@ def backward(root, grad_buf, retain_graph=False):
     here = root._be  # the backend of the node being run, and its kernels (kernels_of, inlined)
     be = here if backends._kernel_wrapper is None else backends.kernels_of(here)
     if root._ctx is None:
-        root._gsum = be.copy(grad_buf) if root.grad is None else be.add(root.grad._buf, grad_buf)
-        return commit((root,))
+        root._gsum = be.copy(grad_buf) if root.grad is None or root._saved is not None else be.add(root.grad._buf, grad_buf)
+        try:
+            return commit((root,))
+        finally:
+            root._gsum = None
     root._gsum = grad_buf
     leaves, heap, t = [], [], root
     ready = None
@@ -204,7 +216,7 @@ def backward(root, grad_buf, retain_graph=False):
                     a._gsum = (be if a._be is here else backends.kernels_of(a._be)).add(a._gsum, ga)
                 elif a._ctx is None:
                     k = be if a._be is here else backends.kernels_of(a._be)
-                    a._gsum = k.copy(ga) if a.grad is None else k.add(a.grad._buf, ga)
+                    a._gsum = k.copy(ga) if a.grad is None or a._saved is not None else k.add(a.grad._buf, ga)
                     leaves.append(a)
                 else:
                     a._gsum, ready = ga, a
@@ -213,7 +225,7 @@ def backward(root, grad_buf, retain_graph=False):
                     b._gsum = (be if b._be is here else backends.kernels_of(b._be)).add(b._gsum, gb)
                 elif b._ctx is None:
                     k = be if b._be is here else backends.kernels_of(b._be)
-                    b._gsum = k.copy(gb) if b.grad is None else k.add(b.grad._buf, gb)
+                    b._gsum = k.copy(gb) if b.grad is None or b._saved is not None else k.add(b.grad._buf, gb)
                     leaves.append(b)
                 else:
                     if ready is not None:  # both became ready: a waits in the heap
@@ -231,3 +243,128 @@ def backward(root, grad_buf, retain_graph=False):
             if node is not None:
                 node._gsum = None
         raise
+
+
+# --- torch.autograd.grad ------------------------------------------------------------------------
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """The gradients of `outputs` (each weighted by its entry of `grad_outputs`, None: 1 for a
+    one-element output) with respect to each of `inputs`, as a tuple, as torch.autograd.grad.
+    No tensor's .grad changes. An input the outputs do not depend on raises, unless allow_unused
+    (then its entry is None, or zeros with materialize_grads). Hooks on the tensors run as in
+    backward(). The graph is released unless retain_graph. create_graph=True (gradients of
+    gradients) is out of scope: the backward pass is not itself recorded."""
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True): gradients of gradients are out of scope in "
+                                  "tinygrad_nm (the backward pass is not recorded as a graph)")
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad(is_grads_batched=True) is not supported; loop over the grad_outputs")
+    outputs, inputs = _tensor_list(outputs, "outputs"), _tensor_list(inputs, "inputs")
+    seeds = [None] * len(outputs) if grad_outputs is None else _tensor_list(grad_outputs, "grad_outputs", True)
+    if len(seeds) != len(outputs):
+        raise RuntimeError(f"autograd.grad: {len(seeds)} grad_outputs for {len(outputs)} outputs")
+    if materialize_grads and allow_unused is False:
+        raise ValueError("autograd.grad: materialize_grads=True needs allow_unused=True (or left unset)")
+    allow_unused = materialize_grads if allow_unused is None else allow_unused
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"autograd.grad: input {i} (shape {t.shape}) does not require grad")
+    seeds = [_seed(out, g, i) for i, (out, g) in enumerate(zip(outputs, seeds))]
+    sums = _grad_walk(outputs, seeds, inputs, bool(retain_graph))
+    result = []
+    for i, t in enumerate(inputs):
+        be = backends.kernels_of(t._be)
+        g = sums.get(id(t), (None, None))[1]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"autograd.grad: input {i} (shape {t.shape}) was not used in the graph of the "
+                               f"outputs; pass allow_unused=True to get None for it")
+        if g is None:
+            result.append(t._make(be.full(t.shape, 0, t.dtype), t.dtype, t._be) if materialize_grads else None)
+            continue
+        for hook in (t._saved or ()) if t._ctx is None else ():  # a leaf's hooks (an op's ran in the walk)
+            g = run_hook(hook, t, g)
+        result.append(t._make(be.copy(g), t.dtype, t._be))  # its own storage: buffers may be shared
+    return tuple(result)
+
+
+def _tensor_list(x, what, nones=False):
+    items = list(x) if isinstance(x, (list, tuple)) else [x]
+    for i, t in enumerate(items):
+        if not hasattr(t, "_buf") and not (nones and t is None):
+            raise TypeError(f"autograd.grad: {what}[{i}] is a {type(t).__name__}, not a tensor")
+    return items
+
+
+def _seed(out, g, i):
+    """The gradient buffer an output starts from (Tensor.backward's rules for `grad`)."""
+    if not out.requires_grad:
+        raise RuntimeError(f"autograd.grad: output {i} (shape {out.shape}) does not require grad: no input of "
+                           f"its computation required grad (or it ran under no_grad())")
+    if g is None:
+        if out.numel() != 1:
+            raise RuntimeError(f"autograd.grad: grad can be implicitly created only for one-element outputs; "
+                               f"output {i} has shape {out.shape}, so pass grad_outputs")
+        return backends.kernels_of(out._be).full(out.shape, 1.0, out.dtype)
+    g = out._as_tensor(g)
+    if g.shape != out.shape or g._be is not out._be:
+        raise RuntimeError(f"autograd.grad: grad_outputs[{i}] has shape {g.shape} on {g.backend!r}; output {i} has "
+                           f"shape {out.shape} on {out.backend!r}")
+    return g.cast(out.dtype)._buf
+
+
+def _reaching(outputs, inputs):
+    """The ids of the tensors from which some input can be reached (the inputs included): the only
+    nodes whose backward grad() needs to run."""
+    wanted, seen, order, stack = {id(t) for t in inputs}, set(), [], list(outputs)
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        order.append(t)
+        if t._ctx is not None:
+            if t._a is None and t._b is None:
+                raise RuntimeError(_SECOND_BACKWARD)
+            stack.extend(x for x in (t._a, t._b) if x is not None and x.requires_grad)
+    reaching = set()
+    for t in sorted(order, key=lambda t: (t._ctx is not None, -t._seq if t._ctx is not None else 0)):  # inputs first
+        if id(t) in wanted or t._ctx is not None and any(x is not None and id(x) in reaching for x in (t._a, t._b)):
+            reaching.add(id(t))
+    return reaching
+
+
+def _grad_walk(outputs, seeds, inputs, retain_graph):
+    """backward()'s walk from several roots, summing gradients in a dict {id: (tensor, buffer)}
+    instead of the tensors; a node runs its op's backward only if an input lies beyond it."""
+    reaching, wanted = _reaching(outputs, inputs), {id(t) for t in inputs}
+    sums, heap = {}, []
+
+    def deliver(x, g):
+        if g is None or x is None or id(x) not in reaching:
+            return
+        if id(x) in sums:
+            sums[id(x)] = (x, backends.kernels_of(x._be).add(sums[id(x)][1], g))
+        else:
+            sums[id(x)] = (x, g)
+            if x._ctx is not None:
+                heappush(heap, (x._seq, x))
+
+    for out, g in zip(outputs, seeds):
+        deliver(out, g)
+    while heap:
+        t = heappop(heap)[1]
+        be = backends.kernels_of(t._be)
+        op, hooks, retain = getattr(t._ctx, "_hooked", (t._ctx, (), False))
+        g = hooked_grad(t, be, sums[id(t)][1], hooks, retain)  # as backward() would (retain_grad too)
+        sums[id(t)] = (t, g)
+        if not any(x is not None and id(x) in reaching for x in (t._a, t._b)):
+            continue  # an input with nothing wanted beyond it
+        if op.saves:
+            check_versions(t)
+        ga, gb = op.backward(t, be, g)
+        a, b = t._a, t._b
+        if not retain_graph:
+            t._saved = t._a = t._b = None
+        deliver(a, ga)
+        deliver(b, gb)
+    return {k: v for k, v in sums.items() if k in wanted}

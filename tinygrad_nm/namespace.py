@@ -10,6 +10,7 @@ import numpy as np
 
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.device import backend_of
+from tinygrad_nm.einsum import einsum
 from tinygrad_nm.host import rng_for, shape_arg
 from tinygrad_nm.tensor import Tensor
 from tinygrad_nm.tensor_math import where
@@ -130,7 +131,8 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "amax amin argmax argmin var std logsumexp any all prod cumsum norm softmax log_softmax reshape "
             "flatten unflatten unsqueeze squeeze permute transpose swapaxes t flip split chunk unbind matmul "
             "numel gather clone detach atanh logical_not logical_and logical_or logical_xor narrow index_select "
-            "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac").split()
+            "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac "
+            "mm bmm mv dot outer").split()
 
 
 def _function(name):
@@ -168,5 +170,4 @@ def pow(input, exponent):
     return input ** exponent
 
 
-mm = globals()["matmul"]  # made by the loop above
-__all__ += ["add", "sub", "mul", "div", "pow", "mm"]
+__all__ += ["add", "sub", "mul", "div", "pow", "einsum"]

@@ -106,7 +106,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
     # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
     # gradient summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
     # _version: [in-place writes to the storage, when the last was], shared by its views (None:
-    # never shared nor written; autograd.check_versions).
+    # never shared nor written; autograd.check_versions). A leaf's _saved: its hooks (tensor_hooks).
     __slots__ = ("_buf", "_shape", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
                  "_version", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
@@ -121,7 +121,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         self._buf = backends.kernels_of(be).from_numpy(array, dtype)
         self._shape = tuple(self._buf.shape)
         self.dtype, self._be, self.grad, self._ctx = dtype, be, None, None
-        self.requires_grad, self._version, self._gsum = False, None, None
+        self.requires_grad, self._version, self._gsum, self._saved = False, None, None, None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -131,7 +131,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         t = _new(Tensor)
         t._buf, t._shape, t.dtype, t._be = buf, tuple(buf.shape), dtype, be
         t.requires_grad, t.grad, t._ctx = False, None, None
-        t._version = t._gsum = None
+        t._version = t._gsum = t._saved = None
         return t
 
     # --- attributes ---------------------------------------------------------------------------
@@ -373,9 +373,8 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         shape = self._shape
         if type(key) is int and len(shape) == 1 and -shape[0] <= key < shape[0]:  # the hot path: w[i]
             key = key + shape[0] if key < 0 else key
-            # _apply(ops.Index) for one element of a 1-D tensor, spelled out: the walkthrough's hot path;
-            # the element is a view of self's storage, so it shares self's version (as _alias does)
-            # (the index goes in as Index.forward's second argument, like a number: no *params call)
+            # the walkthrough's hot path. The index goes in as Index.forward's second argument, like a
+            # number (no *params call); the element is a view of self's storage: it shares its version
             out = _run(self, _Index, _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,), False, self.dtype, _NO_PARAMS, ())
             version = self._version
             if version is None:

@@ -1,26 +1,43 @@
-"""retain_grad() and register_hook() on tensors made by an op, as in PyTorch.
+"""retain_grad() and register_hook(), as in PyTorch.
 
-`TensorHooks` is a mixin of Tensor (it never imports it). Neither adds work to the backward
-walk: the node's op (its `_ctx`, a Function subclass) is replaced by a subclass whose backward
-first passes the arriving gradient (already summed over every consumer) through the hooks, in
-the order registered, then keeps it in `.grad` if retained (last, as PyTorch does), then runs
-the op's own backward.
+`TensorHooks` is a mixin of Tensor (it never imports it). On a tensor made by an op, neither adds
+work to the backward walk: the node's op (its `_ctx`, a Function subclass) is replaced by a
+subclass whose backward first passes the arriving gradient (already summed over every consumer)
+through the hooks, in the order registered, then keeps it in `.grad` if retained (last, as
+PyTorch does), then runs the op's own backward.
+
+A leaf has no op to wrap: its hooks are kept in its `_saved` (unused on a leaf; None when it has
+none), the one attribute the backward walk checks at a leaf's first gradient of a call. A hooked
+leaf's gradients are summed apart from its .grad during the call; at its end (autograd.commit)
+the hooks see the sum once, as in PyTorch, and what they return is added into `.grad`.
 """
+from tinygrad_nm import backends
+
+
+def run_hook(hook, t, g):
+    """The gradient buffer `g` of tensor t after hook(grad) (a returned tensor replaces it)."""
+    out = hook(t._make(g, t.dtype, t._be))
+    if out is None:
+        return g
+    if not hasattr(out, "_buf") or out.shape != t.shape:
+        raise RuntimeError(f"hook returned {out!r}: expected None or a tensor of shape {t.shape}")
+    return out.cast(t.dtype)._buf
+
+
+def hooked_grad(t, be, g, hooks, retain):
+    """The gradient buffer g of the node t after its `hooks`, kept in t.grad if `retain`."""
+    for hook in hooks:
+        g = run_hook(hook, t, g)
+    if retain:
+        t.grad = t._make(be.copy(g), t.dtype, t._be) if t.grad is None \
+            else t._make(be.add(t.grad._buf, g), t.dtype, t._be)
+    return g
 
 
 def _wrapped(op, hooks, retain):
     """`op` whose backward first runs `hooks` on the gradient and, if `retain`, keeps it."""
     def backward(ctx, be, g):
-        for hook in hooks:
-            out = hook(ctx._make(g, ctx.dtype, ctx._be))
-            if out is not None:
-                if not hasattr(out, "_buf") or out.shape != ctx.shape:
-                    raise RuntimeError(f"hook returned {out!r}: expected None or a tensor of shape {ctx.shape}")
-                g = out.cast(ctx.dtype)._buf
-        if retain:
-            ctx.grad = ctx._make(be.copy(g), ctx.dtype, ctx._be) if ctx.grad is None \
-                else ctx._make(be.add(ctx.grad._buf, g), ctx.dtype, ctx._be)
-        return op.backward(ctx, be, g)
+        return op.backward(ctx, be, hooked_grad(ctx, be, g, hooks, retain))
     return type(op.__name__, (op,), {"backward": backward, "_hooked": (op, tuple(hooks), retain),
                                      "__doc__": op.__doc__})
 
@@ -41,18 +58,47 @@ class TensorHooks:
         return self._ctx is not None and self._hook_state()[2]
 
     def register_hook(self, hook):
-        """hook(grad) runs when this tensor's gradient has been computed; a tensor it returns takes
-        the gradient's place. Supported on tensors made by an op (not on leaves)."""
+        """hook(grad) runs when this tensor's gradient has been computed (on a leaf: once per
+        backward call, before it is added into .grad); a tensor it returns takes the gradient's
+        place. Returns a handle whose remove() unregisters it."""
         if not self.requires_grad:
             raise RuntimeError("can't register a hook on a tensor that does not require grad")
-        if self._ctx is None:
-            raise NotImplementedError("register_hook on a leaf tensor is not supported in tinygrad_nm; "
-                                      "hook a tensor made from it (e.g. `y = w * 1`) or edit w.grad after backward")
         if not callable(hook):
             raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
-        op, hooks, retain = self._hook_state()
-        self._ctx = _wrapped(op, hooks + (hook,), retain)
+        if self._ctx is None:
+            self._saved = (self._saved or ()) + (hook,)
+        else:
+            op, hooks, retain = self._hook_state()
+            self._ctx = _wrapped(op, hooks + (hook,), retain)
+        return _Handle(self, hook)
 
     def _hook_state(self):
-        """(the op underneath, its hooks, whether it retains the gradient)."""
+        """(the op underneath, its hooks, whether it retains the gradient); a leaf: (None, hooks, False)."""
+        if self._ctx is None:
+            return None, self._saved or (), False
         return getattr(self._ctx, "_hooked", (self._ctx, (), False))
+
+    # --- a leaf's hooks at the end of a backward call (autograd.commit) ------------------------
+    def _hooked_sum(self, g):
+        """The gradient g summed for this leaf over the call, through its hooks, plus its .grad as
+        it was: the buffer that becomes .grad."""
+        be = backends.kernels_of(self._be)
+        for hook in self._saved:
+            g = run_hook(hook, self, g)
+        return be.copy(g) if self.grad is None else be.add(self.grad._buf, g)
+
+
+class _Handle:
+    """What register_hook returns: remove() takes the hook off again (PyTorch's RemovableHandle)."""
+
+    def __init__(self, tensor, hook):
+        self._tensor, self._hook = tensor, hook
+
+    def remove(self):
+        t, hook = self._tensor, self._hook
+        op, hooks, retain = t._hook_state()
+        rest = tuple(h for h in hooks if h is not hook)
+        if t._ctx is None:
+            t._saved = rest or None
+        elif op is not None:
+            t._ctx = _wrapped(op, rest, retain) if rest or retain else op

@@ -3,13 +3,13 @@
 `TensorOps` is a mixin: it never imports `Tensor` and holds no state. Every method checks its
 arguments (shape arithmetic from shapes.py) and hands the op to the core's runner in tensor.py:
 `self._binary(ops.Add, other)` for `a + b`, `self._apply(ops.MatMul, dtype, (a, b))` for the
-rest. `y = x @ w` runs `__matmul__ -> matmul -> Tensor._apply -> ops.MatMul.forward ->
-backend.matmul`.
+rest. `y = x @ w` runs `__matmul__ -> matmul -> products.matmul -> Tensor._apply ->
+ops.MatMul.forward -> backend.matmul`.
 """
 import numpy as np
 
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm import ops
+from tinygrad_nm import ops, products
 from tinygrad_nm.autograd import grad_mode
 from tinygrad_nm import backends, indexing
 from tinygrad_nm.backends.strided import array_axis_first, array_place
@@ -114,26 +114,13 @@ class TensorOps:
         t = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
         return t.dtype, (t,)
 
-    # --- products -------------------------------------------------------------------------------
-    def matmul(self, other):
-        other = self._as_tensor(other)
-        self._same_backend(other, "matmul")
-        a, b = self._promote_pair(other)
-        if a.ndim == 0 or b.ndim == 0 or a.ndim > 2 or b.ndim > 2:
-            raise ValueError(f"matmul needs 1-D or 2-D operands, got shapes {a.shape} and {b.shape}")
-        a2 = a.reshape(1, -1) if a.ndim == 1 else a
-        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
-        if a2.shape[1] != b2.shape[0]:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
-                             f"{a2.shape[1]} (last dim of the first) != {b2.shape[0]} (first dim of the second)")
-        out = self._apply(ops.MatMul, a.dtype, (a2, b2))
-        if a.ndim == 1 and b.ndim == 1:
-            return out.reshape()
-        if a.ndim == 1 or b.ndim == 1:
-            return out.reshape(-1)
-        return out
-
-    dot = matmul
+    # --- products (products.py: PyTorch's N-d matmul rules, and the shape checks of each) --------
+    def matmul(self, other): return products.matmul(self, other)
+    def mm(self, other): return products.mm(self, other)
+    def bmm(self, other): return products.bmm(self, other)
+    def mv(self, vec): return products.mv(self, vec)
+    def dot(self, other): return products.dot(self, other)
+    def outer(self, other): return products.outer(self, other)
 
     # --- writing by index (reading, t[key], is the core's: its hot path is w[i]) ---------------
     def __setitem__(self, key, value):

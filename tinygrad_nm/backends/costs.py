@@ -197,9 +197,16 @@ def cross_entropy_backward(name, args, out):
 
 def matmul(name, args, out):
     a, b = as_buf(args[0]), as_buf(args[1])
-    (m, k), (_, n) = a.shape, b.shape
-    return Cost(name, (a.shape, b.shape), 2 * m * n * k, 0, a.nbytes + b.nbytes + m * n * a.itemsize,
-                m * n * k, m * n * a.itemsize, f"{m}x{k}x{n}")
+    *batch, m, k = a.shape
+    n, count = b.shape[-1], math.prod(batch)  # a batch of `count` products, or one
+    outputs = count * m * n
+    return Cost(name, (a.shape, b.shape), 2 * outputs * k, 0, a.nbytes + b.nbytes + outputs * a.itemsize,
+                outputs * k, outputs * a.itemsize, f"{count}x({m}x{k}x{n})" if batch else f"{m}x{k}x{n}")
+
+
+def batch_count(cost):
+    """How many matrix products a matmul Cost covers (its first operand's leading dim when batched)."""
+    return cost.shapes[0][0] if cost.kernel == "matmul" and len(cost.shapes[0]) == 3 else 1
 
 
 def im2col(name, args, out):

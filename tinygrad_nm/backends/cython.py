@@ -231,6 +231,8 @@ def _flat(a):
 
 # --- matmul -------------------------------------------------------------------------------------
 def matmul(a, b):
+    if a.ndim == 3:  # a batch: NumPy's one call (the native kernel per product: 1.5-55x slower, bench/README.md)
+        return _numpy.matmul(a, b)
     pair = _promoted(a, b)
     if pair is None or a.ndim != 2 or b.ndim != 2:
         return np.matmul(a, b)  # int/bool (NumPy's exact integer matmul) or shapes NumPy explains
@@ -398,5 +400,6 @@ PRICING = {
     "threads": num_threads,
     "matmul_threads": matmul_threads,
     "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
+    "batched_matmul": "delegate",  # a batched matmul too (matmul above)
     **_module_facts(),
 }

@@ -124,7 +124,8 @@ _ROWS = [
        "a[...] = value in a's storage (value broadcastable to a, or a scalar); returns the buffer now "
        "holding the result: a, or a new one if a is immutable", c.assign),
     # --- matmul --------------------------------------------------------------------------------
-    _k("matmul", "matmul", "matmul(a, b)", "(M, K) @ (K, N): out[i, j] = sum_k a[i, k] * b[k, j]", c.matmul),
+    _k("matmul", "matmul", "matmul(a, b)", "(M, K) @ (K, N): out[i, j] = sum_k a[i, k] * b[k, j]; or a batch, "
+       "(B, M, K) @ (B, K, N): out[p, i, j] = sum_k a[p, i, k] * b[p, k, j]", c.matmul),
     # --- fused: one kernel where the ops above would take several passes -----------------------
     _k("relu_backward", "fused", "relu_backward(x, g)", "out[i] = g[i] if x[i] > 0 else 0",
        c.activation_backward(1)),

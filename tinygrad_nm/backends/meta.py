@@ -106,7 +106,7 @@ def assign(a, value): return a
 
 
 # --- matmul and fused kernels -----------------------------------------------------------------
-def matmul(a, b): return _like(a, (a.shape[0], b.shape[1]))
+def matmul(a, b): return _like(a, tuple(a.shape[:-1]) + (b.shape[-1],))
 
 
 def relu_backward(x, g): return _like(g)

@@ -229,6 +229,13 @@ def tanh_backward(y, g): return PyBuffer([v * (1.0 - t * t) for t, v in zip(y.da
 
 # --- matmul -----------------------------------------------------------------------------------
 def matmul(a, b):
+    if len(a.shape) == 3:  # a batch: one product per pair of matrices, one after another
+        (count, m, k), n = a.shape, b.shape[2]
+        out = []
+        for p in range(count):
+            out.extend(matmul(PyBuffer(a.data[p * m * k:(p + 1) * m * k], (m, k), a.dtype),
+                              PyBuffer(b.data[p * k * n:(p + 1) * k * n], (k, n), b.dtype)).data)
+        return PyBuffer(out, (count, m, n), a.dtype)
     (m, k), (_, n) = a.shape, b.shape
     A, B, mul_ = a.data, b.data, operator.mul
     columns = [B[j::n] for j in range(n)]  # each a contiguous list: the inner loop runs in C

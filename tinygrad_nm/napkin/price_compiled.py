@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from tinygrad_nm.backends.costs import batch_count
 from tinygrad_nm.napkin import fmt, price_array_calls
 from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 from tinygrad_nm.napkin.price_array_calls import _fresh_bytes
@@ -22,7 +23,8 @@ DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6}
 
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
-    if scalar_args or cost.kernel not in pricing["native"]:
+    batched_elsewhere = batch_count(cost) > 1 and pricing.get("batched_matmul") == "delegate"
+    if scalar_args or cost.kernel not in pricing["native"] or batched_elsewhere:
         return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args)
     host, r = rates["host"], rates.section(FAMILY)
     call = r["native_call_s"]

@@ -17,7 +17,7 @@ DEFAULT_RATES = {  # an H100 SXM's data sheet and typical Numba launch costs: ca
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
     r = rates.section(FAMILY)
-    call = r["call_s"]
+    call = r["call_s"] * _launches(cost, pricing, dtype)
     compute = cost.limit_flops / r["fma_flops"]
     memory = cost.bytes / r["bandwidth"] if cost.bytes else 0.0
     transfer = 0.0
@@ -78,4 +78,10 @@ def price_on(cost, pricing, rates, dtype, device):
     find = pricing.get("kernel_resources")
     row = find(cost.kernel, cost.shapes, dtype, sheet.arch, sheet.sm_count) if find else None
     resources = gpu.KernelResources.from_row(row) if row else None
-    return gpu.price(cost, sheet, resources, dtype, call_s=rates.section(FAMILY)["call_s"])
+    return gpu.price(cost, sheet, resources, dtype, call_s=rates.section(FAMILY)["call_s"] * _launches(cost, pricing, dtype, sheet.sm_count))
+
+
+def _launches(cost, pricing, dtype, sm_count=132):
+    """Launches per call, as the backend's PRICING["launches"] counts them (one if it does not)."""
+    count = pricing.get("launches")
+    return count(cost.kernel, cost.shapes, dtype, sm_count) if count else 1

@@ -147,6 +147,7 @@ ASSUMED_OCCUPANCY = {
     "softmax": 0.375,         # softmax rows: an exp and a float64 division per element; bounded at 64
                               # registers ptxas spills 24-64 bytes on sm_90, at 80 none (3 blocks of 256)
     "matmul_direct": 0.5,     # a thread per output reading global memory: latency-bound, needs warps
+    "matmul_batched_direct": 0.5,  # the same over a batch
     "matmul_tiled": 0.5,      # one 1024-thread block per SM
     "matmul_register_blocked": 0.125,  # one 256-thread block per SM (the table: 164-254 registers)
 }

@@ -1,4 +1,8 @@
-"""Matmul: three kernels for (M, K) @ (K, N), chosen by the output's shape.
+"""Matmul: three kernels for (M, K) @ (K, N), chosen by the output's shape. A batch
+(B, M, K) @ (B, K, N) of thin products (those the direct kernel takes) is one launch of its
+batched form over every output element of the batch; a batch of larger ones launches the tiled
+or register-blocked kernel once per pair of matrices, each writing its slice of one output
+(napkin prices those B launches: pricing.launches).
 
 - direct: one thread per output element, A's row and B's column read from global memory; for
   thin products (a matrix times a vector, a batch of 4 times 10 classes) where a tile would idle.
@@ -40,6 +44,27 @@ def direct_matmul(dtype):
             for k in range(K):
                 acc += A[i, k] * B[k, j]
             C[i, j] = acc
+
+    return matmul
+
+
+@functools.cache
+def batched_direct_matmul(dtype):
+    """direct_matmul over a batch (3-D, contiguous): C[p] = A[p] @ B[p], one thread per output
+    element of the whole batch, so a batch of small products is one launch, not B."""
+    zero = dtype(0)
+
+    @kernel
+    def matmul(A, B, C, P, M, N, K):
+        for e in range(cuda.grid(1), P * M * N, cuda.gridsize(1)):
+            p = e // (M * N)
+            r = e - p * (M * N)
+            i = r // N
+            j = r - i * N
+            acc = zero
+            for k in range(K):
+                acc += A[p, i, k] * B[p, k, j]
+            C[p, i, j] = acc
 
     return matmul
 
@@ -172,11 +197,40 @@ def matmul(a, b):
     Integer (and logical) products never take the register-blocked kernel: an int64 multiply-add
     is several 32-bit instructions, and its 8x8 tile of int64 accumulators spills to local
     memory on sm_80 (the resource table); counting is not what the register tile is for."""
+    if len(a.shape) == 3:
+        return _batched(a, b)
+    return matmul_with(a, b, _kind(a.shape[0], b.shape[1], a.dtype))
+
+
+def _kind(m, n, dtype):
     p = D.POLICY or D.policy()
-    m, n = a.shape[0], b.shape[1]
-    if m >= p.blocking[0] and n >= p.blocking[1] and a.dtype.is_float:
-        return matmul_with(a, b, "register_blocked")
-    return matmul_with(a, b, "tiled" if m >= p.tiled_min and n >= p.tiled_min else "direct")
+    if m >= p.blocking[0] and n >= p.blocking[1] and dtype.is_float:
+        return "register_blocked"
+    return "tiled" if m >= p.tiled_min and n >= p.tiled_min else "direct"
+
+
+def _batched(a, b):
+    """(B, M, K) @ (B, K, N): one launch of the batched direct kernel where matmul() would take
+    the direct one, else the kernel it picks for (M, K) @ (K, N), once per pair."""
+    (count, m, k), n = a.shape, b.shape[2]
+    if a.dtype is dtypes.bool_:  # logical matmul: count in int64, then any
+        return ne(_batched(astype(a, dtypes.int64), astype(b, dtypes.int64)), 0)
+    out = D.empty((count, m, n), a.dtype)
+    if out.size == 0:
+        return out
+    if k == 0:
+        return fill(out, 0)
+    a, b, kind = contiguous(a), contiguous(b), _kind(m, n, a.dtype)
+    if kind == "direct":
+        blocks, threads = D.grid(count * m * n)
+        A, B, C = (x.data[x.offset:x.offset + x.size].reshape(x.shape) for x in (a, b, out))
+        batched_direct_matmul(D.np_type(a.dtype))[blocks, threads](A, B, C, count, m, n, k)
+        return out
+    for p in range(count):
+        matmul_with(D.CudaBuffer(a.data, (m, k), (k, 1), a.offset + p * m * k, a.dtype),
+                    D.CudaBuffer(b.data, (k, n), (n, 1), b.offset + p * k * n, b.dtype), kind,
+                    D.CudaBuffer(out.data, (m, n), (n, 1), p * m * n, out.dtype))
+    return out
 
 
 def matmul_direct(a, b):
@@ -191,16 +245,17 @@ def matmul_register_blocked(a, b):
     return matmul_with(a, b, "register_blocked")
 
 
-def matmul_with(a, b, kind):
+def matmul_with(a, b, kind, out=None):
+    """a @ b by the `kind` kernel, into `out` (a contiguous (M, N) view) or a new buffer."""
     (m, k), (_, n) = a.shape, b.shape
     if a.dtype is dtypes.bool_:  # logical matmul: count in int64, then any
         return ne(matmul_with(astype(a, dtypes.int64), astype(b, dtypes.int64), kind), 0)
-    out = D.empty((m, n), a.dtype)
+    out = D.empty((m, n), a.dtype) if out is None else out
     if m == 0 or n == 0:
         return out
     if k == 0:
         return fill(out, 0)
-    A, B, C = _as_2d(a), _as_2d(b), out.data.reshape((m, n))
+    A, B, C = _as_2d(a), _as_2d(b), _as_2d(out)
     p = D.POLICY or D.policy()
     dtype = D.np_type(a.dtype)
     if kind == "direct":

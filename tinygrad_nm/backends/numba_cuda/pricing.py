@@ -55,15 +55,30 @@ def kernel_resources(kernel, shapes, dtype, arch, sm_count=132):
     """The resource row (a dict) of the CUDA kernel the GPU launch policy runs for a call of
     `kernel` on buffers of these shapes, on architecture `arch` (sm_80 or sm_90); None for views
     and transfers, which launch none. Matmul: the register-blocked, tiled or direct kernel by the
-    output's shape (gemm.matmul's rule); elementwise: the contiguous map when there is one; else
-    the kernel with the least occupancy among those serving the call."""
+    output's shape (gemm.matmul's rule; a batch of direct ones: its batched form); elementwise: the
+    contiguous map when there is one; else the kernel with the least occupancy among those serving
+    the call."""
     rows = [r for r in stored()[1] if r["arch"] == arch and r["dtype"] == dtype and kernel in r["served"].split(",")]
     if kernel == "matmul" and len(shapes) >= 2:
-        p = gpu_policy(sm_count)
-        m, n = shapes[0][0], shapes[1][1]
-        kind = "matmul_register_blocked" if m >= p.blocking[0] and n >= p.blocking[1] and dtype.startswith("float") \
-            else "matmul_tiled" if m >= p.tiled_min and n >= p.tiled_min else "matmul_direct"
+        kind = _matmul_kind(shapes, dtype, sm_count)
         rows = [r for r in rows if r["kind"] == kind]
     else:
         rows = [r for r in rows if "contiguous" in r["kernel"]] or rows
     return min(rows, key=lambda r: r["occupancy"]) if rows else None
+
+
+def _matmul_kind(shapes, dtype, sm_count):
+    """The kind of kernel gemm.matmul launches for operands of these shapes (its rule)."""
+    p = gpu_policy(sm_count)
+    m, n = shapes[0][-2], shapes[1][-1]  # of each product of a batch
+    kind = "matmul_register_blocked" if m >= p.blocking[0] and n >= p.blocking[1] and dtype.startswith("float") \
+        else "matmul_tiled" if m >= p.tiled_min and n >= p.tiled_min else "matmul_direct"
+    return "matmul_batched_direct" if kind == "matmul_direct" and len(shapes[0]) == 3 else kind
+
+
+def launches(kernel, shapes, dtype, sm_count=132):
+    """Kernel launches per call (napkin charges a launch each): one, but a batched matmul of products
+    too large for the direct kernel launches the tiled or register-blocked one per product."""
+    if kernel != "matmul" or len(shapes) < 2 or len(shapes[0]) != 3:
+        return 1
+    return 1 if _matmul_kind(shapes, dtype, sm_count) == "matmul_batched_direct" else shapes[0][0]

@@ -30,7 +30,7 @@ from tinygrad_nm.backends.numba_cuda.device import ASSUMED_OCCUPANCY, NP_TYPES
 from tinygrad_nm.backends.kernels import KERNELS, TABLE
 
 ARCHS = {"sm_80": (8, 0), "sm_90": (9, 0)}  # A100; H100/H200 (their per-SM limits: backends/gpu_arch.py)
-SPILL_FREE = ("rows", "softmax", "matmul_direct", "matmul_tiled", "matmul_register_blocked")  # any spill fails the test
+SPILL_FREE = ("rows", "softmax", "matmul_direct", "matmul_batched_direct", "matmul_tiled", "matmul_register_blocked")  # any spill fails the test
 
 INTEGER_UNARY = ("neg", "abs", "sign", "relu")  # tensor.py lifts ints to floats for the other unary ops
 
@@ -221,6 +221,8 @@ def _exercise(nc, serving):
                 serving.append("matmul")
                 nc.matmul_direct(a, b), nc.matmul_tiled(a, b), nc.matmul_register_blocked(a, b)
                 serving.pop()
+        for m, k, n in ((4, 5, 3), (130, 9, 131)):  # a batch: of thin products (one launch), of tiled ones
+            call("matmul", d((3, m, k), dtype), nc.permute(d((3, n, k), dtype), (0, 2, 1)))
         call("writable", nc.expand(d((1, 6), dtype), (4, 6)))
     missing = set(KERNELS) - done
     assert not missing, f"the launch list leaves out {sorted(missing)}"
