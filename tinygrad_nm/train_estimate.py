@@ -4,7 +4,7 @@ measured time beside the prediction.
 
 A step is priced by running the real code (forward, loss, backward, optimizer step, the loss read
 back) on the shape-only backend and pricing every kernel it calls, plus tinygrad_nm's own
-per-call overhead (napkin's "framework" rate); an epoch is that times the steps per epoch plus
+per-call overhead (napkin's "framework" rates, by who made the call); an epoch is that times the steps per epoch plus
 the held-out evaluation. The data loader, the progress bar and the accuracy count run on the host
 and are not priced: the measured epoch includes them.
 """
@@ -28,7 +28,6 @@ def predict(task, config, make_optimizer, names=None):
     x = (batch, *task.x_train.shape[1:])
     y = Tensor(np.asarray(task.y_train[:batch]))
     n_test = len(task.x_test)
-    framework = rates_mod.current().section("framework")["op_s"]
 
     def step(model, x, y):
         opt = make_optimizer(config, model.parameters())  # its state is made on the first step, as here
@@ -46,13 +45,13 @@ def predict(task, config, make_optimizer, names=None):
     out = {}
     for name in names:
         est = napkin.estimate(step, task.model, x, y, backend=name)
-        step_s = est.seconds + framework * len(est.parts)
+        step_s = est.total_seconds
         evals = []
         for start in range(0, n_test, EVAL_BATCH):
             rows = min(EVAL_BATCH, n_test - start)
             e = napkin.estimate(held_out, task.model, (rows, *task.x_test.shape[1:]),
                                 Tensor(np.asarray(task.y_test[start:start + rows])), backend=name)
-            evals.append(e.seconds + framework * len(e.parts))
+            evals.append(e.total_seconds)
         epoch_s = steps * step_s + sum(evals)
         out[name] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s, "run": epoch_s * config["epochs"]}
     return out, steps, batch

@@ -22,7 +22,7 @@ import pytest
 
 import tinygrad_nm as tnm
 from tinygrad_nm.settings import Context, settings
-from tinygrad_nm.napkin import rates as napkin_rates
+from tinygrad_nm.napkin import framework as napkin_framework, rates as napkin_rates
 
 MODE_ENV = "TINYGRAD_NM_BENCH"
 
@@ -115,7 +115,7 @@ def napkin_bench(benchmark):
             fn(*args)
         calls = traced.calls
         rates = napkin_rates.current()
-        framework = len(calls) * rates.section("framework")["op_s"]
+        framework = napkin_framework.seconds((c.phase for c in calls), rates)
         kernels_s = sum(c.predicted_seconds for c in calls)
         benchmark.extra_info.update(
             napkin=True, backend=backend, op=op, size=size, dtype=dtype,

@@ -3,8 +3,10 @@
 Every rate is the best of several short timings: on a shared machine the fastest run is the
 one least disturbed by others, and it is the same statistic the benchmark table compares
 against. None of these primitives is a benchmark the model is later asked to predict: they are
-a copy, an FMA loop, one large BLAS call, one exp, one select, an empty call per backend, and the
-interpreter's per-element costs; the kernels are priced from them in model.py.
+a copy, an FMA loop, BLAS calls of small and one large square matrices, one exp, one select, an
+empty call per backend and each kind of NumPy call on 1-element arrays, the interpreter's
+per-element costs, and the framework's own cost per call on 1x1 tensors (framework.py); the
+kernels are priced from them in model.py.
 """
 import gc
 import math
@@ -14,7 +16,7 @@ import time
 import numpy as np
 
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import native, price_array_calls, rates as rates_mod
+from tinygrad_nm.napkin import framework, native, price_array_calls, rates as rates_mod
 from tinygrad_nm.napkin.model import FAMILIES
 
 
@@ -125,27 +127,68 @@ def empty_call(be, number=2000, repeat=5):
     return best_time(call, max(number // 20, 10), repeat)
 
 
-def measure_framework(be, call_s, log):
-    """tinygrad_nm's own cost per kernel call: a chain of multiplies on 1-element tensors, forward and
-    backward, timed whole; kernel calls counted with a counting wrapper; the kernels' own empty-call
-    cost subtracted. `be`: a backend whose kernels are NumPy calls (the cheapest ones to run)."""
+def measure_framework(be, rates, log):
+    """tinygrad_nm's own cost per kernel call in each phase (framework.py) on backend `be` (one whose
+    kernels are NumPy calls, the cheapest), the kernels' own prices (from `rates`, just measured)
+    taken away."""
     import tinygrad_nm as tnm
+    from tinygrad_nm import functional as F
     from tinygrad_nm.napkin import trace
 
-    def chain():
-        x = tnm.Tensor(np.ones(1, np.float32), requires_grad=True, backend=be.NAME)
-        y = x
-        for _ in range(100):
-            y = y * 1.0001
-        y.backward(tnm.Tensor(np.ones(1, np.float32), backend=be.NAME))
+    def tensor(*shape, grad=False):
+        return tnm.Tensor(np.ones(shape, np.float32), requires_grad=grad, backend=be.NAME)
 
-    with trace.counting() as counter:
-        chain()
-    calls = counter.calls
-    t = best_time(chain, 1, 7)
-    op_s = max(t / calls - call_s, 0.0)
-    log(f"  framework: {calls} kernel calls in a 100-op chain + backward, {op_s * 1e6:.2f} us per call on top of the kernel")
-    return {"op_s": op_s}
+    ws, bs = [tensor(1, 1, grad=True) for _ in range(20)], [tensor(1, grad=True) for _ in range(20)]
+    x = tensor(1, 1)
+
+    def forward():
+        y = x
+        for w, b in zip(ws, bs):
+            y = F.linear(y, w, b).tanh()
+        return y.sum()
+
+    def forward_backward():
+        forward().backward()
+
+    params = [tensor(1, grad=True) for _ in range(20)]
+    for p in params:
+        p.grad = tensor(1)
+    opt = tnm.optim.SGD(params, lr=0.1, momentum=0.9)
+    opt.step()  # the momentum buffers exist from here on, as in training
+
+    def kernels(fn):
+        with trace.collecting() as c:
+            fn()
+        with rates_in_use(rates):
+            return c.calls, sum(k.predicted_seconds for k in c.calls)
+
+    out = {}
+    f_calls, f_kernels = kernels(forward)
+    fb_calls, fb_kernels = kernels(forward_backward)
+    t_f, t_fb = best_time(forward, 1, 15), best_time(forward_backward, 1, 15)
+    out["op_s"] = max(t_f - f_kernels, 0.0) / len(f_calls)
+    out["backward_s"] = max((t_fb - t_f) - (fb_kernels - f_kernels), 0.0) / (len(fb_calls) - len(f_calls))
+    o_calls, o_kernels = kernels(opt.step)
+    out["direct_s"] = max(best_time(opt.step, 1, 15) - o_kernels, 0.0) / len(o_calls)
+    log("  framework, per kernel call beyond the kernel: " + ", ".join(
+        f"{p} {out[f'{p}_s'] * 1e6:.2f} us" for p in framework.PHASES)
+        + " (a 20-layer linear+tanh chain on 1x1 tensors forward, its backward; an SGD step)")
+    return out
+
+
+class rates_in_use:
+    """`with rates_in_use(r):` prices with r (the rates being calibrated, not yet saved)."""
+
+    def __init__(self, rates):
+        self.rates = rates
+
+    def __enter__(self):
+        self.previous = rates_mod._current
+        rates_mod.set_current(self.rates)
+
+    def __exit__(self, *exc):
+        rates_mod._current = self.previous
+        return False
 
 
 def measure(quick=False, log=print):
@@ -163,8 +206,9 @@ def measure(quick=False, log=print):
         measured = family.calibrate(be, quick, log, best_time, empty_call, *extra)
         if measured:
             data[family.FAMILY] = measured
-        if family is price_array_calls:
-            data["framework"] = measure_framework(be, measured["call_s"], log)
+        if family is price_array_calls:  # the framework's own cost, around the cheapest kernels there are
+            calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(data), "calibrated", "in memory")
+            data["framework"] = measure_framework(be, calibrated, log)
     data["seconds"] = round(time.perf_counter() - start, 2)
     log(f"calibrated in {data['seconds']:.1f} s")
     return data
