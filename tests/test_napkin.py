@@ -355,8 +355,13 @@ def test_every_pricing_family_here_calibrates():
         family = model_.FAMILIES.get((getattr(be, "PRICING", None) or {}).get("family"))
         if family is None or family.FAMILY in done or family.FAMILY == "gpu":  # a GPU's needs the device
             continue
-        extra = (primitives._blas_threads,) if family.FAMILY == "array_calls" else ()
+        extra = primitives.calibration_extras(family, be, True)
         rates = family.calibrate(be, True, lambda line: None, primitives.best_time, primitives.empty_call, *extra)
         assert rates and all(v > 0 for v in rates.values() if isinstance(v, float)), (family.FAMILY, rates)
+        if family.FAMILY == "array_calls":  # every kind of NumPy call, and the small-matmul curve rising
+            assert set(rates["calls"]) == {k for k, v in family.CALL_KINDS.items() if v} and all(
+                v >= 0 for v in rates["calls"].values())
+            assert [f for f, _ in rates["blas_curve"]] == sorted(f for f, _ in rates["blas_curve"])
+            assert all(t1 >= t0 for (_, t0), (_, t1) in zip(rates["blas_curve"], rates["blas_curve"][1:]))
         done.add(family.FAMILY)
     assert {"interpreter", "array_calls"} <= done

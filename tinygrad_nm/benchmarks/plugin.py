@@ -117,11 +117,13 @@ def napkin_bench(benchmark):
         rates = napkin_rates.current()
         framework = napkin_framework.seconds((c.phase for c in calls), rates)
         kernels_s = sum(c.predicted_seconds for c in calls)
+        per_call = sum(c.prediction.overhead_s for c in calls if c.prediction)  # calls, launches, fork-joins
         benchmark.extra_info.update(
             napkin=True, backend=backend, op=op, size=size, dtype=dtype,
             flops=sum(c.flops for c in calls), bytes=sum(c.bytes for c in calls),
             predicted_seconds=kernels_s + framework, kernel_predicted_seconds=kernels_s,
-            framework_seconds=framework, limit_seconds=sum(c.limit_seconds for c in calls),
+            framework_seconds=framework, overhead_seconds=per_call + framework,
+            limit_seconds=sum(c.limit_seconds for c in calls),
             kernel_calls=len(calls), kernels=sorted({c.op for c in calls}),
             bound=_dominant_bound(calls), rates_source=rates.source, **extra)
         benchmark.group = f"{op} {size}"

@@ -112,6 +112,27 @@ def measure_host(quick, log):
     return host
 
 
+def _in_program(be, repeat=31):
+    """in_program(fn): fn's time between pieces of tinygrad_nm's own work (three Tensor ops on one
+    element of backend `be`), as a kernel runs in a program, less the time of that work alone. The
+    best of many short timings of each: the difference of two undisturbed times."""
+    import tinygrad_nm as tnm
+    x = tnm.Tensor(np.ones(1, np.float32), backend=be.NAME)
+
+    def work():
+        (x * 1.0001 + 1.0) * 2.0
+
+    def in_program(fn):
+        calls = max(1, _calls_for(lambda: (work(), fn()), 2e-4))
+
+        def both():
+            work()
+            fn()
+        alone = best_time(work, calls, repeat)
+        return max(best_time(both, calls, repeat) - alone, 0.0)
+    return in_program
+
+
 # --- per backend ---------------------------------------------------------------------------------
 def empty_call(be, number=2000, repeat=5):
     """An empty kernel call through the backend: add of two 1-element buffers (synchronised on a GPU)."""
@@ -202,8 +223,7 @@ def measure(quick=False, log=print):
         family = FAMILIES.get((getattr(be, "PRICING", None) or {}).get("family"))
         if family is None or family.FAMILY in data:
             continue
-        extra = (_blas_threads,) if family is price_array_calls else ()
-        measured = family.calibrate(be, quick, log, best_time, empty_call, *extra)
+        measured = family.calibrate(be, quick, log, best_time, empty_call, *calibration_extras(family, be, quick))
         if measured:
             data[family.FAMILY] = measured
         if family is price_array_calls:  # the framework's own cost, around the cheapest kernels there are
@@ -212,6 +232,11 @@ def measure(quick=False, log=print):
     data["seconds"] = round(time.perf_counter() - start, 2)
     log(f"calibrated in {data['seconds']:.1f} s")
     return data
+
+
+def calibration_extras(family, be, quick):
+    """What a family's calibrate() takes beyond (be, quick, log, best_time, empty_call)."""
+    return (_blas_threads, _in_program(be, 15 if quick else 31)) if family is price_array_calls else ()
 
 
 def _blas_info():
