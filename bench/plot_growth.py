@@ -5,9 +5,10 @@ measured, and print where each backend leaves the overhead regime and where back
     .venv/bin/python bench/plot_growth.py growth.json [--out docs/napkin-growth.png]
 
 One panel per sweep (MLP batch, MLP width, CNN batch, CNN width), log-log, one colour per
-backend: measured solid with dots, predicted dashed; a vertical tick marks each backend's
-overhead exit (growth.overhead_exit: twice the smallest size's time), measured solid, predicted
-dashed. The text printed is what bench/README.md quotes.
+backend: measured solid with dots, predicted dashed; a coloured tick at the bottom marks each
+backend's overhead exit (growth.overhead_exit: twice the smallest size's time), a black tick at
+the top each crossover of two backends (growth.crossovers); measured solid, predicted dashed.
+The text printed is what bench/README.md quotes.
 """
 import argparse
 import json
@@ -66,10 +67,10 @@ def describe(rows, machine):
 
 
 def plot(rows, out, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # a Figure on its own canvas: no pyplot
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(12, 9), dpi=90)
+    axes = fig.subplots(2, 2)
     for ax, sweep in zip(axes.flat, SWEEPS):
         by = growth.series(rows, sweep)
         for backend, (xs, pred, meas, _) in by.items():
@@ -80,6 +81,15 @@ def plot(rows, out, title):
                 x = growth.overhead_exit(xs, times)
                 if x is not None:
                     ax.axvline(x, ymax=0.08, color=colour, linestyle=style, linewidth=2)
+        names = list(by)
+        for i, a in enumerate(names):  # where two backends' lines cross: black ticks at the top
+            for b in names[i + 1:]:
+                for (times_a, times_b, style) in ((by[a][2], by[b][2], "-"), (by[a][1], by[b][1], "--")):
+                    common = [x for x in by[a][0] if x in by[b][0]]
+                    ta = [times_a[by[a][0].index(x)] for x in common]
+                    tb = [times_b[by[b][0].index(x)] for x in common]
+                    for x, _ in growth.crossovers(common, ta, tb):
+                        ax.axvline(x, ymin=0.92, color="black", linestyle=style, linewidth=2)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_title(f"{sweep} ({'batch 32' if sweep.endswith('width') else 'digits sizes'})")
@@ -90,11 +100,11 @@ def plot(rows, out, title):
         if by:
             ax.legend(fontsize=7)
     fig.suptitle(title + "\nticks at the bottom: where each backend leaves the overhead regime (2x its smallest "
-                 "step), measured solid, predicted dashed", fontsize=10)
+                 "step); black ticks at the top: where two backends' lines cross; measured solid, predicted dashed",
+                 fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    FigureCanvasAgg(fig).print_png(out)
 
 
 def main(argv=None):

@@ -46,8 +46,8 @@ class LayerRow:
         for k in self.forward + self.backward:
             by[k.prediction.bound] = by.get(k.prediction.bound, 0.0) + k.prediction.seconds
         around = sum(k.framework_seconds for k in self.forward + self.backward)
-        if around:
-            by["framework"] = around
+        if around:  # the framework's cost around each call is a per-call overhead too
+            by["overhead"] = by.get("overhead", 0.0) + around
         return max(by, key=by.get) if by else "-"
 
 
