@@ -8,16 +8,18 @@ looking at the code that called the kernel (and its callers, a few frames up):
   backward  the backward walk: the node's backward rule, summing gradients, the heap
   direct    code that calls kernels on buffers itself, as the optimizers' updates do
 
-Each phase's cost per kernel call is measured by a primitive on 1x1 tensors, where the kernels
-cost next to nothing (primitives.measure_framework): a chain of linear layers with tanh, forward
-and then backward, and an SGD-with-momentum step over one-element parameters; from each the
-model's price of the kernels it called is taken away, and what is left is divided by the number
-of calls.
+Each phase's cost per kernel call is measured by primitives on tensors of one element, where the
+kernels cost next to nothing (primitives.measure_framework): each common Tensor op alone (a
+multiply by a number, a broadcast add, a matmul, a transpose, activations, a sum, a
+cross-entropy: `op_by_kernel`), a chain of linear layers with tanh forward and then backward,
+and an SGD-with-momentum step over one-element parameters; from each the model's price of the
+kernels it called is taken away, and what is left is divided by the number of calls.
 """
 import sys
 
 PHASES = ("op", "backward", "direct")
-DEFAULT_RATES = {"op_s": 1.5e-6, "backward_s": 1.0e-6, "direct_s": 0.3e-6}  # measured so on the notes' VM
+DEFAULT_RATES = {"op_s": 1.5e-6, "backward_s": 1.0e-6, "direct_s": 0.3e-6,  # measured so on the notes' VM
+                 "op_by_kernel": {}}
 _BACKWARD_MODULE = "tinygrad_nm.autograd"
 _DIRECT_MODULE = "tinygrad_nm.optim"
 _FRAMES = 4  # how far up to look: a backward rule may call a helper (unbroadcast) that calls the kernel
@@ -42,13 +44,18 @@ def caller_phase(depth):
     return phase_of(sys._getframe(depth + 1))
 
 
-def per_call(rates, phase):
-    """Seconds of framework cost for one kernel call in this phase."""
+def per_call(rates, phase, kernel=None):
+    """Seconds of framework cost for one call of `kernel` in this phase. A Tensor op's cost depends
+    on the op (a matmul checks and broadcasts more than a multiply by a number): `op_by_kernel`
+    holds it per kernel where a primitive measured it, `op_s` (their median) for the rest."""
     section = rates.section("framework")
+    if phase == "op" and kernel is not None:
+        by_kernel = section.get("op_by_kernel") or {}
+        if kernel in by_kernel:
+            return by_kernel[kernel]
     return section.get(f"{phase}_s", DEFAULT_RATES[f"{phase}_s"])
 
 
-def seconds(phases, rates):
-    """The framework's predicted seconds for kernel calls in these phases (an iterable of names)."""
-    table = {p: per_call(rates, p) for p in PHASES}
-    return sum(table[p] for p in phases)
+def seconds(calls, rates):
+    """The framework's predicted seconds for kernel calls given as (phase, kernel) pairs."""
+    return sum(per_call(rates, phase, kernel) for phase, kernel in calls)

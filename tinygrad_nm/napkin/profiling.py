@@ -32,7 +32,7 @@ class Profile:
 
     @property
     def framework_seconds(self):
-        return framework.seconds((r.phase for r in self.rows), self.rates)
+        return framework.seconds(((r.phase, r.op) for r in self.rows), self.rates)
 
     @property
     def predicted_seconds(self):
@@ -86,10 +86,11 @@ class Profile:
         return "\n".join(lines)
 
     def _framework_terms(self):
-        counts = {p: 0 for p in framework.PHASES}
+        counts, totals = {p: 0 for p in framework.PHASES}, {p: 0.0 for p in framework.PHASES}
         for r in self.rows:
             counts[r.phase] += 1
-        return " + ".join(f"{n} {p} x {fmt.seconds(framework.per_call(self.rates, p))}" for p, n in counts.items() if n)
+            totals[r.phase] += framework.per_call(self.rates, r.phase, r.op)
+        return " + ".join(f"{n} {p} calls {fmt.seconds(totals[p])}" for p, n in counts.items() if n)
 
     def __str__(self):
         ratio = self.measured_seconds / self.predicted_seconds if self.predicted_seconds else float("nan")

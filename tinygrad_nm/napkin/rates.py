@@ -33,7 +33,8 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
                           fresh pages on every allocation, and gives the heap's top back to the
                           OS when more than twice this lies free there (model._fresh_bytes)
   framework   tinygrad_nm's own Python layers around each kernel call, by who made it (framework.py)
-    op_s                  a Tensor op's call (forward), on top of the kernel itself
+    op_s                  a Tensor op's call (forward), on top of the kernel itself: the median of
+    op_by_kernel          {kernel: seconds} for the common Tensor ops, each measured alone
     backward_s            a call from the backward walk
     direct_s              a call made on buffers directly (the optimizers' updates)
   interpreter kernels run as CPython code (the pure-Python backend): the price per element
