@@ -279,7 +279,7 @@ def test_profile_totals(default_rates):
     phases = [r.phase for r in p.rows]
     assert {"op", "backward"} <= set(phases) <= set(framework.PHASES)
     assert p.predicted_seconds == pytest.approx(p.kernel_predicted_seconds + sum(
-        framework.per_call(default_rates, r.phase, r.op) for r in p.rows))
+        framework.per_call(default_rates, r.phase, r.op, r.shapes) for r in p.rows))
     assert p.measured_seconds >= p.kernel_measured_seconds > 0
     assert p.flops == pytest.approx(sum(r.flops for r in p.rows))
     assert sum(g[0] for g in p.grouped()) == len(p.rows)

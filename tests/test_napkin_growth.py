@@ -88,7 +88,7 @@ def test_each_kernel_call_gets_the_phase_of_the_code_that_made_it(default_rates)
     assert set(phases[:ops.index("cross_entropy") + 1]) <= {"op"}  # the forward pass
     est = tnm.napkin.estimate(lambda m, a, b: F.cross_entropy(m(a), b).backward(), model, (4, 8), y, backend="numpy")
     assert [p.phase for p in est.parts] == [p for p, o in zip(phases, ops) if p != "direct"][:len(est.parts)]
-    assert est.framework_seconds == pytest.approx(framework.seconds(((p.phase, p.cost.kernel) for p in est.parts),
+    assert est.framework_seconds == pytest.approx(framework.seconds(((p.phase, p.cost.kernel, p.cost.shapes) for p in est.parts),
                                                                     default_rates))
     assert est.total_seconds == pytest.approx(est.seconds + est.framework_seconds)
 
@@ -116,3 +116,18 @@ def test_a_small_matmul_is_read_off_the_curve_between_its_points(default_rates):
     assert t0 < t < t1
     w = math.log(2 * 32 * 64 * 64 / f0) / math.log(f1 / f0)
     assert t == pytest.approx(math.exp(math.log(t0) + w * math.log(t1 / t0)))
+
+
+def test_a_tensor_ops_own_cost_is_looked_up_by_op_and_operands():
+    assert framework.op_key("add", ((32, 128), (128,))) == "add broadcast"
+    assert framework.op_key("mul", ((128,),)) == "mul number" and framework.op_key("mul", ((4,), (4,))) == "mul"
+    assert framework.op_key("cross_entropy", ((32, 10), (32,))) == "cross_entropy"
+    rates = rates_mod.Rates(rates_mod.merged_with_defaults(
+        {"framework": {"op_s": 1e-6, "backward_s": 2e-6, "direct_s": 3e-6, "op_by_kernel": {"add broadcast": 5e-6,
+                                                                                                 "matmul": 4e-6}}}),
+        "calibrated", "in memory")
+    assert framework.per_call(rates, "op", "add", ((32, 128), (128,))) == 5e-6
+    assert framework.per_call(rates, "op", "add", ((4,), (4,))) == 1e-6  # not measured alone: the median
+    assert framework.per_call(rates, "op", "matmul", ((2, 3), (3, 4))) == 4e-6
+    assert framework.per_call(rates, "backward", "matmul") == 2e-6 and framework.per_call(rates, "direct", "sub") == 3e-6
+    assert framework.seconds([("op", "matmul", ()), ("direct", "sub", ())], rates) == pytest.approx(7e-6)

@@ -30,7 +30,7 @@ def test_mlp_summary_rows(default_rates):
     calls = [k for r in s.rows for k in r.forward + r.backward]
     assert s.seconds == pytest.approx(sum(k.prediction.seconds + k.framework_seconds for k in calls))
     assert {k.phase for k in linear.forward} == {"op"} and {k.phase for k in linear.backward} == {"backward"}
-    assert all(k.framework_seconds == framework.per_call(default_rates, k.phase, k.cost.kernel) for k in calls)
+    assert all(k.framework_seconds == framework.per_call(default_rates, k.phase, k.cost.kernel, k.cost.shapes) for k in calls)
     assert "parameters" in str(s) and "Linear" in str(s)
     assert all(p.backend == "numpy" for p in model.parameters())  # the model itself never moved
     assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(before, model.parameters()))

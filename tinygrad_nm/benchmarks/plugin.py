@@ -115,7 +115,7 @@ def napkin_bench(benchmark):
             fn(*args)
         calls = traced.calls
         rates = napkin_rates.current()
-        framework = napkin_framework.seconds(((c.phase, c.op) for c in calls), rates)
+        framework = napkin_framework.seconds(((c.phase, c.op, c.shapes) for c in calls), rates)
         kernels_s = sum(c.predicted_seconds for c in calls)
         per_call = sum(c.prediction.overhead_s for c in calls if c.prediction)  # calls, launches, fork-joins
         benchmark.extra_info.update(

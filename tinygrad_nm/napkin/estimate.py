@@ -157,7 +157,7 @@ def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None, ph
     cost = kernel_cost(name, args, out if hasattr(out, "shape") else None)
     scalar = model.all_scalars(args)
     return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar, device=device), phase,
-                          framework.per_call(rates, phase, name))
+                          framework.per_call(rates, phase, name, cost.shapes))
 
 
 def _to_meta(a, meta, dtype):

@@ -44,18 +44,33 @@ def caller_phase(depth):
     return phase_of(sys._getframe(depth + 1))
 
 
-def per_call(rates, phase, kernel=None):
-    """Seconds of framework cost for one call of `kernel` in this phase. A Tensor op's cost depends
-    on the op (a matmul checks and broadcasts more than a multiply by a number): `op_by_kernel`
-    holds it per kernel where a primitive measured it, `op_s` (their median) for the rest."""
+def op_key(kernel, shapes=()):
+    """How a Tensor op's own cost is looked up: the kernel, and for two operands whether they differ
+    in shape (a broadcast: the backward must sum over the broadcast axes) or one is a Python number."""
+    if kernel not in _BINARY:
+        return kernel
+    if len(shapes) == 2 and tuple(shapes[0]) != tuple(shapes[1]):
+        return f"{kernel} broadcast"
+    return f"{kernel} number" if len(shapes) == 1 else kernel
+
+
+_BINARY = ("add", "sub", "mul", "div", "pow")
+
+
+def per_call(rates, phase, kernel=None, shapes=()):
+    """Seconds of framework cost for one call of `kernel` (on operands of these shapes) in this phase.
+    A Tensor op's cost depends on the op (a matmul checks and broadcasts more than a multiply by a
+    number): `op_by_kernel` holds it by op_key where a primitive measured it, `op_s` (their
+    median) for the rest."""
     section = rates.section("framework")
     if phase == "op" and kernel is not None:
         by_kernel = section.get("op_by_kernel") or {}
-        if kernel in by_kernel:
-            return by_kernel[kernel]
+        for key in (op_key(kernel, shapes), kernel):
+            if key in by_kernel:
+                return by_kernel[key]
     return section.get(f"{phase}_s", DEFAULT_RATES[f"{phase}_s"])
 
 
 def seconds(calls, rates):
-    """The framework's predicted seconds for kernel calls given as (phase, kernel) pairs."""
-    return sum(per_call(rates, phase, kernel) for phase, kernel in calls)
+    """The framework's predicted seconds for kernel calls given as (phase, kernel, shapes) triples."""
+    return sum(per_call(rates, phase, kernel, shapes) for phase, kernel, shapes in calls)

@@ -189,8 +189,8 @@ def measure_framework(be, rates, log):
     for fn in _one_op_each(tensor, F):  # each Tensor op alone, 20 times: its own framework cost
         calls, priced = kernels(fn)
         each = max(best_time(fn, 1, 15) - priced, 0.0) / len(calls)
-        for name in dict.fromkeys(k.op for k in calls):
-            by_kernel.setdefault(name, each)
+        for key in dict.fromkeys(framework.op_key(k.op, k.shapes) for k in calls):
+            by_kernel.setdefault(key, each)
     out["op_by_kernel"] = by_kernel
     out["op_s"] = statistics.median(by_kernel.values())
     f_calls, f_kernels = kernels(forward)
@@ -212,9 +212,10 @@ def _one_op_each(tensor, F):
     m, w, b = tensor(1, 1, grad=True), tensor(1, 1, grad=True), tensor(1, grad=True)
     import tinygrad_nm as tnm
     labels = tnm.Tensor(np.zeros(1, np.int64), backend=x.backend)
-    ops = [lambda: x * 1.0001, lambda: x * y, lambda: x - y, lambda: m + b, lambda: m @ w, lambda: w.T,
-           lambda: x.tanh(), lambda: x.relu(), lambda: x.sigmoid(), lambda: x.exp(), lambda: m.sum(axis=0),
-           lambda: F.cross_entropy(m, labels)]
+    s, t = tensor(grad=True), tensor(grad=True)  # 0-d: the walkthrough's scalar programs
+    ops = [lambda: x * 1.0001, lambda: x * y, lambda: x + y, lambda: x - y, lambda: m + b, lambda: s * t,
+           lambda: m @ w, lambda: w.T, lambda: x[0], lambda: x.tanh(), lambda: x.relu(), lambda: x.sigmoid(),
+           lambda: x.exp(), lambda: m.sum(axis=0), lambda: F.cross_entropy(m, labels)]
 
     def twenty(op):
         def run():

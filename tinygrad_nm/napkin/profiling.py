@@ -32,7 +32,7 @@ class Profile:
 
     @property
     def framework_seconds(self):
-        return framework.seconds(((r.phase, r.op) for r in self.rows), self.rates)
+        return framework.seconds(((r.phase, r.op, r.shapes) for r in self.rows), self.rates)
 
     @property
     def predicted_seconds(self):
@@ -89,7 +89,7 @@ class Profile:
         counts, totals = {p: 0 for p in framework.PHASES}, {p: 0.0 for p in framework.PHASES}
         for r in self.rows:
             counts[r.phase] += 1
-            totals[r.phase] += framework.per_call(self.rates, r.phase, r.op)
+            totals[r.phase] += framework.per_call(self.rates, r.phase, r.op, r.shapes)
         return " + ".join(f"{n} {p} calls {fmt.seconds(totals[p])}" for p, n in counts.items() if n)
 
     def __str__(self):
