@@ -123,11 +123,11 @@ def test_a_tensor_ops_own_cost_is_looked_up_by_op_and_operands():
     assert framework.op_key("mul", ((128,),)) == "mul number" and framework.op_key("mul", ((4,), (4,))) == "mul"
     assert framework.op_key("cross_entropy", ((32, 10), (32,))) == "cross_entropy"
     rates = rates_mod.Rates(rates_mod.merged_with_defaults(
-        {"framework": {"op_s": 1e-6, "backward_s": 2e-6, "direct_s": 3e-6, "op_by_kernel": {"add broadcast": 5e-6,
-                                                                                                 "matmul": 4e-6}}}),
-        "calibrated", "in memory")
-    assert framework.per_call(rates, "op", "add", ((32, 128), (128,))) == 5e-6
-    assert framework.per_call(rates, "op", "add", ((4,), (4,))) == 1e-6  # not measured alone: the median
-    assert framework.per_call(rates, "op", "matmul", ((2, 3), (3, 4))) == 4e-6
+        {"framework": {"op_s": 1e-6, "backward_s": 2e-6, "direct_s": 3e-6, "op_program_factor": 1.5,
+                       "op_by_kernel": {"add broadcast": 5e-6, "matmul": 4e-6}}}), "calibrated", "in memory")
+    # a Tensor op: its cost alone, times how much slower ops run one after another in a program
+    assert framework.per_call(rates, "op", "add", ((32, 128), (128,))) == pytest.approx(1.5 * 5e-6)
+    assert framework.per_call(rates, "op", "add", ((4,), (4,))) == pytest.approx(1.5 * 1e-6)  # not measured: median
+    assert framework.per_call(rates, "op", "matmul", ((2, 3), (3, 4))) == pytest.approx(1.5 * 4e-6)
     assert framework.per_call(rates, "backward", "matmul") == 2e-6 and framework.per_call(rates, "direct", "sub") == 3e-6
-    assert framework.seconds([("op", "matmul", ()), ("direct", "sub", ())], rates) == pytest.approx(7e-6)
+    assert framework.seconds([("op", "matmul", ()), ("direct", "sub", ())], rates) == pytest.approx(9e-6)

@@ -19,7 +19,7 @@ import sys
 
 PHASES = ("op", "backward", "direct")
 DEFAULT_RATES = {"op_s": 1.5e-6, "backward_s": 1.0e-6, "direct_s": 0.3e-6,  # measured so on the notes' VM
-                 "op_by_kernel": {}}
+                 "op_by_kernel": {}, "op_program_factor": 1.3}
 _BACKWARD_MODULE = "tinygrad_nm.autograd"
 _DIRECT_MODULE = "tinygrad_nm.optim"
 _FRAMES = 4  # how far up to look: a backward rule may call a helper (unbroadcast) that calls the kernel
@@ -60,14 +60,18 @@ _BINARY = ("add", "sub", "mul", "div", "pow")
 def per_call(rates, phase, kernel=None, shapes=()):
     """Seconds of framework cost for one call of `kernel` (on operands of these shapes) in this phase.
     A Tensor op's cost depends on the op (a matmul checks and broadcasts more than a multiply by a
-    number): `op_by_kernel` holds it by op_key where a primitive measured it, `op_s` (their
-    median) for the rest."""
+    number): `op_by_kernel` holds it by op_key where a primitive measured it alone, `op_s` (their
+    median) for the rest; `op_program_factor` is how much slower ops run in a program, one after
+    another, than each alone over and over (measured on a chain of layers)."""
     section = rates.section("framework")
-    if phase == "op" and kernel is not None:
+    if phase == "op":
+        alone = section.get("op_s", DEFAULT_RATES["op_s"])
         by_kernel = section.get("op_by_kernel") or {}
         for key in (op_key(kernel, shapes), kernel):
-            if key in by_kernel:
-                return by_kernel[key]
+            if kernel is not None and key in by_kernel:
+                alone = by_kernel[key]
+                break
+        return alone * section.get("op_program_factor", 1.0)
     return section.get(f"{phase}_s", DEFAULT_RATES[f"{phase}_s"])
 
 

@@ -35,6 +35,8 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
   framework   tinygrad_nm's own Python layers around each kernel call, by who made it (framework.py)
     op_s                  a Tensor op's call (forward), on top of the kernel itself: the median of
     op_by_kernel          {kernel: seconds} for the common Tensor ops, each measured alone
+    op_program_factor     how much slower ops run one after another in a program (a chain of
+                          linear+tanh layers) than each alone: op costs are multiplied by it
     backward_s            a call from the backward walk
     direct_s              a call made on buffers directly (the optimizers' updates)
   interpreter kernels run as CPython code (the pure-Python backend): the price per element
