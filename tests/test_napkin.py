@@ -12,7 +12,7 @@ import pytest
 
 import tinygrad_nm as tnm
 from tinygrad_nm import Tensor, backends, functional as F, nn, optim
-from tinygrad_nm.napkin import Buf, kernel_cost, model, report, rates as rates_mod
+from tinygrad_nm.napkin import Buf, framework, kernel_cost, model, report, rates as rates_mod
 
 
 @pytest.fixture
@@ -115,10 +115,15 @@ def test_every_executed_kernel_is_priced(backend, default_rates, recwarn):
 
 # --- the time model's arithmetic ------------------------------------------------------------------
 def test_numpy_matmul_is_call_plus_flops_over_blas(default_rates):
-    e = tnm.napkin.estimate("matmul", (512, 256), (256, 128), backend="numpy")
+    e = tnm.napkin.estimate("matmul", (2048, 1024), (1024, 1024), backend="numpy")  # past the small-size curve
     r = default_rates["array_calls"]
-    assert e.flops == 2 * 512 * 256 * 128
-    assert e.seconds == pytest.approx(r["call_s"] + e.flops / r["blas_flops"]["float32"])
+    assert e.flops == 2 * 2048 * 1024 * 1024 > r["blas_curve"][-1][0]
+    assert e.seconds == pytest.approx(r["calls"]["matmul"] + e.flops / r["blas_flops"]["float32"])
+    # a small matmul is read off the measured curve of square matmuls: at one of its points, that time
+    flops, t = r["blas_curve"][1]
+    n = round((flops / 2) ** (1 / 3))
+    assert tnm.napkin.estimate("matmul", (n, n), (n, n), backend="numpy").seconds == pytest.approx(t)
+    e = tnm.napkin.estimate("matmul", (512, 256), (256, 128), backend="numpy")
     peak = default_rates["host"]["fma_flops_per_core"]["float32"] * default_rates["host"]["cores"]
     assert e.limit_seconds == pytest.approx(max(e.flops / peak, e.bytes / model.bandwidth(
         default_rates["host"]["bandwidth"], e.bytes)))
@@ -270,8 +275,11 @@ def test_profile_totals(default_rates):
     p = tnm.napkin.profile(step)
     assert p.result is not None and len(p.rows) > 8
     assert p.kernel_predicted_seconds == pytest.approx(sum(r.predicted_seconds for r in p.rows))
-    assert p.predicted_seconds == pytest.approx(p.kernel_predicted_seconds + len(p.rows) *
-                                                default_rates["framework"]["op_s"])
+    # the framework's cost around each call, by who made it: the forward's Tensor ops, the backward walk
+    phases = [r.phase for r in p.rows]
+    assert {"op", "backward"} <= set(phases) <= set(framework.PHASES)
+    assert p.predicted_seconds == pytest.approx(p.kernel_predicted_seconds + sum(
+        framework.per_call(default_rates, r.phase, r.op, r.shapes) for r in p.rows))
     assert p.measured_seconds >= p.kernel_measured_seconds > 0
     assert p.flops == pytest.approx(sum(r.flops for r in p.rows))
     assert sum(g[0] for g in p.grouped()) == len(p.rows)
@@ -347,8 +355,13 @@ def test_every_pricing_family_here_calibrates():
         family = model_.FAMILIES.get((getattr(be, "PRICING", None) or {}).get("family"))
         if family is None or family.FAMILY in done or family.FAMILY == "gpu":  # a GPU's needs the device
             continue
-        extra = (primitives._blas_threads,) if family.FAMILY == "array_calls" else ()
+        extra = primitives.calibration_extras(family, be, True)
         rates = family.calibrate(be, True, lambda line: None, primitives.best_time, primitives.empty_call, *extra)
         assert rates and all(v > 0 for v in rates.values() if isinstance(v, float)), (family.FAMILY, rates)
+        if family.FAMILY == "array_calls":  # every kind of NumPy call, and the small-matmul curve rising
+            assert set(rates["calls"]) == {k for k, v in family.CALL_KINDS.items() if v} and all(
+                v >= 0 for v in rates["calls"].values())
+            assert [f for f, _ in rates["blas_curve"]] == sorted(f for f, _ in rates["blas_curve"])
+            assert all(t1 >= t0 for (_, t0), (_, t1) in zip(rates["blas_curve"], rates["blas_curve"][1:]))
         done.add(family.FAMILY)
     assert {"interpreter", "array_calls"} <= done

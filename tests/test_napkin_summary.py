@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
+from tinygrad_nm.napkin import framework
 from tinygrad_nm import nn
 from tinygrad_nm.napkin import rates as rates_mod
 
@@ -25,7 +26,11 @@ def test_mlp_summary_rows(default_rates):
     assert "matmul" in [k.cost.kernel for k in linear.forward]
     assert linear.flops("forward") >= 2 * 32 * 64 * 128  # the matmul, plus the bias add
     assert linear.flops("backward") >= 2 * linear.flops("forward") - 32 * 128 * 4  # dW and dX matmuls
-    assert s.seconds == pytest.approx(sum(k.prediction.seconds for r in s.rows for k in r.forward + r.backward))
+    # each call's time: its kernel and the framework's cost around it (a forward op's, a backward's)
+    calls = [k for r in s.rows for k in r.forward + r.backward]
+    assert s.seconds == pytest.approx(sum(k.prediction.seconds + k.framework_seconds for k in calls))
+    assert {k.phase for k in linear.forward} == {"op"} and {k.phase for k in linear.backward} == {"backward"}
+    assert all(k.framework_seconds == framework.per_call(default_rates, k.phase, k.cost.kernel, k.cost.shapes) for k in calls)
     assert "parameters" in str(s) and "Linear" in str(s)
     assert all(p.backend == "numpy" for p in model.parameters())  # the model itself never moved
     assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(before, model.parameters()))

@@ -2,11 +2,14 @@
 predicted before it starts (napkin math on a shape-only trace of one step), and afterwards the
 measured time beside the prediction.
 
-A step is priced by running the real code (forward, loss, backward, optimizer step, the loss read
-back) on the shape-only backend and pricing every kernel it calls, plus tinygrad_nm's own
-per-call overhead (napkin's "framework" rate); an epoch is that times the steps per epoch plus
-the held-out evaluation. The data loader, the progress bar and the accuracy count run on the host
-and are not priced: the measured epoch includes them.
+A step is priced by running the real code on the shape-only backend and pricing every kernel it
+calls, plus tinygrad_nm's own cost around each call (napkin's "framework" rates, by who made the
+call): what one pass of train.train_epoch's loop does per batch, the batch's tensors made from
+host arrays, forward, loss, backward, optimizer step, the loss and the output read back for the
+running loss and accuracy. The loop's own NumPy calls on the host (the loader's two fancy-indexed
+batch slices; argmax, compare and sum for the accuracy) are priced at NumPy's call costs. An epoch
+is that times the steps per epoch plus the held-out evaluation. The progress bar is not priced
+(off unless stderr is a terminal).
 """
 import math
 
@@ -14,10 +17,20 @@ import numpy as np
 
 from tinygrad_nm import backends, napkin
 from tinygrad_nm.autograd import no_grad
-from tinygrad_nm.napkin import fmt, rates as rates_mod
+from tinygrad_nm.napkin import fmt, price_array_calls, rates as rates_mod
 from tinygrad_nm.tensor import Tensor
 
 EVAL_BATCH = 1000  # train.evaluate's batch size
+# the loop's NumPy calls on host arrays per batch: the loader's x[idx], y[idx]; argmax, ==, sum
+HOST_CALLS_PER_BATCH = ("index", "index")
+ACCURACY_CALLS = ("reduce", "ufunc", "reduce")
+
+
+def host_seconds(classify, rates=None):
+    """The training loop's own NumPy calls per batch (module docstring), at NumPy's call costs."""
+    r = (rates or rates_mod.current()).section(price_array_calls.FAMILY)
+    calls = HOST_CALLS_PER_BATCH + (ACCURACY_CALLS if classify else ())
+    return sum(price_array_calls.call_cost(r, kind) for kind in calls)
 
 
 def predict(task, config, make_optimizer, names=None):
@@ -25,18 +38,23 @@ def predict(task, config, make_optimizer, names=None):
     names = names or backends.available_backends()
     batch = min(config["batch_size"], len(task.x_train))
     steps = math.ceil(len(task.x_train) / batch)
-    x = (batch, *task.x_train.shape[1:])
-    y = Tensor(np.asarray(task.y_train[:batch]))
+    x_host = np.asarray(task.x_train[:batch], dtype=np.float32)
+    y_host = np.asarray(task.y_train[:batch])
     n_test = len(task.x_test)
-    framework = rates_mod.current().section("framework")["op_s"]
+    host = host_seconds(task.classify)
 
-    def step(model, x, y):
+    def step(model):
+        x, y = Tensor(x_host), Tensor(y_host)  # the loader's batch, made on the backend priced
         opt = make_optimizer(config, model.parameters())  # its state is made on the first step, as here
         opt.zero_grad()
-        loss = task.loss(model(x), y)
+        out = model(x)
+        loss = task.loss(out, y)
         loss.backward()
         opt.step()
         loss.item()
+        if task.classify:  # train_epoch's accuracy count reads the output and the labels back
+            out.detach().numpy()
+            y.numpy()
 
     def held_out(model, x, y):
         model.eval()
@@ -45,14 +63,13 @@ def predict(task, config, make_optimizer, names=None):
 
     out = {}
     for name in names:
-        est = napkin.estimate(step, task.model, x, y, backend=name)
-        step_s = est.seconds + framework * len(est.parts)
+        step_s = napkin.estimate(step, task.model, backend=name).total_seconds + host
         evals = []
         for start in range(0, n_test, EVAL_BATCH):
             rows = min(EVAL_BATCH, n_test - start)
             e = napkin.estimate(held_out, task.model, (rows, *task.x_test.shape[1:]),
                                 Tensor(np.asarray(task.y_test[start:start + rows])), backend=name)
-            evals.append(e.seconds + framework * len(e.parts))
+            evals.append(e.total_seconds)
         epoch_s = steps * step_s + sum(evals)
         out[name] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s, "run": epoch_s * config["epochs"]}
     return out, steps, batch
@@ -74,5 +91,5 @@ def measured_beside(predictions, backend, history, epochs_run):
     measured = sum(history["seconds"][-epochs_run:])
     predicted = predictions[backend]["train_epoch"] * epochs_run
     return (f"measured {fmt.seconds(measured)} for the training passes of {epochs_run} epoch(s) on {backend} "
-            f"(data loading and progress bar included), predicted {fmt.seconds(predicted)}: measured/predicted "
+            f"(the whole loop: batches, steps, loss and accuracy), predicted {fmt.seconds(predicted)}: measured/predicted "
             f"{measured / predicted:.2f}")

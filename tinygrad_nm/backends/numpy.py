@@ -15,34 +15,49 @@ NAME = "numpy"
 
 
 # --- pricing: the NumPy calls ("passes") each kernel below makes (napkin's array_calls family) ---
-# (kind, arrays read, arrays written[, scalar operations per element]), arrays in units of the
-# kernel's elements x itemsize (a bool array is 1/4 of a float32 one). Kernels not listed are one
-# pass moving their compulsory bytes.
+# (kind, arrays read, arrays written[, scalar operations per element[, kind of call]]), arrays in
+# units of the kernel's elements x itemsize (a bool array is 1/4 of a float32 one; 0: a call on a
+# row's worth of data, or none). The kind of call (ufunc unless said) sets its fixed cost:
+# reduce (np.sum, np.max with axes), mean, index (fancy), where, view (reshape, transpose),
+# broadcast (np.broadcast_to), array (np.array, np.arange, np.full, .copy()), scalar (an operator
+# on NumPy scalars). Kernels not listed are one ufunc pass moving their compulsory bytes.
+_ROW_CALL = ("stream", 0, 0, 1)                   # a call on one value per row (a log, a pick)
+_LOG_SOFTMAX = [("stream", 1, 0, 1, "reduce"), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1, "reduce"),
+                _ROW_CALL, ("stream", 1, 1)]      # max, subtract, exp, sum, log, subtract
 _PASSES = {
     # e = exp(-|a|); where(a >= 0, 1 / (1 + e), e / (1 + e))
     "sigmoid": [("stream", 1, 1), ("stream", 1, 1), ("exp", 1, 1), ("stream", 1, 1), ("stream", 1, 1),
-                ("stream", 1, 1), ("stream", 2, 1), ("stream", 1, 0.25), ("select", 2.25, 1)],
+                ("stream", 1, 1), ("stream", 2, 1), ("stream", 1, 0.25), ("select", 2.25, 1, 1, "where")],
     "relu": [("scalar", 1, 1, 3)],                    # np.maximum(a, 0): compare, NaN test, pick; not SIMD
-    "relu_backward": [("stream", 1, 0.25), ("select", 1.25, 1)],  # where(x > 0, g, 0)
+    "relu_backward": [("stream", 1, 0.25), ("select", 1.25, 1, 1, "where")],  # where(x > 0, g, 0)
     "sigmoid_backward": [("stream", 2, 1), ("stream", 1, 1), ("stream", 2, 1)],  # g * y * (1 - y)
     "tanh_backward": [("stream", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],     # g * (1 - y * y)
-    "sum": [("scalar", 1, 0, 1)],                     # pairwise summation: scalar adds
-    "max": [("stream", 1, 0)],                        # a SIMD max: memory speed
-    "softmax": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1)],
-    "log_softmax": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1)],
-    "softmax_backward": [("stream", 2, 1), ("scalar", 1, 0, 1), ("stream", 1, 1), ("stream", 2, 1)],
-    "log_softmax_backward": [("scalar", 1, 0, 1), ("exp", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],
-    "cross_entropy": [("stream", 1, 0), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1), ("stream", 1, 1),
-                      ("exp", 1, 1)],
-    "cross_entropy_backward": [("stream", 1, 1), ("stream", 1, 1)],
-    "reshape": [], "permute": [], "expand": [], "item": [],  # views and scalars: the call only
+    "sum": [("scalar", 1, 0, 1, "reduce")],           # pairwise summation: scalar adds
+    "max": [("stream", 1, 0, 1, "reduce")],           # a SIMD max: memory speed
+    "softmax": [("stream", 1, 0, 1, "reduce"), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1, "reduce"),
+                ("stream", 1, 1)],
+    "log_softmax": _LOG_SOFTMAX,
+    "softmax_backward": [("stream", 2, 1), ("scalar", 1, 0, 1, "reduce"), ("stream", 1, 1), ("stream", 2, 1)],
+    "log_softmax_backward": [("scalar", 1, 0, 1, "reduce"), ("exp", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],
+    # log_softmax; arange, pick each row's label, mean, negate, asarray; exp(logp) kept for backward
+    "cross_entropy": _LOG_SOFTMAX + [(*_ROW_CALL, "array"), (*_ROW_CALL, "index"), (*_ROW_CALL, "mean"),
+                                     (*_ROW_CALL, "scalar"), (*_ROW_CALL, "array"), ("exp", 1, 1)],
+    # copy, arange, out[rows, labels] -= 1 (a fancy read, a subtract, a fancy write), g / n, out *= that
+    "cross_entropy_backward": [("stream", 1, 1, 1, "array"), (*_ROW_CALL, "array"), (*_ROW_CALL, "index"), _ROW_CALL,
+                               (*_ROW_CALL, "index"), (*_ROW_CALL, "scalar"), ("stream", 1, 1)],
+    "reshape": [(*_ROW_CALL, "view")], "permute": [(*_ROW_CALL, "view")], "expand": [(*_ROW_CALL, "broadcast")],
+    "item": [(*_ROW_CALL, "scalar")],                 # views and scalars: the call only
+    "full": [("stream", 0, 1, 1, "array")], "copy": [("stream", 1, 1, 1, "array")],
+    "from_numpy": [("stream", 1, 1, 1, "array")], "to_numpy": [("stream", 1, 1, 1, "array")],
     # im2col: a pad (small) and one copy of a strided view that reads each image element up to kh * kw
     # times (from cache); col2im: a zero fill, then kh * kw strided adds, each reading its share of
     # the columns and read-modify-writing an image-sized block (about the columns' size in all)
     "im2col": [("stream", 1, 1)],
     "col2im": [("stream", 0, 0.15), ("stream", 2, 1)],
 }
-PRICING = {"family": "array_calls", "passes": _PASSES}
+PRICING = {"family": "array_calls", "passes": _PASSES,
+           # an array and a Python number: NumPy converts the number before the loop (a dearer call)
+           "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne")}
 
 
 def unavailable_reason():

@@ -22,7 +22,7 @@ import pytest
 
 import tinygrad_nm as tnm
 from tinygrad_nm.settings import Context, settings
-from tinygrad_nm.napkin import rates as napkin_rates
+from tinygrad_nm.napkin import framework as napkin_framework, rates as napkin_rates
 
 MODE_ENV = "TINYGRAD_NM_BENCH"
 
@@ -115,13 +115,15 @@ def napkin_bench(benchmark):
             fn(*args)
         calls = traced.calls
         rates = napkin_rates.current()
-        framework = len(calls) * rates.section("framework")["op_s"]
+        framework = napkin_framework.seconds(((c.phase, c.op, c.shapes) for c in calls), rates)
         kernels_s = sum(c.predicted_seconds for c in calls)
+        per_call = sum(c.prediction.overhead_s for c in calls if c.prediction)  # calls, launches, fork-joins
         benchmark.extra_info.update(
             napkin=True, backend=backend, op=op, size=size, dtype=dtype,
             flops=sum(c.flops for c in calls), bytes=sum(c.bytes for c in calls),
             predicted_seconds=kernels_s + framework, kernel_predicted_seconds=kernels_s,
-            framework_seconds=framework, limit_seconds=sum(c.limit_seconds for c in calls),
+            framework_seconds=framework, overhead_seconds=per_call + framework,
+            limit_seconds=sum(c.limit_seconds for c in calls),
             kernel_calls=len(calls), kernels=sorted({c.op for c in calls}),
             bound=_dominant_bound(calls), rates_source=rates.source, **extra)
         benchmark.group = f"{op} {size}"

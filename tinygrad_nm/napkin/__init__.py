@@ -15,7 +15,9 @@ One idea per module:
   price_*.py    one pricing module per family: interpreter, array_calls, compiled_host, gpu
   estimate.py   estimate(op or fn, *args): the real code traced on the shape-only backend, priced
   summary.py    summary(model, input_shape): per layer, shapes, parameters, FLOPs, bytes, time
-  trace.py      TINYGRAD_NM_DEBUG and profile(fn, *args): kernels timed as they run
+  trace.py      TINYGRAD_NM_DEBUG and the wrapper that times and records kernels as they run
+  profiling.py  profile(fn, *args): a function's kernels, predicted against measured
+  framework.py  tinygrad_nm's own cost around each kernel call, by who made it
   report.py     the benchmark table and the predicted-vs-measured plot
   cli.py        `tinygrad-nm bench` and `tinygrad-nm calibrate`
 """
@@ -25,7 +27,8 @@ from tinygrad_nm.napkin.estimate import Estimate, estimate, estimate_kernel, tra
 from tinygrad_nm.napkin import rates as rates_mod
 from tinygrad_nm.napkin.rates import Rates, cache_path
 from tinygrad_nm.napkin.summary import Summary, summary
-from tinygrad_nm.napkin.trace import Profile, collecting, counting, debug, disable_debug, enable_debug, profile, recording
+from tinygrad_nm.napkin.profiling import Profile, profile
+from tinygrad_nm.napkin.trace import collecting, counting, debug, disable_debug, enable_debug, recording
 
 
 def current_rates():

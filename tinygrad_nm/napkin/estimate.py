@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from tinygrad_nm import backends, dtypes, functional
 from tinygrad_nm.backends.costs import Cost
 from tinygrad_nm.backends.kernels import kernel_cost
-from tinygrad_nm.napkin import fmt, model, rates as rates_mod
+from tinygrad_nm.napkin import fmt, framework, model, rates as rates_mod
 from tinygrad_nm.napkin.trace import recording
 from tinygrad_nm.tensor import Tensor
 
@@ -33,9 +33,17 @@ _INTEGER_ARGS = {"cross_entropy": (1,)}  # the labels
 
 @dataclass
 class KernelEstimate:
-    """One kernel call: its Cost and its Prediction."""
+    """One kernel call: its Cost, its Prediction, and tinygrad_nm's own cost around the call (the
+    framework's, by the phase that made the call: framework.py)."""
     cost: Cost
     prediction: model.Prediction
+    phase: str = "op"
+    framework_seconds: float = 0.0
+
+    @property
+    def seconds(self):
+        """The kernel and the framework around it."""
+        return self.prediction.seconds + self.framework_seconds
 
     def __str__(self):
         c, p = self.cost, self.prediction
@@ -64,7 +72,17 @@ class Estimate:
 
     @property
     def seconds(self):
+        """The kernels alone (the framework's cost around them: framework_seconds)."""
         return sum(p.prediction.seconds for p in self.parts)
+
+    @property
+    def framework_seconds(self):
+        return sum(p.framework_seconds for p in self.parts)
+
+    @property
+    def total_seconds(self):
+        """What the traced code should take: its kernels and the framework around them."""
+        return self.seconds + self.framework_seconds
 
     @property
     def limit_seconds(self):
@@ -112,7 +130,8 @@ def estimate(op, *args, dtype="float32", backend=None, rates=None, device=None, 
     backend = backend or backends.get_backend()
     rates = rates or rates_mod.current()
     calls, label = trace_kernels(op, *args, dtype=dtype_name, **params)
-    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out, device) for name, kargs, out in calls]
+    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out, device, call.phase)
+             for call in calls for name, kargs, out in [call]]
     return Estimate(label, getattr(backend, "NAME", backend), dtype_name, parts, rates)
 
 
@@ -133,10 +152,12 @@ def trace_kernels(op, *args, dtype="float32", **params):
     return calls, label
 
 
-def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None):
+def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None, phase="op"):
+    """One kernel call priced on `backend`; `phase` (framework.PHASES) prices the framework around it."""
     cost = kernel_cost(name, args, out if hasattr(out, "shape") else None)
-    scalar = all(getattr(a, "shape", None) == () for a in args if hasattr(a, "shape"))
-    return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar, device=device))
+    scalar = model.all_scalars(args)
+    return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar, device=device), phase,
+                          framework.per_call(rates, phase, name, cost.shapes))
 
 
 def _to_meta(a, meta, dtype):

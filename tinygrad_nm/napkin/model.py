@@ -18,6 +18,13 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit, not_p
 FAMILIES = {m.FAMILY: m for m in (price_interpreter, price_array_calls, price_compiled, price_gpu)}
 
 
+def all_scalars(args):
+    """Do a kernel's buffer arguments all hold one number each (0-d: NumPy scalars, where a NumPy
+    call takes a faster path)? False for a kernel given no buffer at all (full, a creation)."""
+    shapes = [a.shape for a in args if hasattr(a, "shape")]
+    return bool(shapes) and all(s == () for s in shapes)
+
+
 def predict(cost, backend, rates, dtype="float32", scalar_args=False, device=None):
     """The Prediction for one call of a kernel with this Cost on `backend` (a name or a module).
     `device`: a GPU by name (napkin/gpu.py's datasheets: A100, H100, H200, L4, RTX 4090) for a GPU

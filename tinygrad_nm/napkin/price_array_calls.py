@@ -1,21 +1,73 @@
 """Pricing family `array_calls`: a backend whose kernels are NumPy calls.
 
-Each kernel is one or more NumPy calls ("passes"); each pass pays the call overhead and moves its
-arrays through the cache level their size fits in, unless its inner loop is slower than that:
+Each kernel is one or more NumPy calls ("passes"); each pass pays its call's fixed cost and moves
+its arrays through the cache level their size fits in, unless its inner loop is slower than that:
 exp (vectorised transcendental), select (a data-dependent branch per element), scalar (a loop the
 compiler could not vectorise: k scalar operations per element), BLAS (matmul). The backend's
-PRICING["passes"] lists the passes of its kernels that are more than one plain pass.
+PRICING["passes"] lists the passes of its kernels that are more than one plain pass, each as
+(inner loop, arrays read, arrays written[, scalar operations per element[, kind of call]]).
+
+A call's fixed cost depends on what NumPy does before its loop starts, so it is measured per kind
+of call (on 1-element arrays, `calls` in the rates): a ufunc through an operator (`ufunc`, the
+default), a reduction through np.sum/np.max with axes (`reduce`), np.mean (`mean`), np.matmul
+(`matmul`), fancy indexing (`index`), np.where (`where`), np.reshape/np.transpose (`view`),
+np.broadcast_to (`broadcast`), an array made by np.array/np.arange/np.full (`array`), an
+operator on NumPy scalars (`scalar`), an operator on an array and a Python number (`number`: NumPy
+converts the number first; the backend's PRICING["scalar_operand"] names these kernels). At the
+sizes small models train at, these fixed costs are most of a kernel's time. A small matmul runs
+far below BLAS's large-size rate: its time is read off a curve measured on square matmuls from
+4 to 512 (`blas_curve`), above that FLOPs / the large-size rate.
 """
+import math
+
 import numpy as np
 
 from tinygrad_nm.napkin import fmt
 from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 
 FAMILY = "array_calls"
-DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6,
+# a NumPy call's fixed cost by kind (module docstring); defaults measured so on the machine notes' VM
+CALL_KINDS = {"ufunc": None, "scalar": None, "number": 0.5e-6, "reduce": 2.0e-6, "mean": 4.0e-6, "matmul": 0.6e-6, "index": 0.6e-6,
+              "where": 1.0e-6, "view": 0.4e-6, "broadcast": 2.5e-6, "array": 0.4e-6}  # ufunc: call_s; scalar: scalar_call_s
+DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "calls": {k: v for k, v in CALL_KINDS.items() if v},
                  "blas_flops": {"float32": 210e9, "float64": 105e9},  # machine notes: fp32 1024, 2 threads
                  "blas_flops_1thread": 110e9,  # machine notes: 1 thread
+                 # [[FLOPs, seconds], ...]: np.matmul of square float32 matrices, n = 4, 16, ... 512,
+                 # then 1024 at the large-size rate (calibrate measured these on an idle notes' VM)
+                 "blas_curve": [[2 * n ** 3, t] for n, t in ((4, 0.7e-6), (16, 0.8e-6), (32, 1.4e-6), (64, 4.6e-6),
+                                                             (128, 36e-6), (256, 0.16e-3), (512, 1.3e-3),
+                                                             (1024, 10.2e-3))],
                  "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9}
+BLAS_CURVE_SIZES = (4, 16, 32, 64, 128, 256, 512)
+
+
+def call_cost(r, kind):
+    """The fixed cost of one NumPy call of this kind (`ufunc` is the empty call, `call_s`; `scalar`
+    an operator on NumPy scalars, `scalar_call_s`)."""
+    if kind == "ufunc":
+        return r["call_s"]
+    if kind == "scalar":
+        return r.get("scalar_call_s", r["call_s"])
+    return r.get("calls", {}).get(kind, CALL_KINDS[kind])
+
+
+def blas_compute(flops, r, dtype):
+    """np.matmul's time for `flops` FLOPs beyond its fixed call cost: read off the curve measured on
+    small square matmuls (log-log interpolation; the curve's times include the call), above its
+    last point FLOPs at the large-size rate."""
+    rate = r["blas_flops"].get(dtype, r["blas_flops"]["float32"])
+    call, curve = call_cost(r, "matmul"), r.get("blas_curve") or []
+    if not curve or flops >= curve[-1][0]:
+        return flops / rate
+    if dtype != "float32":  # the curve is float32's: scale by the large-size rates' ratio
+        return blas_compute(flops, r, "float32") * r["blas_flops"]["float32"] / rate
+    if flops <= curve[0][0]:
+        return max(curve[0][1] - call, 0.0)
+    for (f0, t0), (f1, t1) in zip(curve, curve[1:]):
+        if flops <= f1:
+            w = (math.log(flops) - math.log(f0)) / (math.log(f1) - math.log(f0))
+            return max(math.exp(math.log(t0) + w * (math.log(t1) - math.log(t0))) - call, 0.0)
+    return flops / rate
 
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
@@ -23,31 +75,36 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     call = r.get("scalar_call_s", r["call_s"]) if scalar_args else r["call_s"]
     limit, limit_terms = host_limit(cost, rates, dtype)
     if cost.kernel == "matmul":
-        blas = r["blas_flops"].get(dtype, r["blas_flops"]["float32"])
-        compute = cost.flops / blas
+        call = call_cost(r, "matmul")
+        compute = blas_compute(cost.flops, r, dtype)
+        rate = cost.flops / compute if compute else math.inf
         return Prediction(call + compute, limit, call, compute, 0.0, 0.0,
                           "compute" if compute > call else "overhead",
-                          [f"{fmt.flops(cost.flops)} / {fmt.flop_rate(blas)} (BLAS)", f"{fmt.seconds(call)} call"],
-                          limit_terms)
+                          [f"{fmt.flops(cost.flops)} / {fmt.flop_rate(rate)} (BLAS at this size)",
+                           f"{fmt.seconds(call)} call"], limit_terms)
     passes = pricing["passes"].get(cost.kernel)
     n = cost.elements
     itemsize = cost.itemsize
     if passes is None:  # one pass moving the compulsory bytes
         kind = "exp" if cost.transcendentals else "stream"
         reps = max(1, round(cost.transcendentals / n)) if cost.transcendentals and n else 1
-        passes = [(kind, None, None)] * reps
+        number = len(cost.shapes) == 1 and cost.kernel in pricing.get("scalar_operand", ()) and not scalar_args
+        passes = [(kind, None, None, 1, "number" if number else "ufunc")] * reps
     if not passes:
         return Prediction(call, limit, call, bound="overhead", terms=[f"{fmt.seconds(call)} call (a view)"],
                           limit_terms=limit_terms)
-    compute = memory = 0.0
-    traffic_total, inner, written_total, written_big = 0.0, {}, 0.0, 0.0
-    for kind, reads, writes, *ops in passes:
+    compute = memory = overhead = 0.0
+    traffic_total, inner, written_total, written_big, kinds = 0.0, {}, 0.0, 0.0, {}
+    for kind, reads, writes, *extra in passes:
+        ops, call_kind = (extra[0] if extra else 1), (extra[1] if len(extra) > 1 else "ufunc")
+        overhead += call if call_kind == "ufunc" else call_cost(r, call_kind)
+        kinds[call_kind] = kinds.get(call_kind, 0) + 1
         if reads is None:  # the kernel's own compulsory traffic, spread over its passes
             traffic, written = cost.bytes / len(passes), cost.out_bytes / len(passes)
         else:
             traffic, written = (reads + writes) * n * itemsize, writes * n * itemsize
         mem = traffic / bandwidth(host["bandwidth"], traffic) if traffic else 0.0
-        loop = _numpy_inner_loop(kind, n, r, host, dtype, ops[0] if ops else 1)
+        loop = _numpy_inner_loop(kind, n, r, host, dtype, ops)
         if loop:
             inner[kind] = inner.get(kind, 0.0) + loop
         # a pass is as slow as the slower of its memory traffic and its inner loop
@@ -60,7 +117,6 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
         if written >= host["mmap_threshold"]:
             written_big += written
     fresh = _fresh_bytes(written_total, written_big, host) * host["fresh_page_s_per_byte"]
-    overhead = call * len(passes)
     terms = []
     if memory:
         terms.append(f"{fmt.nbytes(traffic_total)} / {fmt.bandwidth(traffic_total / memory)}")
@@ -68,8 +124,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
         terms.append(f"{kind} {fmt.seconds(t)}")
     if fresh:
         terms.append(f"fresh pages {fmt.seconds(fresh)}")
-    label = f"{len(passes)} NumPy calls" if len(passes) > 1 else "call"
-    terms.append(f"{fmt.seconds(overhead)} {label}")
+    label = ", ".join(f"{k_n} {k}" for k, k_n in kinds.items())
+    terms.append(f"{fmt.seconds(overhead)} for {label} call{'s' * (len(passes) > 1)}")
     seconds = overhead + compute + memory + fresh
     bound = max((("overhead", overhead), ("compute", compute), ("memory", memory + fresh)), key=lambda kv: kv[1])[0]
     return Prediction(seconds, limit, overhead, compute, memory, fresh, bound, terms, limit_terms)
@@ -99,28 +155,48 @@ def _numpy_inner_loop(kind, n, r, host, dtype, ops):
 
 
 
-def calibrate(be, quick, log, best_time, empty_call, blas_threads):
+def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
+    """`in_program(fn)`: fn's time when it runs between pieces of tinygrad_nm's own work, as a kernel
+    does in a program (caches, branch predictors and BLAS's threads are not left as fn left them)."""
     repeat = 5 if quick else 9
     r = {"call_s": empty_call(be, repeat=repeat)}
     x0, y0 = np.float32(1.5), np.float32(2.0)  # NumPy scalars: the walkthrough's scalar loops run on these
     r["scalar_call_s"] = best_time(lambda: be.mul(x0, y0), 2000, repeat)
+    r["calls"] = _call_kinds(in_program)
     rng = np.random.default_rng(0)
     blas = {}
     for dtype, n in (("float32", 1024), ("float64", 512 if quick else 1024)):
         a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
-        blas[dtype] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 3 if quick else 5)
+        blas[dtype] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 9 if quick else 15)
     r["blas_flops"] = blas
     try:  # one thread: how close a tuned matmul comes to one core's FMA peak (used for compiled matmuls)
         from threadpoolctl import threadpool_limits
         n = 1024
         a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
         with threadpool_limits(limits=1, user_api="blas"):
-            r["blas_flops_1thread"] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 3 if quick else 5)
+            r["blas_flops_1thread"] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 9 if quick else 15)
         # BLAS on all its threads is never slower than on one on an idle machine; when it measured so,
         # another process held a core and stalled the threads' barriers: keep the undisturbed figure
         blas["float32"] = max(blas["float32"], r["blas_flops_1thread"])
     except ImportError:
         pass
+    curve = []
+    for n in BLAS_CURVE_SIZES:  # small square matmuls: where the time goes before BLAS gets going
+        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
+        # in a program: between two calls BLAS's worker threads go idle, and waking them is part of
+        # a small call's time (on one thread a 64x64x64 matmul takes the same time back to back)
+        t = in_program(lambda: np.matmul(a, b))
+        try:  # as for the large-size rate: all threads are never slower than one on an idle machine
+            from threadpoolctl import threadpool_limits
+            with threadpool_limits(limits=1, user_api="blas"):
+                t = min(t, in_program(lambda: np.matmul(a, b)))
+        except ImportError:
+            pass
+        curve.append([2 * n ** 3, t])
+    curve.append([2 * 1024 ** 3, 2 * 1024 ** 3 / blas["float32"] + r["calls"]["matmul"]])  # joins the large-size rate
+    for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
+        curve[i][1] = max(curve[i][1], curve[i - 1][1])
+    r["blas_curve"] = curve
     exp_s = {}
     for dtype in ("float32", "float64"):
         x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so exp's own speed shows
@@ -132,10 +208,32 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads):
     x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     mask = rng.random(n) < 0.5
     r["select_s"] = best_time(lambda: np.where(mask, x, y), 2, repeat) / n
-    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
+    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); "
+        + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in r["calls"].items()) + " us; "
+        f"matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
         f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {blas_threads()}), "
-        f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; exp {exp_s['float32'] * 1e9:.2f} ns "
+        f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; small: "
+        + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve[:-1]) +
+        f"; exp {exp_s['float32'] * 1e9:.2f} ns "
         f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element")
     return r
 
 
+def _call_kinds(in_program):
+    """The fixed cost of each kind of NumPy call (CALL_KINDS), each timed on 1-element arrays (a 1x1
+    matrix where the call wants axes), so that nothing but the call itself is measured, and in a
+    program (between pieces of tinygrad_nm's work), as kernels are called."""
+    one, m = np.ones(1, np.float32), np.ones((1, 1), np.float32)
+    rows, labels, mask = np.arange(1), np.zeros(1, np.int64), np.ones(1, bool)
+    calls = {
+        "number": lambda: one * 1.5,
+        "reduce": lambda: np.sum(m, axis=(1,), keepdims=True),
+        "mean": lambda: np.mean(one),
+        "matmul": lambda: np.matmul(m, m),
+        "index": lambda: m[rows, labels],
+        "where": lambda: np.where(mask, one, 0),
+        "view": lambda: np.transpose(m, (1, 0)),
+        "broadcast": lambda: np.broadcast_to(one, (1, 1)),
+        "array": lambda: np.array(one, copy=True),
+    }
+    return {kind: in_program(fn) for kind, fn in calls.items()}

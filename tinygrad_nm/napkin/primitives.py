@@ -3,18 +3,21 @@
 Every rate is the best of several short timings: on a shared machine the fastest run is the
 one least disturbed by others, and it is the same statistic the benchmark table compares
 against. None of these primitives is a benchmark the model is later asked to predict: they are
-a copy, an FMA loop, one large BLAS call, one exp, one select, an empty call per backend, and the
-interpreter's per-element costs; the kernels are priced from them in model.py.
+a copy, an FMA loop, BLAS calls of small and one large square matrices, one exp, one select, an
+empty call per backend and each kind of NumPy call on 1-element arrays, the interpreter's
+per-element costs, and the framework's own cost per call on 1x1 tensors (framework.py); the
+kernels are priced from them in model.py.
 """
 import gc
 import math
 import os
+import statistics
 import time
 
 import numpy as np
 
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import native, price_array_calls, rates as rates_mod
+from tinygrad_nm.napkin import framework, native, price_array_calls, rates as rates_mod
 from tinygrad_nm.napkin.model import FAMILIES
 
 
@@ -110,6 +113,27 @@ def measure_host(quick, log):
     return host
 
 
+def _in_program(be, repeat=31):
+    """in_program(fn): fn's time between pieces of tinygrad_nm's own work (three Tensor ops on one
+    element of backend `be`), as a kernel runs in a program, less the time of that work alone. The
+    best of many short timings of each: the difference of two undisturbed times."""
+    import tinygrad_nm as tnm
+    x = tnm.Tensor(np.ones(1, np.float32), backend=be.NAME)
+
+    def work():
+        (x * 1.0001 + 1.0) * 2.0
+
+    def in_program(fn):
+        calls = max(1, _calls_for(lambda: (work(), fn()), 2e-4))
+
+        def both():
+            work()
+            fn()
+        alone = best_time(work, calls, repeat)
+        return max(best_time(both, calls, repeat) - alone, 0.0)
+    return in_program
+
+
 # --- per backend ---------------------------------------------------------------------------------
 def empty_call(be, number=2000, repeat=5):
     """An empty kernel call through the backend: add of two 1-element buffers (synchronised on a GPU)."""
@@ -125,27 +149,101 @@ def empty_call(be, number=2000, repeat=5):
     return best_time(call, max(number // 20, 10), repeat)
 
 
-def measure_framework(be, call_s, log):
-    """tinygrad_nm's own cost per kernel call: a chain of multiplies on 1-element tensors, forward and
-    backward, timed whole; kernel calls counted with a counting wrapper; the kernels' own empty-call
-    cost subtracted. `be`: a backend whose kernels are NumPy calls (the cheapest ones to run)."""
+def measure_framework(be, rates, log):
+    """tinygrad_nm's own cost per kernel call in each phase (framework.py) on backend `be` (one whose
+    kernels are NumPy calls, the cheapest), the kernels' own prices (from `rates`, just measured)
+    taken away."""
     import tinygrad_nm as tnm
+    from tinygrad_nm import functional as F
     from tinygrad_nm.napkin import trace
 
-    def chain():
-        x = tnm.Tensor(np.ones(1, np.float32), requires_grad=True, backend=be.NAME)
-        y = x
-        for _ in range(100):
-            y = y * 1.0001
-        y.backward(tnm.Tensor(np.ones(1, np.float32), backend=be.NAME))
+    def tensor(*shape, grad=False):
+        return tnm.Tensor(np.ones(shape, np.float32), requires_grad=grad, backend=be.NAME)
 
-    with trace.counting() as counter:
-        chain()
-    calls = counter.calls
-    t = best_time(chain, 1, 7)
-    op_s = max(t / calls - call_s, 0.0)
-    log(f"  framework: {calls} kernel calls in a 100-op chain + backward, {op_s * 1e6:.2f} us per call on top of the kernel")
-    return {"op_s": op_s}
+    ws, bs = [tensor(1, 1, grad=True) for _ in range(20)], [tensor(1, grad=True) for _ in range(20)]
+    x = tensor(1, 1)
+
+    def forward():
+        y = x
+        for w, b in zip(ws, bs):
+            y = F.linear(y, w, b).tanh()
+        return y.sum()
+
+    def forward_backward():
+        forward().backward()
+
+    params = [tensor(1, grad=True) for _ in range(20)]
+    for p in params:
+        p.grad = tensor(1)
+    opt = tnm.optim.SGD(params, lr=0.1, momentum=0.9)
+    opt.step()  # the momentum buffers exist from here on, as in training
+
+    def kernels(fn):
+        with trace.collecting() as c:
+            fn()
+        with rates_in_use(rates):
+            return c.calls, sum(k.predicted_seconds for k in c.calls)
+
+    out = {}
+    by_kernel = {}
+    for fn in _one_op_each(tensor, F):  # each Tensor op alone, 20 times: its own framework cost
+        calls, priced = kernels(fn)
+        each = max(best_time(fn, 1, 15) - priced, 0.0) / len(calls)
+        for key in dict.fromkeys(framework.op_key(k.op, k.shapes) for k in calls):
+            by_kernel.setdefault(key, each)
+    out["op_by_kernel"] = by_kernel
+    out["op_s"] = statistics.median(by_kernel.values())
+    f_calls, f_kernels = kernels(forward)
+    fb_calls, fb_kernels = kernels(forward_backward)
+    t_f, t_fb = best_time(forward, 1, 15), best_time(forward_backward, 1, 15)
+    # ops in a sequence of different ops run slower than each alone, over and over (their code
+    # and data are no longer hot): the chain's forward against the table's sum for its calls
+    alone = sum(framework.per_call(rates_mod.Rates({"framework": dict(out, op_program_factor=1.0)}, "calibrated"),
+                                   "op", k.op, k.shapes) for k in f_calls)
+    out["op_program_factor"] = max(1.0, (t_f - f_kernels) / alone) if alone else 1.0
+    out["backward_s"] = max((t_fb - t_f) - (fb_kernels - f_kernels), 0.0) / (len(fb_calls) - len(f_calls))
+    o_calls, o_kernels = kernels(opt.step)
+    out["direct_s"] = max(best_time(opt.step, 1, 15) - o_kernels, 0.0) / len(o_calls)
+    log("  framework, per kernel call beyond the kernel: " + ", ".join(
+        f"{p} {out[f'{p}_s'] * 1e6:.2f} us" for p in framework.PHASES)
+        + " (op: the median of " + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in by_kernel.items())
+        + f", x {out['op_program_factor']:.2f} in a program (a 20-layer linear+tanh chain on 1x1 tensors); "
+          f"backward: that chain's backward; direct: an SGD step)")
+    return out
+
+
+def _one_op_each(tensor, F):
+    """Functions that each run one common Tensor op 20 times on one-element tensors that need grad."""
+    x, y = tensor(1, grad=True), tensor(1, grad=True)
+    m, w, b = tensor(1, 1, grad=True), tensor(1, 1, grad=True), tensor(1, grad=True)
+    import tinygrad_nm as tnm
+    labels = tnm.Tensor(np.zeros(1, np.int64), backend=x.backend)
+    s, t = tensor(grad=True), tensor(grad=True)  # 0-d: the walkthrough's scalar programs
+    ops = [lambda: x * 1.0001, lambda: x * y, lambda: x + y, lambda: x - y, lambda: m + b, lambda: s * t,
+           lambda: m @ w, lambda: w.T, lambda: x[0], lambda: x.tanh(), lambda: x.relu(), lambda: x.sigmoid(),
+           lambda: x.exp(), lambda: m.sum(axis=0), lambda: F.cross_entropy(m, labels)]
+
+    def twenty(op):
+        def run():
+            for _ in range(20):
+                op()
+        return run
+    return [twenty(op) for op in ops]
+
+
+class rates_in_use:
+    """`with rates_in_use(r):` prices with r (the rates being calibrated, not yet saved)."""
+
+    def __init__(self, rates):
+        self.rates = rates
+
+    def __enter__(self):
+        self.previous = rates_mod._current
+        rates_mod.set_current(self.rates)
+
+    def __exit__(self, *exc):
+        rates_mod._current = self.previous
+        return False
 
 
 def measure(quick=False, log=print):
@@ -159,15 +257,20 @@ def measure(quick=False, log=print):
         family = FAMILIES.get((getattr(be, "PRICING", None) or {}).get("family"))
         if family is None or family.FAMILY in data:
             continue
-        extra = (_blas_threads,) if family is price_array_calls else ()
-        measured = family.calibrate(be, quick, log, best_time, empty_call, *extra)
+        measured = family.calibrate(be, quick, log, best_time, empty_call, *calibration_extras(family, be, quick))
         if measured:
             data[family.FAMILY] = measured
-        if family is price_array_calls:
-            data["framework"] = measure_framework(be, measured["call_s"], log)
+        if family is price_array_calls:  # the framework's own cost, around the cheapest kernels there are
+            calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(data), "calibrated", "in memory")
+            data["framework"] = measure_framework(be, calibrated, log)
     data["seconds"] = round(time.perf_counter() - start, 2)
     log(f"calibrated in {data['seconds']:.1f} s")
     return data
+
+
+def calibration_extras(family, be, quick):
+    """What a family's calibrate() takes beyond (be, quick, log, best_time, empty_call)."""
+    return (_blas_threads, _in_program(be, 15 if quick else 31)) if family is price_array_calls else ()
 
 
 def _blas_info():

@@ -32,8 +32,13 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
     mmap_threshold        glibc hands out blocks this large (32 MiB, its maximum threshold) as
                           fresh pages on every allocation, and gives the heap's top back to the
                           OS when more than twice this lies free there (model._fresh_bytes)
-  framework   tinygrad_nm's own Python layers (Tensor, ops, autograd walk)
-    op_s                  per kernel call, on top of the kernel itself
+  framework   tinygrad_nm's own Python layers around each kernel call, by who made it (framework.py)
+    op_s                  a Tensor op's call (forward), on top of the kernel itself: the median of
+    op_by_kernel          {kernel: seconds} for the common Tensor ops, each measured alone
+    op_program_factor     how much slower ops run one after another in a program (a chain of
+                          linear+tanh layers) than each alone: op costs are multiplied by it
+    backward_s            a call from the backward walk
+    direct_s              a call made on buffers directly (the optimizers' updates)
   interpreter kernels run as CPython code (the pure-Python backend): the price per element
     call_s      an empty kernel call (a 1-element add)
     madd_s      one multiply-add in sum(map(operator.mul, row, col))   (matmul's inner loop)
@@ -45,6 +50,10 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
   array_calls kernels that are NumPy calls (the NumPy backend)
     call_s      an empty kernel call (a 1-element add)
     scalar_call_s  the same on NumPy scalars (0-d results take that faster path)
+    calls       {kind: seconds}: the fixed cost of each other kind of NumPy call, on 1-element
+                arrays (price_array_calls.CALL_KINDS: reduce, mean, matmul, index, where, view, ...)
+    blas_curve  [[FLOPs, seconds], ...]: np.matmul of small square float32 matrices (4 ... 512)
+                and the large-size rate at 1024; a small matmul's time is read off it
     blas_flops  np.matmul at one large size, per dtype (FLOP/s)
     blas_flops_1thread  the same, float32, BLAS on one thread: over host.fma_flops_per_core it says
                 how close a tuned matmul gets to the FMA peak here (compiled matmuls are priced so)
@@ -67,11 +76,12 @@ import socket
 import sys
 import time
 
+from tinygrad_nm.napkin import framework
 from tinygrad_nm.napkin.model import FAMILIES
 from tinygrad_nm.settings import settings
 
 ENV_VAR = "TINYGRAD_NM_RATES"  # settings.rates
-VERSION = 2  # 2: sections by pricing family, not by backend
+VERSION = 3  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit Linux
 
 DEFAULTS = {
@@ -87,7 +97,7 @@ DEFAULTS = {
         "fresh_page_s_per_byte": 0.1e-9,
         "mmap_threshold": MMAP_THRESHOLD,
     },
-    "framework": {"op_s": 3e-6},  # the per-op overhead the core aims at
+    "framework": framework.DEFAULT_RATES,
     **{name: family.DEFAULT_RATES for name, family in FAMILIES.items()},  # each pricing family's own
 }
 

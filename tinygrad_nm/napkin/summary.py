@@ -37,7 +37,7 @@ class LayerRow:
 
     def seconds(self, part=None):
         parts = (part,) if part else ("forward", "backward")
-        return sum(k.prediction.seconds for p in parts for k in getattr(self, p))
+        return sum(k.seconds for p in parts for k in getattr(self, p))  # kernels and the framework around them
 
     @property
     def bound(self):
@@ -45,6 +45,9 @@ class LayerRow:
         by = {}
         for k in self.forward + self.backward:
             by[k.prediction.bound] = by.get(k.prediction.bound, 0.0) + k.prediction.seconds
+        around = sum(k.framework_seconds for k in self.forward + self.backward)
+        if around:  # the framework's cost around each call is a per-call overhead too
+            by["overhead"] = by.get("overhead", 0.0) + around
         return max(by, key=by.get) if by else "-"
 
 
@@ -79,7 +82,8 @@ class Summary:
         act = sum(r.activation_bytes for r in self.rows)
         lines.append(f"total: {self.params:,} parameters; {fmt.flops(fwd)} forward, {fmt.flops(bwd)} backward; "
                      f"{fmt.nbytes(act)} of activations; predicted {fmt.seconds(self.seconds)} per forward + "
-                     f"backward on {self.backend} (layers only: no loss, no optimizer step)")
+                     f"backward on {self.backend} (kernels and the framework around them; layers only: no loss, no "
+                     f"optimizer step)")
         if self.rates is not None:
             lines.append(self.rates.describe())
         return "\n".join(lines)
@@ -124,7 +128,8 @@ def summary(model, input_shape, backend=None, dtype="float32", rates=None, devic
             with recording() as backward:
                 if y.requires_grad:
                     y.backward(Tensor._make(meta.empty(y.shape, y.dtype), y.dtype, meta))
-        price = [[estimate_kernel(k, a, backend, str(dtype), rates, o, device) for k, a, o in calls]
+        price = [[estimate_kernel(k, a, backend, str(dtype), rates, o, device, call.phase)
+                  for call in calls for k, a, o in [call]]
                  for calls in (forward, backward)]
         params = sum(p.numel() for p in layer.parameters())
         rows.append(LayerRow(name, type(layer).__name__, y.shape, params, price[0], price[1],

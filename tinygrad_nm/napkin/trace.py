@@ -1,9 +1,10 @@
-"""Watching kernels run: TINYGRAD_NM_DEBUG=1 and `napkin.profile(fn, *args)`.
+"""Watching kernels run: TINYGRAD_NM_DEBUG=1, and the recording under `napkin.profile` (profiling.py)
+and `napkin.estimate`.
 
-Both hook in at the one place every kernel call passes through: `backends.kernels(be)`, which
+All hook in at the one place every kernel call passes through: `backends.kernels(be)`, which
 returns a wrapper while tracing is on (and the backend module itself, at no cost, while it is
-off). The wrapper times each kernel call, prices it with the cost model and hands a KernelCall
-to whoever listens: the DEBUG printer, a profile, or a counter.
+off). The wrapper times each kernel call and hands a KernelCall (priced by the cost model when
+read) to whoever listens: the DEBUG printer, a profile, or a counter; or the raw call to a recorder.
 
     TINYGRAD_NM_DEBUG=1   one line per kernel: backend, op, shapes, FLOPs, bytes, predicted and
                           measured time, GFLOP/s, GB/s (on stderr)
@@ -19,12 +20,12 @@ import warnings
 
 from tinygrad_nm import backends
 from tinygrad_nm.backends.kernels import KERNELS
-from tinygrad_nm.napkin import fmt, rates as rates_mod
+from tinygrad_nm.napkin import fmt, framework, rates as rates_mod
 from tinygrad_nm.backends.kernels import kernel_cost
 from tinygrad_nm.napkin import model
 
 _KERNEL_SET = frozenset(KERNELS)
-_sinks = []          # active listeners: objects with .wants_cost and .add(call)
+_sinks = []          # active listeners: objects with .wants_calls and .add(call)
 _wrapped = {}        # id(backend module) -> its _Traced stand-in
 _previous = [None]   # the wrapper that was installed before tracing started
 _tracer_seconds = [0.0]  # time the tracer itself spent (pricing, printing): subtracted from profiles
@@ -32,12 +33,41 @@ _perf = time.perf_counter
 
 
 class KernelCall:
-    """One executed kernel call with its estimate and its measured time."""
-    __slots__ = ("backend", "op", "shapes", "dtype", "cost", "prediction", "measured_seconds")
+    """One executed kernel call with its estimate and its measured time.
 
-    def __init__(self, backend, op, shapes, dtype, cost, prediction, measured_seconds):
+    The call is priced when its cost or prediction is first read, not while the traced code runs:
+    pricing is Python work that would evict the caches the next kernel runs from and so slow down
+    what is being measured. Until then it holds its arguments' shapes and dtypes (`_Shaped`)."""
+    __slots__ = ("backend", "op", "shapes", "dtype", "measured_seconds", "phase", "_cost", "_prediction", "_args",
+                 "_out")
+
+    def __init__(self, backend, op, shapes, dtype, cost, prediction, measured_seconds, args=None, out=None,
+                 phase="op"):
         self.backend, self.op, self.shapes, self.dtype = backend, op, shapes, dtype
-        self.cost, self.prediction, self.measured_seconds = cost, prediction, measured_seconds
+        self._cost, self._prediction, self.measured_seconds = cost, prediction, measured_seconds
+        self._args, self._out, self.phase = args, out, phase  # phase: framework.PHASES, who made the call
+
+    def _price(self):
+        args, self._args = self._args, None
+        try:
+            self._cost = kernel_cost(self.op, args, self._out if hasattr(self._out, "shape") else None)
+            self._prediction = model.predict(self._cost, self.backend, rates_mod.current(), self.dtype,
+                                             model.all_scalars(args))
+        except Exception as e:  # a pricing bug must not break the user's computation: say so
+            warnings.warn(f"napkin: could not price kernel {self.op!r} on {self.backend}: {type(e).__name__}: {e}",
+                          RuntimeWarning, stacklevel=3)
+
+    @property
+    def cost(self):
+        if self._args is not None:
+            self._price()
+        return self._cost
+
+    @property
+    def prediction(self):
+        if self._args is not None:
+            self._price()
+        return self._prediction
 
     @property
     def flops(self):
@@ -76,21 +106,37 @@ def _dtype_name(args):
     return "float32"
 
 
+class _Shaped:
+    """A buffer argument reduced to what pricing reads: its shape and dtype."""
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, a):
+        self.shape, self.dtype = a.shape, a.dtype
+
+
+def _shaped(x):
+    return _Shaped(x) if hasattr(x, "shape") and hasattr(x, "dtype") else x
+
+
+class KernelRecord(tuple):
+    """A recorded call: the triple (kernel, args, result), with `.phase` (framework.PHASES)."""
+
+    def __new__(cls, name, args, out, phase):
+        record = super().__new__(cls, (name, args, out))
+        record.phase = phase
+        return record
+
+
 def _record(backend, name, args, out, seconds):
+    phase = framework.caller_phase(2)  # _record <- the wrapper <- the code that called the kernel
     for sink in _sinks:
         if sink.wants_args:
-            sink.add_args(name, args, out)
-    cost = prediction = None
-    if any(s.wants_cost for s in _sinks):
-        try:
-            cost = kernel_cost(name, args, out if hasattr(out, "shape") else None)
-            scalar = all(getattr(a, "shape", None) == () for a in args if hasattr(a, "shape"))
-            prediction = model.predict(cost, backend, rates_mod.current(), _dtype_name(args), scalar)
-        except Exception as e:  # a pricing bug must not break the user's computation: say so once
-            warnings.warn(f"napkin: could not price kernel {name!r} on {backend}: {type(e).__name__}: {e}",
-                          RuntimeWarning, stacklevel=3)
+            sink.add_args(KernelRecord(name, args, out, phase))
+    if not any(s.wants_calls for s in _sinks):
+        return
     shapes = tuple(tuple(a.shape) for a in args if hasattr(a, "shape"))
-    call = KernelCall(backend, name, shapes, _dtype_name(args), cost, prediction, seconds)
+    call = KernelCall(backend, name, shapes, _dtype_name(args), None, None, seconds,
+                      tuple(map(_shaped, args)), _shaped(out), phase)
     for sink in list(_sinks):
         sink.add(call)
 
@@ -146,15 +192,14 @@ def _remove_sink(sink):
 
 # --- listeners --------------------------------------------------------------------------------
 class _Listener:
-    wants_cost = False  # price each call (the prediction in KernelCall)
-    wants_args = False  # receive each call's raw (kernel, args, result) in add_args
+    wants_calls = True  # receive a KernelCall per call in add (priced when its prediction is read)
+    wants_args = False  # receive each call's raw (kernel, args, result) in add_args, a KernelRecord
 
     def add(self, call):
         pass
 
 
 class _DebugPrinter(_Listener):
-    wants_cost = True
 
     def __init__(self, level, stream=None):
         self.level, self.stream = level, stream
@@ -193,7 +238,6 @@ def debug(level=1, stream=None):
 
 
 class _Counter(_Listener):
-    wants_cost = False
 
     def __init__(self):
         self.calls = 0
@@ -214,7 +258,6 @@ def counting():
 
 
 class _Collector(_Listener):
-    wants_cost = True
 
     def __init__(self):
         self.calls = []
@@ -235,134 +278,27 @@ def collecting():
 
 
 class _Recorder(_Listener):
+    wants_calls = False
     wants_args = True
 
     def __init__(self):
         self.calls = []
 
-    def add_args(self, name, args, out):
-        self.calls.append((name, args, out))
+    def add_args(self, record):
+        self.calls.append(record)
 
 
 @contextlib.contextmanager
 def recording():
     """Inside the block, every kernel call's (kernel, args, result) is appended to the list this
-    yields, in call order, unpriced (napkin.estimate prices them for the backend asked about)."""
+    yields, in call order, unpriced (napkin.estimate prices them for the backend asked about); each
+    is a KernelRecord, whose `.phase` says which layer of tinygrad_nm made the call."""
     recorder = _Recorder()
     _add_sink(recorder)
     try:
         yield recorder.calls
     finally:
         _remove_sink(recorder)
-
-
-# --- profile -------------------------------------------------------------------------------------
-class Profile:
-    """Where a function's time went, kernel by kernel, beside the napkin estimate of each.
-
-    rows                      a KernelCall per kernel call (backend, op, shapes, flops, bytes,
-                              predicted_seconds, measured_seconds, limit_seconds)
-    predicted_seconds         the kernels' estimates + tinygrad_nm's own per-call overhead
-    measured_seconds          the function's wall time, less the time the tracer itself took
-    kernel_predicted_seconds, kernel_measured_seconds, framework_seconds, limit_seconds
-    result                    what the function returned
-    """
-
-    def __init__(self, rows, wall_seconds, tracer_seconds, rates, result=None, name=""):
-        self.rows, self.wall_seconds, self.tracer_seconds = rows, wall_seconds, tracer_seconds
-        self.rates, self.result, self.name = rates, result, name
-        self.framework_op_s = rates.section("framework")["op_s"]
-
-    @property
-    def kernel_predicted_seconds(self):
-        return sum(r.predicted_seconds for r in self.rows)
-
-    @property
-    def kernel_measured_seconds(self):
-        return sum(r.measured_seconds for r in self.rows)
-
-    @property
-    def framework_seconds(self):
-        return len(self.rows) * self.framework_op_s
-
-    @property
-    def predicted_seconds(self):
-        return self.kernel_predicted_seconds + self.framework_seconds
-
-    @property
-    def measured_seconds(self):
-        return max(self.wall_seconds - self.tracer_seconds, self.kernel_measured_seconds)
-
-    @property
-    def limit_seconds(self):
-        return sum(r.limit_seconds for r in self.rows)
-
-    @property
-    def flops(self):
-        return sum(r.flops for r in self.rows)
-
-    @property
-    def bytes(self):
-        return sum(r.bytes for r in self.rows)
-
-    def grouped(self):
-        """Rows merged by (backend, op, shapes): [(count, backend, op, shapes, flops, bytes, pred, meas)]."""
-        groups = {}
-        for r in self.rows:
-            key = (r.backend, r.op, r.shapes)
-            g = groups.setdefault(key, [0, 0.0, 0.0, 0.0, 0.0])
-            g[0] += 1
-            g[1] += r.flops
-            g[2] += r.bytes
-            g[3] += r.predicted_seconds
-            g[4] += r.measured_seconds
-        out = [(g[0], *key, g[1], g[2], g[3], g[4]) for key, g in groups.items()]
-        return sorted(out, key=lambda row: -row[-1])
-
-    def table(self, top=15):
-        lines = [f"{'calls':>6}  {'backend':<10} {'op':<22} {'shapes':<24} {'FLOPs':>11} {'bytes':>10} "
-                 f"{'predicted':>10} {'measured':>10} {'meas/pred':>9} {'GFLOP/s':>8} {'GB/s':>7}"]
-        groups = self.grouped()
-        for count, backend, op, shapes, flops, nbytes, pred, meas in groups[:top]:
-            ratio = f"{meas / pred:.2f}" if pred else "-"
-            gflops = f"{flops / meas / 1e9:.3g}" if meas else "-"
-            gbs = f"{nbytes / meas / 1e9:.3g}" if meas else "-"
-            lines.append(f"{count:>6}  {backend:<10} {op:<22} {fmt.shapes(shapes)[:24]:<24} {fmt.flops(flops):>11} "
-                         f"{fmt.nbytes(nbytes):>10} {fmt.seconds(pred):>10} {fmt.seconds(meas):>10} {ratio:>9} "
-                         f"{gflops:>8} {gbs:>7}")
-        if len(groups) > top:
-            rest = groups[top:]
-            lines.append(f"{sum(g[0] for g in rest):>6}  ... {len(rest)} more kind(s) of call: predicted "
-                         f"{fmt.seconds(sum(g[-2] for g in rest))}, measured {fmt.seconds(sum(g[-1] for g in rest))}")
-        return "\n".join(lines)
-
-    def __str__(self):
-        ratio = self.measured_seconds / self.predicted_seconds if self.predicted_seconds else float("nan")
-        title = f"napkin profile{' of ' + self.name if self.name else ''}: {len(self.rows)} kernel calls; {self.rates.describe()}"
-        return "\n".join([
-            title,
-            self.table(),
-            f"kernels:   predicted {fmt.seconds(self.kernel_predicted_seconds)}, measured "
-            f"{fmt.seconds(self.kernel_measured_seconds)}; framework: {len(self.rows)} calls x "
-            f"{fmt.seconds(self.framework_op_s)} = {fmt.seconds(self.framework_seconds)}",
-            f"total:     predicted {fmt.seconds(self.predicted_seconds)}, measured {fmt.seconds(self.measured_seconds)} "
-            f"(measured/predicted {ratio:.2f}); roofline limit {fmt.seconds(self.limit_seconds)} "
-            f"({fmt.flops(self.flops)}, {fmt.nbytes(self.bytes)})",
-        ])
-
-    __repr__ = __str__
-
-
-def profile(fn, *args, **kwargs):
-    """Run fn(*args, **kwargs) once with every kernel call timed and priced; returns a Profile."""
-    rates = rates_mod.current()
-    tracer_before = _tracer_seconds[0]
-    with collecting() as collector:
-        start = _perf()
-        result = fn(*args, **kwargs)
-        wall = _perf() - start
-    return Profile(collector.calls, wall, _tracer_seconds[0] - tracer_before, rates, result,
-                   getattr(fn, "__name__", ""))
 
 
 def _follow_debug_setting(level):
