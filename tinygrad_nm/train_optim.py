@@ -72,7 +72,7 @@ def check(config, given):
 def make_optimizer(config, params):
     """The optimizer `config` names, over `params`."""
     cls, own = OPTIMIZERS[config["optimizer"]]
-    kwargs = {key: config[key] for key in own if key != "lr"}
+    kwargs = {key: config[key] for key in own if key not in ("lr", "weight_decay")}
     return cls(params, lr=config["lr"], weight_decay=config["weight_decay"], **kwargs)
 
 
