@@ -139,7 +139,7 @@ def test_digits_epoch(napkin_bench, benchmark, backend):
 
 # --- the digits CNN (tinygrad-nm train --task digits --model cnn) --------------------------------
 # The CLI's network (tasks.cnn: conv 1->32, pool, conv 32->64, pool, linear 256->64->10, batch norms)
-# and its optimizer (SGD momentum 0.9, weight decay 5e-4, lr 0.1), on the unshifted 8x8 images: the
+# and its optimizer (SGD momentum 0.9, weight decay 5e-4, lr 0.05), on the unshifted 8x8 images: the
 # shifts are host NumPy, outside what is compared. PyTorch builds the same layers.
 CNN_OP, CNN_SIZE = "digits CNN epoch", "conv 32-64 b32 SGD momentum"
 CNN_GROUP = f"{CNN_OP} {CNN_SIZE}"

@@ -5,6 +5,8 @@
            handwritten digits, 20% held out.
 - mnist:   the same models on MNIST (28x28), from the IDX files in a local directory.
 """
+import functools
+
 import numpy as np
 
 from tinygrad_nm import data, nn
@@ -32,7 +34,7 @@ DEFAULTS = {
     "mnist": dict(epochs=10, batch_size=64, lr=0.1, scheduler="cosine", hidden=[128, 64], activation="tanh"),
 }
 # --model cnn on digits and mnist: what differs from the MLP's defaults (see cnn() for the recipe)
-CNN_DEFAULTS = dict(epochs=20, channels=[32, 64], weight_decay=5e-4, augment="shift")
+CNN_DEFAULTS = dict(epochs=30, lr=0.05, channels=[32, 64], weight_decay=5e-4, augment="shift", label_smoothing=0.1)
 # the settings that decide the model's shape: a checkpoint only resumes under the same ones
 MODEL_KEYS = {"average": ("size",), "digits": ("model", "hidden", "activation", "channels"),
               "mnist": ("model", "hidden", "activation", "channels")}
@@ -94,7 +96,9 @@ def build(config):
     else:
         model = nn.MLP([x_train.shape[1], *config["hidden"], classes], activation=config["activation"], dtype=dtype,
                        generator=generator)
-    return Task(name, x_train, y_train, x_test, y_test, model, F.cross_entropy, classify=True)
+    smoothing = config.get("label_smoothing") or 0.0
+    loss = functools.partial(F.cross_entropy, label_smoothing=smoothing) if smoothing else F.cross_entropy
+    return Task(name, x_train, y_train, x_test, y_test, model, loss, classify=True)
 
 
 def cnn(side, classes, channels, dtype, generator):

@@ -8,13 +8,14 @@ from tinygrad_nm.checkpoint import CheckpointError
 from tinygrad_nm.train_optim import OPTIMIZERS, SCHEDULERS, flag
 
 # settings read from the command line, a checkpoint, or the defaults, in that order
-SETTINGS = ("task", "model", "size", "samples", "hidden", "activation", "channels", "augment", "optimizer", "lr",
+SETTINGS = ("task", "model", "size", "samples", "hidden", "activation", "channels", "augment", "label_smoothing",
+            "optimizer", "lr",
             "weight_decay", *train_optim.OPTIMIZER_SETTINGS, "scheduler", *train_optim.SCHEDULER_SETTINGS,
             "batch_size", "epochs", "seed", "data_dir", "dtype")
-FALLBACK = dict(task="digits", model="mlp", augment="none", weight_decay=0.0, seed=0, data_dir=None,
-                optimizer="sgd", scheduler="none", dtype="float32")
+FALLBACK = dict(task="digits", model="mlp", augment="none", label_smoothing=0.0, weight_decay=0.0, seed=0,
+                data_dir=None, optimizer="sgd", scheduler="none", dtype="float32")
 # what a resume may not change: the run would match no uninterrupted one (see check_resume)
-RUN_KEYS = ("optimizer", "weight_decay", *train_optim.OPTIMIZER_SETTINGS, "augment")
+RUN_KEYS = ("optimizer", "weight_decay", *train_optim.OPTIMIZER_SETTINGS, "augment", "label_smoothing")
 SCHEDULE_KEYS = ("scheduler", "lr", *train_optim.SCHEDULER_SETTINGS)
 
 
@@ -105,18 +106,21 @@ def add_arguments(parser, doc):
     task.add_argument("--channels", type=_channels, help="cnn: the two convolutions' channels (default: 32,64)")
     task.add_argument("--augment", choices=["none", "shift"], help="cnn: move each training image by up to a "
                       "pixel, a new draw every epoch (default: shift for cnn, none otherwise)")
+    task.add_argument("--label-smoothing", dest="label_smoothing", type=_number(0, 1, low_inclusive=True),
+                      help="digits/mnist: cross-entropy against targets mixed with the uniform distribution, "
+                      "as PyTorch's (default: 0; cnn 0.1)")
     task.add_argument("--data-dir", dest="data_dir", help="mnist: directory holding the four IDX files "
                       "(raw or .gz); nothing is downloaded")
     opt = parser.add_argument_group("optimisation", "each optimizer and scheduler takes only its own settings; "
                                     "the defaults are PyTorch's but for sgd's momentum and lr")
     opt.add_argument("--epochs", type=_positive_int, help="train until this many epochs in total "
-                     "(default: 20 average, 30 digits, 10 mnist; cnn 20)")
+                     "(default: 20 average, 30 digits, 10 mnist; cnn 30)")
     opt.add_argument("--stop-after", dest="stop_after", type=_positive_int, metavar="EPOCH",
                      help="stop after this epoch, leaving the rest of the --epochs schedule to --resume")
     opt.add_argument("--batch-size", dest="batch_size", type=_positive_int, help="(default: 32; mnist 64)")
     opt.add_argument("--optimizer", choices=list(OPTIMIZERS), help="(default: sgd)")
-    opt.add_argument("--lr", type=_number(0), help="learning rate; onecycle's peak (default: sgd 0.1, average "
-                     "1/pixels; adam, adamw 1e-3; rmsprop, adagrad 1e-2; adadelta 1)")
+    opt.add_argument("--lr", type=_number(0), help="learning rate; onecycle's peak (default: sgd 0.1, cnn 0.05, "
+                     "average 1/pixels; adam, adamw 1e-3; rmsprop, adagrad 1e-2; adadelta 1)")
     opt.add_argument("--weight-decay", dest="weight_decay", type=_number(0, low_inclusive=True),
                      help="L2 penalty; adamw: decoupled decay (default: 0; cnn 5e-4; adamw 1e-2)")
     opt.add_argument("--momentum", type=_number(0, 1, low_inclusive=True), help="sgd, rmsprop (default: sgd 0.9, "
@@ -175,7 +179,7 @@ def applies(key, config):
     task, model = config.get("task"), config.get("model") or "mlp"
     if key in ("size", "samples"):
         return task == "average"
-    if key in ("model", "augment"):
+    if key in ("model", "augment", "label_smoothing"):
         return task != "average"
     if key in ("hidden", "activation"):
         return task != "average" and model == "mlp"
@@ -215,7 +219,8 @@ def resolve(args, saved=None):
         config["lr"] = tasks.default_lr(config)
     for key in SETTINGS:
         if not applies(key, config):
-            if key in given and key in ("size", "samples", "hidden", "activation", "channels", "augment", "model"):
+            if key in given and key in ("size", "samples", "hidden", "activation", "channels", "augment", "model",
+                                        "label_smoothing"):
                 raise ValueError(f"{flag(key)} is not a setting of {_what(config)}")
             config[key] = None
     train_optim.check(config, given)

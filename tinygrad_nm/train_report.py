@@ -11,9 +11,11 @@ def describe(config, task, backend):
     else:
         model = " -> ".join(str(s) for s in getattr(task.model, "sizes", [task.x_train.shape[1], 1]))
     extra = ", shifted up to 1 pixel" if config.get("augment") == "shift" else ""
+    smoothing = f", label smoothing {config['label_smoothing']:g}" if config.get("label_smoothing") else ""
     what = f"{config['size']}x{config['size']} rectangles" if task.name == "average" else task.name
     return (f"task {task.name}: {what}, {len(task.x_train)} train{extra} / {len(task.x_test)} held out; "
-            f"model {model}; {train_optim.describe(config)}, batch {config['batch_size']}, seed {config['seed']}; "
+            f"model {model}; {train_optim.describe(config)}{smoothing}, batch {config['batch_size']}, "
+            f"seed {config['seed']}; "
             f"backend {backend}")
 
 
