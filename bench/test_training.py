@@ -1,4 +1,5 @@
-"""One training epoch on the digits, tinygrad_nm against PyTorch CPU on one thread, in the same run.
+"""One training epoch on the digits (the MLP, and the CNN of `--model cnn`), tinygrad_nm against PyTorch
+CPU on one thread, in the same run.
 
 The issue's target: an epoch of a 64-128-64-10 MLP (ReLU) on the 1438 training digits, batch 32,
 SGD with momentum, on the NumPy backend takes at most as long as PyTorch CPU with
@@ -134,3 +135,96 @@ def test_digits_epoch(napkin_bench, benchmark, backend):
                                 meets_target=ours <= ref)
     print(f"\n{GROUP}, alternating {rounds} rounds: {backend} {ours * 1e3:.2f} ms vs PyTorch CPU 1 thread "
           f"{ref * 1e3:.2f} ms -> torch/ours {ref / ours:.2f}")
+
+
+# --- the digits CNN (tinygrad-nm train --task digits --model cnn) --------------------------------
+# The CLI's network (tasks.cnn: conv 1->32, pool, conv 32->64, pool, linear 256->64->10, batch norms)
+# and its optimizer (SGD momentum 0.9, weight decay 5e-4, lr 0.05), on the unshifted 8x8 images: the
+# shifts are host NumPy, outside what is compared. PyTorch builds the same layers.
+CNN_OP, CNN_SIZE = "digits CNN epoch", "conv 32-64 b32 SGD momentum"
+CNN_GROUP = f"{CNN_OP} {CNN_SIZE}"
+CNN_PAIRED_ROUNDS = 2 if settings.bench_mode == "quick" else 5
+
+
+def _cnn_epoch_ours(x, y, backend):
+    from tinygrad_nm import tasks
+    with tnm.use_backend(backend):
+        model = tasks.cnn(8, 10, [32, 64], "float32", np.random.default_rng(0))
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=5e-4)
+    counter = [0]
+
+    def epoch():
+        model.train()
+        for idx in _batches(len(x), counter[0]):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(Tensor(x[idx], backend=backend)), Tensor(y[idx], backend=backend))
+            loss.backward()
+            opt.step()
+        counter[0] += 1
+        return loss
+    epoch()  # warm up: momentum buffers, the convolutions' cached patch offsets
+    return epoch
+
+
+def _cnn_epoch_torch(x, y):
+    """PyTorch's epoch of the same network; call it with torch.set_num_threads(1) in force."""
+    torch.manual_seed(0)
+    nn_ = torch.nn
+    model = nn_.Sequential(nn_.Conv2d(1, 32, 3, padding=1), nn_.BatchNorm2d(32), nn_.ReLU(), nn_.MaxPool2d(2),
+                           nn_.Conv2d(32, 64, 3, padding=1), nn_.BatchNorm2d(64), nn_.ReLU(), nn_.MaxPool2d(2),
+                           nn_.Flatten(), nn_.Linear(256, 64), nn_.ReLU(), nn_.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=5e-4)
+    counter = [0]
+
+    def epoch():
+        model.train()
+        for idx in _batches(len(x), counter[0]):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x[idx])), torch.from_numpy(y[idx]))
+            loss.backward()
+            opt.step()
+        counter[0] += 1
+        return loss
+    epoch()
+    return epoch
+
+
+def _images():
+    x, y = _digits()
+    return np.ascontiguousarray(x.reshape(-1, 1, 8, 8)), y
+
+
+@needs_torch
+def test_digits_cnn_epoch_torch(benchmark):
+    benchmark.group = CNN_GROUP
+    x, y = _images()
+    with _one_torch_thread():
+        loss = benchmark(_cnn_epoch_torch(x, y))
+    benchmark.extra_info.update(framework="torch", threads=1, seconds=_best(benchmark), final_loss=loss.item())
+
+
+@pytest.mark.napkin
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_digits_cnn_epoch(napkin_bench, benchmark, backend):
+    if backend == "python":
+        pytest.skip("the python backend takes about 6 s a step, 5 minutes an epoch (bench/README.md): too long "
+                    "for pytest-benchmark's rounds")
+    x, y = _images()
+    epoch = _cnn_epoch_ours(x, y, backend)
+    loss = napkin_bench(epoch, backend=backend, op=CNN_OP, size=CNN_SIZE)
+    benchmark.extra_info.update(seconds=_best(benchmark), final_loss=loss.item())
+    if torch is None or _best(benchmark) is None:  # no reference, or timing disabled (CI)
+        return
+    with _one_torch_thread():
+        reference = _cnn_epoch_torch(x, y)
+        ours_s, torch_s = [], []
+        for _ in range(CNN_PAIRED_ROUNDS):
+            for fn, times in ((reference, torch_s), (epoch, ours_s)):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+    ours, ref = min(ours_s), min(torch_s)
+    benchmark.extra_info.update(paired_rounds=CNN_PAIRED_ROUNDS, paired_seconds=ours, paired_torch_seconds=ref,
+                                torch_over_ours=ref / ours)
+    print(f"\n{CNN_GROUP}, alternating {CNN_PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms vs PyTorch CPU "
+          f"1 thread {ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}")

@@ -125,7 +125,9 @@ def test_damaged_zips_give_one_clear_error_naming_the_file(tmp_path, capsys):
     ({"task": "average", "epochs": "3"}, "setting 'epochs' is '3'"),
     ({"task": "average", "epochs": 0}, "setting 'epochs' is 0: expected a positive integer, got 0"),
     ({"task": "average", "lr": -1.0}, r"setting 'lr' is -1.0: expected a number in \(0, inf\)"),
-    ({"task": "average", "schedule": "linear"}, "setting 'schedule' is 'linear': not one of cosine, constant"),
+    ({"task": "average", "scheduler": "linear"}, "setting 'scheduler' is 'linear': not one of none, cosine, step"),
+    ({"task": "average", "optimizer": "lbfgs"}, "setting 'optimizer' is 'lbfgs': not one of sgd, adam, adamw"),
+    ({"task": "average", "nesterov": "yes"}, "setting 'nesterov' is 'yes': not true or false"),
     ({"task": "digits", "hidden": ["128"]}, r"setting 'hidden' is \['128'\]"),
     ({"task": "average", "size": None}, "setting 'size' is None"),
 ])
@@ -194,7 +196,7 @@ def test_temporary_names_carry_the_writers_pid(tmp_path, monkeypatch):
 # --- resume keeps the recorded schedule ------------------------------------------------------------
 def test_stop_after_then_resume_equals_an_uninterrupted_cosine_run(tmp_path, capsys):
     # the README's example, on the small task: a run given its full length, stopped early, resumed
-    base = [*SMALL, "--no-plot", "--seed", "5", "--schedule", "cosine"]
+    base = [*SMALL, "--no-plot", "--seed", "5", "--scheduler", "cosine"]
     straight, pieces = str(tmp_path / "straight.npz"), str(tmp_path / "pieces.npz")
     assert train(capsys, *base, "--epochs", "5", "--save", straight)[0] == 0
     code, out, _ = train(capsys, *base, "--epochs", "5", "--stop-after", "2", "--save", pieces)
@@ -215,7 +217,8 @@ def test_the_readmes_resume_example_gives_the_uninterrupted_weights(tmp_path, ca
     pytest.importorskip("sklearn")
     straight, run = str(tmp_path / "straight.npz"), str(tmp_path / "run.npz")
     quiet = ["--no-plot", "--no-progress"]
-    assert train(capsys, "--task", "digits", "--epochs", "30", "--save", straight, *quiet)[0] == 0
+    code, out, _ = train(capsys, "--task", "digits", "--epochs", "30", "--save", straight, *quiet)
+    assert code == 0 and float(out.split("held-out accuracy after 30 epochs: ")[1].split("%")[0]) >= 97  # the default
     # README: train --task digits --epochs 30 --stop-after 10 --save run.npz; train --resume run.npz --epochs 30
     assert train(capsys, "--task", "digits", "--epochs", "30", "--stop-after", "10", "--save", run, *quiet)[0] == 0
     code, out, err = train(capsys, "--resume", run, "--epochs", "30", "--save", run, *quiet)
@@ -225,20 +228,20 @@ def test_the_readmes_resume_example_gives_the_uninterrupted_weights(tmp_path, ca
 
 def test_a_different_horizon_is_refused_with_how_to_extend(tmp_path, capsys):
     path = str(tmp_path / "run.npz")
-    assert train(capsys, *SMALL, "--epochs", "2", "--no-plot", "--schedule", "cosine", "--save", path)[0] == 0
+    assert train(capsys, *SMALL, "--epochs", "2", "--no-plot", "--scheduler", "cosine", "--save", path)[0] == 0
     before = open(path, "rb").read()
     for extra, flags in ((["--epochs", "3"], "--epochs 3"), (["--lr", "0.5"], "--lr 0.5"),
-                         (["--schedule", "constant", "--epochs", "4"], "--schedule constant --epochs 4")):
+                         (["--scheduler", "none", "--epochs", "4"], "--scheduler none --epochs 4")):
         code, out, err = train(capsys, "--resume", path, *extra, "--save", path, "--no-plot")
         assert code == 2 and "epoch" not in out and err.count("\n") == 1
         assert (f"{path}: the checkpoint's run follows a cosine schedule from lr 0.0625 over 2 epochs; {flags} "
-                "would change the learning rate of the 2 epochs already trained") in err
+                "would change its learning rates (the schedule the 2 epochs already trained followed)") in err
         assert f"To continue this run, leave out {flags}" in err and "--epochs N --stop-after M" in err
     assert open(path, "rb").read() == before
 
 
 def test_a_constant_schedule_extends_exactly(tmp_path, capsys):
-    base = [*SMALL, "--no-plot", "--schedule", "constant"]
+    base = [*SMALL, "--no-plot", "--scheduler", "none"]
     straight, pieces = str(tmp_path / "straight.npz"), str(tmp_path / "pieces.npz")
     assert train(capsys, *base, "--epochs", "3", "--save", straight)[0] == 0
     assert train(capsys, *base, "--epochs", "2", "--save", pieces)[0] == 0

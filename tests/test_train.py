@@ -220,7 +220,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(backend, tmp_path, cap
 
 def test_resume_continues_to_more_epochs_and_refuses_a_different_model(tmp_path, capsys):
     path = str(tmp_path / "c.npz")  # constant lr: more epochs change no epoch's lr (cosine: test_checkpoint.py)
-    assert train(capsys, *SMALL, "--epochs", "2", "--schedule", "constant", "--no-plot", "--save", path)[0] == 0
+    assert train(capsys, *SMALL, "--epochs", "2", "--scheduler", "none", "--no-plot", "--save", path)[0] == 0
     code, out, _ = train(capsys, "--resume", path, "--epochs", "3", "--no-progress", "--no-plot", "--save", path)
     assert code == 0 and "epoch   3/3" in out and checkpoint.load(path).epoch == 3
     code, out, _ = train(capsys, "--resume", path, "--epochs", "3", "--no-progress", "--no-plot")

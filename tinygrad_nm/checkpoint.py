@@ -1,9 +1,9 @@
-"""Checkpoints: a model's parameters, its optimizer's state, the epoch and a little metadata in one
-.npz file, written atomically.
+"""Checkpoints: a model's parameters, its optimizer's (and learning-rate scheduler's) state, the
+epoch and a little metadata in one .npz file, written atomically.
 
-    checkpoint.save("run.npz", model, optimizer, epoch=3, meta={"task": "digits"})
+    checkpoint.save("run.npz", model, optimizer, epoch=3, meta={"task": "digits"}, scheduler=sched)
     ckpt = checkpoint.load("run.npz")          # CheckpointError if truncated or foreign
-    ckpt.restore(model, optimizer)             # all or nothing
+    ckpt.restore(model, optimizer, sched)      # all or nothing
 
 Atomic: the file is written under a temporary name in the same directory, flushed to disk, then
 renamed over the target with os.replace, which is atomic on POSIX and Windows. A crash at any
@@ -13,8 +13,8 @@ the writer's process id, so a save still running in another process keeps its ow
 
 Loading checks everything before anything is changed: a damaged zip, a foreign file, arrays of
 the wrong kind (strings, complex numbers, a vector where a count belongs) all raise
-CheckpointError naming the file and the entry, and `restore` changes the model and the optimizer
-both or neither.
+CheckpointError naming the file and the entry, and `restore` changes the model, the optimizer and
+the scheduler all or none.
 """
 import copy
 import json
@@ -36,14 +36,17 @@ class CheckpointError(ValueError):
     """A file that is not a complete tinygrad_nm checkpoint, or one that does not fit the model."""
 
 
-def save(path, model, optimizer=None, epoch=0, meta=None):
-    """Write model.state_dict(), optimizer.state_dict(), `epoch` and `meta` (JSON-able) to `path`."""
+def save(path, model, optimizer=None, epoch=0, meta=None, scheduler=None):
+    """Write model.state_dict(), optimizer.state_dict(), `epoch`, `meta` (JSON-able) and
+    scheduler.state_dict() to `path`."""
     arrays = {"format": np.array(FORMAT), "epoch": np.asarray(epoch, dtype=np.int64),
               "meta": np.array(json.dumps(meta or {}))}
     arrays.update({"model/" + k: v for k, v in model.state_dict().items()})
     if optimizer is not None:
         # the optimizer's nested state dict as flat arrays; Optimizer.load_state_dict takes them back
         arrays.update({"optimizer/" + k: v for k, v in statetree.flatten(optimizer.state_dict()).items()})
+    if scheduler is not None:  # numbers and lists only: all in the structure entry
+        arrays.update({"scheduler/" + k: v for k, v in statetree.flatten(scheduler.state_dict()).items()})
     _write_atomically(path, arrays)
 
 
@@ -102,24 +105,58 @@ def _file_mode(path):
 
 
 class Checkpoint:
-    """What `load` read: `model` and `optimizer` state dicts, `epoch`, `meta`, and the `path`."""
+    """What `load` read: `model`, `optimizer` and `scheduler` state dicts (flat, as stored),
+    `epoch`, `meta`, and the `path`."""
 
-    def __init__(self, path, model, optimizer, epoch, meta):
+    def __init__(self, path, model, optimizer, epoch, meta, scheduler=None):
         self.path, self.model, self.optimizer, self.epoch, self.meta = path, model, optimizer, epoch, meta
+        self.scheduler = scheduler or {}
 
-    def restore(self, model, optimizer=None):
-        """Load the state into `model` (and `optimizer`): if either refuses, both stay as they were."""
+    def restore(self, model, optimizer=None, scheduler=None):
+        """Load the state into `model` (and `optimizer`, `scheduler`): if any refuses, all stay as
+        they were."""
         # copies, not views of the live storage that loading is about to overwrite
-        before = copy.deepcopy((model.state_dict(), optimizer.state_dict() if optimizer is not None else None))
+        before = copy.deepcopy((model.state_dict(), optimizer.state_dict() if optimizer is not None else None,
+                                scheduler.state_dict() if scheduler is not None else None))
         try:
+            saved_schedule = self._scheduler_state(scheduler)  # checked before anything changes
             model.load_state_dict(self.model)
             if optimizer is not None:
                 optimizer.load_state_dict(self.optimizer)
+            if scheduler is not None:
+                scheduler.load_state_dict(saved_schedule)
         except Exception as e:  # whatever refused: put back what was already changed
             model.load_state_dict(before[0])
             if optimizer is not None:
                 optimizer.load_state_dict(before[1])
-            raise CheckpointError(f"{self.path}: does not fit this model/optimizer: {e}") from None
+            if scheduler is not None:
+                scheduler.load_state_dict(before[2])
+            raise CheckpointError(f"{self.path}: does not fit this model/optimizer/scheduler: {e}") from None
+
+    def _scheduler_state(self, scheduler):
+        """The saved scheduler state, checked against `scheduler`'s own: the same entries, each a
+        value of the same kind (a scheduler's load_state_dict takes whatever it is given)."""
+        if scheduler is None:
+            if self.scheduler:
+                raise ValueError("the checkpoint holds a learning-rate scheduler's state, and this run has none")
+            return None
+        kind = type(scheduler).__name__
+        if not self.scheduler:
+            raise ValueError(f"the checkpoint holds no learning-rate scheduler state for this run's {kind}")
+        try:
+            saved = statetree.unflatten(self.scheduler)
+        except statetree.StateTreeError as e:
+            raise ValueError(f"the scheduler state: {e}") from None
+        own = scheduler.state_dict()
+        if not isinstance(saved, dict) or set(saved) != set(own):
+            keys = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+            raise ValueError(f"the saved scheduler state has entries {keys}; a {kind} has {sorted(own)}")
+        wrong = [k for k in own if _kind(saved[k]) != _kind(own[k])]
+        if wrong:
+            raise ValueError(f"the saved scheduler state's {', '.join(map(repr, wrong))} "
+                             f"{'is' if len(wrong) == 1 else 'are'} not what a {kind} keeps "
+                             f"({', '.join(f'{_kind(saved[k])}, not {_kind(own[k])}' for k in wrong)})")
+        return saved
 
 
 # what reading a damaged archive raises: zipfile's own errors, NotImplementedError for an unknown
@@ -159,15 +196,29 @@ def load(path):
         raise CheckpointError(f"{path}: damaged checkpoint header: 'meta' is a {type(meta).__name__}, not a dict")
     for key, value in arrays.items():
         name = key.split("/", 1)[-1]  # entries named like __structure__ describe the layout: text by design
-        if key.startswith(("model/", "optimizer/")) and value.dtype.kind not in "biuf" and \
+        if key.startswith(("model/", "optimizer/", "scheduler/")) and value.dtype.kind not in "biuf" and \
                 not (name.startswith("__") and name.endswith("__")):
             raise CheckpointError(f"{path}: damaged checkpoint: {key!r} holds {value.dtype} "
                                   f"({_KINDS.get(value.dtype.kind, 'not numbers')}), not real numbers")
         if key.startswith("optimizer/") and name.split(".")[0] in ("steps", "step"):
             _count(path, key, value)  # a step count, whole or per parameter: one whole number
-    model = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    optimizer = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
-    return Checkpoint(path, model, optimizer, epoch, meta)
+    model, optimizer, scheduler = ({k[len(part) + 1:]: v for k, v in arrays.items() if k.startswith(part + "/")}
+                                   for part in ("model", "optimizer", "scheduler"))
+    return Checkpoint(path, model, optimizer, epoch, meta, scheduler)
+
+
+def _kind(value):
+    """A scheduler state value's kind: a number (int or float: a float lr may be saved as 0), a
+    list (or tuple), a dict, a string, a switch, or nothing."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):  # MultiStepLR's milestones: a Counter, saved as a dict
+        return "a dict"
+    return {str: "text", type(None): "None"}.get(type(value), type(value).__name__)
 
 
 _KINDS = {"U": "text", "S": "bytes", "c": "complex numbers", "O": "Python objects", "M": "dates", "m": "time spans"}

@@ -1,14 +1,22 @@
 """What `tinygrad-nm train` prints and draws: the run's one-line description, a line per epoch, the
 final result, and the loss curve."""
+from tinygrad_nm import train_optim
 
 
 def describe(config, task, backend):
-    model = " -> ".join(str(s) for s in getattr(task.model, "sizes", [task.x_train.shape[1], 1]))
-    opt = config["optimizer"] + (f" momentum {config['momentum']}" if config["optimizer"] == "sgd" else "")
-    opt += f", lr {config['lr']:.3g}" + (" cosine" if config["schedule"] == "cosine" else "")
+    if task.x_train.ndim == 4:  # the CNN: image -> two convolution + pooling rounds -> linear layers
+        (c1, c2), side = config["channels"], task.x_train.shape[-1]
+        model = (f"cnn 1x{side}x{side} -> conv {c1} -> pool -> conv {c2} -> pool -> {c2 * (side // 4) ** 2} -> 64 "
+                 f"-> {task.model[-1].out_features}")
+    else:
+        model = " -> ".join(str(s) for s in getattr(task.model, "sizes", [task.x_train.shape[1], 1]))
+    extra = ", shifted up to 1 pixel" if config.get("augment") == "shift" else ""
+    smoothing = f", label smoothing {config['label_smoothing']:g}" if config.get("label_smoothing") else ""
     what = f"{config['size']}x{config['size']} rectangles" if task.name == "average" else task.name
-    return (f"task {task.name}: {what}, {len(task.x_train)} train / {len(task.x_test)} held out; model {model}; "
-            f"{opt}, batch {config['batch_size']}, seed {config['seed']}; backend {backend}")
+    return (f"task {task.name}: {what}, {len(task.x_train)} train{extra} / {len(task.x_test)} held out; "
+            f"model {model}; {train_optim.describe(config)}{smoothing}, batch {config['batch_size']}, "
+            f"seed {config['seed']}; "
+            f"backend {backend}")
 
 
 def epoch_line(task, epoch, epochs, r):
