@@ -37,12 +37,9 @@ TINYGRAD_NM_NUM_THREADS (default: the cores this process may run on) sets how ma
 threads matmul, sigmoid, tanh and the softmax family use. relu and the three
 backward activations run on one thread: they are memory-bound, and one core
 already moves data as fast as memory does. The matmul's threads (kernels/tnm_pool.h)
-never wait for each other, so another busy process slows it only by the share of the
-core it takes, and OpenBLAS's worker spinning after a NumPy matmul only by its share.
-share_threads_with_blas() (or SHARE_BLAS_THREADS = True before the first matmul) also hands
-NumPy's OpenBLAS this thread pool (OpenBLAS's threading callback): NumPy's matmuls then run
-on the same threads and no OpenBLAS worker is left spinning; off by default, as NumPy's own
-calls then wait for a pool worker to be scheduled (kernels/README.md, "Threads").
+never wait for each other: a busy process, or OpenBLAS's spinning worker, slows it only by
+the core share it takes. share_threads_with_blas() (or SHARE_BLAS_THREADS = True before the
+first matmul) hands NumPy's OpenBLAS this pool too; off by default (kernels/README.md, "Threads").
 """
 import contextlib
 import importlib
@@ -54,11 +51,9 @@ from tinygrad_nm.backends import cython_conv, numpy as _numpy
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
-    abs, add, assign, astype, atanh, copy, cos, div, eq, exp, expand, from_numpy, full, ge, getitem, gt,
-    index_add, item, le, log, lt, max, mul, ne, neg, permute, pow, reshape, setitem, sign, sin, sqrt, sub,
-    sum, to_numpy, where, writable)
-from tinygrad_nm.backends.numpy import (  # noqa: F401  NumPy's loops: one pass each, SIMD where NumPy has it
-    ceil, expm1, floor, log1p, log2, round, trunc)
+    abs, add, assign, astype, atanh, ceil, copy, cos, div, eq, exp, expand, expm1, floor, from_numpy, full, ge,
+    getitem, gt, index_add, item, le, log, log1p, log2, lt, max, mul, ne, neg, permute, pow, reshape, round,
+    setitem, sign, sin, sqrt, sub, sum, to_numpy, trunc, where, writable)
 
 NAME = "cython"
 THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"  # settings.num_threads
