@@ -13,6 +13,7 @@
 #define VFMA TNM_CAT(TNM_FMA_, S)
 #define VADD TNM_CAT(TNM_ADD_, S)
 #define VZERO TNM_CAT(TNM_ZERO_, S)
+#define VMAX TNM_CAT(TNM_MAX_, S)
 
 static const int FN(tnm_mr) = MR, FN(tnm_nr) = NR;
 static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/_d from the caches */
@@ -32,6 +33,43 @@ static void FN(tnm_blocking)(void) {
     FN(tnm_mc) = mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
 }
 
+/* x[i] = act(x[i]) for i < n, in place (sigmoid, tanh: _native.pxi passes its own loop). */
+typedef void (*FN(tnm_rows_fn))(T* x, ptrdiff_t n);
+
+/* The epilogue: what storing a tile's last k slice applies, C = act(C + bias) (linear_act). */
+typedef struct {
+    const T* bias_col;          /* bias[j] added to column j of C, or NULL */
+    const T* bias_row;          /* bias[i] added to row i (the transposed product C^T = B^T A^T), or NULL */
+    int act;                    /* TNM_ACT_NONE, TNM_ACT_RELU or TNM_ACT_ROWS */
+    FN(tnm_rows_fn) rows;       /* the activation, for TNM_ACT_ROWS */
+} FN(tnm_epi);
+
+/* Store a finished block, v = acc (+ C if !first), through the epilogue: v + bias, then the
+ * activation; relu in the registers, sigmoid/tanh on the block in tmp (in L1) before it is
+ * written. Full blocks of a row-major C only (the caller checks); i0, j0: the block's place in C. */
+static inline void FN(tnm_store_epi)(VEC acc[MR][NV], T* restrict c, ptrdiff_t ldc, int first,
+                                     const FN(tnm_epi)* e, ptrdiff_t i0, ptrdiff_t j0) {
+    T tmp[MR * NR];
+    VEC zero = VZERO(), bias[NV];
+    int rows = e->act == TNM_ACT_ROWS;
+    TNM_UNROLL for (int v = 0; v < NV; v++) bias[v] = e->bias_col ? VLOADU(e->bias_col + j0 + v * VL) : zero;
+    TNM_UNROLL for (int i = 0; i < MR; i++) {
+        VEC brow = e->bias_row ? VBCAST(e->bias_row[i0 + i]) : zero;
+        TNM_UNROLL for (int v = 0; v < NV; v++) {
+            T* ci = c + i * ldc + v * VL;
+            VEC x = first ? acc[i][v] : VADD(VLOADU(ci), acc[i][v]);
+            if (e->bias_col) x = VADD(x, bias[v]);
+            if (e->bias_row) x = VADD(x, brow);
+            if (e->act == TNM_ACT_RELU) x = VMAX(zero, x);   /* (0 > x) ? 0 : x: NaN stays NaN */
+            VSTOREU(rows ? tmp + i * NR + v * VL : ci, x);
+        }
+    }
+    if (!rows) return;
+    e->rows(tmp, MR * NR);
+    TNM_UNROLL for (int i = 0; i < MR; i++)
+        TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(c + i * ldc + v * VL, VLOADU(tmp + i * NR + v * VL));
+}
+
 /* The micro-kernel: C[0:mr, 0:nr] = (or +=, if !first) A micro-panel @ B micro-panel, that is
  *
  *     for p in range(kc):                       # one step of k
@@ -44,7 +82,8 @@ static void FN(tnm_blocking)(void) {
  * nr < NR), or a C whose columns are not contiguous (csc != 1: a transposed product), is stored
  * through a buffer, and only its mr x nr corner reaches C. */
 static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* restrict bp, T* restrict c,
-                                 ptrdiff_t ldc, ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first) {
+                                 ptrdiff_t ldc, ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first,
+                                 const FN(tnm_epi)* e, ptrdiff_t i0, ptrdiff_t j0) {
     VEC acc[MR][NV];
 #if defined(__GNUC__)
     /* C's rows are far apart in memory (and a power-of-two stride maps them to the same L1 set):
@@ -66,6 +105,10 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
         ap += MR;
         bp += NR;
     }
+    if (mr == MR && nr == NR && csc == 1 && e) {
+        FN(tnm_store_epi)(acc, c, ldc, first, e, i0, j0);
+        return;
+    }
     if (mr == MR && nr == NR && csc == 1) {
         TNM_UNROLL for (int i = 0; i < MR; i++)
             TNM_UNROLL for (int v = 0; v < NV; v++) {
@@ -77,9 +120,24 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
     T tmp[MR * NR];
     TNM_UNROLL for (int i = 0; i < MR; i++)
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(tmp + i * NR + v * VL, acc[i][v]);
+    if (!e) {
+        for (ptrdiff_t i = 0; i < mr; i++)
+            for (ptrdiff_t j = 0; j < nr; j++)
+                c[i * ldc + j * csc] = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
+        return;
+    }
+    /* an edge or transposed block through the epilogue: the same steps, one element at a time */
     for (ptrdiff_t i = 0; i < mr; i++)
-        for (ptrdiff_t j = 0; j < nr; j++)
-            c[i * ldc + j * csc] = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
+        for (ptrdiff_t j = 0; j < nr; j++) {
+            T x = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
+            if (e->bias_col) x += e->bias_col[j0 + j];
+            if (e->bias_row) x += e->bias_row[i0 + i];
+            if (e->act == TNM_ACT_RELU) x = (T)0 > x ? (T)0 : x;
+            tmp[i * NR + j] = x;
+        }
+    if (e->act == TNM_ACT_ROWS) e->rows(tmp, (mr - 1) * NR + nr);
+    for (ptrdiff_t i = 0; i < mr; i++)
+        for (ptrdiff_t j = 0; j < nr; j++) c[i * ldc + j * csc] = tmp[i * NR + j];
 }
 
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: the copy both packings need when
@@ -205,6 +263,7 @@ typedef struct {
     T* bpack;                   /* packed B: k slice at pc starts at pc * npad, its panel q at + q * kc * NR */
     _Atomic unsigned char* flags;   /* per (k slice, panel) */
     _Atomic int failed;
+    const FN(tnm_epi)* epi;     /* applied as the last k slice is stored, or NULL */
 } FN(tnm_job);
 
 static void FN(tnm_tile)(void* arg, long t) {
@@ -242,11 +301,12 @@ static void FN(tnm_tile)(void* arg, long t) {
 #endif
             }
         FN(tnm_pack_a)(j->a + ic * j->rsa + pc * j->csa, j->rsa, j->csa, mc, kc, apack);
+        const FN(tnm_epi)* epi = s == j->nk - 1 ? j->epi : NULL;
         for (ptrdiff_t q = q0; q < q1; q++) {
             ptrdiff_t jr = q * NR, nr = j->N - jr < NR ? j->N - jr : NR;
             for (ptrdiff_t ir = 0; ir < mc; ir += MR)
                 FN(tnm_micro)(kc, apack + ir * kc, bk + q * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
-                              j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0);
+                              j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0, epi, ic + ir, jr);
         }
     }
 }
@@ -298,13 +358,16 @@ static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
     j->ngroups = (N + j->ncb - 1) / j->ncb;
 }
 
-/* C (M x N, row stride ldc) = A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb), all
- * strides in elements; M, N, K > 0. Returns 0, or -1 if a packing buffer could not be allocated
- * (C is then incomplete). */
-static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
-                        ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
-                        int nthreads) {
+/* C (M x N, row stride ldc) = act(A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb) + bias),
+ * all strides in elements; M, N, K > 0; bias (N elements, contiguous) may be NULL, act is one of
+ * TNM_ACT_*, `rows` the activation's function for TNM_ACT_ROWS. Returns 0, or -1 if a packing
+ * buffer could not be allocated (C is then incomplete). */
+static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                            ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                            const T* bias, int act, FN(tnm_rows_fn) rows, int nthreads) {
     FN(tnm_job) j;
+    FN(tnm_epi) epi = {bias, NULL, act, rows};
+    j.epi = bias || act != TNM_ACT_NONE ? &epi : NULL;
     if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
     j.csc = 1;
     if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
@@ -317,6 +380,8 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
         t = csa; csa = rsb; rsb = t;
         j.csc = ldc;
         ldc = 1;
+        epi.bias_row = bias;    /* the bias follows C's columns: the computed C^T's rows */
+        epi.bias_col = NULL;
     }
     j.M = M, j.N = N, j.K = K, j.a = a, j.rsa = rsa, j.csa = csa, j.b = b, j.rsb = rsb, j.csb = csb;
     j.c = c, j.ldc = ldc;
@@ -347,6 +412,13 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
+/* C = A @ B, no epilogue (the arguments as tnm_gemm_epi's). */
+static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                        ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                        int nthreads) {
+    return FN(tnm_gemm_epi)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, NULL, TNM_ACT_NONE, NULL, nthreads);
+}
+
 #undef FN
 #undef VEC
 #undef VL
@@ -360,3 +432,4 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
 #undef VFMA
 #undef VADD
 #undef VZERO
+#undef VMAX

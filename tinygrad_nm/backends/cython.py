@@ -245,6 +245,22 @@ def matmul(a, b):
     return out
 
 
+def linear_act(x, w, b, act):
+    """act(x @ w.T + b) in one native call: the bias and activation applied to each block of the
+    product as the matmul stores it (kernels/tnm_gemm_body.h). Other dtypes: NumPy's three calls."""
+    arrays = _promoted(x, w) if b is None else _promoted(x, w, b)
+    if arrays is None or x.ndim != 2 or w.ndim != 2 or (b is not None and b.ndim != 1):
+        return _numpy.linear_act(x, w, b, act)
+    x, w = arrays[0], arrays[1]
+    bias = None if b is None else np.ascontiguousarray(arrays[2])
+    wt = w.T  # (K, N): read through its strides, packed like any operand
+    size = x.dtype.itemsize
+    x, wt = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (x, wt))
+    out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+    _native.linear_act(x, wt, bias, out, act, matmul_threads())
+    return out
+
+
 # --- activations --------------------------------------------------------------------------------
 def _unary(kernel, fallback, a, threads):
     if not _is_float_array(a):
@@ -363,7 +379,7 @@ def _parallel_from():
     if _native is None:
         return {}
     rows_min = _native.PARALLEL_MIN_ROWS
-    return {"matmul": (_native.SERIAL_MATMUL, 1),
+    return {"matmul": (_native.SERIAL_MATMUL, 1), "linear_act": (_native.SERIAL_MATMUL, 1),
             **{k: (_native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
             **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
                                           "cross_entropy", "cross_entropy_backward")}}
@@ -389,6 +405,7 @@ PRICING = {
     # (FLOPs, transcendentals, divides) per element. float32 tanh is Eigen's rational fit
     # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
     "compiled_work": {("tanh", "float32"): (16, 0, 1)},
+    "matmul_kernels": ("matmul", "linear_act"),  # priced at the matmul's rate (linear_act: plus its epilogue)
     "threads": num_threads,
     "matmul_threads": matmul_threads,
     "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function

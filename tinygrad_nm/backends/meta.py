@@ -127,3 +127,6 @@ log_softmax_backward = softmax_backward
 
 def cross_entropy(logits, labels): return _like(logits, ()), _like(logits)
 def cross_entropy_backward(probs, labels, g): return _like(probs)
+
+
+def linear_act(x, w, b, act): return _like(x, (x.shape[0], w.shape[0]))

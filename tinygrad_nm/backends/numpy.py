@@ -35,7 +35,8 @@ _PASSES = {
     "cross_entropy_backward": [("stream", 1, 1), ("stream", 1, 1)],
     "reshape": [], "permute": [], "expand": [], "item": [],  # views and scalars: the call only
 }
-PRICING = {"family": "array_calls", "passes": _PASSES}
+PRICING = {"family": "array_calls", "passes": _PASSES,
+           "blas": ("matmul", "linear_act")}  # a BLAS call (linear_act: then the bias and activation calls)
 
 
 def unavailable_reason():
@@ -196,3 +197,12 @@ def cross_entropy_backward(probs, labels, g):
     out[np.arange(len(labels)), labels] -= 1
     out *= g / len(labels)
     return out
+
+
+# --- linear layer and activation: the same three calls the unfused ops make -------------------
+def linear_act(x, w, b, act):
+    out = matmul(x, permute(w, (1, 0)))
+    return _ACTIVATION[act](out if b is None else add(out, b))
+
+
+_ACTIVATION = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}

@@ -43,6 +43,7 @@ _WORK = {
     "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
     "tanh_backward": {"loop": 1, "op": 2}, "where": {"loop": 1, "op": 1},
     "matmul": {"madd": 1},                   # per multiply-add: sum(map(mul, row, column))
+    "linear_act": {"madd": 1},               # matmul's, then add and activation: small beside it
     "sum": {"iter": 1},                      # math.fsum over each run (python_math.fsum)
     "max": {"iter": 1, "loop": 1, "op": 1},  # builtin max, then a NaN scan in a generator
     "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},  # gather offsets, then gather
@@ -347,3 +348,12 @@ def cross_entropy_backward(probs, labels, g):
     for r, label in enumerate(labels.data):
         out[r * c + label] -= scale
     return PyBuffer(out, probs.shape, probs.dtype)
+
+
+def linear_act(x, w, b, act):
+    """act(x @ w.T + b) as this backend's own matmul, add and activation (nothing to fuse here)."""
+    out = matmul(x, permute(w, (1, 0)))
+    return _ACTIVATION[act](out if b is None else add(out, b))
+
+
+_ACTIVATION = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}

@@ -22,13 +22,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     r, host = rates.section(FAMILY), rates["host"]
     call = r.get("scalar_call_s", r["call_s"]) if scalar_args else r["call_s"]
     limit, limit_terms = host_limit(cost, rates, dtype)
-    if cost.kernel == "matmul":
-        blas = r["blas_flops"].get(dtype, r["blas_flops"]["float32"])
-        compute = cost.flops / blas
-        return Prediction(call + compute, limit, call, compute, 0.0, 0.0,
-                          "compute" if compute > call else "overhead",
-                          [f"{fmt.flops(cost.flops)} / {fmt.flop_rate(blas)} (BLAS)", f"{fmt.seconds(call)} call"],
-                          limit_terms)
+    if cost.kernel in pricing.get("blas", ("matmul",)):
+        return _blas(cost, r, host, call, dtype, limit, limit_terms)
     passes = pricing["passes"].get(cost.kernel)
     n = cost.elements
     itemsize = cost.itemsize
@@ -73,6 +68,30 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     seconds = overhead + compute + memory + fresh
     bound = max((("overhead", overhead), ("compute", compute), ("memory", memory + fresh)), key=lambda kv: kv[1])[0]
     return Prediction(seconds, limit, overhead, compute, memory, fresh, bound, terms, limit_terms)
+
+
+def _blas(cost, r, host, call, dtype, limit, limit_terms):
+    """A matmul (or a kernel built on one: PRICING["blas"]): its multiply-adds at BLAS's rate; what
+    a fused kernel adds after it (linear_act: the bias and the activation) as NumPy passes over
+    the output - a bias add and an activation, each reading and writing it, exps at NumPy's rate."""
+    blas = r["blas_flops"].get(dtype, r["blas_flops"]["float32"])
+    matmul_flops = 2 * cost.elements
+    compute = matmul_flops / blas
+    terms = [f"{fmt.flops(matmul_flops)} / {fmt.flop_rate(blas)} (BLAS)"]
+    calls, memory = 1, 0.0
+    if cost.flops > matmul_flops:  # an epilogue: two more NumPy calls over the output
+        calls = 3
+        traffic = 4 * cost.out_bytes
+        memory = traffic / bandwidth(host["bandwidth"], traffic)
+        exp = cost.transcendentals * r["exp_s"].get(dtype, r["exp_s"]["float32"])
+        compute += exp
+        terms.append(f"{fmt.nbytes(traffic)} / {fmt.bandwidth(traffic / memory)}")
+        if exp:
+            terms.append(f"exp {fmt.seconds(exp)}")
+    overhead = calls * call
+    terms.append(f"{fmt.seconds(overhead)} {calls} NumPy calls" if calls > 1 else f"{fmt.seconds(call)} call")
+    return Prediction(overhead + compute + memory, limit, overhead, compute, memory, 0.0,
+                      "compute" if compute > overhead else "overhead", terms, limit_terms)
 
 
 def _fresh_bytes(written_total, written_big, host):
