@@ -27,7 +27,7 @@ import numpy as np
 from tinygrad_nm import dtypes
 from tinygrad_nm.backends.gpu_arch import occupancy
 from tinygrad_nm.backends.numba_cuda.device import ASSUMED_OCCUPANCY
-from tinygrad_nm.backends.kernels import KERNELS, TABLE
+from tinygrad_nm.backends.kernels import ACTIVATIONS, KERNELS, TABLE
 
 ARCHS = {"sm_80": (8, 0), "sm_90": (9, 0)}  # A100; H100/H200 (their per-SM limits: backends/gpu_arch.py)
 SPILL_FREE = ("rows", "softmax", "matmul_direct", "matmul_tiled", "matmul_register_blocked")  # any spill fails the test
@@ -194,6 +194,8 @@ def _exercise(nc, serving):
             ("acc", "index", "g"): [(x, k, call("getitem", x, k)) for k in keys],
             ("a", "value"): [(x, xt), (xt, 1)], ("shape", "value", "dtype"): [((3, 2), 1, dts[dtype])],
             ("array", "dtype"): [(np.ones(3), dts[dtype])],
+            ("x", "w", "b", "act"): [(x, w5, b5, act) for act in ACTIVATIONS for b5 in (d((5,), dtype), None)
+                                     for w5 in (d((5, 6), dtype),)],
         }
         for name in KERNELS:
             params = tuple(_params(name))
