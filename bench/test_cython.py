@@ -7,7 +7,8 @@
 - each instruction-set variant's fp32 matmul (1024; 512 with --quick) beside NumPy's;
 - relu, sigmoid and tanh, forward + backward kernels on 4M float32 elements;
 - an MLP training step, 784-256-10, batch 128, built from Tensor ops: x @ W1 + b1, relu,
-  @ W2 + b2, F.cross_entropy, backward, an SGD update under no_grad.
+  @ W2 + b2, F.cross_entropy, backward, an SGD update under no_grad ("ops"); and as a user writes
+  it, nn.Sequential and optim.SGD ("nn": the fused linear_act and axpy kernels).
 
 Each comparison is one pytest-benchmark group with a `numpy` and a `cython` entry. The
 `cython` entry also times both sides interleaved (blocks of calls, numpy then cython, repeated;
@@ -353,11 +354,33 @@ def make_mlp_step(backend, batch=128, sizes=(784, 256, 10), lr=0.01, seed=0):
     return step, params
 
 
+def make_mlp_model_step(backend, batch=128, sizes=(784, 256, 10), lr=0.01, seed=0):
+    """The same step as a user writes it: nn.Sequential(Linear, ReLU, Linear) (its Linear + ReLU
+    runs as one linear_act kernel) and optim.SGD (its update one axpy kernel per parameter)."""
+    rng = np.random.default_rng(seed)
+    x = Tensor(rng.standard_normal((batch, sizes[0])), dtype="float32", backend=backend)
+    labels = Tensor(rng.integers(0, sizes[2], batch), backend=backend)
+    net = tnm.nn.Sequential(tnm.nn.Linear(sizes[0], sizes[1], backend=backend, generator=rng), tnm.nn.ReLU(),
+                            tnm.nn.Linear(sizes[1], sizes[2], backend=backend, generator=rng))
+    opt = tnm.optim.SGD(net.parameters(), lr=lr)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), labels)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, tuple(net.parameters())
+
+
+@pytest.mark.parametrize("style", ["ops", "nn"])
 @pytest.mark.parametrize("backend", ["numpy", "cython"])
-def test_mlp_training_step(benchmark, backend):
-    benchmark.group = "cython: MLP step 784-256-10, batch 128"
-    step, params = make_mlp_step(backend)
-    ref_step, ref_params = make_mlp_step("numpy")
+def test_mlp_training_step(benchmark, backend, style):
+    benchmark.group = f"cython: MLP step 784-256-10, batch 128, {style}"
+    make = make_mlp_step if style == "ops" else make_mlp_model_step
+    step, params = make(backend)
+    ref_step, ref_params = make("numpy")
     for _ in range(3):  # the same training on both backends: the losses agree
         assert abs(step().item() - ref_step().item()) < 1e-4
     with cy.blas_limited(THREADS):
@@ -366,6 +389,6 @@ def test_mlp_training_step(benchmark, backend):
     if backend == "cython" and not benchmark.disabled:  # --benchmark-disable: run once, time nothing
         t_np, t_cy = interleaved(ref_step, step, rounds=4 * ROUNDS, calls=5)
         info.update(interleaved_numpy_ms=t_np * 1e3, interleaved_cython_ms=t_cy * 1e3, ratio_vs_numpy=t_np / t_cy)
-        print(f"\nMLP step 784-256-10 batch 128: cython {t_cy * 1e3:.3f} ms, numpy {t_np * 1e3:.3f} ms "
+        print(f"\nMLP step 784-256-10 batch 128 ({style}): cython {t_cy * 1e3:.3f} ms, numpy {t_np * 1e3:.3f} ms "
               f"-> {t_np / t_cy:.2f}x")
     benchmark.extra_info.update(info)

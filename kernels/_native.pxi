@@ -181,6 +181,23 @@ def linear_act(const floating[:, :] a, const floating[:, :] b, const floating[::
         raise MemoryError(f"linear_act: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
 
 
+# --- an optimizer's step ---------------------------------------------------------------------------
+def axpy(floating[::1] a, double alpha, const floating[::1] x):
+    """a[i] += alpha * x[i], in place: one pass where NumPy makes two and a temporary."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    cdef floating al = <floating>alpha
+    cdef floating* pa
+    cdef const floating* px
+    if x.shape[0] != n:
+        raise ValueError(f"axpy: a has {n} elements, x {x.shape[0]}")
+    if n == 0:
+        return
+    pa, px = &a[0], &x[0]
+    with nogil:
+        for i in range(n):
+            pa[i] = pa[i] + al * px[i]
+
+
 # --- activations ----------------------------------------------------------------------------------
 cdef _unary(int op, const floating[::1] x, floating[::1] out, int num_threads):
     num_threads = _threads(num_threads)

@@ -156,3 +156,19 @@ def test_mixed_dtypes_promote_as_the_unfused_ops(backend, rng):
     y = linear_act(Tensor(x.astype(np.float64)), Tensor(w), Tensor(b), "relu")
     assert y.dtype == tnm.float64
     np.testing.assert_allclose(y.numpy(), np.maximum(x.astype(np.float64) @ w.T + b, 0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_axpy_updates_in_place(backend, dtype, rng):
+    """axpy (optim.SGD's update) writes a + alpha * x into a's own storage."""
+    be, dt = _kernels(backend), tnm.dtypes.to_dtype(dtype)
+    a, x = rng.standard_normal((7, 5)).astype(dtype), rng.standard_normal((7, 5)).astype(dtype)
+    buf = be.from_numpy(a, dt)
+    out = be.axpy(buf, -0.25, be.from_numpy(x, dt))
+    assert out is buf
+    np.testing.assert_allclose(be.to_numpy(out), a - 0.25 * x, rtol=1e-6 if dtype == "float32" else 1e-14)
+    p = nn.Parameter(Tensor(a))
+    p.grad = Tensor(x)
+    view = p.detach()  # a view of p's storage sees the update, as in PyTorch
+    tnm.optim.SGD([p], lr=0.25).step()
+    np.testing.assert_allclose(view.numpy(), a - 0.25 * x, rtol=1e-6 if dtype == "float32" else 1e-14)

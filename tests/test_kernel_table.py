@@ -153,4 +153,5 @@ _EXAMPLE_ARGS = {
     "softmax": (_B((64, 10)), 1), "log_softmax": (_B((64, 10)), 1),
     "softmax_backward": (_B((64, 10)), _B((64, 10)), 1), "log_softmax_backward": (_B((64, 10)), _B((64, 10)), 1),
     "cross_entropy": (_B((64, 10)), _B((64,), 8)), "cross_entropy_backward": (_B((64, 10)), _B((64,), 8), _B(())),
+    "linear_act": (_B((64, 32)), _B((16, 32)), _B((16,)), "sigmoid"), "axpy": (_B((64, 64)), -0.1, _B((64, 64))),
 }

@@ -15,9 +15,10 @@ nodes; forward and backward side by side:
     y = BiasOf(h, b)      forward: y is h (the same buffer; b entered through LinearAct)
                           backward: g_h = g, and g_b = g_z summed over the rows
 
-BiasOf is recorded only when b needs a gradient; it computes g_z itself (one elementwise pass
-over the output, which LinearAct then repeats: a node cannot hand its input anything but that
-input's gradient).
+BiasOf is recorded only when b needs a gradient. It computes g_z for b's gradient and leaves it
+beside LinearAct's saved output with the g it came from; LinearAct's backward, which receives that
+same g (BiasOf hands g on unchanged, and h has no other consumer), uses it instead of computing
+g_z a second time.
 """
 from tinygrad_nm.autograd import Function, is_grad_enabled, needs_grad
 from tinygrad_nm.backends.kernels import ACTIVATIONS
@@ -32,12 +33,15 @@ class LinearAct(Function):
 
     def forward(ctx, be, x, w, b, act):
         out = be.linear_act(x, w, b, act)
-        ctx._saved = (x, w, out, act)
+        ctx._saved = [x, w, out, act, None]  # the last: (g, g_z) from BiasOf's backward
         return out
 
     def backward(ctx, be, g):
-        x, w, y, act = ctx._saved
-        gz = getattr(be, _BACKWARD[act])(y, g)  # relu_backward(y, g) = relu_backward(z, g): y > 0 iff z > 0
+        x, w, y, act, done = ctx._saved
+        if done is not None and done[0] is g:  # BiasOf computed act'(y) g from this very g
+            gz = done[1]
+        else:  # relu_backward(y, g) = relu_backward(z, g): y > 0 exactly where z > 0
+            gz = getattr(be, _BACKWARD[act])(y, g)
         gx = be.matmul(gz, w) if needs_grad(ctx._a) else None
         gw = be.matmul(be.permute(gz, (1, 0)), x) if needs_grad(ctx._b) else None
         return gx, gw
@@ -54,6 +58,9 @@ class BiasOf(Function):
     def backward(ctx, be, g):
         y, act = ctx._saved
         gz = getattr(be, _BACKWARD[act])(y, g)
+        h = ctx._a
+        if h is not None and h._ctx is LinearAct and h._saved is not None:
+            h._saved[4] = (g, gz)  # LinearAct's backward, next, needs the same g_z
         return (g if needs_grad(ctx._a) else None), be.sum(gz, (0,), False)
 
 

@@ -217,6 +217,12 @@ def linear_act(activation_work):
     return cost
 
 
+def axpy(name, args, out):
+    """a += alpha * x in place: a multiply and an add per element; reads a and x, writes a."""
+    a, x = as_buf(args[0]), as_buf(args[2])
+    return Cost(name, (a.shape, x.shape), 2 * a.size, 0, 2 * a.nbytes + x.nbytes, a.size, 0)
+
+
 def copy(name, args, out):
     """copy, astype, from_numpy, to_numpy: read every element, write every element."""
     a = as_buf(args[0])

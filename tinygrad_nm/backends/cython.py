@@ -49,7 +49,7 @@ import os
 
 import numpy as np
 
-from tinygrad_nm.backends import numpy as _numpy
+from tinygrad_nm.backends import cython_pricing as _cython_pricing, numpy as _numpy
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
@@ -261,6 +261,15 @@ def linear_act(x, w, b, act):
     return out
 
 
+def axpy(a, alpha, x):
+    """a += alpha * x in one native pass (memory-bound: one thread); other inputs: NumPy's two calls."""
+    if not (_is_float_array(a) and type(x) is np.ndarray and x.dtype == a.dtype and x.shape == a.shape
+            and a.flags.c_contiguous and a.flags.writeable):
+        return _numpy.axpy(a, alpha, x)
+    _native.axpy(a.reshape(-1), float(alpha), _flat(x))
+    return a
+
+
 # --- activations --------------------------------------------------------------------------------
 def _unary(kernel, fallback, a, threads):
     if not _is_float_array(a):
@@ -364,50 +373,5 @@ def cross_entropy_backward(probs, labels, g):
     return out
 
 
-# --- pricing: which kernels run natively here, from which size on every thread (napkin's
-# compiled_host family); the thresholds are the compiled module's own.
-def _native_kernels():
-    from tinygrad_nm.backends.kernels import KERNELS
-    here = globals()
-    return tuple(k for k in KERNELS if getattr(here.get(k), "__module__", None) == __name__)
-
-
-def _parallel_from():
-    """kernel -> (fewest elements - multiply-adds for matmul - for which it runs on every thread,
-    parallel regions per call), the compiled module's own thresholds. relu and the backward
-    activations stay on one thread (memory-bound)."""
-    if _native is None:
-        return {}
-    rows_min = _native.PARALLEL_MIN_ROWS
-    return {"matmul": (_native.SERIAL_MATMUL, 1), "linear_act": (_native.SERIAL_MATMUL, 1),
-            **{k: (_native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
-            **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-                                          "cross_entropy", "cross_entropy_backward")}}
-
-
-def _module_facts():
-    """What the loaded compiled module is: its instruction set, vector width, the matmul's blocks."""
-    if _native is None:
-        return {}
-    return {"isa": _native.ISA,                        # the instruction set of the loaded module
-            "vector_bytes": _native.VECTOR_BYTES,
-            "openmp": _native.OPENMP,
-            "matmul_blocks": _native.MATMUL_BLOCKS,    # MR, NR (register block), KC, MC, NC, per dtype
-            "cache_bytes": _native.CACHE_BYTES,        # L1, L2, L3 as read at import: they set the blocks
-            "thin_matmul_n": _native.THIN_MATMUL_N}    # at most this many columns: dot products, no packing
-
-
-PRICING = {
-    "family": "compiled_host",
-    "native": _native_kernels() if _native is not None else (),
-    "parallel": _parallel_from(),
-    # where a compiled kernel computes differently from the table's formula: (kernel, dtype) ->
-    # (FLOPs, transcendentals, divides) per element. float32 tanh is Eigen's rational fit
-    # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
-    "compiled_work": {("tanh", "float32"): (16, 0, 1)},
-    "matmul_kernels": ("matmul", "linear_act"),  # priced at the matmul's rate (linear_act: plus its epilogue)
-    "threads": num_threads,
-    "matmul_threads": matmul_threads,
-    "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
-    **_module_facts(),
-}
+# --- pricing (napkin's compiled_host family): the compiled module's facts, cython_pricing.py
+PRICING = _cython_pricing.pricing(_native, globals(), num_threads, matmul_threads)

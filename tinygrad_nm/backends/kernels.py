@@ -151,6 +151,9 @@ _ROWS = [
        "out = act(x @ w.T + b): x (M, K), w (N, K) as nn.Linear stores it, b (N,) or None, act one of "
        "ACTIVATIONS (a Linear layer and its activation in one kernel; the same values as matmul, add, act)",
        c.linear_act(_activation_work)),
+    _k("axpy", "fused", "axpy(a, alpha, x)",
+       "a[i] += alpha * x[i] in a's storage (an optimizer's step, alpha a Python float); returns the buffer "
+       "now holding the result: a, or a new one if a is immutable", c.axpy),
 ]
 
 TABLE = {row.name: row for row in _ROWS}

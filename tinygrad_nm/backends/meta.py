@@ -130,3 +130,4 @@ def cross_entropy_backward(probs, labels, g): return _like(probs)
 
 
 def linear_act(x, w, b, act): return _like(x, (x.shape[0], w.shape[0]))
+def axpy(a, alpha, x): return a

@@ -34,6 +34,7 @@ _PASSES = {
                       ("exp", 1, 1)],
     "cross_entropy_backward": [("stream", 1, 1), ("stream", 1, 1)],
     "reshape": [], "permute": [], "expand": [], "item": [],  # views and scalars: the call only
+    "axpy": [("stream", 1, 1), ("stream", 2, 1)],      # t = alpha * x; a += t
 }
 PRICING = {"family": "array_calls", "passes": _PASSES,
            "blas": ("matmul", "linear_act")}  # a BLAS call (linear_act: then the bias and activation calls)
@@ -206,3 +207,12 @@ def linear_act(x, w, b, act):
 
 
 _ACTIVATION = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}
+
+
+def axpy(a, alpha, x):
+    """a += alpha * x in a's storage: two passes (alpha * x, then the add in place)."""
+    t = np.multiply(x, alpha, dtype=a.dtype)
+    if type(a) is np.ndarray and a.flags.writeable and t.shape == a.shape:
+        np.add(a, t, out=a)
+        return a
+    return (a + t).astype(a.dtype, copy=False)  # a NumPy scalar or read-only view: a new buffer

@@ -17,10 +17,10 @@ from tinygrad_nm import dtypes
 from tinygrad_nm.backends.numba_cuda import device as D
 from tinygrad_nm.backends.numba_cuda.elementwise import DEVICE_FUNCTIONS, ne
 from tinygrad_nm.backends.numba_cuda.indexing import permute
-from tinygrad_nm.backends.numba_cuda.jit import constants, device_function, kernel, map_
+from tinygrad_nm.backends.numba_cuda.jit import constants, device_function, kernel, map_, scalar
 from tinygrad_nm.backends.numba_cuda.storage import astype, contiguous, fill
 
-__all__ = ["matmul", "linear_act"]
+__all__ = ["matmul", "linear_act", "axpy"]
 
 
 # --- device side ------------------------------------------------------------------------------
@@ -241,3 +241,12 @@ def linear_act(x, w, b, act):
     out = matmul(x, permute(w, (1, 0)))
     inputs = [out] if b is None else [out, b]  # b (N,) broadcasts along the rows
     return map_(_epilogue(act, b is not None), inputs, out.dtype, *constants(out.dtype), out=out)
+
+
+def _axpy(y, v, alpha, unused):
+    return y + alpha * v
+
+
+def axpy(a, alpha, x):
+    """a += alpha * x in a's storage (an optimizer's step): one elementwise pass."""
+    return map_(_axpy, [a, x], a.dtype, scalar(alpha, a.dtype), scalar(0, a.dtype), out=a)

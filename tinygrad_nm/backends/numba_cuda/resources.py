@@ -194,6 +194,7 @@ def _exercise(nc, serving):
             ("acc", "index", "g"): [(x, k, call("getitem", x, k)) for k in keys],
             ("a", "value"): [(x, xt), (xt, 1)], ("shape", "value", "dtype"): [((3, 2), 1, dts[dtype])],
             ("array", "dtype"): [(np.ones(3), dts[dtype])],
+            ("a", "alpha", "x"): [(d((4, 6), dtype), -0.5, x), (d((4, 6), dtype), 2.0, xt)],
             ("x", "w", "b", "act"): [(x, w5, b5, act) for act in ACTIVATIONS for b5 in (d((5,), dtype), None)
                                      for w5 in (d((5, 6), dtype),)],
         }
