@@ -175,6 +175,9 @@
 /* Products with fewer multiply-adds than this run in the calling thread: waking the team
  * costs more than the second core saves (measured: bench/README.md, cython section). */
 #define TNM_SERIAL_GEMM (1L << 21)
+/* Below this many multiply-adds (~0.3 ms on one core) a product is cut into 2 tiles per thread
+ * rather than 4 (tnm_tiles). */
+#define TNM_SMALL_GEMM (1L << 26)
 
 /* Packing buffers are kept per thread between calls (a fresh one of a few hundred KiB would be
  * an mmap and page faults every call); the packed copy of a B bigger than this is freed after

@@ -325,12 +325,14 @@ static double FN(tnm_cost)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa,
 }
 
 /* Cut C into tiles: row blocks of mcb <= MC rows (a multiple of MR) and column groups of ncb <= NC
- * columns (a multiple of NR). With threads, at least `target` tiles (4 per thread), so a thread
+ * columns (a multiple of NR). With threads, at least `target` tiles (2-4 per thread), so a thread
  * slowed by another process on its core just ends up with fewer; among the cuts that give that
  * many, the one that moves the least data: every tile packs its rows of A and reads its columns
  * of packed B over all of K, so nmb x |B| reads plus ngroups x |A| packed (a packed element
- * counted twice: read and written) - least for tiles near square (1024^3 on two threads: 4 x 2
- * tiles of 264 x 512 rather than 8 x 1 of 132 x 1024). */
+ * counted three times: read, written, and the transposing copy's extra cost over B's streaming
+ * reads) - least for tiles near square (1024^3 on two threads: 4 x 2 tiles of 264 x 512 rather
+ * than 8 x 1 of 132 x 1024; the MLP step's 128x784 @ 784x256: 2 x 2, not 2 x 4, whose A was
+ * packed four times). */
 static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
     ptrdiff_t M = j->M, N = j->N, mp = (M + MR - 1) / MR;
     ptrdiff_t best_nmb = (M + FN(tnm_mc) - 1) / FN(tnm_mc), best_ng = (N + FN(tnm_nc) - 1) / FN(tnm_nc);
@@ -345,7 +347,7 @@ static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
                 ptrdiff_t ncb = (j->npan + ng - 1) / ng * NR;
                 if (ncb > FN(tnm_nc) || (ng > 1 && (j->npan + ng - 2) / (ng - 1) * NR == ncb)) continue;
                 ptrdiff_t tiles = ((M + mcb - 1) / mcb) * ((N + ncb - 1) / ncb);
-                double reads = (double)nmb * N + 2.0 * ng * M;
+                double reads = (double)nmb * N + 3.0 * ng * M;
                 /* too few tiles: worse than any cut with enough; then fewer reads */
                 double score = (tiles < target ? 1e30 * (double)(target - tiles) : 0) + reads;
                 if (best < 0 || score < best) best = score, best_nmb = nmb, best_ng = ng;
@@ -391,7 +393,9 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
     j.nk = (K + j.kcb - 1) / j.kcb;
     j.npan = (N + NR - 1) / NR;
     j.npad = j.npan * NR;
-    FN(tnm_tiles)(&j, nthreads > 1 ? 4 * nthreads : 1);
+    /* 4 tiles per thread; 2 for a product under ~0.3 ms on one core, where a worker the OS starts
+     * late leaves the caller every tile, and each tile more re-packs A (bench/README.md) */
+    FN(tnm_tiles)(&j, nthreads <= 1 ? 1 : (double)M * N * K < TNM_SMALL_GEMM ? 2 * nthreads : 4 * nthreads);
     j.bpack = FN(tnm_buffer)(&FN(tnm_bpack), &FN(tnm_bpack_cap), (size_t)(K * j.npad));
     size_t nflags = (size_t)(j.nk * j.npan);
     if (FN(tnm_flags_cap) < nflags) {
