@@ -74,8 +74,9 @@ def interleaved(numpy_fn, cython_fn, rounds=ROUNDS, calls=3, medians=None, cpu=N
     `medians`, a dict, receives each side's median call too (how a side fares when the machine
     is busy: the fastest call is the least disturbed one, the median the typical one); `cpu`, a
     dict, each side's median process CPU time per call (every thread's: the work the call cost,
-    whatever the other processes on the machine did to its wall time; OpenBLAS's spinning
-    workers count on its side)."""
+    whatever the other processes on the machine did to its wall time). Linux adds a running
+    worker's time to the process's only at a scheduler tick (4 ms) or a switch, so for calls of
+    a few ms or less on two threads the figure is mostly the calling thread's."""
     t_np, t_cy, c_np, c_cy = [], [], [], []
     with cy.blas_limited(THREADS):
         for _ in range(rounds):
