@@ -7,7 +7,8 @@
 - each instruction-set variant's fp32 matmul (1024; 512 with --quick) beside NumPy's;
 - relu, sigmoid and tanh, forward + backward kernels on 4M float32 elements;
 - an MLP training step, 784-256-10, batch 128, built from Tensor ops: x @ W1 + b1, relu,
-  @ W2 + b2, F.cross_entropy, backward, an SGD update under no_grad.
+  @ W2 + b2, F.cross_entropy, backward, an SGD update under no_grad ("ops"); and as a user writes
+  it, nn.Sequential and optim.SGD ("nn": the fused linear_act and axpy kernels).
 
 Each comparison is one pytest-benchmark group with a `numpy` and a `cython` entry. The
 `cython` entry also times both sides interleaved (blocks of calls, numpy then cython, repeated;
@@ -55,27 +56,36 @@ def _fastest(fn, calls):
     return best
 
 
-def _times(fn, calls):
+def _times(fn, calls, cpu=None):
+    """Wall time of each call; `cpu`, a list, receives each call's process CPU time (all threads)."""
     out = []
     for _ in range(calls):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         out.append(time.perf_counter() - start)
+        if cpu is not None:
+            cpu.append(time.process_time() - start_cpu)
     return out
 
 
-def interleaved(numpy_fn, cython_fn, rounds=ROUNDS, calls=3, medians=None):
+def interleaved(numpy_fn, cython_fn, rounds=ROUNDS, calls=3, medians=None, cpu=None):
     """Fastest call of each side over `rounds` blocks of `calls` calls, numpy's block first, no
     pause between them: OpenBLAS's threads are still spinning when the native kernel starts.
     `medians`, a dict, receives each side's median call too (how a side fares when the machine
-    is busy: the fastest call is the least disturbed one, the median the typical one)."""
-    t_np, t_cy = [], []
+    is busy: the fastest call is the least disturbed one, the median the typical one); `cpu`, a
+    dict, each side's median process CPU time per call (every thread's: the work the call cost,
+    whatever the other processes on the machine did to its wall time). Linux adds a running
+    worker's time to the process's only at a scheduler tick (4 ms) or a switch, so for calls of
+    a few ms or less on two threads the figure is mostly the calling thread's."""
+    t_np, t_cy, c_np, c_cy = [], [], [], []
     with cy.blas_limited(THREADS):
         for _ in range(rounds):
-            t_np += _times(numpy_fn, calls)
-            t_cy += _times(cython_fn, calls)
+            t_np += _times(numpy_fn, calls, c_np)
+            t_cy += _times(cython_fn, calls, c_cy)
     if medians is not None:
         medians.update(numpy=float(np.median(t_np)), cython=float(np.median(t_cy)))
+    if cpu is not None:
+        cpu.update(numpy=float(np.median(c_np)), cython=float(np.median(c_cy)))
     return min(t_np), min(t_cy)
 
 
@@ -150,14 +160,15 @@ def test_matmul(benchmark, fma_peak, dtype, n, backend):
                 gflops=_best(benchmark) and flops / _best(benchmark) / 1e9)
     if backend == "cython" and not benchmark.disabled:  # --benchmark-disable: run once, time nothing
         calls = calls_for(n)
-        med = {}
-        t_np, t_cy = interleaved(lambda: npb.matmul(a, b), lambda: cy.matmul(a, b), calls=calls, medians=med)
+        med, cpu = {}, {}
+        t_np, t_cy = interleaved(lambda: npb.matmul(a, b), lambda: cy.matmul(a, b), calls=calls, medians=med,
+                                 cpu=cpu)
         x = np.random.default_rng(1).standard_normal(1 << 18).astype(np.float32)
         alone, after = after_numpy(lambda: cy.matmul(a, b), lambda: (npb.matmul(a, b), np.exp(x)), calls=calls)
         peak = fma_peak.get(dtype)
         info.update(cython_gflops=flops / t_cy / 1e9, numpy_gflops=flops / t_np / 1e9, ratio_vs_numpy=t_np / t_cy,
                     cython_median_gflops=flops / med["cython"] / 1e9, numpy_median_gflops=flops / med["numpy"] / 1e9,
-                    median_ratio_vs_numpy=med["numpy"] / med["cython"],
+                    median_ratio_vs_numpy=med["numpy"] / med["cython"], cpu_ratio_vs_numpy=cpu["numpy"] / cpu["cython"],
                     target=TARGETS[(dtype, n)], after_numpy_vs_alone=alone / after,
                     fma_peak_per_core_gflops=peak and peak / 1e9,
                     fraction_of_peak=peak and flops / t_cy / (THREADS * peak),
@@ -166,7 +177,7 @@ def test_matmul(benchmark, fma_peak, dtype, n, backend):
         print(f"\nmatmul {dtype} {n}^3, {THREADS} threads, {_native.ISA}: cython {info['cython_gflops']:.0f} GFLOP/s, "
               f"numpy {info['numpy_gflops']:.0f} -> {info['ratio_vs_numpy']:.2f}x (target {TARGETS[(dtype, n)]}); "
               f"medians {info['cython_median_gflops']:.0f} vs {info['numpy_median_gflops']:.0f} -> "
-              f"{info['median_ratio_vs_numpy']:.2f}x; "
+              f"{info['median_ratio_vs_numpy']:.2f}x; CPU time (median) {info['cpu_ratio_vs_numpy']:.2f}x; "
               f"of the FMA peak ({THREADS} x {(peak or nan) / 1e9:.0f}): cython "
               f"{(info['fraction_of_peak'] or nan) * 100:.0f}%, numpy {(info['numpy_fraction_of_peak'] or nan) * 100:.0f}%;"
               f" right after numpy calls {info['after_numpy_vs_alone']:.2f} of alone; load {os.getloadavg()[0]:.1f}")
@@ -353,11 +364,33 @@ def make_mlp_step(backend, batch=128, sizes=(784, 256, 10), lr=0.01, seed=0):
     return step, params
 
 
+def make_mlp_model_step(backend, batch=128, sizes=(784, 256, 10), lr=0.01, seed=0):
+    """The same step as a user writes it: nn.Sequential(Linear, ReLU, Linear) (its Linear + ReLU
+    runs as one linear_act kernel) and optim.SGD (its update one axpy kernel per parameter)."""
+    rng = np.random.default_rng(seed)
+    x = Tensor(rng.standard_normal((batch, sizes[0])), dtype="float32", backend=backend)
+    labels = Tensor(rng.integers(0, sizes[2], batch), backend=backend)
+    net = tnm.nn.Sequential(tnm.nn.Linear(sizes[0], sizes[1], backend=backend, generator=rng), tnm.nn.ReLU(),
+                            tnm.nn.Linear(sizes[1], sizes[2], backend=backend, generator=rng))
+    opt = tnm.optim.SGD(net.parameters(), lr=lr)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), labels)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, tuple(net.parameters())
+
+
+@pytest.mark.parametrize("style", ["ops", "nn"])
 @pytest.mark.parametrize("backend", ["numpy", "cython"])
-def test_mlp_training_step(benchmark, backend):
-    benchmark.group = "cython: MLP step 784-256-10, batch 128"
-    step, params = make_mlp_step(backend)
-    ref_step, ref_params = make_mlp_step("numpy")
+def test_mlp_training_step(benchmark, backend, style):
+    benchmark.group = f"cython: MLP step 784-256-10, batch 128, {style}"
+    make = make_mlp_step if style == "ops" else make_mlp_model_step
+    step, params = make(backend)
+    ref_step, ref_params = make("numpy")
     for _ in range(3):  # the same training on both backends: the losses agree
         assert abs(step().item() - ref_step().item()) < 1e-4
     with cy.blas_limited(THREADS):
@@ -366,6 +399,6 @@ def test_mlp_training_step(benchmark, backend):
     if backend == "cython" and not benchmark.disabled:  # --benchmark-disable: run once, time nothing
         t_np, t_cy = interleaved(ref_step, step, rounds=4 * ROUNDS, calls=5)
         info.update(interleaved_numpy_ms=t_np * 1e3, interleaved_cython_ms=t_cy * 1e3, ratio_vs_numpy=t_np / t_cy)
-        print(f"\nMLP step 784-256-10 batch 128: cython {t_cy * 1e3:.3f} ms, numpy {t_np * 1e3:.3f} ms "
+        print(f"\nMLP step 784-256-10 batch 128 ({style}): cython {t_cy * 1e3:.3f} ms, numpy {t_np * 1e3:.3f} ms "
               f"-> {t_np / t_cy:.2f}x")
     benchmark.extra_info.update(info)

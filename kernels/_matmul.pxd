@@ -28,6 +28,16 @@ cdef extern from "tnm_gemm.h" nogil:
     int tnm_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
                    Py_ssize_t csa, const double* b, Py_ssize_t rsb, Py_ssize_t csb, double* c,
                    Py_ssize_t ldc, int nthreads)
+    # the same with the epilogue: C = act(A @ B + bias) (bias: N elements or NULL; act: TNM_ACT_*)
+    const int TNM_ACT_NONE, TNM_ACT_RELU, TNM_ACT_ROWS
+    ctypedef void (*tnm_rows_fn_s)(float* x, Py_ssize_t n) noexcept nogil
+    ctypedef void (*tnm_rows_fn_d)(double* x, Py_ssize_t n) noexcept nogil
+    int tnm_gemm_epi_s(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,
+                       Py_ssize_t csa, const float* b, Py_ssize_t rsb, Py_ssize_t csb, float* c,
+                       Py_ssize_t ldc, const float* bias, int act, tnm_rows_fn_s rows, int nthreads)
+    int tnm_gemm_epi_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
+                       Py_ssize_t csa, const double* b, Py_ssize_t rsb, Py_ssize_t csb, double* c,
+                       Py_ssize_t ldc, const double* bias, int act, tnm_rows_fn_d rows, int nthreads)
 
 cdef enum:
     NR_MAX = 32       # the widest 2-vector row: 2 AVX-512 vectors of floats (the dot products' lanes)

@@ -14,7 +14,8 @@
 from libc.stdint cimport int64_t
 
 from _matmul cimport (floating, thin_matmul_kernel, THIN_N, TNM_VEC_BYTES, TNM_ISA_NAME, TNM_SERIAL_GEMM,
-                      tnm_gemm_init, tnm_gemm_s, tnm_gemm_d, tnm_cpu_supports, tnm_l1_bytes, tnm_l2_bytes,
+                      tnm_gemm_init, tnm_gemm_s, tnm_gemm_d, tnm_gemm_epi_s, tnm_gemm_epi_d, TNM_ACT_NONE,
+                      TNM_ACT_RELU, TNM_ACT_ROWS, tnm_cpu_supports, tnm_l1_bytes, tnm_l2_bytes,
                       tnm_l3_bytes, tnm_mr_s, tnm_nr_s, tnm_mr_d, tnm_nr_d, tnm_kc_s, tnm_mc_s, tnm_nc_s,
                       tnm_kc_d, tnm_mc_d, tnm_nc_d)
 from _activations cimport (elementwise, RELU, SIGMOID, TANH, RELU_BACKWARD, SIGMOID_BACKWARD,
@@ -101,6 +102,100 @@ def matmul(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out,
             rc = tnm_gemm_d(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, num_threads)
     if rc != 0:
         raise MemoryError(f"matmul: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
+
+
+# --- linear layer + activation: the matmul's epilogue ----------------------------------------------
+# sigmoid and tanh on a block of C, called by the matmul as it stores the block (tnm_gemm_body.h);
+# the same loops as the activation kernels
+cdef void _sigmoid_s(float* x, Py_ssize_t n) noexcept nogil:
+    elementwise(SIGMOID, x, NULL, x, n, 1)
+
+cdef void _sigmoid_d(double* x, Py_ssize_t n) noexcept nogil:
+    elementwise(SIGMOID, x, NULL, x, n, 1)
+
+cdef void _tanh_s(float* x, Py_ssize_t n) noexcept nogil:
+    elementwise(TANH, x, NULL, x, n, 1)
+
+cdef void _tanh_d(double* x, Py_ssize_t n) noexcept nogil:
+    elementwise(TANH, x, NULL, x, n, 1)
+
+_ACT_CODES = {"relu": RELU, "sigmoid": SIGMOID, "tanh": TANH}
+
+
+cdef void _bias_act(floating* out, Py_ssize_t M, Py_ssize_t N, const floating* bias, int op) noexcept nogil:
+    """out = op(out + bias), row by row: the epilogue of the dot-product path (N <= THIN_N)."""
+    cdef Py_ssize_t i, j
+    for i in range(M):
+        if bias != NULL:
+            for j in range(N):
+                out[i * N + j] = out[i * N + j] + bias[j]
+        elementwise(op, out + i * N, NULL, out + i * N, N, 1)
+
+
+def linear_act(const floating[:, :] a, const floating[:, :] b, const floating[::1] bias, floating[:, ::1] out,
+               str act, int num_threads=1):
+    """out = act(a @ b + bias): the matmul with bias (N elements, or None) and activation ("relu",
+    "sigmoid" or "tanh") applied to each block of out as it is stored. a (M, K) and b (K, N) may
+    have any strides (whole elements); out is (M, N), C-contiguous."""
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1], item = sizeof(floating)
+    cdef int rc = 0, op, code
+    cdef const floating* bp = NULL
+    if act not in _ACT_CODES:
+        raise ValueError(f"linear_act: unknown activation {act!r}; expected one of {', '.join(_ACT_CODES)}")
+    op = _ACT_CODES[act]
+    code = TNM_ACT_RELU if op == RELU else TNM_ACT_ROWS
+    if b.shape[0] != K or out.shape[0] != M or out.shape[1] != N:
+        raise ValueError(f"linear_act: shapes ({M}, {K}) @ ({b.shape[0]}, {N}) into out ({out.shape[0]}, "
+                         f"{out.shape[1]}) do not fit")
+    if bias is not None:
+        if bias.shape[0] != N:
+            raise ValueError(f"linear_act: bias has {bias.shape[0]} elements, the product {N} columns")
+        if N > 0:
+            bp = &bias[0]
+    if M == 0 or N == 0:
+        return
+    if K == 0:  # no products: act(0 + bias) per row
+        out[:, :] = 0
+        with nogil:
+            _bias_act(&out[0, 0], M, N, bp, op)
+        return
+    if N <= THIN_N and a.strides[1] == item:  # dot products (as matmul), then the epilogue on the few columns
+        matmul(a, b, out, num_threads)
+        with nogil:
+            _bias_act(&out[0, 0], M, N, bp, op)
+        return
+    if a.strides[0] % item or a.strides[1] % item or b.strides[0] % item or b.strides[1] % item:
+        raise ValueError(f"linear_act: the strides of a ({a.strides[0]}, {a.strides[1]}) and b ({b.strides[0]}, "
+                         f"{b.strides[1]}) must be whole elements of {item} bytes (copy them first)")
+    num_threads = _threads(num_threads)
+    cdef Py_ssize_t rsa = a.strides[0] // item, csa = a.strides[1] // item
+    cdef Py_ssize_t rsb = b.strides[0] // item, csb = b.strides[1] // item
+    with nogil:
+        if floating is float:
+            rc = tnm_gemm_epi_s(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, bp, code,
+                                _sigmoid_s if op == SIGMOID else _tanh_s, num_threads)
+        else:
+            rc = tnm_gemm_epi_d(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, bp, code,
+                                _sigmoid_d if op == SIGMOID else _tanh_d, num_threads)
+    if rc != 0:
+        raise MemoryError(f"linear_act: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
+
+
+# --- an optimizer's step ---------------------------------------------------------------------------
+def axpy(floating[::1] a, double alpha, const floating[::1] x):
+    """a[i] += alpha * x[i], in place: one pass where NumPy makes two and a temporary."""
+    cdef Py_ssize_t i, n = a.shape[0]
+    cdef floating al = <floating>alpha
+    cdef floating* pa
+    cdef const floating* px
+    if x.shape[0] != n:
+        raise ValueError(f"axpy: a has {n} elements, x {x.shape[0]}")
+    if n == 0:
+        return
+    pa, px = &a[0], &x[0]
+    with nogil:
+        for i in range(n):
+            pa[i] = pa[i] + al * px[i]
 
 
 # --- activations ----------------------------------------------------------------------------------

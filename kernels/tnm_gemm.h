@@ -48,6 +48,7 @@
 #define TNM_BCAST_s(x) _mm512_set1_ps(x)
 #define TNM_FMA_s(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define TNM_ADD_s(a, b) _mm512_add_ps(a, b)
+#define TNM_MAX_s(a, b) _mm512_max_ps(a, b)
 #define TNM_ZERO_s() _mm512_setzero_ps()
 #define TNM_VEC_d __m512d
 #define TNM_VL_d 8
@@ -58,6 +59,7 @@
 #define TNM_BCAST_d(x) _mm512_set1_pd(x)
 #define TNM_FMA_d(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define TNM_ADD_d(a, b) _mm512_add_pd(a, b)
+#define TNM_MAX_d(a, b) _mm512_max_pd(a, b)
 #define TNM_ZERO_d() _mm512_setzero_pd()
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -73,6 +75,7 @@
 #define TNM_BCAST_s(x) _mm256_set1_ps(x)
 #define TNM_FMA_s(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define TNM_ADD_s(a, b) _mm256_add_ps(a, b)
+#define TNM_MAX_s(a, b) _mm256_max_ps(a, b)
 #define TNM_ZERO_s() _mm256_setzero_ps()
 #define TNM_VEC_d __m256d
 #define TNM_VL_d 4
@@ -83,6 +86,7 @@
 #define TNM_BCAST_d(x) _mm256_set1_pd(x)
 #define TNM_FMA_d(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define TNM_ADD_d(a, b) _mm256_add_pd(a, b)
+#define TNM_MAX_d(a, b) _mm256_max_pd(a, b)
 #define TNM_ZERO_d() _mm256_setzero_pd()
 #elif defined(__SSE2__)
 #include <emmintrin.h>
@@ -99,6 +103,7 @@
 #define TNM_BCAST_s(x) _mm_set1_ps(x)
 #define TNM_FMA_s(a, b, c) _mm_add_ps(_mm_mul_ps(a, b), c)
 #define TNM_ADD_s(a, b) _mm_add_ps(a, b)
+#define TNM_MAX_s(a, b) _mm_max_ps(a, b)
 #define TNM_ZERO_s() _mm_setzero_ps()
 #define TNM_VEC_d __m128d
 #define TNM_VL_d 2
@@ -109,6 +114,7 @@
 #define TNM_BCAST_d(x) _mm_set1_pd(x)
 #define TNM_FMA_d(a, b, c) _mm_add_pd(_mm_mul_pd(a, b), c)
 #define TNM_ADD_d(a, b) _mm_add_pd(a, b)
+#define TNM_MAX_d(a, b) _mm_max_pd(a, b)
 #define TNM_ZERO_d() _mm_setzero_pd()
 #else
 /* Plain C for any other machine: a "vector" of one element, 4 x 8 accumulators (the compiler
@@ -132,6 +138,7 @@
 #define TNM_BCAST_s(x) (x)
 #define TNM_FMA_s(a, b, c) ((a) * (b) + (c))
 #define TNM_ADD_s(a, b) ((a) + (b))
+#define TNM_MAX_s(a, b) ((a) > (b) ? (a) : (b))
 #define TNM_ZERO_s() 0.0f
 #define TNM_LOAD_d(p) (*(p))
 #define TNM_LOADU_d(p) (*(p))
@@ -139,6 +146,7 @@
 #define TNM_BCAST_d(x) (x)
 #define TNM_FMA_d(a, b, c) ((a) * (b) + (c))
 #define TNM_ADD_d(a, b) ((a) + (b))
+#define TNM_MAX_d(a, b) ((a) > (b) ? (a) : (b))
 #define TNM_ZERO_d() 0.0
 #else
 #define TNM_NV 2                    /* a row of the register block is two vectors */
@@ -152,6 +160,14 @@
 #define TNM_UNROLL
 #endif
 
+/* The epilogue applied to C as a tile's last k slice is stored (linear_act: a Linear layer and its
+ * activation in one kernel). max(0, x) in the vector registers; sigmoid and tanh through a
+ * function of the module (_native.pxi: the same vectorised formulas as the activation kernels)
+ * called on the tile while it sits in a small buffer in L1. */
+#define TNM_ACT_NONE 0
+#define TNM_ACT_RELU 1
+#define TNM_ACT_ROWS 2              /* the `rows` function: x[i] = act(x[i]) for i < n, in place */
+
 #define TNM_ALIGN 64                /* packed panels start on a cache line (aligned vector loads) */
 #define TNM_CAT2(a, b) a##b
 #define TNM_CAT(a, b) TNM_CAT2(a, b)
@@ -159,6 +175,9 @@
 /* Products with fewer multiply-adds than this run in the calling thread: waking the team
  * costs more than the second core saves (measured: bench/README.md, cython section). */
 #define TNM_SERIAL_GEMM (1L << 21)
+/* Below this many multiply-adds (~0.3 ms on one core) a product is cut into 2 tiles per thread
+ * rather than 4 (tnm_tiles). */
+#define TNM_SMALL_GEMM (1L << 26)
 
 /* Packing buffers are kept per thread between calls (a fresh one of a few hundred KiB would be
  * an mmap and page faults every call); the packed copy of a B bigger than this is freed after

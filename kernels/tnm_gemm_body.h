@@ -13,6 +13,7 @@
 #define VFMA TNM_CAT(TNM_FMA_, S)
 #define VADD TNM_CAT(TNM_ADD_, S)
 #define VZERO TNM_CAT(TNM_ZERO_, S)
+#define VMAX TNM_CAT(TNM_MAX_, S)
 
 static const int FN(tnm_mr) = MR, FN(tnm_nr) = NR;
 static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/_d from the caches */
@@ -32,6 +33,43 @@ static void FN(tnm_blocking)(void) {
     FN(tnm_mc) = mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
 }
 
+/* x[i] = act(x[i]) for i < n, in place (sigmoid, tanh: _native.pxi passes its own loop). */
+typedef void (*FN(tnm_rows_fn))(T* x, ptrdiff_t n);
+
+/* The epilogue: what storing a tile's last k slice applies, C = act(C + bias) (linear_act). */
+typedef struct {
+    const T* bias_col;          /* bias[j] added to column j of C, or NULL */
+    const T* bias_row;          /* bias[i] added to row i (the transposed product C^T = B^T A^T), or NULL */
+    int act;                    /* TNM_ACT_NONE, TNM_ACT_RELU or TNM_ACT_ROWS */
+    FN(tnm_rows_fn) rows;       /* the activation, for TNM_ACT_ROWS */
+} FN(tnm_epi);
+
+/* Store a finished block, v = acc (+ C if !first), through the epilogue: v + bias, then the
+ * activation; relu in the registers, sigmoid/tanh on the block in tmp (in L1) before it is
+ * written. Full blocks of a row-major C only (the caller checks); i0, j0: the block's place in C. */
+static inline void FN(tnm_store_epi)(VEC acc[MR][NV], T* restrict c, ptrdiff_t ldc, int first,
+                                     const FN(tnm_epi)* e, ptrdiff_t i0, ptrdiff_t j0) {
+    T tmp[MR * NR];
+    VEC zero = VZERO(), bias[NV];
+    int rows = e->act == TNM_ACT_ROWS;
+    TNM_UNROLL for (int v = 0; v < NV; v++) bias[v] = e->bias_col ? VLOADU(e->bias_col + j0 + v * VL) : zero;
+    TNM_UNROLL for (int i = 0; i < MR; i++) {
+        VEC brow = e->bias_row ? VBCAST(e->bias_row[i0 + i]) : zero;
+        TNM_UNROLL for (int v = 0; v < NV; v++) {
+            T* ci = c + i * ldc + v * VL;
+            VEC x = first ? acc[i][v] : VADD(VLOADU(ci), acc[i][v]);
+            if (e->bias_col) x = VADD(x, bias[v]);
+            if (e->bias_row) x = VADD(x, brow);
+            if (e->act == TNM_ACT_RELU) x = VMAX(zero, x);   /* (0 > x) ? 0 : x: NaN stays NaN */
+            VSTOREU(rows ? tmp + i * NR + v * VL : ci, x);
+        }
+    }
+    if (!rows) return;
+    e->rows(tmp, MR * NR);
+    TNM_UNROLL for (int i = 0; i < MR; i++)
+        TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(c + i * ldc + v * VL, VLOADU(tmp + i * NR + v * VL));
+}
+
 /* The micro-kernel: C[0:mr, 0:nr] = (or +=, if !first) A micro-panel @ B micro-panel, that is
  *
  *     for p in range(kc):                       # one step of k
@@ -44,7 +82,8 @@ static void FN(tnm_blocking)(void) {
  * nr < NR), or a C whose columns are not contiguous (csc != 1: a transposed product), is stored
  * through a buffer, and only its mr x nr corner reaches C. */
 static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* restrict bp, T* restrict c,
-                                 ptrdiff_t ldc, ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first) {
+                                 ptrdiff_t ldc, ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first,
+                                 const FN(tnm_epi)* e, ptrdiff_t i0, ptrdiff_t j0) {
     VEC acc[MR][NV];
 #if defined(__GNUC__)
     /* C's rows are far apart in memory (and a power-of-two stride maps them to the same L1 set):
@@ -66,6 +105,10 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
         ap += MR;
         bp += NR;
     }
+    if (mr == MR && nr == NR && csc == 1 && e) {
+        FN(tnm_store_epi)(acc, c, ldc, first, e, i0, j0);
+        return;
+    }
     if (mr == MR && nr == NR && csc == 1) {
         TNM_UNROLL for (int i = 0; i < MR; i++)
             TNM_UNROLL for (int v = 0; v < NV; v++) {
@@ -77,94 +120,28 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
     T tmp[MR * NR];
     TNM_UNROLL for (int i = 0; i < MR; i++)
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(tmp + i * NR + v * VL, acc[i][v]);
+    if (!e) {
+        for (ptrdiff_t i = 0; i < mr; i++)
+            for (ptrdiff_t j = 0; j < nr; j++)
+                c[i * ldc + j * csc] = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
+        return;
+    }
+    /* an edge or transposed block through the epilogue: the same steps, one element at a time */
     for (ptrdiff_t i = 0; i < mr; i++)
-        for (ptrdiff_t j = 0; j < nr; j++)
-            c[i * ldc + j * csc] = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
+        for (ptrdiff_t j = 0; j < nr; j++) {
+            T x = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
+            if (e->bias_col) x += e->bias_col[j0 + j];
+            if (e->bias_row) x += e->bias_row[i0 + i];
+            if (e->act == TNM_ACT_RELU) x = (T)0 > x ? (T)0 : x;
+            tmp[i * NR + j] = x;
+        }
+    if (e->act == TNM_ACT_ROWS) e->rows(tmp, (mr - 1) * NR + nr);
+    for (ptrdiff_t i = 0; i < mr; i++)
+        for (ptrdiff_t j = 0; j < nr; j++) c[i * ldc + j * csc] = tmp[i * NR + j];
 }
 
-/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: the copy both packings need when
- * the operand's layout is the other way round (a transposed B, a row-major A). In 4 x 4 (float)
- * or 2 x 2 (double) blocks through SSE registers where the machine has them: 4 loads, 8
- * shuffles, 4 stores per 16 floats instead of 16 scalar loads and stores. */
-static void FN(tnm_transpose)(const T* src, ptrdiff_t lds, ptrdiff_t rows, ptrdiff_t cols, T* restrict dst,
-                              ptrdiff_t ldd) {
-    ptrdiff_t r0 = 0, c0 = 0;
-#if defined(__SSE2__) && !defined(TNM_SCALAR_KERNEL)
-#define TB (16 / (ptrdiff_t)sizeof(T))        /* the block: 4 floats or 2 doubles */
-    for (c0 = 0; c0 + TB <= cols; c0 += TB) {
-        for (r0 = 0; r0 + TB <= rows; r0 += TB) {
-            const T* s = src + r0 * lds + c0;
-            T* d = dst + c0 * ldd + r0;
-            if (sizeof(T) == 4) {
-                __m128 x0 = _mm_loadu_ps((const float*)s), x1 = _mm_loadu_ps((const float*)(s + lds));
-                __m128 x2 = _mm_loadu_ps((const float*)(s + 2 * lds)), x3 = _mm_loadu_ps((const float*)(s + 3 * lds));
-                _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-                _mm_storeu_ps((float*)d, x0);
-                _mm_storeu_ps((float*)(d + ldd), x1);
-                _mm_storeu_ps((float*)(d + 2 * ldd), x2);
-                _mm_storeu_ps((float*)(d + 3 * ldd), x3);
-            } else {
-                __m128d x0 = _mm_loadu_pd((const double*)s), x1 = _mm_loadu_pd((const double*)(s + lds));
-                _mm_storeu_pd((double*)d, _mm_unpacklo_pd(x0, x1));
-                _mm_storeu_pd((double*)(d + ldd), _mm_unpackhi_pd(x0, x1));
-            }
-        }
-        for (ptrdiff_t r = r0; r < rows; r++)                  /* rows left over: one by one */
-            for (ptrdiff_t c = c0; c < c0 + TB; c++) dst[c * ldd + r] = src[r * lds + c];
-    }
-#undef TB
-#endif
-    for (ptrdiff_t c = c0; c < cols; c++)                      /* columns left over */
-        for (ptrdiff_t r = 0; r < rows; r++) dst[c * ldd + r] = src[r * lds + c];
-}
-
-/* Pack B[0:kc, 0:n] (b points at its first element; rs, cs: row and column strides in elements)
- * panels q in [q0, q1): panel q holds columns q*NR.. as dst[q*kc*NR + p*NR + j] = B[p, q*NR + j],
- * zero past column n. */
-static void FN(tnm_pack_b)(const T* b, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t kc, ptrdiff_t n,
-                           T* restrict dst, ptrdiff_t q0, ptrdiff_t q1) {
-    for (ptrdiff_t q = q0; q < q1; q++) {
-        T* restrict d = dst + q * kc * NR;
-        const T* s = b + q * NR * cs;
-        ptrdiff_t nr = n - q * NR < NR ? n - q * NR : NR;
-        if (cs == 1 && nr == NR) {            /* rows contiguous: NR-long copies, NV vector moves each */
-            for (ptrdiff_t p = 0; p < kc; p++)  /* (a plain loop becomes a memcpy call per row: 2x slower) */
-                TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(d + p * NR + v * VL, VLOADU(s + p * rs + v * VL));
-            continue;
-        }
-        if (nr < NR) memset(d, 0, (size_t)(kc * NR) * sizeof(T));
-        if (rs == 1) {                         /* a transposed B: each column is contiguous */
-            FN(tnm_transpose)(s, cs, nr, kc, d, NR);
-        } else {
-            for (ptrdiff_t p = 0; p < kc; p++)
-                for (ptrdiff_t j = 0; j < nr; j++) d[p * NR + j] = s[p * rs + j * cs];
-        }
-    }
-}
-
-/* Pack A[0:m, 0:kc] into panels of MR rows: dst[q*kc*MR + p*MR + i] = A[q*MR + i, p], zero past
- * row m. */
-static void FN(tnm_pack_a)(const T* a, ptrdiff_t rs, ptrdiff_t cs, ptrdiff_t m, ptrdiff_t kc,
-                           T* restrict dst) {
-    for (ptrdiff_t q = 0; q * MR < m; q++) {
-        T* restrict d = dst + q * kc * MR;
-        const T* s = a + q * MR * rs;
-        ptrdiff_t mr = m - q * MR < MR ? m - q * MR : MR;
-        if (cs == 1) {                         /* rows contiguous: MR streams, interleaved */
-            FN(tnm_transpose)(s, rs, mr, kc, d, MR);
-            for (ptrdiff_t p = 0; p < kc; p++)
-                for (ptrdiff_t i = mr; i < MR; i++) d[p * MR + i] = 0;
-        } else if (mr == MR && rs == 1) {      /* a transposed A: MR contiguous values per column */
-            for (ptrdiff_t p = 0; p < kc; p++)
-                TNM_UNROLL for (int i = 0; i < MR; i++) d[p * MR + i] = s[p * cs + i];
-        } else {
-            for (ptrdiff_t p = 0; p < kc; p++) {
-                for (ptrdiff_t i = 0; i < mr; i++) d[p * MR + i] = s[i * rs + p * cs];
-                for (ptrdiff_t i = mr; i < MR; i++) d[p * MR + i] = 0;
-            }
-        }
-    }
-}
+/* packing A and B into panels (tnm_transpose, tnm_pack_b, tnm_pack_a) */
+#include "tnm_pack_body.h"
 
 /* A buffer of at least `count` elements, kept per thread between calls (packing buffers of a few
  * hundred KiB: a fresh malloc of that size is an mmap and page faults on every call). Each OpenMP
@@ -205,6 +182,7 @@ typedef struct {
     T* bpack;                   /* packed B: k slice at pc starts at pc * npad, its panel q at + q * kc * NR */
     _Atomic unsigned char* flags;   /* per (k slice, panel) */
     _Atomic int failed;
+    const FN(tnm_epi)* epi;     /* applied as the last k slice is stored, or NULL */
 } FN(tnm_job);
 
 static void FN(tnm_tile)(void* arg, long t) {
@@ -242,11 +220,12 @@ static void FN(tnm_tile)(void* arg, long t) {
 #endif
             }
         FN(tnm_pack_a)(j->a + ic * j->rsa + pc * j->csa, j->rsa, j->csa, mc, kc, apack);
+        const FN(tnm_epi)* epi = s == j->nk - 1 ? j->epi : NULL;
         for (ptrdiff_t q = q0; q < q1; q++) {
             ptrdiff_t jr = q * NR, nr = j->N - jr < NR ? j->N - jr : NR;
             for (ptrdiff_t ir = 0; ir < mc; ir += MR)
                 FN(tnm_micro)(kc, apack + ir * kc, bk + q * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
-                              j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0);
+                              j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0, epi, ic + ir, jr);
         }
     }
 }
@@ -265,12 +244,14 @@ static double FN(tnm_cost)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa,
 }
 
 /* Cut C into tiles: row blocks of mcb <= MC rows (a multiple of MR) and column groups of ncb <= NC
- * columns (a multiple of NR). With threads, at least `target` tiles (4 per thread), so a thread
+ * columns (a multiple of NR). With threads, at least `target` tiles (2-4 per thread), so a thread
  * slowed by another process on its core just ends up with fewer; among the cuts that give that
  * many, the one that moves the least data: every tile packs its rows of A and reads its columns
  * of packed B over all of K, so nmb x |B| reads plus ngroups x |A| packed (a packed element
- * counted twice: read and written) - least for tiles near square (1024^3 on two threads: 4 x 2
- * tiles of 264 x 512 rather than 8 x 1 of 132 x 1024). */
+ * counted three times: read, written, and the transposing copy's extra cost over B's streaming
+ * reads) - least for tiles near square (1024^3 on two threads: 4 x 2 tiles of 264 x 512 rather
+ * than 8 x 1 of 132 x 1024; the MLP step's 128x784 @ 784x256: 2 x 2, not 2 x 4, whose A was
+ * packed four times). */
 static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
     ptrdiff_t M = j->M, N = j->N, mp = (M + MR - 1) / MR;
     ptrdiff_t best_nmb = (M + FN(tnm_mc) - 1) / FN(tnm_mc), best_ng = (N + FN(tnm_nc) - 1) / FN(tnm_nc);
@@ -285,7 +266,7 @@ static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
                 ptrdiff_t ncb = (j->npan + ng - 1) / ng * NR;
                 if (ncb > FN(tnm_nc) || (ng > 1 && (j->npan + ng - 2) / (ng - 1) * NR == ncb)) continue;
                 ptrdiff_t tiles = ((M + mcb - 1) / mcb) * ((N + ncb - 1) / ncb);
-                double reads = (double)nmb * N + 2.0 * ng * M;
+                double reads = (double)nmb * N + 3.0 * ng * M;
                 /* too few tiles: worse than any cut with enough; then fewer reads */
                 double score = (tiles < target ? 1e30 * (double)(target - tiles) : 0) + reads;
                 if (best < 0 || score < best) best = score, best_nmb = nmb, best_ng = ng;
@@ -298,13 +279,16 @@ static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
     j->ngroups = (N + j->ncb - 1) / j->ncb;
 }
 
-/* C (M x N, row stride ldc) = A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb), all
- * strides in elements; M, N, K > 0. Returns 0, or -1 if a packing buffer could not be allocated
- * (C is then incomplete). */
-static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
-                        ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
-                        int nthreads) {
+/* C (M x N, row stride ldc) = act(A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb) + bias),
+ * all strides in elements; M, N, K > 0; bias (N elements, contiguous) may be NULL, act is one of
+ * TNM_ACT_*, `rows` the activation's function for TNM_ACT_ROWS. Returns 0, or -1 if a packing
+ * buffer could not be allocated (C is then incomplete). */
+static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                            ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                            const T* bias, int act, FN(tnm_rows_fn) rows, int nthreads) {
     FN(tnm_job) j;
+    FN(tnm_epi) epi = {bias, NULL, act, rows};
+    j.epi = bias || act != TNM_ACT_NONE ? &epi : NULL;
     if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
     j.csc = 1;
     if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
@@ -317,6 +301,8 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
         t = csa; csa = rsb; rsb = t;
         j.csc = ldc;
         ldc = 1;
+        epi.bias_row = bias;    /* the bias follows C's columns: the computed C^T's rows */
+        epi.bias_col = NULL;
     }
     j.M = M, j.N = N, j.K = K, j.a = a, j.rsa = rsa, j.csa = csa, j.b = b, j.rsb = rsb, j.csb = csb;
     j.c = c, j.ldc = ldc;
@@ -326,7 +312,9 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
     j.nk = (K + j.kcb - 1) / j.kcb;
     j.npan = (N + NR - 1) / NR;
     j.npad = j.npan * NR;
-    FN(tnm_tiles)(&j, nthreads > 1 ? 4 * nthreads : 1);
+    /* 4 tiles per thread; 2 for a product under ~0.3 ms on one core, where a worker the OS starts
+     * late leaves the caller every tile, and each tile more re-packs A (bench/README.md) */
+    FN(tnm_tiles)(&j, nthreads <= 1 ? 1 : (double)M * N * K < TNM_SMALL_GEMM ? 2 * nthreads : 4 * nthreads);
     j.bpack = FN(tnm_buffer)(&FN(tnm_bpack), &FN(tnm_bpack_cap), (size_t)(K * j.npad));
     size_t nflags = (size_t)(j.nk * j.npan);
     if (FN(tnm_flags_cap) < nflags) {
@@ -347,6 +335,13 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
+/* C = A @ B, no epilogue (the arguments as tnm_gemm_epi's). */
+static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                        ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                        int nthreads) {
+    return FN(tnm_gemm_epi)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, NULL, TNM_ACT_NONE, NULL, nthreads);
+}
+
 #undef FN
 #undef VEC
 #undef VL
@@ -360,3 +355,4 @@ static int FN(tnm_gemm)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdi
 #undef VFMA
 #undef VADD
 #undef VZERO
+#undef VMAX

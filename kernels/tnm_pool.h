@@ -30,7 +30,8 @@ typedef void (*tnm_task_fn)(void* arg, long task);
 #include <time.h>
 
 #define TNM_MAX_WORKERS 255
-#define TNM_SPIN_NS 50000L          /* idle workers spin this long (50 us), */
+#define TNM_SPIN_NS 400000L         /* idle workers spin this long (400 us: the gaps between a training
+                                     * step's products; kernels/README.md), */
 #define TNM_YIELD_NS 2000000L       /* then yield the core between checks until 2 ms, then sleep */
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -230,6 +230,28 @@ def col2im(name, args, out):
                 f"into {shape} from {kernel[0]}x{kernel[1]} windows")
 
 
+def linear_act(activation_work):
+    """act(x @ w.T + b): the matmul, one add per output for the bias, the activation's work per
+    output (`activation_work(act)` -> its FLOPs, transcendentals, divisions per element); reads x,
+    w and b once, writes the output once. `elements` counts multiply-adds, as matmul's does."""
+    def cost(name, args, out):
+        x, w, b, act = as_buf(args[0]), as_buf(args[1]), as_buf(args[2]), args[3]
+        (m, k), n = x.shape, w.shape[0]
+        flops, transcendentals, divides = activation_work(act)
+        outputs = m * n
+        return Cost(name, tuple(t.shape for t in (x, w, b) if t is not None),
+                    2 * m * n * k + (outputs if b is not None else 0) + flops * outputs, transcendentals * outputs,
+                    x.nbytes + w.nbytes + (b.nbytes if b is not None else 0) + outputs * x.itemsize,
+                    m * n * k, outputs * x.itemsize, f"{m}x{k}x{n} + {act}", divides=divides * outputs)
+    return cost
+
+
+def axpy(name, args, out):
+    """a += alpha * x in place: a multiply and an add per element; reads a and x, writes a."""
+    a, x = as_buf(args[0]), as_buf(args[2])
+    return Cost(name, (a.shape, x.shape), 2 * a.size, 0, 2 * a.nbytes + x.nbytes, a.size, 0)
+
+
 def copy(name, args, out):
     """copy, astype, from_numpy, to_numpy: read every element, write every element."""
     a = as_buf(args[0])

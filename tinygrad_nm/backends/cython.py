@@ -47,7 +47,7 @@ import os
 
 import numpy as np
 
-from tinygrad_nm.backends import cython_conv, numpy as _numpy
+from tinygrad_nm.backends import cython_conv, cython_pricing as _cython_pricing, numpy as _numpy
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
@@ -245,6 +245,31 @@ def matmul(a, b):
     return out
 
 
+def linear_act(x, w, b, act):
+    """act(x @ w.T + b) in one native call: the bias and activation applied to each block of the
+    product as the matmul stores it (kernels/tnm_gemm_body.h). Other dtypes: NumPy's three calls."""
+    arrays = _promoted(x, w) if b is None else _promoted(x, w, b)
+    if arrays is None or x.ndim != 2 or w.ndim != 2 or (b is not None and b.ndim != 1):
+        return _numpy.linear_act(x, w, b, act)
+    x, w = arrays[0], arrays[1]
+    bias = None if b is None else np.ascontiguousarray(arrays[2])
+    wt = w.T  # (K, N): read through its strides, packed like any operand
+    size = x.dtype.itemsize
+    x, wt = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (x, wt))
+    out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+    _native.linear_act(x, wt, bias, out, act, matmul_threads())
+    return out
+
+
+def axpy(a, alpha, x):
+    """a += alpha * x in one native pass (memory-bound: one thread); other inputs: NumPy's two calls."""
+    if not (_is_float_array(a) and type(x) is np.ndarray and x.dtype == a.dtype and x.shape == a.shape
+            and a.flags.c_contiguous and a.flags.writeable):
+        return _numpy.axpy(a, alpha, x)
+    _native.axpy(a.reshape(-1), float(alpha), _flat(x))
+    return a
+
+
 # --- activations --------------------------------------------------------------------------------
 def _unary(kernel, fallback, a, threads):
     if not _is_float_array(a):
@@ -348,53 +373,4 @@ def cross_entropy_backward(probs, labels, g):
     return out
 
 
-im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
-
-
-# --- pricing: which kernels run natively here, from which size on every thread (napkin's
-# compiled_host family); the thresholds are the compiled module's own.
-def _native_kernels():
-    from tinygrad_nm.backends.kernels import KERNELS
-    here = globals()
-    return tuple(k for k in KERNELS if getattr(here.get(k), "__module__", None) in (__name__, cython_conv.__name__))
-
-
-def _parallel_from():
-    """kernel -> (fewest elements - multiply-adds for matmul - for which it runs on every thread,
-    parallel regions per call), the compiled module's own thresholds. relu and the backward
-    activations stay on one thread (memory-bound)."""
-    if _native is None:
-        return {}
-    rows_min = _native.PARALLEL_MIN_ROWS
-    return {"matmul": (_native.SERIAL_MATMUL, 1),
-            **{k: (_native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
-            **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
-                                          "cross_entropy", "cross_entropy_backward")}}
-
-
-def _module_facts():
-    """What the loaded compiled module is: its instruction set, vector width, the matmul's blocks."""
-    if _native is None:
-        return {}
-    return {"isa": _native.ISA,                        # the instruction set of the loaded module
-            "vector_bytes": _native.VECTOR_BYTES,
-            "openmp": _native.OPENMP,
-            "matmul_blocks": _native.MATMUL_BLOCKS,    # MR, NR (register block), KC, MC, NC, per dtype
-            "cache_bytes": _native.CACHE_BYTES,        # L1, L2, L3 as read at import: they set the blocks
-            "thin_matmul_n": _native.THIN_MATMUL_N}    # at most this many columns: dot products, no packing
-
-
-PRICING = {
-    "family": "compiled_host",
-    "native": _native_kernels() if _native is not None else (),
-    "parallel": _parallel_from(),
-    # where a compiled kernel computes differently from the table's formula: (kernel, dtype) ->
-    # (FLOPs, transcendentals, divides) per element. float32 tanh is Eigen's rational fit
-    # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
-    "compiled_work": {("tanh", "float32"): (16, 0, 1)},
-    "threads": num_threads,
-    "matmul_threads": matmul_threads,
-    "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
-    "batched_matmul": "delegate",  # a batched matmul too (matmul above)
-    **_module_facts(),
-}
+from tinygrad_nm.backends import cython_conv, cython_pricing as _cython_pricing, numpy as _numpy

@@ -46,11 +46,23 @@ class Kernel:
         """The Cost of one call with these arguments (and, when known, its result)."""
         from dataclasses import replace
         cost = self.cost(self.name, args, c.as_buf(out) if out is not None else None)
-        return replace(cost, itemsize=c.data_itemsize(self.name, args), divides=self.divides * cost.elements)
+        # a row without a fixed division count (linear_act: its activation's) keeps the formula's own
+        divides = self.divides * cost.elements if self.divides else cost.divides
+        return replace(cost, itemsize=c.data_itemsize(self.name, args), divides=divides)
 
 
 def _k(name, family, signature, doc, cost, divides=0):
     return Kernel(name, family, signature, doc, cost, divides)
+
+
+# The activations linear_act applies (each is also a unary row of the table, which prices it).
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
+
+
+def _activation_work(act):
+    """(FLOPs, transcendentals, divisions) per element of the activation `act`, from its own row."""
+    cost = TABLE[act].price((c.Buf((1,)),))
+    return cost.flops, cost.transcendentals, cost.divides
 
 
 _ROWS = [
@@ -155,6 +167,13 @@ _ROWS = [
     _k("col2im", "conv", "col2im(cols, shape, kernel, stride, dilation, padding)",
        "im2col's adjoint: an image of `shape` (N, C, H, W), each element the sum of the column entries "
        "im2col would copy it to (entries in the padding dropped)", c.col2im),
+    _k("linear_act", "fused", "linear_act(x, w, b, act)",
+       "out = act(x @ w.T + b): x (M, K), w (N, K) as nn.Linear stores it, b (N,) or None, act one of "
+       "ACTIVATIONS (a Linear layer and its activation in one kernel; the same values as matmul, add, act)",
+       c.linear_act(_activation_work)),
+    _k("axpy", "fused", "axpy(a, alpha, x)",
+       "a[i] += alpha * x[i] in a's storage (an optimizer's step, alpha a Python float); returns the buffer "
+       "now holding the result: a, or a new one if a is immutable", c.axpy),
 ]
 
 TABLE = {row.name: row for row in _ROWS}

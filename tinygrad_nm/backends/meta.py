@@ -134,3 +134,8 @@ def cross_entropy_backward(probs, labels, g): return _like(probs)
 # --- conv ---------------------------------------------------------------------------------------
 def im2col(a, kernel, stride, dilation, padding): return _like(a, matrix_shape(a.shape, kernel, stride, dilation, padding))
 def col2im(cols, shape, kernel, stride, dilation, padding): return _like(cols, tuple(shape))
+
+
+# --- fused: a Linear layer's activation, an optimizer's step --------------------------------------
+def linear_act(x, w, b, act): return _like(x, (x.shape[0], w.shape[0]))
+def axpy(a, alpha, x): return a

@@ -54,10 +54,12 @@ _PASSES = {
     # the columns and read-modify-writing an image-sized block (about the columns' size in all)
     "im2col": [("stream", 1, 1)],
     "col2im": [("stream", 0, 0.15), ("stream", 2, 1)],
+    "axpy": [("stream", 1, 1), ("stream", 2, 1)],      # t = alpha * x; a += t
 }
 PRICING = {"family": "array_calls", "passes": _PASSES,
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
-           "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne")}
+           "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
+           "blas": ("matmul", "linear_act")}  # a BLAS call (linear_act: then the bias and activation calls)
 
 
 def unavailable_reason():
@@ -255,3 +257,21 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
         for j in range(kw):
             image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[i, j]
     return image[:, :, top:top + h, left:left + w] if top or bottom or left or right else image
+
+
+# --- linear layer and activation: the same three calls the unfused ops make -------------------
+def linear_act(x, w, b, act):
+    out = matmul(x, permute(w, (1, 0)))
+    return _ACTIVATION[act](out if b is None else add(out, b))
+
+
+_ACTIVATION = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}
+
+
+def axpy(a, alpha, x):
+    """a += alpha * x in a's storage: two passes (alpha * x, then the add in place)."""
+    t = np.multiply(x, alpha, dtype=a.dtype)
+    if type(a) is np.ndarray and a.flags.writeable and t.shape == a.shape:
+        np.add(a, t, out=a)
+        return a
+    return (a + t).astype(a.dtype, copy=False)  # a NumPy scalar or read-only view: a new buffer

@@ -48,6 +48,8 @@ _WORK = {
     "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
     "tanh_backward": {"loop": 1, "op": 2}, "where": {"loop": 1, "op": 1},
     "matmul": {"madd": 1},                   # per multiply-add: sum(map(mul, row, column))
+    "linear_act": {"madd": 1},
+    "axpy": {"loop": 1, "op": 2},            # [y + alpha * v for y, v in zip(a, x)]               # matmul's, then add and activation: small beside it
     "sum": {"iter": 1},                      # math.fsum over each run (python_math.fsum)
     "max": {"iter": 1, "loop": 1, "op": 1},  # builtin max, then a NaN scan in a generator
     "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},  # gather offsets, then gather
@@ -383,3 +385,16 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
         if i >= 0:
             image[i] += v
     return PyBuffer(image, tuple(shape), cols.dtype)
+
+
+# --- fused: a Linear layer and its activation, an optimizer's step ------------------------------
+def linear_act(x, w, b, act):
+    """act(x @ w.T + b) as this backend's own matmul, add and activation (nothing to fuse here)."""
+    out = matmul(x, permute(w, (1, 0)))
+    return {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}[act](out if b is None else add(out, b))
+
+
+def axpy(a, alpha, x):
+    """a += alpha * x, written into a's list."""
+    a.data[:] = [y + alpha * v for y, v in zip(a.data, x.data)]
+    return a

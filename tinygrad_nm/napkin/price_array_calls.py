@@ -74,14 +74,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     r, host = rates.section(FAMILY), rates["host"]
     call = r.get("scalar_call_s", r["call_s"]) if scalar_args else r["call_s"]
     limit, limit_terms = host_limit(cost, rates, dtype)
-    if cost.kernel == "matmul":
-        call = call_cost(r, "matmul")
-        compute = blas_compute(cost.flops, r, dtype)
-        rate = cost.flops / compute if compute else math.inf
-        return Prediction(call + compute, limit, call, compute, 0.0, 0.0,
-                          "compute" if compute > call else "overhead",
-                          [f"{fmt.flops(cost.flops)} / {fmt.flop_rate(rate)} (BLAS at this size)",
-                           f"{fmt.seconds(call)} call"], limit_terms)
+    if cost.kernel in pricing.get("blas", ("matmul",)):
+        return _blas(cost, r, host, dtype, limit, limit_terms)
     passes = pricing["passes"].get(cost.kernel)
     n = cost.elements
     itemsize = cost.itemsize
@@ -129,6 +123,30 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     seconds = overhead + compute + memory + fresh
     bound = max((("overhead", overhead), ("compute", compute), ("memory", memory + fresh)), key=lambda kv: kv[1])[0]
     return Prediction(seconds, limit, overhead, compute, memory, fresh, bound, terms, limit_terms)
+
+
+def _blas(cost, r, host, dtype, limit, limit_terms):
+    """A matmul (or a kernel built on one: PRICING["blas"]): its multiply-adds at BLAS's rate at this
+    size (blas_compute); what a fused kernel adds after it (linear_act: the bias and the activation)
+    as two more NumPy calls over the output, each reading and writing it, exps at NumPy's rate."""
+    matmul_flops = 2 * cost.elements
+    call = call_cost(r, "matmul")
+    compute = blas_compute(matmul_flops, r, dtype)
+    rate = matmul_flops / compute if compute else math.inf
+    terms = [f"{fmt.flops(matmul_flops)} / {fmt.flop_rate(rate)} (BLAS at this size)"]
+    memory = 0.0
+    if cost.flops > matmul_flops:  # an epilogue: two more NumPy calls over the output
+        call += 2 * r["call_s"]
+        traffic = 4 * cost.out_bytes
+        memory = traffic / bandwidth(host["bandwidth"], traffic)
+        exp = cost.transcendentals * r["exp_s"].get(dtype, r["exp_s"]["float32"])
+        compute += exp
+        terms.append(f"{fmt.nbytes(traffic)} / {fmt.bandwidth(traffic / memory)}")
+        if exp:
+            terms.append(f"exp {fmt.seconds(exp)}")
+    terms.append(f"{fmt.seconds(call)} call" + ("s" if cost.flops > matmul_flops else ""))
+    return Prediction(call + compute + memory, limit, call, compute, memory, 0.0,
+                      "compute" if compute > call else "overhead", terms, limit_terms)
 
 
 def _fresh_bytes(written_total, written_big, host):

@@ -37,8 +37,9 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     peak = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * threads
     # a multiply-add is two FLOPs in one instruction: matmul can reach the FMA peak; a lone add or
     # multiply takes the same instruction slot for one FLOP, so elementwise code gets half of it
-    flops_rate = peak if cost.kernel == "matmul" else peak / 2
-    if cost.kernel == "matmul":  # a tuned matmul gets as close to the peak as BLAS does on one core
+    matmul = cost.kernel in pricing.get("matmul_kernels", ("matmul",))  # matmul, and one with an epilogue
+    flops_rate = peak if matmul else peak / 2
+    if matmul:  # a tuned matmul gets as close to the peak as BLAS does on one core
         per_core = host["fma_flops_per_core"]["float32"]
         flops_rate *= min(1.0, rates.section(price_array_calls.FAMILY).get("blas_flops_1thread", per_core) / per_core)
     lanes = (2 if dtype == "float64" else 1) / threads  # half the lanes in float64

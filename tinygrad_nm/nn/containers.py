@@ -4,6 +4,7 @@ from collections import OrderedDict
 from tinygrad_nm.nn.layers import ACTIVATIONS, Linear
 from tinygrad_nm.nn.module import Module, _addindent
 from tinygrad_nm.nn.parameter import Parameter
+from tinygrad_nm.fused_linear import linear_act
 from tinygrad_nm.tensor import Tensor
 
 
@@ -82,13 +83,39 @@ class Sequential(_ModuleSequence):
             self.add_module(str(i), module)
 
     def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            act = _fusable_pair(modules[i], modules[i + 1], x) if i + 1 < len(modules) else None
+            if act is not None:  # Linear then its activation: one kernel (fused_linear.py), same values
+                x = linear_act(x, modules[i].weight, modules[i].bias, act)
+                i += 2
+            else:
+                x = modules[i](x)
+                i += 1
         return x
 
     @classmethod
     def _from_list(cls, modules):
         return Sequential(*modules)
+
+
+_ACTIVATION_NAMES = {module: name for name, module in ACTIVATIONS.items()}
+
+
+def _fusable_pair(layer, after, x):
+    """The activation's name when `layer` then `after` may run as one linear_act: exactly a Linear
+    and a ReLU/Sigmoid/Tanh (a subclass may change forward), no hooks on either (they would see
+    the Linear's output, which the fused kernel never makes), and an input the Linear accepts
+    (else its own forward raises its error)."""
+    if type(layer) is not Linear or layer._forward_pre_hooks or layer._forward_hooks:
+        return None
+    act = _ACTIVATION_NAMES.get(type(after))
+    if act is None or after._forward_pre_hooks or after._forward_hooks:
+        return None
+    if not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != layer.in_features:
+        return None
+    return act
 
 
 class ModuleList(_ModuleSequence):

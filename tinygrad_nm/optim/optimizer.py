@@ -117,13 +117,15 @@ class Optimizer:
                                      f"parameter of shape {p.shape}")
                 be = backends.kernels_of(p._be)
                 grad = be.neg(p.grad._buf) if group.get("maximize") else p.grad._buf
-                p._buf = be.assign(p._buf, self._update(be, p, grad, self.state[p], group))
+                new = self._update(be, p, grad, self.state[p], group)
+                p._buf = new if new is p._buf else be.assign(p._buf, new)  # (an update made in place: done)
                 p._written()  # an in-place update: a graph that saved p refuses to backward (autograd)
         return loss
 
     def _update(self, be, p, grad, state, group):
-        """The new value of parameter p (a buffer), from kernels `be`, p, its gradient buffer (maximize
-        applied), its state dict and its group."""
+        """The new value of parameter p (a buffer, or p's own buffer when the update wrote it in
+        place: SGD's axpy), from kernels `be`, p, its gradient buffer (maximize applied), its state
+        dict and its group."""
         raise NotImplementedError
 
     @staticmethod

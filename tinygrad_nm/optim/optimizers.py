@@ -4,7 +4,7 @@ PyTorch's to rounding.
 
 Each `_update(be, p, g, state, group)` works on buffers with the backend's kernels `be` (see
 Optimizer.step): `g` is the gradient's buffer, `p._buf` the parameter's, and it returns the
-parameter's new value. Per-parameter state lives in `state` as Tensors (`_keep` updates them).
+parameter's new value (SGD: p's own buffer, updated in place by the axpy kernel). Per-parameter state lives in `state` as Tensors (`_keep` updates them).
 PyTorch's addcmul computes value * t1 * t2 in that order, hence `mul(mul(g, 1 - beta2), g)`.
 """
 import math
@@ -51,7 +51,7 @@ class SGD(Optimizer):
                 b = be.add(be.mul(buf._buf, momentum), be.mul(g, 1 - dampening) if dampening else g)
             self._keep(state, "momentum_buffer", b, p)
             g = be.add(g, be.mul(b, momentum)) if group["nesterov"] else b
-        return be.sub(p._buf, be.mul(g, group["lr"]))
+        return be.axpy(p._buf, -group["lr"], g)  # p - lr * g, in p's storage: one pass
 
 
 class Adam(Optimizer):

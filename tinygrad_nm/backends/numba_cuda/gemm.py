@@ -19,11 +19,12 @@ from numba import cuda
 
 from tinygrad_nm import dtypes
 from tinygrad_nm.backends.numba_cuda import device as D
-from tinygrad_nm.backends.numba_cuda.elementwise import ne
-from tinygrad_nm.backends.numba_cuda.jit import kernel
+from tinygrad_nm.backends.numba_cuda.elementwise import DEVICE_FUNCTIONS, ne
+from tinygrad_nm.backends.numba_cuda.indexing import permute
+from tinygrad_nm.backends.numba_cuda.jit import constants, device_function, kernel, map_, scalar
 from tinygrad_nm.backends.numba_cuda.storage import astype, contiguous, fill
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "linear_act", "axpy"]
 
 
 # --- device side ------------------------------------------------------------------------------
@@ -276,3 +277,31 @@ def matmul_with(a, b, kind, out=None):
         r1 = min(m, r0 + rows_per_launch)
         kern[(gx, -(-(r1 - r0) // t)), block](A[r0:r1], B, C[r0:r1], r1 - r0, n, k)
     return out
+
+
+# --- linear layer + activation: the matmul, then one elementwise pass for bias and activation ---
+@functools.cache
+def _epilogue(act, bias):
+    """The device function of linear_act's second pass: act(z + b), or act(z) without a bias."""
+    f = DEVICE_FUNCTIONS[act]
+    if not bias:
+        return f
+    f = device_function(f)
+    return lambda z, b, zero, one: f(z + b, zero, one)
+
+
+def linear_act(x, w, b, act):
+    """act(x @ w.T + b): the matmul kernel, then the bias and the activation in one pass over the
+    output, in place (one launch and one read and write of the output instead of two)."""
+    out = matmul(x, permute(w, (1, 0)))
+    inputs = [out] if b is None else [out, b]  # b (N,) broadcasts along the rows
+    return map_(_epilogue(act, b is not None), inputs, out.dtype, *constants(out.dtype), out=out)
+
+
+def _axpy(y, v, alpha, unused):
+    return y + alpha * v
+
+
+def axpy(a, alpha, x):
+    """a += alpha * x in a's storage (an optimizer's step): one elementwise pass."""
+    return map_(_axpy, [a, x], a.dtype, scalar(alpha, a.dtype), scalar(0, a.dtype), out=a)

@@ -27,7 +27,7 @@ import numpy as np
 from tinygrad_nm import dtypes
 from tinygrad_nm.backends.gpu_arch import occupancy
 from tinygrad_nm.backends.numba_cuda.device import ASSUMED_OCCUPANCY, NP_TYPES
-from tinygrad_nm.backends.kernels import KERNELS, TABLE
+from tinygrad_nm.backends.kernels import ACTIVATIONS, KERNELS, TABLE
 
 ARCHS = {"sm_80": (8, 0), "sm_90": (9, 0)}  # A100; H100/H200 (their per-SM limits: backends/gpu_arch.py)
 SPILL_FREE = ("rows", "softmax", "matmul_direct", "matmul_batched_direct", "matmul_tiled", "matmul_register_blocked")  # any spill fails the test
@@ -200,6 +200,9 @@ def _exercise(nc, serving):
             ("a", "kernel", "stride", "dilation", "padding"): [(d((2, 3, 7, 6), dtype), *window) for window in windows],
             ("cols", "shape", "kernel", "stride", "dilation", "padding"):
                 [(call("im2col", d((2, 3, 7, 6), dtype), *window), (2, 3, 7, 6), *window) for window in windows],
+            ("a", "alpha", "x"): [(d((4, 6), dtype), -0.5, x), (d((4, 6), dtype), 2.0, xt)],
+            ("x", "w", "b", "act"): [(x, w5, b5, act) for act in ACTIVATIONS for b5 in (d((5,), dtype), None)
+                                     for w5 in (d((5, 6), dtype),)],
         }
         for name in KERNELS:
             params = tuple(_params(name))
