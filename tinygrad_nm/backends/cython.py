@@ -373,4 +373,8 @@ def cross_entropy_backward(probs, labels, g):
     return out
 
 
-from tinygrad_nm.backends import cython_conv, cython_pricing as _cython_pricing, numpy as _numpy
+im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
+
+
+# --- pricing (napkin's compiled_host family): the compiled module's facts, cython_pricing.py
+PRICING = _cython_pricing.pricing(_native, globals(), num_threads, matmul_threads, cython_conv)

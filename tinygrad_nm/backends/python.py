@@ -48,8 +48,8 @@ _WORK = {
     "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
     "tanh_backward": {"loop": 1, "op": 2}, "where": {"loop": 1, "op": 1},
     "matmul": {"madd": 1},                   # per multiply-add: sum(map(mul, row, column))
-    "linear_act": {"madd": 1},
-    "axpy": {"loop": 1, "op": 2},            # [y + alpha * v for y, v in zip(a, x)]               # matmul's, then add and activation: small beside it
+    "linear_act": {"madd": 1},               # matmul's, then add and activation: small beside it
+    "axpy": {"loop": 1, "op": 2},            # [y + alpha * v for y, v in zip(a, x)]
     "sum": {"iter": 1},                      # math.fsum over each run (python_math.fsum)
     "max": {"iter": 1, "loop": 1, "op": 1},  # builtin max, then a NaN scan in a generator
     "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},  # gather offsets, then gather
