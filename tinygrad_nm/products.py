@@ -14,7 +14,9 @@ A batch composed from 2-D products at this level costs one op per matrix (50x to
 for batches of small matrices) and a broadcast multiply-and-sum K times the output's memory:
 bench/README.md, "Batched matmul".
 
-`TensorOps` (tensor_ops.py) calls these as methods; namespace.py as torch.matmul and friends.
+`TensorProducts`, a mixin of Tensor (it never imports it), makes them the methods and `@`;
+namespace.py has them as torch.matmul and friends. `y = x @ w` runs `__matmul__ -> matmul (here)
+-> Tensor._apply -> ops.MatMul.forward -> backend.matmul`.
 """
 import math
 
@@ -145,3 +147,16 @@ def outer(a, b):
     if a.ndim != 1 or b.ndim != 1:
         raise ProductShapeError(f"outer: 1-D tensors expected, got shapes {a.shape} and {b.shape}")
     return a.reshape(a.shape[0], 1) * b.reshape(1, b.shape[0])
+
+
+class TensorProducts:
+    __slots__ = ()
+
+    def __matmul__(self, other): return matmul(self, other)
+    def __rmatmul__(self, other): return matmul(self._as_tensor(other), self)
+    def matmul(self, other): return matmul(self, other)
+    def mm(self, other): return mm(self, other)
+    def bmm(self, other): return bmm(self, other)
+    def mv(self, vec): return mv(self, vec)
+    def dot(self, other): return dot(self, other)
+    def outer(self, other): return outer(self, other)

@@ -1,16 +1,14 @@
 """Tensor: a backend buffer, its dtype and backend, and the autograd link that made it.
 
-This is the core every Tensor method runs through. The operators and math methods live in the
-TensorOps mixin (tensor_ops.py), the constructors in TensorCreation (creation.py), and the rest
-of PyTorch's spelling in TensorConvert (tensor_convert.py: size(), device, to, in-place methods),
-TensorShape (tensor_shape.py), TensorReduce (tensor_reduce.py), TensorMath (tensor_math.py) and
-TensorHooks (tensor_hooks.py: retain_grad, register_hook); all call
-down into the runner here: `_apply` and `_binary` (`a OP b`, with promotion and broadcasting)
-check their arguments and hand the op to `_run`, the one place an op's forward runs and its
-result is recorded as a graph node when a gradient will be needed. Kernels are reached only
-through `backends.kernels_of(be)`, so napkin's tracer sees every call.
+This is the core every Tensor method runs through. The operators live in the TensorOps mixin
+(tensor_ops.py), `@` in TensorProducts (products.py), the constructors in TensorCreation
+(creation.py), the rest of PyTorch's spelling in TensorConvert (size(), device, to, in place),
+TensorShape, TensorReduce, TensorMath and TensorHooks (tensor_*.py); all call down into the
+runner here, `_run` (also spelled `_apply`, and `_binary` for `a OP b` with promotion and
+broadcasting): the one place an op's forward runs and its result is recorded as a graph node
+when a gradient will be needed. Kernels are reached only through `backends.kernels_of(be)`.
 
-    y = x @ w             tensor_ops.py __matmul__ -> Tensor._apply -> _run (here) -> ops.MatMul.forward
+    y = x @ w             products.py __matmul__ -> Tensor._apply -> _run (here) -> ops.MatMul.forward
                           -> backends/<name>.py matmul
     y.sum().backward()    Tensor.backward (here) -> autograd.backward walk -> ops.*.backward -> kernels
 """
@@ -22,6 +20,7 @@ from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
 from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
+from tinygrad_nm.products import TensorProducts
 from tinygrad_nm.shapes import broadcast_shape
 from tinygrad_nm.tensor_convert import TensorConvert
 from tinygrad_nm.tensor_hooks import TensorHooks
@@ -100,7 +99,8 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, params=_NO_PARAMS, s
     return t
 
 
-class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMath, TensorHooks, TensorOps):
+class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMath, TensorHooks, TensorOps,
+             TensorProducts):
     # _shape: the buffer's shape, kept here because reading it from a NumPy array builds a tuple.
     # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
     # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the

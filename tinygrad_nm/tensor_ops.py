@@ -2,14 +2,13 @@
 
 `TensorOps` is a mixin: it never imports `Tensor` and holds no state. Every method checks its
 arguments (shape arithmetic from shapes.py) and hands the op to the core's runner in tensor.py:
-`self._binary(ops.Add, other)` for `a + b`, `self._apply(ops.MatMul, dtype, (a, b))` for the
-rest. `y = x @ w` runs `__matmul__ -> matmul -> products.matmul -> Tensor._apply ->
-ops.MatMul.forward -> backend.matmul`.
+`self._binary(ops.Add, other)` for `a + b`, `self._apply(ops.Neg, dtype, (a,))` for the rest.
+`@` and the other products are TensorProducts' (products.py).
 """
 import numpy as np
 
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm import ops, products
+from tinygrad_nm import ops
 from tinygrad_nm.autograd import grad_mode
 from tinygrad_nm import backends, indexing
 from tinygrad_nm.backends.strided import array_axis_first, array_place
@@ -74,8 +73,6 @@ class TensorOps:
     def __rtruediv__(self, other): return self._binary(ops.Div, other, True)
     def __pow__(self, other): return self._binary(ops.Pow, other)
     def __rpow__(self, other): return self._binary(ops.Pow, other, True)
-    def __matmul__(self, other): return self.matmul(other)
-    def __rmatmul__(self, other): return self._as_tensor(other).matmul(self)
     def __neg__(self): return self._apply(ops.Neg, self.dtype, (self,))
     def __pos__(self): return self
     def __abs__(self): return self.abs()
@@ -113,14 +110,6 @@ class TensorOps:
         """Arguments for _apply of a float-only op: ints are lifted to the default float first."""
         t = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
         return t.dtype, (t,)
-
-    # --- products (products.py: PyTorch's N-d matmul rules, and the shape checks of each) --------
-    def matmul(self, other): return products.matmul(self, other)
-    def mm(self, other): return products.mm(self, other)
-    def bmm(self, other): return products.bmm(self, other)
-    def mv(self, vec): return products.mv(self, vec)
-    def dot(self, other): return products.dot(self, other)
-    def outer(self, other): return products.outer(self, other)
 
     # --- writing by index (reading, t[key], is the core's: its hot path is w[i]) ---------------
     def __setitem__(self, key, value):
