@@ -1,7 +1,7 @@
 """Differentiable ops the PyTorch-spelled API composes with, built on kernels that already exist
 (expand, copy, full, setitem, getitem, where): forward and backward side by side, as in ops.py.
 
-Expand and Cat copy into new storage, so a later in-place write to their result never reaches
+Expand and CatInto's chain copy into new storage, so a later in-place write to their result never reaches
 the input's (a NumPy broadcast view would share it)."""
 from tinygrad_nm.autograd import Function, needs_grad
 from tinygrad_nm.ops import unbroadcast
@@ -27,24 +27,20 @@ class Clone(Function):
         return g, None
 
 
-class Cat(Function):
-    """a and b joined along `axis` (Tensor.cat folds more inputs pairwise). Backward hands each
-    input its slice of the gradient."""
+class CatInto(Function):
+    """b copied into a's storage at `index` (a slice along the joined dim); the result is that same
+    storage. torch.cat of k inputs is one zero-filled buffer and k of these in a chain (Tensor.cat):
+    one allocation and one copy per input. Backward: a's gradient is g itself (each earlier link
+    reads only its own slice of it, and the chain starts at the zeros, which need none), b's is
+    its slice."""
 
-    def forward(ctx, be, a, b, axis, dtype):
-        n = a.shape[axis]
-        shape = tuple(d + b.shape[i] if i == axis else d for i, d in enumerate(a.shape))
-        lead = (slice(None),) * axis
-        ctx._saved = (lead + (slice(0, n),), lead + (slice(n, shape[axis]),))
-        out = be.full(shape, 0, dtype)
-        be.setitem(out, ctx._saved[0], a)
-        be.setitem(out, ctx._saved[1], b)
-        return out
+    def forward(ctx, be, a, b, index):
+        ctx._saved = index
+        be.setitem(a, index, b)
+        return a
 
     def backward(ctx, be, g):
-        first, second = ctx._saved
-        return (be.getitem(g, first) if needs_grad(ctx._a) else None,
-                be.getitem(g, second) if needs_grad(ctx._b) else None)
+        return g, (be.getitem(g, ctx._saved) if needs_grad(ctx._b) else None)
 
 
 class Where(Function):

@@ -9,7 +9,7 @@ three ops in ops_shape.py, so every method is differentiable.
 import numpy as np
 
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm import ops, ops_shape
+from tinygrad_nm import backends, ops, ops_shape
 from tinygrad_nm.host import shape_arg
 from tinygrad_nm.shapes import broadcast_shape, normalize_axes, reshape_target
 
@@ -219,8 +219,8 @@ class TensorShape:
 
 
 def cat(tensors, dim=0):
-    """torch.cat: tensors joined along an existing dim (dtypes promoted, as in PyTorch). Folded as a
-    balanced tree of two-input joins: each element is copied about log2(len) times."""
+    """torch.cat: tensors joined along an existing dim (dtypes promoted, as in PyTorch): one new
+    buffer, each input copied into it once."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
@@ -240,10 +240,16 @@ def cat(tensors, dim=0):
                              f"outside dim {d}")
         dtype = dt.promote(dtype, t.dtype)
     tensors = [t.cast(dtype) for t in tensors]
-    while len(tensors) > 1:
-        pairs = [tensors[i:i + 2] for i in range(0, len(tensors), 2)]
-        tensors = [p[0] if len(p) == 1 else p[0]._apply(ops_shape.Cat, dtype, (p[0], p[1]), d, dtype) for p in pairs]
-    return tensors[0] if len(nonempty) != 1 else tensors[0].clone()
+    if len(nonempty) <= 1:
+        return tensors[0].clone()
+    shape = list(tensors[0].shape)
+    shape[d] = sum(t.shape[d] for t in tensors)
+    out = first._make(backends.kernels_of(first._be).full(tuple(shape), 0, dtype), dtype, first._be)
+    start, lead = 0, (slice(None),) * d
+    for t in tensors:  # each input copied once into its slice (ops_shape.CatInto)
+        out = out._apply(ops_shape.CatInto, dtype, (out, t), lead + (slice(start, start + t.shape[d]),))
+        start += t.shape[d]
+    return out
 
 
 concat = concatenate = cat
