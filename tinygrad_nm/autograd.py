@@ -114,9 +114,10 @@ class Function:
     `ctx` is the output tensor: forward keeps what backward needs in `ctx._saved`, and
     backward finds the input tensors in `ctx._a` and `ctx._b`. Never instantiated.
 
-    `saves` names the tensors whose values backward reads ("a", "b", "out"): their versions are
-    noted when the op is recorded and checked before its backward runs (check_versions)."""
-    saves = ()
+    `saves` names the tensors whose values backward reads ("a", "b", "out"): before its backward
+    runs, check_versions refuses if one was written in place since the op ran. (None, not (),
+    when it reads none: the walk's truth test of None takes no call.)"""
+    saves = None
 
 
 def needs_grad(x):

@@ -34,13 +34,12 @@ _NO_INPUT = object()  # b_buf of a one-input op
 _NO_PARAMS = ()  # the empty tuple, compared by identity: a truth test of a tuple costs a C call
 _new = object.__new__
 _Div, _Index, _Mul, _MulByNumber = ops.Div, ops.Index, ops.Mul, ops.MulByNumber
-# Shared index tuples for w[i] with small i: a loop over w[i] allocates no tuple per read,
-# one object fewer per read for Python's garbage collector to walk (see autograd.py).
+# Shared index tuples for w[i] with small i: no tuple per read for the garbage collector to walk
 _INT_INDEX_CACHED = 1024
 _INT_INDEX = tuple((i,) for i in range(_INT_INDEX_CACHED))
 
 
-def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, params=_NO_PARAMS, shape=None):
+def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, shape=None, params=_NO_PARAMS):
     """The one place an op runs and is recorded: the tensor fn_cls.forward(a, [b], *params) (b OP a
     when `reverse`), made a graph node when grad mode is on and an input needs a gradient.
 
@@ -49,8 +48,11 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, params=_NO_PARAMS, s
     shape, the common cases (same backend, dtype and shape; a Python number) on the short path.
     With a `dtype` (Tensor._apply, w[i]) the inputs are taken as they are; the result's shape is
     `shape`, or read off its buffer. The result is on a's backend.
-    Binary ops, w[i] and the rest share this one function, spelled out for speed: it is the
-    hottest code in the library (the walkthrough's scalar loop runs it 2800 times an epoch)."""
+    One function for every op, spelled out for speed: the walkthrough's scalar loop runs it 2800
+    times an epoch (bench/README.md, "Core"). The record at the end is the same for every op."""
+    be = a._be
+    t = _new(Tensor)
+    k = be if backends._kernel_wrapper is None else kernels_of(be)  # kernels_of(be), inlined
     if dtype is None:
         shape, dtype = a._shape, a.dtype  # the result's
         tb = type(b)
@@ -68,25 +70,28 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, params=_NO_PARAMS, s
                 fn_cls = _MulByNumber
         else:
             return a._binary_slow(fn_cls, b, reverse)
-    else:
-        if b is _NO_INPUT:
-            b_buf = b
-        elif isinstance(b, Tensor):
+        if reverse:  # b OP a
+            t._buf = fn_cls.forward(t, k, b_buf, a._buf)
+            a, b = b, a
+        else:
+            t._buf = fn_cls.forward(t, k, a._buf, b_buf)
+        t._shape, t.dtype = shape, dtype
+    elif b is _NO_INPUT:  # one input (Tensor._apply)
+        buf = fn_cls.forward(t, k, a._buf, *params) if params is not _NO_PARAMS else fn_cls.forward(t, k, a._buf)
+        t._buf, t._shape, t.dtype, b = buf, buf.shape if shape is None else shape, dtype, None
+    else:  # two inputs as they are (Tensor._apply, w[i]: b a tensor, a number or an index)
+        if isinstance(b, Tensor):
             b_buf = b._buf
         else:
             b, b_buf = None, b
-    be = a._be
-    t = _new(Tensor)
-    k = be if backends._kernel_wrapper is None else kernels_of(be)  # kernels_of(be), inlined
-    if b_buf is _NO_INPUT:  # one input
-        buf = fn_cls.forward(t, k, a._buf, *params) if params is not _NO_PARAMS else fn_cls.forward(t, k, a._buf)
-        b = None
-    elif reverse:  # b OP a
-        buf = fn_cls.forward(t, k, b_buf, a._buf, *params) if params is not _NO_PARAMS else fn_cls.forward(t, k, b_buf, a._buf)
-        a, b = b, a
-    else:
-        buf = fn_cls.forward(t, k, a._buf, b_buf, *params) if params is not _NO_PARAMS else fn_cls.forward(t, k, a._buf, b_buf)
-    t._buf, t._shape, t.dtype = buf, buf.shape if shape is None else shape, dtype
+        if reverse:  # b OP a
+            buf = fn_cls.forward(t, k, b_buf, a._buf, *params)
+            a, b = b, a
+        else:
+            buf = fn_cls.forward(t, k, a._buf, b_buf, *params) if params is not _NO_PARAMS else \
+                fn_cls.forward(t, k, a._buf, b_buf)
+        t._buf, t._shape, t.dtype = buf, buf.shape if shape is None else shape, dtype
+    # the record, one for every op
     t._be, t.grad, t._version = be, None, None
     if (grad_mode.everywhere or grad_mode.here()) and (a is not None and a.requires_grad
                                                       or b is not None and b.requires_grad):
@@ -101,10 +106,9 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, params=_NO_PARAMS, s
 
 class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMath, TensorHooks, TensorOps,
              TensorProducts):
-    # _shape: the buffer's shape, kept here because reading it from a NumPy array builds a tuple.
-    # _ctx: the op (a Function subclass) that made this tensor, None for a leaf; _a, _b, _saved,
-    # _seq, _gsum: that op's input tensors, what its backward needs, creation order, and the
-    # gradient summed during a backward walk (autograd.py). A recorded tensor is its own graph node.
+    # _shape: the buffer's shape (reading it off a NumPy array builds a tuple). _ctx: the op (a
+    # Function) that made this tensor, None for a leaf; _a, _b, _saved, _seq, _gsum: its inputs,
+    # what its backward needs, creation order, the gradient summed in a backward walk (autograd.py).
     # _version: [in-place writes to the storage, when the last was], shared by its views (None:
     # never shared nor written; autograd.check_versions). A leaf's _saved: its hooks (tensor_hooks).
     __slots__ = ("_buf", "_shape", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
@@ -200,13 +204,11 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         return self
 
     def detach(self):
-        """The same storage, cut from the graph (and counting in-place writes with it)."""
+        """The same storage, cut from the graph (and counting in-place writes with it); `.data` is
+        the same: a view without gradient tracking, writes through it update self."""
         return self._alias(Tensor._make(self._shared_buf(), self.dtype, self._be))
 
-    @property
-    def data(self):
-        """A view of the same storage without gradient tracking: writes through it update self."""
-        return self._alias(Tensor._make(self._shared_buf(), self.dtype, self._be))
+    data = property(detach)
 
     def _alias(self, view):
         """`view` shares this tensor's storage: it shares its count of in-place writes too."""
@@ -273,12 +275,10 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
     def _apply(fn_cls, dtype, inputs, *params):
         """Run fn_cls.forward on the buffers of `inputs` (one or two: tensors, or a tensor and a
         Python number, either first) as they are; record the op if a gradient will be needed."""
-        x = inputs[0]
-        if len(inputs) == 1:
-            return _run(x, fn_cls, _NO_INPUT, False, dtype, params)
+        x, y = inputs if len(inputs) == 2 else (inputs[0], _NO_INPUT)
         if isinstance(x, Tensor):
-            return _run(x, fn_cls, inputs[1], False, dtype, params)
-        return _run(inputs[1], fn_cls, x, True, dtype, params)  # a number first: x OP tensor
+            return _run(x, fn_cls, y, False, dtype, None, params)
+        return _run(y, fn_cls, x, True, dtype, None, params)  # a number first: x OP tensor
 
     # self OP b, or b OP self when reverse; b may be a Python number or array-like (see _run)
     _binary = _run
@@ -375,7 +375,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
             key = key + shape[0] if key < 0 else key
             # the walkthrough's hot path. The index goes in as Index.forward's second argument, like a
             # number (no *params call); the element is a view of self's storage: it shares its version
-            out = _run(self, _Index, _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,), False, self.dtype, _NO_PARAMS, ())
+            out = _run(self, _Index, _INT_INDEX[key] if key < _INT_INDEX_CACHED else (key,), False, self.dtype, ())
             version = self._version
             if version is None:
                 version = self._version = [0, 0]
