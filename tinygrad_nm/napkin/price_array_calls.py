@@ -3,7 +3,8 @@
 Each kernel is one or more NumPy calls ("passes"); each pass pays its call's fixed cost and moves
 its arrays through the cache level their size fits in, unless its inner loop is slower than that:
 exp (vectorised transcendental), select (a data-dependent branch per element), scalar (a loop the
-compiler could not vectorise: k scalar operations per element), BLAS (matmul). The backend's
+compiler could not vectorise: k scalar operations per element), divide (a division per element,
+at the host's vectorised divide rate), BLAS (matmul). The backend's
 PRICING["passes"] lists the passes of its kernels that are more than one plain pass, each as
 (inner loop, arrays read, arrays written[, scalar operations per element[, kind of call]]).
 
@@ -42,7 +43,7 @@ DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "calls": {k: v for 
                                                              (128, 36e-6), (256, 0.16e-3), (512, 1.3e-3),
                                                              (1024, 10.2e-3))],
                  "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9,
-                 "run_s": {"im2col": 9e-9, "col2im": 18e-9}}  # per contiguous run (module docstring)
+                 "run_s": {"im2col": 9e-9, "col2im": 18e-9, "broadcast": 8e-9}}  # per contiguous run (module docstring)
 BLAS_CURVE_SIZES = (4, 16, 32, 64, 128, 256, 512)
 
 
@@ -85,7 +86,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     n = cost.elements
     itemsize = cost.itemsize
     if passes is None:  # one pass moving the compulsory bytes
-        kind = "exp" if cost.transcendentals else "stream"
+        # a division's vector unit takes several cycles per lane: over ~4 bytes a cycle, it limits, not memory
+        kind = "exp" if cost.transcendentals else ("divide" if cost.divides >= n > 0 else "stream")
         reps = max(1, round(cost.transcendentals / n)) if cost.transcendentals and n else 1
         number = len(cost.shapes) == 1 and cost.kernel in pricing.get("scalar_operand", ()) and not scalar_args
         passes = [(kind, None, None, 1, "number" if number else "ufunc")] * reps
@@ -136,12 +138,35 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
 
 def strided_runs(cost, pricing, r):
     """(contiguous runs, their seconds) of a kernel that walks a strided view in short runs
-    (PRICING["runs"] counts them; `run_s` is one's cost on this family); (0, 0.0) for the rest."""
-    count = pricing.get("runs", {}).get(cost.kernel)
-    if count is None:
-        return 0, 0.0
-    runs = count(cost)
-    return runs, runs * r.get("run_s", {}).get(cost.kernel, 0.0)
+    (PRICING["runs"] counts them; `run_s` is one's cost on this family), or of a binary ufunc on a
+    broadcast operand (its inner loop ends where the broadcast pattern changes: (N, C, H, W) *
+    (1, C, 1, 1) runs N * C loops of H * W); (0, 0.0) for the rest."""
+    count, kind = pricing.get("runs", {}).get(cost.kernel), cost.kernel
+    if count is None and cost.kernel in pricing.get("scalar_operand", ()) and len(cost.shapes) == 2:
+        count, kind = broadcast_runs, "broadcast"
+    runs = count(cost) if count else 0
+    return (runs, runs * r.get("run_s", {}).get(kind, 0.0)) if runs > 1 else (0, 0.0)
+
+
+def broadcast_runs(cost):
+    """How many inner loops NumPy runs for a binary op on these two shapes: the trailing axes where
+    the same operands are broadcast (stride 0) merge into one loop; a change of pattern ends it."""
+    a, b = (tuple(s) for s in cost.shapes)
+    if a == b:
+        return 1
+    ndim = max(len(a), len(b))
+    a, b = (1,) * (ndim - len(a)) + a, (1,) * (ndim - len(b)) + b
+    inner, pattern = 1, None
+    for x, y in zip(reversed(a), reversed(b)):
+        size = max(x, y)
+        if size == 1:
+            continue
+        here = (x == 1, y == 1)
+        if pattern is not None and here != pattern:
+            break
+        pattern, inner = here, inner * size
+    total = math.prod(max(x, y) for x, y in zip(a, b))
+    return total // inner if inner else 0
 
 
 def run_costs(be, best_time, repeat):
@@ -158,6 +183,18 @@ def run_costs(be, best_time, repeat):
         times["col2im"].append(best_time(lambda: be.col2im(cols, shape, *window), 20, repeat))
         runs.append(9 * shape[0] * shape[1] * shape[2])  # 9 taps x N x C x oh rows, ow = W long
     return {k: max((t[0] - t[1]) / (runs[0] - runs[1]), 0.0) for k, t in times.items()}
+
+
+def broadcast_run_cost(be, best_time, repeat):
+    """Seconds per inner loop of a broadcast binary op: (N, 16, h, w) * (1, 16, 1, 1) with the same
+    16K elements in runs of 4 (N 256) and of 64 (N 16); the difference over the difference in runs."""
+    from tinygrad_nm import dtypes
+    y = be.from_numpy(np.ones((1, 16, 1, 1), np.float32), dtypes.float32)
+    times = []
+    for shape in ((256, 16, 2, 2), (16, 16, 8, 8)):
+        x = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
+        times.append(best_time(lambda: be.mul(x, y), 20, repeat))
+    return max((times[0] - times[1]) / (256 * 16 - 16 * 16), 0.0)
 
 
 def _blas(cost, r, host, dtype, limit, limit_terms):
@@ -200,6 +237,8 @@ def _numpy_inner_loop(kind, n, r, host, dtype, ops):
     """Seconds for a pass's inner loop when that, not memory, is what limits it (0 for plain streams)."""
     if kind == "exp":
         return n * r["exp_s"].get(dtype, r["exp_s"]["float32"])
+    if kind == "divide":  # the host's vectorised divide (half the lanes in float64)
+        return n * host["vdiv_s"] * (2 if dtype == "float64" else 1)
     if kind == "select":
         return n * r["select_s"]
     if kind == "scalar":
@@ -261,7 +300,7 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
     x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     mask = rng.random(n) < 0.5
     r["select_s"] = best_time(lambda: np.where(mask, x, y), 2, repeat) / n
-    r["run_s"] = run_costs(be, best_time, repeat)
+    r["run_s"] = {**run_costs(be, best_time, repeat), "broadcast": broadcast_run_cost(be, best_time, repeat)}
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); "
         + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in r["calls"].items()) + " us; "
         f"matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
