@@ -19,7 +19,7 @@ NAME = "numpy"
 # units of the kernel's elements x itemsize (a bool array is 1/4 of a float32 one; 0: a call on a
 # row's worth of data, or none). The kind of call (ufunc unless said) sets its fixed cost:
 # reduce (np.sum, np.max with axes), mean, index (fancy), where, view (reshape, transpose),
-# broadcast (np.broadcast_to), array (np.array, np.arange, np.full, .copy()), scalar (an operator
+# broadcast (np.broadcast_to), array (np.array, np.arange, np.full, .copy()), pad (np.pad), scalar (an operator
 # on NumPy scalars). Kernels not listed are one ufunc pass moving their compulsory bytes.
 _ROW_CALL = ("stream", 0, 0, 1)                   # a call on one value per row (a log, a pick)
 _LOG_SOFTMAX = [("stream", 1, 0, 1, "reduce"), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1, "reduce"),
