@@ -49,9 +49,10 @@ _PASSES = {
     "item": [(*_ROW_CALL, "scalar")],                 # views and scalars: the call only
     "full": [("stream", 0, 1, 1, "array")], "copy": [("stream", 1, 1, 1, "array")],
     "from_numpy": [("stream", 1, 1, 1, "array")], "to_numpy": [("stream", 1, 1, 1, "array")],
-    # im2col: np.pad (a dear call: Python code in NumPy; priced as if every conv pads) and one copy of a strided view that reads each image element up to kh * kw
-    # times (from cache); col2im: a zero fill, then kh * kw strided adds, each reading its share of
-    # the columns and read-modify-writing an image-sized block (about the columns' size in all)
+    # im2col: np.pad (a dear call, Python code in NumPy; priced as if every conv pads) and one copy
+    # of a strided view that reads each image element up to kh * kw times (from cache); col2im: a
+    # zero fill, then kh * kw strided adds, each reading its share of the columns and
+    # read-modify-writing an image-sized block (about the columns' size in all)
     "im2col": [("stream", 0, 0.15, 1, "pad"), ("stream", 1, 1)],
     "col2im": [("stream", 0, 0.15), ("stream", 2, 1)],
     "axpy": [("stream", 1, 1), ("stream", 2, 1)],      # t = alpha * x; a += t

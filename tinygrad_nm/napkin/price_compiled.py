@@ -69,8 +69,9 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
         terms.append(f"{regions} parallel region{'s' * (regions > 1)} x {fmt.seconds(host['fork_join_s'])}")
     terms.append(f"{fmt.seconds(call)} call")
     seconds = call + wake + max(compute, memory) + fresh + run_time
-    bound = "overhead" if call + wake + run_time >= max(compute, memory) else ("compute" if compute >= memory else "memory")
-    return Prediction(seconds, limit, call + wake + run_time, compute, memory, fresh, bound, terms, limit_terms)
+    fixed = call + wake + run_time
+    bound = "overhead" if fixed >= max(compute, memory) else ("compute" if compute >= memory else "memory")
+    return Prediction(seconds, limit, fixed, compute, memory, fresh, bound, terms, limit_terms)
 
 
 
