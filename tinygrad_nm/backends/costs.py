@@ -226,7 +226,7 @@ def col2im(name, args, out):
     cols, shape, kernel = as_buf(args[0]), tuple(args[1]), args[2]
     n = cols.size
     image = math.prod(shape) * cols.itemsize
-    return Cost(name, (cols.shape,), n, 0, cols.nbytes + image, n, image,
+    return Cost(name, (cols.shape, tuple(shape)), n, 0, cols.nbytes + image, n, image,
                 f"into {shape} from {kernel[0]}x{kernel[1]} windows")
 
 

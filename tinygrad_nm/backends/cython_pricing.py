@@ -53,6 +53,7 @@ def pricing(_native, backend, threads, matmul_threads, *helpers):
         "threads": threads,
         "matmul_threads": matmul_threads,
         "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
+        "runs": _numpy.PRICING["runs"],  # im2col / col2im: a C loop per short row, as NumPy's (its own run_s)
         "batched_matmul": "delegate",  # a batched matmul too (cython.matmul hands it to NumPy)
         **_module_facts(_native),
     }

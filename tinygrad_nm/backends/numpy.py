@@ -19,7 +19,7 @@ NAME = "numpy"
 # units of the kernel's elements x itemsize (a bool array is 1/4 of a float32 one; 0: a call on a
 # row's worth of data, or none). The kind of call (ufunc unless said) sets its fixed cost:
 # reduce (np.sum, np.max with axes), mean, index (fancy), where, view (reshape, transpose),
-# broadcast (np.broadcast_to), array (np.array, np.arange, np.full, .copy()), scalar (an operator
+# broadcast (np.broadcast_to), array (np.array, np.arange, np.full, .copy()), pad (np.pad), scalar (an operator
 # on NumPy scalars). Kernels not listed are one ufunc pass moving their compulsory bytes.
 _ROW_CALL = ("stream", 0, 0, 1)                   # a call on one value per row (a log, a pick)
 _LOG_SOFTMAX = [("stream", 1, 0, 1, "reduce"), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1, "reduce"),
@@ -49,14 +49,26 @@ _PASSES = {
     "item": [(*_ROW_CALL, "scalar")],                 # views and scalars: the call only
     "full": [("stream", 0, 1, 1, "array")], "copy": [("stream", 1, 1, 1, "array")],
     "from_numpy": [("stream", 1, 1, 1, "array")], "to_numpy": [("stream", 1, 1, 1, "array")],
-    # im2col: a pad (small) and one copy of a strided view that reads each image element up to kh * kw
-    # times (from cache); col2im: a zero fill, then kh * kw strided adds, each reading its share of
-    # the columns and read-modify-writing an image-sized block (about the columns' size in all)
-    "im2col": [("stream", 1, 1)],
+    # im2col: np.pad (a dear call, Python code in NumPy; priced as if every conv pads) and one copy
+    # of a strided view that reads each image element up to kh * kw times (from cache); col2im: a
+    # zero fill, then kh * kw strided adds, each reading its share of the columns and
+    # read-modify-writing an image-sized block (about the columns' size in all)
+    "im2col": [("stream", 0, 0.15, 1, "pad"), ("stream", 1, 1)],
     "col2im": [("stream", 0, 0.15), ("stream", 2, 1)],
     "axpy": [("stream", 1, 1), ("stream", 2, 1)],      # t = alpha * x; a += t
 }
+
+
+def _window_rows(cost):
+    """The contiguous runs im2col / col2im loop over: one per output row of each window tap, ow
+    elements long (ow taken as the image's width: exact for stride 1 and 'same' padding). At the
+    widths small images have (4-28) the per-run cost, not the bytes, is most of their time."""
+    image = cost.shapes[0] if cost.kernel == "im2col" else cost.shapes[-1]
+    return cost.elements / image[-1] if image[-1] else 0.0
+
+
 PRICING = {"family": "array_calls", "passes": _PASSES,
+           "runs": {"im2col": _window_rows, "col2im": _window_rows},  # kernel -> its strided runs (napkin: run_s)
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
            "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
            "blas": ("matmul", "linear_act")}  # a BLAS call (linear_act: then the bias and activation calls)

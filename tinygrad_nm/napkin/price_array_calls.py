@@ -3,7 +3,8 @@
 Each kernel is one or more NumPy calls ("passes"); each pass pays its call's fixed cost and moves
 its arrays through the cache level their size fits in, unless its inner loop is slower than that:
 exp (vectorised transcendental), select (a data-dependent branch per element), scalar (a loop the
-compiler could not vectorise: k scalar operations per element), BLAS (matmul). The backend's
+compiler could not vectorise: k scalar operations per element), divide (a division per element,
+at the host's vectorised divide rate), BLAS (matmul). The backend's
 PRICING["passes"] lists the passes of its kernels that are more than one plain pass, each as
 (inner loop, arrays read, arrays written[, scalar operations per element[, kind of call]]).
 
@@ -11,12 +12,16 @@ A call's fixed cost depends on what NumPy does before its loop starts, so it is 
 of call (on 1-element arrays, `calls` in the rates): a ufunc through an operator (`ufunc`, the
 default), a reduction through np.sum/np.max with axes (`reduce`), np.mean (`mean`), np.matmul
 (`matmul`), fancy indexing (`index`), np.where (`where`), np.reshape/np.transpose (`view`),
-np.broadcast_to (`broadcast`), an array made by np.array/np.arange/np.full (`array`), an
+np.broadcast_to (`broadcast`), an array made by np.array/np.arange/np.full (`array`), np.pad
+(`pad`: Python code inside NumPy, tens of us), an
 operator on NumPy scalars (`scalar`), an operator on an array and a Python number (`number`: NumPy
 converts the number first; the backend's PRICING["scalar_operand"] names these kernels). At the
 sizes small models train at, these fixed costs are most of a kernel's time. A small matmul runs
 far below BLAS's large-size rate: its time is read off a curve measured on square matmuls from
-4 to 512 (`blas_curve`), above that FLOPs / the large-size rate.
+4 to 512 (`blas_curve`), above that FLOPs / the large-size rate. A kernel that walks a strided view
+in short contiguous runs (im2col, col2im on small images: rows of 4-28 elements) pays NumPy's
+inner-loop setup per run: PRICING["runs"] counts its runs, `run_s` (measured on the kernel at two
+shapes of equal size and different row lengths) is the cost of one.
 """
 import math
 
@@ -28,7 +33,7 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 FAMILY = "array_calls"
 # a NumPy call's fixed cost by kind (module docstring); defaults measured so on the machine notes' VM
 CALL_KINDS = {"ufunc": None, "scalar": None, "number": 0.5e-6, "reduce": 2.0e-6, "mean": 4.0e-6, "matmul": 0.6e-6, "index": 0.6e-6,
-              "where": 1.0e-6, "view": 0.4e-6, "broadcast": 2.5e-6, "array": 0.4e-6}  # ufunc: call_s; scalar: scalar_call_s
+              "where": 1.0e-6, "view": 0.4e-6, "broadcast": 2.5e-6, "array": 0.4e-6, "pad": 20e-6}  # ufunc: call_s; scalar: scalar_call_s
 DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "calls": {k: v for k, v in CALL_KINDS.items() if v},
                  "blas_flops": {"float32": 210e9, "float64": 105e9},  # machine notes: fp32 1024, 2 threads
                  "blas_flops_1thread": 110e9,  # machine notes: 1 thread
@@ -37,7 +42,8 @@ DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "calls": {k: v for 
                  "blas_curve": [[2 * n ** 3, t] for n, t in ((4, 0.7e-6), (16, 0.8e-6), (32, 1.4e-6), (64, 4.6e-6),
                                                              (128, 36e-6), (256, 0.16e-3), (512, 1.3e-3),
                                                              (1024, 10.2e-3))],
-                 "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9}
+                 "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9,
+                 "run_s": {"im2col": 9e-9, "col2im": 18e-9, "broadcast": 8e-9}}  # per contiguous run (module docstring)
 BLAS_CURVE_SIZES = (4, 16, 32, 64, 128, 256, 512)
 
 
@@ -80,7 +86,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     n = cost.elements
     itemsize = cost.itemsize
     if passes is None:  # one pass moving the compulsory bytes
-        kind = "exp" if cost.transcendentals else "stream"
+        # a division's vector unit takes several cycles per lane: over ~4 bytes a cycle, it limits, not memory
+        kind = "exp" if cost.transcendentals else ("divide" if cost.divides >= n > 0 else "stream")
         reps = max(1, round(cost.transcendentals / n)) if cost.transcendentals and n else 1
         number = len(cost.shapes) == 1 and cost.kernel in pricing.get("scalar_operand", ()) and not scalar_args
         passes = [(kind, None, None, 1, "number" if number else "ufunc")] * reps
@@ -111,7 +118,11 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
         if written >= host["mmap_threshold"]:
             written_big += written
     fresh = _fresh_bytes(written_total, written_big, host) * host["fresh_page_s_per_byte"]
+    runs, run_time = strided_runs(cost, pricing, r)
+    compute += run_time
     terms = []
+    if runs:
+        terms.append(f"{fmt.count(runs)} runs x {fmt.seconds(run_time / runs)}")
     if memory:
         terms.append(f"{fmt.nbytes(traffic_total)} / {fmt.bandwidth(traffic_total / memory)}")
     for kind, t in inner.items():
@@ -123,6 +134,67 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     seconds = overhead + compute + memory + fresh
     bound = max((("overhead", overhead), ("compute", compute), ("memory", memory + fresh)), key=lambda kv: kv[1])[0]
     return Prediction(seconds, limit, overhead, compute, memory, fresh, bound, terms, limit_terms)
+
+
+def strided_runs(cost, pricing, r):
+    """(contiguous runs, their seconds) of a kernel that walks a strided view in short runs
+    (PRICING["runs"] counts them; `run_s` is one's cost on this family), or of a binary ufunc on a
+    broadcast operand (its inner loop ends where the broadcast pattern changes: (N, C, H, W) *
+    (1, C, 1, 1) runs N * C loops of H * W); (0, 0.0) for the rest."""
+    count, kind = pricing.get("runs", {}).get(cost.kernel), cost.kernel
+    if count is None and cost.kernel in pricing.get("scalar_operand", ()) and len(cost.shapes) == 2:
+        count, kind = broadcast_runs, "broadcast"
+    runs = count(cost) if count else 0
+    return (runs, runs * r.get("run_s", {}).get(kind, 0.0)) if runs > 1 else (0, 0.0)
+
+
+def broadcast_runs(cost):
+    """How many inner loops NumPy runs for a binary op on these two shapes: the trailing axes where
+    the same operands are broadcast (stride 0) merge into one loop; a change of pattern ends it."""
+    a, b = (tuple(s) for s in cost.shapes)
+    if a == b:
+        return 1
+    ndim = max(len(a), len(b))
+    a, b = (1,) * (ndim - len(a)) + a, (1,) * (ndim - len(b)) + b
+    inner, pattern = 1, None
+    for x, y in zip(reversed(a), reversed(b)):
+        size = max(x, y)
+        if size == 1:
+            continue
+        here = (x == 1, y == 1)
+        if pattern is not None and here != pattern:
+            break
+        pattern, inner = here, inner * size
+    total = math.prod(max(x, y) for x, y in zip(a, b))
+    return total // inner if inner else 0
+
+
+def run_costs(be, best_time, repeat):
+    """Seconds per contiguous run of `be`'s im2col and col2im: each timed on two images with the same
+    number of column entries (so the same bytes) but rows 4 and 16 long (4x the runs); the
+    difference over the difference in runs. 3x3 windows, 'same' padding."""
+    from tinygrad_nm import dtypes
+    window = ((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    times, runs = {"im2col": [], "col2im": []}, []
+    for shape in ((16, 16, 4, 4), (16, 1, 16, 16)):
+        image = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
+        cols = be.im2col(image, *window)
+        times["im2col"].append(best_time(lambda: be.im2col(image, *window), 20, repeat))
+        times["col2im"].append(best_time(lambda: be.col2im(cols, shape, *window), 20, repeat))
+        runs.append(9 * shape[0] * shape[1] * shape[2])  # 9 taps x N x C x oh rows, ow = W long
+    return {k: max((t[0] - t[1]) / (runs[0] - runs[1]), 0.0) for k, t in times.items()}
+
+
+def broadcast_run_cost(be, best_time, repeat):
+    """Seconds per inner loop of a broadcast binary op: (N, 16, h, w) * (1, 16, 1, 1) with the same
+    16K elements in runs of 4 (N 256) and of 64 (N 16); the difference over the difference in runs."""
+    from tinygrad_nm import dtypes
+    y = be.from_numpy(np.ones((1, 16, 1, 1), np.float32), dtypes.float32)
+    times = []
+    for shape in ((256, 16, 2, 2), (16, 16, 8, 8)):
+        x = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
+        times.append(best_time(lambda: be.mul(x, y), 20, repeat))
+    return max((times[0] - times[1]) / (256 * 16 - 16 * 16), 0.0)
 
 
 def _blas(cost, r, host, dtype, limit, limit_terms):
@@ -165,6 +237,8 @@ def _numpy_inner_loop(kind, n, r, host, dtype, ops):
     """Seconds for a pass's inner loop when that, not memory, is what limits it (0 for plain streams)."""
     if kind == "exp":
         return n * r["exp_s"].get(dtype, r["exp_s"]["float32"])
+    if kind == "divide":  # the host's vectorised divide (half the lanes in float64)
+        return n * host["vdiv_s"] * (2 if dtype == "float64" else 1)
     if kind == "select":
         return n * r["select_s"]
     if kind == "scalar":
@@ -226,6 +300,7 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
     x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     mask = rng.random(n) < 0.5
     r["select_s"] = best_time(lambda: np.where(mask, x, y), 2, repeat) / n
+    r["run_s"] = {**run_costs(be, best_time, repeat), "broadcast": broadcast_run_cost(be, best_time, repeat)}
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); "
         + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in r["calls"].items()) + " us; "
         f"matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
@@ -233,7 +308,8 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
         f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; small: "
         + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve[:-1]) +
         f"; exp {exp_s['float32'] * 1e9:.2f} ns "
-        f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element")
+        f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element; per strided run: "
+        + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items()))
     return r
 
 
@@ -253,5 +329,6 @@ def _call_kinds(in_program):
         "view": lambda: np.transpose(m, (1, 0)),
         "broadcast": lambda: np.broadcast_to(one, (1, 1)),
         "array": lambda: np.array(one, copy=True),
+        "pad": lambda: np.pad(m, 1),
     }
     return {kind: in_program(fn) for kind, fn in calls.items()}

@@ -19,7 +19,8 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 from tinygrad_nm.napkin.price_array_calls import _fresh_bytes
 
 FAMILY = "compiled_host"
-DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6}
+DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6,
+                 "run_s": {"im2col": 5e-9, "col2im": 5e-9}}  # per contiguous run: price_array_calls.strided_runs
 
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
@@ -61,12 +62,16 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
         terms = [f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(cost.bytes / memory)}"]
     if fresh:
         terms.append(f"fresh pages {fmt.seconds(fresh)}")
+    runs, run_time = price_array_calls.strided_runs(cost, pricing, r)  # a loop per short row: its setup
+    if runs:
+        terms.append(f"{fmt.count(runs)} runs x {fmt.seconds(run_time / runs)}")
     if wake:
         terms.append(f"{regions} parallel region{'s' * (regions > 1)} x {fmt.seconds(host['fork_join_s'])}")
     terms.append(f"{fmt.seconds(call)} call")
-    seconds = call + wake + max(compute, memory) + fresh
-    bound = "overhead" if call + wake >= max(compute, memory) else ("compute" if compute >= memory else "memory")
-    return Prediction(seconds, limit, call + wake, compute, memory, fresh, bound, terms, limit_terms)
+    seconds = call + wake + max(compute, memory) + fresh + run_time
+    fixed = call + wake + run_time
+    bound = "overhead" if fixed >= max(compute, memory) else ("compute" if compute >= memory else "memory")
+    return Prediction(seconds, limit, fixed, compute, memory, fresh, bound, terms, limit_terms)
 
 
 
@@ -77,7 +82,9 @@ def calibrate(be, quick, log, best_time, empty_call):
     r = {"call_s": empty_call(be)}
     x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
     r["native_call_s"] = best_time(lambda: be.relu(x), 2000, 5)
-    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us")
+    r["run_s"] = price_array_calls.run_costs(be, best_time, 5 if quick else 9)
+    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us; "
+        "per strided run: " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items()))
     return r
 
 
