@@ -343,7 +343,8 @@ class Index(Function):
 
 # --- matmul ---------------------------------------------------------------------------------
 class MatMul(Function):
-    """(M, K) @ (K, N). Backward: dA = dOut @ B^T, dB = A^T @ dOut."""
+    """(M, K) @ (K, N), or a batch (B, M, K) @ (B, K, N) in one kernel call (products.py).
+    Backward, per matrix: dA = dOut @ B^T, dB = A^T @ dOut (T: the last two axes swapped)."""
     saves = ("a", "b")
 
     def forward(ctx, be, a, b):
@@ -352,8 +353,9 @@ class MatMul(Function):
 
     def backward(ctx, be, g):
         a, b = ctx._saved
-        ga = be.matmul(g, be.permute(b, (1, 0))) if needs_grad(ctx._a) else None
-        gb = be.matmul(be.permute(a, (1, 0)), g) if needs_grad(ctx._b) else None
+        t = (1, 0) if len(g.shape) == 2 else (0, 2, 1)
+        ga = be.matmul(g, be.permute(b, t)) if needs_grad(ctx._a) else None
+        gb = be.matmul(be.permute(a, t), g) if needs_grad(ctx._b) else None
         return ga, gb
 
 

@@ -20,7 +20,6 @@ namespace.py has them as torch.matmul and friends. `y = x @ w` runs `__matmul__ 
 """
 import math
 
-from tinygrad_nm.autograd import Function, needs_grad
 from tinygrad_nm.ops import MatMul, Reshape
 from tinygrad_nm.shapes import broadcast_shape
 
@@ -28,22 +27,6 @@ from tinygrad_nm.shapes import broadcast_shape
 class ProductShapeError(RuntimeError, ValueError):
     """Operands a product can't take: a RuntimeError as PyTorch raises, and a ValueError as the
     rest of this project's shape errors are (a program catching either sees it)."""
-
-
-class BatchedMatMul(Function):
-    """(B, M, K) @ (B, K, N), one kernel call for the batch. Backward, per matrix of the batch:
-    dA = dOut @ B^T, dB = A^T @ dOut."""
-    saves = ("a", "b")
-
-    def forward(ctx, be, a, b):
-        ctx._saved = (a, b)
-        return be.matmul(a, b)
-
-    def backward(ctx, be, g):
-        a, b = ctx._saved
-        ga = be.matmul(g, be.permute(b, (0, 2, 1))) if needs_grad(ctx._a) else None
-        gb = be.matmul(be.permute(a, (0, 2, 1)), g) if needs_grad(ctx._b) else None
-        return ga, gb
 
 
 def _operands(a, b, what):
@@ -89,7 +72,7 @@ def matmul(a, b, what="matmul"):
             a3 = a3.expand(*batch, m, k)
         if mb[:-2] != batch:
             b3 = b3.expand(*batch, k, n)
-        out = a._apply(BatchedMatMul, a.dtype, (_shaped(a3, (size, m, k)), _shaped(b3, (size, k, n))))
+        out = a._apply(MatMul, a.dtype, (_shaped(a3, (size, m, k)), _shaped(b3, (size, k, n))))
     return _shaped(out, out_shape)
 
 
