@@ -24,7 +24,7 @@ from tinygrad_nm import backends
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.autograd import Function, needs_grad
 from tinygrad_nm.ops import Index, Reshape
-from tinygrad_nm.shapes import broadcast_shape
+from tinygrad_nm.shapes import broadcast_shape, check_slice
 from tinygrad_nm.tensor_shape import one_dim
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
@@ -104,11 +104,7 @@ def flat_offsets(x, key):
                 raise IndexError(f"index {k} is out of bounds for dim {axis} with size {n}")
             base += (int(k) % n) * st
         elif isinstance(k, slice):
-            for part in (k.start, k.stop, k.step):
-                if part is not None and not isinstance(part, (int, np.integer)):
-                    raise TypeError(f"slice bounds must be integers, got {k!r}")
-            if k.step is not None and k.step <= 0:
-                raise ValueError(f"slice step must be positive, got {k.step}")
+            check_slice(k)
             dims.append(np.arange(*k.indices(n), dtype=np.int64) * st)
         else:
             slots.append(len(dims))

@@ -100,11 +100,7 @@ def normalize_index(shape, key):
                 raise IndexError(f"index {k} is out of bounds for axis {axis} with size {n}")
             index.append(int(k) + n if k < 0 else int(k))
         elif isinstance(k, slice):
-            for part in (k.start, k.stop, k.step):
-                if part is not None and not isinstance(part, (int, np.integer)):
-                    raise TypeError(f"slice bounds must be integers, got {k!r}")
-            if k.step is not None and k.step <= 0:
-                raise ValueError(f"slice step must be positive, got {k.step}")
+            check_slice(k)
             index.append(k)
             layout.append("axis")
         else:
@@ -125,6 +121,15 @@ def normalize_index(shape, key):
     if all(isinstance(k, slice) and k == slice(None) for k in index):
         return None, new_axes
     return tuple(index), new_axes
+
+
+def check_slice(k):
+    """A slice in an index: integer bounds, a positive step (as PyTorch requires)."""
+    for part in (k.start, k.stop, k.step):
+        if part is not None and not isinstance(part, (int, np.integer)):
+            raise TypeError(f"slice bounds must be integers, got {k!r}")
+    if k.step is not None and k.step <= 0:
+        raise ValueError(f"slice step must be positive, got {k.step}")
 
 
 def _index_array(k, axis, n):
