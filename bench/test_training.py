@@ -47,21 +47,29 @@ def _batches(n, epoch):
     return [order[i:i + BATCH] for i in range(0, n, BATCH)]
 
 
-def _epoch_ours(x, y, backend):
-    model = nn.MLP(SIZES, activation="relu", backend=backend, generator=np.random.default_rng(0))
-    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+def _epoch(model, opt, x, y, tensor):
+    """One epoch of `model` as a closure, each call the next shuffle: a tinygrad_nm model, whose batch
+    tensors `tensor` makes, or (`tensor` None) a PyTorch one, fed torch.from_numpy."""
     counter = [0]
 
     def epoch():
+        model.train()
         for idx in _batches(len(x), counter[0]):
             opt.zero_grad()
-            loss = F.cross_entropy(model(Tensor(x[idx], backend=backend)), Tensor(y[idx], backend=backend))
+            loss = F.cross_entropy(model(tensor(x[idx])), tensor(y[idx])) if tensor is not None else \
+                torch.nn.functional.cross_entropy(model(torch.from_numpy(x[idx])), torch.from_numpy(y[idx]))
             loss.backward()
             opt.step()
         counter[0] += 1
         return loss
-    epoch()  # warm up: the first epoch allocates the momentum buffers
+    epoch()  # warm up: the first epoch allocates the momentum buffers (and the CNN's cached offsets)
     return epoch
+
+
+def _epoch_ours(x, y, backend):
+    model = nn.MLP(SIZES, activation="relu", backend=backend, generator=np.random.default_rng(0))
+    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    return _epoch(model, opt, x, y, lambda a: Tensor(a, backend=backend))
 
 
 def _epoch_torch(x, y):
@@ -71,19 +79,18 @@ def _epoch_torch(x, y):
     for i, (a, b) in enumerate(zip(SIZES, SIZES[1:])):
         layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(SIZES) - 2 else [])
     model = torch.nn.Sequential(*layers)
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    counter = [0]
+    return _epoch(model, torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM), x, y, None)
 
-    def epoch():
-        for idx in _batches(len(x), counter[0]):
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x[idx])), torch.from_numpy(y[idx]))
-            loss.backward()
-            opt.step()
-        counter[0] += 1
-        return loss
-    epoch()
-    return epoch
+
+def _paired(reference, epoch, rounds):
+    """The fastest of `rounds` alternating epochs of each, PyTorch's first: (ours, PyTorch's) seconds."""
+    ours_s, torch_s = [], []
+    for _ in range(rounds):
+        for fn, times in ((reference, torch_s), (epoch, ours_s)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return min(ours_s), min(torch_s)
 
 
 class _one_torch_thread:
@@ -122,14 +129,7 @@ def test_digits_epoch(napkin_bench, benchmark, backend):
         return
     rounds = 2 if backend == "python" else PAIRED_ROUNDS
     with _one_torch_thread():
-        reference = _epoch_torch(x, y)
-        ours_s, torch_s = [], []
-        for _ in range(rounds):
-            for fn, times in ((reference, torch_s), (epoch, ours_s)):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-    ours, ref = min(ours_s), min(torch_s)
+        ours, ref = _paired(_epoch_torch(x, y), epoch, rounds)
     benchmark.extra_info.update(paired_rounds=rounds, paired_seconds=ours, paired_torch_seconds=ref,
                                 torch_over_ours=ref / ours, target="ours <= PyTorch CPU, 1 thread",
                                 meets_target=ours <= ref)
@@ -151,19 +151,7 @@ def _cnn_epoch_ours(x, y, backend):
     with tnm.use_backend(backend):
         model = tasks.cnn(8, 10, [32, 64], "float32", np.random.default_rng(0))
     opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=5e-4)
-    counter = [0]
-
-    def epoch():
-        model.train()
-        for idx in _batches(len(x), counter[0]):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(Tensor(x[idx], backend=backend)), Tensor(y[idx], backend=backend))
-            loss.backward()
-            opt.step()
-        counter[0] += 1
-        return loss
-    epoch()  # warm up: momentum buffers, the convolutions' cached patch offsets
-    return epoch
+    return _epoch(model, opt, x, y, lambda a: Tensor(a, backend=backend))
 
 
 def _cnn_epoch_torch(x, y):
@@ -173,20 +161,7 @@ def _cnn_epoch_torch(x, y):
     model = nn_.Sequential(nn_.Conv2d(1, 32, 3, padding=1), nn_.BatchNorm2d(32), nn_.ReLU(), nn_.MaxPool2d(2),
                            nn_.Conv2d(32, 64, 3, padding=1), nn_.BatchNorm2d(64), nn_.ReLU(), nn_.MaxPool2d(2),
                            nn_.Flatten(), nn_.Linear(256, 64), nn_.ReLU(), nn_.Linear(64, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=5e-4)
-    counter = [0]
-
-    def epoch():
-        model.train()
-        for idx in _batches(len(x), counter[0]):
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x[idx])), torch.from_numpy(y[idx]))
-            loss.backward()
-            opt.step()
-        counter[0] += 1
-        return loss
-    epoch()
-    return epoch
+    return _epoch(model, torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=5e-4), x, y, None)
 
 
 def _images():
@@ -216,14 +191,7 @@ def test_digits_cnn_epoch(napkin_bench, benchmark, backend):
     if torch is None or _best(benchmark) is None:  # no reference, or timing disabled (CI)
         return
     with _one_torch_thread():
-        reference = _cnn_epoch_torch(x, y)
-        ours_s, torch_s = [], []
-        for _ in range(CNN_PAIRED_ROUNDS):
-            for fn, times in ((reference, torch_s), (epoch, ours_s)):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-    ours, ref = min(ours_s), min(torch_s)
+        ours, ref = _paired(_cnn_epoch_torch(x, y), epoch, CNN_PAIRED_ROUNDS)
     benchmark.extra_info.update(paired_rounds=CNN_PAIRED_ROUNDS, paired_seconds=ours, paired_torch_seconds=ref,
                                 torch_over_ours=ref / ours)
     print(f"\n{CNN_GROUP}, alternating {CNN_PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms vs PyTorch CPU "
