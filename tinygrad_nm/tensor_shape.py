@@ -9,7 +9,7 @@ three ops in ops_shape.py, so every method is differentiable.
 import numpy as np
 
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm import backends, ops, ops_shape
+from tinygrad_nm import ops, ops_shape
 from tinygrad_nm.host import shape_arg
 from tinygrad_nm.shapes import broadcast_shape, normalize_axes, reshape_target
 
@@ -244,7 +244,7 @@ def cat(tensors, dim=0):
         return tensors[0].clone()
     shape = list(tensors[0].shape)
     shape[d] = sum(t.shape[d] for t in tensors)
-    out = first._make(backends.kernels_of(first._be).full(tuple(shape), 0, dtype), dtype, first._be)
+    out = first.full(tuple(shape), 0, dtype, first.backend)  # the zeros each input is copied into
     start, lead = 0, (slice(None),) * d
     for t in tensors:  # each input copied once into its slice (ops_shape.CatInto)
         out = out._apply(ops_shape.CatInto, dtype, (out, t), lead + (slice(start, start + t.shape[d]),))
