@@ -120,6 +120,19 @@ class Function:
     saves = None
 
 
+def zero_grads(tensors, set_to_none=True):
+    """Forget the gradients of `tensors` (Module.zero_grad, Optimizer.zero_grad): drop each .grad
+    (set_to_none, PyTorch's default) or fill it with zeros in place."""
+    for t in tensors:
+        if t.grad is None:
+            continue
+        if set_to_none:
+            t.grad = None
+        else:
+            with no_grad():
+                t.grad.zero_()
+
+
 def needs_grad(x):
     """Whether an op's input (`ctx._a` or `ctx._b`: a tensor, or None for a number) wants a gradient."""
     return x is not None and x.requires_grad

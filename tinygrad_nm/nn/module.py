@@ -19,7 +19,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from tinygrad_nm import dtypes
-from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.autograd import no_grad, zero_grads
 from tinygrad_nm.device import device as _device
 from tinygrad_nm.nn.hooks import add_hook
 from tinygrad_nm.nn.parameter import Parameter
@@ -234,14 +234,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                with no_grad():
-                    p.grad.zero_()
+        zero_grads(self.parameters(), set_to_none)
 
     # --- dtype and backend -------------------------------------------------------------------
     def to(self, *args, dtype=None, device=None, backend=None):

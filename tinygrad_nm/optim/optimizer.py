@@ -5,7 +5,7 @@ from collections import defaultdict
 import numpy as np
 
 from tinygrad_nm import backends, statetree
-from tinygrad_nm.autograd import enable_grad, no_grad  # no_grad: zero_grad(set_to_none=False)
+from tinygrad_nm.autograd import enable_grad, zero_grads
 from tinygrad_nm.tensor import Tensor
 
 
@@ -87,14 +87,7 @@ class Optimizer:
     # --- stepping -------------------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
         """Forget every gradient (set_to_none, the default) or fill them with zeros."""
-        for p in self.params:
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                with no_grad():
-                    p.grad.zero_()
+        zero_grads(self.params, set_to_none)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure()'s loss if given.
