@@ -164,23 +164,26 @@ _SECOND_BACKWARD = ("trying to backward through the graph a second time: the fir
 # Creation order of recorded nodes, counting down: a topological order in which the latest-made
 # node has the smallest number, so it is the one heapq (a min-heap) pops first.
 next_seq = itertools.count(-1, -1).__next__
+# The number of the latest in-place write to any tensor (0: none yet). A node recorded after it
+# (a larger number) saved nothing that was written since: the walk checks versions only for the
+# others, so a program that writes only between steps (an optimizer) never pays for the check.
+last_write = [0]
+# Whether a graph has ever crossed backends (ops.ToBackend ran): until one has, every node and
+# leaf of a walk is on the root's backend, and the walk does not look each one's kernels up.
+crossed_backends = [False]
 
 
-def commit(leaves):
-    """End of a backward call that succeeded: each leaf's gradient, summed during the walk in its
-    `_gsum` (its old .grad plus what arrived), becomes its .grad. Nothing is written to a .grad
-    before this point, so a walk that fails part-way leaves every .grad as it was. A leaf with
-    hooks (tensor_hooks.py) summed only what arrived: its hooks run on that sum first, all of them
-    before any .grad is written, so a hook that raises changes nothing either."""
-    for leaf in leaves:
-        if leaf._saved is not None:
-            leaf._gsum = leaf._hooked_sum(leaf._gsum)
-    for leaf in leaves:
-        buf, leaf._gsum = leaf._gsum, None
-        if leaf.grad is None:
-            leaf.grad = leaf._make(buf, leaf.dtype, leaf._be)
-        else:
-            leaf.grad._buf = buf
+def note_write():
+    """A tensor's storage is being written in place now: the number of this write (Tensor._written)."""
+    last_write[0] = seq = next_seq()
+    return seq
+
+
+def _run_leaf_hooks(hooked):
+    """A leaf with hooks (tensor_hooks.py) summed only what arrived in the walk: its hooks run on
+    that sum, all of them before any .grad is written, so a hook that raises changes nothing."""
+    for leaf in hooked:
+        leaf._gsum = leaf._hooked_sum(leaf._gsum)
 
 
 def backward(root, grad_buf, retain_graph=False):
@@ -188,75 +191,99 @@ def backward(root, grad_buf, retain_graph=False):
 
     An interior tensor runs its op's backward once, after all of its consumers (made later) ran
     theirs; a leaf sums what arrives, starting from its .grad, and every leaf's sum becomes its
-    .grad when the walk is over (`commit`). Every op's backward returns gradients of its inputs'
+    .grad when the walk is over. Nothing is written to a .grad before that, so a walk that fails
+    part-way leaves every .grad as it was. Every op's backward returns gradients of its inputs'
     own shapes (ops.py undoes broadcasting).
 
     A tensor's `_gsum` is what has arrived so far. A leaf's is a buffer this walk made (a copy or a
     sum: ops may hand one buffer to several inputs), so an op may add into it in place (Index)."""
     here = root._be  # the backend of the node being run, and its kernels (kernels_of, inlined)
     be = here if backends._kernel_wrapper is None else backends.kernels_of(here)
-    if root._ctx is None:
-        root._gsum = be.copy(grad_buf) if root.grad is None or root._saved is not None else be.add(root.grad._buf, grad_buf)
-        try:
-            return commit((root,))
-        finally:
-            root._gsum = None
-    root._gsum = grad_buf
-    leaves, heap, t = [], [], root
-    ready = None
+    leaves, hooked, heap, t, ready = [], None, None, root, None  # (hooked, heap: lists when first needed)
+    written, crossing = last_write[0], crossed_backends[0]
     try:
-        while True:
-            a, b = t._a, t._b
-            if a is None and b is None:  # every recorded op has an input tensor: this one was released
-                raise RuntimeError(_SECOND_BACKWARD)
-            if t._be is not here:  # a graph that crosses backends (Tensor.to): that node's kernels
-                here = t._be
-                be = backends.kernels_of(here)
-            if t._ctx.saves and (a is not None and a._version is not None or b is not None and b._version
-                                 is not None or t._version is not None):  # (all None: nothing written)
-                check_versions(t)
-            ga, gb = t._ctx.backward(t, be, t._gsum)
-            t._gsum = None
-            if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
-                t._saved = t._a = t._b = None
-            # Hand each input its gradient: a second arrival is summed; a leaf's first arrival is
-            # added to its .grad (or copied); an interior tensor's first arrival makes it `ready`
-            # (in a chain, the next node to run). Written out for a, then for b: a loop over the
-            # pair costs ~10% of the whole walk. (An input on another backend than its consumer
-            # gets its gradient on its own backend, from ops.ToBackend, summed with its kernels.)
-            ready = None
-            if ga is not None and a is not None and a.requires_grad:
-                if a._gsum is not None:
-                    a._gsum = (be if a._be is here else backends.kernels_of(a._be)).add(a._gsum, ga)
-                elif a._ctx is None:
-                    k = be if a._be is here else backends.kernels_of(a._be)
-                    a._gsum = k.copy(ga) if a.grad is None or a._saved is not None else k.add(a.grad._buf, ga)
-                    leaves.append(a)
+        if root._ctx is None:  # backward() of a leaf: the gradient is its own
+            root._gsum = be.copy(grad_buf) if root.grad is None or root._saved is not None \
+                else be.add(root.grad._buf, grad_buf)
+            leaves.append(root)
+            if root._saved is not None:
+                hooked = [root]
+        else:
+            root._gsum = grad_buf
+            while True:
+                a, b = t._a, t._b
+                if a is None and b is None:  # every recorded op has an input tensor: this one was released
+                    raise RuntimeError(_SECOND_BACKWARD)
+                if crossing and t._be is not here:  # a graph that crosses backends (Tensor.to): that node's kernels
+                    here = t._be
+                    be = backends.kernels_of(here)
+                if written < t._seq and t._ctx.saves and (a is not None and a._version is not None or b is not None
+                                                          and b._version is not None or t._version is not None):
+                    check_versions(t)  # a write came after t was recorded, and t saved a written tensor
+                ga, gb = t._ctx.backward(t, be, t._gsum)
+                t._gsum = None
+                if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
+                    t._saved = t._a = t._b = None
+                # Hand each input its gradient: a second arrival is summed; a leaf's first arrival is
+                # added to its .grad (a copy if it has none, or hooks that must see only what arrived);
+                # an interior tensor's first arrival makes it `ready` (in a chain, the next node to
+                # run). Written out for a, then for b: a loop over the pair costs ~10% of the whole
+                # walk. (An input on another backend than its consumer gets its gradient on its own
+                # backend, from ops.ToBackend, summed with its kernels.)
+                ready = None
+                if ga is not None and a is not None and a.requires_grad:
+                    if a._gsum is not None:
+                        a._gsum = (be if not crossing or a._be is here else backends.kernels_of(a._be)).add(a._gsum, ga)
+                    elif a._ctx is None:
+                        k = be if not crossing or a._be is here else backends.kernels_of(a._be)
+                        if a._saved is None and a.grad is not None:
+                            a._gsum = k.add(a.grad._buf, ga)
+                        else:
+                            a._gsum = k.copy(ga)
+                            if a._saved is not None:
+                                hooked = [a] if hooked is None else hooked + [a]
+                        leaves.append(a)
+                    else:
+                        a._gsum, ready = ga, a
+                if gb is not None and b is not None and b.requires_grad:
+                    if b._gsum is not None:
+                        b._gsum = (be if not crossing or b._be is here else backends.kernels_of(b._be)).add(b._gsum, gb)
+                    elif b._ctx is None:
+                        k = be if not crossing or b._be is here else backends.kernels_of(b._be)
+                        if b._saved is None and b.grad is not None:
+                            b._gsum = k.add(b.grad._buf, gb)
+                        else:
+                            b._gsum = k.copy(gb)
+                            if b._saved is not None:
+                                hooked = [b] if hooked is None else hooked + [b]
+                        leaves.append(b)
+                    else:
+                        if ready is not None:  # both became ready: a waits in the heap
+                            if heap is None:
+                                heap = []
+                            heappush(heap, (ready._seq, ready))
+                        b._gsum, ready = gb, b
+                # Every node still to run is `ready` or in the heap; the next is the latest made of them.
+                if ready is not None:
+                    t = ready if not heap or heap[0][0] > ready._seq else heappushpop(heap, (ready._seq, ready))[1]
+                elif heap:
+                    t = heappop(heap)[1]
                 else:
-                    a._gsum, ready = ga, a
-            if gb is not None and b is not None and b.requires_grad:
-                if b._gsum is not None:
-                    b._gsum = (be if b._be is here else backends.kernels_of(b._be)).add(b._gsum, gb)
-                elif b._ctx is None:
-                    k = be if b._be is here else backends.kernels_of(b._be)
-                    b._gsum = k.copy(gb) if b.grad is None or b._saved is not None else k.add(b.grad._buf, gb)
-                    leaves.append(b)
-                else:
-                    if ready is not None:  # both became ready: a waits in the heap
-                        heappush(heap, (ready._seq, ready))
-                    b._gsum, ready = gb, b
-            # Every node still to run is `ready` or in the heap; the next is the latest made of them.
-            if ready is not None:
-                t = ready if not heap or heap[0][0] > ready._seq else heappushpop(heap, (ready._seq, ready))[1]
-            elif heap:
-                t = heappop(heap)[1]
-            else:
-                return commit(leaves)
+                    break
+        if hooked is not None:
+            _run_leaf_hooks(hooked)
     except BaseException:  # no .grad was changed; no partial sums left for the next backward
-        for node in [t, ready] + leaves + [entry[1] for entry in heap]:
+        for node in [t, ready] + leaves + [entry[1] for entry in heap or ()]:
             if node is not None:
                 node._gsum = None
         raise
+    for leaf in leaves:  # the walk succeeded: each leaf's sum becomes its .grad
+        g = leaf.grad
+        if g is not None:
+            g._buf = leaf._gsum
+        else:
+            leaf.grad = leaf._make(leaf._gsum, leaf.dtype, leaf._be)
+        leaf._gsum = None
 
 
 # --- torch.autograd.grad ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ input's shape (`unbroadcast`).
 knows which backend it is.
 """
 from tinygrad_nm import backends
-from tinygrad_nm.autograd import Function, needs_grad
+from tinygrad_nm.autograd import Function, crossed_backends, needs_grad
 
 
 # --- binary ---------------------------------------------------------------------------------
@@ -268,6 +268,7 @@ class ToBackend(Function):
     (Tensor._to_backend), so backward is run with the destination's kernels."""
 
     def forward(ctx, be, a, destination, dtype):
+        crossed_backends[0] = True  # backward walks now look up each node's kernels (autograd.backward)
         return destination.from_numpy(be.to_numpy(a), dtype)
 
     def backward(ctx, be, g):

@@ -17,7 +17,7 @@ import numpy as np
 from tinygrad_nm import backends, indexing, ops
 from tinygrad_nm.backends import kernels_of
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq
+from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq, note_write
 from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
 from tinygrad_nm.products import TensorProducts
@@ -221,10 +221,10 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
         """This tensor's storage was just written in place: one more version, and when (autograd
         checks it against when each op that saved the tensor was recorded)."""
         if self._version is None:
-            self._version = [1, next_seq()]
+            self._version = [1, note_write()]
         else:
             self._version[0] += 1
-            self._version[1] = next_seq()
+            self._version[1] = note_write()
 
     def _shared_buf(self):
         """The buffer, made shareable first (a backend may hold 0-d results as immutable scalars),
