@@ -13,7 +13,7 @@ NumPy one), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
 `Tensor(..., backend=name)`. PyTorch's spelling works too: `tnm.tensor(data, device="cuda")`,
 `t.to("cpu")`, `tnm.zeros(2, 3)`, `tnm.cat(...)` (README: "PyTorch coverage"). Every TINYGRAD_NM_* setting: tinygrad_nm/settings.py, `tnm.Context`.
 """
-from tinygrad_nm.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from tinygrad_nm.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
                                   use_backend)
 from tinygrad_nm.dtypes import DType, bool_, float16, float32, float64, int64

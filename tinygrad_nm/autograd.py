@@ -1,4 +1,4 @@
-"""Reverse-mode autograd: the recorded op, the iterative backward walk, no_grad, and
+"""Reverse-mode autograd: the recorded op, the iterative backward walk, and
 `grad` (torch.autograd.grad: the same walk from several outputs, into a returned tuple).
 
 Every differentiable op (ops.py) is a `Function` subclass with `forward` and
@@ -18,94 +18,13 @@ no recursion: a chain of a million nodes is just a long loop. `grad` walks the
 same way but keeps the sums in a dict of its own, runs only the nodes from
 which a requested input can be reached, and writes no tensor's .grad.
 """
-import contextlib
 import itertools
-import threading
 from heapq import heappop, heappush, heappushpop
 
 from tinygrad_nm import backends
+from tinygrad_nm.grad_mode import (enable_grad, grad_mode, inference_mode, is_grad_enabled,  # noqa: F401
+                                   no_grad, set_grad_enabled)  # (torch.autograd's names too)
 from tinygrad_nm.tensor_hooks import hooked_grad, run_hook
-
-
-class _GradMode:
-    """Whether ops are recorded, per thread, as PyTorch's grad mode is. `everywhere` is True while
-    no thread has switched recording off: the one attribute an op reads in the common case. Only
-    while some thread is inside no_grad does an op ask about its own thread (`here()`)."""
-
-    def __init__(self):
-        self.everywhere = True
-        self._local = threading.local()
-        self._off = 0  # how many threads have recording switched off
-        self._lock = threading.Lock()
-
-    def here(self):
-        return getattr(self._local, "enabled", True)
-
-    @property
-    def enabled(self):
-        return self.everywhere or self.here()
-
-    def set(self, enabled):
-        """Switch recording on or off in this thread; returns what it was."""
-        previous, enabled = self.here(), bool(enabled)
-        if previous != enabled:
-            with self._lock:
-                self._local.enabled = enabled
-                self._off += -1 if enabled else 1
-                self.everywhere = self._off == 0
-        return previous
-
-
-grad_mode = _GradMode()
-
-
-class set_grad_enabled(contextlib.ContextDecorator):
-    """`with set_grad_enabled(False):` (or as a decorator, or a plain call) switches recording in
-    this thread; as a context manager or decorator it restores the previous mode after."""
-
-    def __init__(self, mode):
-        self.mode, self._previous = bool(mode), []
-        self._applied = grad_mode.set(self.mode)  # a plain call takes effect at once, as in PyTorch
-
-    def __enter__(self):
-        self._previous.append(self._applied if self._applied is not None else grad_mode.set(self.mode))
-        self._applied = None
-        return self
-
-    def __exit__(self, *exc):
-        grad_mode.set(self._previous.pop())
-        return False
-
-    def _recreate_cm(self):  # a decorator makes a fresh manager per call (ContextDecorator's hook)
-        return type(self).__new__(type(self))._init_lazy(self.mode)
-
-    def _init_lazy(self, mode):
-        self.mode, self._previous, self._applied = mode, [], None
-        return self
-
-
-def _lazy(mode):
-    """A grad-mode context manager that changes nothing until entered."""
-    return set_grad_enabled.__new__(set_grad_enabled)._init_lazy(mode)
-
-
-def no_grad(fn=None):
-    """Inside this block (or this decorated function) no op is recorded in this thread: results
-    have requires_grad=False. `@no_grad` and `@no_grad()` both work."""
-    return _lazy(False)(fn) if callable(fn) else _lazy(False)
-
-
-def enable_grad(fn=None):
-    return _lazy(True)(fn) if callable(fn) else _lazy(True)
-
-
-def inference_mode(mode=True):
-    """PyTorch's inference mode; here the same as no_grad (there is no extra bookkeeping to skip)."""
-    return _lazy(False)(mode) if callable(mode) else _lazy(not mode)
-
-
-def is_grad_enabled():
-    return grad_mode.enabled
 
 
 class Function:

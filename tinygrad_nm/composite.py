@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from tinygrad_nm.autograd import is_grad_enabled
+from tinygrad_nm.grad_mode import is_grad_enabled
 from tinygrad_nm import tensor_math
 from tinygrad_nm.tensor import Tensor
 

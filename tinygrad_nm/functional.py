@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from tinygrad_nm import composite as C
-from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
 from tinygrad_nm.conv import conv1d, conv2d, fold, unfold  # noqa: F401

@@ -17,7 +17,8 @@ import numpy as np
 from tinygrad_nm import backends, indexing, ops
 from tinygrad_nm.backends import kernels_of
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import backward as _walk_backward, grad_mode, next_seq, note_write
+from tinygrad_nm.autograd import backward as _walk_backward, next_seq, note_write
+from tinygrad_nm.grad_mode import grad_mode
 from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
 from tinygrad_nm.products import TensorProducts

@@ -11,7 +11,7 @@ saved the old values refuses to run.
 """
 from tinygrad_nm import backends, ops, ops_shape
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import grad_mode
+from tinygrad_nm.grad_mode import grad_mode
 from tinygrad_nm.device import backend_of, device, of_backend
 from tinygrad_nm.shapes import broadcast_shape
 from tinygrad_nm.tensor_shape import one_dim

@@ -9,7 +9,7 @@ import numpy as np
 
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
-from tinygrad_nm.autograd import grad_mode
+from tinygrad_nm.grad_mode import grad_mode
 from tinygrad_nm import backends, indexing
 from tinygrad_nm.backends.strided import array_axis_first, array_place
 from tinygrad_nm.shapes import broadcast_shape, normalize_index

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from tinygrad_nm import backends, napkin
-from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.napkin import fmt, price_array_calls, rates as rates_mod
 from tinygrad_nm.tensor import Tensor
 

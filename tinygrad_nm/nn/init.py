@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.host import rng_for
 from tinygrad_nm.tensor import Tensor
 

@@ -2,7 +2,7 @@
 import math
 
 from tinygrad_nm import functional as F
-from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.nn import init
 from tinygrad_nm.nn.module import Module
 from tinygrad_nm.nn.parameter import Parameter

@@ -1,6 +1,6 @@
 """Normalisation layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm (PyTorch's)."""
 from tinygrad_nm import functional as F
-from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.nn.module import Module
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.tensor import Tensor

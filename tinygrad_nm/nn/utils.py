@@ -1,6 +1,6 @@
 """nn.utils: gradient clipping and flattening parameters into one vector (PyTorch's)."""
 from tinygrad_nm import composite as C
-from tinygrad_nm.autograd import no_grad
+from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.tensor import Tensor
 
 
