@@ -118,7 +118,8 @@ def backward(root, grad_buf, retain_graph=False):
     sum: ops may hand one buffer to several inputs), so an op may add into it in place (Index)."""
     here = root._be  # the backend of the node being run, and its kernels (kernels_of, inlined)
     be = here if backends._kernel_wrapper is None else backends.kernels_of(here)
-    leaves, hooked, heap, t, ready = [], None, None, root, None  # (hooked, heap: lists when first needed)
+    leaves, t = [], root
+    hooked = heap = ready = None  # (hooked, heap: lists when first needed)
     written, crossing = last_write[0], crossed_backends[0]
     try:
         if root._ctx is None:  # backward() of a leaf: the gradient is its own

@@ -48,9 +48,8 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, shape=None, params=_
     elementwise (it is Tensor._binary): the operands are first brought to one backend, dtype and
     shape, the common cases (same backend, dtype and shape; a Python number) on the short path.
     With a `dtype` (Tensor._apply, w[i]) the inputs are taken as they are; the result's shape is
-    `shape`, or read off its buffer. The result is on a's backend.
-    One function for every op, spelled out for speed: the walkthrough's scalar loop runs it 2800
-    times an epoch (bench/README.md, "Core"). The record at the end is the same for every op."""
+    `shape`, or read off its buffer. The result is on a's backend. Spelled out for speed (the
+    walkthrough's scalar loop runs it 2800 times an epoch); the record at the end is shared."""
     be = a._be
     t = _new(Tensor)
     k = be if backends._kernel_wrapper is None else kernels_of(be)  # kernels_of(be), inlined
@@ -79,7 +78,8 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, shape=None, params=_
         t._shape, t.dtype = shape, dtype
     elif b is _NO_INPUT:  # one input (Tensor._apply)
         buf = fn_cls.forward(t, k, a._buf, *params) if params is not _NO_PARAMS else fn_cls.forward(t, k, a._buf)
-        t._buf, t._shape, t.dtype, b = buf, buf.shape if shape is None else shape, dtype, None
+        t._buf, t._shape, t.dtype = buf, buf.shape if shape is None else shape, dtype
+        b = None
     else:  # two inputs as they are (Tensor._apply, w[i]: b a tensor, a number or an index)
         if isinstance(b, Tensor):
             b_buf = b._buf
@@ -134,9 +134,9 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
     def _make(buf, dtype, be):
         """A leaf tensor around an existing buffer (op results are made by _apply and _binary)."""
         t = _new(Tensor)
-        t._buf, t._shape, t.dtype, t._be = buf, tuple(buf.shape), dtype, be
-        t.requires_grad, t.grad, t._ctx = False, None, None
-        t._version = t._gsum = t._saved = None
+        t._buf, t._shape, t.dtype = buf, tuple(buf.shape), dtype  # (unpacking 4 would build a tuple)
+        t._be, t.requires_grad, t.grad = be, False, None
+        t._ctx = t._version = t._gsum = t._saved = None
         return t
 
     # --- attributes ---------------------------------------------------------------------------
