@@ -401,8 +401,8 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] image, kernel, st
 cdef extern from "tnm_maxpool.h" nogil:
     ctypedef struct tnm_maxpool_geom:
         long planes, h, w, kh, kw, sh, sw, dh, dw, top, left, oh, ow
-    void tnm_maxpool_s(const float* image, const tnm_maxpool_geom* g, float* values, int64_t* indices)
-    void tnm_maxpool_d(const double* image, const tnm_maxpool_geom* g, double* values, int64_t* indices)
+    int tnm_maxpool_s(const float* image, const tnm_maxpool_geom* g, float* values, int64_t* indices)
+    int tnm_maxpool_d(const double* image, const tnm_maxpool_geom* g, double* values, int64_t* indices)
     long tnm_maxpool_backward_s(const float* grad, const int64_t* indices, const tnm_maxpool_geom* g, float* image)
     long tnm_maxpool_backward_d(const double* grad, const int64_t* indices, const tnm_maxpool_geom* g, double* image)
 
@@ -439,13 +439,16 @@ def max_pool2d(const floating[:, :, :, ::1] image, floating[:, :, :, ::1] values
                                             dilation, padding)
     if _shape4(indices.shape) != _shape4(values.shape):
         raise ValueError(f"max_pool2d: indices {_shape4(indices.shape)} and values {_shape4(values.shape)} differ")
+    cdef int rc = 0
     if values.size == 0:
         return
     with nogil:
         if floating is float:
-            tnm_maxpool_s(&image[0, 0, 0, 0], &g, &values[0, 0, 0, 0], &indices[0, 0, 0, 0])
+            rc = tnm_maxpool_s(&image[0, 0, 0, 0], &g, &values[0, 0, 0, 0], &indices[0, 0, 0, 0])
         else:
-            tnm_maxpool_d(&image[0, 0, 0, 0], &g, &values[0, 0, 0, 0], &indices[0, 0, 0, 0])
+            rc = tnm_maxpool_d(&image[0, 0, 0, 0], &g, &values[0, 0, 0, 0], &indices[0, 0, 0, 0])
+    if rc:
+        raise MemoryError(f"max_pool2d: no memory for a row of {g.ow} running maxima")
 
 
 def max_pool2d_backward(const floating[:, :, :, ::1] grad, const int64_t[:, :, :, ::1] indices,

@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -34,31 +35,77 @@ static inline void tnm_maxpool_span(long y, long s, long d, long k, long before,
     *end = stop < size ? stop : size;
 }
 
+/* One window, PyTorch's loop as it is: the windows at the image's left and right edges. */
+#define TNM_MAXPOOL_WINDOW(T, x, g, r0, r1, q0, q1, value, index)                                  \
+    do {                                                                                           \
+        T best = -(T)INFINITY;                                                                     \
+        long at = (r0) * (g)->w + (q0);                                                            \
+        for (long r = (r0); r < (r1); r += (g)->dh)                                                \
+            for (long q = (q0); q < (q1); q += (g)->dw) {                                          \
+                T v = (x)[r * (g)->w + q];                                                         \
+                int take = (v > best) | (v != v);                                                  \
+                best = take ? v : best;                                                            \
+                at = take ? r * (g)->w + q : at;                                                   \
+            }                                                                                      \
+        *(value) = best;                                                                           \
+        *(index) = at;                                                                             \
+    } while (0)
+
+/* The windows of an output row whose columns all lie inside, [xa, xb), go tap by tap across the
+ * row when there are at least TNM_MAXPOOL_WIDE of them: each window still sees its taps in order,
+ * but consecutive windows' compare-and-select steps are independent and the loop over x
+ * vectorises (`best` and `at` hold the row's running maxima). Narrower rows (the digits CNN's
+ * second pooling: 2 windows) go window by window: there the loops' setup costs more than it saves
+ * (measured: 4 windows a row ~2x faster tap by tap, 2 windows ~2x slower).
+ * Each window's column span is worked out once per call (q0s, q1s). */
+#define TNM_MAXPOOL_WIDE 4
 #define TNM_MAXPOOL_FORWARD(NAME, T)                                                               \
-    static void NAME(const T* image, const tnm_maxpool_geom* g, T* values, int64_t* indices) {    \
+    static int NAME(const T* image, const tnm_maxpool_geom* g, T* values, int64_t* indices) {     \
         const long plane = g->h * g->w, out = g->oh * g->ow;                                       \
+        /* [xa, xb): the windows whose columns all lie inside (none left of 0, none at w or past) */ \
+        long xa = (g->left + g->sw - 1) / g->sw, xb = g->ow;                                       \
+        if (xa > g->ow) xa = g->ow;                                                                \
+        while (xb > xa && (xb - 1) * g->sw - g->left + (g->kw - 1) * g->dw >= g->w) xb--;         \
+        if (xb - xa < TNM_MAXPOOL_WIDE) xa = xb = g->ow;  /* narrow: every window on its own */    \
+        T* best = (T*)malloc(sizeof(T) * (size_t)(g->ow + 1));                                     \
+        long* at = (long*)malloc(sizeof(long) * (size_t)(3 * g->ow + 3));                          \
+        if (!best || !at) { free(best); free(at); return -1; }                                     \
+        long *q0s = at + g->ow + 1, *q1s = q0s + g->ow + 1;                                        \
+        for (long xo = 0; xo < g->ow; xo++)                                                        \
+            tnm_maxpool_span(xo, g->sw, g->dw, g->kw, g->left, g->w, &q0s[xo], &q1s[xo]);          \
         for (long p = 0; p < g->planes; p++) {                                                     \
             const T* x = image + p * plane;                                                        \
-            for (long y = 0; y < g->oh; y++) {                                                     \
+            T* vrow = values + p * out;                                                            \
+            int64_t* irow = indices + p * out;                                                     \
+            for (long y = 0; y < g->oh; y++, vrow += g->ow, irow += g->ow) {                       \
                 long r0, r1;                                                                       \
                 tnm_maxpool_span(y, g->sh, g->dh, g->kh, g->top, g->h, &r0, &r1);                  \
-                for (long xo = 0; xo < g->ow; xo++) {                                              \
-                    long q0, q1;                                                                   \
-                    tnm_maxpool_span(xo, g->sw, g->dw, g->kw, g->left, g->w, &q0, &q1);            \
-                    T best = -(T)INFINITY;                                                         \
-                    long at = r0 * g->w + q0;                                                      \
-                    for (long r = r0; r < r1; r += g->dh)                                          \
-                        for (long q = q0; q < q1; q += g->dw) {                                    \
-                            T v = x[r * g->w + q];                                                 \
-                            int take = (v > best) | (v != v);                                      \
-                            best = take ? v : best;                                                \
-                            at = take ? r * g->w + q : at;                                         \
+                for (long xo = xa > 0 ? 0 : xb; xo < g->ow; xo = xo + 1 == xa ? xb : xo + 1)       \
+                    TNM_MAXPOOL_WINDOW(T, x, g, r0, r1, q0s[xo], q1s[xo], &vrow[xo], &irow[xo]);   \
+                if (xa == xb) continue;                                                            \
+                for (long xo = xa; xo < xb; xo++) {                                                \
+                    best[xo] = -(T)INFINITY;                                                       \
+                    at[xo] = r0 * g->w + xo * g->sw - g->left;                                     \
+                }                                                                                  \
+                for (long r = r0; r < r1; r += g->dh)                                              \
+                    for (long j = 0; j < g->kw; j++) {                                             \
+                        const long base = r * g->w + j * g->dw - g->left;  /* + xo * sw: inside */ \
+                        for (long xo = xa; xo < xb; xo++) {                                        \
+                            T v = x[base + xo * g->sw];                                            \
+                            int take = (v > best[xo]) | (v != v);                                  \
+                            best[xo] = take ? v : best[xo];                                        \
+                            at[xo] = take ? base + xo * g->sw : at[xo];                            \
                         }                                                                          \
-                    values[p * out + y * g->ow + xo] = best;                                       \
-                    indices[p * out + y * g->ow + xo] = at;                                        \
+                    }                                                                              \
+                for (long xo = xa; xo < xb; xo++) {                                                \
+                    vrow[xo] = best[xo];                                                           \
+                    irow[xo] = at[xo];                                                             \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
+        free(best);                                                                                \
+        free(at);                                                                                  \
+        return 0;                                                                                  \
     }
 
 /* Returns how many indices of windows with a tap inside the image lie outside their plane. */
