@@ -5,6 +5,18 @@ import numpy as np
 
 from tinygrad_nm.backends.windows import output_size
 
+# napkin (cython_pricing.py's compiled_work): at the digits CNN's widths these loops are scalar: per
+# window tap a load, a compare, a NaN test, two selects and the loop (~7 instructions); backward per
+# window its index and range check, the window's span tests and the add (~10). Each instruction
+# takes a vector instruction's slot, so per element that many times the vector's lanes in FLOPs.
+SCALAR_OPS = {"max_pool2d": 7, "max_pool2d_backward": 10}
+
+
+def compiled_work(vector_bytes):
+    """(kernel, dtype) -> (FLOPs, transcendentals, divides) per element, for cython_pricing."""
+    return {(k, dtype): (ops * vector_bytes // size, 0, 0) for k, ops in SCALAR_OPS.items()
+            for dtype, size in (("float32", 4), ("float64", 8))}
+
 
 def kernels(native, fallback, is_float_array):
     """(max_pool2d, max_pool2d_backward) running on the compiled module `native`; `fallback`: numpy's."""

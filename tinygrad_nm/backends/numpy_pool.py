@@ -21,17 +21,19 @@ from tinygrad_nm.backends.pool_windows import plane_windows
 
 # napkin's array_calls family: the calls below for 2x2 windows (kernels.py's cost: elements are
 # window taps forward, outputs backward; arrays in units of elements x itemsize, so forward an
-# output-sized array is 1/4, a bool one 1/16, an index one 1/2; backward the image is 4)
-_TAPS = [("stream", 0.5, 1 / 16), ("stream", 1 / 8, 1 / 16), ("stream", 9 / 16, 1 / 2)]  # !=, &=, += per tap
+# output-sized array is 1/4, a bool one 1/16, an index one 1/2; backward the image is 4). The
+# strided copy runs in rows of ow elements, add.at and the fancy index element by element, and
+# bool += into an index array casts: loops NumPy cannot vectorise ("scalar", ops per element)
+_TAPS = [("stream", 0.5, 1 / 16), ("stream", 1 / 8, 1 / 16), ("scalar", 9 / 16, 1 / 2, 1 / 4)]  # !=, &=, +=
 PASSES = {
-    "max_pool2d": [("stream", 1, 1, 1, "broadcast"),                     # the tap-major copy (as_strided)
+    "max_pool2d": [("scalar", 1, 1, 1, "broadcast"),                     # the tap-major copy (as_strided)
                    ("stream", 1, 1 / 4, 1, "reduce"),                    # the maximum over the taps
                    ("stream", 0, 9 / 16, 1, "array"), ("stream", 0, 0, 1, "array")] + _TAPS * 3
-    + [("stream", 1, 1 / 2, 1, "index"),                                 # the positions table
+    + [("scalar", 1, 1 / 2, 1, "index"),                                 # the positions table
        ("stream", 1 / 4, 1 / 16), ("stream", 1 / 16, 0, 1, "reduce")],   # any NaN?
     "max_pool2d_backward": [("stream", 0, 4, 1, "array"), ("stream", 0, 0, 1, "array"),  # zeros, plane offsets
                             ("stream", 2, 2),                                          # indices + offsets
-                            ("scalar", 4, 1, 1, "index")],                             # np.add.at
+                            ("scalar", 4, 1, 4, "index")],                             # np.add.at
 }
 
 
