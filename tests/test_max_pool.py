@@ -49,11 +49,6 @@ def special_values(draw, shape, seed):
     return x
 
 
-def empty_windows(shape, kw):
-    """Which outputs come from windows wholly in the padding (PyTorch gives them -inf even on ones)."""
-    return np.isneginf(TF.max_pool2d(torch.ones(shape, dtype=torch.float64), **kw).numpy())
-
-
 def check_against_torch(x, kw, dtype="float64", pool=F.max_pool2d, torch_pool=TF.max_pool2d):
     """Values and indices exactly; the gradient of sum(out * g), g zero at windows wholly in the
     padding (PyTorch sends theirs to a position outside the window; they have no input to reach)."""

@@ -80,7 +80,7 @@ def max_pool2d(a, kernel, stride, dilation, padding):
     sn, sc, sh, sw = image.strides
     view = np.lib.stride_tricks.as_strided(image, (*kernel, n, c, oh, ow), (
         dilation[0] * sh, dilation[1] * sw, sn, sc, stride[0] * sh, stride[1] * sw), writeable=False)
-    windows = view.reshape(taps, n * c, oh * ow)  # a copy: the tap-major layout
+    windows = view.reshape(taps, n * c, oh * ow)  # the tap-major layout: a copy (a view where it is contiguous)
     values = windows.max(axis=0)
     before, none_yet = np.zeros(values.shape, dtype=np.intp), np.ones(values.shape, dtype=bool)
     for t in range(taps - 1):  # taps before the first maximum
