@@ -532,7 +532,7 @@ def test_every_kernel_compiles_and_assembles_for_sm80_and_sm90_without_spills():
     assert missing is None, f"{missing} (the test extra installs numba-cuda[cu12], which brings libNVVM and ptxas)"
     rows = resources.table()
     assert {r.arch for r in rows} == {"sm_80", "sm_90"} and len(rows) == 2 * len(resources.launches()) > 300
-    compute = {n for n, k in TABLE.items() if k.family in ("unary", "binary", "reduce", "matmul", "fused", "conv")}
+    compute = {n for n, k in TABLE.items() if k.family in ("unary", "binary", "reduce", "matmul", "fused", "conv", "pool")}
     for dtype in ("float32", "float64"):  # every compute kernel of the table reached a compiled kernel
         served = {n for r in rows if r.dtype == dtype for n in r.served.split(",")}
         assert compute <= served, sorted(compute - served)

@@ -1,35 +1,24 @@
 """Pooling with PyTorch's semantics and NCHW layout: max_pool2d, avg_pool2d, adaptive_avg_pool2d
 (and the 1-D max_pool1d, avg_pool1d), re-exported by functional.py.
 
-max pooling picks each window's first maximum on the host (NumPy's argmax: a NaN counts as the
-maximum, as in PyTorch; the backends have no argmax kernel), then reads those elements from the
-input with one integer-array index, so the gradient goes to exactly that element, as PyTorch's.
+max pooling is one op (ops_pool.MaxPool2d) on the kernel table's max_pool2d, which finds each
+window's maximum and its position on the tensor's backend, by PyTorch's rules (the first of equal
+maxima; a NaN counts as the maximum; padding as -inf), and max_pool2d_backward, which sends each
+gradient to that position, as PyTorch's does.
 Average pooling is separable: the mean over a kh x kw window is a mean over rows then over
 columns, so it is two matmuls with host-built averaging matrices (any padding, ceil_mode,
 count_include_pad and the adaptive windows are just different matrices).
 """
 import math
-from functools import lru_cache
 
 import numpy as np
 
 from tinygrad_nm.conv import as_tuple, batched, out_size
+from tinygrad_nm.dtypes import bool_, int64
+from tinygrad_nm.ops_pool import MaxPool2d
 from tinygrad_nm.tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d"]
-
-
-@lru_cache(maxsize=16)  # each as large as one plane's windows
-def patch_offsets(channels, padded, kernel, stride, dilation, out):
-    """Flat offsets, in one sample of shape (channels, *padded), of every (output position, kernel
-    tap) pair: shape (L, channels * kh * kw). Read-only (cached)."""
-    hp, wp = padded
-    taps = (np.arange(channels)[:, None, None] * (hp * wp)
-            + np.arange(kernel[0])[:, None] * (dilation[0] * wp) + np.arange(kernel[1]) * dilation[1]).reshape(-1)
-    corners = (np.arange(out[0])[:, None] * (stride[0] * wp) + np.arange(out[1]) * stride[1]).reshape(-1)
-    offsets = (corners[:, None] + taps[None, :]).astype(np.int64)
-    offsets.flags.writeable = False
-    return offsets
 
 
 def _pool_args(op, kernel_size, stride, padding, dilation=1):
@@ -61,53 +50,25 @@ def _one(v):  # a 1-D argument as the 2-D one for a height of 1
 
 def _max_pool(op, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims=2):
     x, added = batched(op, input, dims + 2)
+    if x.dtype is bool_:
+        raise TypeError(f"{op}: not implemented for bool tensors (as in PyTorch); cast the input first")
     if dims == 1:
         x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
     k, s, p, d = _pool_args(op, kernel_size, stride, padding, dilation)
     n, c, h, w = x.shape
     out = tuple(out_size(op, (h, w)[i], k[i], s[i], p[i], p[i], d[i], f"input (shape {tuple(x.shape)}) along dimension "
                          f"{i + 2}", ceil_mode) for i in range(2))
-    # the padded plane reaches every tap of the last window (ceil_mode may go past the padding)
-    hp, wp = ((out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 for i in range(2))
-    hp, wp = max(hp, h + 2 * p[0]), max(wp, w + 2 * p[1])
-    host = x.detach().numpy().reshape(n * c, h, w)
-    low = -np.inf if host.dtype.kind == "f" else np.iinfo(host.dtype).min
-    padded = np.full((n * c, hp, wp), low, dtype=host.dtype)
-    padded[:, p[0]:p[0] + h, p[1]:p[1] + w] = host
-    offsets = patch_offsets(1, (hp, wp), k, s, d, out)  # (L, kh * kw) within one padded plane
-    inside = np.zeros((hp, wp), dtype=bool)
-    inside[p[0]:p[0] + h, p[1]:p[1] + w] = True
-    inside = inside.reshape(-1)[offsets]  # (L, kh * kw): which taps of each window are in the input
-    windows = padded.reshape(n * c, hp * wp)[:, offsets]
-    best = windows.argmax(-1)  # (N * C, L): each window's first maximum
-    # a window whose maximum is -inf: PyTorch keeps its first tap inside the input, not the padding
-    at_low = np.take_along_axis(windows, best[..., None], -1)[..., 0] == low
-    best = np.where(at_low, inside.argmax(-1), best)
-    where = offsets[np.arange(offsets.shape[0]), best]  # in the padded plane
-    indices = (where // wp - p[0]) * w + (where % wp - p[1])  # in the input's H * W plane
-    empty = ~inside.any(-1)  # windows wholly in the padding (dilation can make them): -inf, no gradient
-    # (they read element 0, times 0, plus -inf: exact unless that element is itself infinite)
-    flat = (np.arange(n * c)[:, None] * (h * w) + np.where(empty, 0, indices)).reshape(-1)
-    result = x.reshape(-1)[Tensor(flat, backend=x.backend)]
-    if empty.any():
-        keep = np.tile(~empty, n * c)
-        result = (result * Tensor(keep, dtype=x.dtype, backend=x.backend)
-                  + Tensor(np.where(keep, 0, low), dtype=x.dtype, backend=x.backend))
-        indices = np.where(empty, _torch_index_of_empty(out, k, s, p, d, w).reshape(-1), indices)
+    # ceil_mode's last window may reach past the padding: as much padding after as it reaches (the
+    # kernels skip taps outside the image; the padding after only sets how many windows there are)
+    after = [max(p[i], (out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 - (h, w)[i] - p[i]) for i in range(2)]
+    indices = []
+    result = x._apply(MaxPool2d, x.dtype, (x,), k, s, d, ((p[0], after[0]), (p[1], after[1])), indices)
     shape = (n, c, out[1]) if dims == 1 else (n, c, *out)
     shape = shape[1:] if added else shape
     result = result.reshape(*shape)
     if return_indices:
-        return result, Tensor(indices.reshape(shape), backend=x.backend)
+        return result, Tensor._make(indices[0], int64, x._be).reshape(*shape)
     return result
-
-
-def _torch_index_of_empty(out, k, s, p, d, w):
-    """The index PyTorch reports for a window wholly in the padding: its first tap at non-negative
-    coordinates (outside the input), flat in the H * W plane."""
-    first = [np.arange(out[i]) * s[i] - p[i] for i in range(2)]
-    first = [f + -(-np.maximum(-f, 0) // d[i]) * d[i] for i, f in enumerate(first)]
-    return first[0][:, None] * w + first[1][None, :]
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,

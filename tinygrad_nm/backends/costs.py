@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from tinygrad_nm.backends.strided import broadcast_shapes, indexed_shape
-from tinygrad_nm.backends.windows import matrix_shape
+from tinygrad_nm.backends.windows import matrix_shape, output_size
 
 TRANSCENDENTAL_FLOPS = 10  # FLOPs charged per exp/log/tanh for the roofline limit (a degree ~6 polynomial + range reduction)
 
@@ -284,3 +284,23 @@ def data_itemsize(name, args):
         if b is not None:
             return b.itemsize
     return 4
+
+
+def max_pool2d(name, args, out):
+    """max_pool2d: a compare per window tap (elements: outputs x taps); reads the image (at most
+    the taps' worth of it), writes the values and their int64 indices."""
+    a, kernel, stride, dilation, padding = as_buf(args[0]), *args[1:5]
+    oh, ow = output_size(a.shape, kernel, stride, dilation, padding)
+    outputs, taps = a.shape[0] * a.shape[1] * oh * ow, kernel[0] * kernel[1]
+    written = outputs * (a.itemsize + 8)
+    return Cost(name, (a.shape,), outputs * taps, 0, min(a.nbytes, outputs * taps * a.itemsize) + written,
+                outputs * taps, written, f"{kernel[0]}x{kernel[1]} windows, {oh}x{ow} out")
+
+
+def max_pool2d_backward(name, args, out):
+    """max_pool2d_backward: an add per output gradient into a zeroed image; reads g and the
+    indices, writes the image."""
+    g, indices, shape = as_buf(args[0]), as_buf(args[1]), tuple(args[2])
+    image = math.prod(shape) * g.itemsize
+    return Cost(name, (g.shape, indices.shape), g.size, 0, g.nbytes + indices.nbytes + image, g.size, image,
+                f"into {shape}")

@@ -14,6 +14,7 @@ float32 and float64 arrays:
   backward, cross_entropy (fused  cross-entropy computes the loss and the probabilities
   softmax + NLL) and its backward in one pass and its gradient in another
   im2col, col2im                  kernels/tnm_conv.h (cython_conv.py), one thread: memory-bound
+  max_pool2d and its backward     kernels/tnm_maxpool.h (cython_pool.py), one thread: memory-bound
 NumPy (the numpy backend's own functions, imported below): storage, arithmetic,
 comparisons, the other unary functions, reductions, movement and indexing; and
 the native kernels' inputs that are not float32/float64 arrays (an int64 matmul,
@@ -47,7 +48,7 @@ import os
 
 import numpy as np
 
-from tinygrad_nm.backends import cython_conv, cython_pricing as _cython_pricing, numpy as _numpy
+from tinygrad_nm.backends import cython_conv, cython_pool, cython_pricing as _cython_pricing, numpy as _numpy
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
@@ -374,7 +375,8 @@ def cross_entropy_backward(probs, labels, g):
 
 
 im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
+max_pool2d, max_pool2d_backward = cython_pool.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_maxpool.h
 
 
 # --- pricing (napkin's compiled_host family): the compiled module's facts, cython_pricing.py
-PRICING = _cython_pricing.pricing(_native, globals(), num_threads, matmul_threads, cython_conv)
+PRICING = _cython_pricing.pricing(_native, globals(), num_threads, matmul_threads, cython_conv, cython_pool)

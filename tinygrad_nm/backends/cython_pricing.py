@@ -1,7 +1,7 @@
 """The Cython backend's pricing facts for napkin (its compiled_host family), read from the loaded
 compiled module: which kernels it runs natively, from which size each runs on every thread (the
 module's own thresholds), its instruction set and the matmul's blocks."""
-from tinygrad_nm.backends import numpy as _numpy
+from tinygrad_nm.backends import cython_pool, numpy as _numpy
 from tinygrad_nm.backends.kernels import KERNELS
 
 
@@ -48,7 +48,8 @@ def pricing(_native, backend, threads, matmul_threads, *helpers):
         # where a compiled kernel computes differently from the table's formula: (kernel, dtype) ->
         # (FLOPs, transcendentals, divides) per element. float32 tanh is Eigen's rational fit
         # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
-        "compiled_work": {("tanh", "float32"): (16, 0, 1)},
+        "compiled_work": {("tanh", "float32"): (16, 0, 1),
+                          **(cython_pool.compiled_work(_native.VECTOR_BYTES) if _native is not None else {})},
         "matmul_kernels": ("matmul", "linear_act"),  # priced at the matmul's rate (linear_act: plus its epilogue)
         "threads": threads,
         "matmul_threads": matmul_threads,

@@ -30,7 +30,7 @@ from typing import Callable
 
 from tinygrad_nm.backends import costs as c
 
-FAMILIES = ("creation", "transfer", "unary", "binary", "reduce", "movement", "indexing", "matmul", "fused", "conv")
+FAMILIES = ("creation", "transfer", "unary", "binary", "reduce", "movement", "indexing", "matmul", "fused", "conv", "pool")
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,18 @@ _ROWS = [
     _k("axpy", "fused", "axpy(a, alpha, x)",
        "a[i] += alpha * x[i] in a's storage (an optimizer's step, alpha a Python float); returns the buffer "
        "now holding the result: a, or a new one if a is immutable", c.axpy),
+    # --- pool: max pooling that keeps each window's argmax for its backward (ops_pool.py) ---------
+    _k("max_pool2d", "pool", "max_pool2d(a, kernel, stride, dilation, padding)",
+       "a (N, C, H, W) -> (values, indices), both (N, C, oh, ow), over im2col's windows (padding "
+       "((top, bottom), (left, right)) only places them; taps outside the image are skipped, as -inf): "
+       "values = each window's maximum (a NaN counts as larger than anything, the last NaN wins), "
+       "indices = its int64 position r * W + q in the H * W plane, the first of equal maxima; a window "
+       "with no value above -inf (the lowest integer) reports that and its first tap at non-negative "
+       "coordinates, even one past the image (PyTorch's convention)", c.max_pool2d),
+    _k("max_pool2d_backward", "pool", "max_pool2d_backward(g, indices, shape, kernel, stride, dilation, padding)",
+       "max_pool2d's gradient: an image of `shape` (N, C, H, W) whose element [n, c, r, q] is the sum of "
+       "g[n, c, y, x] over the windows (y, x) with indices[n, c, y, x] == r * W + q (overlapping windows add "
+       "up; a window with no tap inside the image adds nothing)", c.max_pool2d_backward),
 ]
 
 TABLE = {row.name: row for row in _ROWS}

@@ -9,8 +9,8 @@ so code whose control flow depends on values follows the zero path.
 import numpy as np
 
 from tinygrad_nm.backends.strided import broadcast_shapes, indexed_shape
-from tinygrad_nm.backends.windows import matrix_shape
-from tinygrad_nm.dtypes import bool_
+from tinygrad_nm.backends.windows import matrix_shape, output_size
+from tinygrad_nm.dtypes import bool_, int64
 
 NAME = "meta"
 COMPUTES = False  # holds no values: not one of the backends tests and benchmarks run on
@@ -139,3 +139,12 @@ def col2im(cols, shape, kernel, stride, dilation, padding): return _like(cols, t
 # --- fused: a Linear layer's activation, an optimizer's step --------------------------------------
 def linear_act(x, w, b, act): return _like(x, (x.shape[0], w.shape[0]))
 def axpy(a, alpha, x): return a
+
+
+# --- pool ---------------------------------------------------------------------------------------
+def max_pool2d(a, kernel, stride, dilation, padding):
+    out = (*a.shape[:2], *output_size(a.shape, kernel, stride, dilation, padding))
+    return _like(a, out), MetaBuffer(out, int64)
+
+
+def max_pool2d_backward(g, indices, shape, kernel, stride, dilation, padding): return _like(g, tuple(shape))

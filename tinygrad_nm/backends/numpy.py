@@ -9,6 +9,7 @@ import operator
 
 import numpy as np
 
+from tinygrad_nm.backends.numpy_pool import PASSES as _POOL_PASSES, max_pool2d, max_pool2d_backward  # noqa: F401
 from tinygrad_nm.backends.windows import output_size
 
 NAME = "numpy"
@@ -56,6 +57,7 @@ _PASSES = {
     "im2col": [("stream", 0, 0.15, 1, "pad"), ("stream", 1, 1)],
     "col2im": [("stream", 0, 0.15), ("stream", 2, 1)],
     "axpy": [("stream", 1, 1), ("stream", 2, 1)],      # t = alpha * x; a += t
+    **_POOL_PASSES,                                    # max_pool2d and its backward: numpy_pool.py
 }
 
 

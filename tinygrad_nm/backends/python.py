@@ -21,6 +21,7 @@ import operator
 from itertools import repeat
 
 from tinygrad_nm.backends import python_math as pymath
+from tinygrad_nm.backends.python_pool import WORK as _POOL_WORK, max_pool2d, max_pool2d_backward  # noqa: F401
 from tinygrad_nm.backends.strided import broadcast_shapes, gather_offsets, index_offsets, strides as row_strides
 from tinygrad_nm.backends.windows import matrix_shape, sources
 
@@ -62,7 +63,7 @@ _WORK = {
     "im2col": {"loop": 2, "op": 2},  # windows.sources builds each source position, then the gather
     "col2im": {"loop": 2, "op": 3},  # the same positions, then a test and an add per entry
 }
-PRICING = {"family": "interpreter", "work": _WORK,
+PRICING = {"family": "interpreter", "work": {**_WORK, **_POOL_WORK},
            # a kernel with one scalar operand: [fn(x, b) for x in a]
            "scalar_operand": {k: _SCALAR_OPERAND for k in ("add", "sub", "mul", "lt", "le", "gt", "ge", "eq", "ne")}}
 
@@ -184,8 +185,7 @@ def _compare(fn):
     return lambda a, b: _elementwise(fn, a, b, bool_)
 
 
-lt, le, gt, ge, eq, ne = map(_compare, (operator.lt, operator.le, operator.gt, operator.ge,
-                                        operator.eq, operator.ne))
+lt, le, gt, ge, eq, ne = map(_compare, (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne))
 
 
 def where(cond, a, b):

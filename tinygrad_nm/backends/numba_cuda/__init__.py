@@ -12,6 +12,7 @@ them:
     indexing.py      reshape, permute, expand (views), getitem, setitem, index_add (gather/scatter)
     gemm.py          matmul: direct, tiled and register-blocked kernels
     conv.py          im2col, col2im (a convolution is im2col then gemm.py's matmul)
+    pool.py          max_pool2d (a thread per window) and its backward (a thread per image element)
     resources.py     every kernel compiled for sm_80/sm_90 and assembled by ptxas: registers,
                      shared memory, spills, occupancy (`tinygrad-nm cuda-report`, report.py)
     pricing.py       those figures stored in resources.json, and which kernel a call runs: the
@@ -36,11 +37,12 @@ from tinygrad_nm.backends.numba_cuda import pricing as _pricing
 PRICING = {**PRICING, "kernel_resources": _pricing.kernel_resources, "launches": _pricing.launches}
 
 if IMPORT_ERROR is None:  # otherwise only NAME and unavailable_reason(), which says why
-    from tinygrad_nm.backends.numba_cuda import conv, elementwise, gemm, indexing, reductions, softmax_rows, storage
+    from tinygrad_nm.backends.numba_cuda import (conv, elementwise, gemm, indexing, pool, reductions, softmax_rows,
+                                                  storage)
     from tinygrad_nm.backends.numba_cuda.gemm import matmul_direct, matmul_register_blocked, matmul_tiled  # noqa: F401
 
     _SERVED_BY = {}
-    for _module in (storage, elementwise, reductions, softmax_rows, indexing, gemm, conv):
+    for _module in (storage, elementwise, reductions, softmax_rows, indexing, gemm, conv, pool):
         for _name in _module.__all__:
             _SERVED_BY[_name] = _module
             globals()[_name] = getattr(_module, _name)

@@ -200,6 +200,8 @@ def _exercise(nc, serving):
             ("a", "kernel", "stride", "dilation", "padding"): [(d((2, 3, 7, 6), dtype), *window) for window in windows],
             ("cols", "shape", "kernel", "stride", "dilation", "padding"):
                 [(call("im2col", d((2, 3, 7, 6), dtype), *window), (2, 3, 7, 6), *window) for window in windows],
+            ("g", "indices", "shape", "kernel", "stride", "dilation", "padding"):  # max_pool2d's backward
+                [(*call("max_pool2d", d((2, 3, 7, 6), dtype), *window), (2, 3, 7, 6), *window) for window in windows],
             ("a", "alpha", "x"): [(d((4, 6), dtype), -0.5, x), (d((4, 6), dtype), 2.0, xt)],
             ("x", "w", "b", "act"): [(x, w5, b5, act) for act in ACTIVATIONS for b5 in (d((5,), dtype), None)
                                      for w5 in (d((5, 6), dtype),)],
