@@ -56,6 +56,8 @@ class Cost:
     note: str = ""         # e.g. "pow x**2" when the arguments change the arithmetic
     itemsize: int = 4      # bytes per element of the data the kernel streams
     divides: float = 0.0   # of the flops, how many are divisions (several times an add's cost in hardware)
+    moved: float = 0.0     # a reduction over axes that are not the trailing ones: the elements a backend
+    #                        that first moves them last (PRICING "moves_reduced_axes") copies
 
     @property
     def limit_flops(self):
@@ -140,8 +142,9 @@ def activation_backward(flops):
 def reduction(name, args, out):
     a, axes = as_buf(args[0]), args[1]  # keepdims changes the shape, not the work
     m = math.prod(d for i, d in enumerate(a.shape) if i not in axes)
+    moved = a.size if any(i > axes[0] and i not in axes for i in range(len(a.shape))) else 0
     return Cost(name, (a.shape,), a.size, 0, a.nbytes + m * a.itemsize, a.size, m * a.itemsize,
-                f"over axes {tuple(axes)}")
+                f"over axes {tuple(axes)}", moved=moved)
 
 
 def view(name, args, out):

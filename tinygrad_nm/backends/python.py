@@ -33,7 +33,7 @@ _bsum, _bmax = builtins.sum, builtins.max
 
 # --- pricing: what this backend does per element, read off the kernels below (napkin's interpreter family)
 _BUILTIN = {"builtin": 1}            # list(map(operator.add, a, b)), map(math.tanh, a)
-_SCALAR_OPERAND = {"loop": 1, "op": 1}  # [fn(x, b) for x in a]
+_SCALAR_OPERAND = {"loop": 1, "op": 1}  # a kernel with one scalar operand: [fn(x, b) for x in a]
 _WORK = {
     **dict.fromkeys(("add", "sub", "mul", "neg", "abs", "tanh", "lt", "le", "gt", "ge", "eq", "ne", "astype",
                      "assign", "from_numpy", "to_numpy"), _BUILTIN),
@@ -63,13 +63,13 @@ _WORK = {
     "im2col": {"loop": 2, "op": 2},  # windows.sources builds each source position, then the gather
     "col2im": {"loop": 2, "op": 3},  # the same positions, then a test and an add per entry
 }
-PRICING = {"family": "interpreter", "work": {**_WORK, **_POOL_WORK},
-           # a kernel with one scalar operand: [fn(x, b) for x in a]
-           "scalar_operand": {k: _SCALAR_OPERAND for k in ("add", "sub", "mul", "lt", "le", "gt", "ge", "eq", "ne")}}
+PRICING = {"family": "interpreter", "work": {**_WORK, **_POOL_WORK}, "moves_reduced_axes": ("sum", "max"),
+           # _reduce: a permute first unless the reduced axes are trailing; per output, a slice and a call
+           "per_output": dict.fromkeys(("sum", "max"), {"loop": 1, "frame": 2, "builtin": 1}),
+           "scalar_operand": dict.fromkeys(("add", "sub", "mul", "lt", "le", "gt", "ge", "eq", "ne"), _SCALAR_OPERAND)}
 
 
-def unavailable_reason():
-    return None
+def unavailable_reason(): return None  # always available: plain Python
 
 
 class PyBuffer:

@@ -27,6 +27,12 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
         work = pricing["scalar_operand"][cost.kernel]
     per_element = sum(r[f"{k}_s"] * n for k, n in work.items())
     compute = cost.elements * per_element
+    moving = cost.moved if cost.kernel in pricing.get("moves_reduced_axes", ()) else 0
+    if moving:  # the reduced axes are first permuted last: a permute's work per element
+        compute += moving * sum(r[f"{k}_s"] * n for k, n in pricing["work"].get("permute", _GENERIC).items())
+    outputs = cost.out_bytes / cost.itemsize if cost.kernel in pricing.get("per_output", {}) else 0
+    if outputs:  # a reduction's work per output element (a slice and a call per run)
+        compute += outputs * sum(r[f"{k}_s"] * n for k, n in pricing["per_output"][cost.kernel].items())
     memory = 0.0
     if cost.kernel in ("copy", "full"):  # a list copy: 8-byte pointers, read and written
         memory = 16 * cost.elements / bandwidth(rates["host"]["bandwidth"], 16 * cost.elements)
@@ -37,6 +43,10 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     terms = []
     if compute:
         terms.append(f"{fmt.count(cost.elements)} {unit} x {per_element * 1e9:.3g} ns ({what})")
+    if moving:
+        terms.append(f"{fmt.count(moving)} elements permuted first")
+    if outputs:
+        terms.append(f"{fmt.count(outputs)} outputs")
     if memory:
         terms.append(f"{fmt.nbytes(16 * cost.elements)} of list pointers")
     terms.append(f"{fmt.seconds(overhead)} call")
