@@ -164,6 +164,8 @@ static _Thread_local T* FN(tnm_apack);
 static _Thread_local size_t FN(tnm_apack_cap);
 static _Thread_local T* FN(tnm_bpack);
 static _Thread_local size_t FN(tnm_bpack_cap);
+static _Thread_local T* FN(tnm_bpriv);
+static _Thread_local size_t FN(tnm_bpriv_cap);
 static _Thread_local unsigned char* FN(tnm_flags);
 static _Thread_local size_t FN(tnm_flags_cap);
 
@@ -179,11 +181,39 @@ typedef struct {
     ptrdiff_t mcb, nmb;         /* row blocks: nmb of mcb rows (a multiple of MR) */
     ptrdiff_t ncb, ngroups;     /* column groups: ngroups of ncb columns (a multiple of NR) */
     ptrdiff_t npan, npad;       /* B's NR-wide panels in all, and N padded to whole panels */
+    int private_b;              /* one row block (nmb == 1): each task packs its own group's B, slice
+                                 * by slice, into its thread's buffer (kcb x ncb, in L2); no shared copy */
     T* bpack;                   /* packed B: k slice at pc starts at pc * npad, its panel q at + q * kc * NR */
     _Atomic unsigned char* flags;   /* per (k slice, panel) */
     _Atomic int failed;
     const FN(tnm_epi)* epi;     /* applied as the last k slice is stored, or NULL */
 } FN(tnm_job);
+
+/* The shared packed B's k slice at pc (length kc), panels q0..q1 of it: pack those nobody has
+ * claimed, then wait for the ones another thread is packing (a few microseconds each). Each task
+ * starts at its own panel, so two threads starting tiles of one group pack half each. Returns
+ * panel q0. */
+static T* FN(tnm_shared_b)(FN(tnm_job)* j, ptrdiff_t s, ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t q0,
+                           ptrdiff_t q1, long t) {
+    T* bk = j->bpack + pc * j->npad;
+    _Atomic unsigned char* flags = j->flags + s * j->npan;
+    for (ptrdiff_t i = 0; i < q1 - q0; i++) {
+        ptrdiff_t q = q0 + (i + t) % (q1 - q0);
+        unsigned char expect = 0;
+        if (atomic_load_explicit(&flags[q], memory_order_acquire) == 0
+            && atomic_compare_exchange_strong(&flags[q], &expect, 1)) {
+            FN(tnm_pack_b)(j->b + pc * j->rsb, j->rsb, j->csb, kc, j->N, bk, q, q + 1);
+            atomic_store_explicit(&flags[q], 2, memory_order_release);
+        }
+    }
+    for (ptrdiff_t q = q0; q < q1; q++)
+        while (atomic_load_explicit(&flags[q], memory_order_acquire) != 2) {
+#if TNM_POOL
+            TNM_PAUSE();
+#endif
+        }
+    return bk + q0 * kc * NR;
+}
 
 static void FN(tnm_tile)(void* arg, long t) {
     FN(tnm_job)* j = (FN(tnm_job)*)arg;
@@ -193,38 +223,24 @@ static void FN(tnm_tile)(void* arg, long t) {
     ptrdiff_t nc = j->N - jc < j->ncb ? j->N - jc : j->ncb;
     ptrdiff_t q0 = jc / NR, q1 = (jc + nc + NR - 1) / NR;
     T* apack = FN(tnm_buffer)(&FN(tnm_apack), &FN(tnm_apack_cap), (size_t)(j->mcb * j->kcb));
-    if (!apack) {
+    T* bpriv = j->private_b ? FN(tnm_buffer)(&FN(tnm_bpriv), &FN(tnm_bpriv_cap), (size_t)(j->kcb * j->ncb)) : NULL;
+    if (!apack || (j->private_b && !bpriv)) {
         atomic_store(&j->failed, 1);
         return;
     }
     for (ptrdiff_t s = 0; s < j->nk; s++) {
         ptrdiff_t pc = s * j->kcb, kc = j->K - pc < j->kcb ? j->K - pc : j->kcb;
-        T* bk = j->bpack + pc * j->npad;
-        _Atomic unsigned char* flags = j->flags + s * j->npan;
-        /* this k slice of the group's B panels: pack those nobody has claimed, then wait for
-         * the ones another thread is packing (a few microseconds each). Each task starts at its
-         * own panel, so two threads starting tiles of one group pack half each. */
-        for (ptrdiff_t i = 0; i < q1 - q0; i++) {
-            ptrdiff_t q = q0 + (i + t) % (q1 - q0);
-            unsigned char expect = 0;
-            if (atomic_load_explicit(&flags[q], memory_order_acquire) == 0
-                && atomic_compare_exchange_strong(&flags[q], &expect, 1)) {
-                FN(tnm_pack_b)(j->b + pc * j->rsb, j->rsb, j->csb, kc, j->N, bk, q, q + 1);
-                atomic_store_explicit(&flags[q], 2, memory_order_release);
-            }
-        }
-        for (ptrdiff_t q = q0; q < q1; q++)
-            while (atomic_load_explicit(&flags[q], memory_order_acquire) != 2) {
-#if TNM_POOL
-                TNM_PAUSE();
-#endif
-            }
+        T* bk = bpriv;          /* this slice's panel q0; panel q at (q - q0) * kc * NR */
+        if (j->private_b)       /* nobody else reads this group's B: pack its slice here */
+            FN(tnm_pack_b)(j->b + pc * j->rsb + jc * j->csb, j->rsb, j->csb, kc, j->N - jc, bpriv, 0, q1 - q0);
+        else
+            bk = FN(tnm_shared_b)(j, s, pc, kc, q0, q1, t);
         FN(tnm_pack_a)(j->a + ic * j->rsa + pc * j->csa, j->rsa, j->csa, mc, kc, apack);
         const FN(tnm_epi)* epi = s == j->nk - 1 ? j->epi : NULL;
         for (ptrdiff_t q = q0; q < q1; q++) {
             ptrdiff_t jr = q * NR, nr = j->N - jr < NR ? j->N - jr : NR;
             for (ptrdiff_t ir = 0; ir < mc; ir += MR)
-                FN(tnm_micro)(kc, apack + ir * kc, bk + q * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
+                FN(tnm_micro)(kc, apack + ir * kc, bk + (q - q0) * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
                               j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0, epi, ic + ir, jr);
         }
     }
@@ -315,6 +331,14 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
     /* 4 tiles per thread; 2 for a product under ~0.3 ms on one core, where a worker the OS starts
      * late leaves the caller every tile, and each tile more re-packs A (bench/README.md) */
     FN(tnm_tiles)(&j, nthreads <= 1 ? 1 : (double)M * N * K < TNM_SMALL_GEMM ? 2 * nthreads : 4 * nthreads);
+    j.private_b = j.nmb == 1;
+    if (j.private_b) {      /* each task packs its own B slices (tnm_tile): no shared copy, no flags */
+        j.bpack = NULL;
+        j.flags = NULL;
+        atomic_init(&j.failed, 0);
+        tnm_parallel(FN(tnm_tile), &j, (long)j.ngroups, nthreads);
+        return atomic_load(&j.failed) ? -1 : 0;
+    }
     j.bpack = FN(tnm_buffer)(&FN(tnm_bpack), &FN(tnm_bpack_cap), (size_t)(K * j.npad));
     size_t nflags = (size_t)(j.nk * j.npan);
     if (FN(tnm_flags_cap) < nflags) {
