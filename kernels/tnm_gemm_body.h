@@ -19,12 +19,13 @@ static const int FN(tnm_mr) = MR, FN(tnm_nr) = NR;
 static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/_d from the caches */
 
 /* The block sizes, from the cache sizes tnm_read_caches found:
- * - KC: a B micro-panel (KC x NR) takes two thirds of L1; the A micro-panel streaming past it
- *   and the C tile the rest (half of L1 was slower at 1024^3: kernels/README.md);
+ * - KC: an A micro-panel (MR x KC) takes a quarter of L1: it stays there while the tile's B
+ *   micro-panels stream past it (tnm_tile: rows outer); the rest of L1 is for them and C's rows
+ *   (float64 at avx512: KC 128, not 256 as with B's panel in L1: 3-12% faster, bench/README.md);
  * - NC: the packed B block (KC x NC) takes half of L2, so the tiles re-read it from L2;
  * - MC: the tallest tile; its packed A (MC x KC) takes a quarter of L2. */
 static void FN(tnm_blocking)(void) {
-    ptrdiff_t kc = tnm_l1_bytes * 2 / 3 / (NR * (ptrdiff_t)sizeof(T)) / 8 * 8;
+    ptrdiff_t kc = tnm_l1_bytes / 4 / (MR * (ptrdiff_t)sizeof(T)) / 8 * 8;
     kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
     ptrdiff_t nc = tnm_l2_bytes / 2 / (kc * (ptrdiff_t)sizeof(T)) / NR * NR;
     ptrdiff_t mc = tnm_l2_bytes / 4 / (kc * (ptrdiff_t)sizeof(T)) / MR * MR;

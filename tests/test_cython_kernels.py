@@ -78,7 +78,7 @@ def check_matmul(a, b):
 
 
 # Primes on both sides of every block size of every variant. The blocks follow the caches (here,
-# 48 KiB L1 and 2 MiB L2: MR 4, 6, 12; NR 4 to 32; KC 256, 512, 1024; MC 64 to 504; NC 128 to
+# 48 KiB L1 and 2 MiB L2: MR 4, 6, 12; NR 4 to 32; KC 128, 256, 384, 512, 768; MC 64 to 504; NC 128 to
 # 1024; the first rows are around the sizes of a 32 KiB L1 / 1 MiB L2 machine), and the
 # serial/parallel threshold.
 SHAPES = [(1, 1, 1), (7, 13, 5), (1, 300, 1), (3, 1, 40), (5, 17, 33), (11, 31, 7), (13, 37, 29),
