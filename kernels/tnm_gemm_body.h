@@ -71,6 +71,31 @@ static inline void FN(tnm_store_epi)(VEC acc[MR][NV], T* restrict c, ptrdiff_t l
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(c + i * ldc + v * VL, VLOADU(tmp + i * NR + v * VL));
 }
 
+/* Store the mr x nr corner of a block held in tmp (rows ldt apart) into C (rows ldc, columns csc
+ * apart): C = tmp (first) or C + tmp, then the epilogue e (or none), one element at a time. The
+ * store of an edge block, a transposed C's block, and a narrow product's rows. */
+static void FN(tnm_store_buffered)(T* tmp, ptrdiff_t ldt, T* restrict c, ptrdiff_t ldc, ptrdiff_t csc,
+                                   ptrdiff_t mr, ptrdiff_t nr, int first, const FN(tnm_epi)* e,
+                                   ptrdiff_t i0, ptrdiff_t j0) {
+    if (!e) {
+        for (ptrdiff_t i = 0; i < mr; i++)
+            for (ptrdiff_t j = 0; j < nr; j++)
+                c[i * ldc + j * csc] = first ? tmp[i * ldt + j] : c[i * ldc + j * csc] + tmp[i * ldt + j];
+        return;
+    }
+    for (ptrdiff_t i = 0; i < mr; i++)
+        for (ptrdiff_t j = 0; j < nr; j++) {
+            T x = first ? tmp[i * ldt + j] : c[i * ldc + j * csc] + tmp[i * ldt + j];
+            if (e->bias_col) x += e->bias_col[j0 + j];
+            if (e->bias_row) x += e->bias_row[i0 + i];
+            if (e->act == TNM_ACT_RELU) x = (T)0 > x ? (T)0 : x;
+            tmp[i * ldt + j] = x;
+        }
+    if (e->act == TNM_ACT_ROWS) e->rows(tmp, (mr - 1) * ldt + nr);
+    for (ptrdiff_t i = 0; i < mr; i++)
+        for (ptrdiff_t j = 0; j < nr; j++) c[i * ldc + j * csc] = tmp[i * ldt + j];
+}
+
 /* The micro-kernel: C[0:mr, 0:nr] = (or +=, if !first) A micro-panel @ B micro-panel, that is
  *
  *     for p in range(kc):                       # one step of k
@@ -121,24 +146,7 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
     T tmp[MR * NR];
     TNM_UNROLL for (int i = 0; i < MR; i++)
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(tmp + i * NR + v * VL, acc[i][v]);
-    if (!e) {
-        for (ptrdiff_t i = 0; i < mr; i++)
-            for (ptrdiff_t j = 0; j < nr; j++)
-                c[i * ldc + j * csc] = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
-        return;
-    }
-    /* an edge or transposed block through the epilogue: the same steps, one element at a time */
-    for (ptrdiff_t i = 0; i < mr; i++)
-        for (ptrdiff_t j = 0; j < nr; j++) {
-            T x = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
-            if (e->bias_col) x += e->bias_col[j0 + j];
-            if (e->bias_row) x += e->bias_row[i0 + i];
-            if (e->act == TNM_ACT_RELU) x = (T)0 > x ? (T)0 : x;
-            tmp[i * NR + j] = x;
-        }
-    if (e->act == TNM_ACT_ROWS) e->rows(tmp, (mr - 1) * NR + nr);
-    for (ptrdiff_t i = 0; i < mr; i++)
-        for (ptrdiff_t j = 0; j < nr; j++) c[i * ldc + j * csc] = tmp[i * NR + j];
+    FN(tnm_store_buffered)(tmp, NR, c, ldc, csc, mr, nr, first, e, i0, j0);
 }
 
 /* packing A and B into panels (tnm_transpose, tnm_pack_b, tnm_pack_a) */
@@ -300,6 +308,9 @@ static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
     j->ngroups = (N + j->ncb - 1) / j->ncb;
 }
 
+/* narrow products, at most VL columns (tnm_narrow_task, tnm_gemm_narrow) */
+#include "tnm_narrow_body.h"
+
 /* C (M x N, row stride ldc) = act(A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb) + bias),
  * all strides in elements; M, N, K > 0; bias (N elements, contiguous) may be NULL, act is one of
  * TNM_ACT_*, `rows` the activation's function for TNM_ACT_ROWS. Returns 0, or -1 if a packing
@@ -311,6 +322,13 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
     FN(tnm_epi) epi = {bias, NULL, act, rows};
     j.epi = bias || act != TNM_ACT_NONE ? &epi : NULL;
     if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
+    if (N <= VL)                /* one vector of columns: no padding to NR, A read in place */
+        return FN(tnm_gemm_narrow)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 1, j.epi, nthreads);
+    if (M <= VL) {              /* one vector of rows: the same on C^T = B^T A^T, the bias along its rows */
+        epi.bias_row = bias;
+        epi.bias_col = NULL;
+        return FN(tnm_gemm_narrow)(N, M, K, b, csb, rsb, a, csa, rsa, c, 1, ldc, j.epi, nthreads);
+    }
     j.csc = 1;
     if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
         /* A narrow C (h.T @ g with 10 columns: NR = 32 would compute 3.2x the work): compute

@@ -142,10 +142,13 @@ def test_matmul_thin(m, k, n, dtype, isa, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(256, 128, 10), (500, 33, 13), (97, 200, 5), (10, 300, 700), (1, 50, 999)])
+@pytest.mark.parametrize("m,k,n", [(256, 128, 10), (500, 33, 13), (97, 200, 5), (10, 300, 700), (1, 50, 999),
+                                   (3001, 700, 7), (9, 900, 1201)])
 def test_matmul_narrow_output(m, k, n, dtype, isa, rng):
-    """Few columns (or rows): with a transposed operand the kernel computes C^T = B^T @ A^T and
-    writes C through its column stride (tnm_gemm_body.h, tnm_cost); every layout agrees."""
+    """Few columns (or rows): at most one vector of them runs the narrow kernel (A read in place,
+    on C^T = B^T @ A^T for few rows, writing C through its column stride; the last two shapes on
+    every thread, with rows left over); else the cost model may pick C^T (tnm_gemm_body.h,
+    tnm_cost); every layout agrees."""
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     for (la, a2), (lb, b2) in zip(layouts(a), layouts(b)):
@@ -167,6 +170,16 @@ def test_matmul_empty_and_k_zero():
     for m, k, n in [(0, 3, 4), (3, 4, 0), (3, 0, 4), (0, 0, 0)]:
         out = cy.matmul(np.ones((m, k), np.float32), np.ones((k, n), np.float32))
         np.testing.assert_array_equal(out, np.zeros((m, n), np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_one_row_block_any_layout(dtype, isa, rng):
+    """A product of at most MC rows and many columns (a convolution's 64 x 288 @ 288 x 36864): each
+    column group packs its own B slice by slice (tnm_gemm_body.h, private_b), on every thread."""
+    a = rng.standard_normal((61, 301)).astype(dtype)
+    b = rng.standard_normal((301, 3001)).astype(dtype)
+    for (la, a2), (lb, b2) in zip(layouts(a), layouts(b)):
+        check_matmul(a2, b2)
 
 
 def test_matmul_same_result_on_any_thread_count(rng):
@@ -384,3 +397,16 @@ def test_backend_implements_every_kernel():
     contract = importlib.import_module("tinygrad_nm.backends.kernels")  # backends.kernels is a function
     missing = [name for name in contract.KERNELS if not callable(getattr(cy, name, None))]
     assert not missing
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(5, 300, 700), (300, 40, 7), (3001, 70, 9), (1, 8, 20)])
+def test_linear_act_narrow(m, k, n, dtype, isa, rng):
+    """linear_act through the narrow kernel: few columns (bias along C's columns) or few rows (the
+    bias along C^T's rows), edge rows, on every thread for the bigger ones; against float64."""
+    x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    z = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    bound = RTOL[dtype] * (np.abs(x).astype(np.float64) @ np.abs(w.T) + np.abs(b) + 1)
+    for act, ref in (("relu", np.maximum(z, 0)), ("sigmoid", 1 / (1 + np.exp(-z))), ("tanh", np.tanh(z))):
+        assert (np.abs(cy.linear_act(x, w, b, act) - ref) <= bound).all(), act
