@@ -216,9 +216,14 @@ static T* FN(tnm_shared_b)(FN(tnm_job)* j, ptrdiff_t s, ptrdiff_t pc, ptrdiff_t 
         }
     }
     for (ptrdiff_t q = q0; q < q1; q++)
-        while (atomic_load_explicit(&flags[q], memory_order_acquire) != 2) {
+        for (long spins = 0; atomic_load_explicit(&flags[q], memory_order_acquire) != 2; spins++) {
 #if TNM_POOL
-            TNM_PAUSE();
+            /* a panel takes microseconds; longer, its packer is off its core (the other thread on
+             * the same core as this one, when another process holds the second): give it the core */
+            if (spins < 256)       /* ~10 us: pause is ~40 ns on current Intel cores */
+                TNM_PAUSE();
+            else
+                sched_yield();
 #endif
         }
     return bk + q0 * kc * NR;
