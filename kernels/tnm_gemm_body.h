@@ -316,40 +316,15 @@ static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
 /* narrow products, at most VL columns (tnm_narrow_task, tnm_gemm_narrow) */
 #include "tnm_narrow_body.h"
 
-/* C (M x N, row stride ldc) = act(A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb) + bias),
- * all strides in elements; M, N, K > 0; bias (N elements, contiguous) may be NULL, act is one of
- * TNM_ACT_*, `rows` the activation's function for TNM_ACT_ROWS. Returns 0, or -1 if a packing
- * buffer could not be allocated (C is then incomplete). */
-static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
-                            ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
-                            const T* bias, int act, FN(tnm_rows_fn) rows, int nthreads) {
+/* The blocked product: C (M x N, rows ldc and columns csc apart) = A @ B through the epilogue (or
+ * none), cut into tiles for nthreads (tnm_tiles) and run on the pool. Returns 0, or -1 if a packing
+ * buffer could not be allocated. */
+static int FN(tnm_gemm_blocked)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                                ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                                ptrdiff_t csc, const FN(tnm_epi)* epi, int nthreads) {
     FN(tnm_job) j;
-    FN(tnm_epi) epi = {bias, NULL, act, rows};
-    j.epi = bias || act != TNM_ACT_NONE ? &epi : NULL;
-    if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
-    if (N <= VL)                /* one vector of columns: no padding to NR, A read in place */
-        return FN(tnm_gemm_narrow)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 1, j.epi, nthreads);
-    if (M <= VL) {              /* one vector of rows: the same on C^T = B^T A^T, the bias along its rows */
-        epi.bias_row = bias;
-        epi.bias_col = NULL;
-        return FN(tnm_gemm_narrow)(N, M, K, b, csb, rsb, a, csa, rsa, c, 1, ldc, j.epi, nthreads);
-    }
-    j.csc = 1;
-    if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
-        /* A narrow C (h.T @ g with 10 columns: NR = 32 would compute 3.2x the work): compute
-         * C^T = B^T @ A^T instead, the same kernel with the operands' strides swapped, writing
-         * C through its column stride. */
-        ptrdiff_t t = M; M = N; N = t;
-        const T* p = a; a = b; b = p;
-        t = rsa; rsa = csb; csb = t;
-        t = csa; csa = rsb; rsb = t;
-        j.csc = ldc;
-        ldc = 1;
-        epi.bias_row = bias;    /* the bias follows C's columns: the computed C^T's rows */
-        epi.bias_col = NULL;
-    }
     j.M = M, j.N = N, j.K = K, j.a = a, j.rsa = rsa, j.csa = csa, j.b = b, j.rsb = rsb, j.csb = csb;
-    j.c = c, j.ldc = ldc;
+    j.c = c, j.ldc = ldc, j.csc = csc, j.epi = epi;
     /* k slices of equal length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end */
     j.nk = (K + FN(tnm_kc) - 1) / FN(tnm_kc);
     j.kcb = (K + j.nk - 1) / j.nk;
@@ -360,10 +335,10 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
      * late leaves the caller every tile, and each tile more re-packs A (bench/README.md) */
     FN(tnm_tiles)(&j, nthreads <= 1 ? 1 : (double)M * N * K < TNM_SMALL_GEMM ? 2 * nthreads : 4 * nthreads);
     j.private_b = j.nmb == 1;
+    atomic_init(&j.failed, 0);
     if (j.private_b) {      /* each task packs its own B slices (tnm_tile): no shared copy, no flags */
         j.bpack = NULL;
         j.flags = NULL;
-        atomic_init(&j.failed, 0);
         tnm_parallel(FN(tnm_tile), &j, (long)j.ngroups, nthreads);
         return atomic_load(&j.failed) ? -1 : 0;
     }
@@ -377,7 +352,6 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
     if (!j.bpack || !FN(tnm_flags)) return -1;
     memset(FN(tnm_flags), 0, nflags);
     j.flags = (_Atomic unsigned char*)FN(tnm_flags);
-    atomic_init(&j.failed, 0);
     tnm_parallel(FN(tnm_tile), &j, (long)(j.nmb * j.ngroups), nthreads);
     if (FN(tnm_bpack_cap) * sizeof(T) > TNM_KEEP_BYTES) {   /* a big B's copy is not kept between calls */
         free(FN(tnm_bpack));
@@ -385,6 +359,45 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
         FN(tnm_bpack_cap) = 0;
     }
     return atomic_load(&j.failed) ? -1 : 0;
+}
+
+/* deep products, a small C over a long K (tnm_gemm_deep) */
+#include "tnm_deep_body.h"
+
+/* C (M x N, row stride ldc) = act(A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb) + bias),
+ * all strides in elements; M, N, K > 0; bias (N elements, contiguous) may be NULL, act is one of
+ * TNM_ACT_*, `rows` the activation's function for TNM_ACT_ROWS. Returns 0, or -1 if a packing
+ * buffer could not be allocated (C is then incomplete). */
+static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                            ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                            const T* bias, int act, FN(tnm_rows_fn) rows, int nthreads) {
+    FN(tnm_epi) epi = {bias, NULL, act, rows};
+    const FN(tnm_epi)* e = bias || act != TNM_ACT_NONE ? &epi : NULL;
+    ptrdiff_t csc = 1;
+    if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
+    if (N <= VL)                /* one vector of columns: no padding to NR, A read in place */
+        return FN(tnm_gemm_narrow)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 1, e, nthreads);
+    if (M <= VL) {              /* one vector of rows: the same on C^T = B^T A^T, the bias along its rows */
+        epi.bias_row = bias;
+        epi.bias_col = NULL;
+        return FN(tnm_gemm_narrow)(N, M, K, b, csb, rsb, a, csa, rsa, c, 1, ldc, e, nthreads);
+    }
+    if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
+        /* A narrow C (h.T @ g with 10 columns: NR = 32 would compute 3.2x the work): compute
+         * C^T = B^T @ A^T instead, the same kernel with the operands' strides swapped, writing
+         * C through its column stride. */
+        ptrdiff_t t = M; M = N; N = t;
+        const T* p = a; a = b; b = p;
+        t = rsa; rsa = csb; csb = t;
+        t = csa; csa = rsb; rsb = t;
+        csc = ldc;
+        ldc = 1;
+        epi.bias_row = bias;    /* the bias follows C's columns: the computed C^T's rows */
+        epi.bias_col = NULL;
+    }
+    if (FN(tnm_is_deep)(M, N, K))
+        return FN(tnm_gemm_deep)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, csc, e, nthreads);
+    return FN(tnm_gemm_blocked)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, csc, e, nthreads);
 }
 
 /* C = A @ B, no epilogue (the arguments as tnm_gemm_epi's). */

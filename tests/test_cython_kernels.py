@@ -182,6 +182,16 @@ def test_matmul_one_row_block_any_layout(dtype, isa, rng):
         check_matmul(a2, b2)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_deep_any_layout(dtype, isa, rng):
+    """A small C over a long K (a convolution's weight gradient): K cut into chunks, each its own
+    task and partial C, summed in order (tnm_deep_body.h); K past every variant's threshold."""
+    a = rng.standard_normal((37, 13001)).astype(dtype)
+    b = rng.standard_normal((13001, 45)).astype(dtype)
+    for (la, a2), (lb, b2) in zip(layouts(a), layouts(b)):
+        check_matmul(a2, b2)
+
+
 def test_matmul_same_result_on_any_thread_count(rng):
     a = rng.standard_normal((300, 700)).astype(np.float32)
     b = rng.standard_normal((700, 200)).astype(np.float32)[:, ::-1]  # a reversed view, packed from its strides
@@ -194,6 +204,16 @@ def test_matmul_same_result_on_any_thread_count(rng):
     finally:
         cy.set_num_threads(before)
     np.testing.assert_array_equal(one, three)  # tiling changes, each sum's order does not
+    deep_a = rng.standard_normal((40, 20000)).astype(np.float32)
+    deep_b = rng.standard_normal((20000, 50)).astype(np.float32)
+    try:  # a deep product: its K chunks are the same on any thread count
+        cy.set_num_threads(1)
+        one = cy.matmul(deep_a, deep_b)
+        cy.set_num_threads(3)
+        three = cy.matmul(deep_a, deep_b)
+    finally:
+        cy.set_num_threads(before)
+    np.testing.assert_array_equal(one, three)
 
 
 # --- activations ----------------------------------------------------------------------------------
