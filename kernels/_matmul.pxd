@@ -4,7 +4,9 @@ products with at most THIN_N columns (Cython, below).
 
 tnm_gemm.h is the Goto / BLIS structure: packed panels of A and B sized from the machine's
 cache sizes, an MR x NR register-blocked micro-kernel in vector intrinsics of the instruction
-set this module is compiled for, OpenMP over the tiles. kernels/README.md explains it.
+set this module is compiled for, the tiles on tnm_pool.h's threads; narrow products (at most one
+vector of columns or rows) and deep ones (a small C over a long K) take their own paths.
+kernels/README.md explains it.
 """
 from libc.stdlib cimport malloc, free
 from cython.parallel cimport prange

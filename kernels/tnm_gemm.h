@@ -5,15 +5,16 @@
  * flags); the compiler's own macros (__AVX512F__, __AVX2__ + __FMA__, __SSE2__) pick the vector
  * type of the micro-kernel below, so each variant's machine code only uses its own instructions.
  *
- * The structure (kernels/README.md has the why of each block size):
+ * The structure (kernels/README.md has the why of each block size; narrow and deep products take
+ * their own paths, tnm_narrow_body.h and tnm_deep_body.h):
  *
  *   for jc in N, step NC:                    B block: KC x NC, packed once, shared, in L2
  *     for pc in K, step KC:
  *       pack B[pc:pc+KC, jc:jc+NC] into NR-wide panels          (threads split the panels)
  *       for each tile (rows ic.., a run of panels), shared out dynamically among the threads:
  *         pack A[ic:ic+MC, pc:pc+KC] into MR-high panels         (the thread's own buffer, L2)
- *         for jr in the tile's panels, step NR:                  B micro-panel KC x NR, in L1
- *           for ir in the tile's rows, step MR:                  A micro-panel MR x KC, from L2
+ *         for ir in the tile's rows, step MR:                    A micro-panel MR x KC, in L1
+ *           for jr in the tile's panels, step NR:                B micro-panel KC x NR, from L2
  *             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= A micro-panel @ B micro-panel
  *
  * Packing reads A and B through their strides (row stride and column stride, in elements, any

@@ -19,12 +19,13 @@ static const int FN(tnm_mr) = MR, FN(tnm_nr) = NR;
 static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/_d from the caches */
 
 /* The block sizes, from the cache sizes tnm_read_caches found:
- * - KC: a B micro-panel (KC x NR) takes two thirds of L1; the A micro-panel streaming past it
- *   and the C tile the rest (half of L1 was slower at 1024^3: kernels/README.md);
+ * - KC: an A micro-panel (MR x KC) takes a quarter of L1: it stays there while the tile's B
+ *   micro-panels stream past it (tnm_tile: rows outer); the rest of L1 is for them and C's rows
+ *   (float64 at avx512: KC 128, not 256 as with B's panel in L1: 3-12% faster, bench/README.md);
  * - NC: the packed B block (KC x NC) takes half of L2, so the tiles re-read it from L2;
  * - MC: the tallest tile; its packed A (MC x KC) takes a quarter of L2. */
 static void FN(tnm_blocking)(void) {
-    ptrdiff_t kc = tnm_l1_bytes * 2 / 3 / (NR * (ptrdiff_t)sizeof(T)) / 8 * 8;
+    ptrdiff_t kc = tnm_l1_bytes / 4 / (MR * (ptrdiff_t)sizeof(T)) / 8 * 8;
     kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
     ptrdiff_t nc = tnm_l2_bytes / 2 / (kc * (ptrdiff_t)sizeof(T)) / NR * NR;
     ptrdiff_t mc = tnm_l2_bytes / 4 / (kc * (ptrdiff_t)sizeof(T)) / MR * MR;
@@ -68,6 +69,31 @@ static inline void FN(tnm_store_epi)(VEC acc[MR][NV], T* restrict c, ptrdiff_t l
     e->rows(tmp, MR * NR);
     TNM_UNROLL for (int i = 0; i < MR; i++)
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(c + i * ldc + v * VL, VLOADU(tmp + i * NR + v * VL));
+}
+
+/* Store the mr x nr corner of a block held in tmp (rows ldt apart) into C (rows ldc, columns csc
+ * apart): C = tmp (first) or C + tmp, then the epilogue e (or none), one element at a time. The
+ * store of an edge block, a transposed C's block, and a narrow product's rows. */
+static void FN(tnm_store_buffered)(T* tmp, ptrdiff_t ldt, T* restrict c, ptrdiff_t ldc, ptrdiff_t csc,
+                                   ptrdiff_t mr, ptrdiff_t nr, int first, const FN(tnm_epi)* e,
+                                   ptrdiff_t i0, ptrdiff_t j0) {
+    if (!e) {
+        for (ptrdiff_t i = 0; i < mr; i++)
+            for (ptrdiff_t j = 0; j < nr; j++)
+                c[i * ldc + j * csc] = first ? tmp[i * ldt + j] : c[i * ldc + j * csc] + tmp[i * ldt + j];
+        return;
+    }
+    for (ptrdiff_t i = 0; i < mr; i++)
+        for (ptrdiff_t j = 0; j < nr; j++) {
+            T x = first ? tmp[i * ldt + j] : c[i * ldc + j * csc] + tmp[i * ldt + j];
+            if (e->bias_col) x += e->bias_col[j0 + j];
+            if (e->bias_row) x += e->bias_row[i0 + i];
+            if (e->act == TNM_ACT_RELU) x = (T)0 > x ? (T)0 : x;
+            tmp[i * ldt + j] = x;
+        }
+    if (e->act == TNM_ACT_ROWS) e->rows(tmp, (mr - 1) * ldt + nr);
+    for (ptrdiff_t i = 0; i < mr; i++)
+        for (ptrdiff_t j = 0; j < nr; j++) c[i * ldc + j * csc] = tmp[i * ldt + j];
 }
 
 /* The micro-kernel: C[0:mr, 0:nr] = (or +=, if !first) A micro-panel @ B micro-panel, that is
@@ -120,24 +146,7 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
     T tmp[MR * NR];
     TNM_UNROLL for (int i = 0; i < MR; i++)
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(tmp + i * NR + v * VL, acc[i][v]);
-    if (!e) {
-        for (ptrdiff_t i = 0; i < mr; i++)
-            for (ptrdiff_t j = 0; j < nr; j++)
-                c[i * ldc + j * csc] = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
-        return;
-    }
-    /* an edge or transposed block through the epilogue: the same steps, one element at a time */
-    for (ptrdiff_t i = 0; i < mr; i++)
-        for (ptrdiff_t j = 0; j < nr; j++) {
-            T x = first ? tmp[i * NR + j] : c[i * ldc + j * csc] + tmp[i * NR + j];
-            if (e->bias_col) x += e->bias_col[j0 + j];
-            if (e->bias_row) x += e->bias_row[i0 + i];
-            if (e->act == TNM_ACT_RELU) x = (T)0 > x ? (T)0 : x;
-            tmp[i * NR + j] = x;
-        }
-    if (e->act == TNM_ACT_ROWS) e->rows(tmp, (mr - 1) * NR + nr);
-    for (ptrdiff_t i = 0; i < mr; i++)
-        for (ptrdiff_t j = 0; j < nr; j++) c[i * ldc + j * csc] = tmp[i * NR + j];
+    FN(tnm_store_buffered)(tmp, NR, c, ldc, csc, mr, nr, first, e, i0, j0);
 }
 
 /* packing A and B into panels (tnm_transpose, tnm_pack_b, tnm_pack_a) */
@@ -164,6 +173,8 @@ static _Thread_local T* FN(tnm_apack);
 static _Thread_local size_t FN(tnm_apack_cap);
 static _Thread_local T* FN(tnm_bpack);
 static _Thread_local size_t FN(tnm_bpack_cap);
+static _Thread_local T* FN(tnm_bpriv);
+static _Thread_local size_t FN(tnm_bpriv_cap);
 static _Thread_local unsigned char* FN(tnm_flags);
 static _Thread_local size_t FN(tnm_flags_cap);
 
@@ -179,11 +190,44 @@ typedef struct {
     ptrdiff_t mcb, nmb;         /* row blocks: nmb of mcb rows (a multiple of MR) */
     ptrdiff_t ncb, ngroups;     /* column groups: ngroups of ncb columns (a multiple of NR) */
     ptrdiff_t npan, npad;       /* B's NR-wide panels in all, and N padded to whole panels */
+    int private_b;              /* one row block (nmb == 1): each task packs its own group's B, slice
+                                 * by slice, into its thread's buffer (kcb x ncb, in L2); no shared copy */
     T* bpack;                   /* packed B: k slice at pc starts at pc * npad, its panel q at + q * kc * NR */
     _Atomic unsigned char* flags;   /* per (k slice, panel) */
     _Atomic int failed;
     const FN(tnm_epi)* epi;     /* applied as the last k slice is stored, or NULL */
 } FN(tnm_job);
+
+/* The shared packed B's k slice at pc (length kc), panels q0..q1 of it: pack those nobody has
+ * claimed, then wait for the ones another thread is packing (a few microseconds each). Each task
+ * starts at its own panel, so two threads starting tiles of one group pack half each. Returns
+ * panel q0. */
+static T* FN(tnm_shared_b)(FN(tnm_job)* j, ptrdiff_t s, ptrdiff_t pc, ptrdiff_t kc, ptrdiff_t q0,
+                           ptrdiff_t q1, long t) {
+    T* bk = j->bpack + pc * j->npad;
+    _Atomic unsigned char* flags = j->flags + s * j->npan;
+    for (ptrdiff_t i = 0; i < q1 - q0; i++) {
+        ptrdiff_t q = q0 + (i + t) % (q1 - q0);
+        unsigned char expect = 0;
+        if (atomic_load_explicit(&flags[q], memory_order_acquire) == 0
+            && atomic_compare_exchange_strong(&flags[q], &expect, 1)) {
+            FN(tnm_pack_b)(j->b + pc * j->rsb, j->rsb, j->csb, kc, j->N, bk, q, q + 1);
+            atomic_store_explicit(&flags[q], 2, memory_order_release);
+        }
+    }
+    for (ptrdiff_t q = q0; q < q1; q++)
+        for (long spins = 0; atomic_load_explicit(&flags[q], memory_order_acquire) != 2; spins++) {
+#if TNM_POOL
+            /* a panel takes microseconds; longer, its packer is off its core (the other thread on
+             * the same core as this one, when another process holds the second): give it the core */
+            if (spins < 256)       /* ~10 us: pause is ~40 ns on current Intel cores */
+                TNM_PAUSE();
+            else
+                sched_yield();
+#endif
+        }
+    return bk + q0 * kc * NR;
+}
 
 static void FN(tnm_tile)(void* arg, long t) {
     FN(tnm_job)* j = (FN(tnm_job)*)arg;
@@ -193,40 +237,30 @@ static void FN(tnm_tile)(void* arg, long t) {
     ptrdiff_t nc = j->N - jc < j->ncb ? j->N - jc : j->ncb;
     ptrdiff_t q0 = jc / NR, q1 = (jc + nc + NR - 1) / NR;
     T* apack = FN(tnm_buffer)(&FN(tnm_apack), &FN(tnm_apack_cap), (size_t)(j->mcb * j->kcb));
-    if (!apack) {
+    T* bpriv = j->private_b ? FN(tnm_buffer)(&FN(tnm_bpriv), &FN(tnm_bpriv_cap), (size_t)(j->kcb * j->ncb)) : NULL;
+    if (!apack || (j->private_b && !bpriv)) {
         atomic_store(&j->failed, 1);
         return;
     }
     for (ptrdiff_t s = 0; s < j->nk; s++) {
         ptrdiff_t pc = s * j->kcb, kc = j->K - pc < j->kcb ? j->K - pc : j->kcb;
-        T* bk = j->bpack + pc * j->npad;
-        _Atomic unsigned char* flags = j->flags + s * j->npan;
-        /* this k slice of the group's B panels: pack those nobody has claimed, then wait for
-         * the ones another thread is packing (a few microseconds each). Each task starts at its
-         * own panel, so two threads starting tiles of one group pack half each. */
-        for (ptrdiff_t i = 0; i < q1 - q0; i++) {
-            ptrdiff_t q = q0 + (i + t) % (q1 - q0);
-            unsigned char expect = 0;
-            if (atomic_load_explicit(&flags[q], memory_order_acquire) == 0
-                && atomic_compare_exchange_strong(&flags[q], &expect, 1)) {
-                FN(tnm_pack_b)(j->b + pc * j->rsb, j->rsb, j->csb, kc, j->N, bk, q, q + 1);
-                atomic_store_explicit(&flags[q], 2, memory_order_release);
-            }
-        }
-        for (ptrdiff_t q = q0; q < q1; q++)
-            while (atomic_load_explicit(&flags[q], memory_order_acquire) != 2) {
-#if TNM_POOL
-                TNM_PAUSE();
-#endif
-            }
+        T* bk = bpriv;          /* this slice's panel q0; panel q at (q - q0) * kc * NR */
+        if (j->private_b)       /* nobody else reads this group's B: pack its slice here */
+            FN(tnm_pack_b)(j->b + pc * j->rsb + jc * j->csb, j->rsb, j->csb, kc, j->N - jc, bpriv, 0, q1 - q0);
+        else
+            bk = FN(tnm_shared_b)(j, s, pc, kc, q0, q1, t);
         FN(tnm_pack_a)(j->a + ic * j->rsa + pc * j->csa, j->rsa, j->csa, mc, kc, apack);
         const FN(tnm_epi)* epi = s == j->nk - 1 ? j->epi : NULL;
-        for (ptrdiff_t q = q0; q < q1; q++) {
-            ptrdiff_t jr = q * NR, nr = j->N - jr < NR ? j->N - jr : NR;
-            for (ptrdiff_t ir = 0; ir < mc; ir += MR)
-                FN(tnm_micro)(kc, apack + ir * kc, bk + q * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
+        /* rows outer: the A micro-panel (MR x kc) stays in L1 while the tile's B panels stream
+         * past it from L2, and C is stored row by row, along its rows (the hardware prefetcher
+         * follows them). B's panel outer (BLIS's order) re-read all of A from L2 per panel and
+         * walked down C's columns: 5-10% slower at 1024-2048 (bench/README.md). */
+        for (ptrdiff_t ir = 0; ir < mc; ir += MR)
+            for (ptrdiff_t q = q0; q < q1; q++) {
+                ptrdiff_t jr = q * NR, nr = j->N - jr < NR ? j->N - jr : NR;
+                FN(tnm_micro)(kc, apack + ir * kc, bk + (q - q0) * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
                               j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0, epi, ic + ir, jr);
-        }
+            }
     }
 }
 
@@ -279,33 +313,18 @@ static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
     j->ngroups = (N + j->ncb - 1) / j->ncb;
 }
 
-/* C (M x N, row stride ldc) = act(A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb) + bias),
- * all strides in elements; M, N, K > 0; bias (N elements, contiguous) may be NULL, act is one of
- * TNM_ACT_*, `rows` the activation's function for TNM_ACT_ROWS. Returns 0, or -1 if a packing
- * buffer could not be allocated (C is then incomplete). */
-static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
-                            ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
-                            const T* bias, int act, FN(tnm_rows_fn) rows, int nthreads) {
+/* narrow products, at most VL columns (tnm_narrow_task, tnm_gemm_narrow) */
+#include "tnm_narrow_body.h"
+
+/* The blocked product: C (M x N, rows ldc and columns csc apart) = A @ B through the epilogue (or
+ * none), cut into tiles for nthreads (tnm_tiles) and run on the pool. Returns 0, or -1 if a packing
+ * buffer could not be allocated. */
+static int FN(tnm_gemm_blocked)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                                ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                                ptrdiff_t csc, const FN(tnm_epi)* epi, int nthreads) {
     FN(tnm_job) j;
-    FN(tnm_epi) epi = {bias, NULL, act, rows};
-    j.epi = bias || act != TNM_ACT_NONE ? &epi : NULL;
-    if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
-    j.csc = 1;
-    if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
-        /* A narrow C (h.T @ g with 10 columns: NR = 32 would compute 3.2x the work): compute
-         * C^T = B^T @ A^T instead, the same kernel with the operands' strides swapped, writing
-         * C through its column stride. */
-        ptrdiff_t t = M; M = N; N = t;
-        const T* p = a; a = b; b = p;
-        t = rsa; rsa = csb; csb = t;
-        t = csa; csa = rsb; rsb = t;
-        j.csc = ldc;
-        ldc = 1;
-        epi.bias_row = bias;    /* the bias follows C's columns: the computed C^T's rows */
-        epi.bias_col = NULL;
-    }
     j.M = M, j.N = N, j.K = K, j.a = a, j.rsa = rsa, j.csa = csa, j.b = b, j.rsb = rsb, j.csb = csb;
-    j.c = c, j.ldc = ldc;
+    j.c = c, j.ldc = ldc, j.csc = csc, j.epi = epi;
     /* k slices of equal length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end */
     j.nk = (K + FN(tnm_kc) - 1) / FN(tnm_kc);
     j.kcb = (K + j.nk - 1) / j.nk;
@@ -315,6 +334,14 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
     /* 4 tiles per thread; 2 for a product under ~0.3 ms on one core, where a worker the OS starts
      * late leaves the caller every tile, and each tile more re-packs A (bench/README.md) */
     FN(tnm_tiles)(&j, nthreads <= 1 ? 1 : (double)M * N * K < TNM_SMALL_GEMM ? 2 * nthreads : 4 * nthreads);
+    j.private_b = j.nmb == 1;
+    atomic_init(&j.failed, 0);
+    if (j.private_b) {      /* each task packs its own B slices (tnm_tile): no shared copy, no flags */
+        j.bpack = NULL;
+        j.flags = NULL;
+        tnm_parallel(FN(tnm_tile), &j, (long)j.ngroups, nthreads);
+        return atomic_load(&j.failed) ? -1 : 0;
+    }
     j.bpack = FN(tnm_buffer)(&FN(tnm_bpack), &FN(tnm_bpack_cap), (size_t)(K * j.npad));
     size_t nflags = (size_t)(j.nk * j.npan);
     if (FN(tnm_flags_cap) < nflags) {
@@ -325,7 +352,6 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
     if (!j.bpack || !FN(tnm_flags)) return -1;
     memset(FN(tnm_flags), 0, nflags);
     j.flags = (_Atomic unsigned char*)FN(tnm_flags);
-    atomic_init(&j.failed, 0);
     tnm_parallel(FN(tnm_tile), &j, (long)(j.nmb * j.ngroups), nthreads);
     if (FN(tnm_bpack_cap) * sizeof(T) > TNM_KEEP_BYTES) {   /* a big B's copy is not kept between calls */
         free(FN(tnm_bpack));
@@ -333,6 +359,45 @@ static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, p
         FN(tnm_bpack_cap) = 0;
     }
     return atomic_load(&j.failed) ? -1 : 0;
+}
+
+/* deep products, a small C over a long K (tnm_gemm_deep) */
+#include "tnm_deep_body.h"
+
+/* C (M x N, row stride ldc) = act(A (M x K, strides rsa, csa) @ B (K x N, strides rsb, csb) + bias),
+ * all strides in elements; M, N, K > 0; bias (N elements, contiguous) may be NULL, act is one of
+ * TNM_ACT_*, `rows` the activation's function for TNM_ACT_ROWS. Returns 0, or -1 if a packing
+ * buffer could not be allocated (C is then incomplete). */
+static int FN(tnm_gemm_epi)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* a, ptrdiff_t rsa,
+                            ptrdiff_t csa, const T* b, ptrdiff_t rsb, ptrdiff_t csb, T* c, ptrdiff_t ldc,
+                            const T* bias, int act, FN(tnm_rows_fn) rows, int nthreads) {
+    FN(tnm_epi) epi = {bias, NULL, act, rows};
+    const FN(tnm_epi)* e = bias || act != TNM_ACT_NONE ? &epi : NULL;
+    ptrdiff_t csc = 1;
+    if ((double)M * N * K < TNM_SERIAL_GEMM) nthreads = 1;
+    if (N <= VL)                /* one vector of columns: no padding to NR, A read in place */
+        return FN(tnm_gemm_narrow)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 1, e, nthreads);
+    if (M <= VL) {              /* one vector of rows: the same on C^T = B^T A^T, the bias along its rows */
+        epi.bias_row = bias;
+        epi.bias_col = NULL;
+        return FN(tnm_gemm_narrow)(N, M, K, b, csb, rsb, a, csa, rsa, c, 1, ldc, e, nthreads);
+    }
+    if (FN(tnm_cost)(N, M, K, csb, rsb, csa, rsa) < 0.8 * FN(tnm_cost)(M, N, K, rsa, csa, rsb, csb)) {
+        /* A narrow C (h.T @ g with 10 columns: NR = 32 would compute 3.2x the work): compute
+         * C^T = B^T @ A^T instead, the same kernel with the operands' strides swapped, writing
+         * C through its column stride. */
+        ptrdiff_t t = M; M = N; N = t;
+        const T* p = a; a = b; b = p;
+        t = rsa; rsa = csb; csb = t;
+        t = csa; csa = rsb; rsb = t;
+        csc = ldc;
+        ldc = 1;
+        epi.bias_row = bias;    /* the bias follows C's columns: the computed C^T's rows */
+        epi.bias_col = NULL;
+    }
+    if (FN(tnm_is_deep)(M, N, K))
+        return FN(tnm_gemm_deep)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, csc, e, nthreads);
+    return FN(tnm_gemm_blocked)(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, csc, e, nthreads);
 }
 
 /* C = A @ B, no epilogue (the arguments as tnm_gemm_epi's). */

@@ -78,7 +78,7 @@ def check_matmul(a, b):
 
 
 # Primes on both sides of every block size of every variant. The blocks follow the caches (here,
-# 48 KiB L1 and 2 MiB L2: MR 4, 6, 12; NR 4 to 32; KC 256, 512, 1024; MC 64 to 504; NC 128 to
+# 48 KiB L1 and 2 MiB L2: MR 4, 6, 12; NR 4 to 32; KC 128, 256, 384, 512, 768; MC 64 to 504; NC 128 to
 # 1024; the first rows are around the sizes of a 32 KiB L1 / 1 MiB L2 machine), and the
 # serial/parallel threshold.
 SHAPES = [(1, 1, 1), (7, 13, 5), (1, 300, 1), (3, 1, 40), (5, 17, 33), (11, 31, 7), (13, 37, 29),
@@ -142,10 +142,13 @@ def test_matmul_thin(m, k, n, dtype, isa, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(256, 128, 10), (500, 33, 13), (97, 200, 5), (10, 300, 700), (1, 50, 999)])
+@pytest.mark.parametrize("m,k,n", [(256, 128, 10), (500, 33, 13), (97, 200, 5), (10, 300, 700), (1, 50, 999),
+                                   (3001, 700, 7), (9, 900, 1201)])
 def test_matmul_narrow_output(m, k, n, dtype, isa, rng):
-    """Few columns (or rows): with a transposed operand the kernel computes C^T = B^T @ A^T and
-    writes C through its column stride (tnm_gemm_body.h, tnm_cost); every layout agrees."""
+    """Few columns (or rows): at most one vector of them runs the narrow kernel (A read in place,
+    on C^T = B^T @ A^T for few rows, writing C through its column stride; the last two shapes on
+    every thread, with rows left over); else the cost model may pick C^T (tnm_gemm_body.h,
+    tnm_cost); every layout agrees."""
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     for (la, a2), (lb, b2) in zip(layouts(a), layouts(b)):
@@ -169,6 +172,26 @@ def test_matmul_empty_and_k_zero():
         np.testing.assert_array_equal(out, np.zeros((m, n), np.float32))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_one_row_block_any_layout(dtype, isa, rng):
+    """A product of at most MC rows and many columns (a convolution's 64 x 288 @ 288 x 36864): each
+    column group packs its own B slice by slice (tnm_gemm_body.h, private_b), on every thread."""
+    a = rng.standard_normal((61, 301)).astype(dtype)
+    b = rng.standard_normal((301, 3001)).astype(dtype)
+    for (la, a2), (lb, b2) in zip(layouts(a), layouts(b)):
+        check_matmul(a2, b2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_deep_any_layout(dtype, isa, rng):
+    """A small C over a long K (a convolution's weight gradient): K cut into chunks, each its own
+    task and partial C, summed in order (tnm_deep_body.h); K past every variant's threshold."""
+    a = rng.standard_normal((37, 13001)).astype(dtype)
+    b = rng.standard_normal((13001, 45)).astype(dtype)
+    for (la, a2), (lb, b2) in zip(layouts(a), layouts(b)):
+        check_matmul(a2, b2)
+
+
 def test_matmul_same_result_on_any_thread_count(rng):
     a = rng.standard_normal((300, 700)).astype(np.float32)
     b = rng.standard_normal((700, 200)).astype(np.float32)[:, ::-1]  # a reversed view, packed from its strides
@@ -181,6 +204,16 @@ def test_matmul_same_result_on_any_thread_count(rng):
     finally:
         cy.set_num_threads(before)
     np.testing.assert_array_equal(one, three)  # tiling changes, each sum's order does not
+    deep_a = rng.standard_normal((40, 20000)).astype(np.float32)
+    deep_b = rng.standard_normal((20000, 50)).astype(np.float32)
+    try:  # a deep product: its K chunks are the same on any thread count
+        cy.set_num_threads(1)
+        one = cy.matmul(deep_a, deep_b)
+        cy.set_num_threads(3)
+        three = cy.matmul(deep_a, deep_b)
+    finally:
+        cy.set_num_threads(before)
+    np.testing.assert_array_equal(one, three)
 
 
 # --- activations ----------------------------------------------------------------------------------
@@ -384,3 +417,16 @@ def test_backend_implements_every_kernel():
     contract = importlib.import_module("tinygrad_nm.backends.kernels")  # backends.kernels is a function
     missing = [name for name in contract.KERNELS if not callable(getattr(cy, name, None))]
     assert not missing
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(5, 300, 700), (300, 40, 7), (3001, 70, 9), (1, 8, 20)])
+def test_linear_act_narrow(m, k, n, dtype, isa, rng):
+    """linear_act through the narrow kernel: few columns (bias along C's columns) or few rows (the
+    bias along C^T's rows), edge rows, on every thread for the bigger ones; against float64."""
+    x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    z = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    bound = RTOL[dtype] * (np.abs(x).astype(np.float64) @ np.abs(w.T) + np.abs(b) + 1)
+    for act, ref in (("relu", np.maximum(z, 0)), ("sigmoid", 1 / (1 + np.exp(-z))), ("tanh", np.tanh(z))):
+        assert (np.abs(cy.linear_act(x, w, b, act) - ref) <= bound).all(), act
