@@ -395,3 +395,6 @@ def col2im(const floating[:, ::1] cols, floating[:, :, :, ::1] image, kernel, st
             tnm_col2im_s(&cols[0, 0], &g, &image[0, 0, 0, 0])
         else:
             tnm_col2im_d(&cols[0, 0], &g, &image[0, 0, 0, 0])
+
+
+include "_conv_fused.pxi"

@@ -20,6 +20,8 @@ def _parallel_from(_native):
         return {}
     rows_min = _native.PARALLEL_MIN_ROWS
     return {"matmul": (_native.SERIAL_MATMUL, 1), "linear_act": (_native.SERIAL_MATMUL, 1),
+            # conv2d: the samples on the threads (any conv big enough to price is); one job per call
+            "conv2d": (_native.SERIAL_MATMUL, 1), "conv2d_backward": (_native.SERIAL_MATMUL, 1),
             **{k: (_native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
             **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
                                           "cross_entropy", "cross_entropy_backward")}}
@@ -49,7 +51,9 @@ def pricing(_native, backend, threads, matmul_threads, *helpers):
         # (FLOPs, transcendentals, divides) per element. float32 tanh is Eigen's rational fit
         # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
         "compiled_work": {("tanh", "float32"): (16, 0, 1)},
-        "matmul_kernels": ("matmul", "linear_act"),  # priced at the matmul's rate (linear_act: plus its epilogue)
+        # priced at the matmul's rate (linear_act: plus its epilogue; conv2d: its im2col tiles stay in
+        # L2, only x, w and y cross memory)
+        "matmul_kernels": ("matmul", "linear_act", "conv2d", "conv2d_backward"),
         "threads": threads,
         "matmul_threads": matmul_threads,
         "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function

@@ -9,7 +9,7 @@ so code whose control flow depends on values follows the zero path.
 import numpy as np
 
 from tinygrad_nm.backends.strided import broadcast_shapes, indexed_shape
-from tinygrad_nm.backends.windows import matrix_shape
+from tinygrad_nm.backends.windows import matrix_shape, output_size
 from tinygrad_nm.dtypes import bool_
 
 NAME = "meta"
@@ -134,6 +134,14 @@ def cross_entropy_backward(probs, labels, g): return _like(probs)
 # --- conv ---------------------------------------------------------------------------------------
 def im2col(a, kernel, stride, dilation, padding): return _like(a, matrix_shape(a.shape, kernel, stride, dilation, padding))
 def col2im(cols, shape, kernel, stride, dilation, padding): return _like(cols, tuple(shape))
+
+
+def conv2d(x, w, b, stride, dilation, padding, groups):
+    return _like(x, (x.shape[0], w.shape[0], *output_size(x.shape, w.shape[2:], stride, dilation, padding)))
+
+
+def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad):
+    return _like(x) if input_grad else None, _like(w), _like(w, (w.shape[0],)) if bias_grad else None
 
 
 # --- fused: a Linear layer's activation, an optimizer's step --------------------------------------

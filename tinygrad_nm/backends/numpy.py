@@ -9,6 +9,7 @@ import operator
 
 import numpy as np
 
+from tinygrad_nm.backends import conv_compose
 from tinygrad_nm.backends.windows import output_size
 
 NAME = "numpy"
@@ -71,7 +72,9 @@ PRICING = {"family": "array_calls", "passes": _PASSES,
            "runs": {"im2col": _window_rows, "col2im": _window_rows},  # kernel -> its strided runs (napkin: run_s)
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
            "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
-           "blas": ("matmul", "linear_act")}  # a BLAS call (linear_act: then the bias and activation calls)
+           # a BLAS call (linear_act: then the bias and activation calls; conv2d, conv2d_backward: their
+           # matmuls, and the rest as two passes over the output; im2col / col2im are not priced in them)
+           "blas": ("matmul", "linear_act", "conv2d", "conv2d_backward")}
 
 
 def unavailable_reason():
@@ -269,6 +272,9 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
         for j in range(kw):
             image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[i, j]
     return image[:, :, top:top + h, left:left + w] if top or bottom or left or right else image
+
+
+conv2d, conv2d_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
 
 
 # --- linear layer and activation: the same three calls the unfused ops make -------------------

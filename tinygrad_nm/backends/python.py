@@ -20,7 +20,7 @@ import math
 import operator
 from itertools import repeat
 
-from tinygrad_nm.backends import python_math as pymath
+from tinygrad_nm.backends import conv_compose, python_math as pymath
 from tinygrad_nm.backends.strided import broadcast_shapes, gather_offsets, index_offsets, strides as row_strides
 from tinygrad_nm.backends.windows import matrix_shape, sources
 
@@ -61,6 +61,7 @@ _WORK = {
     "reshape": {}, "item": {}, "copy": {}, "full": {},  # no per-element work (copies: pointer traffic)
     "im2col": {"loop": 2, "op": 2},  # windows.sources builds each source position, then the gather
     "col2im": {"loop": 2, "op": 3},  # the same positions, then a test and an add per entry
+    "conv2d": {"madd": 1}, "conv2d_backward": {"madd": 1},  # conv_compose: matmul's, beside which im2col is small
 }
 PRICING = {"family": "interpreter", "work": _WORK,
            # a kernel with one scalar operand: [fn(x, b) for x in a]
@@ -82,11 +83,7 @@ class PyBuffer:
         return f"PyBuffer(shape={self.shape}, dtype={self.dtype}, data={self.data[:8]}...)"
 
 
-def _size(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+_size = math.prod  # the elements of a shape
 
 
 def _caster(dtype):
@@ -385,6 +382,9 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
         if i >= 0:
             image[i] += v
     return PyBuffer(image, tuple(shape), cols.dtype)
+
+
+conv2d, conv2d_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
 
 
 # --- fused: a Linear layer and its activation, an optimizer's step ------------------------------

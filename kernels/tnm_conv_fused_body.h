@@ -1,0 +1,175 @@
+/* One precision of the fused convolution in tnm_conv_fused.h; included there twice, with T = float
+ * and S = s, then T = double and S = d. Every name it defines ends in _s or _d. */
+#define CFN(name) TNM_CAT(name, TNM_CAT(_, S))
+
+/* per-thread buffers, kept between calls as the matmul keeps its packing buffers: the column
+ * tile, and the product dW of one tile before it is added to the task's sum */
+static _Thread_local T* CFN(tnm_conv_cols);
+static _Thread_local size_t CFN(tnm_conv_cols_cap);
+static _Thread_local T* CFN(tnm_conv_dw);
+static _Thread_local size_t CFN(tnm_conv_dw_cap);
+
+/* image += col2im of one tile's columns (t: the tile's window, image one sample's (C, H, W)).
+ * tnm_col2im zeroes each plane first; the tiles of a sample add into the same planes. */
+static void CFN(tnm_col2im_add)(const T* cols, const tnm_window* t, T* image) {
+    long L = t->oh * t->ow;
+    for (long c = 0; c < t->c; c++) {
+        T* plane = image + c * t->h * t->w;
+        for (long i = 0; i < t->kh; i++)
+        for (long j = 0; j < t->kw; j++) {
+            const T* row = cols + ((c * t->kh + i) * t->kw + j) * L;
+            long off = j * t->dw - t->left, x0, x1;
+            tnm_valid_range(off, t->sw, t->w, t->ow, &x0, &x1);
+            for (long y = 0; y < t->oh; y++, row += t->ow) {
+                long r = y * t->sh + i * t->dh - t->top;
+                if (r < 0 || r >= t->h) continue;
+                T* dst = plane + r * t->w;
+                if (t->sw == 1) for (long x = x0; x < x1; x++) dst[x + off] += row[x];
+                else for (long x = x0; x < x1; x++) dst[x * t->sw + off] += row[x];
+            }
+        }
+    }
+}
+
+typedef struct {
+    const tnm_conv_shape* s;
+    const T* x;             /* (N, C, H, W), C-contiguous */
+    const T* w;             /* (O, C / groups, kh, kw), C-contiguous */
+    const T* bias;          /* forward: (O,) or NULL */
+    T* y;                   /* forward: (N, O, oh, ow) */
+    const T* gy;            /* backward: y's gradient, (N, O, oh, ow) */
+    T* dx;                  /* backward: (N, C, H, W), or NULL when not wanted */
+    T* partial;             /* backward: per task, its dW sum (O * C/groups * kh * kw) then db (O) */
+    long per_task;          /* backward: samples per task */
+    int gemm_threads;       /* the threads each product may use (1 when the samples are the tasks) */
+    _Atomic int failed;
+} CFN(tnm_conv_job);
+
+/* y[n] = W @ cols + bias, tile by tile. */
+static void CFN(tnm_conv_forward_sample)(void* arg, long n) {
+    CFN(tnm_conv_job)* j = (CFN(tnm_conv_job)*)arg;
+    const tnm_conv_shape* s = j->s;
+    const tnm_window* g = &s->g;
+    long ck = g->c * g->kh * g->kw, G = s->groups, og = s->o / G, ckg = ck / G, L = g->oh * g->ow;
+    T* cols = CFN(tnm_buffer)(&CFN(tnm_conv_cols), &CFN(tnm_conv_cols_cap), (size_t)(ck * s->rows * g->ow));
+    if (!cols) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    const T* x = j->x + n * g->c * g->h * g->w;
+    T* y = j->y + n * s->o * L;
+    for (long y0 = 0; y0 < g->oh; y0 += s->rows) {
+        long y1 = y0 + s->rows < g->oh ? y0 + s->rows : g->oh, tl = (y1 - y0) * g->ow;
+        tnm_window t = tnm_conv_tile(g, y0, y1);
+        CFN(tnm_im2col)(x, &t, cols);
+        for (long k = 0; k < G; k++)   /* group k: its weight rows and its block of column rows */
+            if (CFN(tnm_gemm)(og, tl, ckg, j->w + k * og * ckg, ckg, 1, cols + k * ckg * tl, tl, 1,
+                              y + k * og * L + y0 * g->ow, L, j->gemm_threads))
+                atomic_store(&j->failed, 1);
+        if (j->bias)
+            for (long o = 0; o < s->o; o++) {
+                T b = j->bias[o], *row = y + o * L + y0 * g->ow;
+                for (long l = 0; l < tl; l++) row[l] += b;
+            }
+    }
+}
+
+/* Task t: samples [t * per_task, ...): their dW and db into the task's partial sums, dx[n] whole. */
+static void CFN(tnm_conv_backward_task)(void* arg, long task) {
+    CFN(tnm_conv_job)* j = (CFN(tnm_conv_job)*)arg;
+    const tnm_conv_shape* s = j->s;
+    const tnm_window* g = &s->g;
+    long ck = g->c * g->kh * g->kw, G = s->groups, og = s->o / G, ckg = ck / G, L = g->oh * g->ow;
+    long image = g->c * g->h * g->w, n0 = task * j->per_task;
+    long n1 = n0 + j->per_task < s->n ? n0 + j->per_task : s->n;
+    T* dw = j->partial + task * (s->o * ckg + s->o);
+    T* db = dw + s->o * ckg;
+    T* cols = CFN(tnm_buffer)(&CFN(tnm_conv_cols), &CFN(tnm_conv_cols_cap), (size_t)(ck * s->rows * g->ow));
+    T* tmp = CFN(tnm_buffer)(&CFN(tnm_conv_dw), &CFN(tnm_conv_dw_cap), (size_t)(og * ckg));
+    if (!cols || !tmp) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    for (long n = n0; n < n1; n++) {
+        const T* x = j->x + n * image;
+        const T* gy = j->gy + n * s->o * L;
+        T* dx = j->dx ? j->dx + n * image : NULL;
+        if (dx) memset(dx, 0, (size_t)image * sizeof(T));
+        for (long y0 = 0; y0 < g->oh; y0 += s->rows) {
+            long y1 = y0 + s->rows < g->oh ? y0 + s->rows : g->oh, tl = (y1 - y0) * g->ow;
+            tnm_window t = tnm_conv_tile(g, y0, y1);
+            CFN(tnm_im2col)(x, &t, cols);
+            for (long k = 0; k < G; k++) {  /* dW_k += g_k (og, tl) @ cols_k^T (tl, ckg) */
+                const T* gk = gy + k * og * L + y0 * g->ow;
+                if (CFN(tnm_gemm)(og, ckg, tl, gk, L, 1, cols + k * ckg * tl, 1, tl, tmp, ckg, j->gemm_threads))
+                    atomic_store(&j->failed, 1);
+                T* acc = dw + k * og * ckg;
+                for (long e = 0; e < og * ckg; e++) acc[e] += tmp[e];
+            }
+            for (long o = 0; o < s->o; o++) {
+                const T* row = gy + o * L + y0 * g->ow;
+                T sum = 0;
+                for (long l = 0; l < tl; l++) sum += row[l];
+                db[o] += sum;
+            }
+            if (!dx) continue;
+            for (long k = 0; k < G; k++)    /* cols_k = W_k^T (ckg, og) @ g_k (og, tl), over the used columns */
+                if (CFN(tnm_gemm)(ckg, tl, og, j->w + k * og * ckg, 1, ckg, gy + k * og * L + y0 * g->ow, L, 1,
+                                  cols + k * ckg * tl, tl, j->gemm_threads))
+                    atomic_store(&j->failed, 1);
+            CFN(tnm_col2im_add)(cols, &t, dx);
+        }
+    }
+}
+
+/* y (N, O, oh, ow) = conv2d(x, w) + bias (bias may be NULL). Returns 0, or -1 if a buffer could
+ * not be allocated (y is then incomplete). */
+static int CFN(tnm_conv2d)(const tnm_conv_shape* s, const T* x, const T* w, const T* bias, T* y, int nthreads) {
+    CFN(tnm_conv_job) j;
+    memset(&j, 0, sizeof j);
+    j.s = s, j.x = x, j.w = w, j.bias = bias, j.y = y;
+    atomic_init(&j.failed, 0);
+    if (nthreads > 1 && s->n >= nthreads) {   /* the samples are the tasks, each product on one thread */
+        j.gemm_threads = 1;
+        tnm_parallel(CFN(tnm_conv_forward_sample), &j, s->n, nthreads);
+    } else {                                  /* fewer samples than threads: each product uses them all */
+        j.gemm_threads = nthreads;
+        for (long n = 0; n < s->n; n++) CFN(tnm_conv_forward_sample)(&j, n);
+    }
+    return atomic_load(&j.failed) ? -1 : 0;
+}
+
+/* dW (O, C/groups, kh, kw), db (O,) and dx (N, C, H, W) of y = conv2d(x, w) + b, from gy, y's
+ * gradient; dx and db may be NULL (not wanted). Returns 0, or -1 if a buffer could not be
+ * allocated (the outputs are then incomplete). */
+static int CFN(tnm_conv2d_backward)(const tnm_conv_shape* s, const T* x, const T* w, const T* gy, T* dx, T* dw,
+                                    T* db, int nthreads) {
+    CFN(tnm_conv_job) j;
+    long ckg = s->g.c * s->g.kh * s->g.kw / s->groups, each = s->o * ckg + s->o;
+    long ntasks = 1;
+    memset(&j, 0, sizeof j);
+    j.s = s, j.x = x, j.w = w, j.gy = gy, j.dx = dx;
+    atomic_init(&j.failed, 0);
+    j.gemm_threads = nthreads;
+    if (nthreads > 1 && s->n >= nthreads) {
+        /* 2 runs of samples per thread: a thread slowed by another process ends up with fewer */
+        ntasks = s->n < 2 * nthreads ? s->n : 2 * nthreads;
+        j.gemm_threads = 1;
+    }
+    j.per_task = (s->n + ntasks - 1) / ntasks;
+    ntasks = (s->n + j.per_task - 1) / j.per_task;
+    j.partial = (T*)calloc((size_t)(ntasks * each), sizeof(T));
+    if (!j.partial) return -1;
+    if (ntasks > 1) tnm_parallel(CFN(tnm_conv_backward_task), &j, ntasks, nthreads);
+    else if (s->n > 0) CFN(tnm_conv_backward_task)(&j, 0);
+    for (long e = 0; e < each; e++) {        /* the tasks' partial sums, in task order (deterministic) */
+        T sum = 0;
+        for (long t = 0; t < ntasks; t++) sum += j.partial[t * each + e];
+        if (e < s->o * ckg) dw[e] = sum;
+        else if (db) db[e - s->o * ckg] = sum;
+    }
+    free(j.partial);
+    return atomic_load(&j.failed) ? -1 : 0;
+}
+
+#undef CFN
