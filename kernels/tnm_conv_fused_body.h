@@ -31,6 +31,18 @@ static void CFN(tnm_col2im_add)(const T* cols, const tnm_window* t, T* image) {
     }
 }
 
+/* x[0] + ... + x[n-1] in 16 running sums (one vector's worth, or two): a single sum would wait on
+ * each add's latency, and the compiler may not reorder float additions to vectorise it itself */
+static inline T CFN(tnm_conv_sum)(const T* x, long n) {
+    T part[16] = {0}, sum = 0;
+    long l = 0;
+    for (; l + 16 <= n; l += 16)
+        for (int v = 0; v < 16; v++) part[v] += x[l + v];
+    for (; l < n; l++) sum += x[l];
+    for (int v = 0; v < 16; v++) sum += part[v];
+    return sum;
+}
+
 typedef struct {
     const tnm_conv_shape* s;
     const T* x;             /* (N, C, H, W), C-contiguous */
@@ -39,7 +51,7 @@ typedef struct {
     T* y;                   /* forward: (N, O, oh, ow) */
     const T* gy;            /* backward: y's gradient, (N, O, oh, ow) */
     T* dx;                  /* backward: (N, C, H, W), or NULL when not wanted */
-    T* partial;             /* backward: per task, its dW sum (O * C/groups * kh * kw) then db (O) */
+    T* partial;             /* backward: per task, its dW sum (per group k, dW_k^T: (C/G*kh*kw, O/G)) then db (O) */
     long per_task;          /* backward: samples per task */
     int gemm_threads;       /* the threads each product may use (1 when the samples are the tasks) */
     _Atomic int failed;
@@ -82,8 +94,8 @@ static void CFN(tnm_conv_backward_task)(void* arg, long task) {
     long ck = g->c * g->kh * g->kw, G = s->groups, og = s->o / G, ckg = ck / G, L = g->oh * g->ow;
     long image = g->c * g->h * g->w, n0 = task * j->per_task;
     long n1 = n0 + j->per_task < s->n ? n0 + j->per_task : s->n;
-    T* dw = j->partial + task * (s->o * ckg + s->o);
-    T* db = dw + s->o * ckg;
+    T* dwt = j->partial + task * (s->o * ckg + s->o);     /* per group, dW_k transposed: (ckg, og) */
+    T* db = dwt + s->o * ckg;
     T* cols = CFN(tnm_buffer)(&CFN(tnm_conv_cols), &CFN(tnm_conv_cols_cap), (size_t)(ck * s->rows * g->ow));
     T* tmp = CFN(tnm_buffer)(&CFN(tnm_conv_dw), &CFN(tnm_conv_dw_cap), (size_t)(og * ckg));
     if (!cols || !tmp) {
@@ -99,19 +111,17 @@ static void CFN(tnm_conv_backward_task)(void* arg, long task) {
             long y1 = y0 + s->rows < g->oh ? y0 + s->rows : g->oh, tl = (y1 - y0) * g->ow;
             tnm_window t = tnm_conv_tile(g, y0, y1);
             CFN(tnm_im2col)(x, &t, cols);
-            for (long k = 0; k < G; k++) {  /* dW_k += g_k (og, tl) @ cols_k^T (tl, ckg) */
+            /* dW_k^T += cols_k (ckg, tl) @ g_k^T (tl, og): the transposed product, so that C is
+             * contiguous (the matmul would pick C^T itself for a (og, tl) @ (tl, ckg) product, og
+             * being short, and then store every block through its column stride) */
+            for (long k = 0; k < G; k++) {
                 const T* gk = gy + k * og * L + y0 * g->ow;
-                if (CFN(tnm_gemm)(og, ckg, tl, gk, L, 1, cols + k * ckg * tl, 1, tl, tmp, ckg, j->gemm_threads))
+                if (CFN(tnm_gemm)(ckg, og, tl, cols + k * ckg * tl, tl, 1, gk, 1, L, tmp, og, j->gemm_threads))
                     atomic_store(&j->failed, 1);
-                T* acc = dw + k * og * ckg;
+                T* acc = dwt + k * og * ckg;
                 for (long e = 0; e < og * ckg; e++) acc[e] += tmp[e];
             }
-            for (long o = 0; o < s->o; o++) {
-                const T* row = gy + o * L + y0 * g->ow;
-                T sum = 0;
-                for (long l = 0; l < tl; l++) sum += row[l];
-                db[o] += sum;
-            }
+            for (long o = 0; o < s->o; o++) db[o] += CFN(tnm_conv_sum)(gy + o * L + y0 * g->ow, tl);
             if (!dx) continue;
             for (long k = 0; k < G; k++)    /* cols_k = W_k^T (ckg, og) @ g_k (og, tl), over the used columns */
                 if (CFN(tnm_gemm)(ckg, tl, og, j->w + k * og * ckg, 1, ckg, gy + k * og * L + y0 * g->ow, L, 1,
@@ -162,11 +172,16 @@ static int CFN(tnm_conv2d_backward)(const tnm_conv_shape* s, const T* x, const T
     if (!j.partial) return -1;
     if (ntasks > 1) tnm_parallel(CFN(tnm_conv_backward_task), &j, ntasks, nthreads);
     else if (s->n > 0) CFN(tnm_conv_backward_task)(&j, 0);
+    long og = s->o / s->groups;
     for (long e = 0; e < each; e++) {        /* the tasks' partial sums, in task order (deterministic) */
         T sum = 0;
         for (long t = 0; t < ntasks; t++) sum += j.partial[t * each + e];
-        if (e < s->o * ckg) dw[e] = sum;
-        else if (db) db[e - s->o * ckg] = sum;
+        if (e >= s->o * ckg) {
+            if (db) db[e - s->o * ckg] = sum;
+            continue;
+        }
+        long k = e / (og * ckg), i = e % (og * ckg) / og, o = e % og;   /* dW_k^T[i][o] = dW[k * og + o][i] */
+        dw[(k * og + o) * ckg + i] = sum;
     }
     free(j.partial);
     return atomic_load(&j.failed) ? -1 : 0;
