@@ -33,9 +33,11 @@ cdef tnm_conv_shape _conv_shape(op, x, w, y, stride, dilation, padding, long gro
         raise ValueError(f"{op}: input {tuple(x)} and weight {tuple(w)} do not fit groups={groups}")
     if y[0] != n or y[1] != o:
         raise ValueError(f"{op}: the output must have shape ({n}, {o}, oh, ow), got {tuple(y)}")
-    s.g = _window((1, c, h, wd), (kh, kw), stride, dilation, padding, c * kh * kw, y[2] * y[3])
-    if y[2] != s.g.oh or y[3] != s.g.ow:
-        raise ValueError(f"{op}: the output must have shape ({n}, {o}, {s.g.oh}, {s.g.ow}), got {tuple(y)}")
+    oh = (h + padding[0][0] + padding[0][1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wd + padding[1][0] + padding[1][1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if oh >= 1 and ow >= 1 and (y[2], y[3]) != (oh, ow):
+        raise ValueError(f"{op}: the output must have shape ({n}, {o}, {oh}, {ow}), got {tuple(y)}")
+    s.g = _window((1, c, h, wd), (kh, kw), stride, dilation, padding, c * kh * kw, y[2] * y[3])  # checks the rest
     if 0 in (n, c, h, wd, o):
         raise ValueError(f"{op}: empty input {tuple(x)} or weight {tuple(w)} (the backend composes those)")
     s.n, s.o, s.groups = n, o, groups

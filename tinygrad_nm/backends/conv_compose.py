@@ -58,7 +58,7 @@ def kernels(module_name):
             dcols = grouped_matmul(be.permute(wg, (0, 2, 1)), g2, groups)
             dx = be.col2im(be.reshape(dcols, (groups * cols.shape[1], positions)), tuple(x.shape),
                            tuple(w.shape[2:]), stride, dilation, padding)
-        db = be.sum(g, (0, 2, 3), False) if bias_grad else None
+        db = be.sum(be.reshape(g2, (o, positions)), (1,), False) if bias_grad else None  # rows: contiguous
         return dx, dw, db
 
     return conv2d, conv2d_backward
