@@ -138,10 +138,13 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
 
 def strided_runs(cost, pricing, r):
     """(contiguous runs, their seconds) of a kernel that walks a strided view in short runs
-    (PRICING["runs"] counts them; `run_s` is one's cost on this family), or of a binary ufunc on a
+    (PRICING["runs"] counts them, or gives (counter, kernel) to price them at another kernel's
+    `run_s`; `run_s` is one's cost on this family), or of a binary ufunc on a
     broadcast operand (its inner loop ends where the broadcast pattern changes: (N, C, H, W) *
     (1, C, 1, 1) runs N * C loops of H * W); (0, 0.0) for the rest."""
     count, kind = pricing.get("runs", {}).get(cost.kernel), cost.kernel
+    if isinstance(count, tuple):  # (counter, the kernel whose measured run_s prices them): a fused kernel's
+        count, kind = count
     if count is None and cost.kernel in pricing.get("scalar_operand", ()) and len(cost.shapes) == 2:
         count, kind = broadcast_runs, "broadcast"
     runs = count(cost) if count else 0
