@@ -169,15 +169,17 @@ def _machine_peak():
     return rates.current()["host"]["fma_flops_per_core"]["float32"] * (os.cpu_count() or 1)
 
 
-# --- peak memory: each framework's step in a fresh process, its peak RSS above the RSS before it --
+# --- peak memory: each framework's step in a fresh process, its peak RSS above the RSS before it
+# (the peak reset first where Linux allows; tracemalloc, whose bookkeeping takes memory itself, in a
+# second step after the RSS is read) --
 _MEMORY_SCRIPT = """
 import resource, sys
 sys.path.insert(0, {bench!r})
 import test_conv as b
 
-def rss_mib():  # the current resident set, from /proc (ru_maxrss is the peak)
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+def status_mib(key):  # VmRSS: the resident set now; VmHWM: its peak
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
 
 framework = sys.argv[1]
 if framework == "torch":
@@ -185,18 +187,27 @@ if framework == "torch":
     step = b._step_torch()
 else:
     step = b._step_ours(framework)
-before = rss_mib()
-if framework != "torch":  # NumPy reports its buffers to tracemalloc; PyTorch's allocator does not
+before = status_mib("VmRSS")
+try:  # reset the peak to the resident set now (Linux 4.0+), so that importing PyTorch's peak is not counted
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    peak = lambda: status_mib("VmHWM")
+except OSError:
+    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+step()
+rss = peak() - before
+traced = float("nan")
+if framework != "torch":  # NumPy reports its buffers to tracemalloc (PyTorch's allocator does not): a second step
     import tracemalloc
     tracemalloc.start()
-step()
-traced = tracemalloc.get_traced_memory()[1] / 2 ** 20 if framework != "torch" else float("nan")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before, traced)
+    step()
+    traced = tracemalloc.get_traced_memory()[1] / 2 ** 20
+print(rss, traced)
 """
 
 
 @needs_torch
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident set from /proc")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident set from /proc")
 def test_conv2d_peak_memory(benchmark):
     """Peak resident memory of one step above the resident memory before it, per framework: what
     the step allocates (activations, im2col's columns and their gradients), in MiB; for ours also
