@@ -9,7 +9,7 @@
  *
  *   forward, per sample n, per tile of output rows [y0, y1) (tl = (y1 - y0) * ow positions):
  *     cols  (C*kh*kw, tl) = im2col of the tile                 (a per-thread buffer, in L2)
- *     y[n, :, tile] = W (O, C*kh*kw) @ cols  (+ bias)          (y[n] is (O, oh*ow): NCHW already)
+ *     y[n, :, tile] = W (O, C*kh*kw) @ cols  (+ bias: a row of ones in cols, b a column of W; y[n] is NCHW)
  *   backward, the same tiles, g[n, :, tile] the output's gradient:
  *     cols  = im2col of the tile again (cheaper than keeping it: L2 traffic, no DRAM)
  *     dW   += g[n, :, tile] @ cols^T                            (per task; summed at the end)

@@ -48,6 +48,7 @@ typedef struct {
     const T* x;             /* (N, C, H, W), C-contiguous */
     const T* w;             /* (O, C / groups, kh, kw), C-contiguous */
     const T* bias;          /* forward: (O,) or NULL */
+    T* wb;                  /* forward with a bias: (O, C/groups * kh * kw + 1), w's rows then the bias */
     T* y;                   /* forward: (N, O, oh, ow) */
     const T* gy;            /* backward: y's gradient, (N, O, oh, ow) */
     T* dx;                  /* backward: (N, C, H, W), or NULL when not wanted */
@@ -57,13 +58,17 @@ typedef struct {
     _Atomic int failed;
 } CFN(tnm_conv_job);
 
-/* y[n] = W @ cols + bias, tile by tile. */
+/* y[n] = W @ cols + bias, tile by tile. With a bias, each group's block of the tile gets one more
+ * row, of ones, and its weight rows one more column, the bias (j->wb): the matmul adds it, instead
+ * of a second pass over y (K grows by one: 0.3% more multiply-adds at K = 288). */
 static void CFN(tnm_conv_forward_sample)(void* arg, long n) {
     CFN(tnm_conv_job)* j = (CFN(tnm_conv_job)*)arg;
     const tnm_conv_shape* s = j->s;
     const tnm_window* g = &s->g;
-    long ck = g->c * g->kh * g->kw, G = s->groups, og = s->o / G, ckg = ck / G, L = g->oh * g->ow;
-    T* cols = CFN(tnm_buffer)(&CFN(tnm_conv_cols), &CFN(tnm_conv_cols_cap), (size_t)(ck * s->rows * g->ow));
+    long G = s->groups, cg = g->c / G, og = s->o / G, ckg = cg * g->kh * g->kw, L = g->oh * g->ow;
+    long kb = ckg + (j->bias != NULL);     /* a group's rows in the tile */
+    const T* w = j->bias ? j->wb : j->w;   /* (O, kb): the weight, and the bias as a last column */
+    T* cols = CFN(tnm_buffer)(&CFN(tnm_conv_cols), &CFN(tnm_conv_cols_cap), (size_t)(G * kb * s->rows * g->ow));
     if (!cols) {
         atomic_store(&j->failed, 1);
         return;
@@ -73,16 +78,15 @@ static void CFN(tnm_conv_forward_sample)(void* arg, long n) {
     for (long y0 = 0; y0 < g->oh; y0 += s->rows) {
         long y1 = y0 + s->rows < g->oh ? y0 + s->rows : g->oh, tl = (y1 - y0) * g->ow;
         tnm_window t = tnm_conv_tile(g, y0, y1);
-        CFN(tnm_im2col)(x, &t, cols);
-        for (long k = 0; k < G; k++)   /* group k: its weight rows and its block of column rows */
-            if (CFN(tnm_gemm)(og, tl, ckg, j->w + k * og * ckg, ckg, 1, cols + k * ckg * tl, tl, 1,
-                              y + k * og * L + y0 * g->ow, L, j->gemm_threads))
+        t.c = cg;
+        for (long k = 0; k < G; k++) {   /* group k: its channels' columns, its weight rows */
+            T* block = cols + k * kb * tl;
+            CFN(tnm_im2col)(x + k * cg * g->h * g->w, &t, block);
+            for (long l = 0; l < tl * (kb - ckg); l++) block[ckg * tl + l] = 1;
+            if (CFN(tnm_gemm)(og, tl, kb, w + k * og * kb, kb, 1, block, tl, 1, y + k * og * L + y0 * g->ow, L,
+                              j->gemm_threads))
                 atomic_store(&j->failed, 1);
-        if (j->bias)
-            for (long o = 0; o < s->o; o++) {
-                T b = j->bias[o], *row = y + o * L + y0 * g->ow;
-                for (long l = 0; l < tl; l++) row[l] += b;
-            }
+        }
     }
 }
 
@@ -139,6 +143,15 @@ static int CFN(tnm_conv2d)(const tnm_conv_shape* s, const T* x, const T* w, cons
     memset(&j, 0, sizeof j);
     j.s = s, j.x = x, j.w = w, j.bias = bias, j.y = y;
     atomic_init(&j.failed, 0);
+    if (bias) {
+        long ckg = s->g.c / s->groups * s->g.kh * s->g.kw;
+        j.wb = (T*)malloc((size_t)(s->o * (ckg + 1)) * sizeof(T));
+        if (!j.wb) return -1;
+        for (long o = 0; o < s->o; o++) {
+            memcpy(j.wb + o * (ckg + 1), w + o * ckg, (size_t)ckg * sizeof(T));
+            j.wb[o * (ckg + 1) + ckg] = bias[o];
+        }
+    }
     if (nthreads > 1 && s->n >= nthreads) {   /* the samples are the tasks, each product on one thread */
         j.gemm_threads = 1;
         tnm_parallel(CFN(tnm_conv_forward_sample), &j, s->n, nthreads);
@@ -146,6 +159,7 @@ static int CFN(tnm_conv2d)(const tnm_conv_shape* s, const T* x, const T* w, cons
         j.gemm_threads = nthreads;
         for (long n = 0; n < s->n; n++) CFN(tnm_conv_forward_sample)(&j, n);
     }
+    free(j.wb);
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
