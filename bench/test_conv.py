@@ -121,17 +121,19 @@ def test_conv2d(benchmark, backend):
                 times.append(time.perf_counter() - start)
     ours, ref, single = min(ours_s), min(torch_s), min(single_s)
     flops, predicted = _napkin(step)
+    predicted_single = _napkin_one_thread(backend, step)[1]
     peak = _machine_peak()
     benchmark.extra_info.update(paired_rounds=PAIRED_ROUNDS, paired_seconds=ours, paired_torch_seconds=ref,
                                 torch_over_ours=ref / ours, one_thread_seconds=single,
                                 torch_over_ours_one_thread=ref / single, flops=flops, predicted_seconds=predicted,
+                                predicted_one_thread_seconds=predicted_single,
                                 gflops=flops / ours / 1e9, torch_gflops=flops / ref / 1e9,
                                 peak_fraction=flops / ours / peak, torch_peak_fraction=flops / ref / peak)
     print(f"\n{GROUP}, alternating {PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms (napkin predicts "
           f"{predicted * 1e3:.1f} ms) vs PyTorch CPU 1 thread {ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}; "
           f"{flops / 1e9:.2f} GFLOP: {flops / ours / 1e9:.1f} GFLOP/s ({flops / ours / peak:.1%} of the machine's "
           f"peak) vs PyTorch {flops / ref / 1e9:.1f} GFLOP/s ({flops / ref / peak:.1%}); ours on one thread "
-          f"{single * 1e3:.1f} ms -> torch/ours {ref / single:.3f}")
+          f"{single * 1e3:.1f} ms (napkin predicts {predicted_single * 1e3:.1f} ms) -> torch/ours {ref / single:.3f}")
 
 
 def _on_one_thread(backend, step):
@@ -161,6 +163,20 @@ def _napkin(step):
         step()
     overhead = len(traced.calls) * rates.current().section("framework")["op_s"]
     return sum(c.flops for c in traced.calls), sum(c.predicted_seconds for c in traced.calls) + overhead
+
+
+def _napkin_one_thread(backend, step):
+    """_napkin of the step on one thread: the backend's own threads held at one while its kernels
+    are priced too (napkin prices a call when it is read, after the step)."""
+    module = tnm.backends.load(backend)
+    if not hasattr(module, "set_num_threads"):
+        return _napkin(step)
+    before = module.num_threads()
+    module.set_num_threads(1)
+    try:
+        return _napkin(step)
+    finally:
+        module.set_num_threads(before)
 
 
 def _machine_peak():
