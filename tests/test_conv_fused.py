@@ -129,10 +129,31 @@ def test_cython_entry_points_check_their_arguments():
         native.conv2d(x, w, None, y, *geometry, 2, 0)
 
 
+@pytest.fixture
+def fused_limit(monkeypatch):
+    from tinygrad_nm.backends import cython_conv
+    return lambda n: monkeypatch.setattr(cython_conv, "FUSED_MIN_POSITIONS", n)
+
+
+@pytest.mark.parametrize("limit", [0, 10 ** 9])
+def test_cython_fused_and_composed_paths_agree(limit, fused_limit):
+    """cython sends small images (few output positions) to conv_compose on its own kernels, the
+    rest to the fused kernel: both give PyTorch's values and gradients (with groups and a bias)."""
+    if "cython" not in tnm.available_backends():
+        pytest.skip("the native kernels are not built here")
+    fused_limit(limit)
+    kw = dict(stride=(1, 2), padding=1, dilation=(2, 1), groups=2)
+    with tnm.use_backend("cython"):
+        for dtype in ("float32", "float64"):
+            compare(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw),
+                    [uniform((3, 4, 9, 12)), uniform((6, 2, 3, 3), seed=1), uniform((6,), seed=2)], dtype,
+                    **TOL[dtype])
+
+
 def test_f_conv2d_runs_one_kernel_each_way(backend):
     """F.conv2d forward and backward are the table's conv2d and conv2d_backward (fused on cython:
     no column matrix, no separate matmul), called once each, the bias's gradient included."""
-    x = Tensor(np.ones((2, 3, 6, 6)), requires_grad=True)
+    x = Tensor(np.ones((2, 3, 10, 10)), requires_grad=True)  # 100 output positions: cython's fused kernel
     w, b = Tensor(np.ones((4, 3, 3, 3)), requires_grad=True), Tensor(np.ones(4), requires_grad=True)
     with tnm.napkin.collecting() as traced:
         F.conv2d(x, w, b, padding=1).sum().backward()
