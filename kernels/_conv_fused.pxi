@@ -4,8 +4,9 @@
 cdef extern from "tnm_conv_fused.h" nogil:
     ctypedef struct tnm_conv_shape:
         tnm_window g
-        long n, o, groups, rows
+        long n, o, groups, rows, samples
     long tnm_conv_rows(const tnm_window* g, long itemsize)
+    long tnm_conv_samples(const tnm_conv_shape* s, long itemsize, int nthreads)
     long tnm_conv_tile_bytes()
     int tnm_conv2d_s(const tnm_conv_shape* s, const float* x, const float* w, const float* bias, float* y,
                      int nthreads)
@@ -24,7 +25,7 @@ cdef tuple _dims(Py_ssize_t* shape):
 
 
 cdef tnm_conv_shape _conv_shape(op, x, w, y, stride, dilation, padding, long groups, long item,
-                                long rows) except *:
+                                long rows, long samples, int threads) except *:
     """The shape of conv2d(x (N, C, H, W), w (O, C / groups, kh, kw)) -> y (N, O, oh, ow), checked."""
     cdef tnm_conv_shape s
     n, c, h, wd = x
@@ -42,17 +43,24 @@ cdef tnm_conv_shape _conv_shape(op, x, w, y, stride, dilation, padding, long gro
         raise ValueError(f"{op}: empty input {tuple(x)} or weight {tuple(w)} (the backend composes those)")
     s.n, s.o, s.groups = n, o, groups
     s.rows = min(rows, s.g.oh) if rows > 0 else tnm_conv_rows(&s.g, item)
+    s.samples = 1
+    if samples > 0 and s.rows == s.g.oh and groups == 1:
+        s.samples = min(samples, n)
+    elif samples == 0:
+        s.samples = tnm_conv_samples(&s, item, threads)
     return s
 
 
 def conv2d(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] bias,
            floating[:, :, :, ::1] y, stride, dilation, padding, long groups=1, int num_threads=1,
-           long tile_rows=0):
+           long tile_rows=0, long tile_samples=0):
     """y = the cross-correlation of x (N, C, H, W) with w (O, C / groups, kh, kw), plus bias (O,)
     or None; padding ((top, bottom), (left, right)) of zeros. All C-contiguous. tile_rows: output
-    rows per column tile (0: as many as fit CONV_TILE_BYTES; tests set it to cut small images)."""
+    rows per column tile, tile_samples: whole samples per tile when a tile holds whole samples
+    (0: the kernel's own choice, from CONV_TILE_BYTES; tests set them to cut small images)."""
     cdef tnm_conv_shape s = _conv_shape("conv2d", _dims(x.shape), _dims(w.shape), _dims(y.shape), stride,
-                                        dilation, padding, groups, sizeof(floating), tile_rows)
+                                        dilation, padding, groups, sizeof(floating), tile_rows,
+                                        tile_samples, num_threads)
     cdef const floating* bp = NULL
     cdef int rc
     num_threads = _threads(num_threads)
@@ -72,10 +80,11 @@ def conv2d(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const
 def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                     const floating[:, :, :, ::1] gy, floating[:, :, :, ::1] dx, floating[:, :, :, ::1] dw,
                     floating[::1] db, stride, dilation, padding, long groups=1, int num_threads=1,
-                    long tile_rows=0):
+                    long tile_rows=0, long tile_samples=0):
     """dx (or None), dw and db (or None) of y = conv2d(x, w) + b, given gy = y's gradient."""
     cdef tnm_conv_shape s = _conv_shape("conv2d_backward", _dims(x.shape), _dims(w.shape), _dims(gy.shape),
-                                        stride, dilation, padding, groups, sizeof(floating), tile_rows)
+                                        stride, dilation, padding, groups, sizeof(floating), tile_rows,
+                                        tile_samples, num_threads)
     cdef floating* dxp = NULL
     cdef floating* dbp = NULL
     cdef int rc

@@ -47,6 +47,7 @@ typedef struct {
     long n;             /* samples */
     long o, groups;     /* output channels, groups (C and O both divisible by groups) */
     long rows;          /* output rows per tile */
+    long samples;       /* whole samples per tile (> 1 only when rows = oh and groups = 1) */
 } tnm_conv_shape;
 
 /* The output rows per tile for this shape: as many as fit the tile budget, at least one. */
@@ -54,6 +55,23 @@ static long tnm_conv_rows(const tnm_window* g, long itemsize) {
     long per_row = g->c * g->kh * g->kw * g->ow * itemsize;
     long rows = per_row > 0 ? tnm_conv_tile_bytes() / per_row : g->oh;
     return rows < 1 ? 1 : rows > g->oh ? g->oh : rows;
+}
+
+/* Products narrower than this many columns leave the matmul's 32-wide panels and its fixed cost per
+ * call a large share: small images are tiled several samples at a time up to it. */
+#define TNM_CONV_COLUMNS 512
+
+/* Whole samples per tile: as many as bring a tile to TNM_CONV_COLUMNS positions within the tile
+ * budget, leaving each of `nthreads` threads a tile; 1 where a sample is cut into rows or has
+ * groups (each group's product reads its own block of every sample's columns). */
+static long tnm_conv_samples(const tnm_conv_shape* s, long itemsize, int nthreads) {
+    long L = s->g.oh * s->g.ow, per_sample = (s->g.c * s->g.kh * s->g.kw + 1) * L * itemsize;
+    if (s->rows < s->g.oh || s->groups > 1 || L >= TNM_CONV_COLUMNS) return 1;
+    long m = (TNM_CONV_COLUMNS + L - 1) / L, fit = tnm_conv_tile_bytes() / per_sample;
+    long share = (s->n + nthreads - 1) / (nthreads > 0 ? nthreads : 1);
+    if (m > fit) m = fit;
+    if (m > share) m = share;
+    return m < 1 ? 1 : m;
 }
 
 /* The window of output rows [y0, y1) of one sample: the same geometry with fewer rows and the

@@ -8,6 +8,8 @@ static _Thread_local T* CFN(tnm_conv_cols);
 static _Thread_local size_t CFN(tnm_conv_cols_cap);
 static _Thread_local T* CFN(tnm_conv_dw);
 static _Thread_local size_t CFN(tnm_conv_dw_cap);
+static _Thread_local T* CFN(tnm_conv_out);      /* several samples' y or g rows side by side */
+static _Thread_local size_t CFN(tnm_conv_out_cap);
 
 /* image += col2im of one tile's columns (t: the tile's window, image one sample's (C, H, W)).
  * tnm_col2im zeroes each plane first; the tiles of a sample add into the same planes. */
@@ -53,7 +55,7 @@ typedef struct {
     const T* gy;            /* backward: y's gradient, (N, O, oh, ow) */
     T* dx;                  /* backward: (N, C, H, W), or NULL when not wanted */
     T* partial;             /* backward: per task, its dW sum (per group k, dW_k^T: (C/G*kh*kw, O/G)) then db (O) */
-    long per_task;          /* backward: samples per task */
+    long per_task;          /* backward: tile units (s->samples samples each) per task */
     int gemm_threads;       /* the threads each product may use (1 when the samples are the tasks) */
     _Atomic int failed;
 } CFN(tnm_conv_job);
@@ -61,8 +63,7 @@ typedef struct {
 /* y[n] = W @ cols + bias, tile by tile. With a bias, each group's block of the tile gets one more
  * row, of ones, and its weight rows one more column, the bias (j->wb): the matmul adds it, instead
  * of a second pass over y (K grows by one: 0.3% more multiply-adds at K = 288). */
-static void CFN(tnm_conv_forward_sample)(void* arg, long n) {
-    CFN(tnm_conv_job)* j = (CFN(tnm_conv_job)*)arg;
+static void CFN(tnm_conv_forward_sample)(CFN(tnm_conv_job)* j, long n) {
     const tnm_conv_shape* s = j->s;
     const tnm_window* g = &s->g;
     long G = s->groups, cg = g->c / G, og = s->o / G, ckg = cg * g->kh * g->kw, L = g->oh * g->ow;
@@ -90,20 +91,85 @@ static void CFN(tnm_conv_forward_sample)(void* arg, long n) {
     }
 }
 
-/* Task t: samples [t * per_task, ...): their dW and db into the task's partial sums, dx[n] whole. */
+/* Samples [n0, n0 + m) as one tile (small images, groups = 1): their columns side by side,
+ * (C*kh*kw, m * oh*ow), one product into m samples' rows of y at once, then each sample's rows
+ * copied to its place (a product over m * oh*ow columns, not m thin ones). */
+static void CFN(tnm_conv_forward_samples)(CFN(tnm_conv_job)* j, long n0, long m) {
+    const tnm_conv_shape* s = j->s;
+    const tnm_window* g = &s->g;
+    long ck = g->c * g->kh * g->kw, kb = ck + (j->bias != NULL), L = g->oh * g->ow, cl = m * L;
+    T* cols = CFN(tnm_buffer)(&CFN(tnm_conv_cols), &CFN(tnm_conv_cols_cap), (size_t)(kb * s->samples * L));
+    T* out = CFN(tnm_buffer)(&CFN(tnm_conv_out), &CFN(tnm_conv_out_cap), (size_t)(s->o * s->samples * L));
+    if (!cols || !out) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    tnm_window t = *g;
+    t.n = m;
+    CFN(tnm_im2col)(j->x + n0 * g->c * g->h * g->w, &t, cols);
+    for (long l = 0; l < cl * (kb - ck); l++) cols[ck * cl + l] = 1;
+    if (CFN(tnm_gemm)(s->o, cl, kb, j->bias ? j->wb : j->w, kb, 1, cols, cl, 1, out, cl, j->gemm_threads))
+        atomic_store(&j->failed, 1);
+    for (long i = 0; i < m; i++)
+        for (long o = 0; o < s->o; o++)
+            memcpy(j->y + ((n0 + i) * s->o + o) * L, out + o * cl + i * L, (size_t)L * sizeof(T));
+}
+
+/* Task u: tile unit u, s->samples whole samples, or one sample in tiles of s->rows output rows. */
+static void CFN(tnm_conv_forward_unit)(void* arg, long u) {
+    CFN(tnm_conv_job)* j = (CFN(tnm_conv_job)*)arg;
+    long n0 = u * j->s->samples, m = j->s->n - n0 < j->s->samples ? j->s->n - n0 : j->s->samples;
+    if (j->s->samples > 1) CFN(tnm_conv_forward_samples)(j, n0, m);
+    else CFN(tnm_conv_forward_sample)(j, u);
+}
+
+/* The backward of samples [n0, n0 + m) as one tile (forward_samples): their rows of g gathered
+ * side by side, one product for dW, one for the columns' gradient, col2im of all m images. */
+static void CFN(tnm_conv_backward_samples)(CFN(tnm_conv_job)* j, long n0, long m, T* dwt, T* db, T* cols, T* tmp) {
+    const tnm_conv_shape* s = j->s;
+    const tnm_window* g = &s->g;
+    long ck = g->c * g->kh * g->kw, L = g->oh * g->ow, cl = m * L;
+    T* gt = CFN(tnm_buffer)(&CFN(tnm_conv_out), &CFN(tnm_conv_out_cap), (size_t)(s->o * s->samples * L));
+    if (!gt) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    tnm_window t = *g;
+    t.n = m;
+    CFN(tnm_im2col)(j->x + n0 * g->c * g->h * g->w, &t, cols);
+    for (long i = 0; i < m; i++)
+        for (long o = 0; o < s->o; o++)
+            memcpy(gt + o * cl + i * L, j->gy + ((n0 + i) * s->o + o) * L, (size_t)L * sizeof(T));
+    if (CFN(tnm_gemm)(ck, s->o, cl, cols, cl, 1, gt, 1, cl, tmp, s->o, j->gemm_threads))
+        atomic_store(&j->failed, 1);
+    for (long e = 0; e < s->o * ck; e++) dwt[e] += tmp[e];
+    for (long o = 0; o < s->o; o++) db[o] += CFN(tnm_conv_sum)(gt + o * cl, cl);
+    if (!j->dx) return;
+    if (CFN(tnm_gemm)(ck, cl, s->o, j->w, 1, ck, gt, cl, 1, cols, cl, j->gemm_threads))
+        atomic_store(&j->failed, 1);
+    CFN(tnm_col2im)(cols, &t, j->dx + n0 * g->c * g->h * g->w);   /* zeroes each image plane first */
+}
+
+/* Task t: tile units [t * per_task, ...): their dW and db into the task's partial sums, dx whole. */
 static void CFN(tnm_conv_backward_task)(void* arg, long task) {
     CFN(tnm_conv_job)* j = (CFN(tnm_conv_job)*)arg;
     const tnm_conv_shape* s = j->s;
     const tnm_window* g = &s->g;
     long ck = g->c * g->kh * g->kw, G = s->groups, og = s->o / G, ckg = ck / G, L = g->oh * g->ow;
-    long image = g->c * g->h * g->w, n0 = task * j->per_task;
-    long n1 = n0 + j->per_task < s->n ? n0 + j->per_task : s->n;
+    long image = g->c * g->h * g->w, n0 = task * j->per_task * s->samples;
+    long n1 = n0 + j->per_task * s->samples < s->n ? n0 + j->per_task * s->samples : s->n;
     T* dwt = j->partial + task * (s->o * ckg + s->o);     /* per group, dW_k transposed: (ckg, og) */
     T* db = dwt + s->o * ckg;
-    T* cols = CFN(tnm_buffer)(&CFN(tnm_conv_cols), &CFN(tnm_conv_cols_cap), (size_t)(ck * s->rows * g->ow));
+    T* cols = CFN(tnm_buffer)(&CFN(tnm_conv_cols), &CFN(tnm_conv_cols_cap),
+                              (size_t)(ck * s->rows * g->ow * s->samples));
     T* tmp = CFN(tnm_buffer)(&CFN(tnm_conv_dw), &CFN(tnm_conv_dw_cap), (size_t)(og * ckg));
     if (!cols || !tmp) {
         atomic_store(&j->failed, 1);
+        return;
+    }
+    if (s->samples > 1) {   /* whole samples, s->samples per tile (groups = 1) */
+        for (long n = n0; n < n1; n += s->samples)
+            CFN(tnm_conv_backward_samples)(j, n, n1 - n < s->samples ? n1 - n : s->samples, dwt, db, cols, tmp);
         return;
     }
     for (long n = n0; n < n1; n++) {
@@ -152,12 +218,13 @@ static int CFN(tnm_conv2d)(const tnm_conv_shape* s, const T* x, const T* w, cons
             j.wb[o * (ckg + 1) + ckg] = bias[o];
         }
     }
-    if (nthreads > 1 && s->n >= nthreads) {   /* the samples are the tasks, each product on one thread */
+    long units = (s->n + s->samples - 1) / s->samples;
+    if (nthreads > 1 && units >= nthreads) {   /* the tile units are the tasks, each product on one thread */
         j.gemm_threads = 1;
-        tnm_parallel(CFN(tnm_conv_forward_sample), &j, s->n, nthreads);
-    } else {                                  /* fewer samples than threads: each product uses them all */
+        tnm_parallel(CFN(tnm_conv_forward_unit), &j, units, nthreads);
+    } else {                                   /* fewer units than threads: each product uses them all */
         j.gemm_threads = nthreads;
-        for (long n = 0; n < s->n; n++) CFN(tnm_conv_forward_sample)(&j, n);
+        for (long u = 0; u < units; u++) CFN(tnm_conv_forward_unit)(&j, u);
     }
     free(j.wb);
     return atomic_load(&j.failed) ? -1 : 0;
@@ -175,13 +242,14 @@ static int CFN(tnm_conv2d_backward)(const tnm_conv_shape* s, const T* x, const T
     j.s = s, j.x = x, j.w = w, j.gy = gy, j.dx = dx;
     atomic_init(&j.failed, 0);
     j.gemm_threads = nthreads;
-    if (nthreads > 1 && s->n >= nthreads) {
-        /* 2 runs of samples per thread: a thread slowed by another process ends up with fewer */
-        ntasks = s->n < 2 * nthreads ? s->n : 2 * nthreads;
+    long units = (s->n + s->samples - 1) / s->samples;
+    if (nthreads > 1 && units >= nthreads) {
+        /* 2 runs of tile units per thread: a thread slowed by another process ends up with fewer */
+        ntasks = units < 2 * nthreads ? units : 2 * nthreads;
         j.gemm_threads = 1;
     }
-    j.per_task = (s->n + ntasks - 1) / ntasks;
-    ntasks = (s->n + j.per_task - 1) / j.per_task;
+    j.per_task = (units + ntasks - 1) / ntasks;
+    ntasks = (units + j.per_task - 1) / j.per_task;
     j.partial = (T*)calloc((size_t)(ntasks * each), sizeof(T));
     if (!j.partial) return -1;
     if (ntasks > 1) tnm_parallel(CFN(tnm_conv_backward_task), &j, ntasks, nthreads);

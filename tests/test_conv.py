@@ -20,16 +20,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")  # PyTorc
 TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": {}}
 
 
-@pytest.fixture(autouse=True)
-def fused_conv_everywhere(monkeypatch):
-    """The cython backend sends images with under FUSED_MIN_POSITIONS output positions to the
-    composed path (one product over all samples is faster there); these tests use small images,
-    so they lift that limit: the fused kernel is what they test on cython (test_conv_fused.py
-    tests the composed path beside it)."""
-    from tinygrad_nm.backends import cython_conv
-    monkeypatch.setattr(cython_conv, "FUSED_MIN_POSITIONS", 0)
-
-
 def side(backend):
     """Largest spatial size drawn: the python backend runs its kernels element by element."""
     return 8 if backend == "python" else 11

@@ -82,7 +82,8 @@ def test_conv2d_backward_leaves_out_what_is_not_wanted(backend):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("rows,threads", [(1, 1), (2, 2), (3, 3), (0, 2), (5, 4)])
+@pytest.mark.parametrize("rows,samples,threads", [(1, 1, 1), (2, 1, 2), (3, 1, 3), (0, 0, 1), (0, 0, 2), (5, 1, 4),
+                                                  (0, 2, 1), (0, 3, 2), (0, 4, 3)])
 @pytest.mark.parametrize("xs,ws,geometry", [
     ((5, 4, 11, 9), (6, 2, 3, 2), ((1, 2), (2, 1), ((1, 2), (0, 3)), 2)),   # groups, dilation, uneven padding
     ((1, 3, 12, 10), (4, 3, 3, 3), ((1, 1), (1, 1), ((1, 1), (1, 1)), 1)),  # batch 1: fewer samples than threads
@@ -90,10 +91,11 @@ def test_conv2d_backward_leaves_out_what_is_not_wanted(backend):
     ((2, 3, 6, 5), (4, 3, 6, 5), ((1, 1), (1, 1), ((0, 0), (0, 0)), 1)),    # kernel as large as the input
     ((2, 6, 7, 8), (6, 1, 1, 1), ((1, 1), (1, 1), ((0, 0), (0, 0)), 6)),    # 1x1 depthwise
 ])
-def test_cython_tiles_and_threads_give_the_same_numbers(dtype, rows, threads, xs, ws, geometry):
-    """The native kernel cut into tiles of a few output rows (rows; 0: its own choice) on several
-    threads (more than the samples too) against PyTorch: each tile's rows of y, its share of dW
-    and db, and its rows' contribution to dx (col2im of one tile adds to the next one's rows)."""
+def test_cython_tiles_and_threads_give_the_same_numbers(dtype, rows, samples, threads, xs, ws, geometry):
+    """The native kernel cut into tiles of a few output rows (rows), or of several whole samples
+    side by side (samples, groups = 1 only; 0 and 0: its own choice) on several threads (more than
+    the samples too) against PyTorch: each tile's rows of y, its share of dW and db, and its
+    contribution to dx (col2im of one tile adds to the next one's rows)."""
     if "cython" not in tnm.available_backends():
         pytest.skip("the native kernels are not built here")
     native = tnm.backends.load("cython")._native
@@ -103,9 +105,9 @@ def test_cython_tiles_and_threads_give_the_same_numbers(dtype, rows, threads, xs
     g = rng.standard_normal(tuple(ty.shape)).astype(dtype)
     ty.backward(torch.tensor(g))
     y = np.full(tuple(ty.shape), np.nan, dtype)
-    native.conv2d(x, w, b, y, *geometry, threads, rows)
+    native.conv2d(x, w, b, y, *geometry, threads, rows, samples)
     dx, dw, db = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full_like(b, np.nan)
-    native.conv2d_backward(x, w, g, dx, dw, db, *geometry, threads, rows)
+    native.conv2d_backward(x, w, g, dx, dw, db, *geometry, threads, rows, samples)
     for name, a, t in zip(("y", "dx", "dw", "db"), (y, dx, dw, db), (ty, tx.grad, tw.grad, tb.grad)):
         np.testing.assert_allclose(a, t.detach().numpy(), **TOL[dtype], err_msg=name)
 
@@ -129,31 +131,10 @@ def test_cython_entry_points_check_their_arguments():
         native.conv2d(x, w, None, y, *geometry, 2, 0)
 
 
-@pytest.fixture
-def fused_limit(monkeypatch):
-    from tinygrad_nm.backends import cython_conv
-    return lambda n: monkeypatch.setattr(cython_conv, "FUSED_MIN_POSITIONS", n)
-
-
-@pytest.mark.parametrize("limit", [0, 10 ** 9])
-def test_cython_fused_and_composed_paths_agree(limit, fused_limit):
-    """cython sends small images (few output positions) to conv_compose on its own kernels, the
-    rest to the fused kernel: both give PyTorch's values and gradients (with groups and a bias)."""
-    if "cython" not in tnm.available_backends():
-        pytest.skip("the native kernels are not built here")
-    fused_limit(limit)
-    kw = dict(stride=(1, 2), padding=1, dilation=(2, 1), groups=2)
-    with tnm.use_backend("cython"):
-        for dtype in ("float32", "float64"):
-            compare(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw),
-                    [uniform((3, 4, 9, 12)), uniform((6, 2, 3, 3), seed=1), uniform((6,), seed=2)], dtype,
-                    **TOL[dtype])
-
-
 def test_f_conv2d_runs_one_kernel_each_way(backend):
     """F.conv2d forward and backward are the table's conv2d and conv2d_backward (fused on cython:
     no column matrix, no separate matmul), called once each, the bias's gradient included."""
-    x = Tensor(np.ones((2, 3, 10, 10)), requires_grad=True)  # 100 output positions: cython's fused kernel
+    x = Tensor(np.ones((2, 3, 6, 6)), requires_grad=True)
     w, b = Tensor(np.ones((4, 3, 3, 3)), requires_grad=True), Tensor(np.ones(4), requires_grad=True)
     with tnm.napkin.collecting() as traced:
         F.conv2d(x, w, b, padding=1).sum().backward()

@@ -49,7 +49,7 @@ import os
 
 import numpy as np
 
-from tinygrad_nm.backends import conv_compose, cython_conv, cython_pricing as _cython_pricing, numpy as _numpy
+from tinygrad_nm.backends import cython_conv, cython_pricing as _cython_pricing, numpy as _numpy
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
@@ -376,8 +376,7 @@ def cross_entropy_backward(probs, labels, g):
 
 
 im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
-conv2d, conv2d_backward = cython_conv.fused(_native, _numpy, matmul_threads,  # kernels/tnm_conv_fused.h
-                                             conv_compose.kernels(__name__))
+conv2d, conv2d_backward = cython_conv.fused(_native, _numpy, matmul_threads)  # kernels/tnm_conv_fused.h
 
 
 # --- pricing (napkin's compiled_host family): the compiled module's facts, cython_pricing.py

@@ -27,20 +27,12 @@ def kernels(native, fallback, is_float_array):
     return im2col, col2im
 
 
-# Below this many output positions per sample the fused kernel's per-sample products are too thin
-# (N = oh * ow columns against the matmul's 32-wide panels, and its fixed cost per call): the
-# composed path's one product over every sample is faster (bench/README.md, "Convolutions"), and
-# its column matrix is small, C * kh * kw x N * oh * ow with oh * ow < 64.
-FUSED_MIN_POSITIONS = 64
-
-
-def fused(native, fallback, threads, composed):
-    """(conv2d, conv2d_backward) running kernels/tnm_conv_fused.h: im2col one tile of output rows at
-    a time into a per-thread buffer and the matmul straight into y (NCHW already), the column
-    matrix never whole; `threads()` the matmul's thread count. Arrays that are not float32 /
-    float64, mixed dtypes and empty shapes go to `fallback` (the numpy backend's composition);
-    images with fewer than FUSED_MIN_POSITIONS output positions to `composed` (conv_compose.py on
-    this backend's own im2col, matmul and col2im)."""
+def fused(native, fallback, threads):
+    """(conv2d, conv2d_backward) running kernels/tnm_conv_fused.h: im2col one tile at a time (output
+    rows of a sample, or several small samples whole) into a per-thread buffer and the matmul into
+    y (NCHW already), the column matrix never whole; `threads()` the matmul's thread count. Arrays
+    that are not float32 / float64, mixed dtypes and empty shapes go to `fallback` (the numpy
+    backend's composition)."""
 
     def native_dtype(*arrays):
         first = arrays[0]
@@ -48,15 +40,9 @@ def fused(native, fallback, threads, composed):
                 and all(type(a) is np.ndarray and a.dtype == first.dtype for a in arrays)
                 and 0 not in first.shape and 0 not in arrays[1].shape)
 
-    def thin(x, w, stride, dilation, padding):
-        oh, ow = output_size(x.shape, w.shape[2:], stride, dilation, padding)
-        return oh * ow < FUSED_MIN_POSITIONS
-
     def conv2d(x, w, b, stride, dilation, padding, groups):
         if not native_dtype(*((x, w) if b is None else (x, w, b))):
             return fallback.conv2d(x, w, b, stride, dilation, padding, groups)
-        if thin(x, w, stride, dilation, padding):
-            return composed[0](x, w, b, stride, dilation, padding, groups)
         x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
         y = np.empty((x.shape[0], w.shape[0], *output_size(x.shape, w.shape[2:], stride, dilation, padding)),
                      dtype=x.dtype)
@@ -67,8 +53,6 @@ def fused(native, fallback, threads, composed):
     def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad):
         if not native_dtype(x, w, g):
             return fallback.conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad)
-        if thin(x, w, stride, dilation, padding):
-            return composed[1](x, w, g, stride, dilation, padding, groups, input_grad, bias_grad)
         x, w, g = np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(g)
         dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
         dw = np.empty(w.shape, dtype=x.dtype)
