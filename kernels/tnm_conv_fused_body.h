@@ -176,7 +176,7 @@ static void CFN(tnm_conv_backward_task)(void* arg, long task) {
         const T* x = j->x + n * image;
         const T* gy = j->gy + n * s->o * L;
         T* dx = j->dx ? j->dx + n * image : NULL;
-        if (dx) memset(dx, 0, (size_t)image * sizeof(T));
+        if (dx && s->rows < g->oh) memset(dx, 0, (size_t)image * sizeof(T));  /* tiles add into it */
         for (long y0 = 0; y0 < g->oh; y0 += s->rows) {
             long y1 = y0 + s->rows < g->oh ? y0 + s->rows : g->oh, tl = (y1 - y0) * g->ow;
             tnm_window t = tnm_conv_tile(g, y0, y1);
@@ -197,7 +197,8 @@ static void CFN(tnm_conv_backward_task)(void* arg, long task) {
                 if (CFN(tnm_gemm)(ckg, tl, og, j->w + k * og * ckg, 1, ckg, gy + k * og * L + y0 * g->ow, L, 1,
                                   cols + k * ckg * tl, tl, j->gemm_threads))
                     atomic_store(&j->failed, 1);
-            CFN(tnm_col2im_add)(cols, &t, dx);
+            if (s->rows < g->oh) CFN(tnm_col2im_add)(cols, &t, dx);
+            else CFN(tnm_col2im)(cols, &t, dx);   /* the one tile: each plane zeroed as it is filled, in L1 */
         }
     }
 }
