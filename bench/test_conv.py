@@ -121,17 +121,19 @@ def test_conv2d(benchmark, backend):
                 times.append(time.perf_counter() - start)
     ours, ref, single = min(ours_s), min(torch_s), min(single_s)
     flops, predicted = _napkin(step)
+    predicted_single = _napkin_one_thread(backend, step)[1]
     peak = _machine_peak()
     benchmark.extra_info.update(paired_rounds=PAIRED_ROUNDS, paired_seconds=ours, paired_torch_seconds=ref,
                                 torch_over_ours=ref / ours, one_thread_seconds=single,
                                 torch_over_ours_one_thread=ref / single, flops=flops, predicted_seconds=predicted,
+                                predicted_one_thread_seconds=predicted_single,
                                 gflops=flops / ours / 1e9, torch_gflops=flops / ref / 1e9,
                                 peak_fraction=flops / ours / peak, torch_peak_fraction=flops / ref / peak)
     print(f"\n{GROUP}, alternating {PAIRED_ROUNDS} rounds: {backend} {ours * 1e3:.1f} ms (napkin predicts "
           f"{predicted * 1e3:.1f} ms) vs PyTorch CPU 1 thread {ref * 1e3:.1f} ms -> torch/ours {ref / ours:.3f}; "
           f"{flops / 1e9:.2f} GFLOP: {flops / ours / 1e9:.1f} GFLOP/s ({flops / ours / peak:.1%} of the machine's "
           f"peak) vs PyTorch {flops / ref / 1e9:.1f} GFLOP/s ({flops / ref / peak:.1%}); ours on one thread "
-          f"{single * 1e3:.1f} ms -> torch/ours {ref / single:.3f}")
+          f"{single * 1e3:.1f} ms (napkin predicts {predicted_single * 1e3:.1f} ms) -> torch/ours {ref / single:.3f}")
 
 
 def _on_one_thread(backend, step):
@@ -163,21 +165,37 @@ def _napkin(step):
     return sum(c.flops for c in traced.calls), sum(c.predicted_seconds for c in traced.calls) + overhead
 
 
+def _napkin_one_thread(backend, step):
+    """_napkin of the step on one thread: the backend's own threads held at one while its kernels
+    are priced too (napkin prices a call when it is read, after the step)."""
+    module = tnm.backends.load(backend)
+    if not hasattr(module, "set_num_threads"):
+        return _napkin(step)
+    before = module.num_threads()
+    module.set_num_threads(1)
+    try:
+        return _napkin(step)
+    finally:
+        module.set_num_threads(before)
+
+
 def _machine_peak():
     """The machine's float32 FMA peak, FLOP/s: one core's (napkin's rates) x the cores."""
     from tinygrad_nm.napkin import rates
     return rates.current()["host"]["fma_flops_per_core"]["float32"] * (os.cpu_count() or 1)
 
 
-# --- peak memory: each framework's step in a fresh process, its peak RSS above the RSS before it --
+# --- peak memory: each framework's step in a fresh process, its peak RSS above the RSS before it
+# (the peak reset first where Linux allows; tracemalloc, whose bookkeeping takes memory itself, in a
+# second step after the RSS is read) --
 _MEMORY_SCRIPT = """
 import resource, sys
 sys.path.insert(0, {bench!r})
 import test_conv as b
 
-def rss_mib():  # the current resident set, from /proc (ru_maxrss is the peak)
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+def status_mib(key):  # VmRSS: the resident set now; VmHWM: its peak
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
 
 framework = sys.argv[1]
 if framework == "torch":
@@ -185,18 +203,27 @@ if framework == "torch":
     step = b._step_torch()
 else:
     step = b._step_ours(framework)
-before = rss_mib()
-if framework != "torch":  # NumPy reports its buffers to tracemalloc; PyTorch's allocator does not
+before = status_mib("VmRSS")
+try:  # reset the peak to the resident set now (Linux 4.0+), so that importing PyTorch's peak is not counted
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    peak = lambda: status_mib("VmHWM")
+except OSError:
+    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+step()
+rss = peak() - before
+traced = float("nan")
+if framework != "torch":  # NumPy reports its buffers to tracemalloc (PyTorch's allocator does not): a second step
     import tracemalloc
     tracemalloc.start()
-step()
-traced = tracemalloc.get_traced_memory()[1] / 2 ** 20 if framework != "torch" else float("nan")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before, traced)
+    step()
+    traced = tracemalloc.get_traced_memory()[1] / 2 ** 20
+print(rss, traced)
 """
 
 
 @needs_torch
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident set from /proc")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident set from /proc")
 def test_conv2d_peak_memory(benchmark):
     """Peak resident memory of one step above the resident memory before it, per framework: what
     the step allocates (activations, im2col's columns and their gradients), in MiB; for ours also

@@ -472,3 +472,4 @@ def max_pool2d_backward(const floating[:, :, :, ::1] grad, const int64_t[:, :, :
             bad = tnm_maxpool_backward_d(&grad[0, 0, 0, 0], &indices[0, 0, 0, 0], &g, &image[0, 0, 0, 0])
     if bad:
         raise ValueError(f"max_pool2d_backward: {bad} indices lie outside their {g.h}x{g.w} plane")
+include "_conv_fused.pxi"

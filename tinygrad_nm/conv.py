@@ -5,12 +5,14 @@ A convolution is one matmul on the column matrix: the kernel table's `im2col` co
 window of the (zero-padded) input into a column, (N, C, H, W) -> (C * kh * kw, N * oh * ow),
 and then weight (O, C * kh * kw) @ columns is the output, (O, N * oh * ow), channels first.
 Backward is the matmul's two products and `col2im` (im2col's adjoint: each column entry's
-gradient added back where it was copied from); ops_conv.py has the ops, backends/windows.py the
-layout. unfold and fold are the same two kernels, viewed as PyTorch lays them out (N, C * kh * kw, L).
+gradient added back where it was copied from); backends/windows.py has the layout. conv1d and
+conv2d run that as one kernel each way, `conv2d` and `conv2d_backward` (ops_conv.Conv2d): composed
+of those steps on most backends (backends/conv_compose.py), fused on the cython one, which never
+holds more than a tile of the column matrix. unfold and fold are im2col / col2im themselves,
+viewed as PyTorch lays them out (N, C * kh * kw, L).
 """
-import numpy as np
-
-from tinygrad_nm.ops_conv import Col2im, Im2col
+from tinygrad_nm.autograd import is_grad_enabled
+from tinygrad_nm.ops_conv import Col2im, Conv2d, ConvBias, Im2col
 from tinygrad_nm.padding import pad
 from tinygrad_nm.tensor import Tensor
 
@@ -155,20 +157,20 @@ def _padding(op, padding, kernel, stride, dilation, dims):
 
 def _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode):
     n, c, h, w = x.shape
-    o = weight.shape[0]
     kernel = weight.shape[2:]
-    out = tuple(out_size(op, (h, w)[i], kernel[i], stride[i], *spans[i], dilation[i], _dim(x, i + 2)) for i in range(2))
-    if padding_mode != "zeros" and any(b or a for b, a in spans):  # im2col pads with zeros only
+    for i in range(2):  # the kernel must fit the padded input (the error names the layer and the sizes)
+        out_size(op, (h, w)[i], kernel[i], stride[i], *spans[i], dilation[i], _dim(x, i + 2))
+    if padding_mode != "zeros" and any(b or a for b, a in spans):  # the kernels pad with zeros only
         x = pad(x, (spans[1][0], spans[1][1], spans[0][0], spans[0][1]), mode=padding_mode)
         spans = ((0, 0), (0, 0))
-    cols = columns(x, kernel, stride, dilation, spans)  # (C * kh * kw, N * oh * ow)
-    wmat = weight.reshape(o, -1)  # (O, C / groups * kh * kw)
-    if groups > 1:
-        # Block-diagonal weight (O, C * kh * kw): output channel o sees only its group's columns.
-        # One matmul over every group; the zero blocks cost groups times the FLOPs of a loop.
-        block = np.repeat(np.eye(groups), o // groups, axis=0)[:, :, None]  # (O, groups, 1)
-        wmat = (wmat.reshape(o, 1, -1) * Tensor(block, dtype=wmat.dtype, backend=wmat.backend)).reshape(o, -1)
-    y = wmat @ cols  # (O, N * oh * ow): channels first, so NCHW is a permute away
+    x._same_backend(weight, op)
     if bias is not None:
-        y = y + bias.reshape(o, 1)
-    return y.reshape(o, n, out[0], out[1]).permute(1, 0, 2, 3)
+        x._same_backend(bias, op)
+    dtype = x.dtype if x.dtype is weight.dtype else x._promote_pair(weight)[0].dtype  # as a matmul would
+    x, weight = x.cast(dtype), weight.cast(dtype)
+    bias = None if bias is None else bias.cast(dtype)
+    geometry = (tuple(stride), tuple(dilation), tuple(tuple(s) for s in spans), groups)
+    y = Tensor._apply(Conv2d, dtype, (x, weight), None if bias is None else bias._buf, *geometry)
+    if bias is not None and bias.requires_grad and is_grad_enabled():
+        y = y._alias(Tensor._apply(ConvBias, dtype, (y, bias)))  # shares y's buffer; b's gradient
+    return y

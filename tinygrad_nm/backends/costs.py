@@ -307,3 +307,35 @@ def max_pool2d_backward(name, args, out):
     image = math.prod(shape) * g.itemsize
     return Cost(name, (g.shape, indices.shape), g.size, 0, g.nbytes + indices.nbytes + image, g.size, image,
                 f"into {shape}")
+def _conv_products(x, w, stride, dilation, padding):
+    """(multiply-adds of one convolution, its output's shape) for x (N, C, H, W), w (O, C/groups, kh, kw)."""
+    oh, ow = output_size(x.shape, w.shape[2:], stride, dilation, padding)
+    out = (x.shape[0], w.shape[0], oh, ow)
+    return math.prod(out) * math.prod(w.shape[1:]), out
+
+
+def conv2d(name, args, out):
+    """conv2d: the matmul weight (O, C/groups * kh * kw) @ columns for each group, plus a bias add per
+    output; compulsory bytes read x, w and b once and write y once. The column matrix is not
+    compulsory (a fused kernel keeps one tile of it in cache; a composed one adds im2col's cost).
+    `elements` counts multiply-adds, as matmul's does."""
+    x, w, b = as_buf(args[0]), as_buf(args[1]), as_buf(args[2])
+    madds, shape = _conv_products(x, w, *args[3:6])
+    y = math.prod(shape) * x.itemsize
+    return Cost(name, tuple(t.shape for t in (x, w, b) if t is not None),
+                2 * madds + (math.prod(shape) if b is not None else 0), 0,
+                x.nbytes + w.nbytes + (b.nbytes if b is not None else 0) + y, madds, y,
+                f"{shape[1]}x{math.prod(w.shape[1:])}x{math.prod(shape) // shape[1]} in {args[6]} group(s)")
+
+
+def conv2d_backward(name, args, out):
+    """conv2d's backward: the weight's gradient (one product the size of the forward's), the input's
+    when wanted (another, then each column entry added into the image: col2im), the bias's (a sum of
+    g); reads x, w and g, writes dx, dw (and db)."""
+    x, w, g, input_grad, bias_grad = as_buf(args[0]), as_buf(args[1]), as_buf(args[2]), args[7], args[8]
+    madds, shape = _conv_products(x, w, *args[3:6])
+    products = madds * (2 if input_grad else 1)
+    adds = (madds // w.shape[0] * args[6] if input_grad else 0) + (g.size if bias_grad else 0)  # col2im, db
+    written = w.nbytes + (x.nbytes if input_grad else 0) + (w.shape[0] * x.itemsize if bias_grad else 0)
+    return Cost(name, (x.shape, w.shape, g.shape), 2 * products + adds, 0, x.nbytes + w.nbytes + g.nbytes + written,
+                products, written, f"{'dx, ' if input_grad else ''}dw{', db' if bias_grad else ''}")

@@ -12,6 +12,20 @@ def _native_kernels(backend, *helpers):
     return tuple(k for k in KERNELS if getattr(backend.get(k), "__module__", None) in own)
 
 
+def _conv_rows(cost):
+    """The window rows the fused conv2d copies (im2col: one per output row of each channel's taps)
+    and, in the backward, copies again and adds back for dx (col2im). Forward: N * oh * C * kh * kw =
+    multiply-adds * G / (O * ow), ow taken as the image's width (exact for 'same' padding, as
+    numpy's im2col runs); backward: g's shape gives N * oh exactly."""
+    x, w = cost.shapes[0], cost.shapes[1]
+    taps = x[1] * w[2] * w[3]  # C * kh * kw
+    if cost.kernel == "conv2d":
+        return cost.elements * taps / (w[0] * w[1] * w[2] * w[3] * x[3]) if x[3] else 0.0
+    g = cost.shapes[2]
+    once = g[0] * g[2] * taps
+    return once * (2 if cost.elements > g[0] * g[1] * g[2] * g[3] * w[1] * w[2] * w[3] else 1)
+
+
 def _parallel_from(_native):
     """kernel -> (fewest elements - multiply-adds for matmul - for which it runs on every thread,
     parallel regions per call), the compiled module's own thresholds. relu and the backward
@@ -20,6 +34,8 @@ def _parallel_from(_native):
         return {}
     rows_min = _native.PARALLEL_MIN_ROWS
     return {"matmul": (_native.SERIAL_MATMUL, 1), "linear_act": (_native.SERIAL_MATMUL, 1),
+            # conv2d: the samples on the threads (any conv big enough to price is); one job per call
+            "conv2d": (_native.SERIAL_MATMUL, 1), "conv2d_backward": (_native.SERIAL_MATMUL, 1),
             **{k: (_native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
             **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
                                           "cross_entropy", "cross_entropy_backward")}}
@@ -50,11 +66,15 @@ def pricing(_native, backend, threads, matmul_threads, *helpers):
         # (kernels/_mathfn.pxd): two short polynomials and a divide, no exp.
         "compiled_work": {("tanh", "float32"): (16, 0, 1),
                           **(cython_pool.compiled_work(_native.VECTOR_BYTES) if _native is not None else {})},
-        "matmul_kernels": ("matmul", "linear_act"),  # priced at the matmul's rate (linear_act: plus its epilogue)
+        # priced at the matmul's rate (linear_act: plus its epilogue; conv2d: its im2col tiles stay in
+        # L2, only x, w and y cross memory)
+        "matmul_kernels": ("matmul", "linear_act", "conv2d", "conv2d_backward"),
         "threads": threads,
         "matmul_threads": matmul_threads,
         "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
-        "runs": _numpy.PRICING["runs"],  # im2col / col2im: a C loop per short row, as NumPy's (its own run_s)
+        # im2col / col2im: a C loop per short row, as NumPy's (its own run_s); the fused conv2d runs
+        # im2col over every tile (backward: again, and col2im when dx is wanted), at im2col's run_s
+        "runs": {**_numpy.PRICING["runs"], "conv2d": (_conv_rows, "im2col"), "conv2d_backward": (_conv_rows, "im2col")},
         "batched_matmul": "delegate",  # a batched matmul too (cython.matmul hands it to NumPy)
         **_module_facts(_native),
     }

@@ -186,6 +186,14 @@ _ROWS = [
        "max_pool2d's gradient: an image of `shape` (N, C, H, W) whose element [n, c, r, q] is the sum of "
        "g[n, c, y, x] over the windows (y, x) with indices[n, c, y, x] == r * W + q (overlapping windows add "
        "up; a window with no tap inside the image adds nothing)", c.max_pool2d_backward),
+    # --- conv: a whole convolution, forward and backward (conv.py; fused where a backend compiles it) ---
+    _k("conv2d", "conv", "conv2d(x, w, b, stride, dilation, padding, groups)",
+       "x (N, C, H, W), w (O, C / groups, kh, kw), b (O,) or None -> y (N, O, oh, ow): y[n, o, p, q] = b[o] + "
+       "sum over the window of x[n, c, p * sh + i * dh - top, q * sw + j * dw - left] * w[o, c, i, j], c in o's "
+       "group, 0 in the padding; stride, dilation (pairs), padding ((top, bottom), (left, right))", c.conv2d),
+    _k("conv2d_backward", "conv", "conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad)",
+       "(dx, dw, db): conv2d's gradients given g (N, O, oh, ow), the output's; dx is None unless input_grad, "
+       "db (g summed over N, oh, ow) None unless bias_grad", c.conv2d_backward),
 ]
 
 TABLE = {row.name: row for row in _ROWS}

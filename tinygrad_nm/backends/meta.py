@@ -136,6 +136,14 @@ def im2col(a, kernel, stride, dilation, padding): return _like(a, matrix_shape(a
 def col2im(cols, shape, kernel, stride, dilation, padding): return _like(cols, tuple(shape))
 
 
+def conv2d(x, w, b, stride, dilation, padding, groups):
+    return _like(x, (x.shape[0], w.shape[0], *output_size(x.shape, w.shape[2:], stride, dilation, padding)))
+
+
+def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad):
+    return _like(x) if input_grad else None, _like(w), _like(w, (w.shape[0],)) if bias_grad else None
+
+
 # --- fused: a Linear layer's activation, an optimizer's step --------------------------------------
 def linear_act(x, w, b, act): return _like(x, (x.shape[0], w.shape[0]))
 def axpy(a, alpha, x): return a

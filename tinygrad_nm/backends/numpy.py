@@ -10,6 +10,7 @@ import operator
 import numpy as np
 
 from tinygrad_nm.backends.numpy_pool import PASSES as _POOL_PASSES, max_pool2d, max_pool2d_backward  # noqa: F401
+from tinygrad_nm.backends import conv_compose
 from tinygrad_nm.backends.windows import output_size
 
 NAME = "numpy"
@@ -69,11 +70,33 @@ def _window_rows(cost):
     return cost.elements / image[-1] if image[-1] else 0.0
 
 
+def _conv_columns(cost):
+    """(column-matrix entries, window rows per pass, passes over the columns) of the composed conv2d
+    (conv_compose.py): forward, im2col written then read by the matmul; backward, im2col again, and
+    for dx the columns' gradient written, then read by col2im's strided adds, which also update the
+    image (about the columns' size again)."""
+    x, w = cost.shapes[0], cost.shapes[1]
+    if cost.kernel == "conv2d":
+        entries = cost.elements * x[1] / (w[0] * w[1])  # multiply-adds * G / O
+        return entries, entries / x[3] if x[3] else 0.0, 2
+    g = cost.shapes[2]
+    once = g[0] * g[1] * g[2] * g[3] * w[1] * w[2] * w[3]
+    entries = once * x[1] / (w[0] * w[1])
+    dx = cost.elements > once
+    return entries, entries / g[3] * (2 if dx else 1), 2 + (4 if dx else 0)
+
+
 PRICING = {"family": "array_calls", "passes": _PASSES,
-           "runs": {"im2col": _window_rows, "col2im": _window_rows},  # kernel -> its strided runs (napkin: run_s)
+           "runs": {"im2col": _window_rows, "col2im": _window_rows,  # kernel -> its strided runs (napkin: run_s)
+                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in ("conv2d", "conv2d_backward")}},
+           # the composed conv2d's column matrix, moved through memory beside its BLAS calls
+           "column_bytes": {k: (lambda c: _conv_columns(c)[0] * _conv_columns(c)[2] * c.itemsize)
+                            for k in ("conv2d", "conv2d_backward")},
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
            "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
-           "blas": ("matmul", "linear_act")}  # a BLAS call (linear_act: then the bias and activation calls)
+           # a BLAS call (linear_act: then the bias and activation calls; conv2d, conv2d_backward: their
+           # matmuls, then the column matrix's traffic and window rows, column_bytes and runs)
+           "blas": ("matmul", "linear_act", "conv2d", "conv2d_backward")}
 
 
 def unavailable_reason():
@@ -271,6 +294,9 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
         for j in range(kw):
             image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[i, j]
     return image[:, :, top:top + h, left:left + w] if top or bottom or left or right else image
+
+
+conv2d, conv2d_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
 
 
 # --- linear layer and activation: the same three calls the unfused ops make -------------------

@@ -20,7 +20,7 @@ import math
 import operator
 from itertools import repeat
 
-from tinygrad_nm.backends import python_math as pymath
+from tinygrad_nm.backends import conv_compose, python_math as pymath
 from tinygrad_nm.backends.python_pool import WORK as _POOL_WORK, max_pool2d, max_pool2d_backward  # noqa: F401
 from tinygrad_nm.backends.strided import broadcast_shapes, gather_offsets, index_offsets, strides as row_strides
 from tinygrad_nm.backends.windows import matrix_shape, sources
@@ -62,6 +62,7 @@ _WORK = {
     "reshape": {}, "item": {}, "copy": {}, "full": {},  # no per-element work (copies: pointer traffic)
     "im2col": {"loop": 2, "op": 2},  # windows.sources builds each source position, then the gather
     "col2im": {"loop": 2, "op": 3},  # the same positions, then a test and an add per entry
+    "conv2d": {"madd": 1}, "conv2d_backward": {"madd": 1},  # conv_compose: matmul's, beside which im2col is small
 }
 PRICING = {"family": "interpreter", "work": {**_WORK, **_POOL_WORK}, "moves_reduced_axes": ("sum", "max"),
            # _reduce: a permute first unless the reduced axes are trailing; per output, a slice and a call
@@ -83,11 +84,7 @@ class PyBuffer:
         return f"PyBuffer(shape={self.shape}, dtype={self.dtype}, data={self.data[:8]}...)"
 
 
-def _size(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+_size = math.prod  # the elements of a shape
 
 
 def _caster(dtype):
@@ -385,6 +382,9 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
         if i >= 0:
             image[i] += v
     return PyBuffer(image, tuple(shape), cols.dtype)
+
+
+conv2d, conv2d_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
 
 
 # --- fused: a Linear layer and its activation, an optimizer's step ------------------------------

@@ -24,6 +24,7 @@ inner-loop setup per run: PRICING["runs"] counts its runs, `run_s` (measured on 
 shapes of equal size and different row lengths) is the cost of one.
 """
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     call = r.get("scalar_call_s", r["call_s"]) if scalar_args else r["call_s"]
     limit, limit_terms = host_limit(cost, rates, dtype)
     if cost.kernel in pricing.get("blas", ("matmul",)):
-        return _blas(cost, r, host, dtype, limit, limit_terms)
+        return _with_columns(_blas(cost, r, host, dtype, limit, limit_terms), cost, pricing, r, host)
     passes = pricing["passes"].get(cost.kernel)
     n = cost.elements
     itemsize = cost.itemsize
@@ -138,10 +139,13 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
 
 def strided_runs(cost, pricing, r):
     """(contiguous runs, their seconds) of a kernel that walks a strided view in short runs
-    (PRICING["runs"] counts them; `run_s` is one's cost on this family), or of a binary ufunc on a
+    (PRICING["runs"] counts them, or gives (counter, kernel) to price them at another kernel's
+    `run_s`; `run_s` is one's cost on this family), or of a binary ufunc on a
     broadcast operand (its inner loop ends where the broadcast pattern changes: (N, C, H, W) *
     (1, C, 1, 1) runs N * C loops of H * W); (0, 0.0) for the rest."""
     count, kind = pricing.get("runs", {}).get(cost.kernel), cost.kernel
+    if isinstance(count, tuple):  # (counter, the kernel whose measured run_s prices them): a fused kernel's
+        count, kind = count
     if count is None and cost.kernel in pricing.get("scalar_operand", ()) and len(cost.shapes) == 2:
         count, kind = broadcast_runs, "broadcast"
     runs = count(cost) if count else 0
@@ -219,6 +223,22 @@ def _blas(cost, r, host, dtype, limit, limit_terms):
     terms.append(f"{fmt.seconds(call)} call" + ("s" if cost.flops > matmul_flops else ""))
     return Prediction(call + compute + memory, limit, call, compute, memory, 0.0,
                       "compute" if compute > call else "overhead", terms, limit_terms)
+
+
+def _with_columns(p, cost, pricing, r, host):
+    """A kernel composed of a BLAS call and im2col / col2im (conv2d on numpy): the column matrix's
+    memory traffic (PRICING["column_bytes"]) and its window rows (PRICING["runs"]) after the matmul's time."""
+    count = pricing.get("column_bytes", {}).get(cost.kernel)
+    if count is None:
+        return p
+    traffic = count(cost)
+    memory = traffic / bandwidth(host["bandwidth"], traffic) if traffic else 0.0
+    runs, run_time = strided_runs(cost, pricing, r)
+    terms = [f"columns {fmt.nbytes(traffic)} / {fmt.bandwidth(traffic / memory)}"] if memory else []
+    if runs:
+        terms.append(f"{fmt.count(runs)} runs x {fmt.seconds(run_time / runs)}")
+    return replace(p, seconds=p.seconds + memory + run_time, memory_s=p.memory_s + memory,
+                   compute_s=p.compute_s + run_time, terms=p.terms[:-1] + terms + p.terms[-1:])
 
 
 def _fresh_bytes(written_total, written_big, host):

@@ -1,5 +1,6 @@
 """The column matrix of a convolution (kernels.py's `conv` family): im2col and col2im kernels;
-the convolution's matmul is gemm.py's (register-blocked or tiled by the product's shape).
+the convolution's matmul is gemm.py's (register-blocked or tiled by the product's shape), and
+conv2d / conv2d_backward are those steps composed (backends/conv_compose.py), all on the device.
 
 - im2col: one thread per column-matrix entry (grid-stride), reading the image element its
   window tap lands on, or 0 in the padding. Consecutive threads write consecutive entries of a
@@ -13,12 +14,14 @@ import functools
 
 from numba import cuda
 
+from tinygrad_nm.backends import conv_compose
 from tinygrad_nm.backends.numba_cuda import device as D
 from tinygrad_nm.backends.numba_cuda.jit import kernel
 from tinygrad_nm.backends.numba_cuda.storage import contiguous
 from tinygrad_nm.backends.windows import matrix_shape, output_size
 
-__all__ = ["im2col", "col2im"]
+__all__ = ["im2col", "col2im", "conv2d", "conv2d_backward"]
+conv2d, conv2d_backward = conv_compose.kernels(__package__)  # this package's im2col, matmul, col2im
 
 
 # --- device side ------------------------------------------------------------------------------

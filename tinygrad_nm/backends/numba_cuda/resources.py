@@ -28,6 +28,7 @@ from tinygrad_nm import dtypes
 from tinygrad_nm.backends.gpu_arch import occupancy
 from tinygrad_nm.backends.numba_cuda.device import ASSUMED_OCCUPANCY, NP_TYPES
 from tinygrad_nm.backends.kernels import ACTIVATIONS, KERNELS, TABLE
+from tinygrad_nm.backends.windows import output_size
 
 ARCHS = {"sm_80": (8, 0), "sm_90": (9, 0)}  # A100; H100/H200 (their per-SM limits: backends/gpu_arch.py)
 SPILL_FREE = ("rows", "softmax", "matmul_direct", "matmul_batched_direct", "matmul_tiled", "matmul_register_blocked")  # any spill fails the test
@@ -205,6 +206,12 @@ def _exercise(nc, serving):
             ("a", "alpha", "x"): [(d((4, 6), dtype), -0.5, x), (d((4, 6), dtype), 2.0, xt)],
             ("x", "w", "b", "act"): [(x, w5, b5, act) for act in ACTIVATIONS for b5 in (d((5,), dtype), None)
                                      for w5 in (d((5, 6), dtype),)],
+            # conv2d and its backward (conv_compose: im2col, the matmuls, col2im): 2 groups, with bias
+            ("x", "w", "b", "stride", "dilation", "padding", "groups"):
+                [(d((2, 4, 7, 6), dtype), d((6, 2, *window[0]), dtype), d((6,), dtype), *window[1:], 2) for window in windows],
+            ("x", "w", "g", "stride", "dilation", "padding", "groups", "input_grad", "bias_grad"):
+                [(d((2, 4, 7, 6), dtype), d((6, 2, *window[0]), dtype),
+                  d((2, 6, *output_size((2, 4, 7, 6), *window)), dtype), *window[1:], 2, True, True) for window in windows],
         }
         for name in KERNELS:
             params = tuple(_params(name))

@@ -1,0 +1,64 @@
+"""conv2d and conv2d_backward (kernels.py, family `conv`) composed of a backend's own kernels:
+im2col, a matmul per group, col2im. The python, numpy and numba_cuda backends run them so (on
+numba_cuda every step stays on the device); the cython backend runs its fused native kernel and
+comes here only for what that does not take.
+
+    forward:   cols = im2col(x)                        (C * kh * kw, N * oh * ow)
+               y_k  = w_k (O/G, C/G * kh * kw) @ cols_k  for each group k: one batched matmul,
+                      (G, O/G, C/G * kh * kw) @ (G, C/G * kh * kw, N * oh * ow), since the rows of
+                      the column matrix are channel-major and each group's are one block
+               y    = (O, N, oh, ow) + bias, permuted to (N, O, oh, ow)
+    backward:  g2   = g permuted to (O, N * oh * ow), cut into groups like y
+               dw_k = g2_k @ cols_k^T,  dcols_k = w_k^T @ g2_k,  dx = col2im(dcols),  db = sum(g)
+"""
+import math
+import sys
+
+from tinygrad_nm.backends.windows import output_size
+
+
+def kernels(module_name):
+    """(conv2d, conv2d_backward) on the kernels of the backend module named `module_name`, looked up
+    when called (a backend defines these two while it is still being imported)."""
+
+    class _Backend:
+        def __getattr__(self, kernel):
+            return getattr(sys.modules[module_name], kernel)
+    be = _Backend()
+
+    def grouped_matmul(a, b, groups):
+        """a (G, M, K) @ b (G, K, N): one 2-D matmul when there is one group (the backends' fastest)."""
+        if groups == 1:
+            return be.reshape(be.matmul(be.reshape(a, a.shape[1:]), be.reshape(b, b.shape[1:])),
+                              (1, a.shape[1], b.shape[2]))
+        return be.matmul(a, b)
+
+    def columns(x, w, stride, dilation, padding, groups):
+        """x's column matrix as (G, C/G * kh * kw, N * oh * ow), and w as (G, O/G, C/G * kh * kw)."""
+        cols = be.im2col(x, tuple(w.shape[2:]), stride, dilation, padding)
+        per_group = math.prod(w.shape[1:])
+        return (be.reshape(cols, (groups, per_group, cols.shape[1])),
+                be.reshape(w, (groups, w.shape[0] // groups, per_group)))
+
+    def conv2d(x, w, b, stride, dilation, padding, groups):
+        cols, wg = columns(x, w, stride, dilation, padding, groups)
+        oh, ow = output_size(x.shape, w.shape[2:], stride, dilation, padding)
+        y = be.reshape(grouped_matmul(wg, cols, groups), (w.shape[0], x.shape[0] * oh * ow))
+        if b is not None:
+            y = be.add(y, be.reshape(b, (w.shape[0], 1)))
+        return be.permute(be.reshape(y, (w.shape[0], x.shape[0], oh, ow)), (1, 0, 2, 3))
+
+    def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad):
+        cols, wg = columns(x, w, stride, dilation, padding, groups)
+        o, positions = w.shape[0], cols.shape[2]
+        g2 = be.reshape(be.permute(g, (1, 0, 2, 3)), (groups, o // groups, positions))
+        dw = be.reshape(grouped_matmul(g2, be.permute(cols, (0, 2, 1)), groups), tuple(w.shape))
+        dx = None
+        if input_grad:
+            dcols = grouped_matmul(be.permute(wg, (0, 2, 1)), g2, groups)
+            dx = be.col2im(be.reshape(dcols, (groups * cols.shape[1], positions)), tuple(x.shape),
+                           tuple(w.shape[2:]), stride, dilation, padding)
+        db = be.sum(be.reshape(g2, (o, positions)), (1,), False) if bias_grad else None  # rows: contiguous
+        return dx, dw, db
+
+    return conv2d, conv2d_backward
