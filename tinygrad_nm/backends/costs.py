@@ -58,6 +58,9 @@ class Cost:
     divides: float = 0.0   # of the flops, how many are divisions (several times an add's cost in hardware)
     moved: float = 0.0     # a reduction over axes that are not the trailing ones: the elements a backend
     #                        that first moves them last (PRICING "moves_reduced_axes") copies
+    runs: float = 0.0      # the contiguous runs of a strided walk over the input (NumPy's inner loops): a
+    #                        reduction's elements over its trailing block of reduced (or of kept) axes;
+    #                        max_pool2d's window rows, ow long, one per tap and output row of each plane
 
     @property
     def limit_flops(self):
@@ -143,8 +146,15 @@ def reduction(name, args, out):
     a, axes = as_buf(args[0]), args[1]  # keepdims changes the shape, not the work
     m = math.prod(d for i, d in enumerate(a.shape) if i not in axes)
     moved = a.size if any(i > axes[0] and i not in axes for i in range(len(a.shape))) else 0
+    block, kind = 1, None  # the trailing axes all reduced, or all kept (size-1 axes join either)
+    for i in reversed(range(len(a.shape))):
+        if a.shape[i] == 1:
+            continue
+        if kind is not None and (i in axes) != kind:
+            break
+        kind, block = i in axes, block * a.shape[i]
     return Cost(name, (a.shape,), a.size, 0, a.nbytes + m * a.itemsize, a.size, m * a.itemsize,
-                f"over axes {tuple(axes)}", moved=moved)
+                f"over axes {tuple(axes)}", moved=moved, runs=a.size // block if block else 0)
 
 
 def view(name, args, out):
@@ -297,7 +307,8 @@ def max_pool2d(name, args, out):
     outputs, taps = a.shape[0] * a.shape[1] * oh * ow, kernel[0] * kernel[1]
     written = outputs * (a.itemsize + 8)
     return Cost(name, (a.shape,), outputs * taps, 0, min(a.nbytes, outputs * taps * a.itemsize) + written,
-                outputs * taps, written, f"{kernel[0]}x{kernel[1]} windows, {oh}x{ow} out")
+                outputs * taps, written, f"{kernel[0]}x{kernel[1]} windows, {oh}x{ow} out",
+                runs=a.shape[0] * a.shape[1] * taps * oh)
 
 
 def max_pool2d_backward(name, args, out):

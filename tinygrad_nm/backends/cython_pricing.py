@@ -74,7 +74,8 @@ def pricing(_native, backend, threads, matmul_threads, *helpers):
         "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
         # im2col / col2im: a C loop per short row, as NumPy's (its own run_s); the fused conv2d runs
         # im2col over every tile (backward: again, and col2im when dx is wanted), at im2col's run_s
-        "runs": {**_numpy.PRICING["runs"], "conv2d": (_conv_rows, "im2col"), "conv2d_backward": (_conv_rows, "im2col")},
+        "runs": {"im2col": _numpy.PRICING["runs"]["im2col"], "col2im": _numpy.PRICING["runs"]["col2im"],
+                 "conv2d": (_conv_rows, "im2col"), "conv2d_backward": (_conv_rows, "im2col")},
         "batched_matmul": "delegate",  # a batched matmul too (cython.matmul hands it to NumPy)
         **_module_facts(_native),
     }

@@ -88,7 +88,10 @@ def _conv_columns(cost):
 
 PRICING = {"family": "array_calls", "passes": _PASSES,
            "runs": {"im2col": _window_rows, "col2im": _window_rows,  # kernel -> its strided runs (napkin: run_s)
-                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in ("conv2d", "conv2d_backward")}},
+                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in ("conv2d", "conv2d_backward")},
+                    # np.sum / np.max: one inner loop per run of the trailing reduced (or kept) block
+                    **{k: (lambda c: c.runs, "reduce") for k in ("sum", "max")},
+                    "max_pool2d": (lambda c: c.runs, "im2col")},  # its tap-major copy: window rows, as im2col
            # the composed conv2d's column matrix, moved through memory beside its BLAS calls
            "column_bytes": {k: (lambda c: _conv_columns(c)[0] * _conv_columns(c)[2] * c.itemsize)
                             for k in ("conv2d", "conv2d_backward")},

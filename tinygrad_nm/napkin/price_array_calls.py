@@ -44,7 +44,7 @@ DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "calls": {k: v for 
                                                              (128, 36e-6), (256, 0.16e-3), (512, 1.3e-3),
                                                              (1024, 10.2e-3))],
                  "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9,
-                 "run_s": {"im2col": 9e-9, "col2im": 18e-9, "broadcast": 8e-9}}  # per contiguous run (module docstring)
+                 "run_s": {"im2col": 9e-9, "col2im": 18e-9, "broadcast": 8e-9, "reduce": 15e-9}}  # per contiguous run
 BLAS_CURVE_SIZES = (4, 16, 32, 64, 128, 256, 512)
 
 
@@ -201,6 +201,17 @@ def broadcast_run_cost(be, best_time, repeat):
     return max((times[0] - times[1]) / (256 * 16 - 16 * 16), 0.0)
 
 
+def reduce_run_cost(be, best_time, repeat):
+    """Seconds per inner loop of a reduction: the same 16K elements summed along rows of 4 (4096 rows)
+    and of 64 (256 rows); the difference over the difference in runs."""
+    from tinygrad_nm import dtypes
+    times = []
+    for shape in ((4096, 4), (256, 64)):
+        x = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
+        times.append(best_time(lambda: be.sum(x, (1,), False), 20, repeat))
+    return max((times[0] - times[1]) / (4096 - 256), 0.0)
+
+
 def _blas(cost, r, host, dtype, limit, limit_terms):
     """A matmul (or a kernel built on one: PRICING["blas"]): its multiply-adds at BLAS's rate at this
     size (blas_compute); what a fused kernel adds after it (linear_act: the bias and the activation)
@@ -320,7 +331,8 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
     x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     mask = rng.random(n) < 0.5
     r["select_s"] = best_time(lambda: np.where(mask, x, y), 2, repeat) / n
-    r["run_s"] = {**run_costs(be, best_time, repeat), "broadcast": broadcast_run_cost(be, best_time, repeat)}
+    r["run_s"] = {**run_costs(be, best_time, repeat), "broadcast": broadcast_run_cost(be, best_time, repeat),
+                  "reduce": reduce_run_cost(be, best_time, repeat)}
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); "
         + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in r["calls"].items()) + " us; "
         f"matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "

@@ -81,7 +81,8 @@ from tinygrad_nm.napkin.model import FAMILIES
 from tinygrad_nm.settings import settings
 
 ENV_VAR = "TINYGRAD_NM_RATES"  # settings.rates
-VERSION = 3  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases
+VERSION = 4  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases;
+#             4: a reduction's inner loops (run_s "reduce")
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit Linux
 
 DEFAULTS = {
