@@ -86,16 +86,23 @@ next_seq = itertools.count(-1, -1).__next__
 # The number of the latest in-place write to any tensor (0: none yet). A node recorded after it
 # (a larger number) saved nothing that was written since: the walk checks versions only for the
 # others, so a program that writes only between steps (an optimizer) never pays for the check.
-last_write = [0]
+last_write = 0
 # Whether a graph has ever crossed backends (ops.ToBackend ran): until one has, every node and
 # leaf of a walk is on the root's backend, and the walk does not look each one's kernels up.
-crossed_backends = [False]
+crossed_backends = False
 
 
 def note_write():
     """A tensor's storage is being written in place now: the number of this write (Tensor._written)."""
-    last_write[0] = seq = next_seq()
+    global last_write
+    last_write = seq = next_seq()
     return seq
+
+
+def note_crossing():
+    """A graph now crosses backends (ops.ToBackend): backward walks look up each node's kernels."""
+    global crossed_backends
+    crossed_backends = True
 
 
 def _run_leaf_hooks(hooked):
@@ -120,7 +127,7 @@ def backward(root, grad_buf, retain_graph=False):
     be = here if backends._kernel_wrapper is None else backends.kernels_of(here)
     leaves, t = [], root
     hooked = heap = ready = None  # (hooked, heap: lists when first needed)
-    written, crossing = last_write[0], crossed_backends[0]
+    written, crossing = last_write, crossed_backends
     try:
         if root._ctx is None:  # backward() of a leaf: the gradient is its own
             root._gsum = be.copy(grad_buf) if root.grad is None or root._saved is not None \

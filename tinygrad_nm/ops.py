@@ -14,7 +14,7 @@ input's shape (`unbroadcast`).
 knows which backend it is.
 """
 from tinygrad_nm import backends
-from tinygrad_nm.autograd import Function, crossed_backends, needs_grad
+from tinygrad_nm.autograd import Function, needs_grad, note_crossing
 
 
 # --- binary ---------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ class ToBackend(Function):
     (Tensor._to_backend), so backward is run with the destination's kernels."""
 
     def forward(ctx, be, a, destination, dtype):
-        crossed_backends[0] = True  # backward walks now look up each node's kernels (autograd.backward)
+        note_crossing()
         return destination.from_numpy(be.to_numpy(a), dtype)
 
     def backward(ctx, be, g):
