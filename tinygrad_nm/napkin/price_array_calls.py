@@ -58,6 +58,18 @@ def call_cost(r, kind):
     return r.get("calls", {}).get(kind, CALL_KINDS[kind])
 
 
+def curve_time(flops, curve):
+    """The time of `flops` FLOPs on a curve of measured [FLOPs, seconds] points (log-log
+    interpolation; below the first point, the first point's time)."""
+    if flops <= curve[0][0]:
+        return curve[0][1]
+    for (f0, t0), (f1, t1) in zip(curve, curve[1:]):
+        if flops <= f1:
+            w = (math.log(flops) - math.log(f0)) / (math.log(f1) - math.log(f0))
+            return math.exp(math.log(t0) + w * (math.log(t1) - math.log(t0)))
+    return curve[-1][1] * flops / curve[-1][0]
+
+
 def blas_compute(flops, r, dtype):
     """np.matmul's time for `flops` FLOPs beyond its fixed call cost: read off the curve measured on
     small square matmuls (log-log interpolation; the curve's times include the call), above its
@@ -68,13 +80,7 @@ def blas_compute(flops, r, dtype):
         return flops / rate
     if dtype != "float32":  # the curve is float32's: scale by the large-size rates' ratio
         return blas_compute(flops, r, "float32") * r["blas_flops"]["float32"] / rate
-    if flops <= curve[0][0]:
-        return max(curve[0][1] - call, 0.0)
-    for (f0, t0), (f1, t1) in zip(curve, curve[1:]):
-        if flops <= f1:
-            w = (math.log(flops) - math.log(f0)) / (math.log(f1) - math.log(f0))
-            return max(math.exp(math.log(t0) + w * (math.log(t1) - math.log(t0))) - call, 0.0)
-    return flops / rate
+    return max(curve_time(flops, curve) - call, 0.0)
 
 
 def price(cost, pricing, rates, dtype, scalar_args=False):

@@ -49,6 +49,9 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     if (cost.kernel, dtype) in pricing["compiled_work"]:
         flops, transcendentals, divides = (w * cost.elements for w in pricing["compiled_work"][(cost.kernel, dtype)])
     compute = (flops - divides) / flops_rate + transcendentals * exp_s + divides * div_s
+    curve = r.get("matmul_curve") if matmul and threads == 1 and dtype == "float32" else None
+    if curve and cost.elements * 2 < curve[-1][0]:  # a small product: its measured time at this size
+        compute = max(compute, price_array_calls.curve_time(2 * cost.elements, curve) - call)
     memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
     fresh = _fresh_bytes(cost.out_bytes, cost.out_bytes if cost.out_bytes >= host["mmap_threshold"] else 0.0,
                          host) * host["fresh_page_s_per_byte"]
@@ -75,16 +78,27 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
 
 
 
-def calibrate(be, quick, log, best_time, empty_call):
+def calibrate(be, quick, log, best_time, empty_call, in_program):
     """A compiled host backend (Cython): an empty call of a kernel it delegates to NumPy (add) and of
-    one it compiles itself (relu), and how many threads its parallel kernels use."""
+    one it compiles itself (relu), the latter in a program (`in_program`: between other work, as a
+    training step calls it); its matmul on small square matrices (`matmul_curve`: packing and the
+    call, not the FMA rate, are most of a small product's time; timed in a loop: with its operands
+    evicted, as `in_program` leaves them, a product of a training step measured half that time)."""
     from tinygrad_nm import dtypes
     r = {"call_s": empty_call(be)}
     x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
-    r["native_call_s"] = best_time(lambda: be.relu(x), 2000, 5)
+    r["native_call_s"] = in_program(lambda: be.relu(x))
     r["run_s"] = price_array_calls.run_costs(be, best_time, 5 if quick else 9)
+    rng, curve = np.random.default_rng(0), []
+    for n in price_array_calls.BLAS_CURVE_SIZES[:-1]:  # 4 .. 256
+        a, b = (be.from_numpy(rng.random((n, n)).astype(np.float32), dtypes.float32) for _ in range(2))
+        curve.append([2 * n ** 3, best_time(lambda: be.matmul(a, b), 50 if n <= 64 else 5, 9)])
+    for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
+        curve[i][1] = max(curve[i][1], curve[i - 1][1])
+    r["matmul_curve"] = curve
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us; "
-        "per strided run: " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items()))
+        "per strided run: " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items())
+        + "; small matmuls: " + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve))
     return r
 
 

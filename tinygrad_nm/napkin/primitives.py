@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import framework, native, price_array_calls, rates as rates_mod
+from tinygrad_nm.napkin import framework, native, price_array_calls, price_compiled, rates as rates_mod
 from tinygrad_nm.napkin.model import FAMILIES
 
 
@@ -114,13 +114,18 @@ def measure_host(quick, log):
 
 
 def _in_program(be, repeat=31):
-    """in_program(fn): fn's time between pieces of tinygrad_nm's own work (three Tensor ops on one
-    element of backend `be`), as a kernel runs in a program, less the time of that work alone. The
-    best of many short timings of each: the difference of two undisturbed times."""
+    """in_program(fn): fn's time between pieces of a program's other work, as a kernel runs in a
+    training step, less the time of that work alone: three Tensor ops on one element of backend
+    `be`, and a pass over 2 MiB (the other kernels' data: the core's L1 and L2 no longer hold what
+    fn left there, as in a step, where a small kernel measured 2-3x its time in a loop).
+    The best of many short timings of each: the difference of two undisturbed times."""
     import tinygrad_nm as tnm
     x = tnm.Tensor(np.ones(1, np.float32), backend=be.NAME)
+    other = np.ones(1 << 18, np.float32)  # 1 MiB read, 1 MiB written
+    written = np.empty_like(other)
 
     def work():
+        np.multiply(other, 1.0001, out=written)
         (x * 1.0001 + 1.0) * 2.0
 
     def in_program(fn):
@@ -270,7 +275,9 @@ def measure(quick=False, log=print):
 
 def calibration_extras(family, be, quick):
     """What a family's calibrate() takes beyond (be, quick, log, best_time, empty_call)."""
-    return (_blas_threads, _in_program(be, 15 if quick else 31)) if family is price_array_calls else ()
+    if family is price_array_calls:
+        return _blas_threads, _in_program(be, 15 if quick else 31)
+    return (_in_program(be, 15 if quick else 31),) if family is price_compiled else ()
 
 
 def _blas_info():
