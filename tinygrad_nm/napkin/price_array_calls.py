@@ -284,14 +284,17 @@ def _numpy_inner_loop(kind, n, r, host, dtype, ops):
 
 
 
-def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
-    """`in_program(fn)`: fn's time when it runs between pieces of tinygrad_nm's own work, as a kernel
-    does in a program (caches, branch predictors and BLAS's threads are not left as fn left them)."""
+def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, in_loop):
+    """`in_program(fn)`: fn's time when it runs between pieces of a program's other work, as a kernel
+    does in a training step (caches, branch predictors and BLAS's threads are not left as fn left
+    them). `in_loop(fn)`: its time between three tiny Tensor ops, as in a tight loop of ops; the
+    call kinds and small-BLAS curve measured so (`calls_loop`, `blas_curve_loop`) price the kernels
+    of measure_framework's loops, whose time is the framework's less theirs."""
     repeat = 5 if quick else 9
     r = {"call_s": empty_call(be, repeat=repeat)}
     x0, y0 = np.float32(1.5), np.float32(2.0)  # NumPy scalars: the walkthrough's scalar loops run on these
     r["scalar_call_s"] = best_time(lambda: be.mul(x0, y0), 2000, repeat)
-    r["calls"] = _call_kinds(in_program)
+    r["calls"], r["calls_loop"] = _call_kinds(in_program), _call_kinds(in_loop)
     rng = np.random.default_rng(0)
     blas = {}
     for dtype, n in (("float32", 1024), ("float64", 512 if quick else 1024)):
@@ -309,23 +312,8 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
         blas["float32"] = max(blas["float32"], r["blas_flops_1thread"])
     except ImportError:
         pass
-    curve = []
-    for n in BLAS_CURVE_SIZES:  # small square matmuls: where the time goes before BLAS gets going
-        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
-        # in a program: between two calls BLAS's worker threads go idle, and waking them is part of
-        # a small call's time (on one thread a 64x64x64 matmul takes the same time back to back)
-        t = in_program(lambda: np.matmul(a, b))
-        try:  # as for the large-size rate: all threads are never slower than one on an idle machine
-            from threadpoolctl import threadpool_limits
-            with threadpool_limits(limits=1, user_api="blas"):
-                t = min(t, in_program(lambda: np.matmul(a, b)))
-        except ImportError:
-            pass
-        curve.append([2 * n ** 3, t])
-    curve.append([2 * 1024 ** 3, 2 * 1024 ** 3 / blas["float32"] + r["calls"]["matmul"]])  # joins the large-size rate
-    for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
-        curve[i][1] = max(curve[i][1], curve[i - 1][1])
-    r["blas_curve"] = curve
+    r["blas_curve"] = _small_blas_curve(rng, in_program, blas["float32"], r["calls"]["matmul"])
+    r["blas_curve_loop"] = _small_blas_curve(rng, in_loop, blas["float32"], r["calls_loop"]["matmul"])
     exp_s = {}
     for dtype in ("float32", "float64"):
         x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so exp's own speed shows
@@ -344,11 +332,33 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
         f"matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
         f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {blas_threads()}), "
         f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; small: "
-        + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve[:-1]) +
+        + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in r["blas_curve"][:-1]) +
         f"; exp {exp_s['float32'] * 1e9:.2f} ns "
         f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element; per strided run: "
         + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items()))
     return r
+
+
+def _small_blas_curve(rng, timer, rate, call):
+    """[[FLOPs, seconds]] of np.matmul on small square matrices, each timed by `timer`, ending on a
+    point at the large-size `rate`: where the time goes before BLAS gets going."""
+    curve = []
+    for n in BLAS_CURVE_SIZES:
+        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
+        # in a program: between two calls BLAS's worker threads go idle, and waking them is part of
+        # a small call's time (on one thread a 64x64x64 matmul takes the same time back to back)
+        t = timer(lambda: np.matmul(a, b))
+        try:  # as for the large-size rate: all threads are never slower than one on an idle machine
+            from threadpoolctl import threadpool_limits
+            with threadpool_limits(limits=1, user_api="blas"):
+                t = min(t, timer(lambda: np.matmul(a, b)))
+        except ImportError:
+            pass
+        curve.append([2 * n ** 3, t])
+    curve.append([2 * 1024 ** 3, 2 * 1024 ** 3 / rate + call])  # joins the large-size rate
+    for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
+        curve[i][1] = max(curve[i][1], curve[i - 1][1])
+    return curve
 
 
 def _call_kinds(in_program):

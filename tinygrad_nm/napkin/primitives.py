@@ -113,11 +113,11 @@ def measure_host(quick, log):
     return host
 
 
-def _in_program(be, repeat=31):
+def _in_program(be, repeat=31, evict=True):
     """in_program(fn): fn's time between pieces of a program's other work, as a kernel runs in a
     training step, less the time of that work alone: three Tensor ops on one element of backend
-    `be`, and a pass over 2 MiB (the other kernels' data: the core's L1 and L2 no longer hold what
-    fn left there, as in a step, where a small kernel measured 2-3x its time in a loop).
+    `be`, and (`evict`) a pass over 2 MiB (the other kernels' data: the core's L1 and L2 no longer
+    hold what fn left there, as in a step, where a small kernel measured 2-3x its time in a loop).
     The best of many short timings of each: the difference of two undisturbed times."""
     import tinygrad_nm as tnm
     x = tnm.Tensor(np.ones(1, np.float32), backend=be.NAME)
@@ -125,7 +125,8 @@ def _in_program(be, repeat=31):
     written = np.empty_like(other)
 
     def work():
-        np.multiply(other, 1.0001, out=written)
+        if evict:
+            np.multiply(other, 1.0001, out=written)
         (x * 1.0001 + 1.0) * 2.0
 
     def in_program(fn):
@@ -266,8 +267,10 @@ def measure(quick=False, log=print):
         if measured:
             data[family.FAMILY] = measured
         if family is price_array_calls:  # the framework's own cost, around the cheapest kernels there are
-            calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(data), "calibrated", "in memory")
-            data["framework"] = measure_framework(be, calibrated, log)
+            loop = {**data, family.FAMILY: {**measured, "calls": measured.pop("calls_loop"),
+                                            "blas_curve": measured.pop("blas_curve_loop")}}
+            calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(loop), "calibrated", "in memory")
+            data["framework"] = measure_framework(be, calibrated, log)  # (its loops run kernels as a loop does)
     data["seconds"] = round(time.perf_counter() - start, 2)
     log(f"calibrated in {data['seconds']:.1f} s")
     return data
@@ -276,7 +279,7 @@ def measure(quick=False, log=print):
 def calibration_extras(family, be, quick):
     """What a family's calibrate() takes beyond (be, quick, log, best_time, empty_call)."""
     if family is price_array_calls:
-        return _blas_threads, _in_program(be, 15 if quick else 31)
+        return _blas_threads, _in_program(be, 15 if quick else 31), _in_program(be, 15 if quick else 31, evict=False)
     return (_in_program(be, 15 if quick else 31),) if family is price_compiled else ()
 
 
