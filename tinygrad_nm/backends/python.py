@@ -48,25 +48,25 @@ _WORK = {
     "relu": {"frame": 1, "op": 1.5},         # compare; negatives also test x == x (nan stays nan)
     "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
     "tanh_backward": {"loop": 1, "op": 2}, "where": {"loop": 1, "op": 1},
-    "matmul": {"madd": 1},                   # per multiply-add: sum(map(mul, row, column))
-    "linear_act": {"madd": 1},               # matmul's, then add and activation: small beside it
+    "matmul": {"madd": 1}, "linear_act": {"madd": 1},  # sum(map(mul, row, column)); linear_act: then the epilogue
     "axpy": {"loop": 1, "op": 2},            # [y + alpha * v for y, v in zip(a, x)]
     "sum": {"iter": 1},                      # math.fsum over each run (python_math.fsum)
     "max": {"iter": 1, "loop": 1, "op": 1},  # builtin max, then a NaN scan in a generator
     "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},  # gather offsets, then gather
     "setitem": {"loop": 1, "op": 2}, "index_add": {"loop": 1, "op": 2},
     "softmax": {"loop": 2, "op": 3, "iter": 2}, "log_softmax": {"loop": 2, "op": 3, "iter": 2},
-    "softmax_backward": {"loop": 1, "op": 2, "builtin": 1, "iter": 1},
-    "log_softmax_backward": {"loop": 1, "op": 3, "iter": 1},
+    "softmax_backward": {"loop": 1, "op": 2, "builtin": 1, "iter": 1}, "log_softmax_backward": {"loop": 1, "op": 3, "iter": 1},
     "cross_entropy": {"loop": 2, "op": 3, "iter": 2, "builtin": 1}, "cross_entropy_backward": {"loop": 1, "op": 1},
     "reshape": {}, "item": {}, "copy": {}, "full": {},  # no per-element work (copies: pointer traffic)
     "im2col": {"loop": 2, "op": 2},  # windows.sources builds each source position, then the gather
     "col2im": {"loop": 2, "op": 3},  # the same positions, then a test and an add per entry
     "conv2d": {"madd": 1}, "conv2d_backward": {"madd": 1},  # conv_compose: matmul's, beside which im2col is small
 }
+# _reduce: a permute first unless the reduced axes are trailing, per output a slice and a call; matmul: per
+# output a map and a sum (napkin's calibrated output_s)
 PRICING = {"family": "interpreter", "work": {**_WORK, **_POOL_WORK}, "moves_reduced_axes": ("sum", "max"),
-           # _reduce: a permute first unless the reduced axes are trailing; per output, a slice and a call
-           "per_output": dict.fromkeys(("sum", "max"), {"loop": 1, "frame": 2, "builtin": 1}),
+           "per_output": {**dict.fromkeys(("sum", "max"), {"loop": 1, "frame": 2, "builtin": 1}),
+                          "matmul": {"output": 1}, "linear_act": {"output": 1}},
            "scalar_operand": dict.fromkeys(("add", "sub", "mul", "lt", "le", "gt", "ge", "eq", "ne"), _SCALAR_OPERAND)}
 
 

@@ -16,6 +16,7 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 
 FAMILY = "interpreter"
 DEFAULT_RATES = {"call_s": 0.7e-6, "madd_s": 28e-9,  # machine notes: CPython ~28 ns per multiply-add
+                 "output_s": 150e-9,  # per output of sum(map(mul, row, column)): the map, the sum call
                  "builtin_s": 35e-9, "frame_s": 45e-9, "op_s": 10e-9, "loop_s": 25e-9, "iter_s": 8e-9}
 _GENERIC = {"loop": 1, "op": 1}
 
@@ -72,7 +73,13 @@ def calibrate(be, quick, log, best_time, empty_call):
         return x * 1.5 + 0.5
 
     r = {"call_s": empty_call(be, repeat=repeat)}
-    r["madd_s"] = best_time(lambda: [sum(map(mul, row, col)) for row in rows for col in rows], 1, repeat) / (16 * 16 * 256)
+    # sum(map(mul, row, col)) per output: 256 long (16 x 16 outputs) and 16 long (64 x 64 outputs);
+    # t / outputs = output_s + length * madd_s at both lengths gives the two
+    short = [rng.random(16).tolist() for _ in range(64)]
+    per_long = best_time(lambda: [sum(map(mul, row, col)) for row in rows for col in rows], 1, repeat) / (16 * 16)
+    per_short = best_time(lambda: [sum(map(mul, row, col)) for row in short for col in short], 1, repeat) / (64 * 64)
+    r["madd_s"] = max((per_long - per_short) / (256 - 16), per_long / 256 / 2)
+    r["output_s"] = max(per_short - 16 * r["madd_s"], 0.0)
     r["builtin_s"] = best_time(lambda: list(map(add, xs, ys)), 1, repeat) / n
     r["frame_s"] = best_time(lambda: list(map(identity, xs)), 1, repeat) / n
     r["op_s"] = max(best_time(lambda: list(map(madd, xs)), 1, repeat) / n - r["frame_s"], 0.0) / 2
