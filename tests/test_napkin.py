@@ -141,10 +141,13 @@ def test_numpy_add_is_memory_bound(default_rates):
     assert e.parts[0].prediction.bound == "memory"
 
 
-def test_python_matmul_pays_per_multiply_add(default_rates):
+def test_python_matmul_pays_per_multiply_add_and_per_output(default_rates):
     e = tnm.napkin.estimate("matmul", (32, 32), (32, 32), backend="python")
     r = default_rates["interpreter"]
-    assert e.seconds == pytest.approx(r["call_s"] + 32 ** 3 * r["madd_s"])
+    assert e.seconds == pytest.approx(r["call_s"] + 32 ** 3 * r["madd_s"] + 32 ** 2 * r["output_s"])
+    # a short inner dimension: the per-output cost (a map and a sum call) dominates
+    short = tnm.napkin.estimate("matmul", (256, 4), (4, 256), backend="python")
+    assert short.seconds == pytest.approx(r["call_s"] + 256 * 256 * (4 * r["madd_s"] + r["output_s"]))
     assert "multiply-adds" in str(e)
 
 
@@ -229,7 +232,7 @@ def test_python_primitives_measure_positive_rates():
     be = next(backends.load(n) for n in backends.available_backends()
               if backends.load(n).PRICING["family"] == price_interpreter.FAMILY)
     r = price_interpreter.calibrate(be, True, lambda line: None, primitives.best_time, primitives.empty_call)
-    assert set(r) == {"call_s", "madd_s", "builtin_s", "frame_s", "op_s", "loop_s", "iter_s"}
+    assert set(r) == {"call_s", "madd_s", "output_s", "builtin_s", "frame_s", "op_s", "loop_s", "iter_s"}
     assert all(v >= 0 for v in r.values()) and r["madd_s"] > 0
 
 
