@@ -26,6 +26,7 @@ from tinygrad_nm import Tensor
 from tinygrad_nm.examples.walkthrough import make_rectangles
 
 from scalar_program import START_WEIGHTS, train
+from pairing import best as _best
 
 try:
     import torch
@@ -37,11 +38,6 @@ EPOCHS = settings.bench_epochs
 QUICK = settings.bench_mode == "quick"  # conftest sets it from --quick/--full
 PROGRAM_EPOCHS = settings.bench_program_epochs or (3 if QUICK else 300)
 _reference = {}  # group -> the reference's best time, for the ratio in the second test
-
-
-def _best(benchmark):
-    stats = getattr(benchmark, "stats", None)
-    return stats.stats.min if stats is not None else None
 
 
 def _ratio(benchmark, group, label):

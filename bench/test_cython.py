@@ -30,6 +30,7 @@ from tinygrad_nm.settings import settings
 from tinygrad_nm import Tensor
 from tinygrad_nm import functional as F
 from tinygrad_nm.backends import numpy as npb
+from pairing import best as _best
 
 cy = pytest.importorskip("tinygrad_nm.backends.cython")
 if cy.unavailable_reason():
@@ -39,12 +40,6 @@ _native = cy._native
 QUICK = settings.bench_mode == "quick"
 THREADS = cy.num_threads()
 ROUNDS = 5 if QUICK else 15  # interleaved blocks
-
-
-def _best(benchmark):
-    """pytest-benchmark's fastest round, or None with --benchmark-disable (nothing timed)."""
-    stats = getattr(benchmark, "stats", None)
-    return stats.stats.min if stats is not None else None
 
 
 def _fastest(fn, calls):

@@ -12,16 +12,12 @@ import numpy as np
 import pytest
 
 from tinygrad_nm import Tensor, no_grad
+from pairing import best as _best
 
 OPS = ["log2", "log1p", "expm1", "floor", "ceil", "trunc", "round"]
 NUMPY = {"log2": np.log2, "log1p": np.log1p, "expm1": np.expm1, "floor": np.floor, "ceil": np.ceil,
          "trunc": np.trunc, "round": np.rint}
 _reference = {}  # group -> the reference's best time
-
-
-def _best(benchmark):
-    stats = getattr(benchmark, "stats", None)
-    return stats.stats.min if stats is not None else None
 
 
 def _ratio(benchmark, label):

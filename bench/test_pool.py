@@ -21,6 +21,7 @@ import tinygrad_nm as tnm
 import tinygrad_nm.nn.functional as F
 from tinygrad_nm import Tensor
 from tinygrad_nm.settings import settings
+from pairing import best as _best, one_torch_thread as _one_torch_thread
 
 try:
     import torch
@@ -83,20 +84,6 @@ def _host_max_pool2d(x, k=2):
     empty = ~inside.any(-1)
     flat = (np.arange(n * c)[:, None] * (h * w) + np.where(empty, 0, indices)).reshape(-1)
     return x.reshape(-1)[Tensor(flat, backend=x.backend)].reshape(n, c, oh, ow)
-
-
-class _one_torch_thread:
-    def __enter__(self):
-        self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.threads)
-
-
-def _best(benchmark):
-    stats = getattr(benchmark, "stats", None)
-    return stats.stats.min if stats is not None else None
 
 
 @needs_torch

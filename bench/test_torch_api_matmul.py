@@ -17,16 +17,12 @@ import pytest
 import tinygrad_nm as tnm
 from tinygrad_nm import Tensor
 from tinygrad_nm.settings import settings
+from pairing import best as _best
 
 QUICK = settings.bench_mode == "quick"
 SIZES = [1 << 10, 1 << 16] if QUICK else [1 << 10, 1 << 14, 1 << 18, 1 << 22]  # output elements: 1K .. 4M
 SIDE = 16  # the matrices of a batch: 16x16, so a batch of B has 256 B output elements
 _reference = {}  # group -> the reference's best time
-
-
-def _best(benchmark):
-    stats = getattr(benchmark, "stats", None)
-    return stats.stats.min if stats is not None else None
 
 
 def _ratio(benchmark, label):

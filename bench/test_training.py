@@ -21,6 +21,7 @@ import pytest
 import tinygrad_nm as tnm
 from tinygrad_nm.settings import settings
 from tinygrad_nm import Tensor, data, functional as F, nn, optim
+from pairing import best as _best, one_torch_thread as _one_torch_thread
 
 try:
     import torch
@@ -91,20 +92,6 @@ def _paired(reference, epoch, rounds):
             fn()
             times.append(time.perf_counter() - start)
     return min(ours_s), min(torch_s)
-
-
-class _one_torch_thread:
-    def __enter__(self):
-        self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.threads)
-
-
-def _best(benchmark):
-    stats = getattr(benchmark, "stats", None)
-    return stats.stats.min if stats is not None else None
 
 
 @needs_torch

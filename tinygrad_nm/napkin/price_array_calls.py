@@ -29,7 +29,7 @@ from dataclasses import replace
 import numpy as np
 
 from tinygrad_nm.napkin import fmt
-from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
+from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit, log_interpolate
 
 FAMILY = "array_calls"
 # a NumPy call's fixed cost by kind (module docstring); defaults measured so on the machine notes' VM
@@ -59,15 +59,10 @@ def call_cost(r, kind):
 
 
 def curve_time(flops, curve):
-    """The time of `flops` FLOPs on a curve of measured [FLOPs, seconds] points (log-log
-    interpolation; below the first point, the first point's time)."""
-    if flops <= curve[0][0]:
-        return curve[0][1]
-    for (f0, t0), (f1, t1) in zip(curve, curve[1:]):
-        if flops <= f1:
-            w = (math.log(flops) - math.log(f0)) / (math.log(f1) - math.log(f0))
-            return math.exp(math.log(t0) + w * (math.log(t1) - math.log(t0)))
-    return curve[-1][1] * flops / curve[-1][0]
+    """The time of `flops` FLOPs on a curve of measured [FLOPs, seconds] points (roofline's
+    log_interpolate; past the last point, at its rate)."""
+    t = log_interpolate(flops, curve)
+    return curve[-1][1] * flops / curve[-1][0] if t is None else t
 
 
 def blas_compute(flops, r, dtype):

@@ -26,15 +26,23 @@ class Prediction:
         return " + ".join(self.terms) if self.terms else "0"
 
 
-def bandwidth(curve, ws_bytes):
-    """Copy bandwidth for a working set of ws_bytes, interpolated on log(bytes) between measured points."""
-    if ws_bytes <= curve[0][0]:
-        return curve[0][1]
-    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
-        if ws_bytes <= x1:
-            f = (math.log(ws_bytes) - math.log(x0)) / (math.log(x1) - math.log(x0))
+def log_interpolate(x, points):
+    """y at x on measured [x, y] points (x rising), interpolated on log-log between the two around
+    it; the first y at or below the first x; None past the last x (each caller extends its own way)."""
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x <= x1:
+            f = (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0))
             return math.exp(math.log(y0) + f * (math.log(y1) - math.log(y0)))
-    return curve[-1][1]
+    return None
+
+
+def bandwidth(curve, ws_bytes):
+    """Copy bandwidth for a working set of ws_bytes, interpolated between measured points (the last
+    point's beyond them)."""
+    bw = log_interpolate(ws_bytes, curve)
+    return curve[-1][1] if bw is None else bw
 
 
 def host_limit(cost, rates, dtype):
