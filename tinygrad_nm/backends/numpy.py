@@ -31,7 +31,7 @@ _PASSES = {
     "sigmoid": [("stream", 1, 1), ("stream", 1, 1), ("exp", 1, 1), ("stream", 1, 1), ("stream", 1, 1),
                 ("stream", 1, 1), ("stream", 2, 1), ("stream", 1, 0.25), ("select", 2.25, 1, 1, "where")],
     "relu": [("scalar", 1, 1, 3)],                    # np.maximum(a, 0): compare, NaN test, pick; not SIMD
-    "relu_backward": [("stream", 1, 0.25), ("select", 1.25, 1, 1, "where")],  # where(x > 0, g, 0)
+    "relu_backward": [("stream", 1, 0.25), ("stream", 0.25, 1), ("stream", 2, 1)],  # x > 0, -mask, g & mask
     "sigmoid_backward": [("stream", 2, 1), ("stream", 1, 1), ("stream", 2, 1)],  # g * y * (1 - y)
     "tanh_backward": [("stream", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],     # g * (1 - y * y)
     "sum": [("scalar", 1, 0, 1, "reduce")],           # pairwise summation: scalar adds
@@ -180,6 +180,13 @@ def relu(a):
 
 
 def relu_backward(x, g):
+    # g where x > 0, else +0 (as np.where(x > 0, g, 0), bit for bit: NaN and -0 included), without a
+    # branch per element: g's bits AND a mask of all ones (kept) or zeros. np.where branches, and on
+    # activations of random sign it mispredicts half the time: 5.3 against 1.0 ms on 64x32x26x26.
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype.kind == "f":
+        bits = np.dtype(f"i{g.dtype.itemsize}")
+        keep = np.negative(np.greater(x, 0).view(np.int8), dtype=bits)  # True (1) -> -1: every bit set
+        return np.bitwise_and(g.view(bits), keep).view(g.dtype)
     return np.where(x > 0, g, 0).astype(g.dtype, copy=False)
 
 
