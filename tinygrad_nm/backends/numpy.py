@@ -72,9 +72,9 @@ def _window_rows(cost):
 
 def _conv_columns(cost):
     """(column-matrix entries, window rows per pass, passes over the columns) of the composed conv2d
-    (conv_compose.py): forward, im2col written then read by the matmul; backward, im2col again, and
-    for dx the columns' gradient written, then read by col2im's strided adds, which also update the
-    image (about the columns' size again)."""
+    (conv_compose.py): forward, im2col written then read by the matmul; backward, the forward's
+    columns read again (kept for it: no second im2col), and for dx the columns' gradient written,
+    then read by col2im's strided adds, which also update the image (about the columns' size again)."""
     x, w = cost.shapes[0], cost.shapes[1]
     if cost.kernel == "conv2d":
         entries = cost.elements * x[1] / (w[0] * w[1])  # multiply-adds * G / O
@@ -83,7 +83,7 @@ def _conv_columns(cost):
     once = g[0] * g[1] * g[2] * g[3] * w[1] * w[2] * w[3]
     entries = once * x[1] / (w[0] * w[1])
     dx = cost.elements > once
-    return entries, entries / g[3] * (2 if dx else 1), 2 + (4 if dx else 0)
+    return entries, (entries / g[3] if dx else 0.0), 1 + (4 if dx else 0)
 
 
 PRICING = {"family": "array_calls", "passes": _PASSES,
