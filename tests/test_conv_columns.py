@@ -113,3 +113,21 @@ def test_layers_against_torch_with_the_kept_columns(backend, rng):
     (torch.relu(torch.nn.functional.conv2d(px, pw, pb, padding=(0, 1))) * torch.tensor(up)).sum().backward()
     for ours, ref in ((tx, px), (tw, pw), (tb, pb)):
         np.testing.assert_allclose(ours.grad.numpy(), ref.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("chunk", [1, 1500, 10 ** 9])  # 1 sample per chunk (672 entries each), 2, all
+@pytest.mark.parametrize("groups", [1, 2])
+def test_numpy_input_gradient_in_chunks_of_samples_against_torch(monkeypatch, rng, chunk, groups):
+    """The numpy backend makes dx a few samples at a time (numpy._conv_input_grad); every chunk size
+    gives PyTorch's dx, with groups, stride, dilation and uneven padding."""
+    torch = pytest.importorskip("torch")
+    from tinygrad_nm.backends import numpy as nb
+    monkeypatch.setattr(nb, "_DX_CHUNK", chunk)
+    x, w = rng.standard_normal((5, 4, 9, 8)), rng.standard_normal((6, 4 // groups, 3, 2))
+    stride, dilation, padding = (2, 1), (1, 2), ((1, 2), (0, 1))
+    px = torch.tensor(np.pad(x, ((0, 0), (0, 0), *padding)), requires_grad=True)
+    y = torch.nn.functional.conv2d(px, torch.tensor(w), stride=stride, dilation=dilation, groups=groups)
+    g = rng.standard_normal(tuple(y.shape))
+    y.backward(torch.tensor(g))
+    dx, dw, _ = nb.conv2d_backward(x, w, g, stride, dilation, padding, groups, True, False)
+    np.testing.assert_allclose(dx, px.grad.numpy()[:, :, 1:-2, :-1], rtol=1e-10, atol=1e-10)

@@ -5,6 +5,7 @@ axes left (`w[i]`, `x * y` on 0-d data): NumPy computes on its scalars about fiv
 times faster than on 0-d arrays, and the walkthrough's scalar loops live on them.
 Every kernel is one or two NumPy calls; see kernels.py for what each computes.
 """
+import math
 import operator
 
 import numpy as np
@@ -292,24 +293,56 @@ def im2col(a, kernel, stride, dilation, padding):
 
 
 def col2im(cols, shape, kernel, stride, dilation, padding):
-    # the adjoint, as kh * kw strided adds of whole (C, N, oh, ow) blocks: taps of the same
-    # window offset never overlap each other, so each add is a plain vectorised += (no np.add.at).
     # The image is filled channel-major, (C, N, H, W) as the columns are, and returned as its
     # (N, C, H, W) view: the adds then walk both in the same order (7.4 against 11.6 ms on
     # 288 x 36864 -> 64x32x26x26), and a conv backward next permutes it back to (C, N) for free.
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     n, c, h, w = shape
     (top, bottom), (left, right) = padding
-    oh, ow = output_size(shape, kernel, stride, dilation, padding)
     image = np.zeros((c, n, h + top + bottom, w + left + right), dtype=cols.dtype)
-    blocks = cols.reshape(c, kh, kw, n, oh, ow)
-    for i in range(kh):
-        for j in range(kw):
-            image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[:, i, j]
+    _col2im_add(cols, image, kernel, stride, dilation, output_size(shape, kernel, stride, dilation, padding))
     return image[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3)
 
 
-conv2d, conv2d_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
+def _col2im_add(cols, image, kernel, stride, dilation, out):
+    """image (C, n, padded H, padded W) += col2im of cols (C * kh * kw, n * oh * ow), as kh * kw
+    strided adds of whole (C, n, oh, ow) blocks: taps of the same window offset never overlap each
+    other, so each add is a plain vectorised += (no np.add.at)."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
+    blocks = cols.reshape(image.shape[0], kh, kw, image.shape[1], oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[:, i, j]
+
+
+conv2d, _composed_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
+_DX_CHUNK = 1 << 21  # entries of the columns' gradient made at a time (8 MiB of float32)
+
+
+def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad):
+    """conv_compose's, but dx made a few samples at a time (_conv_input_grad)."""
+    _, dw, db = _composed_backward(x, w, g, stride, dilation, padding, groups, False, bias_grad)
+    return (_conv_input_grad(w, g, x.shape, stride, dilation, padding, groups) if input_grad else None), dw, db
+
+
+def _conv_input_grad(w, g, shape, stride, dilation, padding, groups):
+    """conv2d's dx: the columns' gradient w_k^T @ g_k for a few samples at a time (at most _DX_CHUNK
+    entries), each chunk added into dx by col2im as soon as it is made. The whole (C * kh * kw) x
+    (N * oh * ow) matrix would be fresh pages every step (above malloc's mmap threshold) read back
+    from memory; a chunk is reused memory, still in cache (19.0 against 23.3 ms for the bench's
+    second layer: 288 x 64 @ 64 x 36864 and its col2im)."""
+    n, c, h, width = shape
+    (top, bottom), (left, right) = padding
+    kernel, (o, per_group) = tuple(w.shape[2:]), (w.shape[0], math.prod(w.shape[1:]))
+    oh, ow = output_size(shape, kernel, stride, dilation, padding)
+    wt = w.reshape(groups, o // groups, per_group).transpose(0, 2, 1)  # (G, C/G * kh * kw, O/G)
+    image = np.zeros((c, n, h + top + bottom, width + left + right), dtype=np.result_type(w, g))
+    step = _DX_CHUNK // (c * kernel[0] * kernel[1] * oh * ow or 1) or 1  # samples per chunk (max: a kernel here)
+    for n0 in range(0, n, step):
+        n1 = n0 + step if n0 + step < n else n
+        gk = g[n0:n1].transpose(1, 0, 2, 3).reshape(groups, o // groups, (n1 - n0) * oh * ow)
+        dcols = matmul(wt[0], gk[0]) if groups == 1 else matmul(wt, gk)
+        _col2im_add(dcols.reshape(c * kernel[0] * kernel[1], -1), image[:, n0:n1], kernel, stride, dilation, (oh, ow))
+    return image[:, :, top:top + h, left:left + width].transpose(1, 0, 2, 3)
 
 
 # --- linear layer and activation: the same three calls the unfused ops make -------------------
