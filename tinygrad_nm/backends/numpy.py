@@ -336,7 +336,7 @@ def _conv_input_grad(w, g, shape, stride, dilation, padding, groups):
     oh, ow = output_size(shape, kernel, stride, dilation, padding)
     wt = w.reshape(groups, o // groups, per_group).transpose(0, 2, 1)  # (G, C/G * kh * kw, O/G)
     image = np.zeros((c, n, h + top + bottom, width + left + right), dtype=np.result_type(w, g))
-    step = _DX_CHUNK // (c * kernel[0] * kernel[1] * oh * ow or 1) or 1  # samples per chunk (max: a kernel here)
+    step = _DX_CHUNK // (c * kernel[0] * kernel[1] * oh * ow or 1) or 1  # samples per chunk (no max(): a kernel here)
     for n0 in range(0, n, step):
         n1 = n0 + step if n0 + step < n else n
         gk = g[n0:n1].transpose(1, 0, 2, 3).reshape(groups, o // groups, (n1 - n0) * oh * ow)
