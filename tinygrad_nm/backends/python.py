@@ -75,7 +75,7 @@ def unavailable_reason(): return None  # always available: plain Python
 
 class PyBuffer:
     """Flat row-major storage: `data` (list), `shape` (tuple), `dtype` (a DType)."""
-    __slots__ = ("data", "shape", "dtype")
+    __slots__ = ("data", "shape", "dtype", "__weakref__")  # weak references: conv_compose keeps columns per x
 
     def __init__(self, data, shape, dtype):
         self.data, self.shape, self.dtype = data, shape, dtype

@@ -191,7 +191,7 @@ def grid(n):
 class CudaBuffer:
     """A view over device storage: `data` (a flat 1-D device array), `shape`, `strides` and
     `offset` in elements, `dtype` (a DType)."""
-    __slots__ = ("data", "shape", "strides", "offset", "dtype")
+    __slots__ = ("data", "shape", "strides", "offset", "dtype", "__weakref__")  # conv_compose keeps columns per x
 
     def __init__(self, data, shape, strides, offset, dtype):
         self.data, self.shape, self.strides, self.offset, self.dtype = data, shape, strides, offset, dtype

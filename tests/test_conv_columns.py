@@ -1,0 +1,135 @@
+"""The composed conv2d (backends/conv_compose.py) keeps the forward's column matrix for the backward
+while gradients are enabled: the backward then runs no im2col and gives the same numbers as one that
+makes its own; nothing is kept under no_grad; a kept matrix is used only for the same x and the same
+geometry, once, and goes when x does. On backends whose conv2d is not composed (cython's fused
+kernel calls no im2col) there is nothing to keep and the test says so."""
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import tinygrad_nm as tnm
+import tinygrad_nm.nn.functional as F
+from tinygrad_nm import Tensor, dtypes
+
+GEOMETRY = ((1, 1), (1, 1), ((1, 0), (0, 1)), 1)  # stride, dilation, padding (uneven), groups
+
+
+@pytest.fixture
+def spy(backend, monkeypatch):
+    """The backend module, with its im2col calls counted (conv_compose looks it up at each call)."""
+    module = tnm.backends.load(backend)
+    calls = []
+    real = module.im2col
+
+    def im2col(*args):
+        cols = real(*args)
+        try:
+            calls.append(weakref.ref(cols))
+        except TypeError:  # a buffer type without weak references
+            calls.append(None)
+        return cols
+    monkeypatch.setattr(module, "im2col", im2col)
+    monkeypatch.setattr(module, "calls", calls, raising=False)
+    return module
+
+
+def to(module, a):
+    return module.from_numpy(np.asarray(a, dtype=np.float64), dtypes.float64)
+
+
+def back(module, buf):
+    return np.asarray(module.to_numpy(buf))
+
+
+def _composed(module, rng):
+    x = to(module, rng.standard_normal((1, 1, 3, 3)))
+    with tnm.no_grad():
+        module.conv2d(x, to(module, np.ones((1, 1, 1, 1))), None, *GEOMETRY)
+    composed = bool(module.calls)
+    module.calls.clear()
+    if not composed:
+        pytest.skip("this backend's conv2d is not composed of im2col: it keeps no column matrix")
+
+
+def test_backward_reuses_the_forwards_columns_with_the_same_numbers(spy, rng):
+    _composed(spy, rng)
+    x, w = to(spy, rng.standard_normal((2, 3, 6, 5))), to(spy, rng.standard_normal((4, 3, 3, 2)))
+    y = spy.conv2d(x, w, None, *GEOMETRY)
+    g = to(spy, rng.standard_normal(back(spy, y).shape))
+    assert len(spy.calls) == 1
+    reused = spy.conv2d_backward(x, w, g, *GEOMETRY, True, True)
+    assert len(spy.calls) == 1  # no second im2col
+    fresh = spy.conv2d_backward(x, w, g, *GEOMETRY, True, True)  # taken once: this one makes its own
+    assert len(spy.calls) == 2
+    for a, b in zip(reused, fresh):
+        np.testing.assert_allclose(back(spy, a), back(spy, b), rtol=1e-12, atol=1e-12)
+
+
+def test_nothing_kept_under_no_grad_nor_for_another_x_or_geometry(spy, rng):
+    _composed(spy, rng)
+    x, w = to(spy, rng.standard_normal((2, 3, 6, 5))), to(spy, rng.standard_normal((4, 3, 3, 2)))
+    g = to(spy, rng.standard_normal(back(spy, spy.conv2d(x, w, None, *GEOMETRY)).shape))
+    spy.conv2d_backward(x, w, g, *GEOMETRY, True, False)  # takes what that forward kept
+    spy.calls.clear()
+    with tnm.no_grad():
+        spy.conv2d(x, w, None, *GEOMETRY)
+    spy.conv2d_backward(x, w, g, *GEOMETRY, True, False)
+    assert len(spy.calls) == 2  # the no_grad forward kept nothing
+    spy.conv2d(x, w, None, *GEOMETRY)
+    other = to(spy, back(spy, x))  # equal values, another array
+    spy.conv2d_backward(other, w, g, *GEOMETRY, True, False)
+    assert len(spy.calls) == 4
+    spy.conv2d(x, w, None, (1, 1), (1, 1), ((0, 0), (0, 0)), 1)  # kept for the unpadded geometry
+    spy.conv2d_backward(x, w, g, *GEOMETRY, True, False)  # the padded one: not that matrix
+    assert len(spy.calls) == 6
+
+
+def test_kept_columns_go_with_x(spy, rng):
+    _composed(spy, rng)
+    w = to(spy, rng.standard_normal((4, 3, 3, 2)))
+    x = to(spy, rng.standard_normal((2, 3, 6, 5)))
+    spy.conv2d(x, w, None, *GEOMETRY)
+    kept = spy.calls[-1]
+    if kept is None:
+        pytest.skip("this backend's column matrix takes no weak reference: cannot watch it go")
+    assert kept() is not None  # kept for a backward
+    del x
+    gc.collect()
+    assert kept() is None  # x gone: its columns too
+    x = to(spy, rng.standard_normal((2, 3, 6, 5)))  # perhaps at the old one's address
+    spy.calls.clear()
+    spy.conv2d_backward(x, w, to(spy, rng.standard_normal((2, 4, 5, 5))), *GEOMETRY, True, False)
+    assert len(spy.calls) == 1  # makes its own columns
+
+
+def test_layers_against_torch_with_the_kept_columns(backend, rng):
+    """F.conv2d forward + backward (the op's path, the columns kept) against PyTorch."""
+    torch = pytest.importorskip("torch")
+    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    tx, tw, tb = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    up = rng.standard_normal((2, 4, 5, 7))
+    (F.relu(F.conv2d(tx, tw, tb, padding=(0, 1))) * Tensor(up)).sum().backward()
+    (torch.relu(torch.nn.functional.conv2d(px, pw, pb, padding=(0, 1))) * torch.tensor(up)).sum().backward()
+    for ours, ref in ((tx, px), (tw, pw), (tb, pb)):
+        np.testing.assert_allclose(ours.grad.numpy(), ref.grad.numpy(), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("chunk", [1, 1500, 10 ** 9])  # 1 sample per chunk (672 entries each), 2, all
+@pytest.mark.parametrize("groups", [1, 2])
+def test_numpy_input_gradient_in_chunks_of_samples_against_torch(monkeypatch, rng, chunk, groups):
+    """The numpy backend makes dx a few samples at a time (numpy._conv_input_grad); every chunk size
+    gives PyTorch's dx, with groups, stride, dilation and uneven padding."""
+    torch = pytest.importorskip("torch")
+    from tinygrad_nm.backends import numpy as nb
+    monkeypatch.setattr(nb, "_DX_CHUNK", chunk)
+    x, w = rng.standard_normal((5, 4, 9, 8)), rng.standard_normal((6, 4 // groups, 3, 2))
+    stride, dilation, padding = (2, 1), (1, 2), ((1, 2), (0, 1))
+    px = torch.tensor(np.pad(x, ((0, 0), (0, 0), *padding)), requires_grad=True)
+    y = torch.nn.functional.conv2d(px, torch.tensor(w), stride=stride, dilation=dilation, groups=groups)
+    g = rng.standard_normal(tuple(y.shape))
+    y.backward(torch.tensor(g))
+    dx, dw, _ = nb.conv2d_backward(x, w, g, stride, dilation, padding, groups, True, False)
+    np.testing.assert_allclose(dx, px.grad.numpy()[:, :, 1:-2, :-1], rtol=1e-10, atol=1e-10)
