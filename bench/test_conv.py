@@ -30,6 +30,7 @@ import pytest
 import tinygrad_nm as tnm
 from tinygrad_nm import Tensor, nn
 from tinygrad_nm.settings import settings
+from pairing import best as _best, one_torch_thread as _one_torch_thread
 
 try:
     import torch
@@ -79,20 +80,6 @@ def _step_torch():
         x.grad = None
         (model(x) * weights).sum().backward()
     return step
-
-
-class _one_torch_thread:
-    def __enter__(self):
-        self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.threads)
-
-
-def _best(benchmark):
-    stats = getattr(benchmark, "stats", None)
-    return stats.stats.min if stats is not None else None
 
 
 @needs_torch
