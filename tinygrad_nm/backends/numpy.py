@@ -96,6 +96,10 @@ PRICING = {"family": "array_calls", "passes": _PASSES,
            # the composed conv2d's column matrix, moved through memory beside its BLAS calls
            "column_bytes": {k: (lambda c: _conv_columns(c)[0] * _conv_columns(c)[2] * c.itemsize)
                             for k in ("conv2d", "conv2d_backward")},
+           # and the NumPy calls it makes beside its BLAS call (conv_compose.py): forward, im2col's np.pad,
+           # the bias added over the output, the permute to NCHW; backward, the gradient's permuted copy,
+           # the second product, db's sum
+           "composed_calls": {"conv2d": ("pad", "ufunc", "view"), "conv2d_backward": ("array", "matmul", "reduce")},
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
            "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
            # a BLAS call (linear_act: then the bias and activation calls; conv2d, conv2d_backward: their

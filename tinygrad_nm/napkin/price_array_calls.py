@@ -249,8 +249,15 @@ def _with_columns(p, cost, pricing, r, host):
     terms = [f"columns {fmt.nbytes(traffic)} / {fmt.bandwidth(traffic / memory)}"] if memory else []
     if runs:
         terms.append(f"{fmt.count(runs)} runs x {fmt.seconds(run_time / runs)}")
-    return replace(p, seconds=p.seconds + memory + run_time, memory_s=p.memory_s + memory,
-                   compute_s=p.compute_s + run_time, terms=p.terms[:-1] + terms + p.terms[-1:])
+    calls = pricing.get("composed_calls", {}).get(cost.kernel, ())
+    overhead = sum(call_cost(r, kind) for kind in calls)
+    if calls:  # (the ufunc among them, the bias add, also reads and writes the output)
+        out = 2 * cost.out_bytes if "ufunc" in calls else 0.0
+        memory += out / bandwidth(host["bandwidth"], out) if out else 0.0
+        terms.append(f"{fmt.seconds(overhead)} for {', '.join(calls)} calls")
+    return replace(p, seconds=p.seconds + memory + run_time + overhead, memory_s=p.memory_s + memory,
+                   compute_s=p.compute_s + run_time, overhead_s=p.overhead_s + overhead,
+                   terms=p.terms[:-1] + terms + p.terms[-1:])
 
 
 def _fresh_bytes(written_total, written_big, host):
