@@ -126,6 +126,10 @@ def fingerprint():
         "cpus": _usable_cores(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        # BLAS's and the native kernels' thread counts set the matmul rates (a cache calibrated on
+        # one thread priced a two-thread 1024^3 product at 2x its time)
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "TINYGRAD_NM_NUM_THREADS": os.environ.get("TINYGRAD_NM_NUM_THREADS"),
     }
 
 
