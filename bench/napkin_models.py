@@ -9,7 +9,8 @@ a backend from a seed, on random data of the digits' shapes.
 """
 import numpy as np
 
-from tinygrad_nm import Tensor, functional as F, nn, optim
+from tinygrad_nm import Tensor, nn, optim
+from tinygrad_nm.benchmarks.cases import classifier_step
 
 
 def mlp(sizes, backend, rng):
@@ -38,11 +39,6 @@ def training_step(build, arg, batch, backend, seed=0):
     x = Tensor(rng.standard_normal((batch, *in_shape)).astype(np.float32), backend=backend)
     y = Tensor(rng.integers(0, classes, batch), backend=backend)
 
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = classifier_step(model, opt, x, y)
     step()  # the first step makes the gradients and the momentum buffers: measure the steady state
     return step

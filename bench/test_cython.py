@@ -30,6 +30,7 @@ from tinygrad_nm.settings import settings
 from tinygrad_nm import Tensor
 from tinygrad_nm import functional as F
 from tinygrad_nm.backends import numpy as npb
+from tinygrad_nm.benchmarks.cases import classifier_step
 from pairing import best as _best
 
 cy = pytest.importorskip("tinygrad_nm.backends.cython")
@@ -369,14 +370,7 @@ def make_mlp_model_step(backend, batch=128, sizes=(784, 256, 10), lr=0.01, seed=
                             tnm.nn.Linear(sizes[1], sizes[2], backend=backend, generator=rng))
     opt = tnm.optim.SGD(net.parameters(), lr=lr)
 
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(net(x), labels)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step, tuple(net.parameters())
+    return classifier_step(net, opt, x, labels), tuple(net.parameters())
 
 
 @pytest.mark.parametrize("style", ["ops", "nn"])

@@ -15,6 +15,7 @@ import pytest
 
 import tinygrad_nm as tnm
 from tinygrad_nm.settings import settings
+from pairing import best as _best
 
 _IDX_QUICK = settings.bench_mode == "quick"  # conftest sets it from --quick/--full
 _IDX_SIZES = [1 << 10, 1 << 16] if _IDX_QUICK else [1 << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22]
@@ -22,13 +23,8 @@ _IDX_COLS = 16
 _idx_reference = {}  # group -> NumPy's best time
 
 
-def _idx_best(benchmark):
-    stats = getattr(benchmark, "stats", None)
-    return stats.stats.min if stats is not None else None
-
-
 def _idx_ratio(benchmark, what):
-    ours, ref = _idx_best(benchmark), _idx_reference.get(benchmark.group)
+    ours, ref = _best(benchmark), _idx_reference.get(benchmark.group)
     benchmark.extra_info.update(backend="numpy", seconds=ours)
     if ours and ref:
         benchmark.extra_info.update(reference_seconds=ref, ratio_vs_reference=ours / ref)
@@ -48,7 +44,7 @@ def test_gather_numpy_reference(benchmark, size):
     benchmark.group = f"gather(1, index): {size} elements"
     x, index, _ = _idx_arrays(size)
     benchmark(np.take_along_axis, x, index, 1)
-    _idx_reference[benchmark.group] = _idx_best(benchmark)
+    _idx_reference[benchmark.group] = _best(benchmark)
 
 
 @pytest.mark.parametrize("size", _IDX_SIZES)
@@ -68,7 +64,7 @@ def test_advanced_index_arange_pair_numpy_reference(benchmark, size):
     x, _, y = _idx_arrays(size)
     rows = np.arange(len(y))
     benchmark(lambda: x[rows, y])
-    _idx_reference[benchmark.group] = _idx_best(benchmark)
+    _idx_reference[benchmark.group] = _best(benchmark)
 
 
 @pytest.mark.parametrize("size", _IDX_SIZES)
@@ -92,6 +88,6 @@ def test_advanced_index_overhead(benchmark, op):
     run = {"add": lambda: xt + xt, "gather": lambda: xt.gather(1, it), "arange_pair": lambda: xt[rows, yt]}[op]
     benchmark(run)
     if op == "add":
-        _idx_reference[benchmark.group] = _idx_best(benchmark)
+        _idx_reference[benchmark.group] = _best(benchmark)
     else:
         _idx_ratio(benchmark, "x + x")

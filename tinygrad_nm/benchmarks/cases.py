@@ -33,3 +33,15 @@ BACKENDS = benchmarkable_backends()
 def cases(table):
     """[(backend, size)] for a {kind: sizes} table, over every benchmarkable backend."""
     return [(b, n) for b in BACKENDS for n in table[kind(b)]]
+
+
+def classifier_step(model, opt, x, labels):
+    """step(): one training step of a classifier on a fixed batch (zero the gradients, cross-entropy
+    of model(x), backward, the optimizer's step); returns the loss. The benchmarks' training steps."""
+    def step():
+        opt.zero_grad()
+        loss = tnm.nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        opt.step()
+        return loss
+    return step

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import tinygrad_nm as tnm
-from tinygrad_nm import Tensor, functional as F, nn, optim
+from tinygrad_nm import Tensor, nn, optim
 from tinygrad_nm.examples.walkthrough import loop_loss, make_rectangles
 
-from tinygrad_nm.benchmarks.cases import QUICK, cases
+from tinygrad_nm.benchmarks.cases import QUICK, cases, classifier_step
 
 # (batch, sizes of the layers)
 MLP = {
@@ -31,13 +31,7 @@ def _mlp_step(backend, batch, sizes):
     x = Tensor(rng.standard_normal((batch, sizes[0])).astype(np.float32), backend=backend)
     labels = Tensor(rng.integers(0, sizes[-1], batch), backend=backend)
 
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), labels)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+    return classifier_step(model, opt, x, labels)
 
 
 @pytest.mark.napkin
