@@ -34,6 +34,16 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def default_rates():
+    """napkin's estimates from the documented defaults, whatever this machine has cached."""
+    from tinygrad_nm.napkin import rates as rates_mod
+    previous = rates_mod._current
+    rates = rates_mod.set_current(rates_mod.defaults())
+    yield rates
+    rates_mod._current = previous
+
+
 def torch_or_none():
     try:
         import torch

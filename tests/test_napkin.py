@@ -15,15 +15,6 @@ from tinygrad_nm import Tensor, backends, functional as F, nn, optim
 from tinygrad_nm.napkin import Buf, framework, kernel_cost, model, report, rates as rates_mod
 
 
-@pytest.fixture
-def default_rates():
-    """Estimates from the documented defaults, whatever this machine has cached."""
-    previous = rates_mod._current
-    rates = rates_mod.set_current(rates_mod.defaults())
-    yield rates
-    rates_mod._current = previous
-
-
 # --- cost formulas -----------------------------------------------------------------------------
 @pytest.mark.parametrize("m,k,n,itemsize", [(1024, 1024, 1024, 4), (3, 5, 7, 8), (1, 784, 128, 4)])
 def test_matmul_flops_and_bytes(m, k, n, itemsize):

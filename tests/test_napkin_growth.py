@@ -10,14 +10,6 @@ from tinygrad_nm import functional as F, nn, optim
 from tinygrad_nm.napkin import accuracy, framework, growth, price_array_calls, rates as rates_mod
 
 
-@pytest.fixture
-def default_rates():
-    previous = rates_mod._current
-    rates = rates_mod.set_current(rates_mod.defaults())
-    yield rates
-    rates_mod._current = previous
-
-
 # --- growth.py ------------------------------------------------------------------------------------
 def test_overhead_exit_is_where_the_time_doubles_on_log_log_axes():
     xs = [1, 4, 16, 64]

@@ -5,17 +5,9 @@ import pytest
 
 import tinygrad_nm as tnm
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import Buf, kernel_cost, model, price_array_calls, rates as rates_mod
+from tinygrad_nm.napkin import Buf, kernel_cost, model, price_array_calls
 
 WINDOW = ((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))  # 3x3, stride 1, 'same' padding
-
-
-@pytest.fixture
-def default_rates():
-    previous = rates_mod._current
-    rates = rates_mod.set_current(rates_mod.defaults())
-    yield rates
-    rates_mod._current = previous
 
 
 @pytest.mark.parametrize("a,b,runs", [((32, 32, 8, 8), (1, 32, 1, 1), 32 * 32), ((32, 64), (64,), 32),

@@ -6,13 +6,6 @@ import pytest
 import tinygrad_nm as tnm
 from tinygrad_nm.napkin import framework
 from tinygrad_nm import nn
-from tinygrad_nm.napkin import rates as rates_mod
-
-
-@pytest.fixture
-def default_rates(monkeypatch):
-    monkeypatch.setattr(rates_mod, "_current", rates_mod.defaults())
-    return rates_mod.current()
 
 
 def test_mlp_summary_rows(default_rates):
