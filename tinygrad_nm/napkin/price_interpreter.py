@@ -26,14 +26,16 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     work = pricing["work"].get(cost.kernel, _GENERIC)
     if len(cost.shapes) == 1 and cost.kernel in pricing["scalar_operand"]:  # [fn(x, b) for x in a]
         work = pricing["scalar_operand"][cost.kernel]
-    per_element = sum(r[f"{k}_s"] * n for k, n in work.items())
+    def seconds(steps):  # one element's work, {kind of step: how many}, at this machine's rates
+        return sum(r[f"{k}_s"] * n for k, n in steps.items())
+    per_element = seconds(work)
     compute = cost.elements * per_element
     moving = cost.moved if cost.kernel in pricing.get("moves_reduced_axes", ()) else 0
     if moving:  # the reduced axes are first permuted last: a permute's work per element
-        compute += moving * sum(r[f"{k}_s"] * n for k, n in pricing["work"].get("permute", _GENERIC).items())
+        compute += moving * seconds(pricing["work"].get("permute", _GENERIC))
     outputs = cost.out_bytes / cost.itemsize if cost.kernel in pricing.get("per_output", {}) else 0
-    if outputs:  # a reduction's work per output element (a slice and a call per run)
-        compute += outputs * sum(r[f"{k}_s"] * n for k, n in pricing["per_output"][cost.kernel].items())
+    if outputs:  # work per output element (a reduction: a slice and a call; matmul: a map and a sum)
+        compute += outputs * seconds(pricing["per_output"][cost.kernel])
     memory = 0.0
     if cost.kernel in ("copy", "full"):  # a list copy: 8-byte pointers, read and written
         memory = 16 * cost.elements / bandwidth(rates["host"]["bandwidth"], 16 * cost.elements)
