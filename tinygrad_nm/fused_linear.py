@@ -20,7 +20,8 @@ beside LinearAct's saved output with the g it came from; LinearAct's backward, w
 same g (BiasOf hands g on unchanged, and h has no other consumer), uses it instead of computing
 g_z a second time.
 """
-from tinygrad_nm.autograd import Function, is_grad_enabled, needs_grad
+from tinygrad_nm.autograd import Function, needs_grad
+from tinygrad_nm.grad_mode import is_grad_enabled
 from tinygrad_nm.backends.kernels import ACTIVATIONS
 from tinygrad_nm.tensor import Tensor
 

@@ -8,7 +8,7 @@ PyTorch does), then runs the op's own backward.
 
 A leaf has no op to wrap: its hooks are kept in its `_saved` (unused on a leaf; None when it has
 none), the one attribute the backward walk checks at a leaf's first gradient of a call. A hooked
-leaf's gradients are summed apart from its .grad during the call; at its end (autograd.commit)
+leaf's gradients are summed apart from its .grad during the call; at its end (autograd.backward)
 the hooks see the sum once, as in PyTorch, and what they return is added into `.grad`.
 """
 from tinygrad_nm import backends
@@ -78,7 +78,7 @@ class TensorHooks:
             return None, self._saved or (), False
         return getattr(self._ctx, "_hooked", (self._ctx, (), False))
 
-    # --- a leaf's hooks at the end of a backward call (autograd.commit) ------------------------
+    # --- a leaf's hooks at the end of a backward call (autograd._run_leaf_hooks) --------------
     def _hooked_sum(self, g):
         """The gradient g summed for this leaf over the call, through its hooks, plus its .grad as
         it was: the buffer that becomes .grad."""
