@@ -86,10 +86,14 @@ def interleaved(numpy_fn, cython_fn, rounds=ROUNDS, calls=3, medians=None, cpu=N
 
 
 def after_numpy(fn, noise, rounds=ROUNDS, calls=3):
-    """(fastest call of fn alone, fastest call of fn made right after NumPy's `noise` calls)."""
+    """(fastest call of fn alone, fastest call of fn made right after NumPy's `noise` calls).
+    "Alone" starts after a pause longer than OpenBLAS's idle spin (~0.1 s after its last call):
+    timed straight after the previous round's NumPy calls, it was not alone (it read 0.95-0.99 of
+    itself where the fight halved the kernel; bench/README.md, "Cython backend")."""
     alone = after = float("inf")
     with cy.blas_limited(THREADS):
         for _ in range(rounds):
+            time.sleep(0.15)
             alone = min(alone, _fastest(fn, calls))
             for _ in range(calls):
                 noise()
@@ -232,7 +236,7 @@ def test_matmul_after_numpy_shared_pool(benchmark, n):
                     t[(mode, "numpy")] += _times(lambda: npb.matmul(a, b), 1)
     finally:
         cy.share_threads_with_blas(False)
-        cy._blas_shared = None  # as at import: OpenBLAS on its own threads, nothing decided yet
+        cy._blas_shared = None  # as at import: nothing decided yet (the next pool use shares again)
     info = {f"{side}_{mode}_{stat}_gflops": flops / f(v) / 1e9 for (mode, side), v in t.items()
             for stat, f in (("fastest", min), ("median", np.median))}
     benchmark.extra_info.update(machine_info(), **info)

@@ -210,4 +210,31 @@ def test_numpy_blas_on_the_shared_pool_stays_correct(rng):
         cy.share_threads_with_blas(False)
         np.testing.assert_allclose(pairs[2][0] @ pairs[2][1], refs[2], rtol=1e-10)
     finally:
-        cy._blas_shared = None  # as at import: OpenBLAS on its own threads, nothing decided yet
+        cy._blas_shared = None  # as at import: nothing decided yet (the next pool use shares again)
+
+
+def test_the_pool_takes_numpy_blas_at_its_first_threaded_use():
+    """By default the pool's first multi-threaded use hands NumPy's OpenBLAS the pool (no OpenBLAS
+    worker left spinning beside our threads); TINYGRAD_NM_SHARE_BLAS=0 (share_blas=False) leaves
+    OpenBLAS its own threads."""
+    from tinygrad_nm.settings import Context
+    if not cy._native.POOL or not cy._native.OPENBLAS_CALLBACK:
+        pytest.skip("built without the pool or OpenBLAS's threading callback")
+    threads = cy._num_threads
+    cy.share_threads_with_blas(False)
+    cy._blas_shared = None
+    try:
+        cy.set_num_threads(2)
+        with Context(share_blas=False):
+            assert cy.matmul_threads() == 2 and cy._blas_shared is None
+        cy.set_num_threads(1)
+        assert cy.matmul_threads() == 1 and cy._blas_shared is None  # one thread: nothing to share
+        cy.set_num_threads(2)
+        cy.matmul_threads()
+        assert cy._blas_shared is not None  # decided: the library's path, or "" where it has no callback
+        a = np.arange(120.0).reshape(10, 12)
+        np.testing.assert_allclose(a @ a.T, np.einsum("ik,jk->ij", a, a))
+    finally:
+        cy.share_threads_with_blas(False)
+        cy._blas_shared = None
+        cy.set_num_threads(threads)

@@ -64,6 +64,9 @@ SETTINGS = (
             "1: one line per kernel call (FLOPs, bytes, predicted and measured time); 2: with the arithmetic"),
     Setting("num_threads", "TINYGRAD_NM_NUM_THREADS", _positive, None,
             "threads of the native (Cython) kernels; default: every core this process may use"),
+    Setting("share_blas", "TINYGRAD_NM_SHARE_BLAS", _flag, True,
+            "1: NumPy's OpenBLAS runs its threaded calls on the native (Cython) kernels' thread pool once that "
+            "pool is first used, so no OpenBLAS worker spins beside them; 0: OpenBLAS keeps its own threads"),
     Setting("isa", "TINYGRAD_NM_ISA", lambda raw: raw.strip().lower(), None,
             "caps the instruction set of the native (Cython) kernels: baseline, avx2 or avx512; default: the best "
             "this CPU runs"),

@@ -41,9 +41,9 @@ threads matmul, sigmoid, tanh and the softmax family use. relu and the three
 backward activations run on one thread: they are memory-bound, and one core
 already moves data as fast as memory does. The matmul's threads (kernels/tnm_pool.h)
 never wait for each other: a busy process, or OpenBLAS's spinning worker, slows it only by
-the core share it takes. share_threads_with_blas() (or SHARE_BLAS_THREADS = True before the
-first matmul) hands NumPy's OpenBLAS this pool too; off by default (kernels/README.md, "Threads").
-"""
+the core share it takes. When the pool is first used, NumPy's OpenBLAS is handed it too
+(share_threads_with_blas), so that no OpenBLAS worker spins beside it after a NumPy call;
+TINYGRAD_NM_SHARE_BLAS=0 leaves OpenBLAS its own threads (kernels/README.md, "Threads")."""
 import contextlib
 import importlib
 import os
@@ -125,8 +125,12 @@ def num_threads():
 
 
 def matmul_threads():
-    """The threads matmul uses: its own pool (POSIX threads, built without OpenMP too)."""
-    return _num_threads if _native is not None and _native.POOL else 1
+    """The threads matmul uses: its own pool (POSIX threads, built without OpenMP too). The first
+    time that is more than one, NumPy's OpenBLAS is handed the pool too (settings.share_blas)."""
+    threads = _num_threads if _native is not None and _native.POOL else 1
+    if threads > 1 and _blas_shared is None and settings.share_blas:
+        share_threads_with_blas()
+    return threads
 
 
 def set_num_threads(n):
@@ -140,19 +144,13 @@ def set_num_threads(n):
 _blas_shared = None  # the OpenBLAS library whose threading runs on the pool, once shared ("" if none)
 
 
-# True: the first multi-threaded matmul calls share_threads_with_blas(). Off by default: on this
-# (loaded) machine NumPy's own MLP step took 15.8 ms instead of ~1.1 with its BLAS on the pool, its
-# jobs waiting for a pool worker to be scheduled (bench/README.md, "Cython backend").
-SHARE_BLAS_THREADS = False
-
-
 def share_threads_with_blas(share=True):
     """Run NumPy's OpenBLAS on the native matmul's thread pool from now on (OpenBLAS 0.3.27+,
     `openblas_set_threads_callback_function`): its own worker threads then stay asleep, so no
     OpenBLAS thread spins on the cores after a NumPy matmul, and NumPy's and the native kernels'
-    parallel work take turns on one set of threads. Process-wide; matmul does it at its first
-    multi-threaded call if SHARE_BLAS_THREADS is True; share=False gives OpenBLAS its own
-    threads back. Returns the library's path, or None where there is nothing to share (no OpenBLAS
+    parallel work take turns on one set of threads. Process-wide; the pool's first multi-threaded
+    use does it unless TINYGRAD_NM_SHARE_BLAS=0 (matmul_threads); share=False gives OpenBLAS
+    its own threads back. Returns the library's path, or None where there is nothing to share (no OpenBLAS
     with the callback, or no pool)."""
     global _blas_shared
     if not share:
@@ -241,10 +239,7 @@ def matmul(a, b):
     size = a.dtype.itemsize  # strides must be whole elements (not so in a view of a packed record array)
     a, b = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (a, b))
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    threads = matmul_threads()
-    if threads > 1 and _blas_shared is None and SHARE_BLAS_THREADS:
-        share_threads_with_blas()  # once: NumPy's BLAS onto the same threads
-    _native.matmul(a, b, out, threads)
+    _native.matmul(a, b, out, matmul_threads())
     return out
 
 
