@@ -85,6 +85,7 @@ def test_leaf_grad_is_private_storage(backend):
     g = x.grad
     (x * 2).sum().backward()
     assert x.grad.tolist() == [4.0, 4.0] and x.grad.shape == (2,)
+    assert g is x.grad  # accumulated in place into the user's .grad, as PyTorch does
 
 
 def test_an_old_grad_used_as_data_keeps_its_values(backend):

@@ -147,7 +147,7 @@ def test_the_cli_gives_one_line_and_exit_2_for_a_malformed_optimizer_state(tmp_p
     assert train(capsys, *SMALL, "--epochs", "1", "--no-plot", "--save", path)[0] == 0
     rewrite(path, optimizer__steps=np.array([1, 2]))
     before = open(path, "rb").read()
-    code, out, err = main(["train", "--resume", path, "--save", path, "--no-plot"]), *capsys.readouterr()
+    code, _, err = main(["train", "--resume", path, "--save", path, "--no-plot"]), *capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "'optimizer/steps' is an array of shape (2,)" in err
     assert open(path, "rb").read() == before
 

@@ -6,7 +6,6 @@ finite differences evaluate the forward twice per input element.
 import numpy as np
 import pytest
 
-import tinygrad_nm as tnm
 from gradcheck import away_from_zero, check_grad, uniform
 from tinygrad_nm import Tensor
 from tinygrad_nm import functional as F

@@ -213,6 +213,7 @@ def test_a_checkpoint_from_before_schedulers_is_refused_clearly(tmp_path, capsys
     assert code == 2 and err.count("\n") == 1 and "epoch" not in out
     assert (f"{path}: written by an earlier tinygrad-nm train (its config has 'schedule', not 'scheduler', and it "
             "holds no scheduler state), so it cannot be resumed exactly; start a new run") in err
+    assert open(path, "rb").read() == before  # the refused checkpoint is left as it was
     # older still: the optimizer's state as flat entries (optimizer/steps, optimizer/velocity.0)
     assert train(capsys, *SMALL, *QUIET, "--epochs", "1", "--save", path)[0] == 0
     rewrite(path, drop=[k for k in arrays(path) if k.startswith("optimizer/")], optimizer__steps=np.array(3),
