@@ -134,11 +134,13 @@ def matmul_threads():
 
 
 def set_num_threads(n):
-    """Use n threads in the parallel native kernels from now on."""
+    """Use n threads in the parallel native kernels from now on; returns the setting it replaced
+    (to restore it: num_threads() says 1 where the build has no OpenMP, the pool may have more)."""
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
-    _num_threads = n
+    previous, _num_threads = _num_threads, n
+    return previous
 
 
 _blas_shared = None  # the OpenBLAS library whose threading runs on the pool, once shared ("" if none)
