@@ -337,6 +337,13 @@ def test_cython_prices_its_own_kernels_natively_and_the_rest_as_numpy(default_ra
     assert parallel  # 512^3 multiply-adds run on every thread: priced so, with one parallel region
     assert mm.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
     assert "thread" in str(mm) and "parallel region" in str(mm)
+    # calibrated, its own matmul's one-thread rate says how close it comes to the peak, not BLAS's
+    from tinygrad_nm.napkin import rates as rates_mod
+    data = default_rates.to_json()
+    data["compiled_host"]["matmul_flops_1thread"] = 0.25 * host["fma_flops_per_core"]["float32"]
+    slow = tnm.napkin.estimate("matmul", (512, 512), (512, 512), backend="cython", rates=rates_mod.Rates(data, "test"))
+    rate = host["fma_flops_per_core"]["float32"] * threads * 0.25
+    assert slow.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
 
 
 def test_every_pricing_family_here_calibrates():
