@@ -153,6 +153,14 @@
 #define TNM_NV 2                    /* a row of the register block is two vectors */
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define TNM_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define TNM_ALWAYS_INLINE __forceinline
+#else
+#define TNM_ALWAYS_INLINE inline
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__)
 #define TNM_UNROLL _Pragma("GCC unroll 16")
 #elif defined(__clang__)

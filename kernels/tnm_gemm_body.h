@@ -48,13 +48,13 @@ typedef struct {
 /* Store a finished block, v = acc (+ C if !first), through the epilogue: v + bias, then the
  * activation; relu in the registers, sigmoid/tanh on the block in tmp (in L1) before it is
  * written. Full blocks of a row-major C only (the caller checks); i0, j0: the block's place in C. */
-static inline void FN(tnm_store_epi)(VEC acc[MR][NV], T* restrict c, ptrdiff_t ldc, int first,
+static inline void FN(tnm_store_epi)(VEC acc[MR][NV], const int R, T* restrict c, ptrdiff_t ldc, int first,
                                      const FN(tnm_epi)* e, ptrdiff_t i0, ptrdiff_t j0) {
     T tmp[MR * NR];
     VEC zero = VZERO(), bias[NV];
     int rows = e->act == TNM_ACT_ROWS;
     TNM_UNROLL for (int v = 0; v < NV; v++) bias[v] = e->bias_col ? VLOADU(e->bias_col + j0 + v * VL) : zero;
-    TNM_UNROLL for (int i = 0; i < MR; i++) {
+    TNM_UNROLL for (int i = 0; i < R; i++) {
         VEC brow = e->bias_row ? VBCAST(e->bias_row[i0 + i]) : zero;
         TNM_UNROLL for (int v = 0; v < NV; v++) {
             T* ci = c + i * ldc + v * VL;
@@ -66,8 +66,8 @@ static inline void FN(tnm_store_epi)(VEC acc[MR][NV], T* restrict c, ptrdiff_t l
         }
     }
     if (!rows) return;
-    e->rows(tmp, MR * NR);
-    TNM_UNROLL for (int i = 0; i < MR; i++)
+    e->rows(tmp, R * NR);
+    TNM_UNROLL for (int i = 0; i < R; i++)
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(c + i * ldc + v * VL, VLOADU(tmp + i * NR + v * VL));
 }
 
@@ -99,44 +99,47 @@ static void FN(tnm_store_buffered)(T* tmp, ptrdiff_t ldt, T* restrict c, ptrdiff
 /* The micro-kernel: C[0:mr, 0:nr] = (or +=, if !first) A micro-panel @ B micro-panel, that is
  *
  *     for p in range(kc):                       # one step of k
- *         for i in range(MR):                   # MR rows: a broadcast of ap[p*MR + i] ...
+ *         for i in range(R):                    # R rows: a broadcast of ap[p*MR + i] ...
  *             for j in range(NR):               # ... times NR columns of bp (NV vector loads)
  *                 acc[i][j] += ap[p*MR + i] * bp[p*NR + j]
  *
- * with acc (MR x NV vectors) held in registers for the whole k loop. The packed panels are
- * zero-padded, so the loop always computes the whole MR x NR block; an edge block (mr < MR or
- * nr < NR), or a C whose columns are not contiguous (csc != 1: a transposed product), is stored
- * through a buffer, and only its mr x nr corner reaches C. */
-static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* restrict bp, T* restrict c,
-                                 ptrdiff_t ldc, ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first,
-                                 const FN(tnm_epi)* e, ptrdiff_t i0, ptrdiff_t j0) {
+ * with acc (R x NV vectors) held in registers for the whole k loop. R is MR, or a third or two
+ * thirds of it for a row block at the bottom edge (tnm_micro_edge): M = 64 in MR = 12 rows is 5
+ * blocks and 4 rows, not 72 rows of which 8 are padding (a convolution's 64 filters; 4 of 132
+ * rows at batch 128). The packed panels are zero-padded, so the loop always computes the whole
+ * R x NR block; an edge block (mr < R or nr < NR), or a C whose columns are not contiguous
+ * (csc != 1: a transposed product), is stored through a buffer, and only its mr x nr corner
+ * reaches C. */
+static TNM_ALWAYS_INLINE void FN(tnm_micro_rows)(
+        const int R, ptrdiff_t kc, const T* restrict ap, const T* restrict bp, T* restrict c, ptrdiff_t ldc,
+        ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first, const FN(tnm_epi)* e, ptrdiff_t i0, ptrdiff_t j0) {
     VEC acc[MR][NV];
 #if defined(__GNUC__)
     /* C's rows are far apart in memory (and a power-of-two stride maps them to the same L1 set):
      * start fetching them now, so they have arrived when the k loop ends */
-    TNM_UNROLL for (int i = 0; i < MR; i++) {
+    TNM_UNROLL for (int i = 0; i < R; i++) {
         __builtin_prefetch(c + i * ldc, 1, 3);
         __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
     }
 #endif
-    TNM_UNROLL for (int i = 0; i < MR; i++)
+    TNM_UNROLL for (int i = 0; i < R; i++)
         TNM_UNROLL for (int v = 0; v < NV; v++) acc[i][v] = VZERO();
     for (ptrdiff_t p = 0; p < kc; p++) {
         VEC b[NV];
         TNM_UNROLL for (int v = 0; v < NV; v++) b[v] = VLOAD(bp + v * VL);
-        TNM_UNROLL for (int i = 0; i < MR; i++) {
+        TNM_UNROLL for (int i = 0; i < R; i++) {
             VEC a = VBCAST(ap[i]);
             TNM_UNROLL for (int v = 0; v < NV; v++) acc[i][v] = VFMA(a, b[v], acc[i][v]);
         }
         ap += MR;
         bp += NR;
     }
-    if (mr == MR && nr == NR && csc == 1 && e) {
-        FN(tnm_store_epi)(acc, c, ldc, first, e, i0, j0);
+    if (mr == R && nr == NR && csc == 1 && e) {
+        FN(tnm_store_epi)(acc, R, c, ldc, first, e, i0, j0);
         return;
     }
-    if (mr == MR && nr == NR && csc == 1) {
-        TNM_UNROLL for (int i = 0; i < MR; i++)
+    if (mr == R && nr == NR && csc == 1) {
+        TNM_UNROLL for (int i = 0; i < R; i++)
             TNM_UNROLL for (int v = 0; v < NV; v++) {
                 T* ci = c + i * ldc + v * VL;
                 VSTOREU(ci, first ? acc[i][v] : VADD(VLOADU(ci), acc[i][v]));
@@ -144,10 +147,33 @@ static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* re
         return;
     }
     T tmp[MR * NR];
-    TNM_UNROLL for (int i = 0; i < MR; i++)
+    TNM_UNROLL for (int i = 0; i < R; i++)
         TNM_UNROLL for (int v = 0; v < NV; v++) VSTOREU(tmp + i * NR + v * VL, acc[i][v]);
     FN(tnm_store_buffered)(tmp, NR, c, ldc, csc, mr, nr, first, e, i0, j0);
 }
+
+static inline void FN(tnm_micro)(ptrdiff_t kc, const T* restrict ap, const T* restrict bp, T* restrict c, ptrdiff_t ldc,
+                          ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first, const FN(tnm_epi)* e, ptrdiff_t i0,
+                          ptrdiff_t j0) {
+    FN(tnm_micro_rows)(MR, kc, ap, bp, c, ldc, csc, mr, nr, first, e, i0, j0);
+}
+
+/* A bottom-edge row block of mr < MR rows: the kernel on a third or two thirds of MR when that
+ * covers them (MR = 4, as in the SSE2 kernel: half), else the whole one. */
+#define TNM_EDGE1 (MR % 3 == 0 ? MR / 3 : MR / 2)
+#define TNM_EDGE2 (MR % 3 == 0 ? 2 * MR / 3 : MR / 2)
+static void FN(tnm_micro_edge)(ptrdiff_t kc, const T* restrict ap, const T* restrict bp, T* restrict c,
+                               ptrdiff_t ldc, ptrdiff_t csc, ptrdiff_t mr, ptrdiff_t nr, int first,
+                               const FN(tnm_epi)* e, ptrdiff_t i0, ptrdiff_t j0) {
+    if (mr <= TNM_EDGE1)
+        FN(tnm_micro_rows)(TNM_EDGE1, kc, ap, bp, c, ldc, csc, mr, nr, first, e, i0, j0);
+    else if (mr <= TNM_EDGE2)
+        FN(tnm_micro_rows)(TNM_EDGE2, kc, ap, bp, c, ldc, csc, mr, nr, first, e, i0, j0);
+    else
+        FN(tnm_micro)(kc, ap, bp, c, ldc, csc, mr, nr, first, e, i0, j0);
+}
+#undef TNM_EDGE1
+#undef TNM_EDGE2
 
 /* packing A and B into panels (tnm_transpose, tnm_pack_b, tnm_pack_a) */
 #include "tnm_pack_body.h"
@@ -258,8 +284,14 @@ static void FN(tnm_tile)(void* arg, long t) {
         for (ptrdiff_t ir = 0; ir < mc; ir += MR)
             for (ptrdiff_t q = q0; q < q1; q++) {
                 ptrdiff_t jr = q * NR, nr = j->N - jr < NR ? j->N - jr : NR;
-                FN(tnm_micro)(kc, apack + ir * kc, bk + (q - q0) * kc * NR, j->c + (ic + ir) * j->ldc + jr * j->csc,
-                              j->ldc, j->csc, mc - ir < MR ? mc - ir : MR, nr, s == 0, epi, ic + ir, jr);
+                ptrdiff_t mr = mc - ir < MR ? mc - ir : MR;
+                const T* ap = apack + ir * kc;
+                const T* bp = bk + (q - q0) * kc * NR;
+                T* cp = j->c + (ic + ir) * j->ldc + jr * j->csc;
+                if (mr == MR)
+                    FN(tnm_micro)(kc, ap, bp, cp, j->ldc, j->csc, mr, nr, s == 0, epi, ic + ir, jr);
+                else
+                    FN(tnm_micro_edge)(kc, ap, bp, cp, j->ldc, j->csc, mr, nr, s == 0, epi, ic + ir, jr);
             }
     }
 }

@@ -430,3 +430,19 @@ def test_linear_act_narrow(m, k, n, dtype, isa, rng):
     bound = RTOL[dtype] * (np.abs(x).astype(np.float64) @ np.abs(w.T) + np.abs(b) + 1)
     for act, ref in (("relu", np.maximum(z, 0)), ("sigmoid", 1 / (1 + np.exp(-z))), ("tanh", np.tanh(z))):
         assert (np.abs(cy.linear_act(x, w, b, act) - ref) <= bound).all(), act
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n", [(25, 64), (29, 70), (64, 96), (127, 33), (20, 64)])
+def test_linear_act_bottom_edge_rows(m, n, dtype, isa, rng):
+    """linear_act through the blocked kernel where the last row block is short (m % MR of 1, 5, 4,
+    7 or 8 rows with MR = 12; 2 with MR = 6): the micro-kernel on a third or two thirds of MR rows,
+    the bias and activation in its store, against float64."""
+    k = 50
+    x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    z = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    bound = RTOL[dtype] * (np.abs(x).astype(np.float64) @ np.abs(w.T) + np.abs(b) + 1)
+    for act, ref in (("relu", np.maximum(z, 0)), ("sigmoid", 1 / (1 + np.exp(-z))), ("tanh", np.tanh(z))):
+        assert (np.abs(cy.linear_act(x, w, b, act) - ref) <= bound).all(), act
+    check_matmul(x, w.T)
