@@ -1,5 +1,6 @@
 """conv2d and conv2d_backward (kernels.py, family `conv`) composed of a backend's own kernels:
-im2col, a matmul per group, col2im. The python, numpy and numba_cuda backends run them so (on
+im2col, a matmul per group, col2im; conv2d_act and its backward as conv2d then the activation's
+kernel (backward: the activation's backward, then conv2d_backward, as the unfused ops). The python, numpy and numba_cuda backends run them so (on
 numba_cuda every step stays on the device); the cython backend runs its fused native kernel and
 comes here only for what that does not take.
 
@@ -30,7 +31,7 @@ from tinygrad_nm.backends.windows import output_size
 
 
 def kernels(module_name):
-    """(conv2d, conv2d_backward) on the kernels of the backend module named `module_name`, looked up
+    """(conv2d, conv2d_backward, conv2d_act, conv2d_act_backward) on the kernels of the backend module named `module_name`, looked up
     when called (a backend defines these two while it is still being imported)."""
 
     class _Backend:
@@ -91,4 +92,11 @@ def kernels(module_name):
         db = be.sum(be.reshape(g2, (o, positions)), (1,), False) if bias_grad else None  # rows: contiguous
         return dx, dw, db
 
-    return conv2d, conv2d_backward
+    def conv2d_act(x, w, b, stride, dilation, padding, groups, act):
+        return getattr(be, act)(be.conv2d(x, w, b, stride, dilation, padding, groups))
+
+    def conv2d_act_backward(x, w, y, g, stride, dilation, padding, groups, act, input_grad, bias_grad):
+        gz = getattr(be, f"{act}_backward")(y, g)  # relu's from y: y > 0 exactly where the conv's output is
+        return be.conv2d_backward(x, w, gz, stride, dilation, padding, groups, input_grad, bias_grad)
+
+    return conv2d, conv2d_backward, conv2d_act, conv2d_act_backward

@@ -318,7 +318,7 @@ def _col2im_add(cols, image, kernel, stride, dilation, out):
             image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[:, i, j]
 
 
-conv2d, _composed_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
+conv2d, _composed_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__)  # im2col, matmul, col2im
 _DX_CHUNK = 1 << 21  # entries of the columns' gradient made at a time (8 MiB of float32)
 
 

@@ -384,7 +384,7 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
     return PyBuffer(image, tuple(shape), cols.dtype)
 
 
-conv2d, conv2d_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
+conv2d, conv2d_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__)  # im2col, matmul, col2im
 
 
 # --- fused: a Linear layer and its activation, an optimizer's step ------------------------------
