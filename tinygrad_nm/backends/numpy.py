@@ -77,7 +77,7 @@ def _conv_columns(cost):
     columns read again (kept for it: no second im2col), and for dx the columns' gradient written,
     then read by col2im's strided adds, which also update the image (about the columns' size again)."""
     x, w = cost.shapes[0], cost.shapes[1]
-    if cost.kernel == "conv2d":
+    if cost.kernel in ("conv2d", "conv2d_act"):
         entries = cost.elements * x[1] / (w[0] * w[1])  # multiply-adds * G / O
         return entries, entries / x[3] if x[3] else 0.0, 2
     g = cost.shapes[2]
@@ -87,24 +87,28 @@ def _conv_columns(cost):
     return entries, (entries / g[3] if dx else 0.0), 1 + (4 if dx else 0)
 
 
+_CONVS = ("conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward")  # composed: conv_compose.py
 PRICING = {"family": "array_calls", "passes": _PASSES,
            "runs": {"im2col": _window_rows, "col2im": _window_rows,  # kernel -> its strided runs (napkin: run_s)
-                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in ("conv2d", "conv2d_backward")},
+                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in _CONVS},
                     # np.sum / np.max: one inner loop per run of the trailing reduced (or kept) block
                     **{k: (lambda c: c.runs, "reduce") for k in ("sum", "max")},
                     "max_pool2d": (lambda c: c.runs, "im2col")},  # its tap-major copy: window rows, as im2col
            # the composed conv2d's column matrix, moved through memory beside its BLAS calls
            "column_bytes": {k: (lambda c: _conv_columns(c)[0] * _conv_columns(c)[2] * c.itemsize)
-                            for k in ("conv2d", "conv2d_backward")},
+                            for k in _CONVS},
            # and the NumPy calls it makes beside its BLAS call (conv_compose.py): forward, im2col's np.pad,
            # the bias added over the output, the permute to NCHW; backward, the gradient's permuted copy,
            # the second product, db's sum
-           "composed_calls": {"conv2d": ("pad", "ufunc", "view"), "conv2d_backward": ("array", "matmul", "reduce")},
+           "composed_calls": {"conv2d": ("pad", "ufunc", "view"), "conv2d_backward": ("array", "matmul", "reduce"),
+                              # conv2d_act: then the activation's call; its backward: the activation's backward first
+                              "conv2d_act": ("pad", "ufunc", "view", "ufunc"),
+                              "conv2d_act_backward": ("ufunc", "array", "matmul", "reduce")},
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
            "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
            # a BLAS call (linear_act: then the bias and activation calls; conv2d, conv2d_backward: their
            # matmuls, then the column matrix's traffic and window rows, column_bytes and runs)
-           "blas": ("matmul", "linear_act", "conv2d", "conv2d_backward")}
+           "blas": ("matmul", "linear_act", *_CONVS)}
 
 
 def unavailable_reason():
