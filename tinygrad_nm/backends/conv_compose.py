@@ -30,9 +30,11 @@ from tinygrad_nm.grad_mode import is_grad_enabled
 from tinygrad_nm.backends.windows import output_size
 
 
-def kernels(module_name):
-    """(conv2d, conv2d_backward, conv2d_act, conv2d_act_backward) on the kernels of the backend module named `module_name`, looked up
-    when called (a backend defines these two while it is still being imported)."""
+def kernels(module_name, recycle=None):
+    """(conv2d, conv2d_backward, conv2d_act, conv2d_act_backward) on the kernels of the backend module
+    named `module_name`, looked up when called (a backend defines these while it is still being
+    imported). recycle(cols), when given, receives each column matrix conv2d_backward is done with
+    (nothing else refers to it then): the numpy backend reuses its memory for the next im2col."""
 
     class _Backend:
         def __getattr__(self, kernel):
@@ -90,6 +92,8 @@ def kernels(module_name):
             dx = be.col2im(be.reshape(dcols, (groups * cols.shape[1], positions)), tuple(x.shape),
                            tuple(w.shape[2:]), stride, dilation, padding)
         db = be.sum(be.reshape(g2, (o, positions)), (1,), False) if bias_grad else None  # rows: contiguous
+        if recycle is not None:
+            recycle(cols)
         return dx, dw, db
 
     def conv2d_act(x, w, b, stride, dilation, padding, groups, act):

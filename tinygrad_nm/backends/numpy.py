@@ -296,8 +296,26 @@ def im2col(a, kernel, stride, dilation, padding):
         a = np.pad(a, ((0, 0), (0, 0), *padding))
     # one copy of the strided view (its last axis runs along an image row, contiguous for stride 1);
     # always a copy, even where the view is contiguous already (a 1x1 kernel): new storage, as in PyTorch
-    cols = _window_view(a, kernel, stride, dilation, out).copy()
+    view = _window_view(a, kernel, stride, dilation, out)
+    cols = _spare.pop((view.size, view.dtype.str), None)
+    if cols is None:
+        cols = view.copy()
+    else:  # a conv's column matrix, done with: its pages are mapped already (a fresh 42 MB one: ~2 ms of faults)
+        cols = cols.reshape(view.shape)
+        np.copyto(cols, view)
     return cols.reshape(cols.shape[0] * kernel[0] * kernel[1], -1)
+
+
+# the column matrices conv2d_backward was done with (conv_compose's recycle), one per size and dtype,
+# the last few (a model's conv layers), for the next step's im2col of that size
+_spare, _SPARES = {}, 4
+
+
+def _recycle(cols):
+    if type(cols) is np.ndarray and cols.flags.c_contiguous and cols.flags.writeable:
+        _spare[(cols.size, cols.dtype.str)] = cols
+        while len(_spare) > _SPARES:
+            _spare.pop(next(iter(_spare)), None)
 
 
 def col2im(cols, shape, kernel, stride, dilation, padding):
@@ -322,7 +340,7 @@ def _col2im_add(cols, image, kernel, stride, dilation, out):
             image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[:, i, j]
 
 
-conv2d, _composed_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__)  # im2col, matmul, col2im
+conv2d, _composed_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__, _recycle)
 _DX_CHUNK = 1 << 21  # entries of the columns' gradient made at a time (8 MiB of float32)
 
 
