@@ -342,7 +342,7 @@ def _col2im_add(cols, image, kernel, stride, dilation, out):
 
 
 conv2d, _composed_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__, _recycle)
-_DX_CHUNK = 1 << 21  # entries of the columns' gradient made at a time (8 MiB of float32)
+_DX_CHUNK = 1 << 18  # entries of the columns' gradient made at a time (1 MiB of float32: an L2's worth)
 
 
 def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad):
@@ -355,8 +355,8 @@ def _conv_input_grad(w, g, shape, stride, dilation, padding, groups):
     """conv2d's dx: the columns' gradient w_k^T @ g_k for a few samples at a time (at most _DX_CHUNK
     entries), each chunk added into dx by col2im as soon as it is made. The whole (C * kh * kw) x
     (N * oh * ow) matrix would be fresh pages every step (above malloc's mmap threshold) read back
-    from memory; a chunk is reused memory, still in cache (19.0 against 23.3 ms for the bench's
-    second layer: 288 x 64 @ 64 x 36864 and its col2im)."""
+    from memory; a chunk is reused memory, still in cache, and one that fits L2 keeps col2im's kh * kw
+    strided passes over it there (bench/README.md, "Convolutions")."""
     n, c, h, width = shape
     (top, bottom), (left, right) = padding
     kernel, (o, per_group) = tuple(w.shape[2:]), (w.shape[0], math.prod(w.shape[1:]))
