@@ -195,7 +195,7 @@ def relu_backward(x, g):
     if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype.kind == "f":
         bits = np.dtype(f"i{g.dtype.itemsize}")
         keep = np.negative(np.greater(x, 0).view(np.int8), dtype=bits)  # True (1) -> -1: every bit set
-        out = keep if keep.shape == g.shape else None  # the mask's own array takes the result: one fewer
+        out = keep if type(keep) is np.ndarray and keep.shape == g.shape else None  # the mask takes the result
         return np.bitwise_and(g.view(bits), keep, out=out).view(g.dtype)
     return np.where(x > 0, g, 0).astype(g.dtype, copy=False)
 
