@@ -15,9 +15,9 @@ float32 and float64 arrays:
   softmax + NLL) and its backward in one pass and its gradient in another
   im2col, col2im                  kernels/tnm_conv.h (cython_conv.py), one thread: memory-bound
   max_pool2d and its backward     kernels/tnm_maxpool.h (cython_pool.py), one thread: memory-bound
-  conv2d, conv2d_backward         kernels/tnm_conv_fused.h: im2col a tile of output rows at a time
-  (and conv2d_act's, an activation  into the matmul, samples on the matmul's threads (cython_conv.py)
-  in the matmul's epilogue)
+  conv2d, conv2d_backward,        kernels/tnm_conv_fused.h: im2col a tile of output rows at a time
+  conv2d_act and its backward     into the matmul, samples on the matmul's threads (cython_conv.py);
+                                  conv2d_act's activation in the matmul's epilogue
 NumPy (the numpy backend's own functions, imported below): storage, arithmetic,
 comparisons, the other unary functions, reductions, movement and indexing; and
 the native kernels' inputs that are not float32/float64 arrays (an int64 matmul,
