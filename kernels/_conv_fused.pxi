@@ -1,6 +1,8 @@
 # The fused convolution (tnm_conv_fused.h): conv2d and its backward without the whole column
 # matrix, one tile of it per thread at a time. Included at the end of _native.pxi.
 
+from _matmul cimport tnm_rows_fn_s, tnm_rows_fn_d
+
 cdef extern from "tnm_conv_fused.h" nogil:
     ctypedef struct tnm_conv_shape:
         tnm_window g
@@ -9,15 +11,22 @@ cdef extern from "tnm_conv_fused.h" nogil:
     long tnm_conv_samples(const tnm_conv_shape* s, long itemsize, int nthreads)
     long tnm_conv_tile_bytes()
     int tnm_conv2d_s(const tnm_conv_shape* s, const float* x, const float* w, const float* bias, float* y,
-                     int nthreads)
+                     int act, tnm_rows_fn_s rows, int nthreads)
     int tnm_conv2d_d(const tnm_conv_shape* s, const double* x, const double* w, const double* bias, double* y,
-                     int nthreads)
+                     int act, tnm_rows_fn_d rows, int nthreads)
     int tnm_conv2d_backward_s(const tnm_conv_shape* s, const float* x, const float* w, const float* gy, float* dx,
-                              float* dw, float* db, int nthreads)
+                              float* dw, float* db, int act, const float* ya, int nthreads)
     int tnm_conv2d_backward_d(const tnm_conv_shape* s, const double* x, const double* w, const double* gy,
-                              double* dx, double* dw, double* db, int nthreads)
+                              double* dx, double* dw, double* db, int act, const double* ya, int nthreads)
 
 CONV_TILE_BYTES = tnm_conv_tile_bytes()   # the column tile's budget: a third of L2
+_CONV_ACTS = {None: 0, "relu": 1, "sigmoid": 2, "tanh": 3}   # TNM_CONV_NONE, _RELU, _SIGMOID, _TANH
+
+
+cdef int _conv_act(op, act) except -1:
+    if act not in _CONV_ACTS:
+        raise ValueError(f"{op}: unknown activation {act!r}; expected None or one of relu, sigmoid, tanh")
+    return _CONV_ACTS[act]
 
 
 cdef tuple _dims(Py_ssize_t* shape):
@@ -53,16 +62,17 @@ cdef tnm_conv_shape _conv_shape(op, x, w, y, stride, dilation, padding, long gro
 
 def conv2d(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] bias,
            floating[:, :, :, ::1] y, stride, dilation, padding, long groups=1, int num_threads=1,
-           long tile_rows=0, long tile_samples=0):
+           long tile_rows=0, long tile_samples=0, act=None):
     """y = the cross-correlation of x (N, C, H, W) with w (O, C / groups, kh, kw), plus bias (O,)
-    or None; padding ((top, bottom), (left, right)) of zeros. All C-contiguous. tile_rows: output
-    rows per column tile, tile_samples: whole samples per tile when a tile holds whole samples
-    (0: the kernel's own choice, from CONV_TILE_BYTES; tests set them to cut small images)."""
+    or None, through act (None, "relu", "sigmoid" or "tanh": applied as the matmul stores y);
+    padding ((top, bottom), (left, right)) of zeros. All C-contiguous. tile_rows: output rows per
+    column tile, tile_samples: whole samples per tile when a tile holds whole samples (0: the
+    kernel's own choice, from CONV_TILE_BYTES; tests set them to cut small images)."""
     cdef tnm_conv_shape s = _conv_shape("conv2d", _dims(x.shape), _dims(w.shape), _dims(y.shape), stride,
                                         dilation, padding, groups, sizeof(floating), tile_rows,
                                         tile_samples, num_threads)
     cdef const floating* bp = NULL
-    cdef int rc
+    cdef int rc, code = _conv_act("conv2d", act)
     num_threads = _threads(num_threads)
     if bias is not None:
         if bias.shape[0] != s.o:
@@ -70,9 +80,11 @@ def conv2d(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const
         bp = &bias[0]
     with nogil:
         if floating is float:
-            rc = tnm_conv2d_s(&s, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], num_threads)
+            rc = tnm_conv2d_s(&s, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], code,
+                              _sigmoid_s if code == 2 else _tanh_s, num_threads)
         else:
-            rc = tnm_conv2d_d(&s, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], num_threads)
+            rc = tnm_conv2d_d(&s, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], code,
+                              _sigmoid_d if code == 2 else _tanh_d, num_threads)
     if rc != 0:
         raise MemoryError("conv2d: could not allocate a column tile or the matmul's packed copies")
 
@@ -80,15 +92,21 @@ def conv2d(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const
 def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                     const floating[:, :, :, ::1] gy, floating[:, :, :, ::1] dx, floating[:, :, :, ::1] dw,
                     floating[::1] db, stride, dilation, padding, long groups=1, int num_threads=1,
-                    long tile_rows=0, long tile_samples=0):
-    """dx (or None), dw and db (or None) of y = conv2d(x, w) + b, given gy = y's gradient."""
+                    long tile_rows=0, long tile_samples=0, act=None, const floating[:, :, :, ::1] y=None):
+    """dx (or None), dw and db (or None) of y = act(conv2d(x, w) + b), given gy = y's gradient and,
+    with an act, y itself (each sample's gy taken through act' from it, in cache)."""
     cdef tnm_conv_shape s = _conv_shape("conv2d_backward", _dims(x.shape), _dims(w.shape), _dims(gy.shape),
                                         stride, dilation, padding, groups, sizeof(floating), tile_rows,
                                         tile_samples, num_threads)
     cdef floating* dxp = NULL
     cdef floating* dbp = NULL
-    cdef int rc
+    cdef const floating* yp = NULL
+    cdef int rc, code = _conv_act("conv2d_backward", act)
     num_threads = _threads(num_threads)
+    if code:
+        if y is None or _dims(y.shape) != _dims(gy.shape):
+            raise ValueError(f"conv2d_backward: with act={act!r}, y must have the gradient's shape {_dims(gy.shape)}")
+        yp = &y[0, 0, 0, 0]
     if _dims(dw.shape) != _dims(w.shape):
         raise ValueError(f"conv2d_backward: dw must have the weight's shape {_dims(w.shape)}")
     if dx is not None:
@@ -101,8 +119,10 @@ def conv2d_backward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1]
         dbp = &db[0]
     with nogil:
         if floating is float:
-            rc = tnm_conv2d_backward_s(&s, &x[0, 0, 0, 0], &w[0, 0, 0, 0], &gy[0, 0, 0, 0], dxp, &dw[0, 0, 0, 0], dbp, num_threads)
+            rc = tnm_conv2d_backward_s(&s, &x[0, 0, 0, 0], &w[0, 0, 0, 0], &gy[0, 0, 0, 0], dxp, &dw[0, 0, 0, 0], dbp,
+                                       code, yp, num_threads)
         else:
-            rc = tnm_conv2d_backward_d(&s, &x[0, 0, 0, 0], &w[0, 0, 0, 0], &gy[0, 0, 0, 0], dxp, &dw[0, 0, 0, 0], dbp, num_threads)
+            rc = tnm_conv2d_backward_d(&s, &x[0, 0, 0, 0], &w[0, 0, 0, 0], &gy[0, 0, 0, 0], dxp, &dw[0, 0, 0, 0], dbp,
+                                       code, yp, num_threads)
     if rc != 0:
         raise MemoryError("conv2d_backward: could not allocate a column tile or the matmul's packed copies")

@@ -17,6 +17,10 @@
  *     dx[n] += col2im of cols                                   (the tile's rows only)
  *     db   += g[n, :, tile] summed along the positions
  *
+ * conv2d_act: y = act(...) through the matmul's epilogue as each block of y is stored (relu in
+ * the registers); its backward first takes each sample's g through act' (from y) into a buffer
+ * that stays in L2 for the products, instead of a pass over the whole g and a second array.
+ *
  * Groups: the rows of a tile's column matrix are channel-major, so group k's rows are one
  * contiguous block and each group is one product on its block (no block-diagonal zeros).
  *
@@ -33,6 +37,12 @@
 #include <string.h>
 #include "tnm_gemm.h"
 #include "tnm_conv.h"
+
+/* The activation conv2d_act applies to y (kernels.py's ACTIVATIONS), or none. */
+#define TNM_CONV_NONE 0
+#define TNM_CONV_RELU 1
+#define TNM_CONV_SIGMOID 2
+#define TNM_CONV_TANH 3
 
 /* The column tile: a third of L2 (1 MiB L2: ~340 KiB), so the tile, the packed W and the
  * output rows it writes stay in L2 while the matmul runs; at least 64 KiB. */

@@ -10,6 +10,20 @@ static _Thread_local T* CFN(tnm_conv_dw);
 static _Thread_local size_t CFN(tnm_conv_dw_cap);
 static _Thread_local T* CFN(tnm_conv_out);      /* several samples' y or g rows side by side */
 static _Thread_local size_t CFN(tnm_conv_out_cap);
+static _Thread_local T* CFN(tnm_conv_gz);       /* one sample's g through the activation's derivative */
+static _Thread_local size_t CFN(tnm_conv_gz_cap);
+
+/* out[i] = g[i] * act'(.) from the activation's output y (conv2d_act_backward), the loops of the
+ * backward activation kernels (_activations.pxd): relu's g where y > 0 (y > 0 exactly where the
+ * convolution's output is), sigmoid's g y (1 - y), tanh's g (1 - y^2). */
+static void CFN(tnm_conv_act_grad)(int act, const T* y, const T* g, T* out, long n) {
+    if (act == TNM_CONV_RELU)
+        for (long i = 0; i < n; i++) out[i] = y[i] > (T)0 ? g[i] : (T)0;
+    else if (act == TNM_CONV_SIGMOID)
+        for (long i = 0; i < n; i++) out[i] = g[i] * y[i] * ((T)1 - y[i]);
+    else
+        for (long i = 0; i < n; i++) out[i] = g[i] * ((T)1 - y[i] * y[i]);
+}
 
 /* image += col2im of one tile's columns (t: the tile's window, image one sample's (C, H, W)).
  * tnm_col2im zeroes each plane first; the tiles of a sample add into the same planes. */
@@ -52,6 +66,9 @@ typedef struct {
     const T* bias;          /* forward: (O,) or NULL */
     T* wb;                  /* forward with a bias: (O, C/groups * kh * kw + 1), w's rows then the bias */
     T* y;                   /* forward: (N, O, oh, ow) */
+    int act;                /* TNM_CONV_NONE, or the activation applied to y (conv2d_act) */
+    CFN(tnm_rows_fn) rows;  /* forward: sigmoid's or tanh's loop, for the matmul's epilogue */
+    const T* ya;            /* backward with act: the activation's output y, (N, O, oh, ow) */
     const T* gy;            /* backward: y's gradient, (N, O, oh, ow) */
     T* dx;                  /* backward: (N, C, H, W), or NULL when not wanted */
     T* partial;             /* backward: per task, its dW sum (per group k, dW_k^T: (C/G*kh*kw, O/G)) then db (O) */
@@ -60,7 +77,12 @@ typedef struct {
     _Atomic int failed;
 } CFN(tnm_conv_job);
 
-/* y[n] = W @ cols + bias, tile by tile. With a bias, each group's block of the tile gets one more
+/* The matmul's epilogue for the job's activation: relu in its registers, sigmoid / tanh by `rows`. */
+static inline int CFN(tnm_conv_gemm_act)(const CFN(tnm_conv_job)* j) {
+    return j->act == TNM_CONV_NONE ? TNM_ACT_NONE : j->act == TNM_CONV_RELU ? TNM_ACT_RELU : TNM_ACT_ROWS;
+}
+
+/* y[n] = act(W @ cols + bias), tile by tile. With a bias, each group's block of the tile gets one more
  * row, of ones, and its weight rows one more column, the bias (j->wb): the matmul adds it, instead
  * of a second pass over y (K grows by one: 0.3% more multiply-adds at K = 288). */
 static void CFN(tnm_conv_forward_sample)(CFN(tnm_conv_job)* j, long n) {
@@ -84,8 +106,8 @@ static void CFN(tnm_conv_forward_sample)(CFN(tnm_conv_job)* j, long n) {
             T* block = cols + k * kb * tl;
             CFN(tnm_im2col)(x + k * cg * g->h * g->w, &t, block);
             for (long l = 0; l < tl * (kb - ckg); l++) block[ckg * tl + l] = 1;
-            if (CFN(tnm_gemm)(og, tl, kb, w + k * og * kb, kb, 1, block, tl, 1, y + k * og * L + y0 * g->ow, L,
-                              j->gemm_threads))
+            if (CFN(tnm_gemm_epi)(og, tl, kb, w + k * og * kb, kb, 1, block, tl, 1, y + k * og * L + y0 * g->ow, L,
+                                  NULL, CFN(tnm_conv_gemm_act)(j), j->rows, j->gemm_threads))
                 atomic_store(&j->failed, 1);
         }
     }
@@ -108,7 +130,8 @@ static void CFN(tnm_conv_forward_samples)(CFN(tnm_conv_job)* j, long n0, long m)
     t.n = m;
     CFN(tnm_im2col)(j->x + n0 * g->c * g->h * g->w, &t, cols);
     for (long l = 0; l < cl * (kb - ck); l++) cols[ck * cl + l] = 1;
-    if (CFN(tnm_gemm)(s->o, cl, kb, j->bias ? j->wb : j->w, kb, 1, cols, cl, 1, out, cl, j->gemm_threads))
+    if (CFN(tnm_gemm_epi)(s->o, cl, kb, j->bias ? j->wb : j->w, kb, 1, cols, cl, 1, out, cl, NULL,
+                          CFN(tnm_conv_gemm_act)(j), j->rows, j->gemm_threads))
         atomic_store(&j->failed, 1);
     for (long i = 0; i < m; i++)
         for (long o = 0; o < s->o; o++)
@@ -138,8 +161,11 @@ static void CFN(tnm_conv_backward_samples)(CFN(tnm_conv_job)* j, long n0, long m
     t.n = m;
     CFN(tnm_im2col)(j->x + n0 * g->c * g->h * g->w, &t, cols);
     for (long i = 0; i < m; i++)
-        for (long o = 0; o < s->o; o++)
-            memcpy(gt + o * cl + i * L, j->gy + ((n0 + i) * s->o + o) * L, (size_t)L * sizeof(T));
+        for (long o = 0; o < s->o; o++) {
+            long at = ((n0 + i) * s->o + o) * L;
+            if (j->act) CFN(tnm_conv_act_grad)(j->act, j->ya + at, j->gy + at, gt + o * cl + i * L, L);
+            else memcpy(gt + o * cl + i * L, j->gy + at, (size_t)L * sizeof(T));
+        }
     if (CFN(tnm_gemm)(ck, s->o, cl, cols, cl, 1, gt, 1, cl, tmp, s->o, j->gemm_threads))
         atomic_store(&j->failed, 1);
     for (long e = 0; e < s->o * ck; e++) dwt[e] += tmp[e];
@@ -172,9 +198,18 @@ static void CFN(tnm_conv_backward_task)(void* arg, long task) {
             CFN(tnm_conv_backward_samples)(j, n, n1 - n < s->samples ? n1 - n : s->samples, dwt, db, cols, tmp);
         return;
     }
+    T* gz = j->act ? CFN(tnm_buffer)(&CFN(tnm_conv_gz), &CFN(tnm_conv_gz_cap), (size_t)(s->o * L)) : NULL;
+    if (j->act && !gz) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
     for (long n = n0; n < n1; n++) {
         const T* x = j->x + n * image;
         const T* gy = j->gy + n * s->o * L;
+        if (gz) {   /* this sample's g through act', in L2 for the products that read it next */
+            CFN(tnm_conv_act_grad)(j->act, j->ya + n * s->o * L, gy, gz, s->o * L);
+            gy = gz;
+        }
         T* dx = j->dx ? j->dx + n * image : NULL;
         if (dx && s->rows < g->oh) memset(dx, 0, (size_t)image * sizeof(T));  /* tiles add into it */
         for (long y0 = 0; y0 < g->oh; y0 += s->rows) {
@@ -203,12 +238,13 @@ static void CFN(tnm_conv_backward_task)(void* arg, long task) {
     }
 }
 
-/* y (N, O, oh, ow) = conv2d(x, w) + bias (bias may be NULL). Returns 0, or -1 if a buffer could
- * not be allocated (y is then incomplete). */
-static int CFN(tnm_conv2d)(const tnm_conv_shape* s, const T* x, const T* w, const T* bias, T* y, int nthreads) {
+/* y (N, O, oh, ow) = act(conv2d(x, w) + bias) (bias may be NULL; act TNM_CONV_*, `rows` sigmoid's or
+ * tanh's loop for those). Returns 0, or -1 if a buffer could not be allocated (y is then incomplete). */
+static int CFN(tnm_conv2d)(const tnm_conv_shape* s, const T* x, const T* w, const T* bias, T* y, int act,
+                           CFN(tnm_rows_fn) rows, int nthreads) {
     CFN(tnm_conv_job) j;
     memset(&j, 0, sizeof j);
-    j.s = s, j.x = x, j.w = w, j.bias = bias, j.y = y;
+    j.s = s, j.x = x, j.w = w, j.bias = bias, j.y = y, j.act = act, j.rows = rows;
     atomic_init(&j.failed, 0);
     if (bias) {
         long ckg = s->g.c / s->groups * s->g.kh * s->g.kw;
@@ -231,16 +267,16 @@ static int CFN(tnm_conv2d)(const tnm_conv_shape* s, const T* x, const T* w, cons
     return atomic_load(&j.failed) ? -1 : 0;
 }
 
-/* dW (O, C/groups, kh, kw), db (O,) and dx (N, C, H, W) of y = conv2d(x, w) + b, from gy, y's
- * gradient; dx and db may be NULL (not wanted). Returns 0, or -1 if a buffer could not be
- * allocated (the outputs are then incomplete). */
+/* dW (O, C/groups, kh, kw), db (O,) and dx (N, C, H, W) of y = act(conv2d(x, w) + b), from gy, y's
+ * gradient, and (act not TNM_CONV_NONE) ya, y itself; dx and db may be NULL (not wanted). Returns 0,
+ * or -1 if a buffer could not be allocated (the outputs are then incomplete). */
 static int CFN(tnm_conv2d_backward)(const tnm_conv_shape* s, const T* x, const T* w, const T* gy, T* dx, T* dw,
-                                    T* db, int nthreads) {
+                                    T* db, int act, const T* ya, int nthreads) {
     CFN(tnm_conv_job) j;
     long ckg = s->g.c * s->g.kh * s->g.kw / s->groups, each = s->o * ckg + s->o;
     long ntasks = 1;
     memset(&j, 0, sizeof j);
-    j.s = s, j.x = x, j.w = w, j.gy = gy, j.dx = dx;
+    j.s = s, j.x = x, j.w = w, j.gy = gy, j.dx = dx, j.act = act, j.ya = ya;
     atomic_init(&j.failed, 0);
     j.gemm_threads = nthreads;
     long units = (s->n + s->samples - 1) / s->samples;

@@ -133,3 +133,24 @@ def test_numpy_input_gradient_in_chunks_of_samples_against_torch(monkeypatch, rn
     y.backward(torch.tensor(g))
     dx, dw, _ = nb.conv2d_backward(x, w, g, stride, dilation, padding, groups, True, False)
     np.testing.assert_allclose(dx, px.grad.numpy()[:, :, 1:-2, :-1], rtol=1e-10, atol=1e-10)
+
+
+def test_numpy_reuses_the_columns_a_backward_is_done_with(monkeypatch, rng):
+    """The numpy backend's next im2col of the same size and dtype writes into the column matrix
+    conv2d_backward was done with (its pages mapped already) and gives the same numbers as a fresh
+    one; one of another dtype or size is not used; a few sizes (a model's layers) are kept at once."""
+    be = tnm.backends.load("numpy")
+    monkeypatch.setattr(be, "_spare", {})
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2))
+    kernel, geometry = (3, 2), GEOMETRY[:3]
+    be.conv2d_backward(x, w, rng.standard_normal((2, 4, 5, 5)), *GEOMETRY, True, True)
+    (spare,) = be._spare.values()
+    x2 = rng.standard_normal((2, 3, 6, 5))
+    assert not np.shares_memory(be.im2col(x2.astype(np.float32), kernel, *geometry), spare)  # another dtype
+    cols = be.im2col(x2, kernel, *geometry)
+    assert np.shares_memory(cols, spare) and not be._spare
+    monkeypatch.setattr(be, "_spare", {})
+    np.testing.assert_array_equal(cols, be.im2col(x2, kernel, *geometry))
+    for n in range(1, 7):  # six sizes recycled: the last four kept
+        be._recycle(np.zeros((n, 5)))
+    assert sorted(k[0] for k in be._spare) == [15, 20, 25, 30]

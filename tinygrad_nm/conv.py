@@ -12,7 +12,8 @@ holds more than a tile of the column matrix. unfold and fold are im2col / col2im
 viewed as PyTorch lays them out (N, C * kh * kw, L).
 """
 from tinygrad_nm.autograd import is_grad_enabled
-from tinygrad_nm.ops_conv import Col2im, Conv2d, ConvBias, Im2col
+from tinygrad_nm.backends.kernels import ACTIVATIONS
+from tinygrad_nm.ops_conv import Col2im, Conv2d, ConvAct, ConvActBias, ConvBias, Im2col
 from tinygrad_nm.padding import pad
 from tinygrad_nm.tensor import Tensor
 
@@ -113,8 +114,13 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return convolution("conv1d", input, weight, bias, stride, padding, dilation, groups, 1)
 
 
-def convolution(op, input, weight, bias, stride, padding, dilation, groups, dims, padding_mode="zeros"):
-    """conv1d / conv2d (dims 1 or 2); padding_mode is nn.Conv*d's ('zeros', 'reflect', 'replicate', 'circular')."""
+def convolution(op, input, weight, bias, stride, padding, dilation, groups, dims, padding_mode="zeros",
+                activation=None):
+    """conv1d / conv2d (dims 1 or 2); padding_mode is nn.Conv*d's ('zeros', 'reflect', 'replicate', 'circular');
+    activation None, or one of ACTIVATIONS applied to the output in the same kernel (nn.Sequential's
+    Conv + ReLU: the values of the convolution, then the activation)."""
+    if activation is not None and activation not in ACTIVATIONS:
+        raise ValueError(f"{op}: unknown activation {activation!r}; expected None or one of {', '.join(ACTIVATIONS)}")
     x, added = batched(op, input, dims + 2)
     if not isinstance(weight, Tensor) or weight.ndim != dims + 2:
         raise ValueError(f"{op}: weight must be a {dims + 2}-D Tensor (out_channels, in_channels / groups, "
@@ -135,7 +141,7 @@ def convolution(op, input, weight, bias, stride, padding, dilation, groups, dims
     if dims == 1:  # a height of 1: the 1-D case is the 2-D one
         x, weight = x.reshape(*x.shape[:2], 1, x.shape[2]), weight.reshape(*weight.shape[:2], 1, kernel[0])
         kernel, stride, dilation, spans = (1, kernel[0]), (1, stride[0]), (1, dilation[0]), ((0, 0), spans[0])
-    out = _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode)
+    out = _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode, activation)
     if dims == 1:
         out = out.reshape(out.shape[0], out.shape[1], out.shape[3])
     return out.reshape(*out.shape[1:]) if added else out
@@ -155,7 +161,7 @@ def _padding(op, padding, kernel, stride, dilation, dims):
     return tuple((p, p) for p in as_tuple(op, "padding", padding, dims, 0))
 
 
-def _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode):
+def _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode, act=None):
     n, c, h, w = x.shape
     kernel = weight.shape[2:]
     for i in range(2):  # the kernel must fit the padded input (the error names the layer and the sizes)
@@ -170,7 +176,10 @@ def _conv2d(op, x, weight, bias, stride, spans, dilation, groups, padding_mode):
     x, weight = x.cast(dtype), weight.cast(dtype)
     bias = None if bias is None else bias.cast(dtype)
     geometry = (tuple(stride), tuple(dilation), tuple(tuple(s) for s in spans), groups)
-    y = Tensor._apply(Conv2d, dtype, (x, weight), None if bias is None else bias._buf, *geometry)
-    if bias is not None and bias.requires_grad and is_grad_enabled():
-        y = y._alias(Tensor._apply(ConvBias, dtype, (y, bias)))  # shares y's buffer; b's gradient
-    return y
+    fused = act is not None and dtype.is_float  # else the activation's own op, with its rules for integers
+    y = Tensor._apply(ConvAct if fused else Conv2d, dtype, (x, weight), None if bias is None else bias._buf,
+                      *geometry, *((act,) if fused else ()))
+    if bias is not None and bias.requires_grad and is_grad_enabled():  # b's gradient; shares y's buffer
+        y = y._alias(Tensor._apply(ConvActBias, dtype, (y, bias), act) if fused
+                     else Tensor._apply(ConvBias, dtype, (y, bias)))
+    return getattr(y, act)() if act is not None and not fused else y

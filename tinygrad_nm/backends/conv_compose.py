@@ -1,5 +1,6 @@
 """conv2d and conv2d_backward (kernels.py, family `conv`) composed of a backend's own kernels:
-im2col, a matmul per group, col2im. The python, numpy and numba_cuda backends run them so (on
+im2col, a matmul per group, col2im; conv2d_act and its backward as conv2d then the activation's
+kernel (backward: the activation's backward, then conv2d_backward, as the unfused ops). The python, numpy and numba_cuda backends run them so (on
 numba_cuda every step stays on the device); the cython backend runs its fused native kernel and
 comes here only for what that does not take.
 
@@ -29,9 +30,11 @@ from tinygrad_nm.grad_mode import is_grad_enabled
 from tinygrad_nm.backends.windows import output_size
 
 
-def kernels(module_name):
-    """(conv2d, conv2d_backward) on the kernels of the backend module named `module_name`, looked up
-    when called (a backend defines these two while it is still being imported)."""
+def kernels(module_name, recycle=None):
+    """(conv2d, conv2d_backward, conv2d_act, conv2d_act_backward) on the kernels of the backend module
+    named `module_name`, looked up when called (a backend defines these while it is still being
+    imported). recycle(cols), when given, receives each column matrix conv2d_backward is done with
+    (nothing else refers to it then): the numpy backend reuses its memory for the next im2col."""
 
     class _Backend:
         def __getattr__(self, kernel):
@@ -89,6 +92,15 @@ def kernels(module_name):
             dx = be.col2im(be.reshape(dcols, (groups * cols.shape[1], positions)), tuple(x.shape),
                            tuple(w.shape[2:]), stride, dilation, padding)
         db = be.sum(be.reshape(g2, (o, positions)), (1,), False) if bias_grad else None  # rows: contiguous
+        if recycle is not None:
+            recycle(cols)
         return dx, dw, db
 
-    return conv2d, conv2d_backward
+    def conv2d_act(x, w, b, stride, dilation, padding, groups, act):
+        return getattr(be, act)(be.conv2d(x, w, b, stride, dilation, padding, groups))
+
+    def conv2d_act_backward(x, w, y, g, stride, dilation, padding, groups, act, input_grad, bias_grad):
+        gz = getattr(be, f"{act}_backward")(y, g)  # relu's from y: y > 0 exactly where the conv's output is
+        return be.conv2d_backward(x, w, gz, stride, dilation, padding, groups, input_grad, bias_grad)
+
+    return conv2d, conv2d_backward, conv2d_act, conv2d_act_backward

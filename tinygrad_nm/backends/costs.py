@@ -21,7 +21,7 @@ A formula takes the kernel's arguments as the kernel receives them: buffers (any
 `Buf(shape, itemsize)` stands for a buffer when only shapes are known.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tinygrad_nm.backends.strided import broadcast_shapes, indexed_shape
 from tinygrad_nm.backends.windows import matrix_shape, output_size
@@ -350,3 +350,28 @@ def conv2d_backward(name, args, out):
     written = w.nbytes + (x.nbytes if input_grad else 0) + (w.shape[0] * x.itemsize if bias_grad else 0)
     return Cost(name, (x.shape, w.shape, g.shape), 2 * products + adds, 0, x.nbytes + w.nbytes + g.nbytes + written,
                 products, written, f"{'dx, ' if input_grad else ''}dw{', db' if bias_grad else ''}")
+
+
+def conv2d_act(activation_work):
+    """act(conv2d(...)): conv2d's cost plus the activation's work per output (`activation_work(act)`
+    -> its FLOPs, transcendentals, divisions per element); the same compulsory bytes (y written once)."""
+    def cost(name, args, out):
+        base = conv2d(name, args[:7], out)
+        flops, transcendentals, divides = activation_work(args[7])
+        outputs = base.out_bytes // as_buf(args[0]).itemsize
+        return replace(base, flops=base.flops + flops * outputs, transcendentals=transcendentals * outputs,
+                       divides=divides * outputs, note=f"{base.note} + {args[7]}")
+    return cost
+
+
+def conv2d_act_backward(activation_work):
+    """conv2d_backward of act_backward(y, g): its cost plus the activation's backward per element of g
+    (`activation_work(act + "_backward")` -> FLOPs, transcendentals, divisions) and y read once more."""
+    def cost(name, args, out):
+        x, w, y, g = args[:4]
+        base = conv2d_backward(name, (x, w, g, *args[4:8], *args[9:11]), out)
+        flops, transcendentals, divides = activation_work(args[8] + "_backward")
+        n = as_buf(g).size
+        return replace(base, flops=base.flops + flops * n, transcendentals=transcendentals * n, divides=divides * n,
+                       bytes=base.bytes + as_buf(y).nbytes, note=f"{base.note} through {args[8]}'")
+    return cost

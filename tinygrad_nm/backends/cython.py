@@ -15,8 +15,9 @@ float32 and float64 arrays:
   softmax + NLL) and its backward in one pass and its gradient in another
   im2col, col2im                  kernels/tnm_conv.h (cython_conv.py), one thread: memory-bound
   max_pool2d and its backward     kernels/tnm_maxpool.h (cython_pool.py), one thread: memory-bound
-  conv2d, conv2d_backward         kernels/tnm_conv_fused.h: im2col a tile of output rows at a time
-                                  into the matmul, samples on the matmul's threads (cython_conv.py)
+  conv2d, conv2d_backward,        kernels/tnm_conv_fused.h: im2col a tile of output rows at a time
+  conv2d_act and its backward     into the matmul, samples on the matmul's threads (cython_conv.py);
+                                  conv2d_act's activation in the matmul's epilogue
 NumPy (the numpy backend's own functions, imported below): storage, arithmetic,
 comparisons, the other unary functions, reductions, movement and indexing; and
 the native kernels' inputs that are not float32/float64 arrays (an int64 matmul,
@@ -375,7 +376,7 @@ def cross_entropy_backward(probs, labels, g):
 
 im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
 max_pool2d, max_pool2d_backward = cython_pool.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_maxpool.h
-conv2d, conv2d_backward = cython_conv.fused(_native, _numpy, matmul_threads)  # kernels/tnm_conv_fused.h
+conv2d, conv2d_backward, conv2d_act, conv2d_act_backward = cython_conv.fused(_native, _numpy, matmul_threads)
 
 
 # --- pricing (napkin's compiled_host family): the compiled module's facts, cython_pricing.py

@@ -5,6 +5,9 @@ from tinygrad_nm.backends import cython_pool, numpy as _numpy
 from tinygrad_nm.backends.kernels import KERNELS
 
 
+_CONVS = ("conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward")  # the fused kernels (cython_conv.py)
+
+
 def _native_kernels(backend, *helpers):
     """The kernels the backend module (its globals, `backend`) or its `helpers` modules define: the
     rest are NumPy's."""
@@ -19,7 +22,7 @@ def _conv_rows(cost):
     numpy's im2col runs); backward: g's shape gives N * oh exactly."""
     x, w = cost.shapes[0], cost.shapes[1]
     taps = x[1] * w[2] * w[3]  # C * kh * kw
-    if cost.kernel == "conv2d":
+    if cost.kernel in ("conv2d", "conv2d_act"):
         return cost.elements * taps / (w[0] * w[1] * w[2] * w[3] * x[3]) if x[3] else 0.0
     g = cost.shapes[2]
     once = g[0] * g[2] * taps
@@ -35,7 +38,7 @@ def _parallel_from(_native):
     rows_min = _native.PARALLEL_MIN_ROWS
     return {"matmul": (_native.SERIAL_MATMUL, 1), "linear_act": (_native.SERIAL_MATMUL, 1),
             # conv2d: the samples on the threads (any conv big enough to price is); one job per call
-            "conv2d": (_native.SERIAL_MATMUL, 1), "conv2d_backward": (_native.SERIAL_MATMUL, 1),
+            **{k: (_native.SERIAL_MATMUL, 1) for k in _CONVS},
             **{k: (_native.PARALLEL_MIN_ELEMENTWISE + 1, 1) for k in ("sigmoid", "tanh")},
             **{k: (rows_min, 1) for k in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
                                           "cross_entropy", "cross_entropy_backward")}}
@@ -68,14 +71,14 @@ def pricing(_native, backend, threads, matmul_threads, *helpers):
                           **(cython_pool.compiled_work(_native.VECTOR_BYTES) if _native is not None else {})},
         # priced at the matmul's rate (linear_act: plus its epilogue; conv2d: its im2col tiles stay in
         # L2, only x, w and y cross memory)
-        "matmul_kernels": ("matmul", "linear_act", "conv2d", "conv2d_backward"),
+        "matmul_kernels": ("matmul", "linear_act", *_CONVS),  # conv2d_act: the activation in the epilogue
         "threads": threads,
         "matmul_threads": matmul_threads,
         "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function
         # im2col / col2im: a C loop per short row, as NumPy's (its own run_s); the fused conv2d runs
         # im2col over every tile (backward: again, and col2im when dx is wanted), at im2col's run_s
         "runs": {"im2col": _numpy.PRICING["runs"]["im2col"], "col2im": _numpy.PRICING["runs"]["col2im"],
-                 "conv2d": (_conv_rows, "im2col"), "conv2d_backward": (_conv_rows, "im2col")},
+                 **{k: (_conv_rows, "im2col") for k in _CONVS}},
         "batched_matmul": "delegate",  # a batched matmul too (cython.matmul hands it to NumPy)
         **_module_facts(_native),
     }

@@ -60,8 +60,9 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
 
 def _activation_work(act):
-    """(FLOPs, transcendentals, divisions) per element of the activation `act`, from its own row."""
-    cost = TABLE[act].price((c.Buf((1,)),))
+    """(FLOPs, transcendentals, divisions) per element of the activation `act` (or of its backward,
+    "relu_backward", ...), from its own row."""
+    cost = TABLE[act].price((c.Buf((1,)),) * (2 if act.endswith("_backward") else 1))
     return cost.flops, cost.transcendentals, cost.divides
 
 
@@ -194,6 +195,16 @@ _ROWS = [
     _k("conv2d_backward", "conv", "conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad)",
        "(dx, dw, db): conv2d's gradients given g (N, O, oh, ow), the output's; dx is None unless input_grad, "
        "db (g summed over N, oh, ow) None unless bias_grad", c.conv2d_backward),
+    # --- fused: a convolution and the activation after it (nn.Sequential's Conv2d + ReLU) ---------
+    _k("conv2d_act", "fused", "conv2d_act(x, w, b, stride, dilation, padding, groups, act)",
+       "y = act(conv2d(x, w, b, stride, dilation, padding, groups)), act one of ACTIVATIONS (the same values "
+       "as conv2d then the activation; where compiled, applied as each tile of y is stored)",
+       c.conv2d_act(_activation_work)),
+    _k("conv2d_act_backward", "fused",
+       "conv2d_act_backward(x, w, y, g, stride, dilation, padding, groups, act, input_grad, bias_grad)",
+       "(dx, dw, db) of y = conv2d_act(x, w, b, ..., act) given y and g, y's gradient: conv2d_backward of "
+       "act_backward(y, g) (relu's: g where y > 0), the same values as the two kernels",
+       c.conv2d_act_backward(_activation_work)),
 ]
 
 TABLE = {row.name: row for row in _ROWS}

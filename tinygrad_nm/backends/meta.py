@@ -144,6 +144,13 @@ def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias
     return _like(x) if input_grad else None, _like(w), _like(w, (w.shape[0],)) if bias_grad else None
 
 
+def conv2d_act(x, w, b, stride, dilation, padding, groups, act): return conv2d(x, w, b, stride, dilation, padding, groups)
+
+
+def conv2d_act_backward(x, w, y, g, stride, dilation, padding, groups, act, input_grad, bias_grad):
+    return conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad)
+
+
 # --- fused: a Linear layer's activation, an optimizer's step --------------------------------------
 def linear_act(x, w, b, act): return _like(x, (x.shape[0], w.shape[0]))
 def axpy(a, alpha, x): return a

@@ -77,7 +77,7 @@ def _conv_columns(cost):
     columns read again (kept for it: no second im2col), and for dx the columns' gradient written,
     then read by col2im's strided adds, which also update the image (about the columns' size again)."""
     x, w = cost.shapes[0], cost.shapes[1]
-    if cost.kernel == "conv2d":
+    if cost.kernel in ("conv2d", "conv2d_act"):
         entries = cost.elements * x[1] / (w[0] * w[1])  # multiply-adds * G / O
         return entries, entries / x[3] if x[3] else 0.0, 2
     g = cost.shapes[2]
@@ -87,24 +87,28 @@ def _conv_columns(cost):
     return entries, (entries / g[3] if dx else 0.0), 1 + (4 if dx else 0)
 
 
+_CONVS = ("conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward")  # composed: conv_compose.py
 PRICING = {"family": "array_calls", "passes": _PASSES,
            "runs": {"im2col": _window_rows, "col2im": _window_rows,  # kernel -> its strided runs (napkin: run_s)
-                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in ("conv2d", "conv2d_backward")},
+                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in _CONVS},
                     # np.sum / np.max: one inner loop per run of the trailing reduced (or kept) block
                     **{k: (lambda c: c.runs, "reduce") for k in ("sum", "max")},
                     "max_pool2d": (lambda c: c.runs, "im2col")},  # its tap-major copy: window rows, as im2col
            # the composed conv2d's column matrix, moved through memory beside its BLAS calls
            "column_bytes": {k: (lambda c: _conv_columns(c)[0] * _conv_columns(c)[2] * c.itemsize)
-                            for k in ("conv2d", "conv2d_backward")},
+                            for k in _CONVS},
            # and the NumPy calls it makes beside its BLAS call (conv_compose.py): forward, im2col's np.pad,
            # the bias added over the output, the permute to NCHW; backward, the gradient's permuted copy,
            # the second product, db's sum
-           "composed_calls": {"conv2d": ("pad", "ufunc", "view"), "conv2d_backward": ("array", "matmul", "reduce")},
+           "composed_calls": {"conv2d": ("pad", "ufunc", "view"), "conv2d_backward": ("array", "matmul", "reduce"),
+                              # conv2d_act: then the activation's call; its backward: the activation's backward first
+                              "conv2d_act": ("pad", "ufunc", "view", "ufunc"),
+                              "conv2d_act_backward": ("ufunc", "array", "matmul", "reduce")},
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
            "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
            # a BLAS call (linear_act: then the bias and activation calls; conv2d, conv2d_backward: their
            # matmuls, then the column matrix's traffic and window rows, column_bytes and runs)
-           "blas": ("matmul", "linear_act", "conv2d", "conv2d_backward")}
+           "blas": ("matmul", "linear_act", *_CONVS)}
 
 
 def unavailable_reason():
@@ -191,7 +195,8 @@ def relu_backward(x, g):
     if type(g) is np.ndarray and type(x) is np.ndarray and g.dtype.kind == "f":
         bits = np.dtype(f"i{g.dtype.itemsize}")
         keep = np.negative(np.greater(x, 0).view(np.int8), dtype=bits)  # True (1) -> -1: every bit set
-        return np.bitwise_and(g.view(bits), keep).view(g.dtype)
+        out = keep if type(keep) is np.ndarray and keep.shape == g.shape else None  # the mask takes the result
+        return np.bitwise_and(g.view(bits), keep, out=out).view(g.dtype)
     return np.where(x > 0, g, 0).astype(g.dtype, copy=False)
 
 
@@ -292,8 +297,26 @@ def im2col(a, kernel, stride, dilation, padding):
         a = np.pad(a, ((0, 0), (0, 0), *padding))
     # one copy of the strided view (its last axis runs along an image row, contiguous for stride 1);
     # always a copy, even where the view is contiguous already (a 1x1 kernel): new storage, as in PyTorch
-    cols = _window_view(a, kernel, stride, dilation, out).copy()
+    view = _window_view(a, kernel, stride, dilation, out)
+    cols = _spare.pop((view.size, view.dtype.str), None)
+    if cols is None:
+        cols = view.copy()
+    else:  # a conv's column matrix, done with: its pages are mapped already (a fresh 42 MB one: ~2 ms of faults)
+        cols = cols.reshape(view.shape)
+        np.copyto(cols, view)
     return cols.reshape(cols.shape[0] * kernel[0] * kernel[1], -1)
+
+
+# the column matrices conv2d_backward was done with (conv_compose's recycle), one per size and dtype,
+# the last few (a model's conv layers), for the next step's im2col of that size
+_spare, _SPARES = {}, 4
+
+
+def _recycle(cols):
+    if type(cols) is np.ndarray and cols.flags.c_contiguous and cols.flags.writeable:
+        _spare[(cols.size, cols.dtype.str)] = cols
+        while len(_spare) > _SPARES:
+            _spare.pop(next(iter(_spare)), None)
 
 
 def col2im(cols, shape, kernel, stride, dilation, padding):
@@ -318,8 +341,8 @@ def _col2im_add(cols, image, kernel, stride, dilation, out):
             image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[:, i, j]
 
 
-conv2d, _composed_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
-_DX_CHUNK = 1 << 21  # entries of the columns' gradient made at a time (8 MiB of float32)
+conv2d, _composed_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__, _recycle)
+_DX_CHUNK = 1 << 18  # entries of the columns' gradient made at a time (1 MiB of float32: an L2's worth)
 
 
 def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad):
@@ -332,8 +355,8 @@ def _conv_input_grad(w, g, shape, stride, dilation, padding, groups):
     """conv2d's dx: the columns' gradient w_k^T @ g_k for a few samples at a time (at most _DX_CHUNK
     entries), each chunk added into dx by col2im as soon as it is made. The whole (C * kh * kw) x
     (N * oh * ow) matrix would be fresh pages every step (above malloc's mmap threshold) read back
-    from memory; a chunk is reused memory, still in cache (19.0 against 23.3 ms for the bench's
-    second layer: 288 x 64 @ 64 x 36864 and its col2im)."""
+    from memory; a chunk is reused memory, still in cache, and one that fits L2 keeps col2im's kh * kw
+    strided passes over it there (bench/README.md, "Convolutions")."""
     n, c, h, width = shape
     (top, bottom), (left, right) = padding
     kernel, (o, per_group) = tuple(w.shape[2:]), (w.shape[0], math.prod(w.shape[1:]))

@@ -60,7 +60,7 @@ _WORK = {
     "reshape": {}, "item": {}, "copy": {}, "full": {},  # no per-element work (copies: pointer traffic)
     "im2col": {"loop": 2, "op": 2},  # windows.sources builds each source position, then the gather
     "col2im": {"loop": 2, "op": 3},  # the same positions, then a test and an add per entry
-    "conv2d": {"madd": 1}, "conv2d_backward": {"madd": 1},  # conv_compose: matmul's, beside which im2col is small
+    **dict.fromkeys(("conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward"), {"madd": 1}),  # conv_compose
 }
 # _reduce: a permute first unless the reduced axes are trailing, per output a slice and a call; matmul: per
 # output a map and a sum (napkin's calibrated output_s)
@@ -384,7 +384,7 @@ def col2im(cols, shape, kernel, stride, dilation, padding):
     return PyBuffer(image, tuple(shape), cols.dtype)
 
 
-conv2d, conv2d_backward = conv_compose.kernels(__name__)  # im2col, a matmul per group, col2im
+conv2d, conv2d_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__)  # im2col, matmul, col2im
 
 
 # --- fused: a Linear layer and its activation, an optimizer's step ------------------------------

@@ -1,6 +1,7 @@
 """Containers: Sequential, ModuleList, ModuleDict, ParameterList (PyTorch's), and MLP."""
 from collections import OrderedDict
 
+from tinygrad_nm.nn.conv import Conv1d, Conv2d
 from tinygrad_nm.nn.layers import ACTIVATIONS, Linear
 from tinygrad_nm.nn.module import Module, _addindent
 from tinygrad_nm.nn.parameter import Parameter
@@ -87,8 +88,11 @@ class Sequential(_ModuleSequence):
         i = 0
         while i < len(modules):
             act = _fusable_pair(modules[i], modules[i + 1], x) if i + 1 < len(modules) else None
-            if act is not None:  # Linear then its activation: one kernel (fused_linear.py), same values
-                x = linear_act(x, modules[i].weight, modules[i].bias, act)
+            if act is not None and type(modules[i]) is Linear:  # Linear then its activation: one kernel
+                x = linear_act(x, modules[i].weight, modules[i].bias, act)  # (fused_linear.py), same values
+                i += 2
+            elif act is not None:  # a Conv then its activation: conv2d_act, one kernel each way
+                x = modules[i].forward_act(x, act)
                 i += 2
             else:
                 x = modules[i](x)
@@ -104,16 +108,17 @@ _ACTIVATION_NAMES = {module: name for name, module in ACTIVATIONS.items()}
 
 
 def _fusable_pair(layer, after, x):
-    """The activation's name when `layer` then `after` may run as one linear_act: exactly a Linear
-    and a ReLU/Sigmoid/Tanh (a subclass may change forward), no hooks on either (they would see
-    the Linear's output, which the fused kernel never makes), and an input the Linear accepts
-    (else its own forward raises its error)."""
-    if type(layer) is not Linear or layer._forward_pre_hooks or layer._forward_hooks:
+    """The activation's name when `layer` then `after` may run as one kernel (linear_act, conv2d_act):
+    exactly a Linear, Conv1d or Conv2d and a ReLU/Sigmoid/Tanh (a subclass may change forward), no
+    hooks on either (they would see the layer's output, which the fused kernel never makes), and for
+    a Linear an input it accepts (else its own forward raises its error; a Conv's checks are the same
+    either way)."""
+    if type(layer) not in (Linear, Conv1d, Conv2d) or layer._forward_pre_hooks or layer._forward_hooks:
         return None
     act = _ACTIVATION_NAMES.get(type(after))
     if act is None or after._forward_pre_hooks or after._forward_hooks:
         return None
-    if not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != layer.in_features:
+    if type(layer) is Linear and (not isinstance(x, Tensor) or x.ndim == 0 or x.shape[-1] != layer.in_features):
         return None
     return act
 

@@ -64,9 +64,14 @@ class _ConvNd(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
+        return self.forward_act(x, None)
+
+    def forward_act(self, x, activation):
+        """activation(self(x)) in one kernel (nn.Sequential pairs a Conv with the ReLU, Sigmoid or
+        Tanh after it so); activation None is forward."""
         op = f"conv{self.dims}d"
         return _named(self, conv.convolution, op, x, self.weight, self.bias, self.stride, self.padding,
-                      self.dilation, self.groups, self.dims, self.padding_mode)
+                      self.dilation, self.groups, self.dims, self.padding_mode, activation)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -20,8 +20,8 @@ from tinygrad_nm.backends.numba_cuda.jit import kernel
 from tinygrad_nm.backends.numba_cuda.storage import contiguous
 from tinygrad_nm.backends.windows import matrix_shape, output_size
 
-__all__ = ["im2col", "col2im", "conv2d", "conv2d_backward"]
-conv2d, conv2d_backward = conv_compose.kernels(__package__)  # this package's im2col, matmul, col2im
+__all__ = ["im2col", "col2im", "conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward"]
+conv2d, conv2d_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__package__)  # im2col, matmul, col2im
 
 
 # --- device side ------------------------------------------------------------------------------

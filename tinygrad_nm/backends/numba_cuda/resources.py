@@ -184,6 +184,9 @@ def _exercise(nc, serving):
         # im2col / col2im (float only): a padded 3x3 window, and an uneven one (strides, dilation, padding)
         windows = [((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))), ((2, 3), (2, 1), (1, 2), ((0, 1), (2, 0)))] \
             if _served("im2col", dtype) else []  # the array first, after an int, after a slice; none
+        G = ("stride", "dilation", "padding", "groups")  # conv2d's; its calls: x, w, b, g, the backward's x
+        wc = [(win, (d((2, 4, 7, 6), dtype), d((6, 2, *win[0]), dtype), d((6,), dtype),
+                     d((2, 6, *output_size((2, 4, 7, 6), *win)), dtype), d((2, 4, 7, 6), dtype))) for win in windows]
         arguments = {  # parameter name -> the argument lists a kernel with that signature gets
             ("a",): [(x,), (xt,)], ("a", "b"): [(x, x), (x, xt), (x, 2), (3, xt), (x, 2.5)],
             ("x", "g"): [(x, x), (xt, x)], ("y", "g"): [(x, x), (xt, x)],
@@ -204,14 +207,12 @@ def _exercise(nc, serving):
             ("g", "indices", "shape", "kernel", "stride", "dilation", "padding"):  # max_pool2d's backward
                 [(*call("max_pool2d", d((2, 3, 7, 6), dtype), *window), (2, 3, 7, 6), *window) for window in windows],
             ("a", "alpha", "x"): [(d((4, 6), dtype), -0.5, x), (d((4, 6), dtype), 2.0, xt)],
-            ("x", "w", "b", "act"): [(x, w5, b5, act) for act in ACTIVATIONS for b5 in (d((5,), dtype), None)
-                                     for w5 in (d((5, 6), dtype),)],
-            # conv2d and its backward (conv_compose: im2col, the matmuls, col2im): 2 groups, with bias
-            ("x", "w", "b", "stride", "dilation", "padding", "groups"):
-                [(d((2, 4, 7, 6), dtype), d((6, 2, *window[0]), dtype), d((6,), dtype), *window[1:], 2) for window in windows],
-            ("x", "w", "g", "stride", "dilation", "padding", "groups", "input_grad", "bias_grad"):
-                [(d((2, 4, 7, 6), dtype), d((6, 2, *window[0]), dtype),
-                  d((2, 6, *output_size((2, 4, 7, 6), *window)), dtype), *window[1:], 2, True, True) for window in windows],
+            ("x", "w", "b", "act"): [(x, d((5, 6), dtype), b, a) for a in ACTIVATIONS for b in (d((5,), dtype), None)],
+            ("x", "w", "b", *G): [(*c[:3], *win[1:], 2) for win, c in wc],  # conv2d, then its backward
+            ("x", "w", "g", *G, "input_grad", "bias_grad"): [(c[4], c[1], c[3], *w[1:], 2, True, True) for w, c in wc],
+            ("x", "w", "b", *G, "act"): [(*c[:3], *win[1:], 2, act) for act in ACTIVATIONS for win, c in wc[:1]],
+            ("x", "w", "y", "g", *G, "act", "input_grad", "bias_grad"):
+                [(c[4], c[1], c[3], c[3], *win[1:], 2, act, True, True) for act in ACTIVATIONS for win, c in wc[:1]],
         }
         for name in KERNELS:
             params = tuple(_params(name))
