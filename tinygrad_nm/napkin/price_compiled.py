@@ -19,14 +19,15 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 from tinygrad_nm.napkin.price_array_calls import _fresh_bytes
 
 FAMILY = "compiled_host"
+HOST_MEMORY = True  # its kernels read host memory: operands from far in a trace cost more (locality.py)
 DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6,
                  "run_s": {"im2col": 5e-9, "col2im": 5e-9}}  # per contiguous run: price_array_calls.strided_runs
 
 
-def price(cost, pricing, rates, dtype, scalar_args=False):
+def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     batched_elsewhere = batch_count(cost) > 1 and pricing.get("batched_matmul") == "delegate"
     if scalar_args or cost.kernel not in pricing["native"] or batched_elsewhere:
-        return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args)
+        return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args, run)
     host, r = rates["host"], rates.section(FAMILY)
     call = r["native_call_s"]
     min_elements, regions = pricing["parallel"].get(cost.kernel, (math.inf, 0))

@@ -102,6 +102,10 @@ def measure_host(quick, log):
     host["bandwidth"] = curve
     log("  copy bandwidth (read + write): " + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
 
+    host["cold_read"] = _cold_read_curve(repeat)
+    log("  reading from further out (per byte, beyond a back-to-back copy): " + ", ".join(
+        f"after {_fmt_bytes(d)} {s * 1e12:.1f} ps" for d, s in host["cold_read"]))
+
     # fresh pages: a new array above glibc's mmap threshold is mapped afresh on every allocation
     big = np.ones((rates_mod.MMAP_THRESHOLD * 2) // 4, np.float32)
     out = np.empty_like(big)
@@ -111,6 +115,31 @@ def measure_host(quick, log):
     log(f"  fresh pages: a new {_fmt_bytes(big.nbytes)} array costs {(t_fresh - t_reuse) * 1e3:.1f} ms more to "
         f"write than a reused one ({host['fresh_page_s_per_byte'] * 1e9 * 1e3:.0f} ns per KB)")
     return host
+
+
+def _cold_read_curve(repeat, copy_bytes=256 << 10):
+    """[[distance, s per byte]]: a copy of `copy_bytes` timed right after a copy of `distance` bytes
+    of other data (read + write, as a kernel's traffic counts them), less the same copy back to back,
+    per byte copied. Where in the cache hierarchy the data was left, seen as a kernel sees it in a
+    program (locality.py); non-decreasing (a disturbed timing must not bend it down), never 0 (the
+    curve is interpolated on log-log axes)."""
+    src = np.ones(copy_bytes // 4, np.float32)
+    dst = np.empty_like(src)
+    warm = best_time(lambda: np.copyto(dst, src), 1, 20 * repeat)  # timed one call at a time, as below
+    other = np.ones((64 << 20) // 8, np.float32)
+    other_dst = np.empty_like(other)
+    curve = []
+    for distance in (256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20):
+        n = distance // 8
+        best = math.inf
+        for _ in range(6 * repeat):
+            np.copyto(other_dst[:n], other[:n])
+            start = time.perf_counter()
+            np.copyto(dst, src)
+            best = min(best, time.perf_counter() - start)
+        per_byte = max((best - warm) / copy_bytes, 1e-15, curve[-1][1] if curve else 0.0)
+        curve.append([distance, per_byte])
+    return curve
 
 
 def _in_program(be, repeat=31, evict=True):
