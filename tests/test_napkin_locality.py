@@ -131,3 +131,25 @@ def test_a_profile_places_its_calls(default_rates):
     p = tnm.napkin.profile(lambda: F.cross_entropy(model(x), Tensor([0, 1, 2, 3, 0], backend="numpy")).backward())
     assert p.rows and all(r.placement is not None for r in p.rows)
     assert any(r.placement.operands for r in p.rows)
+
+
+def test_compiled_convolutions_are_priced_at_their_own_measured_rate(default_rates):
+    if "cython" not in backends.available_backends():
+        pytest.skip("the cython backend is not built here")
+    from tinygrad_nm.napkin import price_compiled
+    be = backends.load("cython")
+    r = dict(default_rates["compiled_host"])
+    rates = price_compiled._conv_rates(be, np.random.default_rng(0), primitives.best_time, 3, r)
+    assert set(rates) == {"conv2d", "conv2d_backward"} & set(be.PRICING["native"])
+    assert all(0 < v < 2 * default_rates["host"]["cores"] * 1e12 for v in rates.values())
+    # a rate measured for conv2d prices conv2d (half the rate: about twice the compute), not matmul
+    custom = tnm.napkin.Rates({**default_rates.data, "compiled_host": {**r, "conv_flops_1thread": {"conv2d": 50e9}}},
+                              "test")
+    slow = tnm.napkin.Rates({**default_rates.data, "compiled_host": {**r, "conv_flops_1thread": {"conv2d": 25e9}}},
+                            "test")
+    args = ((32, 32, 8, 8), (64, 32, 3, 3))
+    fast_e = tnm.napkin.estimate(F.conv2d, *args, padding=1, backend="cython", rates=custom)
+    slow_e = tnm.napkin.estimate(F.conv2d, *args, padding=1, backend="cython", rates=slow)
+    assert slow_e.seconds > 1.5 * fast_e.seconds
+    mm = [tnm.napkin.estimate("matmul", (256, 256), (256, 256), backend="cython", rates=q).seconds for q in (custom, slow)]
+    assert mm[0] == mm[1]
