@@ -255,10 +255,14 @@ def _one_op_each(tensor, F):
     labels = tnm.Tensor(np.zeros(1, np.int64), backend=x.backend)
     s, t = tensor(grad=True), tensor(grad=True)  # 0-d: the walkthrough's scalar programs
     image, kernel = tensor(1, 1, 2, 2, grad=True), tensor(1, 1, 1, 1, grad=True)  # a convolution's and a pool's checks
+    stats, update = tensor(1), tensor(1)  # batch norm's running statistics: written in place, no graph
     ops = [lambda: x * 1.0001, lambda: x * y, lambda: x + y, lambda: x - y, lambda: m + b, lambda: s * t,
            lambda: m @ w, lambda: w.T, lambda: x[0], lambda: x.tanh(), lambda: x.relu(), lambda: x.sigmoid(),
            lambda: x.exp(), lambda: m.sum(axis=0), lambda: F.cross_entropy(m, labels),
-           lambda: F.conv2d(image, kernel, b), lambda: F.max_pool2d(image, 2)]
+           lambda: F.conv2d(image, kernel, b), lambda: F.max_pool2d(image, 2),
+           # what batch norm does besides: broadcast sub, mul, div; a division by a number; sqrt; reshape
+           lambda: m - b, lambda: m * b, lambda: m / b, lambda: x / 3.0, lambda: x.sqrt(), lambda: x.reshape(1, 1),
+           lambda: stats.__setitem__(Ellipsis, update)]
 
     def twenty(op):
         def run():
