@@ -119,25 +119,27 @@ def measure_host(quick, log):
 
 def _cold_read_curve(repeat, copy_bytes=256 << 10):
     """[[distance, s per byte]]: a copy of `copy_bytes` timed right after a copy of `distance` bytes
-    of other data (read + write, as a kernel's traffic counts them), less the same copy back to back,
-    per byte copied. Where in the cache hierarchy the data was left, seen as a kernel sees it in a
-    program (locality.py); non-decreasing (a disturbed timing must not bend it down), never 0 (the
-    curve is interpolated on log-log axes)."""
+    of other data (read + write, as a kernel's traffic counts them), less the same copy timed again
+    at once (its data now in cache), per byte copied; the two alternate, so that a disturbance hits
+    both alike, and each is the fastest of many. Where in the cache hierarchy the data was left, as a
+    kernel sees it in a program (locality.py); non-decreasing (a disturbed timing must not bend it
+    down), never 0 (the curve is interpolated on log-log axes)."""
     src = np.ones(copy_bytes // 4, np.float32)
     dst = np.empty_like(src)
-    warm = best_time(lambda: np.copyto(dst, src), 1, 20 * repeat)  # timed one call at a time, as below
     other = np.ones((64 << 20) // 8, np.float32)
     other_dst = np.empty_like(other)
     curve = []
     for distance in (256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20):
         n = distance // 8
-        best = math.inf
-        for _ in range(6 * repeat):
+        cold = warm = math.inf
+        for _ in range(10 * repeat):
             np.copyto(other_dst[:n], other[:n])
             start = time.perf_counter()
             np.copyto(dst, src)
-            best = min(best, time.perf_counter() - start)
-        per_byte = max((best - warm) / copy_bytes, 1e-15, curve[-1][1] if curve else 0.0)
+            middle = time.perf_counter()
+            np.copyto(dst, src)
+            cold, warm = min(cold, middle - start), min(warm, time.perf_counter() - middle)
+        per_byte = max((cold - warm) / copy_bytes, 1e-15, curve[-1][1] if curve else 0.0)
         curve.append([distance, per_byte])
     return curve
 
