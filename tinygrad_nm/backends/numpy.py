@@ -90,16 +90,6 @@ def _conv_columns(cost):
 _CONVS = ("conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward")  # composed: conv_compose.py
 
 
-def _composed_loops(cost):
-    """The composed conv2d's NumPy calls that loop over rows, as (kind, rows, elements): forward, the
-    bias added over (O, N * oh * ow) (a broadcast: a row per channel); backward, g's permuted copy
-    to (O, N * oh * ow) (rows of oh * ow) and db, its sum along those rows."""
-    if cost.kernel in ("conv2d", "conv2d_act"):
-        return [("loop", cost.shapes[1][0], cost.out_bytes / cost.itemsize)] if len(cost.shapes) > 2 else []
-    g = cost.shapes[2]  # (conv2d_act_backward's y: g's shape)
-    return [("loop", g[0] * g[1], math.prod(g)), ("reduce", g[1], math.prod(g))]
-
-
 PRICING = {"family": "array_calls", "passes": _PASSES,
            "runs": {"im2col": _window_rows, "col2im": _window_rows,  # kernel -> its strided runs (napkin: run_s)
                     # the forward's rows are im2col's; the backward's (made only for dx) col2im's strided adds
@@ -118,18 +108,17 @@ PRICING = {"family": "array_calls", "passes": _PASSES,
                               # conv2d_act: then the activation's call; its backward: the activation's backward first
                               "conv2d_act": ("pad", "ufunc", "view", "ufunc"),
                               "conv2d_act_backward": ("ufunc", "array", "matmul", "reduce")},
-           "composed_loops": dict.fromkeys(_CONVS, _composed_loops),
+           "composed_loops": dict.fromkeys(_CONVS, conv_compose.row_loops),
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
            "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
            # a BLAS call (linear_act: then the bias and activation calls; conv2d, conv2d_backward: their
            # matmuls, then the column matrix's traffic and window rows, column_bytes and runs)
            "blas": ("matmul", "linear_act", *_CONVS),
-           # results' layouts (napkin's locality walk): the composed conv2d returns (O, N, oh, ow) permuted to
-           # NCHW, rows of oh * ow contiguous elements (conv2d_act too: its activation keeps the layout); a
-           # ufunc's result takes its operands' layout when they share one (NumPy's order 'K'), else it is
-           # C-contiguous and the permuted operand is read row by row
+           # results' layouts (napkin's locality walk): the composed convs return (O, N, oh, ow) permuted to NCHW
+           # (rows of oh * ow); a ufunc's result takes its operands' layout if they share one (order 'K')
            "layout": {"permuted": dict.fromkeys(("conv2d", "conv2d_act"), lambda shape: shape[2] * shape[3]),
-                      "follows": ("unary", "binary", "relu_backward", "sigmoid_backward", "tanh_backward")}}
+                      "follows": ("unary", "binary", "relu_backward", "sigmoid_backward", "tanh_backward"),
+                      "first": ("relu_backward",)}}  # its result is written into x's mask
 
 
 def unavailable_reason():

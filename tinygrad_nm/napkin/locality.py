@@ -78,9 +78,11 @@ class Step:
 def walk(steps, layout=None):
     """A Placement per Step of `steps`, taken as one step of a loop (walked twice: a buffer first
     read before any call wrote it was last touched in the previous step). `layout`: the backend's
-    PRICING["layout"] ({"permuted": {kernel: rows(shape)}, "follows": (kernel or family, ...)}) or None."""
+    PRICING["layout"] ({"permuted": {kernel: rows(shape)}, "follows": (kernel or family, ...), "first":
+    (kernel, ...)}) or None."""
     permuted = (layout or {}).get("permuted", {})
     follows = set((layout or {}).get("follows", ()))
+    first = set((layout or {}).get("first", ()))  # results written into an array laid out as the first operand
     lru, alias, runs, broadcast = _LRU(), {}, {}, set()
     placed = []
     for _ in range(2):
@@ -111,6 +113,8 @@ def walk(steps, layout=None):
                 lru.touch(st.out_key, st.out_size)
             if st.kernel in permuted:
                 runs[st.out_key] = int(permuted[st.kernel](st.out_shape))
+            elif st.kernel in first and keys:
+                runs[st.out_key] = runs.get(keys[0], 0)
             else:  # a result takes its operands' layout when they share one, else it is contiguous
                 runs[st.out_key] = next(iter(full)) if len(full) == 1 else 0
     return placed

@@ -43,7 +43,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     flops_rate = peak if matmul else peak / 2
     if matmul:  # as close to the peak as its own matmul came on one core (BLAS's, for an older rates file)
         per_core = host["fma_flops_per_core"]["float32"]
-        one_thread = r.get("conv_flops_1thread", {}).get(cost.kernel) or r.get("matmul_flops_1thread") or \
+        conv = cost.kernel.replace("_act", "")  # conv2d_act(_backward): the convolution's own rate
+        one_thread = r.get("conv_flops_1thread", {}).get(conv) or r.get("matmul_flops_1thread") or \
             rates.section(price_array_calls.FAMILY).get("blas_flops_1thread", per_core)
         flops_rate *= min(1.0, one_thread / per_core)
     lanes = (2 if dtype == "float64" else 1) / threads  # half the lanes in float64
