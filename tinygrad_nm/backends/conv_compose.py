@@ -104,3 +104,13 @@ def kernels(module_name, recycle=None):
         return be.conv2d_backward(x, w, gz, stride, dilation, padding, groups, input_grad, bias_grad)
 
     return conv2d, conv2d_backward, conv2d_act, conv2d_act_backward
+
+
+def row_loops(cost):
+    """napkin's price of the NumPy calls above that loop over rows, as (kind, rows, elements): forward,
+    the bias added over (O, N * oh * ow) (a broadcast: a row per channel); backward, g's permuted
+    copy to (O, N * oh * ow) (rows of oh * ow) and db, its sum along those rows."""
+    if cost.kernel in ("conv2d", "conv2d_act"):
+        return [("loop", cost.shapes[1][0], cost.out_bytes / cost.itemsize)] if len(cost.shapes) > 2 else []
+    g = cost.shapes[2]  # (conv2d_act_backward's y: g's shape)
+    return [("loop", g[0] * g[1], math.prod(g)), ("reduce", g[1], math.prod(g))]

@@ -88,9 +88,13 @@ def _conv_columns(cost):
 
 
 _CONVS = ("conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward")  # composed: conv_compose.py
+
+
 PRICING = {"family": "array_calls", "passes": _PASSES,
            "runs": {"im2col": _window_rows, "col2im": _window_rows,  # kernel -> its strided runs (napkin: run_s)
-                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in _CONVS},
+                    # the forward's rows are im2col's; the backward's (made only for dx) col2im's strided adds
+                    **{k: (lambda c: _conv_columns(c)[1], "im2col") for k in ("conv2d", "conv2d_act")},
+                    **{k: (lambda c: _conv_columns(c)[1], "col2im") for k in ("conv2d_backward", "conv2d_act_backward")},
                     # np.sum / np.max: one inner loop per run of the trailing reduced (or kept) block
                     **{k: (lambda c: c.runs, "reduce") for k in ("sum", "max")},
                     "max_pool2d": (lambda c: c.runs, "im2col")},  # its tap-major copy: window rows, as im2col
@@ -104,11 +108,17 @@ PRICING = {"family": "array_calls", "passes": _PASSES,
                               # conv2d_act: then the activation's call; its backward: the activation's backward first
                               "conv2d_act": ("pad", "ufunc", "view", "ufunc"),
                               "conv2d_act_backward": ("ufunc", "array", "matmul", "reduce")},
+           "composed_loops": dict.fromkeys(_CONVS, conv_compose.row_loops),
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
            "scalar_operand": ("add", "sub", "mul", "div", "pow", "lt", "le", "gt", "ge", "eq", "ne"),
            # a BLAS call (linear_act: then the bias and activation calls; conv2d, conv2d_backward: their
            # matmuls, then the column matrix's traffic and window rows, column_bytes and runs)
-           "blas": ("matmul", "linear_act", *_CONVS)}
+           "blas": ("matmul", "linear_act", *_CONVS),
+           # results' layouts (napkin's locality walk): the composed convs return (O, N, oh, ow) permuted to NCHW
+           # (rows of oh * ow); a ufunc's result takes its operands' layout if they share one (order 'K')
+           "layout": {"permuted": dict.fromkeys(("conv2d", "conv2d_act"), lambda shape: shape[2] * shape[3]),
+                      "follows": ("unary", "binary", "relu_backward", "sigmoid_backward", "tanh_backward"),
+                      "first": ("relu_backward",)}}  # its result is written into x's mask
 
 
 def unavailable_reason():

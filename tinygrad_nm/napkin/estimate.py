@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from tinygrad_nm import backends, dtypes, functional
 from tinygrad_nm.backends.costs import Cost
 from tinygrad_nm.backends.kernels import kernel_cost
-from tinygrad_nm.napkin import fmt, framework, model, rates as rates_mod
+from tinygrad_nm.napkin import fmt, framework, locality, model, rates as rates_mod
 from tinygrad_nm.napkin.trace import recording
 from tinygrad_nm.tensor import Tensor
 
@@ -130,8 +130,9 @@ def estimate(op, *args, dtype="float32", backend=None, rates=None, device=None, 
     backend = backend or backends.get_backend()
     rates = rates or rates_mod.current()
     calls, label = trace_kernels(op, *args, dtype=dtype_name, **params)
-    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out, device, call.phase)
-             for call in calls for name, kargs, out in [call]]
+    placements = placements_of(calls, backend)
+    parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out, device, call.phase, placed)
+             for call, placed in zip(calls, placements) for name, kargs, out in [call]]
     return Estimate(label, getattr(backend, "NAME", backend), dtype_name, parts, rates)
 
 
@@ -152,12 +153,22 @@ def trace_kernels(op, *args, dtype="float32", **params):
     return calls, label
 
 
-def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None, phase="op"):
-    """One kernel call priced on `backend`; `phase` (framework.PHASES) prices the framework around it."""
+def placements_of(calls, backend):
+    """Where each recorded (kernel, args, out) call's operands lie on `backend`, the calls taken as
+    one step of a loop (locality.py: reuse distances, and layouts where the backend declares them)."""
+    facts, _ = backends.pricing(backend)
+    return locality.place([(name, locality.buffer_keys(args, out),
+                            kernel_cost(name, args, out if hasattr(out, "shape") else None).bytes > 0)
+                           for name, args, out in calls], (facts or {}).get("layout"))
+
+
+def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None, phase="op", placement=None):
+    """One kernel call priced on `backend`; `phase` (framework.PHASES) prices the framework around it;
+    `placement` (placements_of) where the call sits in a traced program."""
     cost = kernel_cost(name, args, out if hasattr(out, "shape") else None)
     scalar = model.all_scalars(args)
-    return KernelEstimate(cost, model.predict(cost, backend, rates, dtype, scalar_args=scalar, device=device), phase,
-                          framework.per_call(rates, phase, name, cost.shapes))
+    prediction = model.predict(cost, backend, rates, dtype, scalar_args=scalar, device=device, placement=placement)
+    return KernelEstimate(cost, prediction, phase, framework.per_call(rates, phase, name, cost.shapes))
 
 
 def _to_meta(a, meta, dtype):

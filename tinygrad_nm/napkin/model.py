@@ -11,8 +11,10 @@ never names a backend; a backend that declares no pricing gets a Prediction mark
   price_compiled.py     kernels a backend compiles itself (others priced as its delegate's)
   price_gpu.py          kernels launched on a GPU, with host<->device transfers
 """
+from dataclasses import replace
+
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import price_array_calls, price_compiled, price_gpu, price_interpreter
+from tinygrad_nm.napkin import fmt, locality, price_array_calls, price_compiled, price_gpu, price_interpreter
 from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit, not_priced  # noqa: F401 (re-exported)
 
 FAMILIES = {m.FAMILY: m for m in (price_interpreter, price_array_calls, price_compiled, price_gpu)}
@@ -25,10 +27,13 @@ def all_scalars(args):
     return bool(shapes) and all(s == () for s in shapes)
 
 
-def predict(cost, backend, rates, dtype="float32", scalar_args=False, device=None):
+def predict(cost, backend, rates, dtype="float32", scalar_args=False, device=None, placement=None):
     """The Prediction for one call of a kernel with this Cost on `backend` (a name or a module).
     `device`: a GPU by name (napkin/gpu.py's datasheets: A100, H100, H200, L4, RTX 4090) for a GPU
-    backend, priced from its datasheet and the kernel's occupancy instead of the calibrated rates."""
+    backend, priced from its datasheet and the kernel's occupancy instead of the calibrated rates.
+    `placement`: where the call's operands lie in a traced program (locality.Placement): a host
+    family that moves data (HOST_MEMORY) pays for reading them from that far, and for looping over
+    the rows of operands whose layouts differ."""
     if dtype not in ("float32", "float64"):
         dtype = "float64" if dtype == "int64" else "float32"
     pricing, why = backends.pricing(backend)
@@ -42,4 +47,13 @@ def predict(cost, backend, rates, dtype="float32", scalar_args=False, device=Non
             raise ValueError(f"device={device!r}: only a GPU backend is priced for a named device; this backend's "
                              f"pricing family is {family.FAMILY!r}")
         return price_gpu.price_on(cost, pricing, rates, dtype, device)
-    return family.price(cost, pricing, rates, dtype, scalar_args)
+    if placement is None or not getattr(family, "HOST_MEMORY", False):
+        return family.price(cost, pricing, rates, dtype, scalar_args)
+    prediction = family.price(cost, pricing, rates, dtype, scalar_args, run=placement.run)
+    cold = locality.cold_seconds(placement.operands, rates["host"], cost.bytes)
+    if not cold:
+        return prediction
+    far = sum(b for b, d in placement.operands if d >= rates["host"]["cold_read"][0][0])
+    return replace(prediction, seconds=prediction.seconds + cold, memory_s=prediction.memory_s + cold,
+                   terms=prediction.terms[:-1] + [f"{fmt.nbytes(far)} from further out {fmt.seconds(cold)}"]
+                   + prediction.terms[-1:])

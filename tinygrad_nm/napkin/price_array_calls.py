@@ -26,12 +26,14 @@ shapes of equal size and different row lengths) is the cost of one.
 import math
 from dataclasses import replace
 
-import numpy as np
 
 from tinygrad_nm.napkin import fmt
+from tinygrad_nm.napkin.calibrate_array_calls import (BLAS_CURVE_SIZES, calibrate, run_costs,  # noqa: F401
+                                                      strided_loop_cost)  # (the family's calibration)
 from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit, log_interpolate
 
 FAMILY = "array_calls"
+HOST_MEMORY = True  # its kernels read host memory: operands from far in a trace cost more (locality.py)
 # a NumPy call's fixed cost by kind (module docstring); defaults measured so on the machine notes' VM
 CALL_KINDS = {"ufunc": None, "scalar": None, "number": 0.5e-6, "reduce": 2.0e-6, "mean": 4.0e-6, "matmul": 0.6e-6, "index": 0.6e-6,
               "where": 1.0e-6, "view": 0.4e-6, "broadcast": 2.5e-6, "array": 0.4e-6, "pad": 20e-6}  # ufunc: call_s; scalar: scalar_call_s
@@ -44,8 +46,8 @@ DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "calls": {k: v for 
                                                              (128, 36e-6), (256, 0.16e-3), (512, 1.3e-3),
                                                              (1024, 10.2e-3))],
                  "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9,
-                 "run_s": {"im2col": 9e-9, "col2im": 18e-9, "broadcast": 8e-9, "reduce": 15e-9}}  # per contiguous run
-BLAS_CURVE_SIZES = (4, 16, 32, 64, 128, 256, 512)
+                 "run_s": {"im2col": 9e-9, "col2im": 18e-9, "reduce": 15e-9},  # per contiguous run
+                 "strided_loop": {"run_s": 2.2e-9, "element_s": 0.15e-9}}  # measured so on the Zen 5 VM
 
 
 def call_cost(r, kind):
@@ -78,7 +80,8 @@ def blas_compute(flops, r, dtype):
     return max(curve_time(flops, curve) - call, 0.0)
 
 
-def price(cost, pricing, rates, dtype, scalar_args=False):
+def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
+    """`run`: the rows NumPy loops over when the operands' layouts differ (locality.Placement.run)."""
     r, host = rates.section(FAMILY), rates["host"]
     call = r.get("scalar_call_s", r["call_s"]) if scalar_args else r["call_s"]
     limit, limit_terms = host_limit(cost, rates, dtype)
@@ -98,7 +101,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
                           limit_terms=limit_terms)
     compute = memory = overhead = 0.0
     traffic_total, inner, written_total, written_big, kinds = 0.0, {}, 0.0, 0.0, {}
-    for kind, reads, writes, *extra in passes:
+    rows, row_loop = strided_loop(cost, pricing, r, run)
+    for i, (kind, reads, writes, *extra) in enumerate(passes):
         ops, call_kind = (extra[0] if extra else 1), (extra[1] if len(extra) > 1 else "ufunc")
         overhead += call if call_kind == "ufunc" else call_cost(r, call_kind)
         kinds[call_kind] = kinds.get(call_kind, 0) + 1
@@ -108,6 +112,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
             traffic, written = (reads + writes) * n * itemsize, writes * n * itemsize
         mem = traffic / bandwidth(host["bandwidth"], traffic) if traffic else 0.0
         loop = _numpy_inner_loop(kind, n, r, host, dtype, ops)
+        if row_loop > loop and i == len(passes) - 1:  # the pass that combines the operands
+            kind, loop = f"{fmt.count(rows)} rows' loop", row_loop
         if loop:
             inner[kind] = inner.get(kind, 0.0) + loop
         # a pass is as slow as the slower of its memory traffic and its inner loop
@@ -141,16 +147,27 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
 def strided_runs(cost, pricing, r):
     """(contiguous runs, their seconds) of a kernel that walks a strided view in short runs
     (PRICING["runs"] counts them, or gives (counter, kernel) to price them at another kernel's
-    `run_s`; `run_s` is one's cost on this family), or of a binary ufunc on a
-    broadcast operand (its inner loop ends where the broadcast pattern changes: (N, C, H, W) *
-    (1, C, 1, 1) runs N * C loops of H * W); (0, 0.0) for the rest."""
+    `run_s`; `run_s` is one's cost on this family); (0, 0.0) for the rest."""
     count, kind = pricing.get("runs", {}).get(cost.kernel), cost.kernel
     if isinstance(count, tuple):  # (counter, the kernel whose measured run_s prices them): a fused kernel's
         count, kind = count
-    if count is None and cost.kernel in pricing.get("scalar_operand", ()) and len(cost.shapes) == 2:
-        count, kind = broadcast_runs, "broadcast"
     runs = count(cost) if count else 0
     return (runs, runs * r.get("run_s", {}).get(kind, 0.0)) if runs > 1 else (0, 0.0)
+
+
+def strided_loop(cost, pricing, r, run=0):
+    """(rows, seconds) of an elementwise call NumPy cannot run as one flat loop: a binary ufunc on a
+    broadcast operand (its inner loop ends where the broadcast pattern changes: (N, C, H, W) *
+    (1, C, 1, 1) loops over N * C rows of H * W), or on operands whose layouts differ (`run`, the
+    permuted one's rows: locality.py). Such a loop is not NumPy's flat SIMD one: each row pays its
+    setup and each element the strided loop's rate (`strided_loop`, measured). (0, 0.0) for the rest."""
+    rows = broadcast_runs(cost) if cost.kernel in pricing.get("scalar_operand", ()) and len(cost.shapes) == 2 else 0
+    if run:
+        rows = max(rows, cost.elements / run)
+    if rows <= 1:
+        return 0, 0.0
+    loop = r.get("strided_loop", DEFAULT_RATES["strided_loop"])
+    return rows, rows * loop["run_s"] + cost.elements * loop["element_s"]
 
 
 def broadcast_runs(cost):
@@ -172,45 +189,6 @@ def broadcast_runs(cost):
         pattern, inner = here, inner * size
     total = math.prod(max(x, y) for x, y in zip(a, b))
     return total // inner if inner else 0
-
-
-def run_costs(be, best_time, repeat):
-    """Seconds per contiguous run of `be`'s im2col and col2im: each timed on two images with the same
-    number of column entries (so the same bytes) but rows 4 and 16 long (4x the runs); the
-    difference over the difference in runs. 3x3 windows, 'same' padding."""
-    from tinygrad_nm import dtypes
-    window = ((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
-    times, runs = {"im2col": [], "col2im": []}, []
-    for shape in ((16, 16, 4, 4), (16, 1, 16, 16)):
-        image = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
-        cols = be.im2col(image, *window)
-        times["im2col"].append(best_time(lambda: be.im2col(image, *window), 20, repeat))
-        times["col2im"].append(best_time(lambda: be.col2im(cols, shape, *window), 20, repeat))
-        runs.append(9 * shape[0] * shape[1] * shape[2])  # 9 taps x N x C x oh rows, ow = W long
-    return {k: max((t[0] - t[1]) / (runs[0] - runs[1]), 0.0) for k, t in times.items()}
-
-
-def broadcast_run_cost(be, best_time, repeat):
-    """Seconds per inner loop of a broadcast binary op: (N, 16, h, w) * (1, 16, 1, 1) with the same
-    16K elements in runs of 4 (N 256) and of 64 (N 16); the difference over the difference in runs."""
-    from tinygrad_nm import dtypes
-    y = be.from_numpy(np.ones((1, 16, 1, 1), np.float32), dtypes.float32)
-    times = []
-    for shape in ((256, 16, 2, 2), (16, 16, 8, 8)):
-        x = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
-        times.append(best_time(lambda: be.mul(x, y), 20, repeat))
-    return max((times[0] - times[1]) / (256 * 16 - 16 * 16), 0.0)
-
-
-def reduce_run_cost(be, best_time, repeat):
-    """Seconds per inner loop of a reduction: the same 16K elements summed along rows of 4 (4096 rows)
-    and of 64 (256 rows); the difference over the difference in runs."""
-    from tinygrad_nm import dtypes
-    times = []
-    for shape in ((4096, 4), (256, 64)):
-        x = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
-        times.append(best_time(lambda: be.sum(x, (1,), False), 20, repeat))
-    return max((times[0] - times[1]) / (4096 - 256), 0.0)
 
 
 def _blas(cost, r, host, dtype, limit, limit_terms):
@@ -251,10 +229,20 @@ def _with_columns(p, cost, pricing, r, host):
         terms.append(f"{fmt.count(runs)} runs x {fmt.seconds(run_time / runs)}")
     calls = pricing.get("composed_calls", {}).get(cost.kernel, ())
     overhead = sum(call_cost(r, kind) for kind in calls)
-    if calls:  # (the ufunc among them, the bias add, also reads and writes the output)
-        out = 2 * cost.out_bytes if "ufunc" in calls else 0.0
-        memory += out / bandwidth(host["bandwidth"], out) if out else 0.0
+    if calls:
         terms.append(f"{fmt.seconds(overhead)} for {', '.join(calls)} calls")
+    # its NumPy calls that loop over rows (PRICING["composed_loops"]: a broadcast bias add, a permuted
+    # copy: NumPy's rows' loop; a sum along rows: a reduction's loops and scalar adds)
+    loops = 0.0
+    for kind, rows, elements in pricing.get("composed_loops", {}).get(cost.kernel, lambda c: ())(cost):
+        if kind == "reduce":
+            loops += rows * r.get("run_s", {}).get("reduce", 0.0) + elements / host["scalar_flops"]
+        else:
+            row_loop = r.get("strided_loop", DEFAULT_RATES["strided_loop"])
+            loops += rows * row_loop["run_s"] + elements * row_loop["element_s"]
+    if loops:
+        terms.append(f"rows' loops {fmt.seconds(loops)}")
+    run_time += loops
     return replace(p, seconds=p.seconds + memory + run_time + overhead, memory_s=p.memory_s + memory,
                    compute_s=p.compute_s + run_time, overhead_s=p.overhead_s + overhead,
                    terms=p.terms[:-1] + terms + p.terms[-1:])
@@ -283,102 +271,3 @@ def _numpy_inner_loop(kind, n, r, host, dtype, ops):
     if kind == "scalar":
         return n * ops / host["scalar_flops"]
     return 0.0
-
-
-
-def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, in_loop):
-    """`in_program(fn)`: fn's time when it runs between pieces of a program's other work, as a kernel
-    does in a training step (caches, branch predictors and BLAS's threads are not left as fn left
-    them). `in_loop(fn)`: its time between three tiny Tensor ops, as in a tight loop of ops; the
-    call kinds and small-BLAS curve measured so (`calls_loop`, `blas_curve_loop`) price the kernels
-    of measure_framework's loops, whose time is the framework's less theirs."""
-    repeat = 5 if quick else 9
-    r = {"call_s": empty_call(be, repeat=repeat)}
-    x0, y0 = np.float32(1.5), np.float32(2.0)  # NumPy scalars: the walkthrough's scalar loops run on these
-    r["scalar_call_s"] = best_time(lambda: be.mul(x0, y0), 2000, repeat)
-    r["calls"], r["calls_loop"] = _call_kinds(in_program), _call_kinds(in_loop)
-    rng = np.random.default_rng(0)
-    blas = {}
-    for dtype, n in (("float32", 1024), ("float64", 512 if quick else 1024)):
-        a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
-        blas[dtype] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 9 if quick else 15)
-    r["blas_flops"] = blas
-    try:  # one thread: how close a tuned matmul comes to one core's FMA peak (used for compiled matmuls)
-        from threadpoolctl import threadpool_limits
-        n = 1024
-        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
-        with threadpool_limits(limits=1, user_api="blas"):
-            r["blas_flops_1thread"] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 9 if quick else 15)
-        # BLAS on all its threads is never slower than on one on an idle machine; when it measured so,
-        # another process held a core and stalled the threads' barriers: keep the undisturbed figure
-        blas["float32"] = max(blas["float32"], r["blas_flops_1thread"])
-    except ImportError:
-        pass
-    r["blas_curve"] = _small_blas_curve(rng, in_program, blas["float32"], r["calls"]["matmul"])
-    r["blas_curve_loop"] = _small_blas_curve(rng, in_loop, blas["float32"], r["calls_loop"]["matmul"])
-    exp_s = {}
-    for dtype in ("float32", "float64"):
-        x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so exp's own speed shows
-        exp_s[dtype] = best_time(lambda: np.exp(x), 50, repeat) / x.size
-    r["exp_s"] = exp_s
-    # 256K elements: a branch predictor learns the pattern of a short mask repeated call after call
-    # (16K elements run 3x faster here), which a mask in real use does not offer
-    n = 1 << 18
-    x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
-    mask = rng.random(n) < 0.5
-    r["select_s"] = best_time(lambda: np.where(mask, x, y), 2, repeat) / n
-    r["run_s"] = {**run_costs(be, best_time, repeat), "broadcast": broadcast_run_cost(be, best_time, repeat),
-                  "reduce": reduce_run_cost(be, best_time, repeat)}
-    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); "
-        + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in r["calls"].items()) + " us; "
-        f"matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
-        f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {blas_threads()}), "
-        f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; small: "
-        + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in r["blas_curve"][:-1]) +
-        f"; exp {exp_s['float32'] * 1e9:.2f} ns "
-        f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element; per strided run: "
-        + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items()))
-    return r
-
-
-def _small_blas_curve(rng, timer, rate, call):
-    """[[FLOPs, seconds]] of np.matmul on small square matrices, each timed by `timer`, ending on a
-    point at the large-size `rate`: where the time goes before BLAS gets going."""
-    curve = []
-    for n in BLAS_CURVE_SIZES:
-        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
-        # in a program: between two calls BLAS's worker threads go idle, and waking them is part of
-        # a small call's time (on one thread a 64x64x64 matmul takes the same time back to back)
-        t = timer(lambda: np.matmul(a, b))
-        try:  # as for the large-size rate: all threads are never slower than one on an idle machine
-            from threadpoolctl import threadpool_limits
-            with threadpool_limits(limits=1, user_api="blas"):
-                t = min(t, timer(lambda: np.matmul(a, b)))
-        except ImportError:
-            pass
-        curve.append([2 * n ** 3, t])
-    curve.append([2 * 1024 ** 3, 2 * 1024 ** 3 / rate + call])  # joins the large-size rate
-    for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
-        curve[i][1] = max(curve[i][1], curve[i - 1][1])
-    return curve
-
-
-def _call_kinds(in_program):
-    """The fixed cost of each kind of NumPy call (CALL_KINDS), each timed on 1-element arrays (a 1x1
-    matrix where the call wants axes), so that nothing but the call itself is measured, and in a
-    program (between pieces of tinygrad_nm's work), as kernels are called."""
-    one, m = np.ones(1, np.float32), np.ones((1, 1), np.float32)
-    rows, labels, mask = np.arange(1), np.zeros(1, np.int64), np.ones(1, bool)
-    calls = {
-        "number": lambda: one * 1.5,
-        "reduce": lambda: np.sum(m, axis=(1,), keepdims=True),
-        "mean": lambda: np.mean(one),
-        "matmul": lambda: np.matmul(m, m),
-        "index": lambda: m[rows, labels],
-        "where": lambda: np.where(mask, one, 0),
-        "view": lambda: np.transpose(m, (1, 0)),
-        "broadcast": lambda: np.broadcast_to(one, (1, 1)),
-        "array": lambda: np.array(one, copy=True),
-        "pad": lambda: np.pad(m, 1),
-    }
-    return {kind: in_program(fn) for kind, fn in calls.items()}

@@ -19,14 +19,15 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 from tinygrad_nm.napkin.price_array_calls import _fresh_bytes
 
 FAMILY = "compiled_host"
+HOST_MEMORY = True  # its kernels read host memory: operands from far in a trace cost more (locality.py)
 DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6,
                  "run_s": {"im2col": 5e-9, "col2im": 5e-9}}  # per contiguous run: price_array_calls.strided_runs
 
 
-def price(cost, pricing, rates, dtype, scalar_args=False):
+def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     batched_elsewhere = batch_count(cost) > 1 and pricing.get("batched_matmul") == "delegate"
     if scalar_args or cost.kernel not in pricing["native"] or batched_elsewhere:
-        return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args)
+        return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args, run)
     host, r = rates["host"], rates.section(FAMILY)
     call = r["native_call_s"]
     min_elements, regions = pricing["parallel"].get(cost.kernel, (math.inf, 0))
@@ -42,8 +43,9 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     flops_rate = peak if matmul else peak / 2
     if matmul:  # as close to the peak as its own matmul came on one core (BLAS's, for an older rates file)
         per_core = host["fma_flops_per_core"]["float32"]
-        one_thread = r.get("matmul_flops_1thread") or rates.section(price_array_calls.FAMILY).get(
-            "blas_flops_1thread", per_core)
+        conv = cost.kernel.replace("_act", "")  # conv2d_act(_backward): the convolution's own rate
+        one_thread = r.get("conv_flops_1thread", {}).get(conv) or r.get("matmul_flops_1thread") or \
+            rates.section(price_array_calls.FAMILY).get("blas_flops_1thread", per_core)
         flops_rate *= min(1.0, one_thread / per_core)
     lanes = (2 if dtype == "float64" else 1) / threads  # half the lanes in float64
     exp_s, div_s = host["vexp_s"] * lanes, host["vdiv_s"] * lanes
@@ -99,10 +101,12 @@ def calibrate(be, quick, log, best_time, empty_call, in_program):
         curve[i][1] = max(curve[i][1], curve[i - 1][1])
     r["matmul_curve"] = curve
     r["matmul_flops_1thread"] = _one_thread_rate(be, rng, best_time, 5 if quick else 9)
+    r["conv_flops_1thread"] = _conv_rates(be, rng, best_time, 5 if quick else 9, r)
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us; "
         "per strided run: " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items())
         + "; small matmuls: " + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve)
-        + (f"; 512^3 on one thread {r['matmul_flops_1thread'] / 1e9:.0f} GFLOP/s" if r["matmul_flops_1thread"] else ""))
+        + (f"; 512^3 on one thread {r['matmul_flops_1thread'] / 1e9:.0f} GFLOP/s" if r["matmul_flops_1thread"] else "")
+        + "".join(f"; {k} {v / 1e9:.0f} GFLOP/s" for k, v in r["conv_flops_1thread"].items()))
     return r
 
 
@@ -122,3 +126,29 @@ def _one_thread_rate(be, rng, best_time, repeat):
         be.set_num_threads(before)
 
 
+def _conv_rates(be, rng, best_time, repeat, r):
+    """{kernel: FLOP/s} of the backend's own conv2d and conv2d_backward (dx too), where it compiles
+    them, on one thread at x (8, 16, 8, 8), w (32, 16, 3, 3), 'same' padding, less their call and
+    window rows (priced apart): a convolution's tiles and short rows keep it further from the peak
+    than its matmul at 512^3 (on a Zen 5 about a third of that rate)."""
+    from tinygrad_nm import dtypes
+    from tinygrad_nm.backends.kernels import kernel_cost
+    pricing = getattr(be, "PRICING", {})
+    names = [k for k in ("conv2d", "conv2d_backward") if k in pricing.get("native", ())]
+    if not names or not hasattr(be, "set_num_threads"):
+        return {}
+    x, w, g = (be.from_numpy(rng.standard_normal(s).astype(np.float32), dtypes.float32)
+               for s in ((8, 16, 8, 8), (32, 16, 3, 3), (8, 32, 8, 8)))
+    b = be.from_numpy(np.zeros(32, np.float32), dtypes.float32)
+    geometry = ((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
+    args = {"conv2d": (x, w, b, *geometry), "conv2d_backward": (x, w, g, *geometry, True, True)}
+    rates, before = {}, be.set_num_threads(1)
+    try:
+        for name in names:
+            t = best_time(lambda: getattr(be, name)(*args[name]), 1, 6 * repeat)  # ~0.1 ms each: many, the fastest
+            cost = kernel_cost(name, args[name])
+            _, rows = price_array_calls.strided_runs(cost, pricing, r)
+            rates[name] = cost.flops / max(t - r["native_call_s"] - rows, t / 10)
+    finally:
+        be.set_num_threads(before)
+    return rates

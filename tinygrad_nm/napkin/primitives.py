@@ -102,6 +102,10 @@ def measure_host(quick, log):
     host["bandwidth"] = curve
     log("  copy bandwidth (read + write): " + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
 
+    host["cold_read"] = _cold_read_curve(repeat)
+    log("  reading from further out (per byte, beyond a back-to-back copy): " + ", ".join(
+        f"after {_fmt_bytes(d)} {s * 1e12:.1f} ps" for d, s in host["cold_read"]))
+
     # fresh pages: a new array above glibc's mmap threshold is mapped afresh on every allocation
     big = np.ones((rates_mod.MMAP_THRESHOLD * 2) // 4, np.float32)
     out = np.empty_like(big)
@@ -111,6 +115,33 @@ def measure_host(quick, log):
     log(f"  fresh pages: a new {_fmt_bytes(big.nbytes)} array costs {(t_fresh - t_reuse) * 1e3:.1f} ms more to "
         f"write than a reused one ({host['fresh_page_s_per_byte'] * 1e9 * 1e3:.0f} ns per KB)")
     return host
+
+
+def _cold_read_curve(repeat, copy_bytes=256 << 10):
+    """[[distance, s per byte]]: a copy of `copy_bytes` timed right after a copy of `distance` bytes
+    of other data (read + write, as a kernel's traffic counts them), less the same copy timed again
+    at once (its data now in cache), per byte copied; the two alternate, so that a disturbance hits
+    both alike, and each is the fastest of many. Where in the cache hierarchy the data was left, as a
+    kernel sees it in a program (locality.py); non-decreasing (a disturbed timing must not bend it
+    down), never 0 (the curve is interpolated on log-log axes)."""
+    src = np.ones(copy_bytes // 4, np.float32)
+    dst = np.empty_like(src)
+    other = np.ones((64 << 20) // 8, np.float32)
+    other_dst = np.empty_like(other)
+    curve = []
+    for distance in (256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20):
+        n = distance // 8
+        cold = warm = math.inf
+        for _ in range(10 * repeat):
+            np.copyto(other_dst[:n], other[:n])
+            start = time.perf_counter()
+            np.copyto(dst, src)
+            middle = time.perf_counter()
+            np.copyto(dst, src)
+            cold, warm = min(cold, middle - start), min(warm, time.perf_counter() - middle)
+        per_byte = max((cold - warm) / copy_bytes, 1e-15, curve[-1][1] if curve else 0.0)
+        curve.append([distance, per_byte])
+    return curve
 
 
 def _in_program(be, repeat=31, evict=True):
@@ -225,9 +256,15 @@ def _one_op_each(tensor, F):
     import tinygrad_nm as tnm
     labels = tnm.Tensor(np.zeros(1, np.int64), backend=x.backend)
     s, t = tensor(grad=True), tensor(grad=True)  # 0-d: the walkthrough's scalar programs
+    image, kernel = tensor(1, 1, 2, 2, grad=True), tensor(1, 1, 1, 1, grad=True)  # a convolution's and a pool's checks
+    stats, update = tensor(1), tensor(1)  # batch norm's running statistics: written in place, no graph
     ops = [lambda: x * 1.0001, lambda: x * y, lambda: x + y, lambda: x - y, lambda: m + b, lambda: s * t,
            lambda: m @ w, lambda: w.T, lambda: x[0], lambda: x.tanh(), lambda: x.relu(), lambda: x.sigmoid(),
-           lambda: x.exp(), lambda: m.sum(axis=0), lambda: F.cross_entropy(m, labels)]
+           lambda: x.exp(), lambda: m.sum(axis=0), lambda: F.cross_entropy(m, labels),
+           lambda: F.conv2d(image, kernel, b), lambda: F.max_pool2d(image, 2),
+           # what batch norm does besides: broadcast sub, mul, div; a division by a number; sqrt; reshape
+           lambda: m - b, lambda: m * b, lambda: m / b, lambda: x / 3.0, lambda: x.sqrt(), lambda: x.reshape(1, 1),
+           lambda: stats.__setitem__(Ellipsis, update)]
 
     def twenty(op):
         def run():

@@ -26,6 +26,10 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
     bandwidth             [[working-set bytes, B/s], ...]: a copy whose source and destination
                           together take that many bytes (read + write counted); between points
                           the rate is interpolated on log(bytes)
+    cold_read             [[reuse distance in bytes, s per byte], ...]: how much longer a copy takes per
+                          byte when its data was last touched that many other bytes ago (a 256 KiB
+                          copy right after a copy of that much other data, less the same copy back
+                          to back); what a kernel pays for operands a trace says lie that far back
     fresh_page_s_per_byte the extra cost of writing memory the OS has just handed out
                           (page faults + zeroing), measured as a new 64 MiB array's copy minus a
                           reused one's
@@ -59,6 +63,8 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
                 how close a tuned matmul gets to the FMA peak here (compiled matmuls are priced so)
     exp_s       np.exp per element on an array in cache, per dtype
     select_s    np.where(random mask, a, b) per element (256K elements): an unpredictable branch
+    strided_loop  {run_s, element_s}: a binary op NumPy cannot run as one flat loop (a broadcast or
+                a permuted operand): per row of its loop, per element (rows of 4 and of 256)
   gpu         a GPU backend (when a GPU is there)
     call_s          an empty kernel call: launch + synchronisation
     h2d_bytes_per_s host -> device copy;  d2h_bytes_per_s device -> host copy
@@ -83,8 +89,9 @@ from tinygrad_nm.napkin.model import FAMILIES
 from tinygrad_nm.settings import settings
 
 ENV_VAR = "TINYGRAD_NM_RATES"  # settings.rates
-VERSION = 4  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases;
+VERSION = 5  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases;
 #             4: a reduction's inner loops (run_s "reduce")
+#             5: host cold_read (operands read from further out: locality.py), strided_loop
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit Linux
 
 DEFAULTS = {
@@ -99,6 +106,9 @@ DEFAULTS = {
         "bandwidth": [[64 << 10, 100e9], [1 << 20, 70e9], [16 << 20, 40e9], [128 << 20, 35e9]],  # notes: 35-40 GB/s copy
         "fresh_page_s_per_byte": 0.1e-9,
         "mmap_threshold": MMAP_THRESHOLD,
+        # measured so on the Zen 5 VM (2026-12-02): ~0 in L2, ~10 ps past it, 40-70 ps from DRAM
+        "cold_read": [[256 << 10, 1e-12], [1 << 20, 6e-12], [4 << 20, 9e-12], [16 << 20, 12e-12],
+                      [64 << 20, 50e-12]],
     },
     "framework": framework.DEFAULT_RATES,
     **{name: family.DEFAULT_RATES for name, family in FAMILIES.items()},  # each pricing family's own

@@ -20,7 +20,7 @@ import warnings
 
 from tinygrad_nm import backends
 from tinygrad_nm.backends.kernels import KERNELS
-from tinygrad_nm.napkin import fmt, framework, rates as rates_mod
+from tinygrad_nm.napkin import fmt, framework, locality, rates as rates_mod
 from tinygrad_nm.backends.kernels import kernel_cost
 from tinygrad_nm.napkin import model
 
@@ -39,23 +39,37 @@ class KernelCall:
     pricing is Python work that would evict the caches the next kernel runs from and so slow down
     what is being measured. Until then it holds its arguments' shapes and dtypes (`_Shaped`)."""
     __slots__ = ("backend", "op", "shapes", "dtype", "measured_seconds", "phase", "_cost", "_prediction", "_args",
-                 "_out")
+                 "_out", "keys", "placement")
 
     def __init__(self, backend, op, shapes, dtype, cost, prediction, measured_seconds, args=None, out=None,
-                 phase="op"):
+                 phase="op", keys=None):
         self.backend, self.op, self.shapes, self.dtype = backend, op, shapes, dtype
         self._cost, self._prediction, self.measured_seconds = cost, prediction, measured_seconds
         self._args, self._out, self.phase = args, out, phase  # phase: framework.PHASES, who made the call
+        # keys: locality.buffer_keys of the call's buffers; placement: where its operands lie
+        # (locality.Placement), set by the collector that saw the calls around it (None: as if alone)
+        self.keys, self.placement = keys, None
 
     def _price(self):
         args, self._args = self._args, None
         try:
-            self._cost = kernel_cost(self.op, args, self._out if hasattr(self._out, "shape") else None)
-            self._prediction = model.predict(self._cost, self.backend, rates_mod.current(), self.dtype,
-                                             model.all_scalars(args))
+            cost = self._cost_of(args)
+            self._prediction = model.predict(cost, self.backend, rates_mod.current(), self.dtype,
+                                             model.all_scalars(args), placement=self.placement)
         except Exception as e:  # a pricing bug must not break the user's computation: say so
             warnings.warn(f"napkin: could not price kernel {self.op!r} on {self.backend}: {type(e).__name__}: {e}",
                           RuntimeWarning, stacklevel=3)
+
+    def _cost_of(self, args):
+        if self._cost is None:
+            self._cost = kernel_cost(self.op, args, self._out if hasattr(self._out, "shape") else None)
+        return self._cost
+
+    @property
+    def moves_bytes(self):
+        """Does the call move data (not a view)? Read without pricing it."""
+        cost = self._cost_of(self._args) if self._args is not None else self._cost
+        return cost is not None and cost.bytes > 0
 
     @property
     def cost(self):
@@ -136,7 +150,7 @@ def _record(backend, name, args, out, seconds):
         return
     shapes = tuple(tuple(a.shape) for a in args if hasattr(a, "shape"))
     call = KernelCall(backend, name, shapes, _dtype_name(args), None, None, seconds,
-                      tuple(map(_shaped, args)), _shaped(out), phase)
+                      tuple(map(_shaped, args)), _shaped(out), phase, locality.buffer_keys(args, out))
     for sink in list(_sinks):
         sink.add(call)
 
@@ -265,16 +279,32 @@ class _Collector(_Listener):
     def add(self, call):
         self.calls.append(call)
 
+    def place(self):
+        """Tell each call where its operands lie, the block taken as one step of a loop (locality.py)."""
+        by_backend = {}
+        for c in self.calls:
+            if c.keys is not None:
+                by_backend.setdefault(c.backend, []).append(c)
+        for backend, calls in by_backend.items():
+            facts, _ = backends.pricing(backend)
+            placed = locality.place([(c.op, c.keys, c.moves_bytes) for c in calls], (facts or {}).get("layout"))
+            for call, placement in zip(calls, placed):
+                if call._prediction is None:
+                    call.placement = placement
+
 
 @contextlib.contextmanager
 def collecting():
-    """Collect the KernelCalls of a block: `with collecting() as c: ...; c.calls`."""
+    """Collect the KernelCalls of a block: `with collecting() as c: ...; c.calls`. When the block
+    ends, each call learns how far back its operands were last touched (locality.py), before it is
+    priced."""
     collector = _Collector()
     _add_sink(collector)
     try:
         yield collector
     finally:
         _remove_sink(collector)
+        collector.place()
 
 
 class _Recorder(_Listener):

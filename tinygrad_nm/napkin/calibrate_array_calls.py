@@ -1,0 +1,148 @@
+"""Calibrating the `array_calls` pricing family (price_array_calls.py): NumPy's call kinds, its
+small-matmul curve, and the costs of the loops its kernels run over short rows, each measured by a
+primitive on the backend itself (`tinygrad-nm calibrate`)."""
+import numpy as np
+
+BLAS_CURVE_SIZES = (4, 16, 32, 64, 128, 256, 512)
+
+
+def run_costs(be, best_time, repeat):
+    """Seconds per contiguous run of `be`'s im2col and col2im: each timed on two images with the same
+    number of column entries (so the same bytes) but rows 4 and 16 long (4x the runs); the
+    difference over the difference in runs. 3x3 windows, 'same' padding."""
+    from tinygrad_nm import dtypes
+    window = ((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    times, runs = {"im2col": [], "col2im": []}, []
+    for shape in ((16, 16, 4, 4), (16, 1, 16, 16)):
+        image = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
+        cols = be.im2col(image, *window)
+        times["im2col"].append(best_time(lambda: be.im2col(image, *window), 20, repeat))
+        times["col2im"].append(best_time(lambda: be.col2im(cols, shape, *window), 20, repeat))
+        runs.append(9 * shape[0] * shape[1] * shape[2])  # 9 taps x N x C x oh rows, ow = W long
+    return {k: max((t[0] - t[1]) / (runs[0] - runs[1]), 0.0) for k, t in times.items()}
+
+
+def strided_loop_cost(be, best_time, repeat, call_s):
+    """{run_s, element_s} of NumPy's loop over a binary op's rows when it cannot run as one flat loop:
+    (N, 16, L) * (1, 16, 1) on the same 64K elements (256 KiB: in cache) in rows of L = 4 and 256;
+    the difference over the difference in rows is a row's setup, what is left of the long rows'
+    time (less the call) per element is the loop's rate."""
+    from tinygrad_nm import dtypes
+    y = be.from_numpy(np.ones((1, 16, 1), np.float32), dtypes.float32)
+    n, times = 1 << 16, {}
+    for row in (4, 256):
+        x = be.from_numpy(np.ones((n // (16 * row), 16, row), np.float32), dtypes.float32)
+        times[row] = best_time(lambda: be.mul(x, y), 20, repeat)
+    run_s = max((times[4] - times[256]) / (n // 4 - n // 256), 0.0)
+    return {"run_s": run_s, "element_s": max((times[256] - call_s - run_s * n // 256) / n, 0.0)}
+
+
+def reduce_run_cost(be, best_time, repeat):
+    """Seconds per inner loop of a reduction: the same 16K elements summed along rows of 4 (4096 rows)
+    and of 64 (256 rows); the difference over the difference in runs."""
+    from tinygrad_nm import dtypes
+    times = []
+    for shape in ((4096, 4), (256, 64)):
+        x = be.from_numpy(np.ones(shape, np.float32), dtypes.float32)
+        times.append(best_time(lambda: be.sum(x, (1,), False), 20, repeat))
+    return max((times[0] - times[1]) / (4096 - 256), 0.0)
+
+
+def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, in_loop):
+    """`in_program(fn)`: fn's time when it runs between pieces of a program's other work, as a kernel
+    does in a training step (caches, branch predictors and BLAS's threads are not left as fn left
+    them). `in_loop(fn)`: its time between three tiny Tensor ops, as in a tight loop of ops; the
+    call kinds and small-BLAS curve measured so (`calls_loop`, `blas_curve_loop`) price the kernels
+    of measure_framework's loops, whose time is the framework's less theirs."""
+    repeat = 5 if quick else 9
+    r = {"call_s": empty_call(be, repeat=repeat)}
+    x0, y0 = np.float32(1.5), np.float32(2.0)  # NumPy scalars: the walkthrough's scalar loops run on these
+    r["scalar_call_s"] = best_time(lambda: be.mul(x0, y0), 2000, repeat)
+    r["calls"], r["calls_loop"] = _call_kinds(in_program), _call_kinds(in_loop)
+    rng = np.random.default_rng(0)
+    blas = {}
+    for dtype, n in (("float32", 1024), ("float64", 512 if quick else 1024)):
+        a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
+        blas[dtype] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 9 if quick else 15)
+    r["blas_flops"] = blas
+    try:  # one thread: how close a tuned matmul comes to one core's FMA peak (used for compiled matmuls)
+        from threadpoolctl import threadpool_limits
+        n = 1024
+        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
+        with threadpool_limits(limits=1, user_api="blas"):
+            r["blas_flops_1thread"] = 2 * n ** 3 / best_time(lambda: np.matmul(a, b), 1, 9 if quick else 15)
+        # BLAS on all its threads is never slower than on one on an idle machine; when it measured so,
+        # another process held a core and stalled the threads' barriers: keep the undisturbed figure
+        blas["float32"] = max(blas["float32"], r["blas_flops_1thread"])
+    except ImportError:
+        pass
+    r["blas_curve"] = _small_blas_curve(rng, in_program, blas["float32"], r["calls"]["matmul"])
+    r["blas_curve_loop"] = _small_blas_curve(rng, in_loop, blas["float32"], r["calls_loop"]["matmul"])
+    exp_s = {}
+    for dtype in ("float32", "float64"):
+        x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so exp's own speed shows
+        exp_s[dtype] = best_time(lambda: np.exp(x), 50, repeat) / x.size
+    r["exp_s"] = exp_s
+    # 256K elements: a branch predictor learns the pattern of a short mask repeated call after call
+    # (16K elements run 3x faster here), which a mask in real use does not offer
+    n = 1 << 18
+    x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    mask = rng.random(n) < 0.5
+    r["select_s"] = best_time(lambda: np.where(mask, x, y), 2, repeat) / n
+    r["run_s"] = {**run_costs(be, best_time, repeat), "reduce": reduce_run_cost(be, best_time, repeat)}
+    r["strided_loop"] = strided_loop_cost(be, best_time, repeat, r["call_s"])
+    log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us ({r['scalar_call_s'] * 1e6:.2f} on NumPy scalars); "
+        + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in r["calls"].items()) + " us; "
+        f"matmul {blas['float32'] / 1e9:.0f} GFLOP/s float32, "
+        f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {blas_threads()}), "
+        f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; small: "
+        + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in r["blas_curve"][:-1]) +
+        f"; exp {exp_s['float32'] * 1e9:.2f} ns "
+        f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element; per strided run: "
+        + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items())
+        + f"; a loop over rows: {r['strided_loop']['run_s'] * 1e9:.1f} ns per row, "
+        f"{r['strided_loop']['element_s'] * 1e9:.2f} ns per element")
+    return r
+
+
+def _small_blas_curve(rng, timer, rate, call):
+    """[[FLOPs, seconds]] of np.matmul on small square matrices, each timed by `timer`, ending on a
+    point at the large-size `rate`: where the time goes before BLAS gets going."""
+    curve = []
+    for n in BLAS_CURVE_SIZES:
+        a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
+        # in a program: between two calls BLAS's worker threads go idle, and waking them is part of
+        # a small call's time (on one thread a 64x64x64 matmul takes the same time back to back)
+        t = timer(lambda: np.matmul(a, b))
+        try:  # as for the large-size rate: all threads are never slower than one on an idle machine
+            from threadpoolctl import threadpool_limits
+            with threadpool_limits(limits=1, user_api="blas"):
+                t = min(t, timer(lambda: np.matmul(a, b)))
+        except ImportError:
+            pass
+        curve.append([2 * n ** 3, t])
+    curve.append([2 * 1024 ** 3, 2 * 1024 ** 3 / rate + call])  # joins the large-size rate
+    for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
+        curve[i][1] = max(curve[i][1], curve[i - 1][1])
+    return curve
+
+
+def _call_kinds(in_program):
+    """The fixed cost of each kind of NumPy call (CALL_KINDS), each timed on 1-element arrays (a 1x1
+    matrix where the call wants axes), so that nothing but the call itself is measured, and in a
+    program (between pieces of tinygrad_nm's work), as kernels are called."""
+    one, m = np.ones(1, np.float32), np.ones((1, 1), np.float32)
+    rows, labels, mask = np.arange(1), np.zeros(1, np.int64), np.ones(1, bool)
+    calls = {
+        "number": lambda: one * 1.5,
+        "reduce": lambda: np.sum(m, axis=(1,), keepdims=True),
+        "mean": lambda: np.mean(one),
+        "matmul": lambda: np.matmul(m, m),
+        "index": lambda: m[rows, labels],
+        "where": lambda: np.where(mask, one, 0),
+        "view": lambda: np.transpose(m, (1, 0)),
+        "broadcast": lambda: np.broadcast_to(one, (1, 1)),
+        "array": lambda: np.array(one, copy=True),
+        "pad": lambda: np.pad(m, 1),
+    }
+    return {kind: in_program(fn) for kind, fn in calls.items()}
