@@ -206,9 +206,12 @@ def test_numpy_blas_on_the_shared_pool_stays_correct(rng):
             os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 0
-    try:  # and handed back: OpenBLAS's own threads again, the same results
+    try:  # and handed back: OpenBLAS's own threads again, the same results; then shared again
         cy.share_threads_with_blas(False)
+        assert cy._blas_shared is False and cy.matmul_threads() >= 1 and cy._blas_shared is False
         np.testing.assert_allclose(pairs[2][0] @ pairs[2][1], refs[2], rtol=1e-10)
+        assert cy.share_threads_with_blas() == shared
+        np.testing.assert_allclose(pairs[3][0] @ pairs[3][1], refs[3], rtol=1e-10, atol=1e-9)
     finally:
         cy._blas_shared = None  # as at import: nothing decided yet (the next pool use shares again)
 

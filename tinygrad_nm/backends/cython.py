@@ -144,7 +144,9 @@ def set_num_threads(n):
     return previous
 
 
-_blas_shared = None  # the OpenBLAS library whose threading runs on the pool, once shared ("" if none)
+# the OpenBLAS library whose threading runs on the pool, once shared; "" if there is none to share;
+# False once handed back (share_threads_with_blas(False)): the pool's next use leaves it so
+_blas_shared = None
 
 
 def share_threads_with_blas(share=True):
@@ -159,10 +161,10 @@ def share_threads_with_blas(share=True):
     if not share:
         if _blas_shared:
             _blas_callback_setter(_blas_shared)(None)
-        _blas_shared = ""  # and the first matmul leaves it so
+        _blas_shared = False
         return None
-    if _blas_shared is not None or _native is None or not _native.OPENBLAS_CALLBACK:
-        return _blas_shared or None
+    if _blas_shared or _blas_shared == "" or _native is None or not _native.OPENBLAS_CALLBACK:
+        return _blas_shared or None  # shared already, or nothing to share
     from threadpoolctl import threadpool_info
     for lib in threadpool_info():
         setter = _blas_callback_setter(lib["filepath"]) if lib.get("internal_api") == "openblas" else None
