@@ -419,17 +419,23 @@ def test_backend_implements_every_kernel():
     assert not missing
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(5, 300, 700), (300, 40, 7), (3001, 70, 9), (1, 8, 20)])
-def test_linear_act_narrow(m, k, n, dtype, isa, rng):
-    """linear_act through the narrow kernel: few columns (bias along C's columns) or few rows (the
-    bias along C^T's rows), edge rows, on every thread for the bigger ones; against float64."""
+def check_linear_act(m, k, n, dtype, rng):
+    """linear_act with each activation against float64 (the dot product's rounding bound); returns x, w."""
     x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
     b = rng.standard_normal(n).astype(dtype)
     z = x.astype(np.float64) @ w.T.astype(np.float64) + b
     bound = RTOL[dtype] * (np.abs(x).astype(np.float64) @ np.abs(w.T) + np.abs(b) + 1)
     for act, ref in (("relu", np.maximum(z, 0)), ("sigmoid", 1 / (1 + np.exp(-z))), ("tanh", np.tanh(z))):
         assert (np.abs(cy.linear_act(x, w, b, act) - ref) <= bound).all(), act
+    return x, w
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(5, 300, 700), (300, 40, 7), (3001, 70, 9), (1, 8, 20)])
+def test_linear_act_narrow(m, k, n, dtype, isa, rng):
+    """linear_act through the narrow kernel: few columns (bias along C's columns) or few rows (the
+    bias along C^T's rows), edge rows, on every thread for the bigger ones; against float64."""
+    check_linear_act(m, k, n, dtype, rng)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -438,11 +444,5 @@ def test_linear_act_bottom_edge_rows(m, n, dtype, isa, rng):
     """linear_act through the blocked kernel where the last row block is short (m % MR of 1, 5, 4,
     7 or 8 rows with MR = 12; 2 with MR = 6): the micro-kernel on a third or two thirds of MR rows,
     the bias and activation in its store, against float64."""
-    k = 50
-    x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
-    b = rng.standard_normal(n).astype(dtype)
-    z = x.astype(np.float64) @ w.T.astype(np.float64) + b
-    bound = RTOL[dtype] * (np.abs(x).astype(np.float64) @ np.abs(w.T) + np.abs(b) + 1)
-    for act, ref in (("relu", np.maximum(z, 0)), ("sigmoid", 1 / (1 + np.exp(-z))), ("tanh", np.tanh(z))):
-        assert (np.abs(cy.linear_act(x, w, b, act) - ref) <= bound).all(), act
+    x, w = check_linear_act(m, 50, n, dtype, rng)
     check_matmul(x, w.T)
