@@ -366,3 +366,15 @@ def test_every_pricing_family_here_calibrates():
             assert all(t1 >= t0 for (_, t0), (_, t1) in zip(rates["blas_curve"], rates["blas_curve"][1:]))
         done.add(family.FAMILY)
     assert {"interpreter", "array_calls"} <= done
+
+
+def test_numpy_tanh_is_priced_at_its_own_rate(default_rates):
+    """NumPy's tanh is its own vectorised loop, not exp's: the array_calls family's tanh_s prices it."""
+    from tinygrad_nm.napkin import rates as rates_mod
+    n = 1 << 20
+    data = default_rates.to_json()
+    data["array_calls"]["tanh_s"] = {"float32": 20e-9, "float64": 40e-9}
+    slow = tnm.napkin.estimate("tanh", (n,), backend="numpy", rates=rates_mod.Rates(data, "test"))
+    exp = tnm.napkin.estimate("exp", (n,), backend="numpy", rates=rates_mod.Rates(data, "test"))
+    assert slow.seconds == pytest.approx(n * 20e-9, rel=0.05)
+    assert exp.seconds < n * 20e-9 / 4  # exp keeps exp_s

@@ -78,11 +78,12 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, i
         pass
     r["blas_curve"] = _small_blas_curve(rng, in_program, blas["float32"], r["calls"]["matmul"])
     r["blas_curve_loop"] = _small_blas_curve(rng, in_loop, blas["float32"], r["calls_loop"]["matmul"])
-    exp_s = {}
-    for dtype in ("float32", "float64"):
-        x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so exp's own speed shows
-        exp_s[dtype] = best_time(lambda: np.exp(x), 50, repeat) / x.size
-    r["exp_s"] = exp_s
+    for name, fn in (("exp_s", np.exp), ("tanh_s", np.tanh)):
+        r[name] = {}
+        for dtype in ("float32", "float64"):
+            x = rng.standard_normal(8192).astype(dtype)  # 32-64 KiB: in cache, so the loop's own speed shows
+            r[name][dtype] = best_time(lambda: fn(x), 50, repeat) / x.size
+    exp_s = r["exp_s"]
     # 256K elements: a branch predictor learns the pattern of a short mask repeated call after call
     # (16K elements run 3x faster here), which a mask in real use does not offer
     n = 1 << 18
@@ -97,7 +98,7 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, i
         f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {blas_threads()}), "
         f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; small: "
         + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in r["blas_curve"][:-1]) +
-        f"; exp {exp_s['float32'] * 1e9:.2f} ns "
+        f"; exp {exp_s['float32'] * 1e9:.2f} ns, tanh {r['tanh_s']['float32'] * 1e9:.2f} ns "
         f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element; per strided run: "
         + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items())
         + f"; a loop over rows: {r['strided_loop']['run_s'] * 1e9:.1f} ns per row, "

@@ -45,7 +45,8 @@ DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "calls": {k: v for 
                  "blas_curve": [[2 * n ** 3, t] for n, t in ((4, 0.7e-6), (16, 0.8e-6), (32, 1.4e-6), (64, 4.6e-6),
                                                              (128, 36e-6), (256, 0.16e-3), (512, 1.3e-3),
                                                              (1024, 10.2e-3))],
-                 "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "select_s": 4.5e-9,
+                 "exp_s": {"float32": 1.5e-9, "float64": 3e-9}, "tanh_s": {"float32": 1.5e-9, "float64": 3e-9},
+                 "select_s": 4.5e-9,
                  "run_s": {"im2col": 9e-9, "col2im": 18e-9, "reduce": 15e-9},  # per contiguous run
                  "strided_loop": {"run_s": 2.2e-9, "element_s": 0.15e-9}}  # measured so on the Zen 5 VM
 
@@ -262,8 +263,9 @@ def _fresh_bytes(written_total, written_big, host):
 
 def _numpy_inner_loop(kind, n, r, host, dtype, ops):
     """Seconds for a pass's inner loop when that, not memory, is what limits it (0 for plain streams)."""
-    if kind == "exp":
-        return n * r["exp_s"].get(dtype, r["exp_s"]["float32"])
+    if kind in ("exp", "tanh"):  # NumPy's own loop for each (its tanh is not built on its exp)
+        rate = r.get(f"{kind}_s") or r["exp_s"]
+        return n * rate.get(dtype, rate["float32"])
     if kind == "divide":  # the host's vectorised divide (half the lanes in float64)
         return n * host["vdiv_s"] * (2 if dtype == "float64" else 1)
     if kind == "select":

@@ -62,6 +62,7 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
     blas_flops_1thread  the same, float32, BLAS on one thread: over host.fma_flops_per_core it says
                 how close a tuned matmul gets to the FMA peak here (compiled matmuls are priced so)
     exp_s       np.exp per element on an array in cache, per dtype
+    tanh_s      np.tanh likewise (NumPy's tanh is its own vectorised loop, here twice exp's speed)
     select_s    np.where(random mask, a, b) per element (256K elements): an unpredictable branch
     strided_loop  {run_s, element_s}: a binary op NumPy cannot run as one flat loop (a broadcast or
                 a permuted operand): per row of its loop, per element (rows of 4 and of 256)
@@ -89,9 +90,10 @@ from tinygrad_nm.napkin.model import FAMILIES
 from tinygrad_nm.settings import settings
 
 ENV_VAR = "TINYGRAD_NM_RATES"  # settings.rates
-VERSION = 5  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases;
+VERSION = 6  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases;
 #             4: a reduction's inner loops (run_s "reduce")
 #             5: host cold_read (operands read from further out: locality.py), strided_loop
+#             6: NumPy's tanh at its own rate (tanh_s)
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit Linux
 
 DEFAULTS = {
