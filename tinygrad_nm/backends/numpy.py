@@ -1,9 +1,8 @@
 """The NumPy backend: the default, and the reference the other backends are tested against.
 
-Buffers are NumPy arrays, or NumPy scalars for results that have no elements
-axes left (`w[i]`, `x * y` on 0-d data): NumPy computes on its scalars about five
-times faster than on 0-d arrays, and the walkthrough's scalar loops live on them.
-Every kernel is one or two NumPy calls; see kernels.py for what each computes.
+Buffers are NumPy arrays, or NumPy scalars for results that have no axes left (`w[i]`, `x * y`
+on 0-d data): NumPy computes on its scalars about five times faster than on 0-d arrays, and the
+walkthrough's scalar loops live on them. Every kernel is one or two NumPy calls (kernels.py).
 """
 import math
 import operator
@@ -35,6 +34,7 @@ _PASSES = {
     "relu_backward": [("stream", 1, 0.25), ("stream", 0.25, 1), ("stream", 2, 1)],  # x > 0, -mask, g & mask
     "sigmoid_backward": [("stream", 2, 1), ("stream", 1, 1), ("stream", 2, 1)],  # g * y * (1 - y)
     "tanh_backward": [("stream", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],     # g * (1 - y * y)
+    "tanh": [("tanh", None, None)],  # one ufunc, at NumPy's own tanh rate (tanh_s), not exp's
     "tanh": [("tanh", None, None)],  # one ufunc, at NumPy's own tanh rate (tanh_s), not exp's
     "sum": [("scalar", 1, 0, 1, "reduce")],           # pairwise summation: scalar adds
     "max": [("stream", 1, 0, 1, "reduce")],           # a SIMD max: memory speed
