@@ -35,7 +35,6 @@ _PASSES = {
     "sigmoid_backward": [("stream", 2, 1), ("stream", 1, 1), ("stream", 2, 1)],  # g * y * (1 - y)
     "tanh_backward": [("stream", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],     # g * (1 - y * y)
     "tanh": [("tanh", None, None)],  # one ufunc, at NumPy's own tanh rate (tanh_s), not exp's
-    "tanh": [("tanh", None, None)],  # one ufunc, at NumPy's own tanh rate (tanh_s), not exp's
     "sum": [("scalar", 1, 0, 1, "reduce")],           # pairwise summation: scalar adds
     "max": [("stream", 1, 0, 1, "reduce")],           # a SIMD max: memory speed
     "softmax": [("stream", 1, 0, 1, "reduce"), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1, "reduce"),
