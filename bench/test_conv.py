@@ -138,15 +138,8 @@ def _on_one_thread(backend, step):
     module = tnm.backends.load(backend)
 
     def run():
-        before = module.num_threads() if hasattr(module, "set_num_threads") else None
-        with threadpool_limits(limits=1, user_api="blas"):
-            if before is not None:
-                module.set_num_threads(1)
-            try:
-                step()
-            finally:
-                if before is not None:
-                    module.set_num_threads(before)
+        with threadpool_limits(limits=1, user_api="blas"), tnm.backends.own_threads(module, 1):
+            step()
     return run
 
 
@@ -163,15 +156,8 @@ def _napkin(step):
 def _napkin_one_thread(backend, step):
     """_napkin of the step on one thread: the backend's own threads held at one while its kernels
     are priced too (napkin prices a call when it is read, after the step)."""
-    module = tnm.backends.load(backend)
-    if not hasattr(module, "set_num_threads"):
+    with tnm.backends.own_threads(tnm.backends.load(backend), 1):
         return _napkin(step)
-    before = module.num_threads()
-    module.set_num_threads(1)
-    try:
-        return _napkin(step)
-    finally:
-        module.set_num_threads(before)
 
 
 def _machine_peak():

@@ -241,3 +241,16 @@ def test_the_pool_takes_numpy_blas_at_its_first_threaded_use():
         cy.share_threads_with_blas(False)
         cy._blas_shared = None
         cy.set_num_threads(threads)
+
+
+def test_own_threads_holds_the_pool_and_restores_its_setting():
+    """backends.own_threads(module, n): the backend's own thread setting is n inside the block and
+    the exact setting it replaced after (an error inside included); a module without one is left alone."""
+    before = cy._num_threads
+    with pytest.raises(RuntimeError):
+        with backends.own_threads(cy, 1):
+            assert cy.matmul_threads() == 1 or not cy._native.POOL
+            raise RuntimeError("inside")
+    assert cy._num_threads == before
+    with backends.own_threads(backends.load("numpy"), 1) as module:
+        assert module is backends.load("numpy")

@@ -167,6 +167,19 @@ def use_backend(name):
         _default = previous
 
 
+@contextlib.contextmanager
+def own_threads(module, n):
+    """Hold a backend module's own thread pool at n threads inside the block (a backend with
+    set_num_threads, which returns the setting it replaced; any other is left as it is)."""
+    setter = getattr(module, "set_num_threads", None)
+    before = setter(n) if setter is not None else None
+    try:
+        yield module
+    finally:
+        if setter is not None:
+            setter(before)
+
+
 # --- the one place napkin accounting hooks in -------------------------------------------
 # Every kernel call above this package goes through `kernels_of(backend)`. Normally that is the backend
 # module itself (no overhead); while tracing is on, it is a wrapper that times each kernel.

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from tinygrad_nm.backends import own_threads
 from tinygrad_nm.backends.costs import batch_count
 from tinygrad_nm.napkin import fmt, price_array_calls
 from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
@@ -119,11 +120,8 @@ def _one_thread_rate(be, rng, best_time, repeat):
         return None
     n = 512
     a, b = (be.from_numpy(rng.random((n, n)).astype(np.float32), dtypes.float32) for _ in range(2))
-    before = be.set_num_threads(1)
-    try:
+    with own_threads(be, 1):
         return 2 * n ** 3 / best_time(lambda: be.matmul(a, b), 1, repeat)
-    finally:
-        be.set_num_threads(before)
 
 
 def _conv_rates(be, rng, best_time, repeat, r):
@@ -142,13 +140,11 @@ def _conv_rates(be, rng, best_time, repeat, r):
     b = be.from_numpy(np.zeros(32, np.float32), dtypes.float32)
     geometry = ((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
     args = {"conv2d": (x, w, b, *geometry), "conv2d_backward": (x, w, g, *geometry, True, True)}
-    rates, before = {}, be.set_num_threads(1)
-    try:
+    rates = {}
+    with own_threads(be, 1):
         for name in names:
             t = best_time(lambda: getattr(be, name)(*args[name]), 1, 6 * repeat)  # ~0.1 ms each: many, the fastest
             cost = kernel_cost(name, args[name])
             _, rows = price_array_calls.strided_runs(cost, pricing, r)
             rates[name] = cost.flops / max(t - r["native_call_s"] - rows, t / 10)
-    finally:
-        be.set_num_threads(before)
     return rates
