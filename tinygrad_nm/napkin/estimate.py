@@ -156,10 +156,9 @@ def trace_kernels(op, *args, dtype="float32", **params):
 def placements_of(calls, backend):
     """Where each recorded (kernel, args, out) call's operands lie on `backend`, the calls taken as
     one step of a loop (locality.py: reuse distances, and layouts where the backend declares them)."""
-    facts, _ = backends.pricing(backend)
     return locality.place([(name, locality.buffer_keys(args, out),
                             kernel_cost(name, args, out if hasattr(out, "shape") else None).bytes > 0)
-                           for name, args, out in calls], (facts or {}).get("layout"))
+                           for name, args, out in calls], backend)
 
 
 def estimate_kernel(name, args, backend, dtype, rates, out=None, device=None, phase="op", placement=None):

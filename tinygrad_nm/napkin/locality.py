@@ -23,6 +23,7 @@ cannot run as one flat loop: NumPy loops over runs of the permuted one's contigu
 """
 from dataclasses import dataclass
 
+from tinygrad_nm import backends
 from tinygrad_nm.backends.kernels import TABLE
 from tinygrad_nm.napkin.roofline import log_interpolate
 
@@ -120,10 +121,12 @@ def walk(steps, layout=None):
     return placed
 
 
-def place(calls, layout=None):
+def place(calls, backend):
     """A Placement per call of `calls`, each (kernel, buffer_keys(args, out), moves bytes?), taken
-    as one step of a loop; `layout` the backend's PRICING["layout"]."""
-    return walk([Step(name, TABLE[name].family, *keys, moves) for name, keys, moves in calls], layout)
+    as one step of a loop on `backend` (the layouts its PRICING["layout"] declares, if any)."""
+    facts, _ = backends.pricing(backend)
+    return walk([Step(name, TABLE[name].family, *keys, moves) for name, keys, moves in calls],
+                (facts or {}).get("layout"))
 
 
 def _nbytes(a):

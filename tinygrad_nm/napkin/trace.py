@@ -286,8 +286,7 @@ class _Collector(_Listener):
             if c.keys is not None:
                 by_backend.setdefault(c.backend, []).append(c)
         for backend, calls in by_backend.items():
-            facts, _ = backends.pricing(backend)
-            placed = locality.place([(c.op, c.keys, c.moves_bytes) for c in calls], (facts or {}).get("layout"))
+            placed = locality.place([(c.op, c.keys, c.moves_bytes) for c in calls], backend)
             for call, placement in zip(calls, placed):
                 if call._prediction is None:
                     call.placement = placement
