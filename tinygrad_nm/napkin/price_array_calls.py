@@ -165,10 +165,14 @@ def strided_loop(cost, pricing, r, run=0):
     rows = broadcast_runs(cost) if cost.kernel in pricing.get("scalar_operand", ()) and len(cost.shapes) == 2 else 0
     if run:
         rows = max(rows, cost.elements / run)
-    if rows <= 1:
-        return 0, 0.0
+    return (rows, rows_loop_seconds(r, rows, cost.elements)) if rows > 1 else (0, 0.0)
+
+
+def rows_loop_seconds(r, rows, elements):
+    """NumPy's strided loop over `rows` rows of `elements` in all: each row's setup and each
+    element at the measured `strided_loop` rates."""
     loop = r.get("strided_loop", DEFAULT_RATES["strided_loop"])
-    return rows, rows * loop["run_s"] + cost.elements * loop["element_s"]
+    return rows * loop["run_s"] + elements * loop["element_s"]
 
 
 def broadcast_runs(cost):
@@ -239,8 +243,7 @@ def _with_columns(p, cost, pricing, r, host):
         if kind == "reduce":
             loops += rows * r.get("run_s", {}).get("reduce", 0.0) + elements / host["scalar_flops"]
         else:
-            row_loop = r.get("strided_loop", DEFAULT_RATES["strided_loop"])
-            loops += rows * row_loop["run_s"] + elements * row_loop["element_s"]
+            loops += rows_loop_seconds(r, rows, elements)
     if loops:
         terms.append(f"rows' loops {fmt.seconds(loops)}")
     run_time += loops
