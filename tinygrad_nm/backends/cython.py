@@ -163,8 +163,8 @@ def share_threads_with_blas(share=True):
             _blas_callback_setter(_blas_shared)(None)
         _blas_shared = False
         return None
-    if _blas_shared or _blas_shared == "" or _native is None or not _native.OPENBLAS_CALLBACK:
-        return _blas_shared or None  # shared already, or nothing to share
+    if _blas_shared not in (None, False) or _native is None or not _native.OPENBLAS_CALLBACK:
+        return _blas_shared or None  # shared already ("" : nothing to share), or no pool to share
     from threadpoolctl import threadpool_info
     for lib in threadpool_info():
         setter = _blas_callback_setter(lib["filepath"]) if lib.get("internal_api") == "openblas" else None
