@@ -11,7 +11,7 @@ zero strides push NumPy's matmul off BLAS (bench/README.md, "Convolutions").
   PyTorch, ...) so that they face the same load on a shared machine, ours on its default threads,
   then again on one thread; the fastest of each and torch / ours (above 1: ours is faster) go into
   extra_info and are printed, with each one's GFLOP/s and fraction of the machine's FMA peak
-  (napkin's rates: host.fma_flops_per_core x the cores), and napkin's prediction of our step (its kernels, traced in one step, priced for the
+  (one core's compiled FMA loop, measured in the run, x the cores), and napkin's prediction of our step (its kernels, traced in one step, priced for the
   backend, plus the framework's per-op overhead) beside the measured time. Ours is also timed
   with everything on one thread (BLAS and the backend's own pool), as PyTorch runs here.
 
@@ -30,7 +30,7 @@ import pytest
 import tinygrad_nm as tnm
 from tinygrad_nm import Tensor, nn
 from tinygrad_nm.settings import settings
-from pairing import best as _best, one_torch_thread as _one_torch_thread
+from pairing import best as _best, fma_peak as _fma_peak, one_torch_thread as _one_torch_thread
 
 try:
     import torch
@@ -161,9 +161,13 @@ def _napkin_one_thread(backend, step):
 
 
 def _machine_peak():
-    """The machine's float32 FMA peak, FLOP/s: one core's (napkin's rates) x the cores."""
-    from tinygrad_nm.napkin import rates
-    return rates.current()["host"]["fma_flops_per_core"]["float32"] * (os.cpu_count() or 1)
+    """The machine's float32 FMA peak, FLOP/s: one core's, measured now (pairing.fma_peak), x the
+    cores; napkin's rates where no C compiler is found."""
+    per_core = _fma_peak().get("float32")
+    if per_core is None:
+        from tinygrad_nm.napkin import rates
+        per_core = rates.current()["host"]["fma_flops_per_core"]["float32"]
+    return per_core * (os.cpu_count() or 1)
 
 
 # --- peak memory: each framework's step in a fresh process, its peak RSS above the RSS before it

@@ -31,7 +31,7 @@ from tinygrad_nm import Tensor
 from tinygrad_nm import functional as F
 from tinygrad_nm.backends import numpy as npb
 from tinygrad_nm.benchmarks.cases import classifier_step
-from pairing import best as _best
+from pairing import best as _best, fma_peak as _fma_peak
 
 cy = pytest.importorskip("tinygrad_nm.backends.cython")
 if cy.unavailable_reason():
@@ -113,19 +113,8 @@ def machine_info():
 
 @pytest.fixture(scope="module")
 def fma_peak():
-    """{dtype: one core's FLOP/s in a compiled FMA loop}, or {} without a C compiler. The loop is
-    napkin's primitive (compiled with -march=native: the CPU's widest vectors)."""
-    from tinygrad_nm.napkin import native, rates
-    try:
-        lib = native.load(os.path.dirname(rates.cache_path()))
-    except (native.NativeUnavailable, OSError):
-        return {}
-    iters = 200_000
-    peak = {}
-    for dtype, fn, lanes in (("float32", lib.fma_f32, lib.fma_lanes_f32()),
-                             ("float64", lib.fma_f64, lib.fma_lanes_f64())):
-        peak[dtype] = 2 * lanes * iters / min(_fastest(lambda: fn(iters), 1) for _ in range(20))
-    return peak
+    """{dtype: one core's FLOP/s in a compiled FMA loop} (pairing.fma_peak), or {} without a C compiler."""
+    return _fma_peak()
 
 
 # --- matmul -------------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/
  * - KC: an A micro-panel (MR x KC) takes a quarter of L1: it stays there while the tile's B
  *   micro-panels stream past it (tnm_tile: rows outer); the rest of L1 is for them and C's rows
  *   (float64 at avx512: KC 128, not 256 as with B's panel in L1: 3-12% faster, bench/README.md);
- * - NC: the packed B block (KC x NC) takes half of L2, so the tiles re-read it from L2;
+ * - NC: the packed B block (KC x NC) takes half of L2, so the tiles re-read it from L2; but at
+ *   least 512 columns: A is packed once per column group, and 192 columns (a 512 KiB L2, Zen 3)
+ *   spent 8-10% of 512^3 and 1024^3 re-packing A (bench/README.md); a block past L2 streams from L3;
  * - MC: the tallest tile; its packed A (MC x KC) takes a quarter of L2. */
 static void FN(tnm_blocking)(void) {
     ptrdiff_t kc = tnm_l1_bytes / 4 / (MR * (ptrdiff_t)sizeof(T)) / 8 * 8;
@@ -30,7 +32,7 @@ static void FN(tnm_blocking)(void) {
     ptrdiff_t nc = tnm_l2_bytes / 2 / (kc * (ptrdiff_t)sizeof(T)) / NR * NR;
     ptrdiff_t mc = tnm_l2_bytes / 4 / (kc * (ptrdiff_t)sizeof(T)) / MR * MR;
     FN(tnm_kc) = kc;
-    FN(tnm_nc) = nc < 4 * NR ? 4 * NR : nc > 8192 ? 8192 : nc;
+    FN(tnm_nc) = nc < 512 ? 512 : nc > 8192 ? 8192 : nc;
     FN(tnm_mc) = mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
 }
 
