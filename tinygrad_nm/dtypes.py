@@ -44,6 +44,7 @@ DEFAULT_FLOAT = float32
 ALL = (bool_, int64, float16, float32, float64)
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"bool_": bool_, "float": float32, "double": float64, "long": int64, "int": int64, "half": float16})
+_BY_NUMPY = {np.dtype(d.np_type): d for d in ALL}
 
 
 def to_dtype(spec):
@@ -56,6 +57,8 @@ def to_dtype(spec):
         return int64
     if spec is bool:
         return bool_
+    if isinstance(spec, np.dtype) and spec in _BY_NUMPY:  # an array's dtype: NumPy's dtype.name is slow Python
+        return _BY_NUMPY[spec]
     name = getattr(spec, "name", None) or getattr(spec, "__name__", None) or spec
     if isinstance(name, str) and name in _BY_NAME:
         return _BY_NAME[name]
