@@ -231,6 +231,22 @@ def _flat(a):
 
 
 # --- matmul -------------------------------------------------------------------------------------
+def _by_dtype(name):
+    """The native function `name`'s float32 and float64 versions by dtype ({} when not built): calling
+    one directly skips Cython's dispatch on the arguments' types (0.5 of the 2 us a small product's
+    call costs)."""
+    if _native is None:
+        return {}
+    fused = getattr(_native, name)
+    return {np.dtype(np.float32): fused["float"], _F64: fused["double"]}
+
+
+def _whole_elements(m):
+    """m, or a contiguous copy if its strides are not whole elements (a view of a packed record array)."""
+    size = m.dtype.itemsize
+    return m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m)
+
+
 def matmul(a, b):
     if a.ndim == 3:  # a batch: NumPy's one call (the native kernel per product: 1.5-55x slower, bench/README.md)
         return _numpy.matmul(a, b)
@@ -241,10 +257,9 @@ def matmul(a, b):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                          f"{a.shape[1]} (dim 1 of the first) != {b.shape[0]} (dim 0 of the second)")
-    size = a.dtype.itemsize  # strides must be whole elements (not so in a view of a packed record array)
-    a, b = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (a, b))
+    a, b = _whole_elements(a), _whole_elements(b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _native.matmul(a, b, out, matmul_threads())
+    _MATMUL[a.dtype](a, b, out, matmul_threads())
     return out
 
 
@@ -256,11 +271,9 @@ def linear_act(x, w, b, act):
         return _numpy.linear_act(x, w, b, act)
     x, w = arrays[0], arrays[1]
     bias = None if b is None else np.ascontiguousarray(arrays[2])
-    wt = w.T  # (K, N): read through its strides, packed like any operand
-    size = x.dtype.itemsize
-    x, wt = (m if m.strides[0] % size == 0 and m.strides[1] % size == 0 else np.ascontiguousarray(m) for m in (x, wt))
+    x, wt = _whole_elements(x), _whole_elements(w.T)  # w.T (K, N): read through its strides, packed like any operand
     out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
-    _native.linear_act(x, wt, bias, out, act, matmul_threads())
+    _LINEAR_ACT[x.dtype](x, wt, bias, out, act, matmul_threads())
     return out
 
 
@@ -376,6 +389,7 @@ def cross_entropy_backward(probs, labels, g):
     return out
 
 
+_MATMUL, _LINEAR_ACT = _by_dtype("matmul"), _by_dtype("linear_act")
 im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
 max_pool2d, max_pool2d_backward = cython_pool.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_maxpool.h
 conv2d, conv2d_backward, conv2d_act, conv2d_act_backward = cython_conv.fused(_native, _numpy, matmul_threads)
