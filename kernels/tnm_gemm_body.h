@@ -299,15 +299,15 @@ static void FN(tnm_tile)(void* arg, long t) {
 }
 
 /* A rough cost, in multiply-adds, of C = A @ B as the kernel runs it: the MR x NR blocks over the
- * padded M x N (a narrow C wastes most of each block), plus packing A and B: an element costs
- * ~3 multiply-adds' time when its copy reads a contiguous run, ~20 when B must be transposed
- * (rsb == 1: a scalar gather per element). */
+ * padded M x N (a narrow C wastes most of each block), plus packing A and B, an element costing
+ * (measured at AVX2, one thread, bench/README.md) ~5 multiply-adds' time for B's rows copied whole,
+ * ~6 for a transposed B (4 x 4 blocks through registers, tnm_transpose), ~14 for A either way (MR
+ * interleaved rows), ~20 for other strides (a scalar gather per element). */
 static double FN(tnm_cost)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa, ptrdiff_t csa,
                            ptrdiff_t rsb, ptrdiff_t csb) {
     double padded = (double)((M + MR - 1) / MR * MR) * ((N + NR - 1) / NR * NR) * K;
-    double pack_a = (double)M * K * (csa == 1 || rsa == 1 ? 3 : 20);
-    double pack_b = (double)K * N * (csb == 1 ? 3 : 20);
-    (void)rsb;
+    double pack_a = (double)M * K * (csa == 1 || rsa == 1 ? 14 : 20);
+    double pack_b = (double)K * N * (csb == 1 ? 5 : rsb == 1 ? 6 : 20);
     return padded + pack_a + pack_b;
 }
 
