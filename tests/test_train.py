@@ -300,3 +300,14 @@ def test_estimate_before_training(capsys):
                      "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "epoch   1/1" in out and "measured/predicted" in out
+
+
+def test_measured_beside_sets_the_run_and_its_fastest_epoch_beside_the_prediction():
+    from tinygrad_nm import train_estimate
+    predictions = {"numpy": {"train_epoch": 0.1}}
+    line = train_estimate.measured_beside(predictions, "numpy", {"seconds": [0.5, 0.12, 0.15]}, 2)
+    assert "measured 270 ms" in line and "predicted 200 ms: measured/predicted 1.35" in line
+    assert "fastest epoch 120 ms against 100 ms: 1.20" in line
+    one = train_estimate.measured_beside(predictions, "numpy", {"seconds": [0.12]}, 1)
+    assert "fastest" not in one and "measured/predicted 1.20" in one
+    assert train_estimate.measured_beside(predictions, "cython", {"seconds": [0.12]}, 1) is None

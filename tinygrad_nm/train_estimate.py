@@ -85,11 +85,18 @@ def describe(predictions, steps, batch, config, task):
 
 
 def measured_beside(predictions, backend, history, epochs_run):
-    """One line: the measured training passes beside their prediction, for the backend that ran."""
+    """One line: the measured training passes beside their prediction, for the backend that ran; with
+    more than one epoch, also the fastest epoch beside one epoch's prediction (a prediction is of
+    undisturbed time: on a shared machine whole epochs run slower while another program competes for
+    the caches and memory, and the fastest one says how far the model itself is off)."""
     if backend not in predictions or not epochs_run or len(history.get("seconds", ())) < epochs_run:
         return None
-    measured = sum(history["seconds"][-epochs_run:])
-    predicted = predictions[backend]["train_epoch"] * epochs_run
-    return (f"measured {fmt.seconds(measured)} for the training passes of {epochs_run} epoch(s) on {backend} "
+    seconds = history["seconds"][-epochs_run:]
+    measured, per_epoch = sum(seconds), predictions[backend]["train_epoch"]
+    predicted = per_epoch * epochs_run
+    line = (f"measured {fmt.seconds(measured)} for the training passes of {epochs_run} epoch(s) on {backend} "
             f"(the whole loop: batches, steps, loss and accuracy), predicted {fmt.seconds(predicted)}: measured/predicted "
             f"{measured / predicted:.2f}")
+    if epochs_run > 1:
+        line += f"; fastest epoch {fmt.seconds(min(seconds))} against {fmt.seconds(per_epoch)}: {min(seconds) / per_epoch:.2f}"
+    return line

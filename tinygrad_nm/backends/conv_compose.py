@@ -114,3 +114,32 @@ def row_loops(cost):
         return [("loop", cost.shapes[1][0], cost.out_bytes / cost.itemsize)] if len(cost.shapes) > 2 else []
     g = cost.shapes[2]  # (conv2d_act_backward's y: g's shape)
     return [("loop", g[0] * g[1], math.prod(g)), ("reduce", g[1], math.prod(g))]
+
+
+def parts(cost):
+    """The kernel calls above, as napkin prices a backend that runs them one by one (the python
+    backend): [(kernel, elements, outputs)], elements as that kernel's Cost counts them (a matmul's
+    multiply-adds), outputs its results (a matmul's, a sum's). The column matrix is the forward's,
+    kept for the backward (no second im2col). conv2d_act and its backward: the activation's kernel
+    over the output (or g) as `act`."""
+    x, w = cost.shapes[0], cost.shapes[1]
+    entries = cost.elements * x[1] / (w[0] * w[1])  # multiply-adds * G / O: C * kh * kw * N * oh * ow
+    if cost.kernel in ("conv2d", "conv2d_act"):
+        outputs = cost.out_bytes / cost.itemsize
+        out = [("im2col", entries, 0), ("matmul", cost.elements, outputs)]
+        if len(cost.shapes) > 2:  # the bias: expanded over (O, N * oh * ow), then added
+            out += [("expand", outputs, 0), ("add", outputs, 0)]
+        out.append(("permute", outputs, 0))
+        return out + ([("act", outputs, 0)] if cost.kernel == "conv2d_act" else [])
+    g = math.prod(cost.shapes[2])
+    madds = g * math.prod(w[1:])  # one product the size of the forward's
+    entries = madds * x[1] / (w[0] * w[1])
+    dx = cost.elements > madds
+    out = [("act", g, 0)] if cost.kernel == "conv2d_act_backward" else []
+    out += [("permute", g, 0), ("permute", entries, 0), ("matmul", madds, w[0] * math.prod(w[1:]))]  # dw
+    if dx:  # dcols = w^T @ g2 (an output per column entry), then col2im
+        out += [("permute", math.prod(w), 0), ("matmul", madds, entries), ("col2im", entries, 0)]
+    written = cost.out_bytes / cost.itemsize - math.prod(w) - (math.prod(x) if dx else 0)
+    if written > 0:  # db (O values written): g's rows summed, along a trailing axis
+        out.append(("sum", g, w[0]))
+    return out

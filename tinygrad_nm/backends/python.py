@@ -60,13 +60,13 @@ _WORK = {
     "reshape": {}, "item": {}, "copy": {}, "full": {},  # no per-element work (copies: pointer traffic)
     "im2col": {"loop": 2, "op": 2},  # windows.sources builds each source position, then the gather
     "col2im": {"loop": 2, "op": 3},  # the same positions, then a test and an add per entry
-    **dict.fromkeys(("conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward"), {"madd": 1}),  # conv_compose
 }
-# _reduce: a permute first unless the reduced axes are trailing, per output a slice and a call; matmul: per
-# output a map and a sum (napkin's calibrated output_s)
+# _reduce: a permute first unless the reduced axes are trailing, per output a slice and a call; matmul: per output a map and a sum
 PRICING = {"family": "interpreter", "work": {**_WORK, **_POOL_WORK}, "moves_reduced_axes": ("sum", "max"),
            "per_output": {**dict.fromkeys(("sum", "max"), {"loop": 1, "frame": 2, "builtin": 1}),
                           "matmul": {"output": 1}, "linear_act": {"output": 1}},
+           # the convs run this backend's im2col, matmul, col2im, ... one by one (conv_compose)
+           "composed": dict.fromkeys(("conv2d", "conv2d_backward", "conv2d_act", "conv2d_act_backward"), conv_compose.parts),
            "scalar_operand": dict.fromkeys(("add", "sub", "mul", "lt", "le", "gt", "ge", "eq", "ne"), _SCALAR_OPERAND)}
 
 

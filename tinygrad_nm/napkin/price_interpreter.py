@@ -23,29 +23,37 @@ _GENERIC = {"loop": 1, "op": 1}
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
     r = rates.section(FAMILY)
-    work = pricing["work"].get(cost.kernel, _GENERIC)
-    if len(cost.shapes) == 1 and cost.kernel in pricing["scalar_operand"]:  # [fn(x, b) for x in a]
-        work = pricing["scalar_operand"][cost.kernel]
+
     def seconds(steps):  # one element's work, {kind of step: how many}, at this machine's rates
         return sum(r[f"{k}_s"] * n for k, n in steps.items())
-    per_element = seconds(work)
-    compute = cost.elements * per_element
-    moving = cost.moved if cost.kernel in pricing.get("moves_reduced_axes", ()) else 0
-    if moving:  # the reduced axes are first permuted last: a permute's work per element
-        compute += moving * seconds(pricing["work"].get("permute", _GENERIC))
-    outputs = cost.out_bytes / cost.itemsize if cost.kernel in pricing.get("per_output", {}) else 0
-    if outputs:  # work per output element (a reduction: a slice and a call; matmul: a map and a sum)
-        compute += outputs * seconds(pricing["per_output"][cost.kernel])
+    composed = pricing.get("composed", {}).get(cost.kernel)
+    if composed is not None:  # the backend's own kernels called one by one: each part at its own work
+        parts = composed(cost)
+        compute = sum(n * seconds(pricing["work"].get(k, _GENERIC)) + m * seconds(pricing["per_output"].get(k, {}))
+                      for k, n, m in parts)
+        what = ", ".join(f"{k} {fmt.count(n)}" + (f" ({fmt.count(m)} out)" if m else "") for k, n, m in parts)
+        terms = [f"{what}: {fmt.seconds(compute)}"]
+        per_element = outputs = moving = 0
+    else:
+        work = pricing["work"].get(cost.kernel, _GENERIC)
+        if len(cost.shapes) == 1 and cost.kernel in pricing["scalar_operand"]:  # [fn(x, b) for x in a]
+            work = pricing["scalar_operand"][cost.kernel]
+        per_element = seconds(work)
+        compute = cost.elements * per_element
+        moving = cost.moved if cost.kernel in pricing.get("moves_reduced_axes", ()) else 0
+        if moving:  # the reduced axes are first permuted last: a permute's work per element
+            compute += moving * seconds(pricing["work"].get("permute", _GENERIC))
+        outputs = cost.out_bytes / cost.itemsize if cost.kernel in pricing.get("per_output", {}) else 0
+        if outputs:  # work per output element (a reduction: a slice and a call; matmul: a map and a sum)
+            compute += outputs * seconds(pricing["per_output"][cost.kernel])
+        what = " + ".join(f"{n:g} {k}" if n != 1 else k for k, n in work.items())
+        unit = "multiply-adds" if cost.kernel == "matmul" else "elements"
+        terms = [f"{fmt.count(cost.elements)} {unit} x {per_element * 1e9:.3g} ns ({what})"] if compute else []
     memory = 0.0
     if cost.kernel in ("copy", "full"):  # a list copy: 8-byte pointers, read and written
         memory = 16 * cost.elements / bandwidth(rates["host"]["bandwidth"], 16 * cost.elements)
     overhead = r["call_s"]
     limit, limit_terms = host_limit(cost, rates, dtype)
-    what = " + ".join(f"{n:g} {k}" if n != 1 else k for k, n in work.items())
-    unit = "multiply-adds" if cost.kernel == "matmul" else "elements"
-    terms = []
-    if compute:
-        terms.append(f"{fmt.count(cost.elements)} {unit} x {per_element * 1e9:.3g} ns ({what})")
     if moving:
         terms.append(f"{fmt.count(moving)} elements permuted first")
     if outputs:
@@ -55,7 +63,6 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
     terms.append(f"{fmt.seconds(overhead)} call")
     return Prediction(overhead + compute + memory, limit, overhead, compute, memory, 0.0,
                       "interpreter" if compute > overhead else "overhead", terms, limit_terms)
-
 
 
 def calibrate(be, quick, log, best_time, empty_call):

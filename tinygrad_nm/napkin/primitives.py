@@ -149,7 +149,9 @@ def _in_program(be, repeat=31, evict=True):
     training step, less the time of that work alone: three Tensor ops on one element of backend
     `be`, and (`evict`) a pass over 2 MiB (the other kernels' data: the core's L1 and L2 no longer
     hold what fn left there, as in a step, where a small kernel measured 2-3x its time in a loop).
-    The best of many short timings of each: the difference of two undisturbed times."""
+    The best of many short timings of each, the two alternated so that both minima come from the
+    same stretches of time (on a shared machine, one measured after the other could land in a
+    quieter or busier stretch than the other: a 1-element call came out 0 to 10 us so)."""
     import tinygrad_nm as tnm
     x = tnm.Tensor(np.ones(1, np.float32), backend=be.NAME)
     other = np.ones(1 << 18, np.float32)  # 1 MiB read, 1 MiB written
@@ -166,8 +168,11 @@ def _in_program(be, repeat=31, evict=True):
         def both():
             work()
             fn()
-        alone = best_time(work, calls, repeat)
-        return max(best_time(both, calls, repeat) - alone, 0.0)
+        alone = together = math.inf
+        for _ in range(repeat):
+            alone = min(alone, best_time(work, calls, 1))
+            together = min(together, best_time(both, calls, 1))
+        return max(together - alone, 0.0)
     return in_program
 
 
@@ -232,7 +237,9 @@ def measure_framework(be, rates, log):
     out["op_s"] = statistics.median(by_kernel.values())
     f_calls, f_kernels = kernels(forward)
     fb_calls, fb_kernels = kernels(forward_backward)
-    t_f, t_fb = best_time(forward, 1, 15), best_time(forward_backward, 1, 15)
+    t_f = t_fb = math.inf
+    for _ in range(15):  # alternated, as in _in_program: backward_s is their difference
+        t_f, t_fb = min(t_f, best_time(forward, 1, 1)), min(t_fb, best_time(forward_backward, 1, 1))
     # ops in a sequence of different ops run slower than each alone, over and over (their code
     # and data are no longer hot): the chain's forward against the table's sum for its calls
     alone = sum(framework.per_call(rates_mod.Rates({"framework": dict(out, op_program_factor=1.0)}, "calibrated"),
