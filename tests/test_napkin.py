@@ -328,22 +328,23 @@ def test_cython_prices_its_own_kernels_natively_and_the_rest_as_numpy(default_ra
     add_cy = tnm.napkin.estimate("add", (n,), (n,), backend="cython")
     add_np = tnm.napkin.estimate("add", (n,), (n,), backend="numpy")
     assert add_cy.seconds == pytest.approx(add_np.seconds)  # cython hands add to NumPy
-    mm = tnm.napkin.estimate("matmul", (512, 512), (512, 512), backend="cython")
-    host, cy = default_rates["host"], default_rates.section("compiled_host")
-    efficiency = default_rates["array_calls"]["blas_flops_1thread"] / host["fma_flops_per_core"]["float32"]
-    threads = backends.load("cython").PRICING["threads"]()
-    rate = host["fma_flops_per_core"]["float32"] * threads * min(1.0, efficiency)
-    parallel = threads > 1 and 512 ** 3 >= backends.load("cython").PRICING["parallel"]["matmul"][0]
-    assert parallel  # 512^3 multiply-adds run on every thread: priced so, with one parallel region
-    assert mm.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
-    assert "thread" in str(mm) and "parallel region" in str(mm)
-    # calibrated, its own matmul's one-thread rate says how close it comes to the peak, not BLAS's
-    from tinygrad_nm.napkin import rates as rates_mod
-    data = default_rates.to_json()
-    data["compiled_host"]["matmul_flops_1thread"] = 0.25 * host["fma_flops_per_core"]["float32"]
-    slow = tnm.napkin.estimate("matmul", (512, 512), (512, 512), backend="cython", rates=rates_mod.Rates(data, "test"))
-    rate = host["fma_flops_per_core"]["float32"] * threads * 0.25
-    assert slow.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
+    with backends.own_threads(backends.load("cython"), 2):  # priced on two threads, whatever the environment sets
+        mm = tnm.napkin.estimate("matmul", (512, 512), (512, 512), backend="cython")
+        host, cy = default_rates["host"], default_rates.section("compiled_host")
+        efficiency = default_rates["array_calls"]["blas_flops_1thread"] / host["fma_flops_per_core"]["float32"]
+        threads = backends.load("cython").PRICING["threads"]()
+        rate = host["fma_flops_per_core"]["float32"] * threads * min(1.0, efficiency)
+        parallel = threads > 1 and 512 ** 3 >= backends.load("cython").PRICING["parallel"]["matmul"][0]
+        assert parallel  # 512^3 multiply-adds run on every thread: priced so, with one parallel region
+        assert mm.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
+        assert "thread" in str(mm) and "parallel region" in str(mm)
+        # calibrated, its own matmul's one-thread rate says how close it comes to the peak, not BLAS's
+        from tinygrad_nm.napkin import rates as rates_mod
+        data = default_rates.to_json()
+        data["compiled_host"]["matmul_flops_1thread"] = 0.25 * host["fma_flops_per_core"]["float32"]
+        slow = tnm.napkin.estimate("matmul", (512, 512), (512, 512), backend="cython", rates=rates_mod.Rates(data, "test"))
+        rate = host["fma_flops_per_core"]["float32"] * threads * 0.25
+        assert slow.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
 
 
 def test_every_pricing_family_here_calibrates():
