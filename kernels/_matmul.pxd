@@ -22,6 +22,7 @@ cdef extern from "tnm_gemm.h" nogil:
     long tnm_l1_bytes, tnm_l2_bytes, tnm_l3_bytes
     const int tnm_mr_s, tnm_nr_s, tnm_mr_d, tnm_nr_d
     Py_ssize_t tnm_kc_s, tnm_mc_s, tnm_nc_s, tnm_kc_d, tnm_mc_d, tnm_nc_d
+    Py_ssize_t tnm_kc_big_s, tnm_mc_big_s, tnm_kc_big_d, tnm_mc_big_d   # big products' (tnm_gemm_blocked)
     void tnm_gemm_init()            # reads the caches, sets the block sizes; once, at import
     int tnm_cpu_supports(const char* isa)
     int tnm_gemm_s(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,

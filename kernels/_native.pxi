@@ -17,7 +17,7 @@ from _matmul cimport (floating, thin_matmul_kernel, THIN_N, TNM_VEC_BYTES, TNM_I
                       tnm_gemm_init, tnm_gemm_s, tnm_gemm_d, tnm_gemm_epi_s, tnm_gemm_epi_d, TNM_ACT_NONE,
                       TNM_ACT_RELU, TNM_ACT_ROWS, tnm_cpu_supports, tnm_l1_bytes, tnm_l2_bytes,
                       tnm_l3_bytes, tnm_mr_s, tnm_nr_s, tnm_mr_d, tnm_nr_d, tnm_kc_s, tnm_mc_s, tnm_nc_s,
-                      tnm_kc_d, tnm_mc_d, tnm_nc_d)
+                      tnm_kc_d, tnm_mc_d, tnm_nc_d, tnm_kc_big_s, tnm_mc_big_s, tnm_kc_big_d, tnm_mc_big_d)
 from _activations cimport (elementwise, RELU, SIGMOID, TANH, RELU_BACKWARD, SIGMOID_BACKWARD,
                            TANH_BACKWARD, CHUNK)
 from _softmax cimport (rowwise, cross_entropy_kernel, cross_entropy_backward_kernel, SOFTMAX,
@@ -48,9 +48,12 @@ POOL = bool(TNM_POOL)              # matmul's own threads (POSIX threads); False
 OPENBLAS_CALLBACK = <size_t>TNM_OPENBLAS_CALLBACK
 VECTOR_BYTES = TNM_VEC_BYTES       # the SIMD width the build targets (16 SSE/NEON, 32 AVX2, 64 AVX-512)
 CACHE_BYTES = {"L1": tnm_l1_bytes, "L2": tnm_l2_bytes, "L3": tnm_l3_bytes}  # as read at import
-# the matmul's register block (MR x NR) and blocks (KC, MC, NC), per dtype (tnm_gemm_body.h)
-MATMUL_BLOCKS = {"float32": {"MR": tnm_mr_s, "NR": tnm_nr_s, "KC": tnm_kc_s, "MC": tnm_mc_s, "NC": tnm_nc_s},
-                 "float64": {"MR": tnm_mr_d, "NR": tnm_nr_d, "KC": tnm_kc_d, "MC": tnm_mc_d, "NC": tnm_nc_d}}
+# the matmul's register block (MR x NR) and blocks (KC, MC, NC; KC_BIG, MC_BIG for big products), per
+# dtype (tnm_gemm_body.h)
+MATMUL_BLOCKS = {"float32": {"MR": tnm_mr_s, "NR": tnm_nr_s, "KC": tnm_kc_s, "MC": tnm_mc_s, "NC": tnm_nc_s,
+                             "KC_BIG": tnm_kc_big_s, "MC_BIG": tnm_mc_big_s},
+                 "float64": {"MR": tnm_mr_d, "NR": tnm_nr_d, "KC": tnm_kc_d, "MC": tnm_mc_d, "NC": tnm_nc_d,
+                             "KC_BIG": tnm_kc_big_d, "MC_BIG": tnm_mc_big_d}}
 SERIAL_MATMUL = TNM_SERIAL_GEMM    # multiply-adds below which matmul runs on the calling thread
 PARALLEL_MIN_ELEMENTWISE = CHUNK   # sigmoid/tanh: elements from which the chunks go to the threads
 PARALLEL_MIN_ROWS = PARALLEL_MIN   # softmax family: elements (rows x n) from which rows go to threads

@@ -66,7 +66,9 @@
 #include <immintrin.h>
 #define TNM_ISA_NAME "avx2"
 #define TNM_VEC_BYTES 32
-/* 16 ymm registers: MR = 6 rows x 2 vectors = 12 accumulators, 2 of B, 1 broadcast of A. */
+/* 16 ymm registers: MR = 6 rows x 2 vectors = 12 accumulators, 2 of B, 1 broadcast of A.
+ * Big products take a k slice twice as long as the others (tnm_blocking): measured on Zen 3. */
+#define TNM_KC_BIG_L1_PART 2
 #define TNM_VEC_s __m256
 #define TNM_VL_s 8
 #define TNM_MR_s 6
@@ -151,6 +153,10 @@
 #define TNM_ZERO_d() 0.0
 #else
 #define TNM_NV 2                    /* a row of the register block is two vectors */
+#endif
+
+#ifndef TNM_KC_BIG_L1_PART
+#define TNM_KC_BIG_L1_PART 4        /* big products' KC as the others' (a quarter of L1): tnm_blocking */
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)

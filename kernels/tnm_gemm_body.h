@@ -17,6 +17,7 @@
 
 static const int FN(tnm_mr) = MR, FN(tnm_nr) = NR;
 static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/_d from the caches */
+static ptrdiff_t FN(tnm_kc_big), FN(tnm_mc_big);       /* the k slice and row block of big products */
 
 /* The block sizes, from the cache sizes tnm_read_caches found:
  * - KC: an A micro-panel (MR x KC) takes a quarter of L1: it stays there while the tile's B
@@ -25,7 +26,12 @@ static ptrdiff_t FN(tnm_kc), FN(tnm_mc), FN(tnm_nc);   /* set by tnm_blocking_s/
  * - NC: the packed B block (KC x NC) takes half of L2, so the tiles re-read it from L2; but at
  *   least 512 columns: A is packed once per column group, and 192 columns (a 512 KiB L2, Zen 3)
  *   spent 8-10% of 512^3 and 1024^3 re-packing A (bench/README.md); a block past L2 streams from L3;
- * - MC: the tallest tile; its packed A (MC x KC) takes a quarter of L2. */
+ * - MC: the tallest tile; its packed A (MC x KC) takes a quarter of L2;
+ * - KC_BIG, MC_BIG: the same for big products (tnm_gemm_blocked: at least 4 MC rows and 2 KC deep),
+ *   the A micro-panel in 1 / TNM_KC_BIG_L1_PART of L1: half at avx2, where KC 680 / MC 48 ran
+ *   1024^3 6-14% and 2048^3 0-18% faster than 336 / 96 on Zen 3, but as the only blocks cut a
+ *   convolution's 64 filters into two row blocks, 0-11% slower (bench/README.md); elsewhere the
+ *   same as KC, MC. */
 static void FN(tnm_blocking)(void) {
     ptrdiff_t kc = tnm_l1_bytes / 4 / (MR * (ptrdiff_t)sizeof(T)) / 8 * 8;
     kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
@@ -34,6 +40,11 @@ static void FN(tnm_blocking)(void) {
     FN(tnm_kc) = kc;
     FN(tnm_nc) = nc < 512 ? 512 : nc > 8192 ? 8192 : nc;
     FN(tnm_mc) = mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
+    kc = tnm_l1_bytes / TNM_KC_BIG_L1_PART / (MR * (ptrdiff_t)sizeof(T)) / 8 * 8;
+    kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
+    mc = tnm_l2_bytes / 4 / (kc * (ptrdiff_t)sizeof(T)) / MR * MR;
+    FN(tnm_kc_big) = kc;
+    FN(tnm_mc_big) = mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
 }
 
 /* x[i] = act(x[i]) for i < n, in place (sigmoid, tanh: _native.pxi passes its own loop). */
@@ -216,6 +227,7 @@ typedef struct {
     T* c;
     ptrdiff_t kcb, nk;          /* k slices: nk of kcb (the last may be shorter) */
     ptrdiff_t mcb, nmb;         /* row blocks: nmb of mcb rows (a multiple of MR) */
+    ptrdiff_t mc_max;           /* the tallest row block allowed (tnm_mc, or tnm_mc_big) */
     ptrdiff_t ncb, ngroups;     /* column groups: ngroups of ncb columns (a multiple of NR) */
     ptrdiff_t npan, npad;       /* B's NR-wide panels in all, and N padded to whole panels */
     int private_b;              /* one row block (nmb == 1): each task packs its own group's B, slice
@@ -322,14 +334,14 @@ static double FN(tnm_cost)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa,
  * packed four times). */
 static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
     ptrdiff_t M = j->M, N = j->N, mp = (M + MR - 1) / MR;
-    ptrdiff_t best_nmb = (M + FN(tnm_mc) - 1) / FN(tnm_mc), best_ng = (N + FN(tnm_nc) - 1) / FN(tnm_nc);
+    ptrdiff_t best_nmb = (M + j->mc_max - 1) / j->mc_max, best_ng = (N + FN(tnm_nc) - 1) / FN(tnm_nc);
     if (target > 1) {
         double best = -1;
         ptrdiff_t nmb_max = mp < 4 * target + best_nmb ? mp : 4 * target + best_nmb;
         ptrdiff_t ng_max = j->npan < 4 * target + best_ng ? j->npan : 4 * target + best_ng;
         for (ptrdiff_t nmb = 1; nmb <= nmb_max; nmb++) {
             ptrdiff_t mcb = (mp + nmb - 1) / nmb * MR;
-            if (mcb > FN(tnm_mc) || (nmb > 1 && (mp + nmb - 2) / (nmb - 1) * MR == mcb)) continue;
+            if (mcb > j->mc_max || (nmb > 1 && (mp + nmb - 2) / (nmb - 1) * MR == mcb)) continue;
             for (ptrdiff_t ng = 1; ng <= ng_max; ng++) {
                 ptrdiff_t ncb = (j->npan + ng - 1) / ng * NR;
                 if (ncb > FN(tnm_nc) || (ng > 1 && (j->npan + ng - 2) / (ng - 1) * NR == ncb)) continue;
@@ -359,8 +371,12 @@ static int FN(tnm_gemm_blocked)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const T* 
     FN(tnm_job) j;
     j.M = M, j.N = N, j.K = K, j.a = a, j.rsa = rsa, j.csa = csa, j.b = b, j.rsb = rsb, j.csb = csb;
     j.c = c, j.ldc = ldc, j.csc = csc, j.epi = epi;
-    /* k slices of equal length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end */
-    j.nk = (K + FN(tnm_kc) - 1) / FN(tnm_kc);
+    /* a big product (many row blocks, K several slices) takes the big blocks (tnm_blocking); then
+     * k slices of equal length (784 = 4 x 196, not 3 x 256 + 16): no sliver at the end */
+    int big = M >= 4 * FN(tnm_mc) && K >= 2 * FN(tnm_kc);
+    ptrdiff_t kc = big ? FN(tnm_kc_big) : FN(tnm_kc);
+    j.mc_max = big ? FN(tnm_mc_big) : FN(tnm_mc);
+    j.nk = (K + kc - 1) / kc;
     j.kcb = (K + j.nk - 1) / j.nk;
     j.nk = (K + j.kcb - 1) / j.kcb;
     j.npan = (N + NR - 1) / NR;

@@ -116,6 +116,9 @@ def test_pricing_comes_from_the_module():
         assert b["KC"] * b["NC"] * size <= _native.CACHE_BYTES["L2"] // 2 or b["NC"] == 512
         assert b["NC"] >= 512
         assert b["MC"] % b["MR"] == 0 and b["NC"] % b["NR"] == 0
+        # big products: the A micro-panel in at most half of L1 (avx2; a quarter, as KC, elsewhere)
+        assert b["KC_BIG"] >= b["KC"] and b["MC_BIG"] % b["MR"] == 0
+        assert b["MR"] * b["KC_BIG"] * size <= _native.CACHE_BYTES["L1"] // 2 or b["KC_BIG"] == 64
 
 
 def test_matmul_from_several_python_threads(rng):
