@@ -32,19 +32,24 @@ static ptrdiff_t FN(tnm_kc_big), FN(tnm_mc_big);       /* the k slice and row bl
  *   1024^3 6-14% and 2048^3 0-18% faster than 336 / 96 on Zen 3, but as the only blocks cut a
  *   convolution's 64 filters into two row blocks, 0-11% slower (bench/README.md); elsewhere the
  *   same as KC, MC. */
-static void FN(tnm_blocking)(void) {
-    ptrdiff_t kc = tnm_l1_bytes / 4 / (MR * (ptrdiff_t)sizeof(T)) / 8 * 8;
-    kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
-    ptrdiff_t nc = tnm_l2_bytes / 2 / (kc * (ptrdiff_t)sizeof(T)) / NR * NR;
+static ptrdiff_t FN(tnm_kc_for)(long l1_part) {    /* KC: the A micro-panel in 1 / l1_part of L1 */
+    ptrdiff_t kc = tnm_l1_bytes / l1_part / (MR * (ptrdiff_t)sizeof(T)) / 8 * 8;
+    return kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
+}
+
+static ptrdiff_t FN(tnm_mc_for)(ptrdiff_t kc) {    /* MC: the packed A block in a quarter of L2 */
     ptrdiff_t mc = tnm_l2_bytes / 4 / (kc * (ptrdiff_t)sizeof(T)) / MR * MR;
+    return mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
+}
+
+static void FN(tnm_blocking)(void) {
+    ptrdiff_t kc = FN(tnm_kc_for)(4);
+    ptrdiff_t nc = tnm_l2_bytes / 2 / (kc * (ptrdiff_t)sizeof(T)) / NR * NR;
     FN(tnm_kc) = kc;
     FN(tnm_nc) = nc < 512 ? 512 : nc > 8192 ? 8192 : nc;
-    FN(tnm_mc) = mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
-    kc = tnm_l1_bytes / TNM_KC_BIG_L1_PART / (MR * (ptrdiff_t)sizeof(T)) / 8 * 8;
-    kc = kc < 64 ? 64 : kc > 1024 ? 1024 : kc;
-    mc = tnm_l2_bytes / 4 / (kc * (ptrdiff_t)sizeof(T)) / MR * MR;
-    FN(tnm_kc_big) = kc;
-    FN(tnm_mc_big) = mc < 4 * MR ? 4 * MR : mc > 2048 ? 2048 : mc;
+    FN(tnm_mc) = FN(tnm_mc_for)(kc);
+    FN(tnm_kc_big) = FN(tnm_kc_for)(TNM_KC_BIG_L1_PART);
+    FN(tnm_mc_big) = FN(tnm_mc_for)(FN(tnm_kc_big));
 }
 
 /* x[i] = act(x[i]) for i < n, in place (sigmoid, tanh: _native.pxi passes its own loop). */

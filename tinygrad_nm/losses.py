@@ -79,12 +79,11 @@ def _class_targets(name, input, target, ignore_index):
         raise ValueError(f"{name}: input of shape {input.shape} needs targets of shape {expected}, got {target.shape}")
     host = target.numpy()
     n_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    bad = host.ravel()[:0]
     if host.size and (host.min() < 0 or host.max() >= n_classes):  # two reductions; the mask only then
         bad = host[((host < 0) | (host >= n_classes)) & (host != ignore_index)]
-    if bad.size:
-        raise ValueError(f"{name}: target {bad.ravel()[0]} is out of bounds: class indices must lie in "
-                         f"[0, {n_classes}) (or equal ignore_index={ignore_index})")
+        if bad.size:
+            raise ValueError(f"{name}: target {bad.ravel()[0]} is out of bounds: class indices must lie in "
+                             f"[0, {n_classes}) (or equal ignore_index={ignore_index})")
     return target, host
 
 

@@ -38,6 +38,17 @@ def best_time(fn, number=1, repeat=5):
             gc.enable()
 
 
+def best_times_alternated(fns, number=1, repeat=5):
+    """best_time of each of `fns`, their timings taken in turn (one of each, `repeat` times), so
+    that every minimum comes from the same stretches of time: on a shared machine, one measured
+    after the other can land in a quieter or busier stretch (a difference of two came out 0 to 10
+    us so)."""
+    best = [math.inf] * len(fns)
+    for _ in range(repeat):
+        best = [min(b, best_time(fn, number, 1)) for b, fn in zip(best, fns)]
+    return best
+
+
 def _calls_for(fn, target_s):
     """How many calls of fn fill about target_s (at least 1)."""
     once = best_time(fn, 1, 2)
@@ -149,9 +160,7 @@ def _in_program(be, repeat=31, evict=True):
     training step, less the time of that work alone: three Tensor ops on one element of backend
     `be`, and (`evict`) a pass over 2 MiB (the other kernels' data: the core's L1 and L2 no longer
     hold what fn left there, as in a step, where a small kernel measured 2-3x its time in a loop).
-    The best of many short timings of each, the two alternated so that both minima come from the
-    same stretches of time (on a shared machine, one measured after the other could land in a
-    quieter or busier stretch than the other: a 1-element call came out 0 to 10 us so)."""
+    The best of many short timings of each, the two alternated (best_times_alternated)."""
     import tinygrad_nm as tnm
     x = tnm.Tensor(np.ones(1, np.float32), backend=be.NAME)
     other = np.ones(1 << 18, np.float32)  # 1 MiB read, 1 MiB written
@@ -168,10 +177,7 @@ def _in_program(be, repeat=31, evict=True):
         def both():
             work()
             fn()
-        alone = together = math.inf
-        for _ in range(repeat):
-            alone = min(alone, best_time(work, calls, 1))
-            together = min(together, best_time(both, calls, 1))
+        alone, together = best_times_alternated((work, both), calls, repeat)
         return max(together - alone, 0.0)
     return in_program
 
@@ -237,9 +243,7 @@ def measure_framework(be, rates, log):
     out["op_s"] = statistics.median(by_kernel.values())
     f_calls, f_kernels = kernels(forward)
     fb_calls, fb_kernels = kernels(forward_backward)
-    t_f = t_fb = math.inf
-    for _ in range(15):  # alternated, as in _in_program: backward_s is their difference
-        t_f, t_fb = min(t_f, best_time(forward, 1, 1)), min(t_fb, best_time(forward_backward, 1, 1))
+    t_f, t_fb = best_times_alternated((forward, forward_backward), 1, 15)  # backward_s is their difference
     # ops in a sequence of different ops run slower than each alone, over and over (their code
     # and data are no longer hot): the chain's forward against the table's sum for its calls
     alone = sum(framework.per_call(rates_mod.Rates({"framework": dict(out, op_program_factor=1.0)}, "calibrated"),
