@@ -126,27 +126,31 @@ _ACT_CODES = {"relu": RELU, "sigmoid": SIGMOID, "tanh": TANH}
 
 
 cdef void _bias_act(floating* out, Py_ssize_t M, Py_ssize_t N, const floating* bias, int op) noexcept nogil:
-    """out = op(out + bias), row by row: the epilogue of the dot-product path (N <= THIN_N)."""
+    """out = op(out + bias), row by row: the epilogue of the dot-product path (N <= THIN_N); op < 0:
+    no activation."""
     cdef Py_ssize_t i, j
     for i in range(M):
         if bias != NULL:
             for j in range(N):
                 out[i * N + j] = out[i * N + j] + bias[j]
-        elementwise(op, out + i * N, NULL, out + i * N, N, 1)
+        if op >= 0:
+            elementwise(op, out + i * N, NULL, out + i * N, N, 1)
 
 
 def linear_act(const floating[:, :] a, const floating[:, :] b, const floating[::1] bias, floating[:, ::1] out,
                str act, int num_threads=1):
     """out = act(a @ b + bias): the matmul with bias (N elements, or None) and activation ("relu",
-    "sigmoid" or "tanh") applied to each block of out as it is stored. a (M, K) and b (K, N) may
-    have any strides (whole elements); out is (M, N), C-contiguous."""
+    "sigmoid", "tanh", or None for none: F.linear) applied to each block of out as it is stored.
+    a (M, K) and b (K, N) may have any strides (whole elements); out is (M, N), C-contiguous."""
     cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1], item = sizeof(floating)
-    cdef int rc = 0, op, code
+    cdef int rc = 0, op = -1, code = TNM_ACT_NONE
     cdef const floating* bp = NULL
-    if act not in _ACT_CODES:
-        raise ValueError(f"linear_act: unknown activation {act!r}; expected one of {', '.join(_ACT_CODES)}")
-    op = _ACT_CODES[act]
-    code = TNM_ACT_RELU if op == RELU else TNM_ACT_ROWS
+    if act is not None:
+        if act not in _ACT_CODES:
+            raise ValueError(f"linear_act: unknown activation {act!r}; expected one of {', '.join(_ACT_CODES)} "
+                             f"or None")
+        op = _ACT_CODES[act]
+        code = TNM_ACT_RELU if op == RELU else TNM_ACT_ROWS
     if b.shape[0] != K or out.shape[0] != M or out.shape[1] != N:
         raise ValueError(f"linear_act: shapes ({M}, {K}) @ ({b.shape[0]}, {N}) into out ({out.shape[0]}, "
                          f"{out.shape[1]}) do not fit")

@@ -16,7 +16,9 @@ from gradcheck import check_grad
 from conftest import torch_or_none
 
 torch = torch_or_none()
-_NP_ACT = {"relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh}
+_NP_ACT = {"relu": lambda z: np.maximum(z, 0), "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh,
+           None: lambda z: z}
+ACTS = (*ACTIVATIONS, None)  # None: no activation, F.linear's kernel
 # awkward shapes: one element, primes around the cython kernel's blocks, a narrow product (C^T path),
 # the dot-product path (N <= 4), K = 0
 SHAPES = [(1, 1, 1), (13, 7, 5), (37, 61, 53), (129, 300, 10), (67, 33, 3), (5, 0, 7), (128, 784, 40)]
@@ -31,7 +33,7 @@ def _inputs(rng, m, k, n, dtype):
             rng.standard_normal(n).astype(dtype))
 
 
-@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_kernel_matches_numpy_float64(backend, act, dtype, rng):
     be = _kernels(backend)
@@ -49,27 +51,34 @@ def test_kernel_matches_numpy_float64(backend, act, dtype, rng):
             assert np.all(np.abs(got - _NP_ACT[act](z)) <= tol * scale), (m, k, n, act, bias is None)
 
 
-@pytest.mark.parametrize("act", ACTIVATIONS)
+def _unfused(x, w, b, act):
+    """act(x @ w.T + b) as separate ops."""
+    y = x @ w.T + b
+    return y if act is None else getattr(y, act)()
+
+
+@pytest.mark.parametrize("act", ACTS)
 def test_fused_equals_unfused_and_torch_with_gradients(backend, act, rng):
     x, w, b = _inputs(rng, 9, 12, 7, np.float32)
     g = rng.standard_normal((9, 7)).astype(np.float32)
     results = []
     for fused in (True, False):
         xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
-        y = linear_act(xt, wt, bt, act) if fused else getattr(F.linear(xt, wt, bt), act)()
+        y = linear_act(xt, wt, bt, act) if fused else _unfused(xt, wt, bt, act)
         y.backward(Tensor(g))
         results.append([y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()])
     for f, u in zip(*results):
         np.testing.assert_allclose(f, u, rtol=1e-5, atol=1e-6)
     if torch is not None:
         tx, tw, tb = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w, b))
-        ty = getattr(torch, act)(torch.nn.functional.linear(tx, tw, tb))
+        ty = torch.nn.functional.linear(tx, tw, tb)
+        ty = ty if act is None else getattr(torch, act)(ty)
         ty.backward(torch.tensor(g, dtype=torch.float64))
         for f, t in zip(results[0], (ty, tx.grad, tw.grad, tb.grad)):
             np.testing.assert_allclose(f, t.detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("act", ACTS)
 def test_gradients_match_finite_differences(backend, act):
     from gradcheck import away_from_zero
     x, w, b = away_from_zero((4, 5), seed=1), away_from_zero((3, 5), seed=2), away_from_zero((3,), seed=3)
@@ -99,18 +108,19 @@ def test_sequential_fuses_exactly_the_plain_pairs(backend, rng):
 
     x = Tensor(rng.standard_normal((8, 6)).astype(np.float32))
     net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.Sigmoid(), nn.Linear(4, 3))
-    called = kernels_of_forward(net, x)
-    assert called.count("linear_act") == 2 and called.count("matmul") == 1
+    called = kernels_of_forward(net, x)  # the last Linear alone: F.linear, linear_act with no activation
+    assert called.count("linear_act") == 3 and "matmul" not in called and "relu" not in called
     # a hook on the Linear must see its output: that pair runs unfused, the other stays fused
     seen = []
     net[2].register_forward_hook(lambda m, args, out: seen.append(out.shape))
-    assert kernels_of_forward(net, x).count("linear_act") == 1 and seen == [(8, 4)]
+    called = kernels_of_forward(net, x)  # the hooked Linear runs alone (F.linear), its Sigmoid after it
+    assert called.count("linear_act") == 3 and called.count("sigmoid") == 1 and seen == [(8, 4)]
 
     class MyReLU(nn.ReLU):  # a subclass may compute something else
         def forward(self, x):
             return x.relu() * 2
     net2 = nn.Sequential(nn.Linear(6, 5), MyReLU())
-    assert "linear_act" not in kernels_of_forward(net2, x)
+    assert kernels_of_forward(net2, x)[:2] == ["linear_act", "relu"]  # the Linear alone, then MyReLU
     # a wrong input width still raises the Linear's own error
     with pytest.raises(ValueError, match="expected input with last dimension 6"):
         net(Tensor(np.zeros((2, 7), np.float32)))
@@ -172,3 +182,35 @@ def test_axpy_updates_in_place(backend, dtype, rng):
     view = p.detach()  # a view of p's storage sees the update, as in PyTorch
     tnm.optim.SGD([p], lr=0.25).step()
     np.testing.assert_allclose(view.numpy(), a - 0.25 * x, rtol=1e-6 if dtype == "float32" else 1e-14)
+
+
+def test_writing_a_linear_output_in_place_is_allowed(backend, rng):
+    """F.linear's backward never reads its output (as PyTorch's addmm): writing the output's storage
+    in place before backward is allowed, where linear_act with sigmoid refuses (the test above)."""
+    x, w, b = _inputs(rng, 5, 4, 3, np.float32)
+    xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.linear(xt, wt, bt)
+    y.detach().mul_(2.0)
+    (y * 3.0).sum().backward()
+    np.testing.assert_allclose(xt.grad.numpy(), np.full((5, 3), 3.0, np.float32) @ w, rtol=1e-6)
+    np.testing.assert_allclose(wt.grad.numpy(), np.full((3, 5), 3.0, np.float32) @ x, rtol=1e-6)
+    np.testing.assert_allclose(bt.grad.numpy(), np.full(3, 15.0), rtol=1e-6)
+
+
+def test_linear_is_one_node_and_falls_back_for_what_it_cannot_fuse(backend, rng):
+    x, w, b = _inputs(rng, 5, 4, 3, np.float32)
+    xt, wt, bt = Tensor(x), Tensor(w), Tensor(b)
+    with recording() as calls:
+        F.linear(xt, wt, bt)
+    assert [name for name, _, _ in calls] == ["linear_act"]
+    # mixed dtypes and a 1-D weight take the separate ops, with PyTorch's results
+    y = F.linear(Tensor(x.astype(np.float64)), Tensor(w), Tensor(b))
+    assert y.dtype == tnm.float64
+    np.testing.assert_allclose(y.numpy(), x.astype(np.float64) @ w.T + b, rtol=1e-6)
+    v = F.linear(Tensor(x), Tensor(w[0]))
+    assert v.shape == (5,)
+    np.testing.assert_allclose(v.numpy(), x @ w[0], rtol=1e-5)
+    x3 = rng.standard_normal((2, 5, 4)).astype(np.float32)
+    np.testing.assert_allclose(F.linear(Tensor(x3), Tensor(w), Tensor(b)).numpy(), x3 @ w.T + b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"linear: input of shape \(5, 4\) needs last dimension 7"):
+        F.linear(Tensor(x), Tensor(np.zeros((3, 7), np.float32)))

@@ -12,6 +12,7 @@ from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
 from tinygrad_nm.conv import conv1d, conv2d, fold, unfold  # noqa: F401
+from tinygrad_nm.fused_linear import linear_act
 from tinygrad_nm.padding import pad  # noqa: F401
 from tinygrad_nm.activations import hardsigmoid, hardswish, hardtanh, mish, relu6, softsign  # noqa: F401
 from tinygrad_nm.pooling import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d,  # noqa: F401
@@ -80,16 +81,10 @@ def log_softmax(input, dim=None, dtype=None, axis=None):
 
 # --- layers as functions ---------------------------------------------------------------------
 def linear(input, weight, bias=None):
-    """input @ weight.T + bias over the last dimension of input (any number of leading ones)."""
-    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
-        raise ValueError(f"linear: input of shape {input.shape} needs last dimension {weight.shape[-1]} "
-                         f"to meet weight of shape {weight.shape}")
-    lead = input.shape[:-1]
-    flat = input.reshape(-1, weight.shape[-1]) if input.ndim > 2 else input
-    out = flat @ weight.T
-    if bias is not None:
-        out = out + bias
-    return out.reshape(*lead, weight.shape[0]) if input.ndim > 2 else out
+    """input @ weight.T + bias over the last dimension of input (any number of leading ones): one
+    kernel and one graph node where the three are float tensors of one dtype and backend
+    (fused_linear.linear_act with no activation), else the separate ops."""
+    return linear_act(input, weight, bias, None)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

@@ -6,6 +6,7 @@ cross_entropy (2-D logits, class indices, no options) runs as one fused, stable 
 import numpy as np
 
 from tinygrad_nm import composite as C
+from tinygrad_nm import dtypes as dt
 from tinygrad_nm import ops
 from tinygrad_nm.tensor import Tensor
 
@@ -68,23 +69,27 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
 
 
 def _class_targets(name, input, target, ignore_index):
-    """Check class-index targets against input (N, C, d1, ...) or (C,); returns the host copy."""
+    """Check class-index targets against input (N, C, d1, ...) or (C,); returns them, their host copy,
+    and whether one of them equals ignore_index."""
     if not isinstance(target, Tensor):
         target = Tensor(target, backend=input.backend)
     input._same_backend(target, name)
-    if target.dtype.is_float or target.dtype == "bool":
+    if target.dtype.is_float or target.dtype is dt.bool_:
         raise TypeError(f"{name}: class-index targets must be an integer tensor, got {target.dtype}")
     expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
     if input.ndim == 0 or target.shape != expected:
         raise ValueError(f"{name}: input of shape {input.shape} needs targets of shape {expected}, got {target.shape}")
     host = target.numpy()
     n_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    if host.size and (host.min() < 0 or host.max() >= n_classes):  # two reductions; the mask only then
+    if not host.size:
+        return target, host, False
+    low, high = host.min(), host.max()  # two reductions; a mask only when one is out of range
+    if low < 0 or high >= n_classes:
         bad = host[((host < 0) | (host >= n_classes)) & (host != ignore_index)]
         if bad.size:
             raise ValueError(f"{name}: target {bad.ravel()[0]} is out of bounds: class indices must lie in "
                              f"[0, {n_classes}) (or equal ignore_index={ignore_index})")
-    return target, host
+    return target, host, low <= ignore_index <= high and bool((host == ignore_index).any())
 
 
 def _classes_last(input):
@@ -100,7 +105,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """-weight[t] * input[t] per sample (input holds log-probabilities along dimension 1); 'mean'
     divides by the summed weights of the targets not ignored."""
     _check_reduction("nll_loss", reduction)
-    target, host = _class_targets("nll_loss", input, target, ignore_index)
+    target, host, _ = _class_targets("nll_loss", input, target, ignore_index)
     flat = _classes_last(input)
     n, c = flat.shape
     kept = (host.reshape(-1) != ignore_index)
@@ -137,9 +142,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         target = Tensor(target, backend=input.backend)
     if target.dtype.is_float and target.shape == input.shape:  # else: class indices, refused if float
         return _cross_entropy_probabilities(input, target, weight, ignore_index, reduction, label_smoothing)
-    target, host = _class_targets("cross_entropy", input, target, ignore_index)
-    if (input.ndim == 2 and weight is None and reduction == "mean" and label_smoothing == 0
-            and not (host == ignore_index).any()):
+    target, host, ignored = _class_targets("cross_entropy", input, target, ignore_index)
+    if input.ndim == 2 and weight is None and reduction == "mean" and label_smoothing == 0 and not ignored:
         return Tensor._apply(ops.CrossEntropy, input.dtype, (input, target.long()))  # the fused kernel
     dim = 1 if input.ndim >= 2 else 0
     logp = input.log_softmax(dim)

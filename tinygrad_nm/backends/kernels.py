@@ -61,7 +61,9 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
 def _activation_work(act):
     """(FLOPs, transcendentals, divisions) per element of the activation `act` (or of its backward,
-    "relu_backward", ...), from its own row."""
+    "relu_backward", ...), from its own row; none for None (linear_act without one: F.linear)."""
+    if act is None:
+        return 0, 0, 0
     cost = TABLE[act].price((c.Buf((1,)),) * (2 if act.endswith("_backward") else 1))
     return cost.flops, cost.transcendentals, cost.divides
 
@@ -170,7 +172,8 @@ _ROWS = [
        "im2col would copy it to (entries in the padding dropped)", c.col2im),
     _k("linear_act", "fused", "linear_act(x, w, b, act)",
        "out = act(x @ w.T + b): x (M, K), w (N, K) as nn.Linear stores it, b (N,) or None, act one of "
-       "ACTIVATIONS (a Linear layer and its activation in one kernel; the same values as matmul, add, act)",
+       "ACTIVATIONS or None for none (a Linear layer, and its activation, in one kernel; the same values as "
+       "matmul, add, act)",
        c.linear_act(_activation_work)),
     _k("axpy", "fused", "axpy(a, alpha, x)",
        "a[i] += alpha * x[i] in a's storage (an optimizer's step, alpha a Python float); returns the buffer "

@@ -388,7 +388,7 @@ def linear_act(x, w, b, act):
     return _ACTIVATION[act](out if b is None else add(out, b))
 
 
-_ACTIVATION = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}
+_ACTIVATION = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, None: lambda z: z}  # None: F.linear
 
 
 def axpy(a, alpha, x):

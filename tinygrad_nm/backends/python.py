@@ -391,7 +391,7 @@ conv2d, conv2d_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(
 def linear_act(x, w, b, act):
     """act(x @ w.T + b) as this backend's own matmul, add and activation (nothing to fuse here)."""
     out = matmul(x, permute(w, (1, 0)))
-    return {"relu": relu, "sigmoid": sigmoid, "tanh": tanh}[act](out if b is None else add(out, b))
+    return {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, None: lambda z: z}[act](out if b is None else add(out, b))
 
 
 def axpy(a, alpha, x):

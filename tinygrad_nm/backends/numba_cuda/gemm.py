@@ -282,8 +282,9 @@ def matmul_with(a, b, kind, out=None):
 # --- linear layer + activation: the matmul, then one elementwise pass for bias and activation ---
 @functools.cache
 def _epilogue(act, bias):
-    """The device function of linear_act's second pass: act(z + b), or act(z) without a bias."""
-    f = DEVICE_FUNCTIONS[act]
+    """The device function of linear_act's second pass: act(z + b), or act(z) without a bias; no
+    act (None): z + b."""
+    f = DEVICE_FUNCTIONS[act] if act is not None else (lambda z, zero, one: z)
     if not bias:
         return f
     f = device_function(f)
@@ -294,6 +295,8 @@ def linear_act(x, w, b, act):
     """act(x @ w.T + b): the matmul kernel, then the bias and the activation in one pass over the
     output, in place (one launch and one read and write of the output instead of two)."""
     out = matmul(x, permute(w, (1, 0)))
+    if act is None and b is None:  # F.linear without a bias: the product is all
+        return out
     inputs = [out] if b is None else [out, b]  # b (N,) broadcasts along the rows
     return map_(_epilogue(act, b is not None), inputs, out.dtype, *constants(out.dtype), out=out)
 
