@@ -189,10 +189,11 @@ def linear_act(const floating[:, :] a, const floating[:, :] b, const floating[::
 
 
 # --- an optimizer's step ---------------------------------------------------------------------------
-def axpy(floating[::1] a, double alpha, const floating[::1] x):
-    """a[i] += alpha * x[i], in place: one pass where NumPy makes two and a temporary."""
+def axpy(floating[::1] a, double alpha, const floating[::1] x, double beta=1.0):
+    """a[i] = beta * a[i] + alpha * x[i], in place: one pass where NumPy makes two or three and a
+    temporary (SGD's momentum: beta the momentum, alpha 1 - dampening)."""
     cdef Py_ssize_t i, n = a.shape[0]
-    cdef floating al = <floating>alpha
+    cdef floating al = <floating>alpha, bt = <floating>beta
     cdef floating* pa
     cdef const floating* px
     if x.shape[0] != n:
@@ -201,8 +202,13 @@ def axpy(floating[::1] a, double alpha, const floating[::1] x):
         return
     pa, px = &a[0], &x[0]
     with nogil:
-        for i in range(n):
-            pa[i] = pa[i] + al * px[i]
+        if bt == 1:
+            for i in range(n):
+                pa[i] = pa[i] + al * px[i]
+        else:  # beta * a rounded first, as PyTorch's mul_ then add_
+            for i in range(n):
+                pa[i] = bt * pa[i]
+                pa[i] = pa[i] + al * px[i]
 
 
 # --- activations ----------------------------------------------------------------------------------

@@ -88,6 +88,26 @@ def test_leaf_grad_is_private_storage(backend):
     assert g is x.grad  # accumulated in place into the user's .grad, as PyTorch does
 
 
+def test_a_fresh_gradient_becomes_the_leafs_grad_without_a_copy(backend):
+    """MatMul's gradients are its kernels' new buffers (Function.fresh): a leaf keeps them as its
+    .grad, no copy; they stay private (x @ x: the second arrival is summed) and accumulate."""
+    from tinygrad_nm.napkin.trace import recording
+    a = np.arange(6.0).reshape(2, 3)
+    x, w = Tensor(a, requires_grad=True), Tensor(a.T.copy(), requires_grad=True)
+    y = (x @ w).sum()
+    with recording() as calls:
+        y.backward()
+    assert "copy" not in [name for name, _, _ in calls]
+    np.testing.assert_allclose(w.grad.numpy(), a.T @ np.ones((2, 2)))
+    x.grad += 1  # x's and w's gradients are separate buffers
+    np.testing.assert_allclose(w.grad.numpy(), a.T @ np.ones((2, 2)))
+    (x @ w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * a.T @ np.ones((2, 2)))
+    s = Tensor(np.eye(2) + 1, requires_grad=True)
+    (s @ s).sum().backward()  # one leaf, both inputs: the two gradients summed
+    np.testing.assert_allclose(s.grad.numpy(), np.ones((2, 2)) @ (np.eye(2) + 1).T + (np.eye(2) + 1).T @ np.ones((2, 2)))
+
+
 def test_an_old_grad_used_as_data_keeps_its_values(backend):
     # indexing adds into .grad, but never into the buffer from before this backward: here Mul saved it
     w = Tensor([1.0, 2.0, 3.0], requires_grad=True)

@@ -177,6 +177,12 @@ def test_axpy_updates_in_place(backend, dtype, rng):
     out = be.axpy(buf, -0.25, be.from_numpy(x, dt))
     assert out is buf
     np.testing.assert_allclose(be.to_numpy(out), a - 0.25 * x, rtol=1e-6 if dtype == "float32" else 1e-14)
+    # with a beta (SGD's momentum, b = momentum * b + g): beta * a rounded first, then x added
+    buf = be.from_numpy(a, dt)
+    out = be.axpy(buf, 1.0, be.from_numpy(x, dt), 0.9)
+    assert out is buf
+    expected = (a * a.dtype.type(0.9)) + x
+    np.testing.assert_allclose(be.to_numpy(out), expected, rtol=1e-6 if dtype == "float32" else 1e-14)
     p = nn.Parameter(Tensor(a))
     p.grad = Tensor(x)
     view = p.detach()  # a view of p's storage sees the update, as in PyTorch

@@ -35,8 +35,13 @@ class Function:
 
     `saves` names the tensors whose values backward reads ("a", "b", "out"): before its backward
     runs, check_versions refuses if one was written in place since the op ran. (None, not (),
-    when it reads none: the walk's truth test of None takes no call.)"""
+    when it reads none: the walk's truth test of None takes no call.)
+
+    `fresh` says, for a and for b, whether backward's gradient is a new buffer nobody else holds
+    (a kernel's output, not `g` handed on): a leaf's first gradient is then kept as it is, where
+    any other is copied (one kernel call per parameter less in a training step)."""
     saves = None
+    fresh = (False, False)
 
 
 def zero_grads(tensors, set_to_none=True):
@@ -166,7 +171,7 @@ def backward(root, grad_buf, retain_graph=False):
                         if a._saved is None and a.grad is not None:
                             a._gsum = k.add(a.grad._buf, ga)
                         else:
-                            a._gsum = k.copy(ga)
+                            a._gsum = ga if t._ctx.fresh[0] and a._saved is None else k.copy(ga)
                             if a._saved is not None:
                                 hooked = [a] if hooked is None else hooked + [a]
                         leaves.append(a)
@@ -180,7 +185,7 @@ def backward(root, grad_buf, retain_graph=False):
                         if b._saved is None and b.grad is not None:
                             b._gsum = k.add(b.grad._buf, gb)
                         else:
-                            b._gsum = k.copy(gb)
+                            b._gsum = gb if t._ctx.fresh[1] and b._saved is None else k.copy(gb)
                             if b._saved is not None:
                                 hooked = [b] if hooked is None else hooked + [b]
                         leaves.append(b)

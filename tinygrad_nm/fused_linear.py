@@ -40,6 +40,7 @@ def _act_grad(be, act, y, g):
 class LinearAct(Function):
     """act(x @ w.T + b), x (M, K), w (N, K); b a buffer (N,) or None, act a name of ACTIVATIONS or None."""
     saves = ("a", "b", "out")
+    fresh = (True, True)  # the two matmuls' outputs
 
     def forward(ctx, be, x, w, b, act):
         out = be.linear_act(x, w, b, act)
@@ -58,6 +59,7 @@ class LinearAct(Function):
 class BiasOf(Function):
     """y = h, the output of LinearAct; b's gradient: act'(y) g summed over the rows."""
     saves = ("a",)
+    fresh = (False, True)  # g handed on to h; the sum, new
 
     def forward(ctx, be, h, b, act):
         ctx._saved = (h, act)

@@ -347,6 +347,7 @@ class MatMul(Function):
     """(M, K) @ (K, N), or a batch (B, M, K) @ (B, K, N) in one kernel call (products.py).
     Backward, per matrix: dA = dOut @ B^T, dB = A^T @ dOut (T: the last two axes swapped)."""
     saves = ("a", "b")
+    fresh = (True, True)
 
     def forward(ctx, be, a, b):
         ctx._saved = (a, b)

@@ -260,9 +260,11 @@ def linear_act(activation_work):
 
 
 def axpy(name, args, out):
-    """a += alpha * x in place: a multiply and an add per element; reads a and x, writes a."""
+    """a = beta * a + alpha * x in place: a multiply and an add per element (and a second multiply
+    with a beta); reads a and x, writes a."""
     a, x = as_buf(args[0]), as_buf(args[2])
-    return Cost(name, (a.shape, x.shape), 2 * a.size, 0, 2 * a.nbytes + x.nbytes, a.size, 0)
+    scaled = len(args) > 3 and args[3] != 1
+    return Cost(name, (a.shape, x.shape), (3 if scaled else 2) * a.size, 0, 2 * a.nbytes + x.nbytes, a.size, 0)
 
 
 def copy(name, args, out):

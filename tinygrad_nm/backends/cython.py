@@ -277,12 +277,12 @@ def linear_act(x, w, b, act):
     return out
 
 
-def axpy(a, alpha, x):
-    """a += alpha * x in one native pass (memory-bound: one thread); other inputs: NumPy's two calls."""
+def axpy(a, alpha, x, beta=1.0):
+    """a = beta * a + alpha * x in one native pass (memory-bound: one thread); other inputs: NumPy's calls."""
     if not (_is_float_array(a) and type(x) is np.ndarray and x.dtype == a.dtype and x.shape == a.shape
             and a.flags.c_contiguous and a.flags.writeable):
-        return _numpy.axpy(a, alpha, x)
-    _native.axpy(a.reshape(-1), float(alpha), _flat(x))
+        return _numpy.axpy(a, alpha, x, beta)
+    _native.axpy(a.reshape(-1), float(alpha), _flat(x), float(beta))
     return a
 
 

@@ -175,9 +175,9 @@ _ROWS = [
        "ACTIVATIONS or None for none (a Linear layer, and its activation, in one kernel; the same values as "
        "matmul, add, act)",
        c.linear_act(_activation_work)),
-    _k("axpy", "fused", "axpy(a, alpha, x)",
-       "a[i] += alpha * x[i] in a's storage (an optimizer's step, alpha a Python float); returns the buffer "
-       "now holding the result: a, or a new one if a is immutable", c.axpy),
+    _k("axpy", "fused", "axpy(a, alpha, x, beta=1.0)",
+       "a[i] = beta * a[i] + alpha * x[i] in a's storage (an optimizer's step, and SGD's momentum: alpha, beta "
+       "Python floats); returns the buffer now holding the result: a, or a new one if a is immutable", c.axpy),
     # --- pool: max pooling that keeps each window's argmax for its backward (ops_pool.py) ---------
     _k("max_pool2d", "pool", "max_pool2d(a, kernel, stride, dilation, padding)",
        "a (N, C, H, W) -> (values, indices), both (N, C, oh, ow), over im2col's windows (padding "

@@ -153,7 +153,7 @@ def conv2d_act_backward(x, w, y, g, stride, dilation, padding, groups, act, inpu
 
 # --- fused: a Linear layer's activation, an optimizer's step --------------------------------------
 def linear_act(x, w, b, act): return _like(x, (x.shape[0], w.shape[0]))
-def axpy(a, alpha, x): return a
+def axpy(a, alpha, x, beta=1.0): return a
 
 
 # --- pool ---------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ _PASSES = {
     # read-modify-writing an image-sized block (about the columns' size in all)
     "im2col": [("stream", 0, 0.15, 1, "pad"), ("stream", 1, 1)],
     "col2im": [("stream", 0, 0.15), ("stream", 2, 1)],
-    "axpy": [("stream", 1, 1), ("stream", 2, 1)],      # t = alpha * x; a += t
+    "axpy": [("stream", 1, 1), ("stream", 2, 1)],      # t = alpha * x; a += t (momentum: a *= beta; a += x)
     **_POOL_PASSES,                                    # max_pool2d and its backward: numpy_pool.py
 }
 
@@ -391,10 +391,10 @@ def linear_act(x, w, b, act):
 _ACTIVATION = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, None: lambda z: z}  # None: F.linear
 
 
-def axpy(a, alpha, x):
-    """a += alpha * x in a's storage: two passes (alpha * x, then the add in place)."""
-    t = np.multiply(x, alpha, dtype=a.dtype)
+def axpy(a, alpha, x, beta=1.0):
+    """a = beta * a + alpha * x in a's storage: a *= beta, t = alpha * x (x itself if alpha is 1), a += t."""
+    t = x if alpha == 1 and x.dtype == a.dtype else np.multiply(x, alpha, dtype=a.dtype)
     if type(a) is np.ndarray and a.flags.writeable and t.shape == a.shape:
-        np.add(a, t, out=a)
+        np.add(np.multiply(a, beta, out=a) if beta != 1 else a, t, out=a)  # PyTorch's mul_, add_ roundings
         return a
-    return (a + t).astype(a.dtype, copy=False)  # a NumPy scalar or read-only view: a new buffer
+    return ((a * beta if beta != 1 else a) + t).astype(a.dtype, copy=False)  # a scalar or read-only view: new

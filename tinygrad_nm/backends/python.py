@@ -394,7 +394,7 @@ def linear_act(x, w, b, act):
     return {"relu": relu, "sigmoid": sigmoid, "tanh": tanh, None: lambda z: z}[act](out if b is None else add(out, b))
 
 
-def axpy(a, alpha, x):
-    """a += alpha * x, written into a's list."""
-    a.data[:] = [y + alpha * v for y, v in zip(a.data, x.data)]
+def axpy(a, alpha, x, beta=1.0):
+    """a = beta * a + alpha * x, written into a's list."""
+    a.data[:] = [beta * y + alpha * v for y, v in zip(a.data, x.data)]
     return a

@@ -46,9 +46,8 @@ class SGD(Optimizer):
             buf = state.get("momentum_buffer")
             if buf is None:  # the first step starts the velocity at the gradient; a copy, as the
                 b = be.copy(g)  # gradient may be zeroed in place later
-            else:
-                dampening = group["dampening"]
-                b = be.add(be.mul(buf._buf, momentum), be.mul(g, 1 - dampening) if dampening else g)
+            else:  # b = momentum * b + (1 - dampening) * g in b's storage, one kernel (PyTorch's mul_, add_)
+                b = be.axpy(buf._buf, 1 - group["dampening"], g, momentum)
             self._keep(state, "momentum_buffer", b, p)
             g = be.add(g, be.mul(b, momentum)) if group["nesterov"] else b
         return be.axpy(p._buf, -group["lr"], g)  # p - lr * g, in p's storage: one pass

@@ -301,10 +301,10 @@ def linear_act(x, w, b, act):
     return map_(_epilogue(act, b is not None), inputs, out.dtype, *constants(out.dtype), out=out)
 
 
-def _axpy(y, v, alpha, unused):
-    return y + alpha * v
+def _axpy(y, v, alpha, beta):
+    return beta * y + alpha * v
 
 
-def axpy(a, alpha, x):
-    """a += alpha * x in a's storage (an optimizer's step): one elementwise pass."""
-    return map_(_axpy, [a, x], a.dtype, scalar(alpha, a.dtype), scalar(0, a.dtype), out=a)
+def axpy(a, alpha, x, beta=1.0):
+    """a = beta * a + alpha * x in a's storage (an optimizer's step, SGD's momentum): one elementwise pass."""
+    return map_(_axpy, [a, x], a.dtype, scalar(alpha, a.dtype), scalar(beta, a.dtype), out=a)
