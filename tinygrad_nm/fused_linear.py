@@ -92,21 +92,21 @@ def linear_act(input, weight, bias, activation):
     weight (N, K), bias (N,) or None."""
     if activation is not None and activation not in ACTIVATIONS:
         raise ValueError(f"linear_act: unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
-    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
-        raise ValueError(f"linear: input of shape {input.shape} needs last dimension {weight.shape[-1]} "
-                         f"to meet weight of shape {weight.shape}")
     if not _fusable(input, weight, bias):
+        if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+            raise ValueError(f"linear: input of shape {input.shape} needs last dimension {weight.shape[-1]} "
+                             f"to meet weight of shape {weight.shape}")
         out = _linear_unfused(input, weight, bias)
         return out if activation is None else getattr(out, activation)()
-    n, k = weight.shape
-    flat = input if input.ndim == 2 else input.reshape(-1, k)
+    shape, (n, k) = input._shape, weight._shape  # (_shape: every Linear of a step comes here)
+    flat = input if len(shape) == 2 else input.reshape(-1, k)
     plain = activation is None
     h = Tensor._apply(LinearNoAct if plain else LinearAct, input.dtype, (flat, weight),
                       None if bias is None else bias._buf, activation)
     out = h
     if bias is not None and bias.requires_grad and is_grad_enabled():  # (shares h's buffer)
         out = h._alias(Tensor._apply(BiasOfNoAct if plain else BiasOf, input.dtype, (h, bias), activation))
-    return out if input.ndim == 2 else out.reshape(*input.shape[:-1], n)
+    return out if len(shape) == 2 else out.reshape(*shape[:-1], n)
 
 
 def _linear_unfused(input, weight, bias):
@@ -125,8 +125,9 @@ def _fusable(x, w, b):
     that fit (anything else goes through F.linear, which promotes or says what is wrong)."""
     if not (isinstance(x, Tensor) and isinstance(w, Tensor) and (b is None or isinstance(b, Tensor))):
         return False
-    if not x.dtype.is_float or w.dtype is not x.dtype or w._be is not x._be or w.ndim != 2 or x.ndim == 0:
+    xs, ws = x._shape, w._shape
+    if not x.dtype.is_float or w.dtype is not x.dtype or w._be is not x._be or len(ws) != 2 or not xs:
         return False
-    if x.shape[-1] != w.shape[1] or (w.shape[1] == 0 and x.ndim != 2):  # reshape(-1, 0) is ambiguous
+    if xs[-1] != ws[1] or (ws[1] == 0 and len(xs) != 2):  # reshape(-1, 0) is ambiguous
         return False
-    return b is None or (b.dtype is x.dtype and b._be is x._be and b.shape == (w.shape[0],))
+    return b is None or (b.dtype is x.dtype and b._be is x._be and b._shape == (ws[0],))

@@ -219,12 +219,12 @@ def tanh_backward(y, g):
 
 
 # --- reductions -----------------------------------------------------------------------------
-def sum(a, axes, keepdims):
-    return np.sum(a, axis=axes, keepdims=keepdims)
+def sum(a, axes, keepdims):  # the ufunc's reduce: np.sum's Python wrapper cost ~3 us a call
+    return np.add.reduce(a, axis=axes, keepdims=keepdims)
 
 
 def max(a, axes, keepdims):
-    return np.max(a, axis=axes, keepdims=keepdims)
+    return np.maximum.reduce(a, axis=axes, keepdims=keepdims)
 
 
 # --- movement -------------------------------------------------------------------------------

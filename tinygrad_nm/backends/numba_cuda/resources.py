@@ -136,9 +136,9 @@ def _recording(nc):
 
 
 def _params(name):
-    """The parameter names of a kernel, read off its signature in the kernel table."""
+    """The parameter names of a kernel, read off its signature in the kernel table (defaults dropped)."""
     sig = TABLE[name].signature
-    return [p.strip() for p in sig[sig.index("(") + 1:sig.rindex(")")].split(",") if p.strip()]
+    return [p.split("=")[0].strip() for p in sig[sig.index("(") + 1:sig.rindex(")")].split(",") if p.strip()]
 
 
 def _served(name, dtype):
@@ -206,7 +206,7 @@ def _exercise(nc, serving):
                 [(call("im2col", d((2, 3, 7, 6), dtype), *window), (2, 3, 7, 6), *window) for window in windows],
             ("g", "indices", "shape", "kernel", "stride", "dilation", "padding"):  # max_pool2d's backward
                 [(*call("max_pool2d", d((2, 3, 7, 6), dtype), *window), (2, 3, 7, 6), *window) for window in windows],
-            ("a", "alpha", "x"): [(d((4, 6), dtype), -0.5, x), (d((4, 6), dtype), 2.0, xt)],
+            ("a", "alpha", "x", "beta"): [(d((4, 6), dtype), -0.5, x, 1.0), (d((4, 6), dtype), 2.0, xt, 0.9)],
             ("x", "w", "b", "act"): [(x, d((5, 6), dtype), b, a) for a in ACTIVATIONS for b in (d((5,), dtype), None)],
             ("x", "w", "b", *G): [(*c[:3], *win[1:], 2) for win, c in wc],  # conv2d, then its backward
             ("x", "w", "g", *G, "input_grad", "bias_grad"): [(c[4], c[1], c[3], *w[1:], 2, True, True) for w, c in wc],
