@@ -45,6 +45,9 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if not d.get("_forward_pre_hooks") and not d.get("_forward_hooks"):  # no hooks: forward alone
+            return self.forward(*args, **kwargs)
         for hook in list(self.__dict__.get("_forward_pre_hooks", {}).values()):
             result = hook(self, args)
             if result is not None:

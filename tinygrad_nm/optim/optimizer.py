@@ -102,14 +102,16 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            maximize = group.get("maximize")
             for p in group["params"]:
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
-                if p.grad.shape != p.shape:
-                    raise ValueError(f"{type(self).__name__}.step: a gradient of shape {p.grad.shape} for a "
+                if g._shape != p._shape:
+                    raise ValueError(f"{type(self).__name__}.step: a gradient of shape {g.shape} for a "
                                      f"parameter of shape {p.shape}")
                 be = backends.kernels_of(p._be)
-                grad = be.neg(p.grad._buf) if group.get("maximize") else p.grad._buf
+                grad = be.neg(g._buf) if maximize else g._buf
                 new = self._update(be, p, grad, self.state[p], group)
                 p._buf = new if new is p._buf else be.assign(p._buf, new)  # (an update made in place: done)
                 p._written()  # an in-place update: a graph that saved p refuses to backward (autograd)

@@ -40,15 +40,18 @@ class SGD(Optimizer):
         check_number("SGD", "dampening", g["dampening"], low=-math.inf)
 
     def _update(self, be, p, g, state, group):
-        g = _decayed(be, g, p, group["weight_decay"])
+        if group["weight_decay"]:
+            g = _decayed(be, g, p, group["weight_decay"])
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:  # the first step starts the velocity at the gradient; a copy, as the
-                b = be.copy(g)  # gradient may be zeroed in place later
+                self._keep(state, "momentum_buffer", be.copy(g), p)  # gradient may be zeroed in place later
+                b = state["momentum_buffer"]._buf
             else:  # b = momentum * b + (1 - dampening) * g in b's storage, one kernel (PyTorch's mul_, add_)
                 b = be.axpy(buf._buf, 1 - group["dampening"], g, momentum)
-            self._keep(state, "momentum_buffer", b, p)
+                if b is not buf._buf:  # (a backend whose buffer could not be written: a new one)
+                    buf._buf = b
             g = be.add(g, be.mul(b, momentum)) if group["nesterov"] else b
         return be.axpy(p._buf, -group["lr"], g)  # p - lr * g, in p's storage: one pass
 
