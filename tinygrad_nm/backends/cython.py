@@ -248,12 +248,6 @@ def _whole_elements(m):
 
 
 def matmul(a, b):
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.dtype is b.dtype and a.dtype in _FLOATS \
-            and a.ndim == 2 == b.ndim and a.shape[1] == b.shape[0]:  # a step's every product: checks in one go
-        a, b = _whole_elements(a), _whole_elements(b)
-        out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-        _MATMUL[a.dtype](a, b, out, matmul_threads())
-        return out
     if a.ndim == 3:  # a batch: NumPy's one call (the native kernel per product: 1.5-55x slower, bench/README.md)
         return _numpy.matmul(a, b)
     pair = _promoted(a, b)
@@ -303,13 +297,10 @@ def _unary(kernel, fallback, a, threads):
 
 
 def _backward(kernel, fallback, x, g):
-    if not (type(x) is np.ndarray and type(g) is np.ndarray and x.dtype is g.dtype and x.dtype in _FLOATS):
-        pair = _promoted(x, g)  # (the common case, one float dtype, checked above in one go)
-        if pair is None:
-            return fallback(x, g)  # scalars, ints: NumPy's rules
-        x, g = pair
-    if x.shape != g.shape:
-        return fallback(x, g)  # shapes that broadcast
+    pair = _promoted(x, g)
+    if pair is None or x.shape != g.shape:
+        return fallback(x, g)  # scalars, ints, or shapes that broadcast: NumPy's rules
+    x, g = pair
     out = np.empty(x.shape, dtype=x.dtype)
     kernel(_flat(x), _flat(g), out.reshape(-1), 1)  # memory-bound: one thread is enough
     return out
