@@ -126,8 +126,9 @@ def backward(root, grad_buf, retain_graph=False):
     part-way leaves every .grad as it was. Every op's backward returns gradients of its inputs'
     own shapes (ops.py undoes broadcasting).
 
-    A tensor's `_gsum` is what has arrived so far. A leaf's is a buffer this walk made (a copy or a
-    sum: ops may hand one buffer to several inputs), so an op may add into it in place (Index)."""
+    A tensor's `_gsum` is what has arrived so far. A leaf's is a buffer this walk made or owns (a
+    copy, a sum, or the new buffer of an op whose gradient is `fresh`: ops may hand one buffer to
+    several inputs), so an op may add into it in place (Index)."""
     here = root._be  # the backend of the node being run, and its kernels (kernels_of, inlined)
     be = here if backends._kernel_wrapper is None else backends.kernels_of(here)
     leaves, t = [], root
