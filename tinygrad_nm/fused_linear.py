@@ -49,8 +49,8 @@ class LinearAct(Function):
 
     def backward(ctx, be, g):
         x, w, y, act, done = ctx._saved
-        gz = done[1] if done is not None and done[0] is g else _act_grad(be, act, y, g)  # (BiasOf's, if
-        # it computed act'(y) g from this very g)
+        # BiasOf's g_z when it computed act'(y) g from this very g, else our own
+        gz = done[1] if done is not None and done[0] is g else _act_grad(be, act, y, g)
         gx = be.matmul(gz, w) if needs_grad(ctx._a) else None
         gw = be.matmul(be.permute(gz, (1, 0)), x) if needs_grad(ctx._b) else None
         return gx, gw
@@ -75,8 +75,8 @@ class BiasOf(Function):
 
 
 class LinearNoAct(LinearAct):
-    """x @ w.T + b (act None, F.linear): its backward never reads the output, so writing it in place
-    (F.relu(y, inplace=True)) is allowed, as after PyTorch's addmm."""
+    """x @ w.T + b (act None, F.linear): its backward never reads the output, so writing the output's
+    storage before backward (through .detach() or .data) is allowed, as after PyTorch's addmm."""
     saves = ("a", "b")
 
 
@@ -122,7 +122,7 @@ def _linear_unfused(input, weight, bias):
 
 def _fusable(x, w, b):
     """Whether linear_act can take these as they are: tensors of one float dtype and backend, shapes
-    that fit (anything else goes through F.linear, which promotes or says what is wrong)."""
+    that fit (anything else goes through the separate ops, which promote or say what is wrong)."""
     if not (isinstance(x, Tensor) and isinstance(w, Tensor) and (b is None or isinstance(b, Tensor))):
         return False
     xs, ws = x._shape, w._shape

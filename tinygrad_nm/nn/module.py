@@ -48,12 +48,12 @@ class Module:
         d = self.__dict__
         if not d.get("_forward_pre_hooks") and not d.get("_forward_hooks"):  # no hooks: forward alone
             return self.forward(*args, **kwargs)
-        for hook in list(self.__dict__.get("_forward_pre_hooks", {}).values()):
+        for hook in list(d.get("_forward_pre_hooks", {}).values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
         out = self.forward(*args, **kwargs)
-        for hook in list(self.__dict__.get("_forward_hooks", {}).values()):
+        for hook in list(d.get("_forward_hooks", {}).values()):
             result = hook(self, args, out)
             if result is not None:
                 out = result

@@ -40,18 +40,15 @@ class SGD(Optimizer):
         check_number("SGD", "dampening", g["dampening"], low=-math.inf)
 
     def _update(self, be, p, g, state, group):
-        if group["weight_decay"]:
-            g = _decayed(be, g, p, group["weight_decay"])
+        g = _decayed(be, g, p, group["weight_decay"])
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:  # the first step starts the velocity at the gradient; a copy, as the
-                self._keep(state, "momentum_buffer", be.copy(g), p)  # gradient may be zeroed in place later
-                b = state["momentum_buffer"]._buf
+                b = be.copy(g)  # gradient may be zeroed in place later
             else:  # b = momentum * b + (1 - dampening) * g in b's storage, one kernel (PyTorch's mul_, add_)
                 b = be.axpy(buf._buf, 1 - group["dampening"], g, momentum)
-                if b is not buf._buf:  # (a backend whose buffer could not be written: a new one)
-                    buf._buf = b
+            self._keep(state, "momentum_buffer", b, p)
             g = be.add(g, be.mul(b, momentum)) if group["nesterov"] else b
         return be.axpy(p._buf, -group["lr"], g)  # p - lr * g, in p's storage: one pass
 
