@@ -163,12 +163,21 @@ def extensions():
         if REQUIRE_NATIVE:
             raise
         return []
+    try:
+        import numpy  # its C API's headers: the hot entry points read arrays through it (kernels/_native.pxi)
+    except ImportError:
+        say("NumPy is not installed at build time: installing without the native kernels (the `cython` "
+            "backend will be unavailable). Install NumPy and reinstall to build them.")
+        if REQUIRE_NATIVE:
+            raise
+        return []
     from setuptools import Extension
     # optional: a machine without a working compiler still gets the pure-Python package
     depends = [os.path.join("kernels", f) for f in sorted(os.listdir("kernels"))
                if f.endswith((".pxi", ".pxd", ".h"))]
-    exts = [Extension(f"tinygrad_nm._native_{isa}", [f"kernels/_native_{isa}.pyx"], include_dirs=["kernels"],
-                      depends=depends, optional=not REQUIRE_NATIVE) for isa in isa_variants()]
+    exts = [Extension(f"tinygrad_nm._native_{isa}", [f"kernels/_native_{isa}.pyx"],
+                      include_dirs=["kernels", numpy.get_include()], depends=depends, optional=not REQUIRE_NATIVE,
+                      define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]) for isa in isa_variants()]
     return cythonize(exts, include_path=["kernels"], quiet=True, compiler_directives={"language_level": 3})
 
 

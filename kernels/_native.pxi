@@ -8,10 +8,14 @@
 #   _softmax.pxd     softmax, log-softmax, their backward, fused cross-entropy
 #   _mathfn.pxd      vectorisable exp / sigmoid / tanh used by the two above
 #
-# Every function takes float32 or float64 (one fused type: all its arrays must share the dtype)
-# and writes into an `out` array the caller allocated, so the kernels never allocate Python
-# objects. A wrong argument raises; it never reaches a kernel.
+# Every function takes float32 or float64 (all its arrays must share the dtype) and writes into an
+# `out` array the caller allocated, so the kernels never allocate Python objects. A wrong argument
+# raises; it never reaches a kernel. The entry points a training step calls dozens of times (matmul,
+# linear_act, axpy, the activations, cross-entropy) take the arrays themselves and read dtype, shape,
+# strides and data from NumPy's array struct (_checked below); the others take typed memoryviews,
+# whose checks are the same but cost a memoryview object per argument (bench/README.md, "Training").
 from libc.stdint cimport int64_t
+cimport numpy as cnp
 
 from _matmul cimport (floating, thin_matmul_kernel, THIN_N, TNM_VEC_BYTES, TNM_ISA_NAME, TNM_SERIAL_GEMM,
                       tnm_gemm_init, tnm_gemm_s, tnm_gemm_d, tnm_gemm_epi_s, tnm_gemm_epi_d, TNM_ACT_NONE,
@@ -37,6 +41,7 @@ cdef extern from "tnm_pool.h":
     const int TNM_POOL
     void* TNM_OPENBLAS_CALLBACK     # tnm_openblas_threads: OpenBLAS's jobs on the matmul's pool
 
+cnp.import_array()
 tnm_gemm_init()  # reads the cache sizes and sets the matmul's block sizes from them
 
 # --- what this module is: the facts napkin prices it by (backends/cython.py gathers them) ---------
@@ -71,40 +76,122 @@ cdef int _threads(int num_threads) except -1:
     return num_threads
 
 
+# --- arrays read through NumPy's struct -----------------------------------------------------------
+cdef enum:
+    F32 = 0
+    F64 = 1
+
+
+cdef int _kind(str fn, cnp.ndarray a, str name) except -1:
+    """F32 or F64 for a float32 / float64 array in native byte order and aligned, else raises."""
+    cdef int t = cnp.PyArray_TYPE(a)
+    if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not cnp.PyArray_ISNOTSWAPPED(a) \
+            or not cnp.PyArray_ISALIGNED(a):
+        raise TypeError(f"{fn}: {name} must be an aligned float32 or float64 array in native byte order, "
+                        f"got {a.dtype}")
+    return F32 if t == cnp.NPY_FLOAT32 else F64
+
+
+cdef int _checked(str fn, cnp.ndarray a, str name, int kind, int ndim, bint contiguous, bint writes) except -1:
+    """Raises unless `a` has `kind` (F32/F64, or -1: int64), `ndim` dimensions (-1: any), is C-contiguous
+    where `contiguous`, and writable where `writes`; returns 0."""
+    cdef int t = cnp.PyArray_TYPE(a)
+    cdef int want = cnp.NPY_INT64 if kind < 0 else cnp.NPY_FLOAT32 if kind == F32 else cnp.NPY_FLOAT64
+    if t != want or not cnp.PyArray_ISNOTSWAPPED(a) or not cnp.PyArray_ISALIGNED(a):
+        raise TypeError(f"{fn}: {name} must be {cnp.PyArray_DescrFromType(want)} (native byte order, aligned), "
+                        f"got {a.dtype}")
+    if ndim >= 0 and cnp.PyArray_NDIM(a) != ndim:
+        raise ValueError(f"{fn}: {name} must have {ndim} dimensions, got shape {(<object>a).shape}")
+    if contiguous and not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if writes and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError(f"{fn}: {name} is read-only")
+    return 0
+
+
+cdef inline void* _data(cnp.ndarray a) noexcept nogil:
+    return cnp.PyArray_DATA(a)
+
+
+cdef int _whole_strides(str fn, cnp.ndarray a, cnp.ndarray b, Py_ssize_t item) except -1:
+    """Raises unless the strides of the 2-D a and b are whole elements of `item` bytes."""
+    cdef cnp.npy_intp* sa = cnp.PyArray_STRIDES(a)
+    cdef cnp.npy_intp* sb = cnp.PyArray_STRIDES(b)
+    if sa[0] % item or sa[1] % item or sb[0] % item or sb[1] % item:
+        raise ValueError(f"{fn}: the strides of a ({sa[0]}, {sa[1]}) and b ({sb[0]}, {sb[1]}) must be whole "
+                         f"elements of {item} bytes (copy them first)")
+    return 0
+
+
 # --- matmul ---------------------------------------------------------------------------------------
-def matmul(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, int num_threads=1):
-    """out = a @ b. a (M, K) and b (K, N) may have any strides (whole elements); out is (M, N),
-    C-contiguous."""
-    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1], item = sizeof(floating)
+cdef int _thin(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, int num_threads) except -2:
+    """The dot-product path (thin_matmul_kernel) on memoryviews of the arrays: few products take it."""
     cdef int rc
+    with nogil:
+        rc = thin_matmul_kernel(a, b, out, num_threads)
+    return rc
+
+
+cdef int _matmul(str fn, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, int kind, int num_threads,
+                 const void* bias, int code, int op) except -1:
+    """out = act(a @ b + bias) for checked arrays of `kind`, M, N, K > 0: matmul's and linear_act's
+    common part. Products with at most THIN_N columns and rows of a contiguous take dot products;
+    the epilogue then runs on the few columns (_bias_act)."""
+    cdef cnp.npy_intp* da = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp* sa = cnp.PyArray_STRIDES(a)
+    cdef cnp.npy_intp* sb = cnp.PyArray_STRIDES(b)
+    cdef Py_ssize_t M = da[0], K = da[1], N = cnp.PyArray_DIM(b, 1), item = 4 if kind == F32 else 8
+    cdef int rc = 0
+    cdef const void* pa = _data(a)
+    cdef const void* pb = _data(b)
+    cdef void* po = _data(out)
+    _whole_strides(fn, a, b, item)
+    cdef Py_ssize_t rsa = sa[0] // item, csa = sa[1] // item, rsb = sb[0] // item, csb = sb[1] // item
+    if N <= THIN_N and csa == 1:  # a few columns, rows of a contiguous: dot products, no packing
+        if M * N * K < TNM_SERIAL_GEMM:
+            num_threads = 1
+        rc = _thin[float](a, b, out, num_threads) if kind == F32 else _thin[double](a, b, out, num_threads)
+        if rc == 0 and (bias != NULL or op >= 0):
+            with nogil:
+                if kind == F32:
+                    _bias_act(<float*>po, M, N, <const float*>bias, op)
+                else:
+                    _bias_act(<double*>po, M, N, <const double*>bias, op)
+    else:
+        with nogil:
+            if kind == F32:
+                rc = tnm_gemm_epi_s(M, N, K, <const float*>pa, rsa, csa, <const float*>pb, rsb, csb, <float*>po, N,
+                                    <const float*>bias, code, _sigmoid_s if op == SIGMOID else _tanh_s, num_threads)
+            else:
+                rc = tnm_gemm_epi_d(M, N, K, <const double*>pa, rsa, csa, <const double*>pb, rsb, csb, <double*>po,
+                                    N, <const double*>bias, code, _sigmoid_d if op == SIGMOID else _tanh_d,
+                                    num_threads)
+    if rc != 0:
+        raise MemoryError(f"{fn}: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
+    return 0
+
+
+def matmul(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray out not None, int num_threads=1):
+    """out = a @ b. a (M, K) and b (K, N) may have any strides (whole elements); out is (M, N),
+    C-contiguous; all three float32, or all float64."""
+    cdef int kind = _kind("matmul", a, "a")
+    _checked("matmul", a, "a", kind, 2, False, False)
+    _checked("matmul", b, "b", kind, 2, False, False)
+    _checked("matmul", out, "out", kind, 2, True, True)
+    cdef cnp.npy_intp* db = cnp.PyArray_DIMS(b)
+    cdef cnp.npy_intp* do = cnp.PyArray_DIMS(out)
+    cdef Py_ssize_t M = cnp.PyArray_DIM(a, 0), K = cnp.PyArray_DIM(a, 1), N = db[1]
     num_threads = _threads(num_threads)
-    if b.shape[0] != K:
-        raise ValueError(f"matmul: shapes ({M}, {K}) and ({b.shape[0]}, {N}) are not aligned")
-    if out.shape[0] != M or out.shape[1] != N:
-        raise ValueError(f"matmul: out has shape ({out.shape[0]}, {out.shape[1]}), expected ({M}, {N})")
+    if db[0] != K:
+        raise ValueError(f"matmul: shapes ({M}, {K}) and ({db[0]}, {N}) are not aligned")
+    if do[0] != M or do[1] != N:
+        raise ValueError(f"matmul: out has shape ({do[0]}, {do[1]}), expected ({M}, {N})")
     if M == 0 or N == 0:
         return
     if K == 0:
-        out[:, :] = 0
+        out.fill(0)
         return
-    if a.strides[0] % item or a.strides[1] % item or b.strides[0] % item or b.strides[1] % item:
-        raise ValueError(f"matmul: the strides of a ({a.strides[0]}, {a.strides[1]}) and b ({b.strides[0]}, "
-                         f"{b.strides[1]}) must be whole elements of {item} bytes (copy them first)")
-    cdef Py_ssize_t rsa = a.strides[0] // item, csa = a.strides[1] // item
-    cdef Py_ssize_t rsb = b.strides[0] // item, csb = b.strides[1] // item
-    # a few columns, rows of a contiguous: dot products, no packing
-    cdef bint thin = N <= THIN_N and csa == 1
-    if thin and M * N * K < TNM_SERIAL_GEMM:
-        num_threads = 1
-    with nogil:
-        if thin:
-            rc = thin_matmul_kernel(a, b, out, num_threads)
-        elif floating is float:
-            rc = tnm_gemm_s(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, num_threads)
-        else:
-            rc = tnm_gemm_d(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, num_threads)
-    if rc != 0:
-        raise MemoryError(f"matmul: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
+    _matmul("matmul", a, b, out, kind, num_threads, NULL, TNM_ACT_NONE, -1)
 
 
 # --- linear layer + activation: the matmul's epilogue ----------------------------------------------
@@ -137,130 +224,127 @@ cdef void _bias_act(floating* out, Py_ssize_t M, Py_ssize_t N, const floating* b
             elementwise(op, out + i * N, NULL, out + i * N, N, 1)
 
 
-def linear_act(const floating[:, :] a, const floating[:, :] b, const floating[::1] bias, floating[:, ::1] out,
+def linear_act(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray bias, cnp.ndarray out not None,
                str act, int num_threads=1):
     """out = act(a @ b + bias): the matmul with bias (N elements, or None) and activation ("relu",
     "sigmoid", "tanh", or None for none: F.linear) applied to each block of out as it is stored.
     a (M, K) and b (K, N) may have any strides (whole elements); out is (M, N), C-contiguous."""
-    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], N = b.shape[1], item = sizeof(floating)
-    cdef int rc = 0, op = -1, code = TNM_ACT_NONE
-    cdef const floating* bp = NULL
+    cdef int kind = _kind("linear_act", a, "a"), op = -1, code = TNM_ACT_NONE
+    cdef const void* bp = NULL
     if act is not None:
         if act not in _ACT_CODES:
             raise ValueError(f"linear_act: unknown activation {act!r}; expected one of {', '.join(_ACT_CODES)} "
                              f"or None")
         op = _ACT_CODES[act]
         code = TNM_ACT_RELU if op == RELU else TNM_ACT_ROWS
-    if b.shape[0] != K or out.shape[0] != M or out.shape[1] != N:
-        raise ValueError(f"linear_act: shapes ({M}, {K}) @ ({b.shape[0]}, {N}) into out ({out.shape[0]}, "
-                         f"{out.shape[1]}) do not fit")
+    _checked("linear_act", a, "a", kind, 2, False, False)
+    _checked("linear_act", b, "b", kind, 2, False, False)
+    _checked("linear_act", out, "out", kind, 2, True, True)
+    cdef cnp.npy_intp* db = cnp.PyArray_DIMS(b)
+    cdef cnp.npy_intp* do = cnp.PyArray_DIMS(out)
+    cdef Py_ssize_t M = cnp.PyArray_DIM(a, 0), K = cnp.PyArray_DIM(a, 1), N = db[1]
+    if db[0] != K or do[0] != M or do[1] != N:
+        raise ValueError(f"linear_act: shapes ({M}, {K}) @ ({db[0]}, {N}) into out ({do[0]}, {do[1]}) do not fit")
     if bias is not None:
-        if bias.shape[0] != N:
-            raise ValueError(f"linear_act: bias has {bias.shape[0]} elements, the product {N} columns")
-        if N > 0:
-            bp = &bias[0]
+        _checked("linear_act", bias, "bias", kind, 1, True, False)
+        if cnp.PyArray_DIM(bias, 0) != N:
+            raise ValueError(f"linear_act: bias has {cnp.PyArray_DIM(bias, 0)} elements, the product {N} columns")
+        bp = _data(bias)
+    num_threads = _threads(num_threads)
     if M == 0 or N == 0:
         return
     if K == 0:  # no products: act(0 + bias) per row
-        out[:, :] = 0
+        out.fill(0)
         with nogil:
-            _bias_act(&out[0, 0], M, N, bp, op)
+            if kind == F32:
+                _bias_act(<float*>_data(out), M, N, <const float*>bp, op)
+            else:
+                _bias_act(<double*>_data(out), M, N, <const double*>bp, op)
         return
-    if N <= THIN_N and a.strides[1] == item:  # dot products (as matmul), then the epilogue on the few columns
-        matmul(a, b, out, num_threads)
-        with nogil:
-            _bias_act(&out[0, 0], M, N, bp, op)
-        return
-    if a.strides[0] % item or a.strides[1] % item or b.strides[0] % item or b.strides[1] % item:
-        raise ValueError(f"linear_act: the strides of a ({a.strides[0]}, {a.strides[1]}) and b ({b.strides[0]}, "
-                         f"{b.strides[1]}) must be whole elements of {item} bytes (copy them first)")
-    num_threads = _threads(num_threads)
-    cdef Py_ssize_t rsa = a.strides[0] // item, csa = a.strides[1] // item
-    cdef Py_ssize_t rsb = b.strides[0] // item, csb = b.strides[1] // item
-    with nogil:
-        if floating is float:
-            rc = tnm_gemm_epi_s(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, bp, code,
-                                _sigmoid_s if op == SIGMOID else _tanh_s, num_threads)
-        else:
-            rc = tnm_gemm_epi_d(M, N, K, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &out[0, 0], N, bp, code,
-                                _sigmoid_d if op == SIGMOID else _tanh_d, num_threads)
-    if rc != 0:
-        raise MemoryError(f"linear_act: could not allocate the packed copies of a ({M}, {K}) @ ({K}, {N}) product")
+    _matmul("linear_act", a, b, out, kind, num_threads, bp, code, op)
 
 
 # --- an optimizer's step ---------------------------------------------------------------------------
-def axpy(floating[::1] a, double alpha, const floating[::1] x, double beta=1.0):
-    """a[i] = beta * a[i] + alpha * x[i], in place: one pass where NumPy makes two or three and a
-    temporary (SGD's momentum: beta the momentum, alpha 1 - dampening)."""
-    cdef Py_ssize_t i, n = a.shape[0]
-    cdef floating al = <floating>alpha, bt = <floating>beta
-    cdef floating* pa
-    cdef const floating* px
-    if x.shape[0] != n:
-        raise ValueError(f"axpy: a has {n} elements, x {x.shape[0]}")
-    if n == 0:
-        return
-    pa, px = &a[0], &x[0]
+cdef void _axpy(floating* a, floating alpha, const floating* x, floating beta, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    if beta == 1:
+        for i in range(n):
+            a[i] = a[i] + alpha * x[i]
+    else:  # beta * a rounded first, as PyTorch's mul_ then add_
+        for i in range(n):
+            a[i] = beta * a[i]
+            a[i] = a[i] + alpha * x[i]
+
+
+def axpy(cnp.ndarray a not None, double alpha, cnp.ndarray x not None, double beta=1.0):
+    """a[i] = beta * a[i] + alpha * x[i], in place (a and x C-contiguous, of one dtype and size): one
+    pass where NumPy makes two or three and a temporary (SGD's momentum: beta the momentum, alpha
+    1 - dampening)."""
+    cdef int kind = _kind("axpy", a, "a")
+    _checked("axpy", a, "a", kind, -1, True, True)
+    _checked("axpy", x, "x", kind, -1, True, False)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    if cnp.PyArray_SIZE(x) != n:
+        raise ValueError(f"axpy: a has {n} elements, x {cnp.PyArray_SIZE(x)}")
     with nogil:
-        if bt == 1:
-            for i in range(n):
-                pa[i] = pa[i] + al * px[i]
-        else:  # beta * a rounded first, as PyTorch's mul_ then add_
-            for i in range(n):
-                pa[i] = bt * pa[i]
-                pa[i] = pa[i] + al * px[i]
+        if kind == F32:
+            _axpy(<float*>_data(a), <float>alpha, <const float*>_data(x), <float>beta, n)
+        else:
+            _axpy(<double*>_data(a), alpha, <const double*>_data(x), beta, n)
 
 
 # --- activations ----------------------------------------------------------------------------------
-cdef _unary(int op, const floating[::1] x, floating[::1] out, int num_threads):
+cdef _elementwise(str fn, int op, cnp.ndarray x, cnp.ndarray g, cnp.ndarray out, int num_threads):
+    """out = op(x) (g None) or op(x, g), over C-contiguous arrays of one dtype and size."""
+    cdef int kind = _kind(fn, x, "x")
+    cdef const void* pg = NULL
+    _checked(fn, x, "x", kind, -1, True, False)
+    _checked(fn, out, "out", kind, -1, True, True)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    if g is not None:
+        _checked(fn, g, "g", kind, -1, True, False)
+        pg = _data(g)
+    if cnp.PyArray_SIZE(out) != n or (g is not None and cnp.PyArray_SIZE(g) != n):
+        raise ValueError(f"{fn}: inputs and out must have the same number of elements, got {x.size}"
+                         f"{'' if g is None else f', {g.size}'} and {out.size}")
     num_threads = _threads(num_threads)
-    if out.shape[0] != x.shape[0]:
-        raise ValueError(f"out has {out.shape[0]} elements, the input {x.shape[0]}")
-    if x.shape[0] == 0:
+    if n == 0:
         return
     with nogil:
-        elementwise(op, &x[0], NULL, &out[0], x.shape[0], num_threads)
+        if kind == F32:
+            elementwise(op, <const float*>_data(x), <const float*>pg, <float*>_data(out), n, num_threads)
+        else:
+            elementwise(op, <const double*>_data(x), <const double*>pg, <double*>_data(out), n, num_threads)
 
 
-cdef _binary(int op, const floating[::1] x, const floating[::1] g, floating[::1] out, int num_threads):
-    num_threads = _threads(num_threads)
-    if g.shape[0] != x.shape[0] or out.shape[0] != x.shape[0]:
-        raise ValueError(f"inputs and out must have the same number of elements, got "
-                         f"{x.shape[0]}, {g.shape[0]} and {out.shape[0]}")
-    if x.shape[0] == 0:
-        return
-    with nogil:
-        elementwise(op, &x[0], &g[0], &out[0], x.shape[0], num_threads)
-
-
-def relu(const floating[::1] x, floating[::1] out, int num_threads=1):
+def relu(cnp.ndarray x not None, cnp.ndarray out not None, int num_threads=1):
     """out[i] = max(x[i], 0) (NaN stays NaN)."""
-    _unary(RELU, x, out, num_threads)
+    _elementwise("relu", RELU, x, None, out, num_threads)
 
 
-def sigmoid(const floating[::1] x, floating[::1] out, int num_threads=1):
+def sigmoid(cnp.ndarray x not None, cnp.ndarray out not None, int num_threads=1):
     """out[i] = 1 / (1 + exp(-x[i]))."""
-    _unary(SIGMOID, x, out, num_threads)
+    _elementwise("sigmoid", SIGMOID, x, None, out, num_threads)
 
 
-def tanh(const floating[::1] x, floating[::1] out, int num_threads=1):
+def tanh(cnp.ndarray x not None, cnp.ndarray out not None, int num_threads=1):
     """out[i] = tanh(x[i])."""
-    _unary(TANH, x, out, num_threads)
+    _elementwise("tanh", TANH, x, None, out, num_threads)
 
 
-def relu_backward(const floating[::1] x, const floating[::1] g, floating[::1] out, int num_threads=1):
+def relu_backward(cnp.ndarray x not None, cnp.ndarray g not None, cnp.ndarray out not None, int num_threads=1):
     """out[i] = g[i] if x[i] > 0 else 0 (x: relu's input)."""
-    _binary(RELU_BACKWARD, x, g, out, num_threads)
+    _elementwise("relu_backward", RELU_BACKWARD, x, g, out, num_threads)
 
 
-def sigmoid_backward(const floating[::1] y, const floating[::1] g, floating[::1] out, int num_threads=1):
+def sigmoid_backward(cnp.ndarray y not None, cnp.ndarray g not None, cnp.ndarray out not None, int num_threads=1):
     """out[i] = g[i] * y[i] * (1 - y[i]) (y: sigmoid's output)."""
-    _binary(SIGMOID_BACKWARD, y, g, out, num_threads)
+    _elementwise("sigmoid_backward", SIGMOID_BACKWARD, y, g, out, num_threads)
 
 
-def tanh_backward(const floating[::1] y, const floating[::1] g, floating[::1] out, int num_threads=1):
+def tanh_backward(cnp.ndarray y not None, cnp.ndarray g not None, cnp.ndarray out not None, int num_threads=1):
     """out[i] = g[i] * (1 - y[i] ** 2) (y: tanh's output)."""
-    _binary(TANH_BACKWARD, y, g, out, num_threads)
+    _elementwise("tanh_backward", TANH_BACKWARD, y, g, out, num_threads)
 
 
 # --- softmax family: along the last axis of (rows, n) arrays --------------------------------------
@@ -309,44 +393,64 @@ def log_softmax_backward(const floating[:, ::1] y, const floating[:, ::1] g, flo
     _rows_backward(LOG_SOFTMAX_BACKWARD, y, g, out, num_threads)
 
 
-def cross_entropy(const floating[:, ::1] logits, const int64_t[::1] labels, floating[:, ::1] probs,
+cdef (Py_ssize_t, Py_ssize_t) _ce_checked(str fn, cnp.ndarray x, cnp.ndarray labels, cnp.ndarray out,
+                                           int kind) except *:
+    """The (rows, n) of cross-entropy's checked (rows, n) x and out and (rows,) int64 labels."""
+    _checked(fn, x, "the input", kind, 2, True, False)
+    _checked(fn, labels, "labels", -1, 1, True, False)
+    _checked(fn, out, "out", kind, 2, True, True)
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
+    if cnp.PyArray_DIM(labels, 0) != rows or cnp.PyArray_DIM(out, 0) != rows or cnp.PyArray_DIM(out, 1) != n:
+        raise ValueError(f"{fn}: input ({rows}, {n}) needs labels ({rows},) and out of the same shape, got "
+                         f"{(<object>labels).shape} and {(<object>out).shape}")
+    return rows, n
+
+
+def cross_entropy(cnp.ndarray logits not None, cnp.ndarray labels not None, cnp.ndarray probs not None,
                   int num_threads=1):
     """probs = softmax(logits) by rows; returns the mean over rows of -log probs[r, labels[r]]
     (as a Python float, summed in double). NaN for zero rows, like np.mean of nothing."""
-    cdef Py_ssize_t rows = logits.shape[0], n = logits.shape[1]
+    cdef int kind = _kind("cross_entropy", logits, "logits")
+    cdef Py_ssize_t rows, n
+    rows, n = _ce_checked("cross_entropy", logits, labels, probs, kind)
     cdef double total
     cdef int bad[1]
     num_threads = _threads(num_threads)
-    if labels.shape[0] != rows or probs.shape[0] != rows or probs.shape[1] != n:
-        raise ValueError(f"cross_entropy: logits ({rows}, {n}) need labels ({rows},) and probs of the "
-                         f"same shape, got ({labels.shape[0]},) and ({probs.shape[0]}, {probs.shape[1]})")
     if rows == 0:
         return float("nan")
     if n == 0:
         raise ValueError("cross_entropy: logits have no classes (shape (N, 0))")
     bad[0] = 0
     with nogil:
-        total = cross_entropy_kernel(&logits[0, 0], &labels[0], &probs[0, 0], rows, n, num_threads, bad)
+        if kind == F32:
+            total = cross_entropy_kernel(<const float*>_data(logits), <const int64_t*>_data(labels),
+                                         <float*>_data(probs), rows, n, num_threads, bad)
+        else:
+            total = cross_entropy_kernel(<const double*>_data(logits), <const int64_t*>_data(labels),
+                                         <double*>_data(probs), rows, n, num_threads, bad)
     if bad[0]:
         raise ValueError(f"cross_entropy: labels must lie in [0, {n})")
     return total / rows
 
 
-def cross_entropy_backward(const floating[:, ::1] probs, const int64_t[::1] labels, double scale,
-                           floating[:, ::1] out, int num_threads=1):
+def cross_entropy_backward(cnp.ndarray probs not None, cnp.ndarray labels not None, double scale,
+                           cnp.ndarray out not None, int num_threads=1):
     """out[r, c] = (probs[r, c] - (c == labels[r])) * scale; scale is the loss gradient / rows."""
-    cdef Py_ssize_t rows = probs.shape[0], n = probs.shape[1]
+    cdef int kind = _kind("cross_entropy_backward", probs, "probs")
+    cdef Py_ssize_t rows, n
+    rows, n = _ce_checked("cross_entropy_backward", probs, labels, out, kind)
     cdef int bad[1]
     num_threads = _threads(num_threads)
-    if labels.shape[0] != rows or out.shape[0] != rows or out.shape[1] != n:
-        raise ValueError(f"cross_entropy_backward: probs ({rows}, {n}) need labels ({rows},) and out of "
-                         f"the same shape, got ({labels.shape[0]},) and ({out.shape[0]}, {out.shape[1]})")
     if rows == 0 or n == 0:
         return
     bad[0] = 0
     with nogil:
-        cross_entropy_backward_kernel(&probs[0, 0], &labels[0], <floating>scale, &out[0, 0], rows, n,
-                                      num_threads, bad)
+        if kind == F32:
+            cross_entropy_backward_kernel(<const float*>_data(probs), <const int64_t*>_data(labels), <float>scale,
+                                          <float*>_data(out), rows, n, num_threads, bad)
+        else:
+            cross_entropy_backward_kernel(<const double*>_data(probs), <const int64_t*>_data(labels), scale,
+                                          <double*>_data(out), rows, n, num_threads, bad)
     if bad[0]:
         raise ValueError(f"cross_entropy_backward: labels must lie in [0, {n})")
 

@@ -225,22 +225,7 @@ def _promoted(*arrays):
     return arrays
 
 
-def _flat(a):
-    """A 1-D C-contiguous view of a (a copy only if a is not C-contiguous)."""
-    return np.ascontiguousarray(a).reshape(-1)
-
-
 # --- matmul -------------------------------------------------------------------------------------
-def _by_dtype(name):
-    """The native function `name`'s float32 and float64 versions by dtype ({} when not built): calling
-    one directly skips Cython's dispatch on the arguments' types (0.5 of the 2 us a small product's
-    call costs)."""
-    if _native is None:
-        return {}
-    fused = getattr(_native, name)
-    return {np.dtype(np.float32): fused["float"], _F64: fused["double"]}
-
-
 def _whole_elements(m):
     """m, or a contiguous copy if its strides are not whole elements (a view of a packed record array)."""
     (rows, cols), size = m.strides, m.itemsize
@@ -259,7 +244,7 @@ def matmul(a, b):
                          f"{a.shape[1]} (dim 1 of the first) != {b.shape[0]} (dim 0 of the second)")
     a, b = _whole_elements(a), _whole_elements(b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _MATMUL[a.dtype](a, b, out, matmul_threads())
+    _native.matmul(a, b, out, matmul_threads())
     return out
 
 
@@ -273,7 +258,7 @@ def linear_act(x, w, b, act):
     bias = None if b is None else np.ascontiguousarray(arrays[2])
     x, wt = _whole_elements(x), _whole_elements(w.T)  # w.T (K, N): read through its strides, packed like any operand
     out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
-    _LINEAR_ACT[x.dtype](x, wt, bias, out, act, matmul_threads())
+    _native.linear_act(x, wt, bias, out, act, matmul_threads())
     return out
 
 
@@ -282,7 +267,7 @@ def axpy(a, alpha, x, beta=1.0):
     if not (_is_float_array(a) and type(x) is np.ndarray and x.dtype == a.dtype and x.shape == a.shape
             and a.flags.c_contiguous and a.flags.writeable):
         return _numpy.axpy(a, alpha, x, beta)
-    _native.axpy(a.reshape(-1), float(alpha), _flat(x), float(beta))
+    _native.axpy(a, alpha, np.ascontiguousarray(x), beta)
     return a
 
 
@@ -290,9 +275,8 @@ def axpy(a, alpha, x, beta=1.0):
 def _unary(kernel, fallback, a, threads):
     if not _is_float_array(a):
         return fallback(a)
-    x = _flat(a)
     out = np.empty(a.shape, dtype=a.dtype)
-    kernel(x, out.reshape(-1), threads)
+    kernel(np.ascontiguousarray(a), out, threads)
     return out
 
 
@@ -302,7 +286,7 @@ def _backward(kernel, fallback, x, g):
         return fallback(x, g)  # scalars, ints, or shapes that broadcast: NumPy's rules
     x, g = pair
     out = np.empty(x.shape, dtype=x.dtype)
-    kernel(_flat(x), _flat(g), out.reshape(-1), 1)  # memory-bound: one thread is enough
+    kernel(np.ascontiguousarray(x), np.ascontiguousarray(g), out, 1)  # memory-bound: one thread is enough
     return out
 
 
@@ -389,7 +373,6 @@ def cross_entropy_backward(probs, labels, g):
     return out
 
 
-_MATMUL, _LINEAR_ACT = _by_dtype("matmul"), _by_dtype("linear_act")
 im2col, col2im = cython_conv.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_conv.h
 max_pool2d, max_pool2d_backward = cython_pool.kernels(_native, _numpy, _is_float_array)  # kernels/tnm_maxpool.h
 conv2d, conv2d_backward, conv2d_act, conv2d_act_backward = cython_conv.fused(_native, _numpy, matmul_threads)
