@@ -413,6 +413,37 @@ def test_native_entry_points_reject_bad_arguments():
         cy.matmul(f32, f32)
 
 
+def test_native_entry_points_read_only_what_numpy_says_the_array_is():
+    """The hot entry points read dtype, shape and data from NumPy's array struct (no memoryview):
+    what a memoryview would have refused they refuse too, and the arrays stay as they were."""
+    f32 = np.ones((3, 4), np.float32)
+    out = np.full((3, 3), 7.0, np.float32)
+    with pytest.raises(TypeError, match="byte order"):  # big-endian float32: the same type number
+        _native.matmul(f32.astype(">f4"), f32.T, out, 1)
+    read_only = np.ones(4, np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _native.axpy(read_only, 1.0, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="read-only"):
+        _native.relu(np.ones(4, np.float32), read_only)
+    with pytest.raises(ValueError, match="2 dimensions"):
+        _native.linear_act(f32.reshape(-1), f32.T, None, out, "relu", 1)
+    with pytest.raises(TypeError, match="int64"):  # labels of another integer type
+        _native.cross_entropy(f32, np.zeros(3, np.int32), np.empty_like(f32), 1)
+    with pytest.raises(TypeError, match="bias"):
+        _native.linear_act(f32, f32.T, np.zeros(3, np.float64), out, None, 1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _native.axpy(np.ones((4, 4), np.float32).T, 1.0, np.ones(16, np.float32))
+    with pytest.raises(ValueError, match="16 elements, x 4"):
+        _native.axpy(np.ones((4, 4), np.float32), 1.0, np.ones(4, np.float32))
+    assert (out == 7).all() and (read_only == 1).all()
+    # any C-contiguous shape for the elementwise ones: the same values as flat
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    y = np.empty_like(x)
+    _native.relu(x, y, 1)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+
 def test_backend_implements_every_kernel():
     contract = importlib.import_module("tinygrad_nm.backends.kernels")  # backends.kernels is a function
     missing = [name for name in contract.KERNELS if not callable(getattr(cy, name, None))]
