@@ -477,3 +477,22 @@ def test_linear_act_bottom_edge_rows(m, n, dtype, isa, rng):
     the bias and activation in its store, against float64."""
     x, w = check_linear_act(m, 50, n, dtype, rng)
     check_matmul(x, w.T)
+
+
+@pytest.mark.parametrize("case", ["contiguous", "float64 a, float32 x", "transposed a", "transposed x"])
+def test_axpy_in_place_on_every_layout(case):
+    """The backend's axpy writes a = beta * a + alpha * x in a's own storage, natively or (mixed
+    dtypes, strided views) through NumPy's calls, with the same values either way."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((5, 6)).astype(np.float32)
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    if case == "float64 a, float32 x":
+        a = a.astype(np.float64)
+    elif case == "transposed a":
+        a = np.ascontiguousarray(a.T).T
+    elif case == "transposed x":
+        x = np.ascontiguousarray(x.T).T
+    expected = 0.9 * a.astype(np.float64) + -0.5 * x.astype(np.float64)
+    out = cy.axpy(a, -0.5, x, 0.9)
+    assert out is a
+    np.testing.assert_allclose(a, expected, rtol=1e-6)

@@ -264,11 +264,13 @@ def linear_act(x, w, b, act):
 
 def axpy(a, alpha, x, beta=1.0):
     """a = beta * a + alpha * x in one native pass (memory-bound: one thread); other inputs: NumPy's calls."""
-    if not (_is_float_array(a) and type(x) is np.ndarray and x.dtype == a.dtype and x.shape == a.shape
-            and a.flags.c_contiguous and a.flags.writeable):
-        return _numpy.axpy(a, alpha, x, beta)
-    _native.axpy(a, alpha, np.ascontiguousarray(x), beta)
-    return a
+    if type(x) is np.ndarray and x.shape == a.shape:
+        try:  # the native call checks dtypes, layout and a's writability before it writes anything
+            _native.axpy(a, alpha, x, beta)
+            return a
+        except (TypeError, ValueError):  # mixed or integer dtypes, strided views: NumPy's calls
+            pass
+    return _numpy.axpy(a, alpha, x, beta)
 
 
 # --- activations --------------------------------------------------------------------------------
