@@ -23,10 +23,9 @@ comparisons, the other unary functions, reductions, movement and indexing; and
 the native kernels' inputs that are not float32/float64 arrays (an int64 matmul,
 relu of a NumPy scalar), which NumPy handles exactly as the numpy backend does.
 
-Inputs of any layout work: matmul reads a and b through their strides (packing
-copies them anyway), the other kernels get C-contiguous copies of inputs that are
-not contiguous already. Two operands of different float dtypes are promoted as the
-core promotes them (float32 with float64 gives float64).
+Inputs of any layout work: the native call checks dtypes, layout and shapes before it
+writes, and what it refuses takes the general path (float32 with float64 promoted to
+float64 as the core does, odd layouts copied C-contiguous, anything else NumPy's).
 
 Instruction sets
 ----------------
@@ -233,6 +232,13 @@ def _whole_elements(m):
 
 
 def matmul(a, b):
+    if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:  # the common case: the native call checks
+        out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)  # dtypes and strides before it writes (~1.4 us
+        try:                                                      # a call less than checking them here too)
+            _native.matmul(a, b, out, matmul_threads())
+            return out
+        except (TypeError, ValueError):  # then the general path: promote, copy odd strides, or NumPy's
+            pass
     if a.ndim == 3:  # a batch: NumPy's one call (the native kernel per product: 1.5-55x slower, bench/README.md)
         return _numpy.matmul(a, b)
     pair = _promoted(a, b)
@@ -242,31 +248,35 @@ def matmul(a, b):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
                          f"{a.shape[1]} (dim 1 of the first) != {b.shape[0]} (dim 0 of the second)")
-    a, b = _whole_elements(a), _whole_elements(b)
     out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _native.matmul(a, b, out, matmul_threads())
+    _native.matmul(_whole_elements(a), _whole_elements(b), out, matmul_threads())
     return out
 
 
 def linear_act(x, w, b, act):
     """act(x @ w.T + b) in one native call: the bias and activation applied to each block of the
     product as the matmul stores it (kernels/tnm_gemm_body.h). Other dtypes: NumPy's three calls."""
+    if x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1]:  # the common case first, as matmul
+        out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+        try:
+            _native.linear_act(x, w.T, b, out, act, matmul_threads())
+            return out
+        except (TypeError, ValueError):
+            pass
     arrays = _promoted(x, w) if b is None else _promoted(x, w, b)
     if arrays is None or x.ndim != 2 or w.ndim != 2 or (b is not None and b.ndim != 1):
         return _numpy.linear_act(x, w, b, act)
-    x, w = arrays[0], arrays[1]
-    bias = None if b is None else np.ascontiguousarray(arrays[2])
-    x, wt = _whole_elements(x), _whole_elements(w.T)  # w.T (K, N): read through its strides, packed like any operand
-    out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
-    _native.linear_act(x, wt, bias, out, act, matmul_threads())
+    x, w, bias = arrays[0], arrays[1], None if b is None else np.ascontiguousarray(arrays[2])
+    out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)  # w.T (K, N): read through its strides, as any operand
+    _native.linear_act(_whole_elements(x), _whole_elements(w.T), bias, out, act, matmul_threads())
     return out
 
 
 def axpy(a, alpha, x, beta=1.0):
     """a = beta * a + alpha * x in one native pass (memory-bound: one thread); other inputs: NumPy's calls."""
     if type(x) is np.ndarray and x.shape == a.shape:
-        try:  # the native call checks dtypes, layout and a's writability before it writes anything
-            _native.axpy(a, alpha, x, beta)
+        try:
+            _native.axpy(a, alpha, x, beta)  # (it checks a's writability too)
             return a
         except (TypeError, ValueError):  # mixed or integer dtypes, strided views: NumPy's calls
             pass
@@ -283,12 +293,18 @@ def _unary(kernel, fallback, a, threads):
 
 
 def _backward(kernel, fallback, x, g):
+    if type(x) is np.ndarray and type(g) is np.ndarray and x.shape == g.shape:  # the common case first
+        out = np.empty(x.shape, dtype=x.dtype)
+        try:
+            kernel(x, g, out, 1)  # memory-bound: one thread is enough
+            return out
+        except (TypeError, ValueError):  # mixed dtypes, ints, strided views
+            pass
     pair = _promoted(x, g)
     if pair is None or x.shape != g.shape:
         return fallback(x, g)  # scalars, ints, or shapes that broadcast: NumPy's rules
-    x, g = pair
-    out = np.empty(x.shape, dtype=x.dtype)
-    kernel(np.ascontiguousarray(x), np.ascontiguousarray(g), out, 1)  # memory-bound: one thread is enough
+    out = np.empty(x.shape, dtype=pair[0].dtype)
+    kernel(np.ascontiguousarray(pair[0]), np.ascontiguousarray(pair[1]), out, 1)
     return out
 
 
