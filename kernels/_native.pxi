@@ -1,7 +1,8 @@
 # The body of every tinygrad_nm._native_<isa> module (each kernels/_native_<isa>.pyx includes this
 # file; setup.py compiles each for its instruction set). Python-facing entry points only: each
-# checks its arguments (shapes, dtypes via the typed memoryviews, thread count), then releases
-# the GIL and runs a kernel from the .pxd files and tnm_gemm.h beside this one:
+# checks its arguments (shapes, dtypes, layout, thread count), then releases the GIL and runs a
+# kernel from the .pxd files and tnm_gemm.h beside this one:
+#   _arrays.pxd      the checks of arrays read through NumPy's struct (the hot entry points)
 #   tnm_gemm.h       the blocked, packed, register-blocked, OpenMP-parallel matmul (C)
 #   _matmul.pxd      its declarations, and the dot-product path for products of <= 4 columns
 #   _activations.pxd relu / sigmoid / tanh forward and backward
@@ -12,10 +13,11 @@
 # `out` array the caller allocated, so the kernels never allocate Python objects. A wrong argument
 # raises; it never reaches a kernel. The entry points a training step calls dozens of times (matmul,
 # linear_act, axpy, the activations, cross-entropy) take the arrays themselves and read dtype, shape,
-# strides and data from NumPy's array struct (_checked below); the others take typed memoryviews,
+# strides and data from NumPy's array struct (_arrays.pxd); the others take typed memoryviews,
 # whose checks are the same but cost a memoryview object per argument (bench/README.md, "Training").
 from libc.stdint cimport int64_t
 cimport numpy as cnp
+from _arrays cimport F32, F64, array_kind, checked, data_of, whole_strides
 
 from _matmul cimport (floating, thin_matmul_kernel, THIN_N, TNM_VEC_BYTES, TNM_ISA_NAME, TNM_SERIAL_GEMM,
                       tnm_gemm_init, tnm_gemm_s, tnm_gemm_d, tnm_gemm_epi_s, tnm_gemm_epi_d, TNM_ACT_NONE,
@@ -76,53 +78,6 @@ cdef int _threads(int num_threads) except -1:
     return num_threads
 
 
-# --- arrays read through NumPy's struct -----------------------------------------------------------
-cdef enum:
-    F32 = 0
-    F64 = 1
-
-
-cdef int _kind(str fn, cnp.ndarray a, str name) except -1:
-    """F32 or F64 for a float32 / float64 array in native byte order and aligned, else raises."""
-    cdef int t = cnp.PyArray_TYPE(a)
-    if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not cnp.PyArray_ISNOTSWAPPED(a) \
-            or not cnp.PyArray_ISALIGNED(a):
-        raise TypeError(f"{fn}: {name} must be an aligned float32 or float64 array in native byte order, "
-                        f"got {a.dtype}")
-    return F32 if t == cnp.NPY_FLOAT32 else F64
-
-
-cdef int _checked(str fn, cnp.ndarray a, str name, int kind, int ndim, bint contiguous, bint writes) except -1:
-    """Raises unless `a` has `kind` (F32/F64, or -1: int64), `ndim` dimensions (-1: any), is C-contiguous
-    where `contiguous`, and writable where `writes`; returns 0."""
-    cdef int t = cnp.PyArray_TYPE(a)
-    cdef int want = cnp.NPY_INT64 if kind < 0 else cnp.NPY_FLOAT32 if kind == F32 else cnp.NPY_FLOAT64
-    if t != want or not cnp.PyArray_ISNOTSWAPPED(a) or not cnp.PyArray_ISALIGNED(a):
-        raise TypeError(f"{fn}: {name} must be {cnp.PyArray_DescrFromType(want)} (native byte order, aligned), "
-                        f"got {a.dtype}")
-    if ndim >= 0 and cnp.PyArray_NDIM(a) != ndim:
-        raise ValueError(f"{fn}: {name} must have {ndim} dimensions, got shape {(<object>a).shape}")
-    if contiguous and not cnp.PyArray_IS_C_CONTIGUOUS(a):
-        raise ValueError(f"{fn}: {name} must be C-contiguous")
-    if writes and not cnp.PyArray_ISWRITEABLE(a):
-        raise ValueError(f"{fn}: {name} is read-only")
-    return 0
-
-
-cdef inline void* _data(cnp.ndarray a) noexcept nogil:
-    return cnp.PyArray_DATA(a)
-
-
-cdef int _whole_strides(str fn, cnp.ndarray a, cnp.ndarray b, Py_ssize_t item) except -1:
-    """Raises unless the strides of the 2-D a and b are whole elements of `item` bytes."""
-    cdef cnp.npy_intp* sa = cnp.PyArray_STRIDES(a)
-    cdef cnp.npy_intp* sb = cnp.PyArray_STRIDES(b)
-    if sa[0] % item or sa[1] % item or sb[0] % item or sb[1] % item:
-        raise ValueError(f"{fn}: the strides of a ({sa[0]}, {sa[1]}) and b ({sb[0]}, {sb[1]}) must be whole "
-                         f"elements of {item} bytes (copy them first)")
-    return 0
-
-
 # --- matmul ---------------------------------------------------------------------------------------
 cdef int _thin(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] out, int num_threads) except -2:
     """The dot-product path (thin_matmul_kernel) on memoryviews of the arrays: few products take it."""
@@ -142,10 +97,10 @@ cdef int _matmul(str fn, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, int kind
     cdef cnp.npy_intp* sb = cnp.PyArray_STRIDES(b)
     cdef Py_ssize_t M = da[0], K = da[1], N = cnp.PyArray_DIM(b, 1), item = 4 if kind == F32 else 8
     cdef int rc = 0
-    cdef const void* pa = _data(a)
-    cdef const void* pb = _data(b)
-    cdef void* po = _data(out)
-    _whole_strides(fn, a, b, item)
+    cdef const void* pa = data_of(a)
+    cdef const void* pb = data_of(b)
+    cdef void* po = data_of(out)
+    whole_strides(fn, a, b, item)
     cdef Py_ssize_t rsa = sa[0] // item, csa = sa[1] // item, rsb = sb[0] // item, csb = sb[1] // item
     if N <= THIN_N and csa == 1:  # a few columns, rows of a contiguous: dot products, no packing
         if M * N * K < TNM_SERIAL_GEMM:
@@ -174,10 +129,10 @@ cdef int _matmul(str fn, cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, int kind
 def matmul(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray out not None, int num_threads=1):
     """out = a @ b. a (M, K) and b (K, N) may have any strides (whole elements); out is (M, N),
     C-contiguous; all three float32, or all float64."""
-    cdef int kind = _kind("matmul", a, "a")
-    _checked("matmul", a, "a", kind, 2, False, False)
-    _checked("matmul", b, "b", kind, 2, False, False)
-    _checked("matmul", out, "out", kind, 2, True, True)
+    cdef int kind = array_kind("matmul", a, "a")
+    checked("matmul", a, "a", kind, 2, False, False)
+    checked("matmul", b, "b", kind, 2, False, False)
+    checked("matmul", out, "out", kind, 2, True, True)
     cdef cnp.npy_intp* db = cnp.PyArray_DIMS(b)
     cdef cnp.npy_intp* do = cnp.PyArray_DIMS(out)
     cdef Py_ssize_t M = cnp.PyArray_DIM(a, 0), K = cnp.PyArray_DIM(a, 1), N = db[1]
@@ -229,7 +184,7 @@ def linear_act(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray bias,
     """out = act(a @ b + bias): the matmul with bias (N elements, or None) and activation ("relu",
     "sigmoid", "tanh", or None for none: F.linear) applied to each block of out as it is stored.
     a (M, K) and b (K, N) may have any strides (whole elements); out is (M, N), C-contiguous."""
-    cdef int kind = _kind("linear_act", a, "a"), op = -1, code = TNM_ACT_NONE
+    cdef int kind = array_kind("linear_act", a, "a"), op = -1, code = TNM_ACT_NONE
     cdef const void* bp = NULL
     if act is not None:
         if act not in _ACT_CODES:
@@ -237,19 +192,19 @@ def linear_act(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray bias,
                              f"or None")
         op = _ACT_CODES[act]
         code = TNM_ACT_RELU if op == RELU else TNM_ACT_ROWS
-    _checked("linear_act", a, "a", kind, 2, False, False)
-    _checked("linear_act", b, "b", kind, 2, False, False)
-    _checked("linear_act", out, "out", kind, 2, True, True)
+    checked("linear_act", a, "a", kind, 2, False, False)
+    checked("linear_act", b, "b", kind, 2, False, False)
+    checked("linear_act", out, "out", kind, 2, True, True)
     cdef cnp.npy_intp* db = cnp.PyArray_DIMS(b)
     cdef cnp.npy_intp* do = cnp.PyArray_DIMS(out)
     cdef Py_ssize_t M = cnp.PyArray_DIM(a, 0), K = cnp.PyArray_DIM(a, 1), N = db[1]
     if db[0] != K or do[0] != M or do[1] != N:
         raise ValueError(f"linear_act: shapes ({M}, {K}) @ ({db[0]}, {N}) into out ({do[0]}, {do[1]}) do not fit")
     if bias is not None:
-        _checked("linear_act", bias, "bias", kind, 1, True, False)
+        checked("linear_act", bias, "bias", kind, 1, True, False)
         if cnp.PyArray_DIM(bias, 0) != N:
             raise ValueError(f"linear_act: bias has {cnp.PyArray_DIM(bias, 0)} elements, the product {N} columns")
-        bp = _data(bias)
+        bp = data_of(bias)
     num_threads = _threads(num_threads)
     if M == 0 or N == 0:
         return
@@ -257,9 +212,9 @@ def linear_act(cnp.ndarray a not None, cnp.ndarray b not None, cnp.ndarray bias,
         out.fill(0)
         with nogil:
             if kind == F32:
-                _bias_act(<float*>_data(out), M, N, <const float*>bp, op)
+                _bias_act(<float*>data_of(out), M, N, <const float*>bp, op)
             else:
-                _bias_act(<double*>_data(out), M, N, <const double*>bp, op)
+                _bias_act(<double*>data_of(out), M, N, <const double*>bp, op)
         return
     _matmul("linear_act", a, b, out, kind, num_threads, bp, code, op)
 
@@ -280,30 +235,30 @@ def axpy(cnp.ndarray a not None, double alpha, cnp.ndarray x not None, double be
     """a[i] = beta * a[i] + alpha * x[i], in place (a and x C-contiguous, of one dtype and size): one
     pass where NumPy makes two or three and a temporary (SGD's momentum: beta the momentum, alpha
     1 - dampening)."""
-    cdef int kind = _kind("axpy", a, "a")
-    _checked("axpy", a, "a", kind, -1, True, True)
-    _checked("axpy", x, "x", kind, -1, True, False)
+    cdef int kind = array_kind("axpy", a, "a")
+    checked("axpy", a, "a", kind, -1, True, True)
+    checked("axpy", x, "x", kind, -1, True, False)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
     if cnp.PyArray_SIZE(x) != n:
         raise ValueError(f"axpy: a has {n} elements, x {cnp.PyArray_SIZE(x)}")
     with nogil:
         if kind == F32:
-            _axpy(<float*>_data(a), <float>alpha, <const float*>_data(x), <float>beta, n)
+            _axpy(<float*>data_of(a), <float>alpha, <const float*>data_of(x), <float>beta, n)
         else:
-            _axpy(<double*>_data(a), alpha, <const double*>_data(x), beta, n)
+            _axpy(<double*>data_of(a), alpha, <const double*>data_of(x), beta, n)
 
 
 # --- activations ----------------------------------------------------------------------------------
 cdef _elementwise(str fn, int op, cnp.ndarray x, cnp.ndarray g, cnp.ndarray out, int num_threads):
     """out = op(x) (g None) or op(x, g), over C-contiguous arrays of one dtype and size."""
-    cdef int kind = _kind(fn, x, "x")
+    cdef int kind = array_kind(fn, x, "x")
     cdef const void* pg = NULL
-    _checked(fn, x, "x", kind, -1, True, False)
-    _checked(fn, out, "out", kind, -1, True, True)
+    checked(fn, x, "x", kind, -1, True, False)
+    checked(fn, out, "out", kind, -1, True, True)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     if g is not None:
-        _checked(fn, g, "g", kind, -1, True, False)
-        pg = _data(g)
+        checked(fn, g, "g", kind, -1, True, False)
+        pg = data_of(g)
     if cnp.PyArray_SIZE(out) != n or (g is not None and cnp.PyArray_SIZE(g) != n):
         raise ValueError(f"{fn}: inputs and out must have the same number of elements, got {x.size}"
                          f"{'' if g is None else f', {g.size}'} and {out.size}")
@@ -312,9 +267,9 @@ cdef _elementwise(str fn, int op, cnp.ndarray x, cnp.ndarray g, cnp.ndarray out,
         return
     with nogil:
         if kind == F32:
-            elementwise(op, <const float*>_data(x), <const float*>pg, <float*>_data(out), n, num_threads)
+            elementwise(op, <const float*>data_of(x), <const float*>pg, <float*>data_of(out), n, num_threads)
         else:
-            elementwise(op, <const double*>_data(x), <const double*>pg, <double*>_data(out), n, num_threads)
+            elementwise(op, <const double*>data_of(x), <const double*>pg, <double*>data_of(out), n, num_threads)
 
 
 def relu(cnp.ndarray x not None, cnp.ndarray out not None, int num_threads=1):
@@ -396,9 +351,9 @@ def log_softmax_backward(const floating[:, ::1] y, const floating[:, ::1] g, flo
 cdef (Py_ssize_t, Py_ssize_t) _ce_checked(str fn, cnp.ndarray x, cnp.ndarray labels, cnp.ndarray out,
                                            int kind) except *:
     """The (rows, n) of cross-entropy's checked (rows, n) x and out and (rows,) int64 labels."""
-    _checked(fn, x, "the input", kind, 2, True, False)
-    _checked(fn, labels, "labels", -1, 1, True, False)
-    _checked(fn, out, "out", kind, 2, True, True)
+    checked(fn, x, "the input", kind, 2, True, False)
+    checked(fn, labels, "labels", -1, 1, True, False)
+    checked(fn, out, "out", kind, 2, True, True)
     cdef Py_ssize_t rows = cnp.PyArray_DIM(x, 0), n = cnp.PyArray_DIM(x, 1)
     if cnp.PyArray_DIM(labels, 0) != rows or cnp.PyArray_DIM(out, 0) != rows or cnp.PyArray_DIM(out, 1) != n:
         raise ValueError(f"{fn}: input ({rows}, {n}) needs labels ({rows},) and out of the same shape, got "
@@ -410,7 +365,7 @@ def cross_entropy(cnp.ndarray logits not None, cnp.ndarray labels not None, cnp.
                   int num_threads=1):
     """probs = softmax(logits) by rows; returns the mean over rows of -log probs[r, labels[r]]
     (as a Python float, summed in double). NaN for zero rows, like np.mean of nothing."""
-    cdef int kind = _kind("cross_entropy", logits, "logits")
+    cdef int kind = array_kind("cross_entropy", logits, "logits")
     cdef Py_ssize_t rows, n
     rows, n = _ce_checked("cross_entropy", logits, labels, probs, kind)
     cdef double total
@@ -423,11 +378,11 @@ def cross_entropy(cnp.ndarray logits not None, cnp.ndarray labels not None, cnp.
     bad[0] = 0
     with nogil:
         if kind == F32:
-            total = cross_entropy_kernel(<const float*>_data(logits), <const int64_t*>_data(labels),
-                                         <float*>_data(probs), rows, n, num_threads, bad)
+            total = cross_entropy_kernel(<const float*>data_of(logits), <const int64_t*>data_of(labels),
+                                         <float*>data_of(probs), rows, n, num_threads, bad)
         else:
-            total = cross_entropy_kernel(<const double*>_data(logits), <const int64_t*>_data(labels),
-                                         <double*>_data(probs), rows, n, num_threads, bad)
+            total = cross_entropy_kernel(<const double*>data_of(logits), <const int64_t*>data_of(labels),
+                                         <double*>data_of(probs), rows, n, num_threads, bad)
     if bad[0]:
         raise ValueError(f"cross_entropy: labels must lie in [0, {n})")
     return total / rows
@@ -436,7 +391,7 @@ def cross_entropy(cnp.ndarray logits not None, cnp.ndarray labels not None, cnp.
 def cross_entropy_backward(cnp.ndarray probs not None, cnp.ndarray labels not None, double scale,
                            cnp.ndarray out not None, int num_threads=1):
     """out[r, c] = (probs[r, c] - (c == labels[r])) * scale; scale is the loss gradient / rows."""
-    cdef int kind = _kind("cross_entropy_backward", probs, "probs")
+    cdef int kind = array_kind("cross_entropy_backward", probs, "probs")
     cdef Py_ssize_t rows, n
     rows, n = _ce_checked("cross_entropy_backward", probs, labels, out, kind)
     cdef int bad[1]
@@ -446,11 +401,11 @@ def cross_entropy_backward(cnp.ndarray probs not None, cnp.ndarray labels not No
     bad[0] = 0
     with nogil:
         if kind == F32:
-            cross_entropy_backward_kernel(<const float*>_data(probs), <const int64_t*>_data(labels), <float>scale,
-                                          <float*>_data(out), rows, n, num_threads, bad)
+            cross_entropy_backward_kernel(<const float*>data_of(probs), <const int64_t*>data_of(labels), <float>scale,
+                                          <float*>data_of(out), rows, n, num_threads, bad)
         else:
-            cross_entropy_backward_kernel(<const double*>_data(probs), <const int64_t*>_data(labels), scale,
-                                          <double*>_data(out), rows, n, num_threads, bad)
+            cross_entropy_backward_kernel(<const double*>data_of(probs), <const int64_t*>data_of(labels), scale,
+                                          <double*>data_of(out), rows, n, num_threads, bad)
     if bad[0]:
         raise ValueError(f"cross_entropy_backward: labels must lie in [0, {n})")
 
