@@ -282,6 +282,21 @@ def test_profile_totals(default_rates):
     assert backends._kernel_wrapper is None
 
 
+def test_profile_warmup_runs_untraced_first(default_rates):
+    x = Tensor(np.ones((4, 3), np.float32), backend="numpy")
+    calls = []
+
+    def step(scale, offset=0.0):
+        calls.append((scale, offset))
+        return (x * scale + offset).sum()
+
+    one = tnm.napkin.profile(step, 2.0)
+    p = tnm.napkin.profile(step, 2.0, warmup=2, offset=1.0)
+    assert calls == [(2.0, 0.0)] + [(2.0, 1.0)] * 3  # the warm-up calls take the same arguments
+    assert [r.op for r in p.rows] == [r.op for r in one.rows]  # only the last call is traced
+    assert float(p.result) == 36.0
+
+
 # --- the report ------------------------------------------------------------------------------------------
 def _bench_json():
     def bench(backend, op, size, predicted, measured):

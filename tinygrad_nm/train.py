@@ -204,8 +204,9 @@ def napkin_report(task, model, opt, loader, history):
     x, y = next(iter(DataLoader(task.x_train, task.y_train, loader.batch_size, shuffle=False)))
     saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())  # not views
     model.train()
-    # the fastest of a few profiled steps: the first one also pays for cold caches and allocations
-    table = min((napkin.profile(train_step, task, opt, x, y) for _ in range(PROFILED_STEPS)),
+    # the fastest of a few profiled steps, each right after an untraced one: the first one also pays
+    # for cold caches and allocations, and each profile's bookkeeping leaves the caches cold
+    table = min((napkin.profile(train_step, task, opt, x, y, warmup=1) for _ in range(PROFILED_STEPS)),
                 key=lambda t: t.measured_seconds)
     model.load_state_dict(saved_model)
     opt.load_state_dict(saved_opt)

@@ -23,6 +23,8 @@ cannot run as one flat loop: NumPy loops over runs of the permuted one's contigu
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 from tinygrad_nm import backends
 from tinygrad_nm.backends.kernels import TABLE
 from tinygrad_nm.napkin.roofline import log_interpolate
@@ -134,6 +136,8 @@ def _nbytes(a):
     shape, dtype = getattr(a, "shape", None), getattr(a, "dtype", None)
     if shape is None or dtype is None:
         return None
+    if type(a) is np.ndarray:
+        return a.nbytes
     n = 1
     for d in shape:
         n *= d
@@ -142,11 +146,16 @@ def _nbytes(a):
 
 def buffer_keys(args, out):
     """(keys, bytes and shapes of the buffer arguments, the result's key, bytes and shape): a Step's
-    buffers."""
-    bufs = [a for a in args if _nbytes(a) is not None]
-    has_out = _nbytes(out) is not None
-    return ([id(a) for a in bufs], [_nbytes(a) for a in bufs], [tuple(a.shape) for a in bufs],
-            id(out) if has_out else None, _nbytes(out) or 0, tuple(out.shape) if has_out else ())
+    buffers. (Called for every kernel a profile times, between them: kept to one pass, cheap.)"""
+    keys, sizes, shapes = [], [], []
+    for a in args:
+        n = _nbytes(a)
+        if n is not None:
+            keys.append(id(a))
+            sizes.append(n)
+            shapes.append(tuple(a.shape))
+    n = _nbytes(out)
+    return keys, sizes, shapes, (None if n is None else id(out)), n or 0, (() if n is None else tuple(out.shape))
 
 
 def cold_seconds(operands, host, own_bytes=0.0):

@@ -109,8 +109,16 @@ class Profile:
     __repr__ = __str__
 
 
-def profile(fn, *args, **kwargs):
-    """Run fn(*args, **kwargs) once with every kernel call timed and priced; returns a Profile."""
+def profile(fn, *args, warmup=0, **kwargs):
+    """Run fn(*args, **kwargs) once with every kernel call timed and priced; returns a Profile.
+
+    `warmup`: run fn that many times untraced first, right before the traced call, which then finds
+    the caches as a loop of fn leaves them. A profile's own bookkeeping when its block ends (and
+    pricing, printing) is Python work that leaves them cold: in a quick loop of profiles of the
+    digits step, its first kernels measured 2-4x their time in a loop without it (bench/README.md).
+    fn's side effects happen warmup + 1 times (a training step trains that many steps)."""
+    for _ in range(warmup):
+        fn(*args, **kwargs)
     rates = rates_mod.current()
     tracer_before = _tracer_seconds[0]
     with collecting() as collector:

@@ -112,11 +112,20 @@ class KernelCall:
         return text
 
 
+_DTYPE_NAMES = {}  # dtype -> its name, looked up once: NumPy's dtype.name is Python code (~5 us a call)
+
+
 def _dtype_name(args):
     for a in args:
         dtype = getattr(a, "dtype", None)
         if dtype is not None and hasattr(a, "shape"):
-            return getattr(dtype, "name", str(dtype))
+            try:
+                return _DTYPE_NAMES[dtype]
+            except KeyError:
+                name = _DTYPE_NAMES[dtype] = getattr(dtype, "name", str(dtype))
+                return name
+            except TypeError:  # an unhashable dtype object
+                return getattr(dtype, "name", str(dtype))
     return "float32"
 
 
