@@ -154,6 +154,13 @@ def test_bandwidth_interpolates_between_measured_points():
     assert model.bandwidth(curve, 10000) == pytest.approx(math.sqrt(100.0 * 10.0))
 
 
+def test_curve_points_measured_as_nothing_do_not_break_interpolation():
+    """A calibrated point can come out 0 (a difference of two timings, clipped): no log of it."""
+    from tinygrad_nm.napkin.roofline import log_interpolate
+    assert log_interpolate(50, [[10, 0.0], [100, 2.0]]) == pytest.approx(2.0 * math.log(5) / math.log(10))
+    assert log_interpolate(5, [[10, 0.0], [100, 2.0]]) == 0.0
+
+
 def test_estimate_maps_tensor_ops_to_kernels(default_rates):
     assert tnm.napkin.estimate("mean", (100, 10), axis=1, backend="numpy").kernels == ["sum", "div"]
     assert tnm.napkin.estimate("__rmul__", (10,), 2.0, backend="numpy").kernels == ["mul"]
@@ -362,6 +369,32 @@ def test_cython_prices_its_own_kernels_natively_and_the_rest_as_numpy(default_ra
         assert slow.seconds == pytest.approx(cy["native_call_s"] + host["fork_join_s"] + mm.flops / rate)
 
 
+
+def test_cython_prices_each_kernels_own_call_and_its_measured_products(default_rates):
+    """A compiled kernel's call is its own where calibration measured it (cross_entropy's Python side
+    does more than relu's); a float32 product up to 512^3 is read off the curve measured on the
+    backend's threads, on those threads only."""
+    from tinygrad_nm.napkin import rates as rates_mod
+    cy_be = backends.load("cython")
+    data = default_rates.to_json()
+    section = data["compiled_host"]
+    base = tnm.napkin.estimate("cross_entropy", (32, 10), (32,), backend="cython")
+    section["call_by_kernel"] = {"cross_entropy": section["native_call_s"] + 7e-6}
+    own = tnm.napkin.estimate("cross_entropy", (32, 10), (32,), backend="cython", rates=rates_mod.Rates(data, "test"))
+    assert own.seconds == pytest.approx(base.seconds + 7e-6)
+    with backends.own_threads(cy_be, 2):
+        section["matmul_curve"] = [[2 * n ** 3, 4e-3 * (n / 512) ** 3] for n in (4, 64, 512)]  # 4 ms at 512^3: slow
+        section["matmul_curve_threads"] = 2
+        on_curve = tnm.napkin.estimate("matmul", (128, 784), (784, 256), backend="cython",
+                                       rates=rates_mod.Rates(data, "test"))
+        flops = 2 * 128 * 784 * 256
+        assert on_curve.seconds >= 4e-3 * flops / (2 * 512 ** 3)  # the curve's rate, not the peak's
+        section["matmul_curve_threads"] = 1  # measured on another thread count: the peak model
+        off_curve = tnm.napkin.estimate("matmul", (128, 784), (784, 256), backend="cython",
+                                        rates=rates_mod.Rates(data, "test"))
+        assert off_curve.seconds < 4e-3 * flops / (2 * 512 ** 3)
+
+
 def test_every_pricing_family_here_calibrates():
     """Each family's calibrate() runs on the first backend declaring it (as `tinygrad-nm calibrate`
     does) and measures positive rates."""
@@ -380,6 +413,14 @@ def test_every_pricing_family_here_calibrates():
                 v >= 0 for v in rates["calls"].values())
             assert [f for f, _ in rates["blas_curve"]] == sorted(f for f, _ in rates["blas_curve"])
             assert all(t1 >= t0 for (_, t0), (_, t1) in zip(rates["blas_curve"], rates["blas_curve"][1:]))
+            assert all(t > 0 for _, t in rates["blas_curve"])
+        if family.FAMILY == "compiled_host":  # each compiled kernel of a tiny CNN's step: its own call
+            assert {"matmul", "linear_act", "cross_entropy", "cross_entropy_backward", "axpy", "conv2d",
+                    "conv2d_backward", "max_pool2d"} <= set(rates["call_by_kernel"])
+            assert set(rates["call_by_kernel"]) <= set(be.PRICING["native"])
+            assert all(v >= 0 for v in rates["call_by_kernel"].values())
+            assert rates["matmul_curve_threads"] == be.PRICING["threads"]()
+            assert rates["matmul_curve"][-1][0] == 2 * 512 ** 3
         done.add(family.FAMILY)
     assert {"interpreter", "array_calls"} <= done
 

@@ -121,7 +121,7 @@ def _small_blas_curve(rng, timer, rate, call):
                 t = min(t, timer(lambda: np.matmul(a, b)))
         except ImportError:
             pass
-        curve.append([2 * n ** 3, t])
+        curve.append([2 * n ** 3, max(t, call, 1e-9)])  # in a program, a disturbed difference can come out 0
     curve.append([2 * 1024 ** 3, 2 * 1024 ** 3 / rate + call])  # joins the large-size rate
     for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
         curve[i][1] = max(curve[i][1], curve[i - 1][1])

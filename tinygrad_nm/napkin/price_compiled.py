@@ -30,7 +30,7 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     if scalar_args or cost.kernel not in pricing["native"] or batched_elsewhere:
         return price_array_calls.price(cost, pricing["delegate"], rates, dtype, scalar_args, run)
     host, r = rates["host"], rates.section(FAMILY)
-    call = r["native_call_s"]
+    call = r.get("call_by_kernel", {}).get(cost.kernel, r["native_call_s"])
     min_elements, regions = pricing["parallel"].get(cost.kernel, (math.inf, 0))
     team = pricing["threads"]()
     parallel = team > 1 and cost.elements >= min_elements
@@ -54,8 +54,11 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     if (cost.kernel, dtype) in pricing["compiled_work"]:
         flops, transcendentals, divides = (w * cost.elements for w in pricing["compiled_work"][(cost.kernel, dtype)])
     compute = (flops - divides) / flops_rate + transcendentals * exp_s + divides * div_s
-    curve = r.get("matmul_curve") if matmul and threads == 1 and dtype == "float32" else None
-    if curve and cost.elements * 2 < curve[-1][0]:  # a small product: its measured time at this size
+    # a product up to 512^3: its measured time at this size, on the threads the curve was measured
+    # on (two threads scale a mid-size product less than twofold; a file without that: one thread)
+    curve = r.get("matmul_curve") if cost.kernel in ("matmul", "linear_act") and dtype == "float32" \
+        and (team == r["matmul_curve_threads"] if "matmul_curve_threads" in r else threads == 1) else None
+    if curve and cost.elements * 2 < curve[-1][0]:
         compute = max(compute, price_array_calls.curve_time(2 * cost.elements, curve) - call)
     memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
     fresh = _fresh_bytes(cost.out_bytes, cost.out_bytes if cost.out_bytes >= host["mmap_threshold"] else 0.0,
@@ -86,29 +89,69 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
 def calibrate(be, quick, log, best_time, empty_call, in_program):
     """A compiled host backend (Cython): an empty call of a kernel it delegates to NumPy (add) and of
     one it compiles itself (relu), the latter in a program (`in_program`: between other work, as a
-    training step calls it); its matmul on small square matrices (`matmul_curve`: packing and the
-    call, not the FMA rate, are most of a small product's time; timed in a loop: with its operands
-    evicted, as `in_program` leaves them, a product of a training step measured half that time)."""
+    training step calls it), and each compiled kernel's call (`call_by_kernel`); its matmul on
+    square matrices up to 512, on its threads (`matmul_curve`: packing and the call, not the FMA
+    rate, are most of a small product's time, and two threads scale a mid-size one well under
+    twofold; timed in a loop: with its operands evicted, as `in_program` leaves them, a product of
+    a training step measured half that time)."""
     from tinygrad_nm import dtypes
     r = {"call_s": empty_call(be)}
     x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
     r["native_call_s"] = in_program(lambda: be.relu(x))
+    r["call_by_kernel"] = _call_costs(be, in_program)
     r["run_s"] = price_array_calls.run_costs(be, best_time, 5 if quick else 9)
     rng, curve = np.random.default_rng(0), []
-    for n in price_array_calls.BLAS_CURVE_SIZES[:-1]:  # 4 .. 256
+    for n in price_array_calls.BLAS_CURVE_SIZES:  # 4 .. 512
         a, b = (be.from_numpy(rng.random((n, n)).astype(np.float32), dtypes.float32) for _ in range(2))
-        curve.append([2 * n ** 3, best_time(lambda: be.matmul(a, b), 50 if n <= 64 else 5, 9)])
+        curve.append([2 * n ** 3, best_time(lambda: be.matmul(a, b), 50 if n <= 64 else 5 if n <= 256 else 2, 9)])
     for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
         curve[i][1] = max(curve[i][1], curve[i - 1][1])
-    r["matmul_curve"] = curve
+    r["matmul_curve"], r["matmul_curve_threads"] = curve, be.PRICING["threads"]()
     r["matmul_flops_1thread"] = _one_thread_rate(be, rng, best_time, 5 if quick else 9)
     r["conv_flops_1thread"] = _conv_rates(be, rng, best_time, 5 if quick else 9, r)
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us; "
         "per strided run: " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items())
-        + "; small matmuls: " + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve)
+        + f"; matmuls on {r['matmul_curve_threads']} threads: " + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve)
         + (f"; 512^3 on one thread {r['matmul_flops_1thread'] / 1e9:.0f} GFLOP/s" if r["matmul_flops_1thread"] else "")
-        + "".join(f"; {k} {v / 1e9:.0f} GFLOP/s" for k, v in r["conv_flops_1thread"].items()))
+        + "".join(f"; {k} {v / 1e9:.0f} GFLOP/s" for k, v in r["conv_flops_1thread"].items())
+        + "; per call of each compiled kernel, in a program: "
+        + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in r["call_by_kernel"].items()))
     return r
+
+
+def _call_costs(be, in_program):
+    """{kernel: seconds} for each kernel the backend compiles that one training step of a tiny CNN
+    calls (conv with and without batch norm, relu, max pool, linear layers with tanh and sigmoid,
+    cross-entropy, SGD with momentum), each replayed alone with that step's own arguments, in a program: its call through
+    the backend's Python side (argument checks, the output's allocation, the labels' conversion) at
+    a size where its loops take next to nothing. One empty call (native_call_s) is not all of it:
+    cross_entropy's wrapper took 4x relu's (bench/README.md)."""
+    import tinygrad_nm as tnm
+    from tinygrad_nm import functional as F, nn, optim
+    from tinygrad_nm.napkin import trace
+    compiled = set(be.PRICING["native"])
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, generator=rng), nn.ReLU(),  # conv2d_act (fused)
+                          nn.Conv2d(2, 2, 3, padding=1, generator=rng), nn.BatchNorm2d(2), nn.ReLU(),  # conv2d
+                          nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8, 8, generator=rng), nn.Tanh(), nn.Linear(8, 8, generator=rng), nn.Sigmoid(),
+                          nn.Linear(8, 3, generator=rng)).to(be.NAME)
+    x = tnm.Tensor(rng.standard_normal((2, 1, 4, 4)).astype(np.float32), backend=be.NAME)
+    y = tnm.Tensor(np.array([0, 2]), backend=be.NAME)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    step()  # the momentum buffers exist from here on
+    with trace.recording() as calls:
+        step()
+    first = {}
+    for name, args, _out in calls:
+        if name in compiled:
+            first.setdefault(name, args)
+    return {name: in_program(lambda fn=getattr(be, name), args=args: fn(*args)) for name, args in first.items()}
 
 
 def _one_thread_rate(be, rng, best_time, repeat):

@@ -34,6 +34,8 @@ def log_interpolate(x, points):
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
         if x <= x1:
             f = (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0))
+            if y0 <= 0 or y1 <= 0:  # a point measured as nothing (a difference of two timings): no log
+                return y0 + f * (y1 - y0)
             return math.exp(math.log(y0) + f * (math.log(y1) - math.log(y0)))
     return None
 
