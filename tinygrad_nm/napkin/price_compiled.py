@@ -86,19 +86,20 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
 
 
 
-def calibrate(be, quick, log, best_time, empty_call, in_program):
+def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_calls):
     """A compiled host backend (Cython): an empty call of a kernel it delegates to NumPy (add) and of
     one it compiles itself (relu), the latter in a program (`in_program`: between other work, as a
-    training step calls it), and each compiled kernel's call (`call_by_kernel`); its matmul on
-    square matrices up to 512, on its threads (`matmul_curve`: packing and the call, not the FMA
-    rate, are most of a small product's time, and two threads scale a mid-size one well under
-    twofold; timed in a loop: with its operands evicted, as `in_program` leaves them, a product of
-    a training step measured half that time)."""
+    training step calls it); each compiled kernel's call among `step_calls` (`call_by_kernel`,
+    `in_loop`: between other Python work, its data left in cache, where it lies being
+    locality.py's part); its matmul on square matrices up to 512, on its threads (`matmul_curve`:
+    packing and the call, not the FMA rate, are most of a small product's time, and two threads
+    scale a mid-size one well under twofold; timed in a loop: with its operands evicted, as
+    `in_program` leaves them, a product of a training step measured half that time)."""
     from tinygrad_nm import dtypes
     r = {"call_s": empty_call(be)}
     x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
     r["native_call_s"] = in_program(lambda: be.relu(x))
-    r["call_by_kernel"] = _call_costs(be, in_program)
+    r["call_by_kernel"] = _call_costs(be, in_loop, step_calls)
     r["run_s"] = price_array_calls.run_costs(be, best_time, 5 if quick else 9)
     rng, curve = np.random.default_rng(0), []
     for n in price_array_calls.BLAS_CURVE_SIZES:  # 4 .. 512
@@ -114,44 +115,25 @@ def calibrate(be, quick, log, best_time, empty_call, in_program):
         + f"; matmuls on {r['matmul_curve_threads']} threads: " + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve)
         + (f"; 512^3 on one thread {r['matmul_flops_1thread'] / 1e9:.0f} GFLOP/s" if r["matmul_flops_1thread"] else "")
         + "".join(f"; {k} {v / 1e9:.0f} GFLOP/s" for k, v in r["conv_flops_1thread"].items())
-        + "; per call of each compiled kernel, in a program: "
+        + "; per call of each compiled kernel, between Python work: "
         + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in r["call_by_kernel"].items()))
     return r
 
 
-def _call_costs(be, in_program):
-    """{kernel: seconds} for each kernel the backend compiles that one training step of a tiny CNN
-    calls (conv with and without batch norm, relu, max pool, linear layers with tanh and sigmoid,
-    cross-entropy, SGD with momentum), each replayed alone with that step's own arguments, in a program: its call through
-    the backend's Python side (argument checks, the output's allocation, the labels' conversion) at
-    a size where its loops take next to nothing. One empty call (native_call_s) is not all of it:
-    cross_entropy's wrapper took 4x relu's (bench/README.md)."""
-    import tinygrad_nm as tnm
-    from tinygrad_nm import functional as F, nn, optim
-    from tinygrad_nm.napkin import trace
-    compiled = set(be.PRICING["native"])
-    rng = np.random.default_rng(0)
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, generator=rng), nn.ReLU(),  # conv2d_act (fused)
-                          nn.Conv2d(2, 2, 3, padding=1, generator=rng), nn.BatchNorm2d(2), nn.ReLU(),  # conv2d
-                          nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear(8, 8, generator=rng), nn.Tanh(), nn.Linear(8, 8, generator=rng), nn.Sigmoid(),
-                          nn.Linear(8, 3, generator=rng)).to(be.NAME)
-    x = tnm.Tensor(rng.standard_normal((2, 1, 4, 4)).astype(np.float32), backend=be.NAME)
-    y = tnm.Tensor(np.array([0, 2]), backend=be.NAME)
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-    step()  # the momentum buffers exist from here on
-    with trace.recording() as calls:
-        step()
-    first = {}
-    for name, args, _out in calls:
+def _call_costs(be, in_loop, step_calls):
+    """{kernel: seconds} for each kernel the backend compiles among `step_calls` (the (kernel, args)
+    of one training step of a tiny CNN: primitives.tiny_step_calls), each replayed with its own
+    arguments between other Python work (`in_loop`: a few Tensor ops): its call through the
+    backend's Python side (argument checks, the output's allocation, the labels' conversion) at a
+    size where its loops take next to nothing. One empty call (native_call_s) is not all of it:
+    cross_entropy's wrapper took 4x relu's. (Timed with a 2 MiB pass between as well, as
+    native_call_s is, the SGD step's back-to-back axpy calls were priced at twice what they took:
+    bench/README.md.)"""
+    compiled, first = set(be.PRICING["native"]), {}
+    for name, args in step_calls:
         if name in compiled:
             first.setdefault(name, args)
-    return {name: in_program(lambda fn=getattr(be, name), args=args: fn(*args)) for name, args in first.items()}
+    return {name: in_loop(lambda fn=getattr(be, name), args=args: fn(*args)) for name, args in first.items()}
 
 
 def _one_thread_rate(be, rng, best_time, repeat):

@@ -328,7 +328,38 @@ def calibration_extras(family, be, quick):
     """What a family's calibrate() takes beyond (be, quick, log, best_time, empty_call)."""
     if family is price_array_calls:
         return _blas_threads, _in_program(be, 15 if quick else 31), _in_program(be, 15 if quick else 31, evict=False)
-    return (_in_program(be, 15 if quick else 31),) if family is price_compiled else ()
+    if family is price_compiled:
+        return _in_program(be, 15 if quick else 31), _in_program(be, 15 if quick else 31, evict=False), \
+            tiny_step_calls(be)
+    return ()
+
+
+def tiny_step_calls(be):
+    """[(kernel, args)] of one training step of a tiny CNN on backend `be`, after a first step (the
+    momentum buffers exist): conv with and without batch norm, relu, max pool, linear layers with
+    tanh and sigmoid, cross-entropy, SGD with momentum: every kind of kernel call a small model's
+    step makes, at sizes where the calls, not the loops, take the time."""
+    import tinygrad_nm as tnm
+    from tinygrad_nm import functional as F, nn, optim
+    from tinygrad_nm.napkin import trace
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, generator=rng), nn.ReLU(),  # conv2d_act (fused)
+                          nn.Conv2d(2, 2, 3, padding=1, generator=rng), nn.BatchNorm2d(2), nn.ReLU(),  # conv2d
+                          nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8, 8, generator=rng), nn.Tanh(), nn.Linear(8, 8, generator=rng), nn.Sigmoid(),
+                          nn.Linear(8, 3, generator=rng)).to(be.NAME)
+    x = tnm.Tensor(rng.standard_normal((2, 1, 4, 4)).astype(np.float32), backend=be.NAME)
+    y = tnm.Tensor(np.array([0, 2]), backend=be.NAME)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    step()
+    with trace.recording() as calls:
+        step()
+    return [(name, args) for name, args, _out in calls]
 
 
 def _blas_info():
