@@ -241,6 +241,11 @@ def axpy(cnp.ndarray a not None, double alpha, cnp.ndarray x not None, double be
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
     if cnp.PyArray_SIZE(x) != n:
         raise ValueError(f"axpy: a has {n} elements, x {cnp.PyArray_SIZE(x)}")
+    cdef char* pa = <char*>data_of(a)
+    cdef char* px = <char*>data_of(x)
+    cdef Py_ssize_t nbytes = n * cnp.PyArray_ITEMSIZE(a)
+    if pa != px and pa < px + nbytes and px < pa + nbytes:  # `x[1:] += x[:-1]`: x read after a is written
+        raise ValueError("axpy: a and x overlap, shifted; the loop would read elements it already wrote")
     with nogil:
         if kind == F32:
             _axpy(<float*>data_of(a), <float>alpha, <const float*>data_of(x), <float>beta, n)

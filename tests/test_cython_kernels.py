@@ -479,6 +479,20 @@ def test_linear_act_bottom_edge_rows(m, n, dtype, isa, rng):
     check_matmul(x, w.T)
 
 
+def test_axpy_refuses_a_shifted_overlap_natively_and_the_backend_computes_it():
+    """x[1:] and x[:-1] of one array: an elementwise pass would read elements it already wrote. The
+    native call refuses (before writing), the backend's NumPy path computes it as if x were copied."""
+    base = np.arange(8, dtype=np.float32)
+    with pytest.raises(ValueError, match="overlap"):
+        cy._native.axpy(base[1:], -1.0, base[:-1])
+    assert base.tolist() == list(range(8))
+    out = cy.axpy(base[1:], -1.0, base[:-1])
+    assert out.tolist() == [1.0] * 7 and base.tolist() == [0.0] + [1.0] * 7
+    same = np.arange(4, dtype=np.float32)
+    cy._native.axpy(same, -1.0, same)  # the same elements: allowed
+    assert not same.any()
+
+
 @pytest.mark.parametrize("case", ["contiguous", "float64 a, float32 x", "transposed a", "transposed x"])
 def test_axpy_in_place_on_every_layout(case):
     """The backend's axpy writes a = beta * a + alpha * x in a's own storage, natively or (mixed

@@ -72,7 +72,8 @@ def test_inplace_inside_a_graph_is_refused_clearly(backend):
 def test_writes_count_as_versions(backend):
     # a backward that saved a tensor refuses to run after the tensor was written in place (PyTorch's rule)
     for write in (lambda a: a.mul_(2), lambda a: a.fill_(1), lambda a: a.copy_(tnm.ones(3)), lambda a: a.clamp_(0),
-                  lambda a: a.zero_(), lambda a: a.add_(1)):
+                  lambda a: a.zero_(), lambda a: a.add_(1), lambda a: a.__isub__(tnm.ones(3)),
+                  lambda a: a.__iadd__(tnm.ones(3))):
         w = tnm.tensor([1.0, 2.0, 3.0], requires_grad=True)
         a = tnm.tensor([0.5, -1.0, 2.0])
         loss = (w * a).sum()
@@ -80,6 +81,37 @@ def test_writes_count_as_versions(backend):
         with pytest.raises(RuntimeError, match="modified|in place|version"):
             loss.backward()
         assert w.grad is None
+
+
+def test_subtract_and_add_a_tensor_in_place_as_pytorch(backend):
+    """`p -= q` and `p += q` with a tensor of p's shape and dtype (SGD written by hand: one pass in
+    p's storage) give the out-of-place values bit for bit, and PyTorch's; a shifted view of p
+    itself is read as p was (as after a clone: PyTorch refuses that partial overlap, we compute it
+    out of place)."""
+    rng = np.random.default_rng(3)
+    data, q = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((4, 5)).astype(np.float32)
+    ours, theirs = tnm.tensor(data), torch.tensor(data)
+    step = tnm.tensor(q) * 0.1
+    expected = (ours - step).numpy()
+    view = ours[1]
+    same = ours
+    ours -= step
+    theirs -= torch.tensor(q) * 0.1
+    assert ours is same and ours.numpy().tobytes() == expected.tobytes()
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)  # (python computes in double)
+    if backend in ("numpy", "cython"):  # basic indexing shares the storage there: the view sees the write
+        assert view.numpy().tobytes() == expected[1].tobytes()
+    expected = (ours + tnm.tensor(q)).numpy()
+    ours += tnm.tensor(q)
+    assert ours.numpy().tobytes() == expected.tobytes()
+    ours -= ours  # the same elements: each read before it is written
+    assert not ours.numpy().any()
+    x = tnm.tensor(np.arange(6.0, dtype=np.float32))
+    x[1:] -= x[:-1]
+    assert x.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    w = tnm.tensor(np.arange(6.0, dtype=np.float32))
+    w -= tnm.tensor([1, 1, 1, 1, 1, 1])  # an int64 operand: the general path, float32 kept
+    assert w.dtype == tnm.float32 and w.tolist() == [-1.0, 0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 def test_detach_requires_grad_and_clone(backend):

@@ -332,25 +332,6 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
                 return NotImplemented
         return Tensor._make(getattr(backends.kernels_of(a._be), name)(a._buf, b), dt.bool_, a._be)
 
-    def _inplace(self, fn_cls, other):
-        if grad_mode.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
-            if self._ctx is None and self.requires_grad:
-                raise RuntimeError("a leaf tensor that requires grad is being used in an in-place operation; "
-                                   "update it inside `with tnm.no_grad():` or through `t.data`")
-            return self._binary(fn_cls, other)  # inside a graph: record out of place, the name is rebound
-        result = self._binary(fn_cls, other)
-        if result is NotImplemented:
-            raise TypeError(f"in-place {fn_cls.__name__.lower()}: unsupported operand of type "
-                            f"{type(other).__name__} for a tensor of shape {self.shape}")
-        if result.shape != self.shape:
-            raise RuntimeError(f"in-place op: the result's shape {result.shape} does not match the "
-                               f"tensor's shape {self.shape}")
-        if result.dtype is not self.dtype and result.dtype.is_float and not self.dtype.is_float:
-            raise RuntimeError(f"in-place op: result type {result.dtype} can't be stored in a {self.dtype} tensor")
-        self._buf = backends.kernels_of(self._be).assign(self._buf, result._buf)
-        self._written()
-        return self
-
     def _promote_pair(self, b):
         """PyTorch's promotion: the higher dtype; a 0-d tensor beside a dimensioned one counts only when
         its category is higher (int64 [1, 2] + float64 0-d: float64; float16 [1.] + float64 0-d: float16)."""

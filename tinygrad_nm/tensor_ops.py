@@ -77,6 +77,35 @@ class TensorOps:
     def __pos__(self): return self
     def __abs__(self): return self.abs()
 
+    def _inplace(self, fn_cls, other):
+        if grad_mode.enabled and (self.requires_grad or (isinstance(other, TensorOps) and other.requires_grad)):
+            if self._ctx is None and self.requires_grad:
+                raise RuntimeError("a leaf tensor that requires grad is being used in an in-place operation; "
+                                   "update it inside `with tnm.no_grad():` or through `t.data`")
+            return self._binary(fn_cls, other)  # inside a graph: record out of place, the name is rebound
+        if ((fn_cls is ops.Sub or fn_cls is ops.Add) and isinstance(other, TensorOps) and other._be is self._be
+                and other.dtype is self.dtype and self.dtype.is_float and other._shape == self._shape
+                and (other._version is not self._version or self._version is None)):
+            # `p -= lr * p.grad`: one pass in p's storage, as PyTorch's sub_ (the same roundings), no
+            # result buffer, no copy back (bench/README.md, "Training": `p -= q` in one pass)
+            k = backends.kernels_of(self._be)
+            buf = k.axpy(self._buf, -1.0 if fn_cls is ops.Sub else 1.0, other._buf)
+            self._buf = buf if buf is self._buf else k.assign(self._buf, buf)  # an immutable buffer: as below
+            self._written()
+            return self
+        result = self._binary(fn_cls, other)
+        if result is NotImplemented:
+            raise TypeError(f"in-place {fn_cls.__name__.lower()}: unsupported operand of type "
+                            f"{type(other).__name__} for a tensor of shape {self.shape}")
+        if result.shape != self.shape:
+            raise RuntimeError(f"in-place op: the result's shape {result.shape} does not match the "
+                               f"tensor's shape {self.shape}")
+        if result.dtype is not self.dtype and result.dtype.is_float and not self.dtype.is_float:
+            raise RuntimeError(f"in-place op: result type {result.dtype} can't be stored in a {self.dtype} tensor")
+        self._buf = backends.kernels_of(self._be).assign(self._buf, result._buf)
+        self._written()
+        return self
+
     def __iadd__(self, other):
         if self._ctx is not None and (grad_mode.everywhere or grad_mode.here()):  # `out += x` inside a graph, as in the walkthrough
             return self._binary(ops.Add, other)  # recorded out of place; Python rebinds the name

@@ -176,7 +176,7 @@ _ROWS = [
        "matmul, add, act)",
        c.linear_act(_activation_work)),
     _k("axpy", "fused", "axpy(a, alpha, x, beta=1.0)",
-       "a[i] = beta * a[i] + alpha * x[i] in a's storage (an optimizer's step, and SGD's momentum: alpha, beta "
+       "a[i] = beta * a[i] + alpha * x[i] in a's storage (an optimizer's step, SGD's momentum, `p -= q`: alpha, beta "
        "Python floats); returns the buffer now holding the result: a, or a new one if a is immutable", c.axpy),
     # --- pool: max pooling that keeps each window's argmax for its backward (ops_pool.py) ---------
     _k("max_pool2d", "pool", "max_pool2d(a, kernel, stride, dilation, padding)",
