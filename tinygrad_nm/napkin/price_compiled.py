@@ -112,7 +112,8 @@ def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_c
     r["conv_flops_1thread"] = _conv_rates(be, rng, best_time, 5 if quick else 9, r)
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us; "
         "per strided run: " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items())
-        + f"; matmuls on {r['matmul_curve_threads']} threads: " + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve)
+        + f"; matmuls on {r['matmul_curve_threads']} threads: "
+        + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in curve)
         + (f"; 512^3 on one thread {r['matmul_flops_1thread'] / 1e9:.0f} GFLOP/s" if r["matmul_flops_1thread"] else "")
         + "".join(f"; {k} {v / 1e9:.0f} GFLOP/s" for k, v in r["conv_flops_1thread"].items())
         + "; per call of each compiled kernel, between Python work: "

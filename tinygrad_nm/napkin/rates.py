@@ -73,10 +73,10 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
     fma_flops       an FMA loop on every SM, float32
   compiled_host  a backend that compiles kernels itself (Cython): call_s (an empty call of a
               kernel it delegates), native_call_s (of one it compiles), call_by_kernel (each
-              compiled kernel's call at a tiny size, in a program), matmul_curve (its square
-              float32 products, 4 to 512, on matmul_curve_threads threads), matmul_flops_1thread (its matmul at 512^3 on one thread:
-              how close it comes to the FMA peak); its kernels run at the host's rates on the
-              threads its PRICING reports
+              compiled kernel's call at a tiny size, between Python work), matmul_curve (its
+              square float32 products, 4 to 512, on matmul_curve_threads threads),
+              matmul_flops_1thread (its matmul at 512^3 on one thread: how close it comes to the
+              FMA peak); its kernels run at the host's rates on the threads its PRICING reports
 """
 import copy
 import json
