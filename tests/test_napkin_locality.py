@@ -27,11 +27,24 @@ def test_reuse_distance_is_the_distinct_bytes_touched_since():
              _step("add", {"c": 100, "b": 100}, ("d", 100)),
              _step("mul", {"a": 100}, ("e", 100))]           # a: b, b2, c, d touched since (b twice, once counted)
     placed = locality.walk(steps)
-    assert placed[1].operands == ((100, 0),)
-    assert placed[4].operands == ((100, 100 + 50 + 100 + 100),)
+    step = 400 + 50 + 100 * 5  # every distinct byte of the loop's step
+    # each new result's memory was last touched a step ago: one more operand, at the step's traffic
+    assert all(p.operands[-1] == (100, step) for p in placed)
+    assert placed[1].operands[:-1] == ((100, 0),)
+    assert placed[4].operands[:-1] == ((100, 100 + 50 + 100 + 100),)
     # the trace is one step of a loop: w was last touched in the previous step, everything after it since
-    assert placed[0].operands == ((400, 100 * 5 + 50),)
+    assert placed[0].operands[:-1] == ((400, 100 * 5 + 50),)
     assert all(p.run == 0 for p in placed)
+
+
+def test_a_new_result_is_written_from_a_step_ago_but_not_an_in_place_one_or_a_view():
+    steps = [_step("neg", {"x": 100}, ("a", 100), family="unary"),
+             _step("axpy", {"a": 100, "x": 100}, ("a", 100), family="fused"),  # in place: a's own lines
+             _step("reshape", {"a": 100}, ("v", 100), family="movement", moves=False)]
+    placed = locality.walk(steps)
+    assert placed[0].operands == ((100, 100), (100, 200))
+    assert placed[1].operands == ((100, 0), (100, 100))
+    assert placed[2].operands == ((100, 0),)
 
 
 def test_a_view_is_the_buffer_it_views():
@@ -40,7 +53,7 @@ def test_a_view_is_the_buffer_it_views():
              _step("neg", {"y": 1000}, ("b", 1000), family="unary"),
              _step("add", {"v": 100, "b": 1000}, ("c", 100))]
     placed = locality.walk(steps)
-    assert placed[3].operands == ((100, 1000 + 1000), (1000, 0))  # v is a: y and b touched since
+    assert placed[3].operands[:-1] == ((100, 1000 + 1000), (1000, 0))  # v is a: y and b touched since
 
 
 def test_cold_reads_cost_beyond_the_kernels_own_working_set():
