@@ -46,6 +46,7 @@ class _LRU:
 
     def __init__(self):
         self.order = {}  # key -> bytes, insertion order = touch order (dicts keep it)
+        self.total = 0   # every buffer's bytes: read for each call's new result, so kept, not summed
 
     def distance(self, key):
         """Distinct bytes touched since `key` was (None: never seen)."""
@@ -59,12 +60,8 @@ class _LRU:
         return total
 
     def touch(self, key, nbytes):
-        self.order.pop(key, None)
+        self.total += nbytes - self.order.pop(key, 0)
         self.order[key] = nbytes
-
-    @property
-    def total(self):
-        return sum(self.order.values())
 
 
 @dataclass(frozen=True)
@@ -139,11 +136,11 @@ def place(calls, backend):
 
 def _nbytes(a):
     """A buffer argument's size in bytes (None for a Python number or parameter)."""
+    if type(a) is np.ndarray:  # the common case first: the tracer asks for every kernel's buffers
+        return a.nbytes
     shape, dtype = getattr(a, "shape", None), getattr(a, "dtype", None)
     if shape is None or dtype is None:
         return None
-    if type(a) is np.ndarray:
-        return a.nbytes
     n = 1
     for d in shape:
         n *= d
