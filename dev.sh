@@ -47,24 +47,34 @@ case "${1:-}" in
         took
         shift
         backends=$("$PY" -c 'import tinygrad_nm as t; print(",".join(t.available_backends()))')
-        echo "== 1/5 the test suite on every backend here: $backends (and the walkthrough notebook, executed)"
-        "$PY" -m pytest tests "$@"
+        # The two suites run side by side (each is one Python process, mostly on one core); the
+        # simulator's output is shown when both are done. -k: the backend-agnostic tests that take
+        # no `backend` run in the first; slow ones (long training runs) would take minutes of
+        # simulated threads.
+        echo "== 1/4 the test suite on every backend here: $backends (and the walkthrough notebook, executed);"
+        echo "        alongside it, the same suite on numba_cuda in Numba's CUDA simulator (no GPU needed)"
+        sim_dir=$(mktemp -d) sim=""
+        trap 'kill "$sim" 2>/dev/null; rm -rf "$sim_dir"' EXIT
+        NUMBA_ENABLE_CUDASIM=1 TINYGRAD_NM_TEST_BACKENDS=numba_cuda "$PY" -m pytest tests -k numba_cuda \
+            -m "not slow" --basetemp="$sim_dir/tmp" "$@" > "$sim_dir/log" 2>&1 &
+        sim=$!
+        main_rc=0 sim_rc=0
+        "$PY" -m pytest tests "$@" || main_rc=$?
+        wait "$sim" || sim_rc=$?
+        echo "== the numba_cuda suite in the CUDA simulator:"
+        cat "$sim_dir/log"
+        [ "$main_rc" = 0 ] && [ "$sim_rc" = 0 ] || { echo "FAILED: the suite (exit $main_rc), the simulator's (exit $sim_rc)"; exit 1; }
         took
-        # -k: the backend-agnostic tests that take no `backend` already ran in 1/5;
-        # slow ones (long training runs) would take minutes of simulated threads
-        echo "== 2/5 the same suite on numba_cuda, in Numba's CUDA simulator (no GPU needed)"
-        NUMBA_ENABLE_CUDASIM=1 TINYGRAD_NM_TEST_BACKENDS=numba_cuda "$PY" -m pytest tests -k numba_cuda -m "not slow" "$@"
-        took
-        echo "== 3/5 the benchmark suite, quick, each benchmark run once untimed (keeps it working)"
+        echo "== 2/4 the benchmark suite, quick, each benchmark run once untimed (keeps it working)"
         "$PY" -m pytest bench --quick --benchmark-disable -q
         took
-        echo "== 4/5 the documentation, strict: a warning (a broken docstring reference) fails the build"
+        echo "== 3/4 the documentation, strict: a warning (a broken docstring reference) fails the build"
         site=$(mktemp -d)
         "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$site"
         rm -rf "$site"
         echo "PASS docs: mkdocs build --strict"
         took
-        echo "== 5/5 install paths: wheel, sdist, pip install ., editable, no C compiler; each in a fresh venv"
+        echo "== 4/4 install paths: wheel, sdist, pip install ., editable, no C compiler; each in a fresh venv"
         bash .ci/install_paths.sh
         took
         echo "== all passed in $SECONDS s"

@@ -8,7 +8,8 @@ extensions. What the build does:
   instruction set contains its instructions; backends/cython.py imports the best one the CPU
   supports at run time, so the build is portable (no -march=native) and a wheel runs anywhere.
 - The C compiler builds each with -O3 -fno-trapping-math plus its instruction set's flags; a
-  variant whose flags the compiler refuses is left out, and the build says so.
+  variant whose flags the compiler refuses is left out, and the build says so. The variants are
+  translated and compiled side by side, one per core.
 - -fopenmp goes into the compile and the link arguments when the compiler
   supports OpenMP; otherwise the kernels are built serial, and the build says so.
 - Without Cython, without a working C compiler (checked first, and named in the build
@@ -51,6 +52,11 @@ def _silenced():
 
 class BuildNative(build_ext):
     """build_ext that picks the compiler flags by trying them on a tiny program first."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # the variants compile independently: one at a time per core (-j)
+            self.parallel = os.cpu_count() or 1
 
     def _compiles(self, code, compile_args, link_args=()):
         with tempfile.TemporaryDirectory() as tmp:
@@ -178,7 +184,8 @@ def extensions():
     exts = [Extension(f"tinygrad_nm._native_{isa}", [f"kernels/_native_{isa}.pyx"],
                       include_dirs=["kernels", numpy.get_include()], depends=depends, optional=not REQUIRE_NATIVE,
                       define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]) for isa in isa_variants()]
-    return cythonize(exts, include_path=["kernels"], quiet=True, compiler_directives={"language_level": 3})
+    return cythonize(exts, include_path=["kernels"], quiet=True, compiler_directives={"language_level": 3},
+                     nthreads=min(len(exts), os.cpu_count() or 1))
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildNative})

@@ -12,11 +12,12 @@
 #   no compiler  the sdist with CC=no-such-gcc, then CC=/bin/false: pure Python, the build says a
 #                compiler was not found, cython reports itself unavailable and why
 #
-# To stay quick: the paths run in three lanes at once, each compiling the native kernels once or
-# twice; `python -m build` runs isolated (so pyproject's build requirements are checked), the
-# other builds use .venv's setuptools and Cython (--no-build-isolation); the package installs
-# with --no-deps and its dependencies (NumPy, tqdm, matplotlib, ...) come from the project's .venv
-# through a .pth file, so no venv downloads or installs them again.
+# To stay quick: the paths run in three lanes at once and share one compiler cache (below), so
+# the kernels compile about once per build environment, not once per path; `python -m build`
+# runs isolated (so pyproject's build requirements are checked), the other builds use .venv's
+# setuptools and Cython (--no-build-isolation); the package installs with --no-deps and its
+# dependencies (NumPy, tqdm, matplotlib, ...) come from the project's .venv through a .pth file,
+# so no venv downloads or installs them again.
 # Prints PASS or FAIL per path; exits 1 if any failed.
 #
 #   bash .ci/install_paths.sh            (dev.sh test runs it; needs .venv set up by dev.sh)
@@ -50,6 +51,14 @@ smoke() {  # smoke VENV ARGS...: the smoke test, run from outside the tree
 
 # the native modules a build must carry: one per instruction set of this architecture (setup.py)
 ISAS=$("$PY" -c 'import platform; print("baseline,avx2,avx512" if platform.machine().lower() in ("x86_64", "amd64") else "baseline")')
+
+# Every path that compiles goes through one compiler cache (.ci/cc_cache.py): an object is compiled
+# once for all the builds that give the compiler the same flags and the same preprocessed source,
+# and a build that wants an object another is compiling waits for it. The no-compiler paths set
+# CC themselves.
+export TNM_REAL_CC=${CC:-$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("CC") or "cc")')}
+export TNM_CC_CACHE=$WORK/cc-cache
+export CC="$PY $REPO/.ci/cc_cache.py"
 
 check() {  # check NAME VENV SMOKE_ARGS... after an install that succeeded
     local out
@@ -120,7 +129,9 @@ path_no_compiler() {  # path_no_compiler CC
     fi
 }
 
-# three lanes at once; four compiles of the native kernels in all (wheel, sdist, here, editable)
+# three lanes at once; four builds of the native kernels (wheel, sdist, here, editable), compiled
+# about once for the three that build with .venv's Cython and NumPy, once for the isolated wheel
+# build unless its Cython and NumPy are the same versions
 ( path_wheel; path_no_compiler no-such-gcc; exit $failed ) > "$WORK/lane1.out" 2>&1 &
 lane1=$!
 ( path_sdist; path_no_compiler /bin/false; exit $failed ) > "$WORK/lane2.out" 2>&1 &
