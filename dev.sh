@@ -54,7 +54,7 @@ case "${1:-}" in
         echo "== 1/4 the test suite on every backend here: $backends (and the walkthrough notebook, executed);"
         echo "        alongside it, the same suite on numba_cuda in Numba's CUDA simulator (no GPU needed)"
         sim_dir=$(mktemp -d) sim=""
-        trap 'kill "$sim" 2>/dev/null; rm -rf "$sim_dir"' EXIT
+        trap 'kill "$sim" 2>/dev/null || true; rm -rf "$sim_dir"' EXIT
         NUMBA_ENABLE_CUDASIM=1 TINYGRAD_NM_TEST_BACKENDS=numba_cuda "$PY" -m pytest tests -k numba_cuda \
             -m "not slow" --basetemp="$sim_dir/tmp" "$@" > "$sim_dir/log" 2>&1 &
         sim=$!
