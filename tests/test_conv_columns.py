@@ -120,11 +120,11 @@ def test_layers_against_torch_with_the_kept_columns(backend, rng):
 @pytest.mark.parametrize("chunk", [1, 1500, 10 ** 9])  # 1 sample per chunk (672 entries each), 2, all
 @pytest.mark.parametrize("groups", [1, 2])
 def test_numpy_input_gradient_in_chunks_of_samples_against_torch(monkeypatch, rng, chunk, groups):
-    """The numpy backend makes dx a few samples at a time (numpy._conv_input_grad); every chunk size
+    """The numpy backend makes dx a few samples at a time (numpy_conv.conv_input_grad); every chunk size
     gives PyTorch's dx, with groups, stride, dilation and uneven padding."""
     torch = pytest.importorskip("torch")
-    from tinygrad_nm.backends import numpy as nb
-    monkeypatch.setattr(nb, "_DX_CHUNK", chunk)
+    from tinygrad_nm.backends import numpy as nb, numpy_conv
+    monkeypatch.setattr(numpy_conv, "DX_CHUNK", chunk)
     x, w = rng.standard_normal((5, 4, 9, 8)), rng.standard_normal((6, 4 // groups, 3, 2))
     stride, dilation, padding = (2, 1), (1, 2), ((1, 2), (0, 1))
     px = torch.tensor(np.pad(x, ((0, 0), (0, 0), *padding)), requires_grad=True)
@@ -139,18 +139,19 @@ def test_numpy_reuses_the_columns_a_backward_is_done_with(monkeypatch, rng):
     """The numpy backend's next im2col of the same size and dtype writes into the column matrix
     conv2d_backward was done with (its pages mapped already) and gives the same numbers as a fresh
     one; one of another dtype or size is not used; a few sizes (a model's layers) are kept at once."""
+    from tinygrad_nm.backends import numpy_conv
     be = tnm.backends.load("numpy")
-    monkeypatch.setattr(be, "_spare", {})
+    monkeypatch.setattr(numpy_conv, "_spare", {})
     x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2))
     kernel, geometry = (3, 2), GEOMETRY[:3]
     be.conv2d_backward(x, w, rng.standard_normal((2, 4, 5, 5)), *GEOMETRY, True, True)
-    (spare,) = be._spare.values()
+    (spare,) = numpy_conv._spare.values()
     x2 = rng.standard_normal((2, 3, 6, 5))
     assert not np.shares_memory(be.im2col(x2.astype(np.float32), kernel, *geometry), spare)  # another dtype
     cols = be.im2col(x2, kernel, *geometry)
-    assert np.shares_memory(cols, spare) and not be._spare
-    monkeypatch.setattr(be, "_spare", {})
+    assert np.shares_memory(cols, spare) and not numpy_conv._spare
+    monkeypatch.setattr(numpy_conv, "_spare", {})
     np.testing.assert_array_equal(cols, be.im2col(x2, kernel, *geometry))
     for n in range(1, 7):  # six sizes recycled: the last four kept
-        be._recycle(np.zeros((n, 5)))
-    assert sorted(k[0] for k in be._spare) == [15, 20, 25, 30]
+        numpy_conv.recycle(np.zeros((n, 5)))
+    assert sorted(k[0] for k in numpy_conv._spare) == [15, 20, 25, 30]

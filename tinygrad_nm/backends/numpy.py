@@ -1,17 +1,18 @@
 """The NumPy backend: the default, and the reference the other backends are tested against.
 
-Buffers are NumPy arrays, or NumPy scalars for results that have no axes left (`w[i]`, `x * y`
-on 0-d data): NumPy computes on its scalars about five times faster than on 0-d arrays, and the
-walkthrough's scalar loops live on them. Every kernel is one or two NumPy calls (kernels.py).
+Buffers are NumPy arrays, or NumPy scalars for results that have no axes left (`x * y` on 0-d
+data): NumPy computes on its scalars about five times faster than on 0-d arrays, and the
+walkthrough's scalar loops live on them. An element read, `w[i]`, is a 0-d view of w (it must see
+and make writes to w, as in PyTorch); the arithmetic kernels take it as a scalar. Every kernel is
+one or two NumPy calls (kernels.py); the convolution's pieces are in numpy_conv.py.
 """
-import math
 import operator
 
 import numpy as np
 
 from tinygrad_nm.backends.numpy_pool import PASSES as _POOL_PASSES, max_pool2d, max_pool2d_backward  # noqa: F401
 from tinygrad_nm.backends import conv_compose
-from tinygrad_nm.backends.windows import output_size
+from tinygrad_nm.backends.numpy_conv import col2im, conv_input_grad, im2col, recycle  # noqa: F401
 
 NAME = "numpy"
 
@@ -184,7 +185,19 @@ neg, abs = operator.neg, operator.abs
 exp, log, sqrt, sign, tanh, atanh, sin, cos = np.exp, np.log, np.sqrt, np.sign, np.tanh, np.arctanh, np.sin, np.cos
 log2, log1p, expm1, floor, ceil, trunc = np.log2, np.log1p, np.expm1, np.floor, np.ceil, np.trunc
 round = np.rint  # halves to even, as PyTorch (np.round too, with a slower Python-level wrapper)
-add, sub, mul, div, pow = operator.add, operator.sub, operator.mul, operator.truediv, operator.pow
+pow = operator.pow
+
+
+def _elements_as_scalars(op):
+    """op, with a 0-d view (the element `w[i]` reads) taken as its NumPy scalar: an operator on a 0-d
+    array goes through the ufunc machinery (~1.5 us), on a scalar it does not (~0.1 us)."""
+    def kernel(a, b):
+        return op(a[()] if type(a) is _nd and not a.shape else a, b[()] if type(b) is _nd and not b.shape else b)
+    return kernel
+
+
+_nd = np.ndarray
+add, sub, mul, div = map(_elements_as_scalars, (operator.add, operator.sub, operator.mul, operator.truediv))
 lt, le, gt, ge, eq, ne = operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne
 
 
@@ -231,14 +244,11 @@ def max(a, axes, keepdims):
 reshape = np.reshape
 
 
-def permute(a, axes):
-    return np.transpose(a, axes)
+permute, expand = np.transpose, np.broadcast_to
 
 
-expand = np.broadcast_to
-
-
-getitem = operator.getitem  # a[index]
+def getitem(a, index):
+    return a[(*index, ...)]  # the Ellipsis: all-int keys give a 0-d view of a, not a detached NumPy scalar
 
 
 def setitem(a, index, value):
@@ -291,95 +301,15 @@ def cross_entropy_backward(probs, labels, g):
     return out
 
 
-# --- conv: im2col / col2im (windows.py has the layout) ----------------------------------------
-def _window_view(image, kernel, stride, dilation, out):
-    """A (C, kh, kw, N, oh, ow) view of a padded (N, C, Hp, Wp) image: [c, i, j, n, y, x] is the
-    element tap (i, j) of window (y, x) reads. No copy (as_strided on the image's own strides)."""
-    sn, sc, sh, sw = image.strides
-    shape = (image.shape[1], *kernel, image.shape[0], *out)
-    strides = (sc, dilation[0] * sh, dilation[1] * sw, sn, stride[0] * sh, stride[1] * sw)
-    return np.lib.stride_tricks.as_strided(image, shape, strides, writeable=False)
-
-
-def im2col(a, kernel, stride, dilation, padding):
-    out = output_size(a.shape, kernel, stride, dilation, padding)
-    if any(b or e for b, e in padding):
-        a = np.pad(a, ((0, 0), (0, 0), *padding))
-    # one copy of the strided view (its last axis runs along an image row, contiguous for stride 1);
-    # always a copy, even where the view is contiguous already (a 1x1 kernel): new storage, as in PyTorch
-    view = _window_view(a, kernel, stride, dilation, out)
-    cols = _spare.pop((view.size, view.dtype.str), None)
-    if cols is None:
-        cols = view.copy()
-    else:  # a conv's column matrix, done with: its pages are mapped already (a fresh 42 MB one: ~2 ms of faults)
-        cols = cols.reshape(view.shape)
-        np.copyto(cols, view)
-    return cols.reshape(cols.shape[0] * kernel[0] * kernel[1], -1)
-
-
-# the column matrices conv2d_backward was done with (conv_compose's recycle), one per size and dtype,
-# the last few (a model's conv layers), for the next step's im2col of that size
-_spare, _SPARES = {}, 4
-
-
-def _recycle(cols):
-    if type(cols) is np.ndarray and cols.flags.c_contiguous and cols.flags.writeable:
-        _spare[(cols.size, cols.dtype.str)] = cols
-        while len(_spare) > _SPARES:
-            _spare.pop(next(iter(_spare)), None)
-
-
-def col2im(cols, shape, kernel, stride, dilation, padding):
-    # The image is filled channel-major, (C, N, H, W) as the columns are, and returned as its
-    # (N, C, H, W) view: the adds then walk both in the same order (7.4 against 11.6 ms on
-    # 288 x 36864 -> 64x32x26x26), and a conv backward next permutes it back to (C, N) for free.
-    n, c, h, w = shape
-    (top, bottom), (left, right) = padding
-    image = np.zeros((c, n, h + top + bottom, w + left + right), dtype=cols.dtype)
-    _col2im_add(cols, image, kernel, stride, dilation, output_size(shape, kernel, stride, dilation, padding))
-    return image[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3)
-
-
-def _col2im_add(cols, image, kernel, stride, dilation, out):
-    """image (C, n, padded H, padded W) += col2im of cols (C * kh * kw, n * oh * ow), as kh * kw
-    strided adds of whole (C, n, oh, ow) blocks: taps of the same window offset never overlap each
-    other, so each add is a plain vectorised += (no np.add.at)."""
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
-    blocks = cols.reshape(image.shape[0], kh, kw, image.shape[1], oh, ow)
-    for i in range(kh):
-        for j in range(kw):
-            image[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[:, i, j]
-
-
-conv2d, _composed_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__, _recycle)
-_DX_CHUNK = 1 << 18  # entries of the columns' gradient made at a time (1 MiB of float32: an L2's worth)
+# --- conv: im2col / col2im, composed with matmul (numpy_conv.py) -------------------------------
+conv2d, _composed_backward, conv2d_act, conv2d_act_backward = conv_compose.kernels(__name__, recycle)
 
 
 def conv2d_backward(x, w, g, stride, dilation, padding, groups, input_grad, bias_grad):
-    """conv_compose's, but dx made a few samples at a time (_conv_input_grad)."""
+    """conv_compose's, but dx made a few samples at a time (numpy_conv.conv_input_grad)."""
     _, dw, db = _composed_backward(x, w, g, stride, dilation, padding, groups, False, bias_grad)
-    return (_conv_input_grad(w, g, x.shape, stride, dilation, padding, groups) if input_grad else None), dw, db
-
-
-def _conv_input_grad(w, g, shape, stride, dilation, padding, groups):
-    """conv2d's dx: the columns' gradient w_k^T @ g_k for a few samples at a time (at most _DX_CHUNK
-    entries), each chunk added into dx by col2im as soon as it is made. The whole (C * kh * kw) x
-    (N * oh * ow) matrix would be fresh pages every step (above malloc's mmap threshold) read back
-    from memory; a chunk is reused memory, still in cache, and one that fits L2 keeps col2im's kh * kw
-    strided passes over it there (bench/README.md, "Convolutions")."""
-    n, c, h, width = shape
-    (top, bottom), (left, right) = padding
-    kernel, (o, per_group) = tuple(w.shape[2:]), (w.shape[0], math.prod(w.shape[1:]))
-    oh, ow = output_size(shape, kernel, stride, dilation, padding)
-    wt = w.reshape(groups, o // groups, per_group).transpose(0, 2, 1)  # (G, C/G * kh * kw, O/G)
-    image = np.zeros((c, n, h + top + bottom, width + left + right), dtype=np.result_type(w, g))
-    step = _DX_CHUNK // (c * kernel[0] * kernel[1] * oh * ow or 1) or 1  # samples per chunk (no max(): a kernel here)
-    for n0 in range(0, n, step):
-        n1 = n0 + step if n0 + step < n else n
-        gk = g[n0:n1].transpose(1, 0, 2, 3).reshape(groups, o // groups, (n1 - n0) * oh * ow)
-        dcols = matmul(wt[0], gk[0]) if groups == 1 else matmul(wt, gk)
-        _col2im_add(dcols.reshape(c * kernel[0] * kernel[1], -1), image[:, n0:n1], kernel, stride, dilation, (oh, ow))
-    return image[:, :, top:top + h, left:left + width].transpose(1, 0, 2, 3)
+    dx = conv_input_grad(w, g, x.shape, stride, dilation, padding, groups, matmul) if input_grad else None
+    return dx, dw, db
 
 
 # --- linear layer and activation: the same three calls the unfused ops make -------------------

@@ -4,7 +4,9 @@ Floats are Python floats, so every float dtype computes in double precision
 (a float32 or float16 tensor here is labelled so but carries doubles, rounded to
 its dtype where data enters, from_numpy, and leaves, to_numpy). Integers are
 Python ints, booleans Python bools. Layout is row-major: element (i, j) of an
-(M, N) buffer is `data[i * N + j]`.
+(M, N) buffer is `data[i * N + j]`. Buffers, views (`a[1]`, `a.t()` share a's list)
+and the kernels that move, index and write elements are in python_storage.py; a
+kernel here reads any of them through `.data` and returns a new buffer.
 
 Speed comes from keeping loops inside C where CPython allows: `map` over
 `math` functions, list comprehensions over `zip`, and slices. Matmul takes the
@@ -22,7 +24,10 @@ from itertools import repeat
 
 from tinygrad_nm.backends import conv_compose, python_math as pymath
 from tinygrad_nm.backends.python_pool import WORK as _POOL_WORK, max_pool2d, max_pool2d_backward  # noqa: F401
-from tinygrad_nm.backends.strided import broadcast_shapes, gather_offsets, index_offsets, strides as row_strides
+from tinygrad_nm.backends.python_storage import (  # noqa: F401 (storage and movement kernels, served from here)
+    PyBuffer, assign, astype, caster as _caster, contiguous_permute, copy, expand, from_numpy, full, getitem,
+    index_add, item, permute, reshape, setitem, to_numpy, writable, _size, _write)
+from tinygrad_nm.backends.strided import broadcast_shapes
 from tinygrad_nm.backends.windows import matrix_shape, sources
 
 NAME = "python"
@@ -52,7 +57,8 @@ _WORK = {
     "axpy": {"loop": 1, "op": 2},            # [y + alpha * v for y, v in zip(a, x)]
     "sum": {"iter": 1},                      # math.fsum over each run (python_math.fsum)
     "max": {"iter": 1, "loop": 1, "op": 1},  # builtin max, then a NaN scan in a generator
-    "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},  # gather offsets, then gather
+    # permute and a basic getitem make views: the gather (offsets, then elements) runs when a kernel reads one
+    "expand": {"loop": 1}, "permute": {"loop": 2}, "getitem": {"loop": 2},
     "setitem": {"loop": 1, "op": 2}, "index_add": {"loop": 1, "op": 2},
     "softmax": {"loop": 2, "op": 3, "iter": 2}, "log_softmax": {"loop": 2, "op": 3, "iter": 2},
     "softmax_backward": {"loop": 1, "op": 2, "builtin": 1, "iter": 1}, "log_softmax_backward": {"loop": 1, "op": 3, "iter": 1},
@@ -71,85 +77,6 @@ PRICING = {"family": "interpreter", "work": {**_WORK, **_POOL_WORK}, "moves_redu
 
 
 def unavailable_reason(): return None  # always available: plain Python
-
-
-class PyBuffer:
-    """Flat row-major storage: `data` (list), `shape` (tuple), `dtype` (a DType)."""
-    __slots__ = ("data", "shape", "dtype", "__weakref__")  # weak references: conv_compose keeps columns per x
-
-    def __init__(self, data, shape, dtype):
-        self.data, self.shape, self.dtype = data, shape, dtype
-
-    def __repr__(self):
-        return f"PyBuffer(shape={self.shape}, dtype={self.dtype}, data={self.data[:8]}...)"
-
-
-_size = math.prod  # the elements of a shape
-
-
-def _caster(dtype):
-    return float if dtype.is_float else (bool if dtype.name == "bool" else int)
-
-
-# --- storage ------------------------------------------------------------------------------
-def from_numpy(array, dtype):
-    import numpy as np  # the host border: data arrives as a NumPy array
-    flat = np.asarray(array).astype(dtype.np_type).ravel().tolist()
-    return PyBuffer(flat, tuple(array.shape), dtype)
-
-
-def to_numpy(a):
-    import numpy as np
-    return np.array(a.data, dtype=a.dtype.np_type).reshape(a.shape)
-
-
-def item(a):
-    return a.data[0]
-
-
-def full(shape, value, dtype):
-    return PyBuffer([_caster(dtype)(value)] * _size(shape), tuple(shape), dtype)
-
-
-def astype(a, dtype):
-    return PyBuffer(list(map(_caster(dtype), a.data)), a.shape, dtype)
-
-
-def copy(a):
-    return PyBuffer(a.data[:], a.shape, a.dtype)
-
-
-def writable(a):
-    return a  # lists are always mutable
-
-
-def assign(a, value):
-    if isinstance(value, PyBuffer):
-        a.data[:] = map(_caster(a.dtype), expand(value, a.shape).data)
-    else:
-        a.data[:] = [_caster(a.dtype)(value)] * len(a.data)
-    return a
-
-
-# --- broadcasting ------------------------------------------------------------------------------
-def expand(a, shape):
-    """Materialise a broadcast: each axis of size 1 repeated to the target length."""
-    shape = tuple(shape)
-    if a.shape == shape:
-        return a
-    src = (1,) * (len(shape) - len(a.shape)) + a.shape
-    if not _size(shape):  # a 0 anywhere: nothing to repeat (and a block of 0 below would not advance)
-        return PyBuffer([], shape, a.dtype)
-    data, block = a.data, 1
-    for axis in range(len(shape) - 1, -1, -1):
-        n = shape[axis]
-        if src[axis] == 1 and n != 1:
-            if block == 1:
-                data = [x for x in data for _ in repeat(None, n)]
-            else:
-                data = [x for start in range(0, len(data), block) for x in data[start:start + block] * n]
-        block *= n
-    return PyBuffer(data, shape, a.dtype)
 
 
 def _elementwise(fn, a, b, dtype=None):
@@ -230,10 +157,10 @@ def tanh_backward(y, g): return PyBuffer([v * (1.0 - t * t) for t, v in zip(y.da
 def matmul(a, b):
     if len(a.shape) == 3:  # a batch: one product per pair of matrices, one after another
         (count, m, k), n = a.shape, b.shape[2]
-        out = []
+        A, B, out = a.data, b.data, []  # read once: a view's data is gathered on each read
         for p in range(count):
-            out.extend(matmul(PyBuffer(a.data[p * m * k:(p + 1) * m * k], (m, k), a.dtype),
-                              PyBuffer(b.data[p * k * n:(p + 1) * k * n], (k, n), b.dtype)).data)
+            out.extend(matmul(PyBuffer(A[p * m * k:(p + 1) * m * k], (m, k), a.dtype),
+                              PyBuffer(B[p * k * n:(p + 1) * k * n], (k, n), b.dtype)).data)
         return PyBuffer(out, (count, m, n), a.dtype)
     (m, k), (_, n) = a.shape, b.shape
     A, B, mul_ = a.data, b.data, operator.mul
@@ -247,49 +174,6 @@ def matmul(a, b):
     if not a.dtype.is_float:
         out = [int(x) for x in out]
     return PyBuffer(out, (m, n), a.dtype)
-
-
-# --- movement ---------------------------------------------------------------------------------
-def reshape(a, shape):
-    return PyBuffer(a.data, tuple(shape), a.dtype)  # buffers are never mutated in place by kernels
-
-
-def permute(a, axes):
-    strides = row_strides(a.shape)
-    shape = tuple(a.shape[ax] for ax in axes)
-    if list(axes) == sorted(axes):
-        return PyBuffer(a.data, shape, a.dtype)
-    data = a.data
-    return PyBuffer([data[i] for i in gather_offsets([(a.shape[ax], strides[ax]) for ax in axes])],
-                    shape, a.dtype)
-
-
-def _index_plan(shape, index):
-    """Flat offsets and result shape of a[index] (strided.py), the int-array entry given as its list."""
-    return index_offsets(shape, tuple(e.data if isinstance(e, PyBuffer) else e for e in index))
-
-
-def getitem(a, index):
-    offsets, shape = _index_plan(a.shape, index)
-    data = a.data
-    return PyBuffer([data[o] for o in offsets], shape, a.dtype)
-
-
-def setitem(a, index, value):
-    offsets, shape = _index_plan(a.shape, index)
-    cast = _caster(a.dtype)
-    values = expand(value, shape).data if isinstance(value, PyBuffer) else repeat(value)
-    data = a.data
-    for o, v in zip(offsets, values):
-        data[o] = cast(v)
-
-
-def index_add(acc, index, g):
-    offsets, shape = _index_plan(acc.shape, index)
-    cast, data = _caster(acc.dtype), acc.data
-    for o, v in zip(offsets, expand(g, shape).data):  # one offset per pair: repeats accumulate
-        data[o] = cast(data[o] + v)
-    return acc
 
 
 # --- reductions -------------------------------------------------------------------------------
@@ -321,11 +205,12 @@ def _rows(fn, axis, *bufs):
     order = [ax for ax in range(ndim) if ax != axis] + [axis]
     inverse = [order.index(ax) for ax in range(ndim)]
     moved = [permute(b, order) for b in bufs]
+    rows = [m.data for m in moved]  # read once: a view's data is gathered on each read
     n = bufs[0].shape[axis]
     out = []
-    for i in range(0, len(moved[0].data), n):
-        out.extend(fn(*[m.data[i:i + n] for m in moved]))
-    return permute(PyBuffer(out, moved[0].shape, bufs[0].dtype), inverse)
+    for i in range(0, len(rows[0]), n):
+        out.extend(fn(*[r[i:i + n] for r in rows]))
+    return contiguous_permute(PyBuffer(out, moved[0].shape, bufs[0].dtype), inverse)
 
 
 def softmax(a, axis):
@@ -396,5 +281,5 @@ def linear_act(x, w, b, act):
 
 def axpy(a, alpha, x, beta=1.0):
     """a = beta * a + alpha * x, written into a's list."""
-    a.data[:] = [beta * y + alpha * v for y, v in zip(a.data, x.data)]
+    _write(a, [beta * y + alpha * v for y, v in zip(a.data, x.data)])  # a may be a view: write into its base
     return a

@@ -1,9 +1,10 @@
 """The python backend's max pooling (kernels.py's `pool` family): PyTorch's window loop
-(pool_windows.py) element by element over flat row-major lists. A buffer is the backend's PyBuffer,
-built here as type(a)(data, shape, dtype) so this module needs nothing from python.py."""
+(pool_windows.py) element by element over flat row-major lists (python_storage.py's PyBuffer; a
+view's `.data` reads its elements in row-major order)."""
 import math
 
 from tinygrad_nm.backends.pool_windows import plane_windows
+from tinygrad_nm.backends.python_storage import PyBuffer
 from tinygrad_nm.dtypes import int64
 
 # napkin's interpreter family, per element (kernels.py's costs: window taps forward, outputs backward):
@@ -31,7 +32,7 @@ def max_pool2d(a, kernel, stride, dilation, padding):
             values.append(best)
             indices.append(at)
     shape = (n, c, oh, ow)
-    return type(a)(values, shape, a.dtype), type(a)(indices, shape, int64)
+    return PyBuffer(values, shape, a.dtype), PyBuffer(indices, shape, int64)
 
 
 def max_pool2d_backward(g, indices, shape, kernel, stride, dilation, padding):
@@ -42,4 +43,4 @@ def max_pool2d_backward(g, indices, shape, kernel, stride, dilation, padding):
     for k, (v, at) in enumerate(zip(g.data, indices.data)):
         if live[k % per_plane]:
             image[k // per_plane * h * w + at] += v
-    return type(g)(image, tuple(shape), g.dtype)
+    return PyBuffer(image, tuple(shape), g.dtype)

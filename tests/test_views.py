@@ -1,0 +1,80 @@
+"""Views share storage on every backend, as in PyTorch: basic indexing (ints and slices), t() and
+permute, reshape of a contiguous view. A write through the base shows in the view, a write through
+the view lands in the base, and where PyTorch's reshape copies, ours does too.
+
+Hypothesis draws the shape, the key (index_key without its integer arrays: those copy) and a
+permutation; each write is checked against the same write in PyTorch.
+"""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("hypothesis")
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fuzz_torch_helpers import fuzz, index_key, shapes  # noqa: E402
+import tinygrad_nm as tnm  # noqa: E402
+
+
+def _pair(shape):
+    data = np.arange(float(np.prod(shape))).reshape(shape)
+    return tnm.tensor(data), torch.tensor(data)
+
+
+def _same(ours, theirs, what):
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=what)
+
+
+@fuzz(40)
+@given(data=st.data())
+def test_basic_index_and_permute_views_share_storage_as_torch(backend, data):
+    shape = shapes(data.draw, backend, min_dims=1, min_side=1)
+    key = data.draw(index_key(shape))
+    assume(not any(isinstance(k, list) for k in key))  # an integer array copies: not a view
+    ours, theirs = _pair(shape)
+    v, w = ours[key], theirs[key]
+    if w.dim():
+        perm = tuple(data.draw(st.permutations(range(w.dim()))))
+        v, w = v.permute(*perm), w.permute(*perm)
+    _same(v, w, "the view's elements")
+    ours -= 1.0  # through the base: the view sees it
+    theirs -= 1.0
+    _same(v, w, "the view after a write to its base")
+    v.mul_(3.0)  # through the view: the base sees it
+    w.mul_(3.0)
+    _same(ours, theirs, "the base after a write through its view")
+    if w.dim() and w.shape[0]:
+        v[0] = 100.0  # setitem on the view
+        w[0] = 100.0
+        _same(ours, theirs, "the base after v[0] = 100")
+
+
+def test_reshape_shares_a_contiguous_run_and_copies_otherwise(backend):
+    for view_of, reshape_to in (((1,), (2, 2)), ((slice(None), slice(1, 3)), (6,))):
+        ours, theirs = _pair((3, 4))
+        v, w = ours[view_of].reshape(*reshape_to), theirs[view_of].reshape(*reshape_to)
+        v.add_(10.0)  # a[1] (one run) shares: the base changes; a[:, 1:3] (three runs) copies: it does not
+        w.add_(10.0)
+        _same(ours, theirs, f"the base after writing through a[{view_of}].reshape{reshape_to}")
+    ours, theirs = _pair((2, 3))
+    t, u = ours.t(), theirs.t()
+    r, s = t.reshape(6), u.reshape(6)
+    r.add_(5.0)
+    s.add_(5.0)
+    _same(ours, theirs, "the base after writing through a.t().reshape(6) (a copy)")
+    t[0, 1] = -7.0  # t() itself is a view
+    u[0, 1] = -7.0
+    _same(ours, theirs, "the base after t[0, 1] = -7")
+
+
+def test_a_view_of_a_view_and_in_place_updates_from_an_overlapping_view(backend):
+    ours, theirs = _pair((4, 5))
+    v, w = ours[1:][:, ::2][1], theirs[1:][:, ::2][1]  # a view of a view of a view: element (2, 0, 2, 4)
+    v.fill_(-1.0)
+    w.fill_(-1.0)
+    _same(ours, theirs, "after fill_ through a view of a view")
+    x, y = tnm.tensor(np.arange(6.0)), torch.arange(6.0, dtype=torch.float64)
+    x[1:] += x[:-1].clone()  # PyTorch refuses the unclone'd partial overlap: compare the clone'd form
+    y[1:] += y[:-1].clone()
+    _same(x, y, "x[1:] += x[:-1]")

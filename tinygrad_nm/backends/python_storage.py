@@ -1,0 +1,247 @@
+"""The python backend's storage: flat row-major lists, views of them, and the kernels that move,
+index and write elements (the compute kernels are in python.py).
+
+A PyBuffer owns a list: element (i, j) of an (M, N) buffer is `data[i * N + j]`. A PyView is a
+window on a PyBuffer's list, as a NumPy or PyTorch view is: an offset and a stride per axis, so
+that `a[1]`, `a[:, 1:]` and `a.t()` share a's storage, see its in-place updates and write into
+it. Reading a view's `data` gathers its elements into a new list in row-major order, so every
+compute kernel reads a view as it reads a buffer; the kernels that write in place (setitem,
+index_add, assign, axpy) write through `targets`.
+"""
+import math
+from itertools import repeat
+
+from tinygrad_nm.backends.strided import gather_offsets, index_offsets, strides as row_strides
+
+_size = math.prod  # the elements of a shape
+
+
+class PyBuffer:
+    """Flat row-major storage: `data` (list), `shape` (tuple), `dtype` (a DType)."""
+    __slots__ = ("data", "shape", "dtype", "__weakref__")  # weak references: conv_compose keeps columns per x
+
+    def __init__(self, data, shape, dtype):
+        self.data, self.shape, self.dtype = data, shape, dtype
+
+    def __repr__(self):
+        return f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype}, data={self.data[:8]}...)"
+
+
+class PyView(PyBuffer):
+    """Element (i, j) is `base.data[offset + i * strides[0] + j * strides[1]]`; `base` owns its list."""
+    __slots__ = ("base", "offset", "strides", "_offsets")
+
+    def __init__(self, base, offset, strides, shape, dtype):
+        self.base, self.offset, self.strides, self.shape, self.dtype = base, offset, strides, shape, dtype
+        self._offsets = None
+
+    @property
+    def data(self):
+        """The elements, read now (a new list): a slice when the view is one contiguous run."""
+        if _is_run(self.shape, self.strides):
+            return self.base.data[self.offset:self.offset + _size(self.shape)]
+        data = self.base.data
+        return [data[o] for o in self.offsets()]
+
+    def offsets(self):
+        """Where each element lives in base.data, in row-major order (computed once: views are immutable)."""
+        if self._offsets is None:
+            self._offsets = [self.offset + o for o in gather_offsets(zip(self.shape, self.strides))]
+        return self._offsets
+
+
+def _is_run(shape, strides):
+    """Whether the elements lie one after another in row-major order (axes of size 1 aside)."""
+    expected = 1
+    for n, stride in zip(reversed(shape), reversed(strides)):
+        if n != 1:
+            if stride != expected:
+                return n == 0
+            expected *= n
+    return True
+
+
+def _reshape_strides(shape, strides, new_shape):
+    """Strides that show the elements of (shape, strides) as `new_shape` without moving them, or
+    None where none exist: PyTorch's rule (computeStride), so ours shares or copies where it does.
+    Runs of axes that are contiguous with each other ("chunks") may be split and merged freely."""
+    if not shape or not _size(shape):
+        return row_strides(new_shape)
+    new_strides, view_d, base_stride = [0] * len(new_shape), len(new_shape) - 1, strides[-1]
+    tensor_numel = view_numel = 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base_stride):  # a chunk ends
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * base_stride
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base_stride, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return tuple(new_strides) if view_d == -1 else None
+
+
+def _view(a, offset, strides, shape):
+    """A view of a's storage (a buffer or a view: the new view's base is always the owner)."""
+    if isinstance(a, PyView):
+        return PyView(a.base, a.offset + offset, strides, shape, a.dtype)
+    return PyView(a, offset, strides, shape, a.dtype)
+
+
+def _layout(a):
+    return (a.strides, a.shape) if isinstance(a, PyView) else (row_strides(a.shape), a.shape)
+
+
+def targets(a, offsets=None):
+    """(list, positions): where a's elements (or its row-major elements `offsets`) live, to write them."""
+    if isinstance(a, PyView):
+        where = a.offsets()
+        return a.base.data, where if offsets is None else [where[o] for o in offsets]
+    return a.data, range(len(a.data)) if offsets is None else offsets
+
+
+def caster(dtype):
+    return float if dtype.is_float else (bool if dtype.name == "bool" else int)
+
+
+# --- storage ------------------------------------------------------------------------------
+def from_numpy(array, dtype):
+    import numpy as np  # the host border: data arrives as a NumPy array
+    flat = np.asarray(array).astype(dtype.np_type).ravel().tolist()
+    return PyBuffer(flat, tuple(array.shape), dtype)
+
+
+def to_numpy(a):
+    import numpy as np
+    return np.array(a.data, dtype=a.dtype.np_type).reshape(a.shape)
+
+
+def item(a):
+    return a.base.data[a.offset] if isinstance(a, PyView) else a.data[0]
+
+
+def full(shape, value, dtype):
+    return PyBuffer([caster(dtype)(value)] * _size(shape), tuple(shape), dtype)
+
+
+def astype(a, dtype):
+    return PyBuffer(list(map(caster(dtype), a.data)), a.shape, dtype)
+
+
+def copy(a):
+    return PyBuffer(list(a.data), a.shape, a.dtype)
+
+
+def writable(a):
+    return a  # lists are always mutable, and views write into their base
+
+
+def _write(a, values, offsets=None):
+    """a's elements (or its row-major elements `offsets`) = values, in a's storage. `values` is read
+    in full first: it may be a view of the same storage (`x[1:] = x[:-1]`)."""
+    cast = caster(a.dtype)
+    values = list(map(cast, values))
+    data, where = targets(a, offsets)
+    if type(where) is range and len(where) == len(data):
+        data[:] = values
+    else:
+        for o, v in zip(where, values):
+            data[o] = v
+
+
+def assign(a, value):
+    if isinstance(value, PyBuffer):
+        _write(a, expand(value, a.shape).data)
+    else:
+        _write(a, repeat(value, _size(a.shape)))
+    return a
+
+
+# --- broadcasting ------------------------------------------------------------------------------
+def expand(a, shape):
+    """Materialise a broadcast: each axis of size 1 repeated to the target length."""
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    src = (1,) * (len(shape) - len(a.shape)) + a.shape
+    if not _size(shape):  # a 0 anywhere: nothing to repeat (and a block of 0 below would not advance)
+        return PyBuffer([], shape, a.dtype)
+    data, block = a.data, 1
+    for axis in range(len(shape) - 1, -1, -1):
+        n = shape[axis]
+        if src[axis] == 1 and n != 1:
+            if block == 1:
+                data = [x for x in data for _ in repeat(None, n)]
+            else:
+                data = [x for start in range(0, len(data), block) for x in data[start:start + block] * n]
+        block *= n
+    return PyBuffer(data, shape, a.dtype)
+
+
+# --- movement: views where PyTorch makes views ---------------------------------------------------
+def reshape(a, shape):
+    """A view where PyTorch's reshape makes one (strides exist for the new shape), else a copy."""
+    shape = tuple(shape)
+    if not isinstance(a, PyView):
+        return PyBuffer(a.data, shape, a.dtype)  # the same list: writes through either reach both
+    strides = _reshape_strides(a.shape, a.strides, shape)
+    if strides is not None:
+        return PyView(a.base, a.offset, strides, shape, a.dtype)
+    return PyBuffer(a.data, shape, a.dtype)  # a.data is a fresh list: a copy
+
+
+def permute(a, axes):
+    """A view with its strides permuted (no element moves until a kernel reads it)."""
+    if list(axes) == sorted(axes):
+        return a
+    strides, shape = _layout(a)
+    return _view(a, 0, tuple(strides[ax] for ax in axes), tuple(shape[ax] for ax in axes))
+
+
+def contiguous_permute(a, axes):
+    """permute's elements in a buffer of their own (for kernels that walk them by runs)."""
+    out = permute(a, axes)
+    return out if out is a and not isinstance(a, PyView) else PyBuffer(out.data, out.shape, a.dtype)
+
+
+def _basic_view(a, index):
+    """a[index] as a view, for an index of ints (already wrapped to >= 0) and slices only."""
+    strides, shape = _layout(a)
+    offset, out_strides, out_shape = 0, [], []
+    for axis, entry in enumerate(index):
+        if isinstance(entry, int):
+            offset += entry * strides[axis]
+        else:
+            r = range(*entry.indices(shape[axis]))
+            offset += r.start * strides[axis] if len(r) else 0
+            out_strides.append(r.step * strides[axis])
+            out_shape.append(len(r))
+    return _view(a, offset, tuple(out_strides) + strides[len(index):], tuple(out_shape) + shape[len(index):])
+
+
+def _index_plan(shape, index):
+    """Row-major offsets and result shape of a[index] (strided.py), the int-array entry given as its list."""
+    return index_offsets(shape, tuple(e.data if isinstance(e, PyBuffer) else e for e in index))
+
+
+def getitem(a, index):
+    if all(type(e) is int or type(e) is slice for e in index):
+        return _basic_view(a, index)  # a view, as in PyTorch
+    offsets, shape = _index_plan(a.shape, index)
+    data = a.data
+    return PyBuffer([data[o] for o in offsets], shape, a.dtype)
+
+
+def setitem(a, index, value):
+    offsets, shape = _index_plan(a.shape, index)
+    _write(a, expand(value, shape).data if isinstance(value, PyBuffer) else repeat(value, len(offsets)), offsets)
+
+
+def index_add(acc, index, g):
+    offsets, shape = _index_plan(acc.shape, index)
+    cast, (data, where) = caster(acc.dtype), targets(acc, offsets)
+    for o, v in zip(where, expand(g, shape).data):  # one offset per pair: repeats accumulate
+        data[o] = cast(data[o] + v)
+    return acc
