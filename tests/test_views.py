@@ -78,3 +78,20 @@ def test_a_view_of_a_view_and_in_place_updates_from_an_overlapping_view(backend)
     x[1:] += x[:-1].clone()  # PyTorch refuses the unclone'd partial overlap: compare the clone'd form
     y[1:] += y[:-1].clone()
     _same(x, y, "x[1:] += x[:-1]")
+
+
+def test_an_element_is_a_view_too(backend):
+    """`w[0]` (a 0-d result) is a view as well: `w[0].fill_(5)` writes w (NumPy would hand back a
+    detached scalar), and the element read before `w -= 1` reads the new value after it."""
+    ours, theirs = _pair((3,))
+    ours[0].fill_(5.0)
+    theirs[0].fill_(5.0)
+    v, w = ours[1], theirs[1]
+    ours -= 1.0
+    theirs -= 1.0
+    _same(ours, theirs, "w after w[0].fill_(5) and w -= 1")
+    _same(v, w, "w[1] read before w -= 1")
+    m, n = _pair((2, 2))
+    m[1, 1].add_(7.0)
+    n[1, 1].add_(7.0)
+    _same(m, n, "m after m[1, 1].add_(7)")
