@@ -19,7 +19,11 @@ Conventions the layers above guarantee, so kernels need not check them:
 - `index` is a tuple with one entry per indexed axis: an int in range, a slice with a positive
   step, or a 1-D int64 buffer of the same backend (at most one of those), placed as NumPy
   places it (strided.indexed_shape).
-Kernels never mutate their inputs, except `assign`, `setitem` and `index_add`, whose job it is.
+Kernels never mutate their inputs, except `assign`, `setitem` and `index_add`, whose job it is
+(and `axpy`'s first operand).
+- Views, as in PyTorch: `reshape` (where the elements' strides allow it), `permute`, and `getitem`
+  with only ints and slices return buffers that share the input's storage, so a write through
+  either is seen by the other; the Tensor layer counts their in-place writes together.
 
 `writable(a)` returns `a`, or a copy of it, in storage that can be shared and written in place
 (NumPy hands back immutable scalars for 0-d results); it is called before `.data`/`detach()`
