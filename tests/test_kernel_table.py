@@ -33,7 +33,8 @@ def test_every_backend_implements_every_kernel(name):
         why = backends._unavailable.get(name) or "its module does not import here"
         pytest.skip(f"backend {name!r} does not import on this machine: {why}")
     assert missing_from(module) == []
-    assert callable(module.writable) and callable(module.unavailable_reason) and module.NAME == name
+    assert callable(module.writable) and callable(module.is_contiguous)
+    assert callable(module.unavailable_reason) and module.NAME == name
 
 
 def test_table_rows_are_complete():

@@ -95,3 +95,29 @@ def test_an_element_is_a_view_too(backend):
     m[1, 1].add_(7.0)
     n[1, 1].add_(7.0)
     _same(m, n, "m after m[1, 1].add_(7)")
+
+
+def test_contiguous_copies_only_what_is_not_row_major(backend):
+    """contiguous() is self where the storage is row-major already, a row-major copy elsewhere (a
+    write to the copy never reaches the base); is_contiguous() says which, as PyTorch's."""
+    ours, theirs = _pair((4, 5))
+    for view in (lambda a: a, lambda a: a[1:3], lambda a: a.t(), lambda a: a[:, ::2], lambda a: a[1]):
+        v, w = view(ours), view(theirs)
+        assert v.is_contiguous() == w.is_contiguous()
+        c, d = v.contiguous(), w.contiguous()
+        assert (c is v) == (d is w) and c.is_contiguous()
+        _same(c, d, "contiguous()'s elements")
+        c.add_(1.0)
+        d.add_(1.0)
+        _same(ours, theirs, "the base after a write to contiguous()'s result")
+
+
+def test_results_of_reductions_and_repeat_are_new_storage(backend):
+    """A reduction or repeat that has nothing to do still returns new storage: `w[0, 1].sum()`
+    must not alias w (an element is a view)."""
+    ours, theirs = _pair((2, 3))
+    for make in (lambda a: a[0, 1].sum(), lambda a: a[0, 1].amax(), lambda a: a[0, 1].prod(),
+                 lambda a: a[:, :1].prod(1), lambda a: a.repeat(1, 1)):
+        make(ours).add_(10.0)
+        make(theirs).add_(10.0)
+        _same(ours, theirs, "the base after writing to a reduction's result")

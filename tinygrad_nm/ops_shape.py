@@ -18,10 +18,10 @@ class Expand(Function):
 
 
 class Clone(Function):
-    """A copy in new storage (Tensor.clone); the gradient passes through."""
+    """A copy in new storage (Tensor.clone; Tensor.contiguous with row_major); the gradient passes through."""
 
-    def forward(ctx, be, a):
-        return be.copy(a)
+    def forward(ctx, be, a, row_major=False):
+        return be.copy(a, row_major)
 
     def backward(ctx, be, g):
         return g, None

@@ -136,10 +136,11 @@ class TensorConvert:
         return self._apply(ops_shape.Clone, self.dtype, (self,))
 
     def contiguous(self):
-        return self  # every tensor's storage is laid out in row-major order
+        """self if its storage is row-major already, else a row-major copy (which a write to never reaches self)."""
+        return self if self.is_contiguous() else self._apply(ops_shape.Clone, self.dtype, (self,), True)
 
     def is_contiguous(self):
-        return True
+        return self._be.is_contiguous(self._buf)  # a view made by t(), permute or a stepped slice may not be
 
     # --- in place ------------------------------------------------------------------------------
     def _check_inplace(self, what, *others):

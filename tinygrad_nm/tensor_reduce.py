@@ -41,8 +41,8 @@ class TensorReduce:
         if self.dtype is dt.bool_:  # counting: True + True is 2, an int64 as in PyTorch
             return self.long().sum(dim, keepdim)
         axes = normalize_axes(dim, self.ndim)
-        if not axes:
-            return self
+        if not axes:  # a 0-d tensor: its value, in new storage as every reduction's result
+            return self.clone()
         return self._apply(ops.Sum, self.dtype, (self,), axes, keepdim)
 
     def amax(self, dim=(), keepdim=False):
@@ -50,8 +50,8 @@ class TensorReduce:
         axes = normalize_axes(None if dim == () else dim, self.ndim)
         if any(self.shape[ax] == 0 for ax in axes):
             raise ValueError(f"max() over an empty dim of a tensor with shape {self.shape}")
-        if not axes:
-            return self
+        if not axes:  # a 0-d tensor: its value, in new storage as every reduction's result
+            return self.clone()
         if self.dtype is dt.bool_:
             return self.long().amax(axes, keepdim).bool()
         return self._apply(ops.Max, self.dtype, (self,), axes, keepdim)
@@ -208,6 +208,8 @@ class TensorReduce:
             out = x.reshape(-1).prod(0)
             return out.reshape(*(1,) * self.ndim) if keepdim else out
         d = one_dim(dim, self.ndim, "prod")
+        if x is self:  # nothing computed below for a 0-d tensor or a dim of 1: the result is new storage all the same
+            x = x.clone()
         if not x.ndim:
             return x
         lead = (slice(None),) * d

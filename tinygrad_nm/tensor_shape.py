@@ -145,6 +145,8 @@ class TensorShape:
         shape = (1,) * (len(sizes) - self.ndim) + self.shape
         paired = self.reshape(*(x for d in shape for x in (1, d)))  # a size-1 dim before each dim
         tiled = paired.expand(*(x for r, d in zip(sizes, shape) for x in (r, d)))
+        if tiled is paired:  # every size 1: expand had nothing to do, but repeat's result is new storage
+            tiled = tiled.clone()
         return tiled.reshape(*(r * d for r, d in zip(sizes, shape)))
 
     def flip(self, *dims):

@@ -6,8 +6,9 @@ lists kernels derives the list from this table: the backend contract and its com
 napkin's pricing and tracing, the shape-only `meta` backend, the CUDA launch setup. Adding a
 kernel means one row here plus its implementation in each backend.
 
-A backend is a module with `NAME`, `unavailable_reason()`, `writable(a)` (a storage helper, not a
-kernel: see below), `PRICING` (how napkin should price it, or None) and one function per row.
+A backend is a module with `NAME`, `unavailable_reason()`, `writable(a)` and `is_contiguous(a)`
+(storage helpers, not kernels: see below), `PRICING` (how napkin should price it, or None) and one
+function per row.
 
 Conventions the layers above guarantee, so kernels need not check them:
 - A *buffer* is the backend's own storage object. It exposes `.shape` (a tuple);
@@ -16,18 +17,20 @@ Conventions the layers above guarantee, so kernels need not check them:
   PyTorch's promotion rule). Either operand, never both, may be a Python scalar (int or
   float); the result has the tensor operand's dtype.
 - Shapes broadcast as in NumPy (strided.py). `axes` are non-negative and sorted, never empty.
-- `index` is a tuple with one entry per indexed axis: an int in range, a slice with a positive
-  step, or a 1-D int64 buffer of the same backend (at most one of those), placed as NumPy
-  places it (strided.indexed_shape).
-Kernels never mutate their inputs, except `assign`, `setitem` and `index_add`, whose job it is
-(and `axpy`'s first operand).
-- Views, as in PyTorch: `reshape` (where the elements' strides allow it), `permute`, and `getitem`
-  with only ints and slices return buffers that share the input's storage, so a write through
-  either is seen by the other; the Tensor layer counts their in-place writes together.
+- `index` is a tuple with one entry per indexed axis: an int in range (non-negative), a slice
+  with a positive step, or a 1-D int64 buffer of the same backend (at most one of those),
+  placed as NumPy places it (strided.indexed_shape).
+
+Kernels never mutate their inputs, except `assign`, `setitem`, `index_add` and `axpy` (its first
+operand), whose job it is. Views are as in PyTorch: `reshape` (where strides for the new shape
+exist: strided.reshape_strides), `permute`, and `getitem` with only ints and slices return
+buffers that share the input's storage, so a write through either is seen by the other; the
+Tensor layer counts their in-place writes together.
 
 `writable(a)` returns `a`, or a copy of it, in storage that can be shared and written in place
 (NumPy hands back immutable scalars for 0-d results); it is called before `.data`/`detach()`
-share a buffer, moves no data a kernel would, and is not traced.
+share a buffer, moves no data a kernel would, and is not traced. `is_contiguous(a)` says whether
+a's elements lie in row-major order in its storage (Tensor.is_contiguous, contiguous).
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -109,7 +112,9 @@ _ROWS = [
        divides=1),
     _k("relu", "unary", "relu(a)", "out[i] = max(a[i], 0)", c.unary()),
     _k("astype", "unary", "astype(a, dtype)", "out[i] = dtype(a[i])", c.copy),
-    _k("copy", "unary", "copy(a)", "out[i] = a[i], new storage", c.copy),
+    _k("copy", "unary", "copy(a, row_major=False)",
+       "out[i] = a[i], new storage: row-major if row_major, else in a's layout where the backend keeps one "
+       "(PyTorch's clone)", c.copy),
     # --- elementwise, two inputs (broadcasting) ------------------------------------------------
     _k("add", "binary", "add(a, b)", "out[i] = a[i] + b[i]", c.binary()),
     _k("sub", "binary", "sub(a, b)", "out[i] = a[i] - b[i]", c.binary()),

@@ -148,12 +148,16 @@ def astype(a, dtype):
     return np.asarray(a).astype(dtype.np_type)
 
 
-def copy(a):
-    return np.array(a, copy=True)
+def copy(a, row_major=False):
+    return np.array(a, copy=True, order="C" if row_major else "K")
 
 
 def writable(a):
     return np.array(a) if isinstance(a, np.generic) else a
+
+
+def is_contiguous(a):
+    return type(a) is not np.ndarray or a.flags.c_contiguous
 
 
 def assign(a, value):
@@ -185,7 +189,7 @@ neg, abs = operator.neg, operator.abs
 exp, log, sqrt, sign, tanh, atanh, sin, cos = np.exp, np.log, np.sqrt, np.sign, np.tanh, np.arctanh, np.sin, np.cos
 log2, log1p, expm1, floor, ceil, trunc = np.log2, np.log1p, np.expm1, np.floor, np.ceil, np.trunc
 round = np.rint  # halves to even, as PyTorch (np.round too, with a slower Python-level wrapper)
-pow = operator.pow
+pow, _nd = operator.pow, np.ndarray
 
 
 def _elements_as_scalars(op):
@@ -196,7 +200,6 @@ def _elements_as_scalars(op):
     return kernel
 
 
-_nd = np.ndarray
 add, sub, mul, div = map(_elements_as_scalars, (operator.add, operator.sub, operator.mul, operator.truediv))
 lt, le, gt, ge, eq, ne = operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne
 

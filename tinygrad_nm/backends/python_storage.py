@@ -11,7 +11,8 @@ index_add, assign, axpy) write through `targets`.
 import math
 from itertools import repeat
 
-from tinygrad_nm.backends.strided import gather_offsets, index_offsets, strides as row_strides
+from tinygrad_nm.backends.strided import (gather_offsets, index_offsets, is_row_major, reshape_strides,
+                                         strides as row_strides)
 
 _size = math.prod  # the elements of a shape
 
@@ -28,59 +29,26 @@ class PyBuffer:
 
 
 class PyView(PyBuffer):
-    """Element (i, j) is `base.data[offset + i * strides[0] + j * strides[1]]`; `base` owns its list."""
-    __slots__ = ("base", "offset", "strides", "_offsets")
+    """Element (i, j) is `base.data[offset + i * strides[0] + j * strides[1]]`; `base` owns its list.
+    `run`: the elements are one contiguous run of it (an element, a row, a[1:3])."""
+    __slots__ = ("base", "offset", "strides", "run")
 
     def __init__(self, base, offset, strides, shape, dtype):
         self.base, self.offset, self.strides, self.shape, self.dtype = base, offset, strides, shape, dtype
-        self._offsets = None
+        self.run = not shape or is_row_major(shape, strides)
 
     @property
     def data(self):
         """The elements, read now (a new list): a slice when the view is one contiguous run."""
-        if _is_run(self.shape, self.strides):
+        if self.run:
             return self.base.data[self.offset:self.offset + _size(self.shape)]
         data = self.base.data
         return [data[o] for o in self.offsets()]
 
     def offsets(self):
-        """Where each element lives in base.data, in row-major order (computed once: views are immutable)."""
-        if self._offsets is None:
-            self._offsets = [self.offset + o for o in gather_offsets(zip(self.shape, self.strides))]
-        return self._offsets
-
-
-def _is_run(shape, strides):
-    """Whether the elements lie one after another in row-major order (axes of size 1 aside)."""
-    expected = 1
-    for n, stride in zip(reversed(shape), reversed(strides)):
-        if n != 1:
-            if stride != expected:
-                return n == 0
-            expected *= n
-    return True
-
-
-def _reshape_strides(shape, strides, new_shape):
-    """Strides that show the elements of (shape, strides) as `new_shape` without moving them, or
-    None where none exist: PyTorch's rule (computeStride), so ours shares or copies where it does.
-    Runs of axes that are contiguous with each other ("chunks") may be split and merged freely."""
-    if not shape or not _size(shape):
-        return row_strides(new_shape)
-    new_strides, view_d, base_stride = [0] * len(new_shape), len(new_shape) - 1, strides[-1]
-    tensor_numel = view_numel = 1
-    for d in range(len(shape) - 1, -1, -1):
-        tensor_numel *= shape[d]
-        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base_stride):  # a chunk ends
-            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
-                new_strides[view_d] = view_numel * base_stride
-                view_numel *= new_shape[view_d]
-                view_d -= 1
-            if view_numel != tensor_numel:
-                return None
-            if d > 0:
-                base_stride, tensor_numel, view_numel = strides[d - 1], 1, 1
-    return tuple(new_strides) if view_d == -1 else None
+        """Where each element lives in base.data, in row-major order (not kept: a list of ints per
+        element would outweigh the data)."""
+        return [self.offset + o for o in gather_offsets(zip(self.shape, self.strides))]
 
 
 def _view(a, offset, strides, shape):
@@ -97,6 +65,8 @@ def _layout(a):
 def targets(a, offsets=None):
     """(list, positions): where a's elements (or its row-major elements `offsets`) live, to write them."""
     if isinstance(a, PyView):
+        if offsets is None and a.run:
+            return a.base.data, range(a.offset, a.offset + _size(a.shape))
         where = a.offsets()
         return a.base.data, where if offsets is None else [where[o] for o in offsets]
     return a.data, range(len(a.data)) if offsets is None else offsets
@@ -130,12 +100,16 @@ def astype(a, dtype):
     return PyBuffer(list(map(caster(dtype), a.data)), a.shape, dtype)
 
 
-def copy(a):
-    return PyBuffer(list(a.data), a.shape, a.dtype)
+def copy(a, row_major=False):
+    return PyBuffer(list(a.data), a.shape, a.dtype)  # a buffer's list is always row-major
 
 
 def writable(a):
     return a  # lists are always mutable, and views write into their base
+
+
+def is_contiguous(a):
+    return not isinstance(a, PyView) or a.run
 
 
 def _write(a, values, offsets=None):
@@ -144,8 +118,8 @@ def _write(a, values, offsets=None):
     cast = caster(a.dtype)
     values = list(map(cast, values))
     data, where = targets(a, offsets)
-    if type(where) is range and len(where) == len(data):
-        data[:] = values
+    if type(where) is range:  # one run: a slice assignment
+        data[where.start:where.stop] = values
     else:
         for o, v in zip(where, values):
             data[o] = v
@@ -186,7 +160,7 @@ def reshape(a, shape):
     shape = tuple(shape)
     if not isinstance(a, PyView):
         return PyBuffer(a.data, shape, a.dtype)  # the same list: writes through either reach both
-    strides = _reshape_strides(a.shape, a.strides, shape)
+    strides = reshape_strides(a.shape, a.strides, shape)
     if strides is not None:
         return PyView(a.base, a.offset, strides, shape, a.dtype)
     return PyBuffer(a.data, shape, a.dtype)  # a.data is a fresh list: a copy
@@ -215,7 +189,7 @@ def _basic_view(a, index):
             offset += entry * strides[axis]
         else:
             r = range(*entry.indices(shape[axis]))
-            offset += r.start * strides[axis] if len(r) else 0
+            offset += (r.start * strides[axis]) if len(r) else 0
             out_strides.append(r.step * strides[axis])
             out_shape.append(len(r))
     return _view(a, offset, tuple(out_strides) + strides[len(index):], tuple(out_shape) + shape[len(index):])
@@ -227,6 +201,8 @@ def _index_plan(shape, index):
 
 
 def getitem(a, index):
+    if len(index) == 1 == len(a.shape) and type(index[0]) is int and type(a) is PyBuffer:
+        return PyView(a, index[0], (), (), a.dtype)  # the walkthrough's w[i]: an element of a vector
     if all(type(e) is int or type(e) is slice for e in index):
         return _basic_view(a, index)  # a view, as in PyTorch
     offsets, shape = _index_plan(a.shape, index)

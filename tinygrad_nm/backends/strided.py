@@ -42,6 +42,39 @@ def strides(shape):
     return tuple(out[::-1])
 
 
+def is_row_major(shape, strides_):
+    """Whether the elements lie one after another in row-major order (axes of size 1 aside)."""
+    expected = 1
+    for n, stride in zip(reversed(shape), reversed(strides_)):
+        if n != 1:
+            if stride != expected:
+                return n == 0
+            expected *= n
+    return True
+
+
+def reshape_strides(shape, strides_, new_shape):
+    """Strides that show the elements of (shape, strides_) as `new_shape` without moving them, or
+    None where none exist: PyTorch's rule (computeStride), so ours shares or copies where it does.
+    Runs of axes that are contiguous with each other ("chunks") may be split and merged freely."""
+    if not shape or 0 in shape:
+        return strides(new_shape)
+    new_strides, view_d, base_stride = [0] * len(new_shape), len(new_shape) - 1, strides_[-1]
+    tensor_numel = view_numel = 1
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides_[d - 1] != tensor_numel * base_stride):  # a chunk ends
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * base_stride
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base_stride, tensor_numel, view_numel = strides_[d - 1], 1, 1
+    return tuple(new_strides) if view_d == -1 else None
+
+
 def _length(entry):
     return entry.shape[0] if hasattr(entry, "shape") else len(entry)
 

@@ -38,9 +38,12 @@ def scatter_add(dst, shape, strides, axis, idx, val, vstrides, n):
 
 # --- host side: views -------------------------------------------------------------------------
 def reshape(a, shape):
+    """A view where PyTorch's rule finds strides for the new shape (strided.reshape_strides), else a copy."""
     shape = tuple(shape)
-    a = contiguous(a)
-    return CudaBuffer(a.data, shape, D.row_major(shape), a.offset, a.dtype)
+    strides = strided.reshape_strides(a.shape, a.strides, shape)
+    if strides is None:
+        a, strides = contiguous(a), D.row_major(shape)
+    return CudaBuffer(a.data, shape, strides, a.offset, a.dtype)
 
 
 def permute(a, axes):

@@ -52,8 +52,8 @@ def astype(a, dtype):
     return map_(_identity, [a], dtype, *constants(dtype))
 
 
-def copy(a):
-    return map_(_identity, [a], a.dtype, *constants(a.dtype))
+def copy(a, row_major=False):
+    return map_(_identity, [a], a.dtype, *constants(a.dtype))  # into a new row-major buffer, always
 
 
 def contiguous(a):
@@ -94,4 +94,5 @@ def where(cond, a, b):
     raise TypeError("where: at least one of a and b must be a buffer (the result takes its dtype)")
 
 
-__all__ = ["from_numpy", "to_numpy", "item", "full", "astype", "copy", "assign", "where", "writable"]
+is_contiguous = D.is_contiguous
+__all__ = ["from_numpy", "to_numpy", "item", "full", "astype", "copy", "assign", "where", "writable", "is_contiguous"]
