@@ -48,7 +48,7 @@ class PyView(PyBuffer):
     def offsets(self):
         """Where each element lives in base.data, in row-major order (not kept: a list of ints per
         element would outweigh the data)."""
-        return [self.offset + o for o in gather_offsets(zip(self.shape, self.strides))]
+        return gather_offsets(zip(self.shape, self.strides), self.offset)
 
 
 def _view(a, offset, strides, shape):
@@ -113,10 +113,8 @@ def is_contiguous(a):
 
 
 def _write(a, values, offsets=None):
-    """a's elements (or its row-major elements `offsets`) = values, in a's storage. `values` is read
-    in full first: it may be a view of the same storage (`x[1:] = x[:-1]`)."""
-    cast = caster(a.dtype)
-    values = list(map(cast, values))
+    """a's elements (or its row-major elements `offsets`) = values (a list, of a's type: made before
+    any write, as it may read a view of the same storage: `x[1:] = x[:-1]`), in a's storage."""
     data, where = targets(a, offsets)
     if type(where) is range:  # one run: a slice assignment
         data[where.start:where.stop] = values
@@ -126,10 +124,11 @@ def _write(a, values, offsets=None):
 
 
 def assign(a, value):
+    cast = caster(a.dtype)
     if isinstance(value, PyBuffer):
-        _write(a, expand(value, a.shape).data)
+        _write(a, list(map(cast, expand(value, a.shape).data)))
     else:
-        _write(a, repeat(value, _size(a.shape)))
+        _write(a, [cast(value)] * _size(a.shape))
     return a
 
 
@@ -212,7 +211,9 @@ def getitem(a, index):
 
 def setitem(a, index, value):
     offsets, shape = _index_plan(a.shape, index)
-    _write(a, expand(value, shape).data if isinstance(value, PyBuffer) else repeat(value, len(offsets)), offsets)
+    cast = caster(a.dtype)
+    _write(a, list(map(cast, expand(value, shape).data)) if isinstance(value, PyBuffer) else [cast(value)] * len(offsets),
+           offsets)
 
 
 def index_add(acc, index, g):

@@ -113,9 +113,9 @@ def indexed_shape(shape, index):
     return tuple(out)
 
 
-def gather_offsets(dims):
-    """Flat offsets for walking a list of (length, stride) axes in row-major order."""
-    offsets = [0]
+def gather_offsets(dims, start=0):
+    """Flat offsets for walking a list of (length, stride) axes in row-major order, from `start`."""
+    offsets = [start]
     for n, stride in dims:
         steps = [k * stride for k in range(n)]
         offsets = [i + k for i in offsets for k in steps]
