@@ -121,3 +121,22 @@ def test_results_of_reductions_and_repeat_are_new_storage(backend):
         make(ours).add_(10.0)
         make(theirs).add_(10.0)
         _same(ours, theirs, "the base after writing to a reduction's result")
+
+
+def test_view_refuses_what_needs_a_copy_and_reshape_copies_stand_alone(backend):
+    """view() raises where PyTorch's does (no strides give the new shape; use reshape), and a
+    reshape that had to copy is storage of its own: writing its source later does not trouble
+    a backward that saved the copy (PyTorch runs it; a shared version count would refuse)."""
+    ours, theirs = _pair((2, 3))
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        theirs.t().view(6)
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        ours.t().view(6)
+    assert ours[1].view(3, 1).shape == (3, 1) and tnm.tensor(3.0).view(1).shape == (1,)
+    w, u = tnm.ones(6, requires_grad=True), torch.ones(6, dtype=torch.float64, requires_grad=True)
+    y, z = (ours.t().reshape(6) * w).sum(), (theirs.t().reshape(6) * u).sum()
+    ours.add_(1.0)
+    theirs.add_(1.0)
+    y.backward()
+    z.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), u.grad.numpy())

@@ -41,12 +41,19 @@ class TensorShape:
         target = reshape_target(self.shape, shape_arg(shape))
         if target == self.shape:
             return self
-        return self._alias(self._apply(ops.Reshape, self.dtype, (self,), target))  # a view, as in PyTorch
+        out = self._apply(ops.Reshape, self.dtype, (self,), target)
+        # a view where the strides allow one (as PyTorch): its in-place writes count with self's; a copy's do not
+        return self._alias(out) if self._be.same_storage(self._buf, out._buf) else out
 
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
             raise TypeError("view(dtype) reinterprets bits, which tinygrad_nm does not support; use .to(dtype)")
-        return self.reshape(*shape)
+        out = self.reshape(*shape)
+        if out is not self and self.numel() > 1 and not self._be.same_storage(self._buf, out._buf):
+            raise RuntimeError(f"view{tuple(out.shape)}: view size is not compatible with input tensor's size and "
+                               f"stride {tuple(self.shape)} (at least one dimension spans across two contiguous "
+                               "subspaces). Use .reshape(...) instead.")
+        return out
 
     def view_as(self, other):
         return self.reshape(*other.shape)

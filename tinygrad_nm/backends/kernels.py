@@ -6,8 +6,8 @@ lists kernels derives the list from this table: the backend contract and its com
 napkin's pricing and tracing, the shape-only `meta` backend, the CUDA launch setup. Adding a
 kernel means one row here plus its implementation in each backend.
 
-A backend is a module with `NAME`, `unavailable_reason()`, `writable(a)` and `is_contiguous(a)`
-(storage helpers, not kernels: see below), `PRICING` (how napkin should price it, or None) and one
+A backend is a module with `NAME`, `unavailable_reason()`, `writable(a)`, `is_contiguous(a)` and
+`same_storage(a, b)` (storage helpers, not kernels: see below), `PRICING` (how napkin should price it, or None) and one
 function per row.
 
 Conventions the layers above guarantee, so kernels need not check them:
@@ -30,7 +30,9 @@ Tensor layer counts their in-place writes together.
 `writable(a)` returns `a`, or a copy of it, in storage that can be shared and written in place
 (NumPy hands back immutable scalars for 0-d results); it is called before `.data`/`detach()`
 share a buffer, moves no data a kernel would, and is not traced. `is_contiguous(a)` says whether
-a's elements lie in row-major order in its storage (Tensor.is_contiguous, contiguous).
+a's elements lie in row-major order in its storage (Tensor.is_contiguous, contiguous);
+`same_storage(a, b)` whether `b`, a reshape of `a`, is a view of a's storage rather than a copy
+(Tensor.reshape counts in-place writes together only then; Tensor.view refuses a copy).
 """
 from dataclasses import dataclass
 from typing import Callable

@@ -160,6 +160,10 @@ def is_contiguous(a):
     return type(a) is not np.ndarray or a.flags.c_contiguous
 
 
+def same_storage(a, b):
+    return type(b) is np.ndarray and b.base is not None and (b.base is a or b.base is getattr(a, "base", a))
+
+
 def assign(a, value):
     if type(a) is np.ndarray and a.flags.writeable:
         np.copyto(a, value, casting="unsafe")

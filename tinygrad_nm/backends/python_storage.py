@@ -112,6 +112,11 @@ def is_contiguous(a):
     return not isinstance(a, PyView) or a.run
 
 
+def same_storage(a, b):
+    owner = a.base if isinstance(a, PyView) else a
+    return b.base is owner if isinstance(b, PyView) else b.data is owner.data
+
+
 def _write(a, values, offsets=None):
     """a's elements (or its row-major elements `offsets`) = values (a list, of a's type: made before
     any write, as it may read a view of the same storage: `x[1:] = x[:-1]`), in a's storage."""

@@ -46,7 +46,7 @@ if IMPORT_ERROR is None:  # otherwise only NAME and unavailable_reason(), which 
         for _name in _module.__all__:
             _SERVED_BY[_name] = _module
             globals()[_name] = getattr(_module, _name)
-    _missing = [n for n in KERNELS + ("writable", "is_contiguous") if n not in _SERVED_BY]
+    _missing = [n for n in KERNELS + ("writable", "is_contiguous", "same_storage") if n not in _SERVED_BY]
     if _missing:
         raise ImportError(f"numba_cuda: no module serves kernel(s) {', '.join(_missing)}")
     del _module, _name, _missing

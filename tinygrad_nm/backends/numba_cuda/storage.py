@@ -95,4 +95,11 @@ def where(cond, a, b):
 
 
 is_contiguous = D.is_contiguous
-__all__ = ["from_numpy", "to_numpy", "item", "full", "astype", "copy", "assign", "where", "writable", "is_contiguous"]
+
+
+def same_storage(a, b):
+    return b.data is a.data  # a reshape shares the device array or copies into a new one
+
+
+__all__ = ["from_numpy", "to_numpy", "item", "full", "astype", "copy", "assign", "where", "writable", "is_contiguous",
+           "same_storage"]
