@@ -188,7 +188,8 @@ def _exercise(nc, serving):
         wc = [(win, (d((2, 4, 7, 6), dtype), d((6, 2, *win[0]), dtype), d((6,), dtype),
                      d((2, 6, *output_size((2, 4, 7, 6), *win)), dtype), d((2, 4, 7, 6), dtype))) for win in windows]
         arguments = {  # parameter name -> the argument lists a kernel with that signature gets
-            ("a",): [(x,), (xt,)], ("a", "b"): [(x, x), (x, xt), (x, 2), (3, xt), (x, 2.5)],
+            ("a",): [(x,), (xt,)], ("a", "row_major"): [(x, False), (xt, True)],
+            ("a", "b"): [(x, x), (x, xt), (x, 2), (3, xt), (x, 2.5)],
             ("x", "g"): [(x, x), (xt, x)], ("y", "g"): [(x, x), (xt, x)],
             ("a", "dtype"): [(v, t) for v in (x, xt) for t in dts.values()],
             ("cond", "a", "b"): [(cond, x, xt), (cond, x, 1), (cond, 0, xt)],
