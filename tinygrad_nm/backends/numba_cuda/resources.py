@@ -190,8 +190,7 @@ def _exercise(nc, serving):
         arguments = {  # parameter name -> the argument lists a kernel with that signature gets
             ("a",): [(x,), (xt,)], ("a", "row_major"): [(x, False), (xt, True)],
             ("a", "b"): [(x, x), (x, xt), (x, 2), (3, xt), (x, 2.5)],
-            ("x", "g"): [(x, x), (xt, x)], ("y", "g"): [(x, x), (xt, x)],
-            ("a", "dtype"): [(v, t) for v in (x, xt) for t in dts.values()],
+            ("x", "g"): [(x, x), (xt, x)], ("y", "g"): [(x, x), (xt, x)], ("a", "dtype"): [(v, t) for v in (x, xt) for t in dts.values()],
             ("cond", "a", "b"): [(cond, x, xt), (cond, x, 1), (cond, 0, xt)],
             ("a", "axes", "keepdims"): [(x3, ax, k) for ax in ((0,), (1,), (2,), (0, 2), (0, 1, 2)) for k in (0, 1)]
             + [(r, (axis,), False) for r, axis in rows],
