@@ -6,9 +6,9 @@ most of their time, and what they test is the packaging, not the compiler. Set a
 script runs the real compiler, and reuses an object when the same compiler was given the same
 flags and the same preprocessed source before: the key is the compiler's version, the arguments
 without the file names and the preprocessor's, and the source as the preprocessor hands it on
-(so a changed header or a different NumPy or Cython gives a new key). Anything that is not a one-file compile to an
-object (linking, probes without -c) runs the compiler as is. Two builds that want the same object
-at once: the second waits for the first and takes its object.
+(so a changed header or a different NumPy or Cython gives a new key). Anything that is not a
+one-file compile to an object (linking, probes without -c) runs the compiler as is. Two builds
+that want the same object at once: the second waits for the first and takes its object.
 
     CC="python .ci/cc_cache.py" TNM_CC_CACHE=DIR TNM_REAL_CC=gcc pip install ...
 """

@@ -208,10 +208,8 @@ class TensorReduce:
             out = x.reshape(-1).prod(0)
             return out.reshape(*(1,) * self.ndim) if keepdim else out
         d = one_dim(dim, self.ndim, "prod")
-        if x is self:  # nothing computed below for a 0-d tensor or a dim of 1: the result is new storage all the same
-            x = x.clone()
-        if not x.ndim:
-            return x
+        if not x.ndim:  # nothing to multiply: the value, in new storage as every reduction's result
+            return x.clone() if x is self else x
         lead = (slice(None),) * d
         while x.shape[d] > 1:
             n = x.shape[d]
@@ -219,6 +217,8 @@ class TensorReduce:
             x = pairs if n % 2 == 0 else cat([pairs, x[lead + (slice(n - 1, n),)]], d)
         if x.shape[d] == 0:  # the empty product
             x = type(self).ones(*x.shape[:d], 1, *x.shape[d + 1:], dtype=x.dtype, backend=self.backend)
+        if x is self:  # a dim of 1: nothing multiplied, but the result is new storage all the same
+            x = x.clone()
         return x if keepdim else x.squeeze(d)
 
     def cumsum(self, dim, dtype=None):

@@ -128,12 +128,14 @@ def _write(a, values, offsets=None):
             data[o] = v
 
 
+def _values(value, shape, dtype):
+    """What a write of `value` (a buffer broadcast to `shape`, or a scalar) stores: a list of dtype's type."""
+    cast = caster(dtype)
+    return list(map(cast, expand(value, shape).data)) if isinstance(value, PyBuffer) else [cast(value)] * _size(shape)
+
+
 def assign(a, value):
-    cast = caster(a.dtype)
-    if isinstance(value, PyBuffer):
-        _write(a, list(map(cast, expand(value, a.shape).data)))
-    else:
-        _write(a, [cast(value)] * _size(a.shape))
+    _write(a, _values(value, a.shape, a.dtype))
     return a
 
 
@@ -216,9 +218,7 @@ def getitem(a, index):
 
 def setitem(a, index, value):
     offsets, shape = _index_plan(a.shape, index)
-    cast = caster(a.dtype)
-    _write(a, list(map(cast, expand(value, shape).data)) if isinstance(value, PyBuffer) else [cast(value)] * len(offsets),
-           offsets)
+    _write(a, _values(value, shape, a.dtype), offsets)
 
 
 def index_add(acc, index, g):

@@ -246,12 +246,7 @@ def empty(shape, dtype):
 
 
 def is_contiguous(a):
-    expected = 1
-    for n, s in zip(reversed(a.shape), reversed(a.strides)):
-        if n != 1 and s != expected:
-            return False
-        expected *= n
-    return True
+    return strided.is_row_major(a.shape, a.strides)
 
 
 def dev(a):
