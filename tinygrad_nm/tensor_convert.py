@@ -182,9 +182,16 @@ class TensorConvert:
 
     def clamp_(self, min=None, max=None):
         self._check_inplace("clamp_", min, max)
+        for bound in (min, max):
+            if hasattr(bound, "_buf") and bound._be is self._be:
+                self._no_partial_overlap("clamp_", bound._buf)
         return self._store(self.clamp(min, max), "clamp_")
 
     clip_ = clamp_
+
+    def masked_fill_(self, mask, value):
+        self._check_inplace("masked_fill_", mask, value)
+        return self._store(self.masked_fill(mask, value), "masked_fill_")
 
     def copy_(self, src, non_blocking=False):
         """Write src's values (broadcast to self's shape, cast to self's dtype, from any backend)."""
@@ -192,6 +199,7 @@ class TensorConvert:
         src = src if hasattr(src, "_buf") else type(self)(src, dtype=self.dtype, backend=self.backend)
         broadcast_shape(src.shape, self.shape, "copy_", into=True)
         src = src.detach()._to_backend(self._be).cast(self.dtype)
+        self._no_partial_overlap("copy_", src._buf)
         return self._store(src, "copy_")
 
     def _store(self, result, what):

@@ -80,12 +80,12 @@ class TensorHooks:
 
     # --- a leaf's hooks at the end of a backward call (autograd._run_leaf_hooks) --------------
     def _hooked_sum(self, g):
-        """The gradient g summed for this leaf over the call, through its hooks, plus its .grad as
-        it was: the buffer that becomes .grad."""
+        """The gradient g summed for this leaf over the call, through its hooks: the buffer that
+        becomes .grad (a copy: a hook may return a tensor of its own) or is added to it."""
         be = backends.kernels_of(self._be)
         for hook in self._saved:
             g = run_hook(hook, self, g)
-        return be.copy(g) if self.grad is None else be.add(self.grad._buf, g)
+        return be.copy(g) if self.grad is None else g
 
 
 class _Handle:

@@ -5,6 +5,8 @@ arguments (shape arithmetic from shapes.py) and hands the op to the core's runne
 `self._binary(ops.Add, other)` for `a + b`, `self._apply(ops.Neg, dtype, (a,))` for the rest.
 `@` and the other products are TensorProducts' (products.py).
 """
+import math
+
 import numpy as np
 
 from tinygrad_nm import dtypes as dt
@@ -83,6 +85,8 @@ class TensorOps:
                 raise RuntimeError("a leaf tensor that requires grad is being used in an in-place operation; "
                                    "update it inside `with tnm.no_grad():` or through `t.data`")
             return self._binary(fn_cls, other)  # inside a graph: record out of place, the name is rebound
+        if isinstance(other, TensorOps) and other._be is self._be:
+            self._no_partial_overlap(fn_cls.__name__.lower() + "_", other._buf)
         if ((fn_cls is ops.Sub or fn_cls is ops.Add) and isinstance(other, TensorOps) and other._be is self._be
                 and other.dtype is self.dtype and self.dtype.is_float and other._shape == self._shape
                 and (other._version is not self._version or self._version is None)):
@@ -105,6 +109,15 @@ class TensorOps:
         self._buf = backends.kernels_of(self._be).assign(self._buf, result._buf)
         self._written()
         return self
+
+    def _no_partial_overlap(self, what, source, into=None):
+        """Raise, as PyTorch does, where an in-place write into self (or its view `into`) would read
+        `source` (a buffer of self's backend) after writing some of its elements: their storage
+        partly overlaps."""
+        if self._be.overlap(self._buf if into is None else into, source) == "partial":
+            raise RuntimeError(f"{what}: unsupported operation: some elements of the input tensor and the written-to "
+                               "tensor refer to a single memory location. Please clone() the tensor before performing "
+                               "the operation.")
 
     def __iadd__(self, other):
         if self._ctx is not None and (grad_mode.everywhere or grad_mode.here()):  # `out += x` inside a graph, as in the walkthrough
@@ -153,7 +166,10 @@ class TensorOps:
         if isinstance(value, TensorOps):
             self._same_backend(value, "setitem")
             if value.ndim:
-                target = be.getitem(self._buf, index).shape if self.ndim else ()  # in the kernel's order
+                view = be.getitem(self._buf, index) if self.ndim else self._buf  # the elements written
+                if 1 < value.numel() == math.prod(view.shape):  # t[1:] = t[:-1] raises, as in PyTorch
+                    self._no_partial_overlap("setitem", value._buf, view)  # (a broadcast value: never)
+                target = view.shape if self.ndim else ()  # in the kernel's order
                 # t[key]'s shape as PyTorch orders it (an int and an array apart: the array's axis in
                 # place, not first as the kernels' NumPy rule puts it), None axes included
                 at = array_place(index) if array_axis_first(index) else 0

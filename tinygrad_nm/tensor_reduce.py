@@ -47,7 +47,7 @@ class TensorReduce:
 
     def amax(self, dim=(), keepdim=False):
         """The largest value over `dim` (() or None: every dim); ties share the gradient equally."""
-        axes = normalize_axes(None if dim == () else dim, self.ndim)
+        axes = normalize_axes(dim_or_axis(dim, None, "amax"), self.ndim)
         if any(self.shape[ax] == 0 for ax in axes):
             raise ValueError(f"max() over an empty dim of a tensor with shape {self.shape}")
         if not axes:  # a 0-d tensor: its value, in new storage as every reduction's result
@@ -193,10 +193,14 @@ class TensorReduce:
         return tuple(s for i, s in enumerate(self.shape) if i not in axes)
 
     def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, (tuple, list)) and not dim:  # PyTorch: over no dim, each element's truth
+            return self != 0
         dim, keepdim = dim_or_axis(dim, axis, "any"), _keep(keepdim, keepdims)
         return (self != 0).sum(dim, keepdim) > 0
 
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, (tuple, list)) and not dim:  # PyTorch: over no dim, each element's truth
+            return self != 0
         dim, keepdim = dim_or_axis(dim, axis, "all"), _keep(keepdim, keepdims)
         return (self == 0).sum(dim, keepdim) == 0
 

@@ -15,10 +15,13 @@ from tinygrad_nm.shapes import broadcast_shape, normalize_axes, reshape_target
 
 
 def dim_or_axis(dim, axis, what):
-    """PyTorch's dim= or NumPy's axis=, whichever was given (both: an error)."""
+    """PyTorch's dim= or NumPy's axis=, whichever was given (both: an error). An empty dim=() means
+    every dim, as in PyTorch; NumPy's axis=() reduces none, and stays ()."""
     if dim is not None and axis is not None:
         raise TypeError(f"{what}: got both dim={dim!r} and axis={axis!r}; pass one")
-    return axis if dim is None else dim
+    if dim is None:
+        return axis
+    return None if isinstance(dim, (tuple, list)) and not dim else dim
 
 
 def one_dim(d, ndim, what, extra=0):
@@ -56,9 +59,10 @@ class TensorShape:
         return out
 
     def view_as(self, other):
-        return self.reshape(*other.shape)
+        return self.view(*other.shape)
 
-    reshape_as = view_as
+    def reshape_as(self, other):
+        return self.reshape(*other.shape)
 
     def flatten(self, start_dim=0, end_dim=-1):
         if not self.ndim:

@@ -56,7 +56,7 @@ from tinygrad_nm.settings import settings
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
     abs, add, assign, astype, atanh, ceil, copy, cos, div, eq, exp, expand, expm1, floor, from_numpy, full, ge,
     getitem, gt, index_add, is_contiguous, item, le, same_storage, log, log1p, log2, lt, max, mul, ne, neg, permute, pow, reshape, round,
-    setitem, sign, sin, sqrt, sub, sum, to_numpy, trunc, where, writable)
+    overlap, setitem, sign, sin, sqrt, sub, sum, to_numpy, trunc, where, writable)
 
 NAME = "cython"
 THREADS_ENV = "TINYGRAD_NM_NUM_THREADS"  # settings.num_threads

@@ -6,8 +6,8 @@ lists kernels derives the list from this table: the backend contract and its com
 napkin's pricing and tracing, the shape-only `meta` backend, the CUDA launch setup. Adding a
 kernel means one row here plus its implementation in each backend.
 
-A backend is a module with `NAME`, `unavailable_reason()`, `writable(a)`, `is_contiguous(a)` and
-`same_storage(a, b)` (storage helpers, not kernels: see below), `PRICING` (how napkin should price it, or None) and one
+A backend is a module with `NAME`, `unavailable_reason()`, the STORAGE_HELPERS `writable(a)`,
+`is_contiguous(a)`, `same_storage(a, b)` and `overlap(a, b)` (not kernels: see below), `PRICING` (how napkin should price it, or None) and one
 function per row.
 
 Conventions the layers above guarantee, so kernels need not check them:
@@ -32,7 +32,10 @@ Tensor layer counts their in-place writes together.
 share a buffer, moves no data a kernel would, and is not traced. `is_contiguous(a)` says whether
 a's elements lie in row-major order in its storage (Tensor.is_contiguous, contiguous);
 `same_storage(a, b)` whether `b`, a reshape of `a`, is a view of a's storage rather than a copy
-(Tensor.reshape counts in-place writes together only then; Tensor.view refuses a copy).
+(Tensor.reshape counts in-place writes together only then; Tensor.view refuses a copy);
+`overlap(a, b)` how two buffers' storage meets, "full", "partial" or None, as PyTorch's
+get_overlap_status tells it (strided.overlap): an in-place write of b into a partly
+overlapping a raises, as in PyTorch, rather than read elements it has already written.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -242,9 +245,12 @@ def kernel_cost(name, args, out=None):
     return row.price(args, out)
 
 
+STORAGE_HELPERS = ("writable", "is_contiguous", "same_storage", "overlap")  # see the module's docstring
+
+
 def missing_from(module):
-    """The kernels of the table that a backend module does not implement (its completeness)."""
-    return [name for name in KERNELS if not callable(getattr(module, name, None))]
+    """The kernels of the table and storage helpers that a backend module does not implement."""
+    return [name for name in KERNELS + STORAGE_HELPERS if not callable(getattr(module, name, None))]
 
 
 def describe():

@@ -57,6 +57,7 @@ def item(a): return a.dtype.np_type(0).item()
 def writable(a): return a
 def is_contiguous(a): return True  # shapes only: every buffer is row-major
 def same_storage(a, b): return True  # shapes only: a reshape is a view
+def overlap(a, b): return None  # shapes only: nothing to overlap
 
 
 # --- elementwise ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import operator
 import numpy as np
 
 from tinygrad_nm.backends.numpy_pool import PASSES as _POOL_PASSES, max_pool2d, max_pool2d_backward  # noqa: F401
-from tinygrad_nm.backends import conv_compose
+from tinygrad_nm.backends import conv_compose, strided
 from tinygrad_nm.backends.numpy_conv import col2im, conv_input_grad, im2col, recycle  # noqa: F401
 
 NAME = "numpy"
@@ -162,6 +162,19 @@ def is_contiguous(a):
 
 def same_storage(a, b):
     return type(b) is np.ndarray and b.base is not None and (b.base is a or b.base is getattr(a, "base", a))
+
+
+def overlap(a, b):
+    """strided.overlap of two arrays over the same memory owner (in bytes), else None."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return None  # a NumPy scalar owns its value
+    if (a if a.base is None else a.base) is not (b if b.base is None else b.base) or not np.may_share_memory(a, b):
+        return None  # (the pointers below cost microseconds: only for views that may overlap)
+    return strided.overlap(_extent(a), _extent(b))
+
+
+def _extent(a):
+    return a.__array_interface__["data"][0], a.shape, a.strides, a.itemsize
 
 
 def assign(a, value):

@@ -26,7 +26,7 @@ from tinygrad_nm.backends import conv_compose, python_math as pymath
 from tinygrad_nm.backends.python_pool import WORK as _POOL_WORK, max_pool2d, max_pool2d_backward  # noqa: F401
 from tinygrad_nm.backends.python_storage import (  # noqa: F401 (storage and movement kernels, served from here)
     PyBuffer, assign, astype, caster as _caster, contiguous_permute, copy, expand, from_numpy, full, getitem,
-    index_add, is_contiguous, item, same_storage, permute, reshape, setitem, to_numpy, writable, _size, _write)
+    index_add, is_contiguous, item, overlap, same_storage, permute, reshape, setitem, to_numpy, writable, _size, _write)
 from tinygrad_nm.backends.strided import broadcast_shapes
 from tinygrad_nm.backends.windows import matrix_shape, sources
 

@@ -11,8 +11,8 @@ index_add, assign, axpy) write through `targets`.
 import math
 from itertools import repeat
 
-from tinygrad_nm.backends.strided import (gather_offsets, index_offsets, is_row_major, reshape_strides,
-                                         strides as row_strides)
+from tinygrad_nm.backends.strided import (gather_offsets, index_offsets, is_row_major, overlap as _overlap,
+                                         reshape_strides, strides as row_strides)
 
 _size = math.prod  # the elements of a shape
 
@@ -113,8 +113,20 @@ def is_contiguous(a):
 
 
 def same_storage(a, b):
-    owner = a.base if isinstance(a, PyView) else a
-    return b.base is owner if isinstance(b, PyView) else b.data is owner.data
+    return _list(a) is _list(b)
+
+
+def overlap(a, b):
+    """strided.overlap of a and b where they share a list (elements are the unit), else None."""
+    return _overlap(_extent(a), _extent(b)) if _list(a) is _list(b) else None
+
+
+def _list(a):
+    return a.base.data if isinstance(a, PyView) else a.data
+
+
+def _extent(a):
+    return (a.offset, a.shape, a.strides, 1) if isinstance(a, PyView) else (0, a.shape, row_strides(a.shape), 1)
 
 
 def _write(a, values, offsets=None):

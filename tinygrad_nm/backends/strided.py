@@ -53,6 +53,40 @@ def is_row_major(shape, strides_):
     return True
 
 
+def is_dense(shape, strides_, unit=1):
+    """Whether the elements fill a block of storage, each once, in some order of the axes (a
+    transpose is dense, a stepped slice is not): PyTorch's is_non_overlapping_and_dense. Strides
+    counted in `unit`s (1 for elements; an itemsize for bytes)."""
+    expected = unit
+    for stride, n in sorted((abs(s), n) for n, s in zip(shape, strides_) if n != 1):
+        if stride != expected:
+            return False
+        expected *= n
+    return True
+
+
+def overlap(a, b):
+    """How two views of one storage meet, as PyTorch's get_overlap_status tells it: "full" (the
+    same elements in the same layout), "partial" (dense views whose storage ranges meet otherwise),
+    or None (apart, or too hard to tell cheaply: a view with gaps). a and b are (start, shape,
+    strides, itemsize), start and strides counted in the unit of itemsize (bytes, or 1 element)."""
+    (a0, a_shape, a_strides, a_item), (b0, b_shape, b_strides, b_item) = a, b
+    a_n, b_n = _numel(a_shape), _numel(b_shape)
+    if not a_n or not b_n or not is_dense(a_shape, a_strides, a_item) or not is_dense(b_shape, b_strides, b_item):
+        return None
+    a1, b1 = a0 + a_n * a_item, b0 + b_n * b_item
+    if (a0, a1) == (b0, b1):
+        return "full" if tuple(a_strides) == tuple(b_strides) else "partial"
+    return "partial" if a0 < b1 and b0 < a1 else None
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
 def reshape_strides(shape, strides_, new_shape):
     """Strides that show the elements of (shape, strides_) as `new_shape` without moving them, or
     None where none exist: PyTorch's rule (computeStride), so ours shares or copies where it does.

@@ -27,7 +27,7 @@ Without a GPU, `NUMBA_ENABLE_CUDASIM=1` set before numba is imported runs the sa
 Numba's CUDA simulator, one OS thread per CUDA thread: correct but slow, so the policy then
 launches a few threads per kernel (the grid-stride loops make any count correct).
 """
-from tinygrad_nm.backends.kernels import KERNELS
+from tinygrad_nm.backends.kernels import KERNELS, STORAGE_HELPERS
 from tinygrad_nm.backends.numba_cuda.device import (IMPORT_ERROR, NAME, POLICY, PRICING, SIMULATOR_POLICY,  # noqa: F401
                                                     CudaBuffer, LaunchPolicy, describe, gpu_policy, policy,
                                                     synchronize, unavailable_reason)
@@ -46,7 +46,7 @@ if IMPORT_ERROR is None:  # otherwise only NAME and unavailable_reason(), which 
         for _name in _module.__all__:
             _SERVED_BY[_name] = _module
             globals()[_name] = getattr(_module, _name)
-    _missing = [n for n in KERNELS + ("writable", "is_contiguous", "same_storage") if n not in _SERVED_BY]
+    _missing = [n for n in KERNELS + STORAGE_HELPERS if n not in _SERVED_BY]
     if _missing:
         raise ImportError(f"numba_cuda: no module serves kernel(s) {', '.join(_missing)}")
     del _module, _name, _missing

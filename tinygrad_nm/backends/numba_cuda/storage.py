@@ -7,6 +7,7 @@ function.
 """
 import numpy as np
 
+from tinygrad_nm.backends import strided
 from tinygrad_nm.backends.numba_cuda import device as D
 from tinygrad_nm.backends.numba_cuda.jit import constants, map_, scalar
 from tinygrad_nm.backends.numba_cuda.device import CudaBuffer
@@ -101,5 +102,14 @@ def same_storage(a, b):
     return b.data is a.data  # a reshape shares the device array or copies into a new one
 
 
+def overlap(a, b):
+    """strided.overlap of two views of one device array (elements are the unit), else None."""
+    return strided.overlap(_extent(a), _extent(b)) if b.data is a.data else None
+
+
+def _extent(a):
+    return a.offset, a.shape, a.strides, 1
+
+
 __all__ = ["from_numpy", "to_numpy", "item", "full", "astype", "copy", "assign", "where", "writable", "is_contiguous",
-           "same_storage"]
+           "same_storage", "overlap"]
