@@ -21,7 +21,7 @@ from tinygrad_nm.host import manual_seed
 from tinygrad_nm.settings import Context, watch
 from tinygrad_nm.settings import settings as _settings
 from tinygrad_nm.tensor import Tensor
-from tinygrad_nm import functional, nn, optim, utils
+from tinygrad_nm import cuda, functional, linalg, nn, optim, utils
 from tinygrad_nm.serialization import load, load_safetensors, save, save_safetensors
 from tinygrad_nm.device import device
 from tinygrad_nm import namespace as _namespace
@@ -31,7 +31,7 @@ from tinygrad_nm.namespace import *  # noqa: F401,F403 (torch.* functions: tenso
 from tinygrad_nm.dtypes import bool_ as bool  # noqa: A001 (torch.bool; shadows the builtin in this module only)
 float, double, long, int32, int, half = float32, float64, int64, int64, int64, float16  # noqa: A001
 
-__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode", "functional", "nn", "optim", "available_backends",
+__all__ = ["Tensor", "cuda", "linalg", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
            "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half"] + _namespace.__all__

@@ -8,6 +8,7 @@ import numpy as np
 
 from tinygrad_nm import backends
 from tinygrad_nm import dtypes as dt
+from tinygrad_nm.device import backend_of
 from tinygrad_nm.host import rng_for, scalar_dtype, shape_arg
 
 
@@ -39,6 +40,26 @@ class TensorCreation:
     @classmethod
     def ones_like(cls, t, **kw):
         return cls.ones(*t.shape, dtype=kw.pop("dtype", t.dtype), backend=kw.pop("backend", t.backend), **kw)
+
+    # --- new_*: self's dtype and backend unless given (PyTorch's Tensor.new_zeros and kin) --------
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return type(self).full(size, fill_value, dtype or self.dtype, self._new_backend(device), requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(shape_arg(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(shape_arg(size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    new_empty = new_zeros  # "uninitialised": zeros here, as tnm.empty
+
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        """A copy of `data` (numbers, lists, an array or a tensor), by default of self's dtype and backend."""
+        data = data.detach().numpy() if hasattr(data, "_buf") else data
+        return type(self)(data, requires_grad, dtype or self.dtype, self._new_backend(device))
+
+    def _new_backend(self, device):
+        return self.backend if device is None else backend_of(device).NAME
 
     @classmethod
     def rand(cls, *shape, seed=None, generator=None, dtype=None, backend=None, requires_grad=False):

@@ -132,7 +132,8 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "flatten unflatten unsqueeze squeeze permute transpose swapaxes t flip split chunk unbind matmul "
             "numel gather clone detach atanh logical_not logical_and logical_or logical_xor narrow index_select "
             "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac "
-            "mm bmm mv dot outer").split()
+            "mm bmm mv dot outer add sub subtract mul multiply div divide true_divide floor_divide remainder tan "
+            "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll").split()
 
 
 def _function(name):
@@ -150,24 +151,68 @@ for _name in _METHODS:
     __all__.append(_name)
 
 
-def add(input, other, alpha=1):
-    return input + (other if alpha == 1 else other * alpha)
-
-
-def sub(input, other, alpha=1):
-    return input - (other if alpha == 1 else other * alpha)
-
-
-def mul(input, other):
-    return input * other
-
-
-def div(input, other):
-    return input / other
-
-
 def pow(input, exponent):
     return input ** exponent
 
 
-__all__ += ["add", "sub", "mul", "div", "pow", "einsum"]
+# --- random: drawn on the host from tnm.manual_seed's generator (or generator=), as rand/randn ----
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
+    """A random permutation of 0 .. n - 1."""
+    return Tensor(rng_for(None, generator).permutation(n), dtype=dtype or dt.int64, backend=_backend(device, backend))
+
+
+def normal(mean, std, size=None, generator=None, dtype=None, device=None, backend=None):
+    """Normal draws: mean and std numbers (size= gives the shape) or tensors (their broadcast shape)."""
+    tensors = [v for v in (mean, std) if isinstance(v, Tensor)]
+    if not tensors and size is None:
+        raise TypeError("normal: with a number mean and std, pass size=, e.g. normal(0.0, 1.0, size=(3,))")
+    shape = shape_arg((size,)) if size is not None else np.broadcast_shapes(*(t.shape for t in tensors))
+    name = _backend(device, backend) or (tensors[0].backend if tensors else None)
+    z = Tensor(rng_for(None, generator).standard_normal(shape), dtype=dtype or (tensors[0].dtype if tensors else None),
+               backend=name)
+    return z * std + mean
+
+
+def bernoulli(input, p=None, generator=None):
+    """1 with probability `input` (or p), else 0, per element; input's dtype and backend."""
+    prob = input if p is None else input * 0 + p
+    draws = Tensor(rng_for(None, generator).random(input.shape), dtype=input.dtype, backend=input.backend)
+    return (draws < prob).to(input.dtype)
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """Indices drawn with the (unnormalised) weights in each row of input: int64, one row per row."""
+    weights = np.atleast_2d(input.detach().numpy().astype(np.float64))
+    if (weights < 0).any() or not np.isfinite(weights).all() or (weights.sum(axis=1) <= 0).any():
+        raise RuntimeError("multinomial: weights must be finite, non-negative, and not all zero in a row")
+    if not replacement and num_samples > (weights > 0).sum(axis=1).min():
+        raise RuntimeError(f"multinomial: cannot draw {num_samples} samples without replacement from fewer "
+                           "nonzero weights")
+    rng = rng_for(None, generator)
+    rows = [rng.choice(len(w), num_samples, replace=replacement, p=w / w.sum()) for w in weights]
+    out = np.array(rows, dtype=np.int64)
+    return Tensor(out if input.ndim > 1 else out[0], backend=input.backend)
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False, backend=None):
+    t = Tensor(np.logspace(start, end, steps, base=base), dtype=dtype or dt.DEFAULT_FLOAT,
+               backend=_backend(device, backend))
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids of 1-D tensors: "ij" (matrix) or "xy" (Cartesian: the first two swapped)."""
+    tensors = tuple(tensors[0]) if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    order = list(tensors)
+    if indexing == "xy" and len(order) >= 2:
+        order[0], order[1] = order[1], order[0]
+    shape = tuple(t.numel() for t in order)
+    grids = [t.reshape(*(-1 if i == k else 1 for i in range(len(order)))).expand(*shape) for k, t in enumerate(order)]
+    if indexing == "xy" and len(grids) >= 2:
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
+
+
+__all__ += ["pow", "einsum", "randperm", "normal", "bernoulli", "multinomial", "logspace", "meshgrid"]

@@ -20,10 +20,13 @@ def _is_tensor(x):
     return hasattr(x, "_buf")
 
 
-def where(condition, input, other):
+def where(condition, input=None, other=None):
     """torch.where(condition, input, other): input where condition (a bool tensor) holds, else
     other; input and other are tensors or numbers, broadcast together, dtypes promoted.
-    Differentiable in both; an inf or nan in the branch not taken does not reach the result."""
+    Differentiable in both; an inf or nan in the branch not taken does not reach the result.
+    torch.where(condition) alone: condition.nonzero(as_tuple=True)."""
+    if input is None and other is None and _is_tensor(condition):
+        return condition.nonzero(as_tuple=True)
     if not _is_tensor(condition) or condition.dtype is not dt.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got "
                         f"{condition.dtype if _is_tensor(condition) else type(condition).__name__}")
@@ -224,6 +227,83 @@ class TensorMath:
         x = self.long() if self.dtype is dt.bool_ else self
         out = self._make(backends.kernels_of(x._be).sign(x._buf), x.dtype, x._be)
         return out.bool() if self.dtype is dt.bool_ else out
+
+    # --- the operators by name, with PyTorch's extra arguments ----------------------------------
+    def add(self, other, *, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    subtract = sub
+
+    def mul(self, other):
+        return self * other
+
+    multiply = mul
+
+    def div(self, other, *, rounding_mode=None):
+        """self / other; rounding_mode "trunc" or "floor" rounds the quotient (integer tensors then
+        stay integer, as in PyTorch, computed exactly in float64 for |values| < 2**53)."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        is_int = not self.dtype.is_float and not (other.dtype.is_float if _is_tensor(other) else isinstance(other, float))
+        if not is_int:
+            q = self / other
+            return q.floor() if rounding_mode == "floor" else q.trunc()
+        if bool((other == 0).any()) if _is_tensor(other) else other == 0:
+            raise ZeroDivisionError(f"div: integer division by zero (rounding_mode={rounding_mode!r})")
+        q = self.double() / (other.double() if _is_tensor(other) else float(other))
+        return (q.floor() if rounding_mode == "floor" else q.trunc()).long()
+
+    divide = true_divide = div
+
+    def floor_divide(self, other):
+        return self.div(other, rounding_mode="floor")
+
+    def remainder(self, other):
+        """self - floor(self / other) * other: the sign of the divisor, as Python's % and PyTorch's."""
+        return self - self.floor_divide(other) * other
+
+    __floordiv__, __mod__ = floor_divide, remainder
+
+    def __rfloordiv__(self, other):
+        return self._scalar_like(other).floor_divide(self)
+
+    def __rmod__(self, other):
+        return self._scalar_like(other).remainder(self)
+
+    def _scalar_like(self, number):
+        """A number as a 0-d tensor on self's backend (its own dtype: 7 // t is int if t is)."""
+        return type(self)(number, backend=self.backend)
+
+    def nonzero(self, *, as_tuple=False):
+        """The indices of the nonzero elements (found on the host, as a mask's are): an (n, ndim)
+        int64 tensor in row-major order, or with as_tuple one 1-D tensor per dim."""
+        found = np.nonzero(np.atleast_1d(self.detach().numpy()))
+        if as_tuple:
+            return tuple(type(self)(f, backend=self.backend) for f in found)
+        return type(self)(np.stack(found, axis=1).reshape(-1, max(self.ndim, 1))[:, :self.ndim] if self.ndim
+                          else np.zeros((len(found[0]), 0), np.int64), backend=self.backend)
+
+    def tan(self):
+        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        return x.sin() / x.cos()
+
+    def log10(self):
+        return self.log() * (1.0 / np.log(10.0))  # (log's own float conversion of ints first)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (default: the dtype's largest and
+        smallest finite values, as PyTorch); other elements and integer tensors unchanged."""
+        if not self.dtype.is_float:
+            return self.clone()
+        info = np.finfo(self.dtype.np_type)
+        top, bottom = float(info.max if posinf is None else posinf), float(info.min if neginf is None else neginf)
+        out = self.masked_fill(self.isnan(), float(nan))
+        return out.masked_fill(self == float("inf"), top).masked_fill(self == float("-inf"), bottom)
 
     # --- on their own kernels (ops_elementwise.py); ints are lifted to the default float first ----
     def log2(self): return self._apply(ops_elementwise.Log2, *self._float())

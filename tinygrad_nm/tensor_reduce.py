@@ -9,13 +9,16 @@ where it differs from PyTorch's).
 """
 import collections
 
+import numpy as np
+
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm import indexing, ops
 from tinygrad_nm.shapes import normalize_axes
 from tinygrad_nm.tensor_shape import cat, dim_or_axis, one_dim
 
-# what max(dim)/min(dim) return, as torch.return_types.max
+# what max(dim)/min(dim), sort, topk and median(dim) return, as torch.return_types.max and kin
 MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
+Sorted = collections.namedtuple("Sorted", ["values", "indices"])
 
 
 def _numpy_style(t, dtype, out):
@@ -224,6 +227,69 @@ class TensorReduce:
         if x is self:  # a dim of 1: nothing multiplied, but the result is new storage all the same
             x = x.clone()
         return x if keepdim else x.squeeze(d)
+
+    # --- orderings: the order is found on the host (as a boolean mask's positions are), the
+    # values gathered from self by it, so they are differentiable as gather is ---------------------
+    def sort(self, dim=-1, descending=False, stable=False):
+        """(values, indices) along dim, ascending or descending; equal elements keep their order
+        (stable either way) and nan counts as the largest, as in PyTorch."""
+        d = one_dim(dim, self.ndim, "sort")
+        if not self.ndim:
+            return Sorted(self.clone(), type(self)(0, backend=self.backend))
+        host = self.detach().numpy()
+        if descending:  # the ascending stable order of the reversed row, reversed: ties stay in order, nan first
+            order = self.shape[d] - 1 - np.flip(np.argsort(np.flip(host, d), axis=d, kind="stable"), d)
+        else:
+            order = np.argsort(host, axis=d, kind="stable")
+        indices = type(self)(order, backend=self.backend)
+        return Sorted(self.gather(d, indices), indices)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return self.sort(dim, descending, stable).indices
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The k largest (or smallest) elements along dim and their indices, in order."""
+        d = one_dim(dim, self.ndim, "topk")
+        n = self.shape[d] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise RuntimeError(f"topk: selected index k={k} out of range for dim {d} of size {n} (shape {self.shape})")
+        values, indices = self.sort(d, descending=largest)
+        return Sorted(values.narrow(d, 0, k), indices.narrow(d, 0, k)) if self.ndim else Sorted(values, indices)
+
+    def median(self, dim=None, keepdim=False):
+        """The lower median ((n - 1) // 2 in sorted order; nan if the row holds one), as PyTorch:
+        a 0-d tensor without dim, (values, indices) with it."""
+        if dim is None:
+            return self.reshape(-1).median(0).values
+        d = one_dim(dim, self.ndim, "median")
+        if not self.ndim:
+            return Sorted(self.clone(), type(self)(0, backend=self.backend))
+        n = self.shape[d]
+        if not n:
+            raise IndexError(f"median: dim {d} of shape {self.shape} is empty")
+        _, order = self.sort(d)
+        nans = np.isnan(self.detach().numpy()).sum(axis=d, keepdims=True) if self.dtype.is_float else 0
+        at = np.where(nans > 0, n - nans, (n - 1) // 2) * np.ones((*self.shape[:d], 1, *self.shape[d + 1:]), np.int64)
+        indices = order.gather(d, type(self)(at, backend=self.backend))
+        values = self.gather(d, indices)
+        return Sorted(values, indices) if keepdim else Sorted(values.squeeze(d), indices.squeeze(d))
+
+    def count_nonzero(self, dim=None):
+        return (self != 0).sum(dim)
+
+    def cumprod(self, dim, dtype=None):
+        """Running products along dim: log2(n) rounds of multiplying by a shifted copy (as cumsum)."""
+        x = self if dtype is None else self.cast(dtype)
+        x = x.long() if x.dtype is dt.bool_ else x
+        d = one_dim(dim, self.ndim, "cumprod")
+        if not x.ndim:
+            return x.clone()
+        n, shift, lead = x.shape[d], 1, (slice(None),) * d
+        while shift < n:
+            ones = type(self).ones(*x.shape[:d], shift, *x.shape[d + 1:], dtype=x.dtype, backend=self.backend)
+            x = x * cat([ones, x[lead + (slice(0, n - shift),)]], d)
+            shift *= 2
+        return x if x is not self else x.clone()
 
     def cumsum(self, dim, dtype=None):
         """Running sums along dim: log2(n) rounds of adding a shifted copy (Hillis and Steele)."""

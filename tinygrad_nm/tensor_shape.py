@@ -196,6 +196,22 @@ class TensorShape:
             return self.split([0] * chunks, dim)
         return self.split(-(-n // chunks), dim)
 
+    def roll(self, shifts, dims=None):
+        """Elements shifted along dims (wrapping around); without dims, over the flattened tensor."""
+        if dims is None:
+            return self.reshape(-1).roll(shifts, 0).reshape(*self.shape)
+        shifts, dims = (shifts,) if isinstance(shifts, int) else tuple(shifts), (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims (shifts={shifts}, dims={dims})")
+        out = self
+        for shift, dim in zip(shifts, dims):
+            d = one_dim(dim, self.ndim, "roll")
+            n = self.shape[d] if self.ndim else 1
+            k = shift % n if n else 0
+            if k:
+                out = cat([out.narrow(d, n - k, k), out.narrow(d, 0, n - k)], d)
+        return out if out is not self else self.clone()
+
     def narrow(self, dim, start, length):
         """self's elements start .. start + length - 1 along dim (a view)."""
         d = one_dim(dim, self.ndim, "narrow")

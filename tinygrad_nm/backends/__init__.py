@@ -7,6 +7,7 @@ those functions, so adding a backend means writing one module and one line in
 """
 import contextlib
 import importlib
+import types
 
 from tinygrad_nm.settings import settings
 
@@ -26,6 +27,12 @@ DEFAULT = "numpy"
 _DEVICE_BACKENDS = {"cuda": "numba_cuda"}
 _loaded = {}
 _unavailable = {}  # name -> why it cannot run here
+# `import tinygrad_nm as torch` makes this package torch.backends: the flags PyTorch programs set
+# (torch.backends.cudnn.benchmark = True) and ask (torch.backends.mps.is_available()) are accepted;
+# they change nothing here (no cuDNN, no Apple GPU).
+cudnn = types.SimpleNamespace(benchmark=False, deterministic=False, enabled=True, allow_tf32=True,
+                              is_available=lambda: False)
+mps = types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
 
 
 class BackendUnavailableError(RuntimeError):

@@ -1,0 +1,135 @@
+"""The rest of the PyTorch surface a training script reaches for, each run as the same code on
+tinygrad_nm and on torch (torch_api_helpers.run_both: values, dtypes and gradients), on every
+backend: the operators by name (add(alpha=), div(rounding_mode=), //, %), new_*, sort/argsort/
+topk/median (hypothesis: ties and nans), cumprod, count_nonzero, roll, nonzero and where(cond),
+tan/log10/nan_to_num, meshgrid/logspace, torch.linalg's norms, the random draws, and torch.cuda
+and torch.backends as a program asks them before it picks a device."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("hypothesis")
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import tinygrad_nm as tnm  # noqa: E402
+from fuzz_torch_helpers import fuzz  # noqa: E402
+from torch_api_helpers import case, rnd, run_both  # noqa: E402
+
+INTS = np.array([[7, -7, 0, 5], [-3, 3, 9, -9]])
+
+CASES = [
+    case("add_alpha", lambda M, a, b: (a.add(b, alpha=2), M.add(a, b, alpha=-0.5), a.sub(b, alpha=3)), rnd((2, 3)),
+         rnd((3,), seed=1)),
+    case("mul_div_methods", lambda M, a, b: (a.mul(b), a.div(b), M.mul(a, 2.0), M.div(a, b), a.true_divide(b)),
+         rnd((2, 3)), rnd((2, 3), 0.5, 2.0, seed=1)),
+    case("div_rounding_float", lambda M, a, b: (a.div(b, rounding_mode="floor"), M.div(a, b, rounding_mode="trunc"),
+                                                 a % b, M.remainder(a, 1.5)),
+         rnd((3, 4), -9, 9), rnd((3, 4), 0.5, 3.0, seed=2)),
+    # (PyTorch has no derivative for floor_divide: its backward raises, ours gives 0 as div(rounding_mode=) does)
+    case("floor_divide_float", lambda M, a, b: (a // b, M.floor_divide(a, 0.7), 5.0 // b, 5.0 % b),
+         rnd((3, 4), -9, 9), rnd((3, 4), 0.5, 3.0, seed=2), grad=False),
+    case("div_rounding_int", lambda M, a: (a // 2, a % 3, a.div(-2, rounding_mode="trunc"), 17 // (a.abs() + 1),
+                                           17 % (a.abs() + 1), M.remainder(a, -4)), INTS),
+    case("tan_log10_nan_to_num", lambda M, a: (a.tan(), M.log10(a.abs() + 0.1),
+                                               (a / (a - a.detach())).nan_to_num(), M.nan_to_num(a.log(), nan=-1.0)),
+         rnd((2, 5), -1.2, 1.2)),
+    case("cumprod_count_nonzero", lambda M, a: (a.cumprod(1), M.cumprod(a, 0), (a > 0).cumprod(1),
+                                                a.count_nonzero(), M.count_nonzero(a > 0, 1)), rnd((3, 4), 0.2, 1.5)),
+    case("roll", lambda M, a: (a.roll(1), a.roll(-2, 1), M.roll(a, (1, 3), (0, 1)), a.roll(5, 0)), rnd((3, 4))),
+    case("sort_topk_median", lambda M, a: (a.sort(1), a.sort(0, descending=True), M.argsort(a, 1), a.topk(2),
+                                           M.topk(a, 3, 0, largest=False), a.median(1), a.median(), M.median(a, 0, True)),
+         rnd((4, 5))),
+    case("nonzero_where", lambda M, a: (a.nonzero(), M.nonzero(a > 0.5), *M.where(a > 0), *(a > 1).nonzero(as_tuple=True)),
+         rnd((3, 4)), grad=False),
+    case("linalg_norms", lambda M, a: (M.linalg.norm(a), M.linalg.vector_norm(a, dim=1), M.linalg.vector_norm(a, 1, 0),
+                                       M.linalg.vector_norm(a, float("inf"), 1, True), M.linalg.norm(a[0], ord=3),
+                                       M.linalg.matrix_norm(a)), rnd((3, 4))),
+    case("meshgrid", lambda M, a, b: (*M.meshgrid(a, b, indexing="ij"), *M.meshgrid(a, b, indexing="xy")),
+         rnd((3,)), rnd((2,), seed=1)),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,grad", CASES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_matches_torch(backend, fn, inputs, grad, dtype):
+    run_both(fn, inputs, dtype, grad, backend)
+
+
+@fuzz(30)
+@given(data=st.data())
+def test_orderings_match_torch_with_ties_and_nans(backend, data):
+    """sort (stable, either direction), argsort and topk give PyTorch's indices where values tie or
+    are nan (nan sorts as the largest); median gives its value, and an index holding it."""
+    shape = tuple(data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    values = data.draw(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0, float("nan")]), min_size=int(np.prod(shape)),
+                                max_size=int(np.prod(shape))))
+    a = np.array(values).reshape(shape)
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    descending = data.draw(st.booleans())
+    ours, theirs = tnm.tensor(a), torch.tensor(a)
+    s, t = ours.sort(dim, descending=descending), theirs.sort(dim=dim, descending=descending, stable=True)
+    np.testing.assert_array_equal(s.indices.numpy(), t.indices.numpy())
+    np.testing.assert_array_equal(s.values.numpy(), t.values.numpy())
+    np.testing.assert_array_equal(ours.argsort(dim, descending).numpy(),
+                                  theirs.argsort(dim=dim, descending=descending, stable=True).numpy())
+    k = data.draw(st.integers(0, shape[dim]))
+    np.testing.assert_array_equal(ours.topk(k, dim, descending).values.numpy(),
+                                  theirs.topk(k, dim, descending).values.numpy())
+    m, n = ours.median(dim), theirs.median(dim)
+    np.testing.assert_array_equal(m.values.numpy(), n.values.numpy())
+    picked = np.take_along_axis(a, np.expand_dims(m.indices.numpy(), dim), dim).squeeze(dim)
+    np.testing.assert_array_equal(picked, n.values.numpy())
+
+
+def test_errors_name_the_problem(backend):
+    with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+        tnm.tensor([1, 2]) // 0
+    with pytest.raises(ValueError, match="rounding_mode"):
+        tnm.tensor([1.0]).div(2, rounding_mode="round")
+    with pytest.raises(RuntimeError, match="topk: selected index k=4 out of range"):
+        tnm.ones(3).topk(4)
+    with pytest.raises(ValueError, match="roll: 2 shifts for 1 dims"):
+        tnm.ones(3).roll((1, 2), 0)
+
+
+def test_new_tensors_take_self_s_dtype_and_backend(backend):
+    x = tnm.ones(2, dtype=tnm.float64)
+    for t, shape, value in ((x.new_zeros(2, 3), (2, 3), 0.0), (x.new_ones((4,)), (4,), 1.0),
+                            (x.new_full((2,), 7), (2,), 7.0), (x.new_empty(3), (3,), 0.0)):
+        assert t.shape == shape and t.dtype == tnm.float64 and t.backend == backend and (t.numpy() == value).all()
+    n = x.new_tensor([1, 2], dtype=tnm.int64, requires_grad=False)
+    assert n.dtype == tnm.int64 and n.tolist() == [1, 2] and x.new_tensor([1, 2]).dtype == tnm.float64
+    assert x.new_zeros(2, requires_grad=True).requires_grad
+
+
+def test_random_draws(backend):
+    tnm.manual_seed(3)
+    p = tnm.randperm(10)
+    assert p.dtype == tnm.int64 and sorted(p.tolist()) == list(range(10))
+    z = tnm.normal(tnm.zeros(2000) + 5.0, 2.0)
+    assert z.shape == (2000,) and abs(z.mean().item() - 5.0) < 0.3 and abs(z.std().item() - 2.0) < 0.3
+    assert tnm.normal(0.0, 1.0, size=(2, 3)).shape == (2, 3)
+    b = tnm.bernoulli(tnm.tensor([0.0, 1.0, 0.0, 1.0]))
+    assert b.dtype == tnm.float32 and b.tolist() == [0.0, 1.0, 0.0, 1.0]
+    drawn = tnm.multinomial(tnm.tensor([[0.0, 1.0, 2.0, 3.0]] * 5), 3)
+    assert drawn.shape == (5, 3) and all(0 not in row and len(set(row)) == 3 for row in drawn.tolist())
+    with pytest.raises(RuntimeError, match="cannot draw 4 samples without replacement"):
+        tnm.multinomial(tnm.tensor([0.0, 1.0, 2.0, 3.0]), 4)
+    np.testing.assert_allclose(tnm.logspace(0, 2, 3).numpy(), torch.logspace(0, 2, 3).numpy())
+
+
+def test_cuda_and_backends_answer_as_a_program_asks(backend):
+    """`device = "cuda" if torch.cuda.is_available() else "cpu"` runs here whatever the machine;
+    torch.backends.cudnn flags are accepted."""
+    from tinygrad_nm import backends
+    available = "numba_cuda" in backends.available_backends()
+    assert tnm.cuda.is_available() == available and tnm.cuda.device_count() == int(available)
+    device = tnm.device("cuda" if tnm.cuda.is_available() else "cpu")
+    assert tnm.ones(2, device=device).device.type == device.type
+    tnm.cuda.manual_seed_all(0)
+    tnm.backends.cudnn.benchmark = True
+    assert not tnm.backends.mps.is_available()
+    if not available:
+        with pytest.raises(RuntimeError, match="no CUDA device here"):
+            tnm.cuda.current_device()
