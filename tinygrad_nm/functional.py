@@ -24,7 +24,8 @@ __all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "
            "layer_norm", "group_norm", "conv1d", "conv2d", "unfold", "fold", "max_pool1d", "max_pool2d", "avg_pool1d",
            "avg_pool2d", "adaptive_avg_pool2d", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
            "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
-__all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign"]
+__all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign", "dropout2d", "softmin", "glu",
+            "cosine_similarity", "pairwise_distance"]
 
 
 # --- activations -----------------------------------------------------------------------------
@@ -85,6 +86,41 @@ def linear(input, weight, bias=None):
     kernel and one graph node where the three are float tensors of one dtype and backend
     (fused_linear.linear_act with no activation), else the separate ops."""
     return linear_act(input, weight, bias, None)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, H, W) (or (C, H, W)) with probability p, scaling the rest by
+    1 / (1 - p), when training; the mask is drawn from tnm.manual_seed's generator."""
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-d or 4-d input, got shape {input.shape}")
+    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    channels = input.shape[:-2] + (1, 1)
+    keep = Tensor.rand(*channels, dtype=input.dtype, backend=input.backend) >= p
+    return input * (keep.cast(input.dtype) * (1.0 / (1 - p) if p < 1 else 0.0))
+
+
+def softmin(input, dim=None):
+    return (-input).softmax(dim)
+
+
+def glu(input, dim=-1):
+    """a * sigmoid(b), a and b the two halves of input along dim."""
+    a, b = input.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """x1 . x2 / max(|x1| |x2|, eps) along dim (broadcast), as PyTorch."""
+    dot = (x1 * x2).sum(dim)
+    return dot / (x1.norm(dim=dim) * x2.norm(dim=dim)).clamp(min=eps)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """The p-norm of x1 - x2 + eps along the last dim."""
+    return (x1 - x2 + eps).norm(p, dim=-1, keepdim=keepdim)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

@@ -133,7 +133,8 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "numel gather clone detach atanh logical_not logical_and logical_or logical_xor narrow index_select "
             "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac "
             "mm bmm mv dot outer add sub subtract mul multiply div divide true_divide floor_divide remainder tan "
-            "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll").split()
+            "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll lerp addcmul addcdiv clamp_min "
+            "clamp_max repeat_interleave addmm").split()
 
 
 def _function(name):
@@ -215,4 +216,57 @@ def meshgrid(*tensors, indexing="ij"):
     return tuple(grids)
 
 
-__all__ += ["pow", "einsum", "randperm", "normal", "bernoulli", "multinomial", "logspace", "meshgrid"]
+# --- dtypes' limits, shapes, broadcasting ---------------------------------------------------------
+Size = tuple  # a shape is a tuple here: x.size() == torch.Size([4, 3])
+
+
+def finfo(type=None):
+    """A float dtype's limits (eps, max, min, tiny, bits, resolution): NumPy's finfo of its storage."""
+    return np.finfo((dt.to_dtype(type) or dt.DEFAULT_FLOAT).np_type)
+
+
+def iinfo(type):
+    return np.iinfo(dt.to_dtype(type).np_type)
+
+
+def get_default_dtype():
+    return dt.DEFAULT_FLOAT
+
+
+def broadcast_to(input, size):
+    return input.expand(*size)
+
+
+def broadcast_tensors(*tensors):
+    shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(t.expand(*shape) for t in tensors)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return (input.var(dim, unbiased, keepdim, correction=correction), input.mean(dim, keepdim))
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return (input.std(dim, unbiased, keepdim, correction=correction), input.mean(dim, keepdim))
+
+
+def fliplr(input):
+    return input.flip(1)
+
+
+def flipud(input):
+    return input.flip(0)
+
+
+def diff(input, n=1, dim=-1):
+    """Differences of neighbours along dim, n times (no prepend/append)."""
+    out = input
+    for _ in range(n):
+        length = out.shape[dim] - 1
+        out = out.narrow(dim, 1, length) - out.narrow(dim, 0, length)
+    return out
+
+
+__all__ += ["pow", "einsum", "randperm", "normal", "bernoulli", "multinomial", "logspace", "meshgrid", "Size",
+            "finfo", "iinfo", "get_default_dtype", "broadcast_to", "broadcast_tensors", "var_mean", "std_mean",
+            "fliplr", "flipud", "diff"]

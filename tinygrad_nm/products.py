@@ -139,6 +139,12 @@ class TensorProducts:
     def __rmatmul__(self, other): return matmul(self._as_tensor(other), self)
     def matmul(self, other): return matmul(self, other)
     def mm(self, other): return mm(self, other)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        """beta * self + alpha * (mat1 @ mat2), self broadcast to the product's shape."""
+        product = mm(mat1, mat2)
+        return (self if beta == 1 else self * beta) + (product if alpha == 1 else product * alpha)
+
     def bmm(self, other): return bmm(self, other)
     def mv(self, vec): return mv(self, vec)
     def dot(self, other): return dot(self, other)

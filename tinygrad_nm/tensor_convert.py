@@ -12,6 +12,7 @@ saved the old values refuses to run.
 from tinygrad_nm import backends, ops, ops_shape
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm.grad_mode import grad_mode
+from tinygrad_nm.host import rng_for
 from tinygrad_nm.device import backend_of, device, of_backend
 from tinygrad_nm.shapes import broadcast_shape
 from tinygrad_nm.tensor_shape import one_dim
@@ -188,6 +189,46 @@ class TensorConvert:
         return self._store(self.clamp(min, max), "clamp_")
 
     clip_ = clamp_
+
+    def clamp_min(self, min): return self.clamp(min=min)
+    def clamp_max(self, max): return self.clamp(max=max)
+    def clamp_min_(self, min): return self.clamp_(min=min)
+    def clamp_max_(self, max): return self.clamp_(max=max)
+
+    def lerp(self, end, weight):
+        """self + weight * (end - self): weight a number or a tensor."""
+        return self + weight * (end - self)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return self + value * (tensor1 * tensor2)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return self + value * (tensor1 / tensor2)
+
+    # random fills in place: drawn on the host from tnm.manual_seed's generator, as rand/randn
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        self._check_inplace("uniform_")
+        return self._store(self._host_draw(generator, "random") * (b - a) + a, "uniform_")
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        self._check_inplace("normal_")
+        return self._store(self._host_draw(generator, "standard_normal") * std + mean, "normal_")
+
+    def _host_draw(self, generator, kind):
+        return type(self)(getattr(rng_for(None, generator), kind)(self.shape), dtype=self.dtype, backend=self.backend)
+
+    def _in_place(name):  # noqa: N805 (a class-body helper: t.exp_() is t.copy_(t.exp()), checked as add_)
+        def method(self, *args, **kwargs):
+            self._check_inplace(name + "_", *args)
+            return self._store(getattr(self, name)(*args, **kwargs), name + "_")
+        method.__name__ = method.__qualname__ = name + "_"
+        return method
+
+    for _name in ("exp", "log", "sqrt", "abs", "neg", "relu", "sigmoid", "tanh", "pow", "sin", "cos", "floor",
+                  "ceil", "trunc", "round", "reciprocal", "square", "lerp", "addcmul", "addcdiv", "log1p", "expm1",
+                  "sign", "frac", "remainder", "floor_divide", "nan_to_num"):
+        locals()[_name + "_"] = _in_place(_name)
+    del _name, _in_place
 
     def masked_fill_(self, mask, value):
         self._check_inplace("masked_fill_", mask, value)

@@ -278,30 +278,25 @@ class TensorReduce:
         return (self != 0).sum(dim)
 
     def cumprod(self, dim, dtype=None):
-        """Running products along dim: log2(n) rounds of multiplying by a shifted copy (as cumsum)."""
-        x = self if dtype is None else self.cast(dtype)
-        x = x.long() if x.dtype is dt.bool_ else x
-        d = one_dim(dim, self.ndim, "cumprod")
-        if not x.ndim:
-            return x.clone()
-        n, shift, lead = x.shape[d], 1, (slice(None),) * d
-        while shift < n:
-            ones = type(self).ones(*x.shape[:d], shift, *x.shape[d + 1:], dtype=x.dtype, backend=self.backend)
-            x = x * cat([ones, x[lead + (slice(0, n - shift),)]], d)
-            shift *= 2
-        return x if x is not self else x.clone()
+        """Running products along dim (as cumsum, multiplying)."""
+        return self._scan(dim, dtype, "cumprod", 1, lambda a, b: a * b)
 
     def cumsum(self, dim, dtype=None):
         """Running sums along dim: log2(n) rounds of adding a shifted copy (Hillis and Steele)."""
+        return self._scan(dim, dtype, "cumsum", 0, lambda a, b: a + b)
+
+    def _scan(self, dim, dtype, what, identity, combine):
+        """log2(n) rounds of combining x with a copy shifted by 1, 2, 4, ... along dim (the identity
+        shifted in): each element ends up combined with all of those before it."""
         x = self if dtype is None else self.cast(dtype)
         x = x.long() if x.dtype is dt.bool_ else x
-        d = one_dim(dim, self.ndim, "cumsum")
+        d = one_dim(dim, self.ndim, what)
         if not x.ndim:
             return x.clone()
         n, shift, lead = x.shape[d], 1, (slice(None),) * d
         while shift < n:
-            zeros = type(self).zeros(*x.shape[:d], shift, *x.shape[d + 1:], dtype=x.dtype, backend=self.backend)
-            x = x + cat([zeros, x[lead + (slice(0, n - shift),)]], d)
+            pad = type(self).full((*x.shape[:d], shift, *x.shape[d + 1:]), identity, dtype=x.dtype, backend=self.backend)
+            x = combine(x, cat([pad, x[lead + (slice(0, n - shift),)]], d))
             shift *= 2
         return x if x is not self else x.clone()
 

@@ -196,6 +196,19 @@ class TensorShape:
             return self.split([0] * chunks, dim)
         return self.split(-(-n // chunks), dim)
 
+    def repeat_interleave(self, repeats, dim=None):
+        """Each element (or slice along dim) repeated `repeats` times (an int, or one count per
+        element as a tensor or list): an index_select by indices made on the host."""
+        if dim is None:
+            return self.reshape(-1).repeat_interleave(repeats, 0)
+        d = one_dim(dim, self.ndim, "repeat_interleave")
+        counts = repeats.tolist() if hasattr(repeats, "_buf") else repeats
+        n = self.shape[d] if self.ndim else 1
+        if not isinstance(counts, int) and len(counts) != n:
+            raise ValueError(f"repeat_interleave: {len(counts)} repeats for dim {d} of size {n} (shape {self.shape})")
+        picks = np.repeat(np.arange(n), counts)
+        return (self if self.ndim else self.reshape(1)).index_select(d, type(self)(picks, backend=self.backend))
+
     def roll(self, shifts, dims=None):
         """Elements shifted along dims (wrapping around); without dims, over the flattened tensor."""
         if dims is None:

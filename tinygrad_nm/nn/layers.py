@@ -113,6 +113,13 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+class Dropout2d(Dropout):
+    """Zeroes whole channels with probability p while training (F.dropout2d); the identity in eval()."""
+
+    def forward(self, x):
+        return F.dropout2d(x, self.p, self.training)
+
+
 class Embedding(Module):
     """A lookup table: integer indices -> rows of weight (num_embeddings, embedding_dim), N(0, 1)
     initialised; the padding_idx row starts at zero and gets no gradient."""

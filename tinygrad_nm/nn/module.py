@@ -295,6 +295,9 @@ class Module:
     def double(self):
         return self.to(dtypes.float64)
 
+    def half(self):
+        return self.to(dtypes.float16)
+
     # --- hooks -------------------------------------------------------------------------------
     def register_forward_pre_hook(self, hook, prepend=False):
         """hook(module, args) -> None or new args, run before forward()."""

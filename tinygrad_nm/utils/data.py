@@ -1,4 +1,4 @@
-"""Data sets and loaders, PyTorch's torch.utils.data: Dataset, TensorDataset, Subset, random_split,
+"""Data sets and loaders, PyTorch's torch.utils.data: Dataset, TensorDataset, Subset, ConcatDataset, random_split,
 DataLoader and default_collate.
 
     ds = TensorDataset(Tensor(x), Tensor(y))
@@ -10,6 +10,8 @@ Shuffling draws a new order every epoch from `generator` (a NumPy Generator, or 
 or from tnm.manual_seed's generator when none is given. (tinygrad_nm.data.DataLoader, the
 array-based loader that `tinygrad-nm train` uses, replays an epoch from its number instead.)
 """
+import bisect
+import itertools
 import math
 import numbers
 
@@ -60,6 +62,27 @@ class Subset(Dataset):
 
     def __len__(self):
         return len(self.indices)
+
+
+class ConcatDataset(Dataset):
+    """The samples of several data sets, one after another."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        self.ends = list(itertools.accumulate(len(d) for d in self.datasets))
+
+    def __getitem__(self, index):
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"ConcatDataset: index {index} out of range for {len(self)} samples")
+        which = bisect.bisect_right(self.ends, index)
+        return self.datasets[which][index - (self.ends[which - 1] if which else 0)]
+
+    def __len__(self):
+        return self.ends[-1]
 
 
 def random_split(dataset, lengths, generator=None):
