@@ -207,3 +207,35 @@ def test_dropout2d_concat_dataset_and_half(backend):
         both[5]
     if backend != "numba_cuda":  # (float16 is refused there, with a clear error)
         assert tnm.nn.Linear(2, 2).half().weight.dtype == tnm.float16
+
+
+CASES_3 = [
+    case("prelu_instance_norm", lambda M, x, w, g: (M.nn.functional.prelu(x, w), M.nn.functional.prelu(x, w[:1]),
+                                                    M.nn.functional.instance_norm(x, weight=g, bias=g * 0.5)),
+         rnd((2, 3, 2, 3)), rnd((3,), 0.1, 0.5, seed=1), rnd((3,), 0.5, 1.5, seed=2)),
+    case("interpolate_nearest", lambda M, x: (M.nn.functional.interpolate(x, scale_factor=2),
+                                              M.nn.functional.interpolate(x, size=(5, 2)),
+                                              M.nn.functional.interpolate(x, scale_factor=(1.5, 0.5)),
+                                              M.nn.functional.interpolate(x[:, :, 0], size=7)), rnd((1, 2, 3, 4))),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,grad", CASES_3)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_matches_torch_3(backend, fn, inputs, grad, dtype):
+    run_both(fn, inputs, dtype, grad, backend)
+
+
+def test_prelu_upsample_instance_norm_modules_as_torch(backend):
+    x = rnd((2, 3, 2, 2)).astype(np.float32)  # (the modules' float32 parameters: PyTorch refuses to mix)
+    for make in (lambda M: M.nn.PReLU(), lambda M: M.nn.PReLU(3, init=0.1), lambda M: M.nn.Upsample(scale_factor=3),
+                 lambda M: M.nn.InstanceNorm2d(3), lambda M: M.nn.InstanceNorm2d(3, affine=True)):
+        ours, theirs = make(tnm)(tnm.tensor(x)), make(torch)(torch.tensor(x))
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-6)
+    assert [n for n, _ in tnm.nn.PReLU(3).named_parameters()] == ["weight"]
+    with pytest.raises(NotImplementedError, match="mode='bilinear' is not supported"):
+        tnm.nn.functional.interpolate(tnm.tensor(x), scale_factor=2, mode="bilinear")
+    with pytest.raises(ValueError, match="exactly one of size and scale_factor"):
+        tnm.nn.functional.interpolate(tnm.tensor(x))
+    with pytest.raises(NotImplementedError, match="track_running_stats=True"):
+        tnm.nn.InstanceNorm2d(3, track_running_stats=True)

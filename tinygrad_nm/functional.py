@@ -25,7 +25,7 @@ __all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "
            "avg_pool2d", "adaptive_avg_pool2d", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
            "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 __all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign", "dropout2d", "softmin", "glu",
-            "cosine_similarity", "pairwise_distance"]
+            "cosine_similarity", "pairwise_distance", "prelu", "instance_norm", "interpolate"]
 
 
 # --- activations -----------------------------------------------------------------------------
@@ -100,6 +100,36 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     channels = input.shape[:-2] + (1, 1)
     keep = Tensor.rand(*channels, dtype=input.dtype, backend=input.backend) >= p
     return input * (keep.cast(input.dtype) * (1.0 / (1 - p) if p < 1 else 0.0))
+
+
+def prelu(input, weight):
+    """x where x >= 0, else weight * x; weight has one element or one per channel (dimension 1)."""
+    if weight.numel() not in (1, input.shape[1] if input.ndim > 1 else 1):
+        raise ValueError(f"prelu: weight has {weight.numel()} elements; expected 1 or the {input.shape[1]} channels "
+                         f"of input {input.shape}")
+    slope = weight.reshape(*_stat_shape(input)) if weight.numel() > 1 else weight.reshape(())
+    return input.where(input >= 0, slope * input)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest"):
+    """Resize the spatial dims (after N, C) by nearest neighbour: output position o reads input
+    position floor(o * scale), scale = 1 / scale_factor if given, else in / out (PyTorch's rule)."""
+    if mode != "nearest":
+        raise NotImplementedError(f"interpolate: mode={mode!r} is not supported (only 'nearest')")
+    spatial = input.shape[2:]
+    if not spatial or (size is None) == (scale_factor is None):
+        raise ValueError(f"interpolate: give exactly one of size and scale_factor, for an input (N, C, *spatial); "
+                         f"got shape {input.shape}, size={size}, scale_factor={scale_factor}")
+    n = len(spatial)
+    sizes = (size,) * n if isinstance(size, int) else tuple(size) if size is not None else None
+    factors = (scale_factor,) * n if isinstance(scale_factor, (int, float)) else tuple(scale_factor) if scale_factor else None
+    out = input
+    for i, d in enumerate(spatial):
+        target = sizes[i] if sizes else int(math.floor(d * factors[i]))
+        scale = 1.0 / factors[i] if factors else d / target
+        picks = np.minimum(np.floor(np.arange(target) * scale).astype(np.int64), d - 1)
+        out = out.index_select(2 + i, Tensor(picks, backend=input.backend))
+    return out
 
 
 def softmin(input, dim=None):
@@ -231,6 +261,17 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if bias is not None:
         out = out + bias
     return out
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalise each channel of each sample over its spatial positions (group_norm, a group per
+    channel), PyTorch's signature; running statistics are not supported."""
+    if running_mean is not None or running_var is not None or not use_input_stats:
+        raise NotImplementedError("instance_norm: running statistics are not supported (pass none)")
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected input (N, C, *spatial), got shape {input.shape}")
+    return group_norm(input, input.shape[1], weight, bias, eps)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):

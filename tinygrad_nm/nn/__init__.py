@@ -13,20 +13,21 @@ from tinygrad_nm.nn import functional, init, utils  # noqa: F401
 from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d,
                                  MaxPool2d)
 from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterList, Sequential
-from tinygrad_nm.nn.activation import Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, ReLU6, Softsign
+from tinygrad_nm.nn.activation import Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, Softsign
 from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Dropout2d, Embedding, Flatten, Identity, LeakyReLU,
-                                   Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten)
+                                   Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten, Upsample)
 from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                                  MSELoss, NLLLoss, SmoothL1Loss)
 from tinygrad_nm.nn.hooks import RemovableHandle
 from tinygrad_nm.nn.module import Module, StateDictError
-from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from tinygrad_nm.nn.parameter import Parameter
 
 __all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear", "Identity", "Flatten", "Unflatten",
-           "Dropout", "Dropout2d", "Embedding", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+           "Dropout", "Embedding", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
            "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "ReLU", "LeakyReLU",
            "ELU", "GELU", "SiLU", "Softplus", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "MLP", "ACTIVATIONS", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
            "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils"]
-__all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid", "Softsign"]
+__all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid", "Softsign", "PReLU", "Dropout2d",
+            "Upsample", "InstanceNorm2d"]

@@ -1,7 +1,9 @@
 """The activation modules beyond layers.py's: ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish,
-LogSigmoid, Softsign; each calls its function in functional.py (PyTorch's F)."""
+LogSigmoid, Softsign, PReLU; each calls its function in functional.py (PyTorch's F)."""
 from tinygrad_nm import functional as F
 from tinygrad_nm.nn.module import Module
+from tinygrad_nm.nn.parameter import Parameter
+from tinygrad_nm.tensor import Tensor
 
 
 def _inplace_repr(inplace):
@@ -65,3 +67,18 @@ class LogSigmoid(Module):
 class Softsign(Module):
     def forward(self, x):
         return F.softsign(x)
+
+
+class PReLU(Module):
+    """x where x >= 0, else a * x, with a learned slope a: one, or one per channel (num_parameters)."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None, backend=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.weight = Parameter(Tensor.full((num_parameters,), init, dtype=dtype, backend=backend or device))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"

@@ -113,3 +113,26 @@ class GroupNorm(Module):
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
+
+
+class InstanceNorm2d(GroupNorm):
+    """Normalises each channel of each sample over its positions (F.instance_norm); affine=False by
+    default, as PyTorch's. Running statistics (track_running_stats=True) are not supported."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
+                 dtype=None, backend=None):
+        if track_running_stats:
+            raise NotImplementedError("InstanceNorm2d: track_running_stats=True is not supported (no running "
+                                      "statistics); use the default False")
+        super().__init__(num_features, num_features, eps, affine, device=device, dtype=dtype, backend=backend)
+
+    def forward(self, x):
+        if x.ndim not in (3, 4) or x.shape[-3] != self.num_channels:
+            raise ValueError(f"{self!r}: expected input (N, {self.num_channels}, H, W) or ({self.num_channels}, H, W), "
+                             f"got shape {x.shape}")
+        batched = x if x.ndim == 4 else x.unsqueeze(0)
+        out = F.instance_norm(batched, weight=self.weight, bias=self.bias, eps=self.eps)
+        return out if x.ndim == 4 else out.squeeze(0)
+
+    def extra_repr(self):
+        return f"{self.num_channels}, eps={self.eps}, affine={self.affine}"
