@@ -38,10 +38,10 @@ CASES = [
                                                 a.count_nonzero(), M.count_nonzero(a > 0, 1)), rnd((3, 4), 0.2, 1.5)),
     case("roll", lambda M, a: (a.roll(1), a.roll(-2, 1), M.roll(a, (1, 3), (0, 1)), a.roll(5, 0)), rnd((3, 4))),
     case("sort_topk_median", lambda M, a: (a.sort(1), a.sort(0, descending=True), M.argsort(a, 1), a.topk(2),
-                                           M.topk(a, 3, 0, largest=False), a.median(1), a.median(), M.median(a, 0, True)),
-         rnd((4, 5))),
-    case("nonzero_where", lambda M, a: (a.nonzero(), M.nonzero(a > 0.5), *M.where(a > 0), *(a > 1).nonzero(as_tuple=True)),
-         rnd((3, 4)), grad=False),
+                                           M.topk(a, 3, 0, largest=False), a.median(1), a.median(),
+                                           M.median(a, 0, True)), rnd((4, 5))),
+    case("nonzero_where", lambda M, a: (a.nonzero(), M.nonzero(a > 0.5), *M.where(a > 0),
+                                        *(a > 1).nonzero(as_tuple=True)), rnd((3, 4)), grad=False),
     case("linalg_norms", lambda M, a: (M.linalg.norm(a), M.linalg.vector_norm(a, dim=1), M.linalg.vector_norm(a, 1, 0),
                                        M.linalg.vector_norm(a, float("inf"), 1, True), M.linalg.norm(a[0], ord=3),
                                        M.linalg.matrix_norm(a)), rnd((3, 4))),
@@ -139,19 +139,24 @@ IN_PLACE = ["exp", "log", "sqrt", "abs", "neg", "relu", "sigmoid", "tanh", "sin"
             "round", "reciprocal", "square", "log1p", "expm1", "sign", "frac"]
 
 CASES_2 = [
-    case("lerp_addcmul_addcdiv_clamp", lambda M, a, b: (a.lerp(b, 0.3), M.lerp(a, b, b.sigmoid()), a.addcmul(a, b, value=0.5),
-                                                        M.addcdiv(a, a, b.abs() + 1, value=-2), a.clamp_min(0.1), M.clamp_max(a, 0)),
+    case("lerp_addcmul_addcdiv_clamp", lambda M, a, b: (a.lerp(b, 0.3), M.lerp(a, b, b.sigmoid()),
+                                                        a.addcmul(a, b, value=0.5),
+                                                        M.addcdiv(a, a, b.abs() + 1, value=-2),
+                                                        a.clamp_min(0.1), M.clamp_max(a, 0)),
          rnd((2, 3)), rnd((2, 3), seed=1)),
     case("addmm", lambda M, c, a, b: (M.addmm(c, a, b), c.addmm(a, b, beta=0.5, alpha=2)), rnd((3,)), rnd((2, 4)),
          rnd((4, 3), seed=1)),
     case("repeat_interleave_diff_flips", lambda M, a: (a.repeat_interleave(2), a.repeat_interleave(3, dim=1),
                                                        a.repeat_interleave(M.tensor([1, 0, 2]), dim=0), M.diff(a),
                                                        M.diff(a, 2, 0), M.fliplr(a), M.flipud(a)), rnd((3, 4))),
-    case("broadcast_var_mean", lambda M, a, b: (M.broadcast_to(b, (2, 4)), *M.broadcast_tensors(a, b), *M.var_mean(b, 0),
-                                                *M.std_mean(a, 0, keepdim=True, correction=0)), rnd((2, 1)), rnd((4,), seed=1)),
-    case("functional_extras", lambda M, a, b: (M.nn.functional.cosine_similarity(a, b), M.nn.functional.pairwise_distance(a, b),
-                                               M.nn.functional.softmin(a, 1), M.nn.functional.glu(a, 1),
-                                               M.nn.functional.cosine_similarity(a, b[:1], dim=-1)), rnd((3, 4)), rnd((3, 4), seed=1)),
+    case("broadcast_var_mean", lambda M, a, b: (M.broadcast_to(b, (2, 4)), *M.broadcast_tensors(a, b),
+                                                *M.var_mean(b, 0), *M.std_mean(a, 0, keepdim=True, correction=0)),
+         rnd((2, 1)), rnd((4,), seed=1)),
+    case("functional_extras", lambda M, a, b: (M.nn.functional.cosine_similarity(a, b),
+                                               M.nn.functional.pairwise_distance(a, b), M.nn.functional.softmin(a, 1),
+                                               M.nn.functional.glu(a, 1),
+                                               M.nn.functional.cosine_similarity(a, b[:1], dim=-1)),
+         rnd((3, 4)), rnd((3, 4), seed=1)),
 ]
 
 
@@ -210,13 +215,19 @@ def test_dropout2d_concat_dataset_and_half(backend):
 
 
 CASES_3 = [
-    case("prelu_instance_norm", lambda M, x, w, g: (M.nn.functional.prelu(x, w), M.nn.functional.prelu(x, w[:1]),
+    case("prelu_instance_norm", lambda M, x, w, g: (M.nn.functional.prelu(x, w),
+                                                    M.nn.functional.prelu(x, w[:1]),
                                                     M.nn.functional.instance_norm(x, weight=g, bias=g * 0.5)),
          rnd((2, 3, 2, 3)), rnd((3,), 0.1, 0.5, seed=1), rnd((3,), 0.5, 1.5, seed=2)),
     case("interpolate_nearest", lambda M, x: (M.nn.functional.interpolate(x, scale_factor=2),
                                               M.nn.functional.interpolate(x, size=(5, 2)),
                                               M.nn.functional.interpolate(x, scale_factor=(1.5, 0.5)),
                                               M.nn.functional.interpolate(x[:, :, 0], size=7)), rnd((1, 2, 3, 4))),
+    case("conv_transpose2d", lambda M, x, w, b: (M.nn.functional.conv_transpose2d(x, w, b),
+                                                 M.nn.functional.conv_transpose2d(x, w, None, 2, 1, 1),
+                                                 M.nn.functional.conv_transpose2d(x, w, b, (1, 2), (0, 1), (0, 1), 1, 2),
+                                                 M.nn.functional.conv_transpose2d(x[0], w, b, stride=3)),
+         rnd((2, 3, 4, 5)), rnd((3, 2, 3, 2), seed=1), rnd((2,), seed=2)),
 ]
 
 
@@ -239,3 +250,24 @@ def test_prelu_upsample_instance_norm_modules_as_torch(backend):
         tnm.nn.functional.interpolate(tnm.tensor(x))
     with pytest.raises(NotImplementedError, match="track_running_stats=True"):
         tnm.nn.InstanceNorm2d(3, track_running_stats=True)
+
+
+def test_conv_transpose2d_module_as_torch(backend):
+    """ConvTranspose2d: weight (in, out, kh, kw) initialised in +-1/sqrt(out * kh * kw) (PyTorch's
+    fan_in of that layout), the output shape PyTorch computes, clear errors."""
+    ours, theirs = tnm.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), \
+        torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1)
+    assert ours.weight.shape == tuple(theirs.weight.shape) and ours.bias.shape == tuple(theirs.bias.shape)
+    assert ours.weight.abs().max().item() <= 1 / np.sqrt(3 * 9) + 1e-7
+    with torch.no_grad():
+        theirs.weight.copy_(torch.from_numpy(ours.weight.detach().numpy()))
+        theirs.bias.copy_(torch.from_numpy(ours.bias.detach().numpy()))
+    x = rnd((2, 4, 5, 5)).astype(np.float32)
+    np.testing.assert_allclose(ours(tnm.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="must be \\(C_in, C_out, kh, kw\\) with C_in = 4"):
+        tnm.nn.functional.conv_transpose2d(tnm.ones(1, 4, 2, 2), tnm.ones(3, 2, 2, 2))
+    with pytest.raises(ValueError, match="output_padding"):
+        tnm.nn.functional.conv_transpose2d(tnm.ones(1, 4, 2, 2), tnm.ones(4, 2, 2, 2), stride=1, output_padding=1)
+    with pytest.raises(NotImplementedError, match="groups=2"):
+        tnm.nn.ConvTranspose2d(4, 4, 3, groups=2)

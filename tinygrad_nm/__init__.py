@@ -31,7 +31,8 @@ from tinygrad_nm.namespace import *  # noqa: F401,F403 (torch.* functions: tenso
 from tinygrad_nm.dtypes import bool_ as bool  # noqa: A001 (torch.bool; shadows the builtin in this module only)
 float, double, long, int32, int, half = float32, float64, int64, int64, int64, float16  # noqa: A001
 
-__all__ = ["Tensor", "cuda", "linalg", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode", "functional", "nn", "optim", "available_backends",
+__all__ = ["Tensor", "cuda", "linalg", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+           "inference_mode", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
            "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half"] + _namespace.__all__

@@ -93,6 +93,30 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     return result.reshape(*result.shape[1:]) if added else result
 
 
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The adjoint of conv2d (its input's gradient), as torch.nn.functional.conv_transpose2d: each
+    input position adds its value times weight's (C_out, kh, kw) taps into the output. Columns
+    weight^T @ x, then fold sums them into place. weight: (C_in, C_out, kh, kw); groups 1 only."""
+    x, added = batched("conv_transpose2d", input, 4)
+    if groups != 1:
+        raise NotImplementedError(f"conv_transpose2d: groups={groups} is not supported (only 1)")
+    if weight.ndim != 4 or weight.shape[0] != x.shape[1]:
+        raise ValueError(f"conv_transpose2d: weight of shape {tuple(weight.shape)} must be (C_in, C_out, kh, kw) "
+                         f"with C_in = {x.shape[1]}, the input's channels (input shape {tuple(input.shape)})")
+    k, d, p, s = _geometry_args("conv_transpose2d", weight.shape[2:], dilation, padding, stride)
+    extra = as_tuple("conv_transpose2d", "output_padding", output_padding, 2, 0)
+    if any(e >= max(si, di) for e, si, di in zip(extra, s, d)):
+        raise ValueError(f"conv_transpose2d: output_padding {extra} must be smaller than stride {s} or dilation {d}")
+    n, c_in, h, w = x.shape
+    c_out = weight.shape[1]
+    size = tuple((i - 1) * s[a] - 2 * p[a] + d[a] * (k[a] - 1) + extra[a] + 1 for a, i in enumerate((h, w)))
+    cols = weight.reshape(c_in, c_out * k[0] * k[1]).t() @ x.reshape(n, c_in, h * w)
+    out = fold(cols, size, k, d, p, s)
+    if bias is not None:
+        out = out + bias.reshape(1, c_out, 1, 1)
+    return out.reshape(*out.shape[1:]) if added else out
+
+
 def _dim(x, axis):
     return f"input (shape {tuple(x.shape)}) along dimension {axis}"
 

@@ -11,7 +11,7 @@ from tinygrad_nm import composite as C
 from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
-from tinygrad_nm.conv import conv1d, conv2d, fold, unfold  # noqa: F401
+from tinygrad_nm.conv import conv1d, conv2d, conv_transpose2d, fold, unfold  # noqa: F401
 from tinygrad_nm.fused_linear import linear_act
 from tinygrad_nm.padding import pad  # noqa: F401
 from tinygrad_nm.activations import hardsigmoid, hardswish, hardtanh, mish, relu6, softsign  # noqa: F401
@@ -25,7 +25,8 @@ __all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "
            "avg_pool2d", "adaptive_avg_pool2d", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss",
            "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 __all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign", "dropout2d", "softmin", "glu",
-            "cosine_similarity", "pairwise_distance", "prelu", "instance_norm", "interpolate"]
+            "cosine_similarity", "pairwise_distance", "prelu", "instance_norm", "interpolate",
+            "conv_transpose2d"]
 
 
 # --- activations -----------------------------------------------------------------------------
@@ -122,7 +123,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest"):
                          f"got shape {input.shape}, size={size}, scale_factor={scale_factor}")
     n = len(spatial)
     sizes = (size,) * n if isinstance(size, int) else tuple(size) if size is not None else None
-    factors = (scale_factor,) * n if isinstance(scale_factor, (int, float)) else tuple(scale_factor) if scale_factor else None
+    factors = None if scale_factor is None else \
+        (scale_factor,) * n if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
     out = input
     for i, d in enumerate(spatial):
         target = sizes[i] if sizes else int(math.floor(d * factors[i]))

@@ -133,8 +133,8 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "numel gather clone detach atanh logical_not logical_and logical_or logical_xor narrow index_select "
             "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac "
             "mm bmm mv dot outer add sub subtract mul multiply div divide true_divide floor_divide remainder tan "
-            "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll lerp addcmul addcdiv clamp_min "
-            "clamp_max repeat_interleave addmm").split()
+            "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll lerp addcmul addcdiv "
+            "clamp_min clamp_max repeat_interleave addmm").split()
 
 
 def _function(name):

@@ -249,8 +249,8 @@ class TensorMath:
             return self / other
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-        is_int = not self.dtype.is_float and not (other.dtype.is_float if _is_tensor(other) else isinstance(other, float))
-        if not is_int:
+        other_float = other.dtype.is_float if _is_tensor(other) else isinstance(other, float)
+        if self.dtype.is_float or other_float:
             q = self / other
             return q.floor() if rounding_mode == "floor" else q.trunc()
         if bool((other == 0).any()) if _is_tensor(other) else other == 0:

@@ -295,7 +295,7 @@ class TensorReduce:
             return x.clone()
         n, shift, lead = x.shape[d], 1, (slice(None),) * d
         while shift < n:
-            pad = type(self).full((*x.shape[:d], shift, *x.shape[d + 1:]), identity, dtype=x.dtype, backend=self.backend)
+            pad = type(self).full((*x.shape[:d], shift, *x.shape[d + 1:]), identity, x.dtype, self.backend)
             x = combine(x, cat([pad, x[lead + (slice(0, n - shift),)]], d))
             shift *= 2
         return x if x is not self else x.clone()

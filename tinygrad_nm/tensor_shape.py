@@ -213,7 +213,8 @@ class TensorShape:
         """Elements shifted along dims (wrapping around); without dims, over the flattened tensor."""
         if dims is None:
             return self.reshape(-1).roll(shifts, 0).reshape(*self.shape)
-        shifts, dims = (shifts,) if isinstance(shifts, int) else tuple(shifts), (dims,) if isinstance(dims, int) else tuple(dims)
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
         if len(shifts) != len(dims):
             raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims (shifts={shifts}, dims={dims})")
         out = self

@@ -7,8 +7,8 @@ napkin's pricing and tracing, the shape-only `meta` backend, the CUDA launch set
 kernel means one row here plus its implementation in each backend.
 
 A backend is a module with `NAME`, `unavailable_reason()`, the STORAGE_HELPERS `writable(a)`,
-`is_contiguous(a)`, `same_storage(a, b)` and `overlap(a, b)` (not kernels: see below), `PRICING` (how napkin should price it, or None) and one
-function per row.
+`is_contiguous(a)`, `same_storage(a, b)` and `overlap(a, b)` (not kernels: see below), `PRICING`
+(how napkin should price it, or None) and one function per row.
 
 Conventions the layers above guarantee, so kernels need not check them:
 - A *buffer* is the backend's own storage object. It exposes `.shape` (a tuple);

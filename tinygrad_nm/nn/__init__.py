@@ -10,12 +10,13 @@ parameters, and register_buffer() makes state that is saved but not trained.
 `import tinygrad_nm.nn.functional as F` gives the functions (the same as tinygrad_nm.functional).
 """
 from tinygrad_nm.nn import functional, init, utils  # noqa: F401
-from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d,
-                                 MaxPool2d)
+from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d,
+                                 MaxPool1d, MaxPool2d)
 from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterList, Sequential
 from tinygrad_nm.nn.activation import Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, Softsign
-from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Dropout2d, Embedding, Flatten, Identity, LeakyReLU,
-                                   Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten, Upsample)
+from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Dropout2d, Embedding, Flatten, Identity,
+                                   LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
+                                   Unflatten, Upsample)
 from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                                  MSELoss, NLLLoss, SmoothL1Loss)
 from tinygrad_nm.nn.hooks import RemovableHandle
@@ -30,4 +31,4 @@ __all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear",
            "ModuleDict", "ParameterList", "MLP", "ACTIVATIONS", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
            "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils"]
 __all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid", "Softsign", "PReLU", "Dropout2d",
-            "Upsample", "InstanceNorm2d"]
+            "Upsample", "InstanceNorm2d", "ConvTranspose2d"]

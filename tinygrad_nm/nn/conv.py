@@ -1,4 +1,4 @@
-"""Convolution and pooling layers: Conv1d, Conv2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
+"""Convolution and pooling layers: Conv1d, Conv2d, ConvTranspose2d, MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d,
 AdaptiveAvgPool2d, with PyTorch's arguments, initialisation and repr (the work is in
 tinygrad_nm/conv.py and tinygrad_nm/pooling.py)."""
 import math
@@ -96,6 +96,46 @@ class Conv1d(_ConvNd):
 class Conv2d(_ConvNd):
     """2-D convolution over (N, C, H, W) (or (C, H, W)), as torch.nn.Conv2d."""
     dims = 2
+
+
+class ConvTranspose2d(Module):
+    """The adjoint of Conv2d (F.conv_transpose2d) over (N, C, H, W): weight (in_channels,
+    out_channels, kh, kw), initialised as PyTorch's (uniform in +-1/sqrt(fan_in), fan_in =
+    out_channels * kh * kw, the weight's dim 1 as PyTorch counts it); groups 1 only."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None, backend=None, generator=None):
+        super().__init__()
+        name = type(self).__name__
+        for what, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            _positive_int(name, what, value)
+        if groups != 1 or padding_mode != "zeros":
+            raise NotImplementedError(f"{name}: groups={groups}, padding_mode={padding_mode!r}: only groups=1 and "
+                                      "'zeros' are supported")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = conv.as_tuple(name, "kernel_size", kernel_size, 2, 1)
+        self.stride = conv.as_tuple(name, "stride", stride, 2, 1)
+        self.padding = conv.as_tuple(name, "padding", padding, 2, 0)
+        self.output_padding = conv.as_tuple(name, "output_padding", output_padding, 2, 0)
+        self.dilation = conv.as_tuple(name, "dilation", dilation, 2, 1)
+        backend = backend or device
+        bound = 1 / math.sqrt(out_channels * math.prod(self.kernel_size))
+        shape = (in_channels, out_channels, *self.kernel_size)
+        self.weight = Parameter(_uniform(shape, bound, dtype, backend, generator))
+        if bias:
+            self.bias = Parameter(_uniform((out_channels,), bound, dtype, backend, generator))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return _named(self, conv.conv_transpose2d, x, self.weight, self.bias, self.stride, self.padding,
+                      self.output_padding, 1, self.dilation)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+                + (f", padding={self.padding}" if self.padding != (0, 0) else "")
+                + (f", output_padding={self.output_padding}" if self.output_padding != (0, 0) else "")
+                + (", bias=False" if self.bias is None else ""))
 
 
 class MaxPool2d(Module):
