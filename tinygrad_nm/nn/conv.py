@@ -19,6 +19,17 @@ def _named(module, fn, *args, **kwargs):
         raise ValueError(f"{module!r}: {e}") from None
 
 
+def _init_weight_and_bias(module, shape, outputs, bias, dtype, backend, generator):
+    """PyTorch's init of a convolution's weight and bias (`outputs` elements): uniform in
+    +-1/sqrt(fan_in), fan_in = shape[1] * the kernel's taps (Kaiming-uniform, a = sqrt(5))."""
+    bound = 1 / math.sqrt(math.prod(shape[1:]))
+    module.weight = Parameter(_uniform(shape, bound, dtype, backend, generator))
+    if bias:
+        module.bias = Parameter(_uniform((outputs,), bound, dtype, backend, generator))
+    else:
+        module.register_parameter("bias", None)
+
+
 class _ConvNd(Module):
     """Shared by Conv1d and Conv2d (dims 1 or 2): weight (out_channels, in_channels / groups,
     *kernel_size), bias (out_channels,).
@@ -54,14 +65,8 @@ class _ConvNd(Module):
             self.padding = conv.as_tuple(name, "padding", padding, n, 0)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.padding_mode = padding_mode
-        backend = backend or device
-        shape = (out_channels, in_channels // groups, *self.kernel_size)
-        bound = 1 / math.sqrt(in_channels // groups * math.prod(self.kernel_size))
-        self.weight = Parameter(_uniform(shape, bound, dtype, backend, generator))
-        if bias:
-            self.bias = Parameter(_uniform((out_channels,), bound, dtype, backend, generator))
-        else:
-            self.register_parameter("bias", None)
+        _init_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), out_channels, bias,
+                              dtype, backend or device, generator)
 
     def forward(self, x):
         return self.forward_act(x, None)
@@ -118,14 +123,8 @@ class ConvTranspose2d(Module):
         self.padding = conv.as_tuple(name, "padding", padding, 2, 0)
         self.output_padding = conv.as_tuple(name, "output_padding", output_padding, 2, 0)
         self.dilation = conv.as_tuple(name, "dilation", dilation, 2, 1)
-        backend = backend or device
-        bound = 1 / math.sqrt(out_channels * math.prod(self.kernel_size))
-        shape = (in_channels, out_channels, *self.kernel_size)
-        self.weight = Parameter(_uniform(shape, bound, dtype, backend, generator))
-        if bias:
-            self.bias = Parameter(_uniform((out_channels,), bound, dtype, backend, generator))
-        else:
-            self.register_parameter("bias", None)
+        _init_weight_and_bias(self, (in_channels, out_channels, *self.kernel_size), out_channels, bias, dtype,
+                              backend or device, generator)
 
     def forward(self, x):
         return _named(self, conv.conv_transpose2d, x, self.weight, self.bias, self.stride, self.padding,
