@@ -26,7 +26,7 @@ __all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "
            "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 __all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign", "dropout2d", "softmin", "glu",
             "cosine_similarity", "pairwise_distance", "prelu", "instance_norm", "interpolate",
-            "conv_transpose2d"]
+            "conv_transpose2d", "scaled_dot_product_attention"]
 
 
 # --- activations -----------------------------------------------------------------------------
@@ -87,6 +87,24 @@ def linear(input, weight, bias=None):
     kernel and one graph node where the three are float tensors of one dtype and backend
     (fused_linear.linear_act with no activation), else the separate ops."""
     return linear_act(input, weight, bias, None)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(query @ key^T * scale + mask) @ value over the last two dims (..., L, E) x (..., S, E),
+    as PyTorch's: scale 1/sqrt(E) by default; a bool attn_mask marks the pairs that may attend
+    (False: -inf), a float one is added; is_causal lets position i attend to 0..i only."""
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.transpose(-2, -1)) * scale
+    if is_causal:
+        allowed = Tensor.ones(query.shape[-2], key.shape[-2], dtype="bool", backend=query.backend).tril()
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    if attn_mask is not None:
+        is_bool = attn_mask.dtype.name == "bool"
+        scores = scores.masked_fill(~attn_mask, float("-inf")) if is_bool else scores + attn_mask
+    weights = scores.softmax(-1)
+    if dropout_p:
+        weights = dropout(weights, dropout_p)
+    return weights @ value
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):

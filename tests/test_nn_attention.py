@@ -1,0 +1,80 @@
+"""nn.MultiheadAttention and F.scaled_dot_product_attention against PyTorch's, on every backend:
+the same parameters (a torch state dict loads as is), outputs, attention weights and gradients
+(inputs and every parameter, float64), with batch_first, bool and float masks, key padding,
+causal attention, per-head weights and unbatched input."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import tinygrad_nm as tnm  # noqa: E402
+
+CAUSAL = np.triu(np.ones((4, 5), bool), 1)
+PADDING = np.array([[False] * 4 + [True], [False] * 5, [True] + [False] * 4])
+CONFIGS = [
+    ("default", {}, {}), ("batch_first", {"batch_first": True}, {}), ("no_weights", {}, {"need_weights": False}),
+    ("per_head", {}, {"average_attn_weights": False}), ("bool_mask", {}, {"attn_mask": CAUSAL}),
+    ("float_mask", {}, {"attn_mask": np.random.default_rng(5).standard_normal((4, 5))}),
+    ("key_padding", {}, {"key_padding_mask": PADDING}), ("no_bias", {"bias": False}, {}),
+    ("causal", {}, {"is_causal": True, "attn_mask": CAUSAL}),
+]
+
+
+def _pair(kw):
+    theirs = torch.nn.MultiheadAttention(8, 2, **kw).double()
+    ours = tnm.nn.MultiheadAttention(8, 2, **kw)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return ours.double(), theirs
+
+
+@pytest.mark.parametrize("name,kw,call", CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_multihead_attention_matches_torch(backend, name, kw, call):
+    ours, theirs = _pair(kw)
+    rng = np.random.default_rng(0)
+    q, kv = rng.standard_normal((4, 3, 8)), rng.standard_normal((5, 3, 8))
+    if kw.get("batch_first"):
+        q, kv = q.transpose(1, 0, 2).copy(), kv.transpose(1, 0, 2).copy()
+    tq, tkv = torch.tensor(q, requires_grad=True), torch.tensor(kv, requires_grad=True)
+    oq, okv = (tnm.tensor(a, dtype=tnm.float64, requires_grad=True) for a in (q, kv))
+    (to, tw) = theirs(tq, tkv, tkv, **{k: torch.tensor(v) if hasattr(v, "shape") else v for k, v in call.items()})
+    (oo, ow) = ours(oq, okv, okv, **{k: tnm.tensor(v) if hasattr(v, "shape") else v for k, v in call.items()})
+    np.testing.assert_allclose(oo.detach().numpy(), to.detach().numpy(), rtol=1e-9, atol=1e-12)
+    assert (ow is None) == (tw is None)
+    if tw is not None:
+        np.testing.assert_allclose(ow.detach().numpy(), tw.detach().numpy(), rtol=1e-9, atol=1e-12)
+    (to * to).sum().backward()
+    (oo * oo).sum().backward()
+    np.testing.assert_allclose(oq.grad.numpy(), tq.grad.numpy(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(okv.grad.numpy(), tkv.grad.numpy(), rtol=1e-8, atol=1e-12)
+    for (n, p), (_, r) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), r.grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=n)
+
+
+def test_unbatched_input_and_errors(backend):
+    ours, theirs = _pair({})
+    x = np.random.default_rng(1).standard_normal((4, 8))
+    (oo, ow), (to, tw) = ours(*(tnm.tensor(x, dtype=tnm.float64),) * 3), theirs(*(torch.tensor(x),) * 3)
+    np.testing.assert_allclose(oo.detach().numpy(), to.detach().numpy(), rtol=1e-9, atol=1e-12)
+    assert tuple(ow.shape) == tuple(tw.shape) == (4, 4)
+    with pytest.raises(ValueError, match="must be divisible by num_heads"):
+        tnm.nn.MultiheadAttention(8, 3)
+    with pytest.raises(ValueError, match="expected inputs with 8 features"):
+        ours(tnm.ones(4, 3, 6), tnm.ones(4, 3, 6), tnm.ones(4, 3, 6))
+
+
+@pytest.mark.parametrize("extra", [{}, {"is_causal": True}, {"scale": 0.3}, {"mask": "bool"}, {"mask": "float"}])
+def test_scaled_dot_product_attention_matches_torch(backend, extra):
+    rng = np.random.default_rng(2)
+    q, k, v = rng.standard_normal((2, 3, 4, 8)), rng.standard_normal((2, 3, 5, 8)), rng.standard_normal((2, 3, 5, 8))
+    kw = dict(extra)
+    mask = kw.pop("mask", None)
+    m = (rng.random((4, 5)) > 0.3) | (np.arange(5) == 0) if mask == "bool" else rng.standard_normal((4, 5))
+    outs = []
+    for M in (tnm, torch):
+        args = [M.tensor(t, requires_grad=True) for t in (q, k, v)]
+        out = M.nn.functional.scaled_dot_product_attention(*args, attn_mask=M.tensor(m) if mask else None, **kw)
+        (out * out).sum().backward()
+        outs.append([out.detach().numpy()] + [a.grad.numpy() for a in args])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
