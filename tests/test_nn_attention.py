@@ -1,7 +1,7 @@
-"""nn.MultiheadAttention and F.scaled_dot_product_attention against PyTorch's, on every backend:
-the same parameters (a torch state dict loads as is), outputs, attention weights and gradients
-(inputs and every parameter, float64), with batch_first, bool and float masks, key padding,
-causal attention, per-head weights and unbatched input."""
+"""nn.MultiheadAttention, F.scaled_dot_product_attention and nn.TransformerEncoder(Layer) against
+PyTorch's, on every backend: the same parameters (a torch state dict loads as is), outputs,
+attention weights and gradients (inputs and every parameter, float64), with batch_first, bool and
+float masks, key padding, causal attention, per-head weights and unbatched input."""
 import numpy as np
 import pytest
 
@@ -78,3 +78,31 @@ def test_scaled_dot_product_attention_matches_torch(backend, extra):
         outs.append([out.detach().numpy()] + [a.grad.numpy() for a in args])
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [{}, {"norm_first": True, "activation": "gelu", "batch_first": True}],
+                         ids=["post_norm", "pre_norm_gelu_batch_first"])
+def test_transformer_encoder_matches_torch(backend, kw):
+    """TransformerEncoder(TransformerEncoderLayer) with a final norm, in eval (no dropout): torch's
+    state dict loads as is; outputs and gradients agree under a causal mask."""
+    layer = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, **kw)
+    theirs = torch.nn.TransformerEncoder(layer, 2, norm=torch.nn.LayerNorm(8), enable_nested_tensor=False)
+    theirs = theirs.double().eval()
+    ours = tnm.nn.TransformerEncoder(tnm.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, **kw), 2,
+                                     norm=tnm.nn.LayerNorm(8))
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ours = ours.double().eval()
+    x = np.random.default_rng(0).standard_normal((4, 3, 8))
+    length = 3 if kw.get("batch_first") else 4
+    mask = np.triu(np.ones((length, length), bool), 1)
+    tx, ox = torch.tensor(x, requires_grad=True), tnm.tensor(x, dtype=tnm.float64, requires_grad=True)
+    to, oo = theirs(tx, mask=torch.tensor(mask)), ours(ox, mask=tnm.tensor(mask))
+    np.testing.assert_allclose(oo.detach().numpy(), to.detach().numpy(), rtol=1e-9, atol=1e-11)
+    (to * to).sum().backward()
+    (oo * oo).sum().backward()
+    np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), rtol=1e-8, atol=1e-11)
+    for (n, p), (_, r) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), r.grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=n)
+    with pytest.raises(ValueError, match="activation should be relu/gelu"):
+        tnm.nn.TransformerEncoderLayer(8, 2, activation="tanh")

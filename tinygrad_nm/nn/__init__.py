@@ -24,7 +24,7 @@ from tinygrad_nm.nn.module import Module, StateDictError
 from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.nn.recurrent import GRU, LSTM, RNN
-from tinygrad_nm.nn.attention import MultiheadAttention
+from tinygrad_nm.nn.attention import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
 
 __all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear", "Identity", "Flatten", "Unflatten",
            "Dropout", "Embedding", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
@@ -34,4 +34,4 @@ __all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear",
            "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils"]
 __all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid", "Softsign", "PReLU", "Dropout2d",
             "Upsample", "InstanceNorm2d", "ConvTranspose2d", "RNN", "LSTM", "GRU",
-            "MultiheadAttention"]
+            "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]

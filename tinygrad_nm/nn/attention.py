@@ -1,12 +1,16 @@
 """nn.MultiheadAttention, as PyTorch's (its parameters, masks and outputs): the inputs projected
 by one (3E, E) in_proj_weight, split into num_heads heads, softmax(q k^T / sqrt(E / heads) +
-masks) v per head, the heads joined and projected by out_proj. Composed of Tensor ops."""
+masks) v per head, the heads joined and projected by out_proj. nn.TransformerEncoderLayer and
+nn.TransformerEncoder stack it with a feed-forward block. Composed of Tensor ops."""
+import copy
 import math
 
 from tinygrad_nm import functional as F
 from tinygrad_nm.nn import init
+from tinygrad_nm.nn.containers import ModuleList
 from tinygrad_nm.nn.layers import Linear
 from tinygrad_nm.nn.module import Module
+from tinygrad_nm.nn.normalization import LayerNorm
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.tensor import Tensor
 
@@ -77,3 +81,54 @@ class MultiheadAttention(Module):
     def extra_repr(self):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}" + \
             (f", dropout={self.dropout}" if self.dropout else "") + (", batch_first=True" if self.batch_first else "")
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward block (linear1, activation, linear2), each with dropout,
+    a residual connection and a LayerNorm: after each block (post-norm, PyTorch's default) or
+    before it (norm_first=True). PyTorch's parameter names."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None, backend=None):
+        super().__init__()
+        kw = dict(dtype=dtype, backend=backend or device)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias=bias, batch_first=batch_first, **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias, **kw)
+        self.linear2 = Linear(dim_feedforward, d_model, bias, **kw)
+        self.norm1, self.norm2 = (LayerNorm(d_model, layer_norm_eps, bias=bias, **kw) for _ in range(2))
+        if isinstance(activation, str) and activation not in ("relu", "gelu"):
+            raise ValueError(f"TransformerEncoderLayer: activation should be relu/gelu, not {activation!r}")
+        self.activation = getattr(F, activation) if isinstance(activation, str) else activation
+        self.dropout_p, self.norm_first = dropout, norm_first
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        if self.norm_first:
+            x = x + self._attend(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            return x + self._feed_forward(self.norm2(x))
+        x = self.norm1(x + self._attend(x, src_mask, src_key_padding_mask, is_causal))
+        return self.norm2(x + self._feed_forward(x))
+
+    def _attend(self, x, mask, padding, is_causal):
+        out = self.self_attn(x, x, x, key_padding_mask=padding, need_weights=False, attn_mask=mask,
+                             is_causal=is_causal)[0]
+        return F.dropout(out, self.dropout_p, self.training)
+
+    def _feed_forward(self, x):
+        hidden = F.dropout(self.activation(self.linear1(x)), self.dropout_p, self.training)
+        return F.dropout(self.linear2(hidden), self.dropout_p, self.training)
+
+
+class TransformerEncoder(Module):
+    """num_layers copies of encoder_layer (layers.0, layers.1, ...), then an optional norm."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
+        super().__init__()
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.num_layers, self.norm = num_layers, norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        return self.norm(x) if self.norm is not None else x
