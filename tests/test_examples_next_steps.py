@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tinygrad_nm.cli import main
-from tinygrad_nm.examples import digits, large_rectangles, layers, matrices
+from tinygrad_nm.examples import digits, large_rectangles, layers, matrices, sequences
 from tinygrad_nm.examples.walkthrough import gradient_descent
 
 
@@ -41,3 +41,11 @@ def test_digits_example_reproduces_the_train_command(backend, capsys):
           "--backend", backend, "--no-plot", "--no-progress"])
     out = capsys.readouterr().out
     assert f"held-out accuracy after 2 epochs: {100 * accuracies[-1]:.2f}%" in out
+
+
+@pytest.mark.slow  # many small ops per step: minutes in the CUDA simulator (dev.sh skips slow there)
+@pytest.mark.parametrize("model,sizes", [("lstm", {"hidden": 16}), ("transformer", {"width": 16})])
+def test_sequence_models_learn_the_digits_row_by_row(backend, model, sizes):
+    pytest.importorskip("sklearn")
+    accuracies = sequences.train_sequences(model, epochs=6, lr=2e-2, limit=256, log=lambda line: None, **sizes)
+    assert len(accuracies) == 6 and accuracies[-1] > 0.35  # 48 steps on 256 images: far above guessing (0.1)

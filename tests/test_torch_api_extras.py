@@ -225,7 +225,8 @@ CASES_3 = [
                                               M.nn.functional.interpolate(x[:, :, 0], size=7)), rnd((1, 2, 3, 4))),
     case("conv_transpose2d", lambda M, x, w, b: (M.nn.functional.conv_transpose2d(x, w, b),
                                                  M.nn.functional.conv_transpose2d(x, w, None, 2, 1, 1),
-                                                 M.nn.functional.conv_transpose2d(x, w, b, (1, 2), (0, 1), (0, 1), 1, 2),
+                                                 M.nn.functional.conv_transpose2d(x, w, b, (1, 2), (0, 1), (0, 1),
+                                                                                  1, 2),
                                                  M.nn.functional.conv_transpose2d(x[0], w, b, stride=3)),
          rnd((2, 3, 4, 5)), rnd((3, 2, 3, 2), seed=1), rnd((2,), seed=2)),
 ]
@@ -271,3 +272,75 @@ def test_conv_transpose2d_module_as_torch(backend):
         tnm.nn.functional.conv_transpose2d(tnm.ones(1, 4, 2, 2), tnm.ones(4, 2, 2, 2), stride=1, output_padding=1)
     with pytest.raises(NotImplementedError, match="groups=2"):
         tnm.nn.ConvTranspose2d(4, 4, 3, groups=2)
+
+
+def test_division_family_is_exact_where_torch_is(backend):
+    """float32 quotients rounded from float64 ones (1e8 % 7 is 2, not 0), integers exact past 2**53
+    (divided on the host), //= and %= in place (a view sees them), a number first in torch.add."""
+    for M in (tnm, torch):
+        a = M.tensor([1e8, -7.5], dtype=M.float32)
+        assert (a % 7).tolist() == [2.0, 6.5] and (a // 7).tolist() == [14285714.0, -2.0]
+        b = M.tensor([2 ** 60 + 3, -7, 7])
+        assert (b % 2).tolist() == [1, 1, 1] and (b // 2).tolist() == [2 ** 59 + 1, -4, 3]
+        assert b.div(-2, rounding_mode="trunc").tolist() == [-(2 ** 59 + 1), 3, -3]
+        c = M.tensor([5, 6])
+        view = c[:1]
+        c //= 2
+        assert c.tolist() == [2, 3] and view.tolist() == [2]
+        c %= 2
+        assert c.tolist() == [0, 1] and view.tolist() == [0]
+        x = M.tensor([1.5, 2.0])
+        assert M.add(2, x).tolist() == [3.5, 4.0] and M.sub(2, x, alpha=2).tolist() == [-1.0, -2.0]
+        assert M.div(3, x, rounding_mode="floor").tolist() == [2.0, 1.0] and M.mul(3, x).tolist() == [4.5, 6.0]
+    powers = np.array([10.0 ** k for k in range(-9, 10)], np.float32)
+    np.testing.assert_array_equal(tnm.tensor(powers).log10().numpy(), torch.tensor(powers).log10().numpy())
+
+
+def test_norm_and_cosine_similarity_at_zero_and_small_vectors(backend):
+    """norm's gradient at an all-zero input is 0 (PyTorch's), nan stays nan; cosine_similarity
+    clamps each norm at eps (1 for two equal tiny vectors, not 0.01)."""
+    results = []
+    for M in (tnm, torch):
+        x = M.zeros(2, 3, dtype=M.float64, requires_grad=True)
+        y = M.tensor([[1e-5, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=M.float64, requires_grad=True)
+        (x.norm() + x.norm(p=3, dim=1).sum() + M.linalg.vector_norm(x, dim=0).sum()).backward()
+        sim = M.nn.functional.cosine_similarity(y, y)
+        sim.sum().backward()
+        results.append((x.grad.numpy(), sim.detach().numpy(), y.grad.numpy(),
+                        M.tensor([float("nan"), 1.0]).norm().item()))
+    (gx, sim, gy, nan), (tgx, tsim, tgy, tnan) = results
+    np.testing.assert_array_equal(gx, tgx)
+    np.testing.assert_allclose(sim, tsim, rtol=1e-12)
+    np.testing.assert_allclose(gy, tgy, rtol=1e-9, atol=1e-12)
+    assert np.isnan(nan) and np.isnan(tnan)
+
+
+def test_review_edge_cases(backend):
+    """Orderings of empty tensors; addmm with beta=0 ignores self's nan; dropout2d reads 3-d input
+    as (N, C, L) (PyTorch 2); a .grad set by hand with the wrong shape is refused before any .grad
+    changes; `t[key] -= x` writes back its own view (counted as a write: a saved t refuses backward)."""
+    for M in (tnm, torch):
+        assert tuple(M.ones(0, 3).sort(1).values.shape) == (0, 3)
+        assert tuple(M.ones(3, 0).topk(0).indices.shape) == (3, 0)
+        out = M.addmm(M.tensor([float("nan"), 1.0, 2.0]), M.ones(2, 4), M.ones(4, 3), beta=0)
+        assert out.tolist() == [[4.0] * 3] * 2
+    tnm.manual_seed(0)
+    y = tnm.nn.functional.dropout2d(tnm.ones(4, 6, 5), 0.5).numpy()
+    assert ((y == 0).all(axis=2) | (y == 2).all(axis=2)).all() and 0 < (y == 0).mean() < 1
+    a, b = tnm.ones(2, requires_grad=True), tnm.ones(3, requires_grad=True)
+    a.grad, b.grad = tnm.ones(2), tnm.zeros(1)
+    with pytest.raises(RuntimeError, match=r"\.grad of a leaf of shape \(3,\).*is \(1,\)"):
+        ((a * 2).sum() + (b * 3).sum()).backward()
+    assert a.grad.tolist() == [1.0, 1.0] and b.grad.tolist() == [0.0]
+    w = tnm.ones(3, 4)
+    row = w[1]
+    for i in range(3):
+        w[i] -= tnm.ones(4) * i
+    assert w[:, 0].tolist() == [1.0, 0.0, -1.0] and row.tolist() == [0.0] * 4
+    p = tnm.ones(2, 2, requires_grad=True)
+    q = tnm.ones(2, 2)
+    loss = (p * q).sum()
+    with tnm.no_grad():
+        q[0] -= tnm.ones(2)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()

@@ -204,6 +204,13 @@ def backward(root, grad_buf, retain_graph=False):
             if node is not None:
                 node._gsum = None
         raise
+    for leaf in leaves:  # a .grad set by hand must fit before any is written (nothing changes on error)
+        g = leaf.grad
+        if g is not None and (g._shape != leaf._shape or g.dtype is not leaf.dtype or g._be is not leaf._be):
+            for node in leaves:
+                node._gsum = None
+            raise RuntimeError(f"backward: the .grad of a leaf of shape {leaf.shape}, {leaf.dtype}, on {leaf.backend} "
+                               f"is {g.shape}, {g.dtype}, on {g.backend}; it must match (set it to None to replace it)")
     for leaf in leaves:  # the walk succeeded: each leaf's sum becomes its .grad, or is added to it
         g = leaf.grad
         if g is None:

@@ -108,15 +108,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels of (N, C, H, W) (or (C, H, W)) with probability p, scaling the rest by
-    1 / (1 - p), when training; the mask is drawn from tnm.manual_seed's generator."""
+    """Zero whole channels of (N, C, H, W) with probability p, scaling the rest by 1 / (1 - p), when
+    training; the mask is drawn from tnm.manual_seed's generator. A 3-d input is (N, C, L), as
+    PyTorch 2 reads it (with a warning there): each length-L row is a channel."""
     if input.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 3-d or 4-d input, got shape {input.shape}")
+        raise ValueError(f"dropout2d: expected a 3-d (N, C, L) or 4-d (N, C, H, W) input, got shape {input.shape}")
     if not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
-    channels = input.shape[:-2] + (1, 1)
+    channels = input.shape[:2] + (1,) * (input.ndim - 2)
     keep = Tensor.rand(*channels, dtype=input.dtype, backend=input.backend) >= p
     return input * (keep.cast(input.dtype) * (1.0 / (1 - p) if p < 1 else 0.0))
 
@@ -163,9 +164,9 @@ def glu(input, dim=-1):
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """x1 . x2 / max(|x1| |x2|, eps) along dim (broadcast), as PyTorch."""
+    """x1 . x2 / (max(|x1|, eps) max(|x2|, eps)) along dim (broadcast), as PyTorch."""
     dot = (x1 * x2).sum(dim)
-    return dot / (x1.norm(dim=dim) * x2.norm(dim=dim)).clamp(min=eps)
+    return dot / (x1.norm(dim=dim).clamp(min=eps) * x2.norm(dim=dim).clamp(min=eps))
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):

@@ -264,7 +264,7 @@ def _along_checked(x, what, dim, index, src=None):
     host = index._host().astype(np.int64, copy=False).reshape(index.shape)
     n = x.shape[d] if x.ndim else 1
     low, high = (host.min(), host.max()) if host.size else (0, 0)
-    if low < 0 or high >= n:
+    if host.size and (low < 0 or high >= n):
         bad = low if low < 0 else high
         raise IndexError(f"{what}: index {bad} is out of range for dim {d} with size {n}")
     return d, along_offsets(x.shape, d, host) if x.ndim else host

@@ -132,7 +132,7 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "flatten unflatten unsqueeze squeeze permute transpose swapaxes t flip split chunk unbind matmul "
             "numel gather clone detach atanh logical_not logical_and logical_or logical_xor narrow index_select "
             "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac "
-            "mm bmm mv dot outer add sub subtract mul multiply div divide true_divide floor_divide remainder tan "
+            "mm bmm mv dot outer floor_divide remainder tan "
             "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll lerp addcmul addcdiv "
             "clamp_min clamp_max repeat_interleave addmm").split()
 
@@ -150,6 +150,34 @@ def _function(name):
 for _name in _METHODS:
     globals()[_name] = _function(_name)
     __all__.append(_name)
+
+
+def _operand(x, other, name):
+    """input as a tensor: a number first (torch.add(2, t)) becomes a 0-d tensor beside `other`."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(other, Tensor) and isinstance(x, (int, float, bool, np.number)):
+        return Tensor(x, backend=other.backend)
+    raise TypeError(f"{name}(): argument 'input' must be a Tensor or a number beside one, not {type(x).__name__}")
+
+
+def add(input, other, *, alpha=1):
+    return _operand(input, other, "add").add(other, alpha=alpha)
+
+
+def sub(input, other, *, alpha=1):
+    return _operand(input, other, "sub").sub(other, alpha=alpha)
+
+
+def mul(input, other):
+    return _operand(input, other, "mul").mul(other)
+
+
+def div(input, other, *, rounding_mode=None):
+    return _operand(input, other, "div").div(other, rounding_mode=rounding_mode)
+
+
+subtract, multiply, divide, true_divide = sub, mul, div, div
 
 
 def pow(input, exponent):
@@ -267,6 +295,7 @@ def diff(input, n=1, dim=-1):
     return out
 
 
-__all__ += ["pow", "einsum", "randperm", "normal", "bernoulli", "multinomial", "logspace", "meshgrid", "Size",
+__all__ += ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "einsum",
+            "randperm", "normal", "bernoulli", "multinomial", "logspace", "meshgrid", "Size",
             "finfo", "iinfo", "get_default_dtype", "broadcast_to", "broadcast_tensors", "var_mean", "std_mean",
             "fliplr", "flipud", "diff"]

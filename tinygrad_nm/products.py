@@ -141,9 +141,14 @@ class TensorProducts:
     def mm(self, other): return mm(self, other)
 
     def addmm(self, mat1, mat2, *, beta=1, alpha=1):
-        """beta * self + alpha * (mat1 @ mat2), self broadcast to the product's shape."""
+        """beta * self + alpha * (mat1 @ mat2), self broadcast to the product's shape (beta 0: self is
+        not read, so its nan and inf do not reach the result, as in PyTorch)."""
         product = mm(mat1, mat2)
-        return (self if beta == 1 else self * beta) + (product if alpha == 1 else product * alpha)
+        product = product if alpha == 1 else product * alpha
+        if not beta:
+            broadcast_shape(self.shape, product.shape, "addmm", into=True)  # (still checked)
+            return product
+        return product + (self if beta == 1 else self * beta)
 
     def bmm(self, other): return bmm(self, other)
     def mv(self, vec): return mv(self, vec)

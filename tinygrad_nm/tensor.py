@@ -113,7 +113,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
     # _version: [in-place writes to the storage, when the last was], shared by its views (None:
     # never shared nor written; autograd.check_versions). A leaf's _saved: its hooks (tensor_hooks).
     __slots__ = ("_buf", "_shape", "dtype", "_be", "requires_grad", "grad", "_ctx", "_a", "_b", "_saved", "_seq", "_gsum",
-                 "_version", "__weakref__")
+                 "_version", "_view_of", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to our reflected operators: np.float32(2) * t works
     __hash__ = object.__hash__  # tensors are usable as dict keys although == is elementwise
 
@@ -378,6 +378,7 @@ class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMat
             out = Tensor._apply(ops.Index, self.dtype, (self,), index)
         if not any(hasattr(e, "shape") for e in index):
             self._alias(out)  # basic indexing: a view of the same storage, as in PyTorch
+            out._view_of = (self._buf, key, out._buf)  # `t[key] -= x` writes it back: __setitem__ skips the copy
         if new_axes is not None:
             out = out.reshape(*new_axes(out.shape))
         return out

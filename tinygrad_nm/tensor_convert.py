@@ -229,6 +229,7 @@ class TensorConvert:
                   "sign", "frac", "remainder", "floor_divide", "nan_to_num"):
         locals()[_name + "_"] = _in_place(_name)
     del _name, _in_place
+    __ifloordiv__, __imod__ = floor_divide_, remainder_  # noqa: F821 (made by the loop above)
 
     def masked_fill_(self, mask, value):
         self._check_inplace("masked_fill_", mask, value)

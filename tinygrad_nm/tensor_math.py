@@ -51,6 +51,11 @@ def where(condition, input=None, other=None):
     return condition._apply(ops_shape.Where, dtype, (x, y), cond)
 
 
+def _wide(x):
+    """A tensor in float64 (a quotient rounded before the narrower dtype would lose digits); a number as is."""
+    return x.cast(dt.float64) if _is_tensor(x) and x.dtype is not dt.float64 else x
+
+
 def _as_scalar(v, dtype):
     return float(v) if dtype.is_float else bool(v) if dtype is dt.bool_ else int(v)
 
@@ -243,20 +248,17 @@ class TensorMath:
     multiply = mul
 
     def div(self, other, *, rounding_mode=None):
-        """self / other; rounding_mode "trunc" or "floor" rounds the quotient (integer tensors then
-        stay integer, as in PyTorch, computed exactly in float64 for |values| < 2**53)."""
+        """self / other; rounding_mode "trunc" or "floor" rounds the quotient (gradient 0). Integer
+        tensors stay integer and are divided exactly, on the host (as a mask's positions are found);
+        float32 quotients are rounded from float64 ones, so 1e8 // 7 is exact."""
         if rounding_mode is None:
             return self / other
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-        other_float = other.dtype.is_float if _is_tensor(other) else isinstance(other, float)
-        if self.dtype.is_float or other_float:
-            q = self / other
-            return q.floor() if rounding_mode == "floor" else q.trunc()
-        if bool((other == 0).any()) if _is_tensor(other) else other == 0:
-            raise ZeroDivisionError(f"div: integer division by zero (rounding_mode={rounding_mode!r})")
-        q = self.double() / (other.double() if _is_tensor(other) else float(other))
-        return (q.floor() if rounding_mode == "floor" else q.trunc()).long()
+        if self._integer_with(other):
+            return self._integer_division(other, rounding_mode)
+        q = _wide(self) / _wide(other)
+        return self._narrowed((q.floor() if rounding_mode == "floor" else q.trunc()), other)
 
     divide = true_divide = div
 
@@ -264,8 +266,32 @@ class TensorMath:
         return self.div(other, rounding_mode="floor")
 
     def remainder(self, other):
-        """self - floor(self / other) * other: the sign of the divisor, as Python's % and PyTorch's."""
-        return self - self.floor_divide(other) * other
+        """self - floor(self / other) * other: the sign of the divisor, as Python's % and PyTorch's
+        (integers exactly, on the host; float32 through float64)."""
+        if self._integer_with(other):
+            return self._integer_division(other, "remainder")
+        a, b = _wide(self), _wide(other)
+        return self._narrowed(a - (a / b).floor() * b, other)
+
+    def _integer_with(self, other):
+        other_float = other.dtype.is_float if _is_tensor(other) else isinstance(other, float)
+        return not self.dtype.is_float and not other_float
+
+    def _narrowed(self, out, other):
+        """A float64 result back in the dtype self op other has (PyTorch's promotion)."""
+        dtype = dt.promote(self.dtype, other.dtype) if _is_tensor(other) else dt.promote_scalar(self.dtype, other)
+        return out if out.dtype is dtype else out.cast(dtype)
+
+    def _integer_division(self, other, mode):
+        if _is_tensor(other):
+            self._same_backend(other, mode)
+        a, b = self.numpy(), other.numpy() if _is_tensor(other) else np.int64(other)
+        if (np.asarray(b) == 0).any():
+            raise ZeroDivisionError(f"{mode}: integer division by zero")
+        q = np.floor_divide(a, b)
+        out = np.remainder(a, b) if mode == "remainder" else \
+            q + (((a % b) != 0) & ((a < 0) != (b < 0))) if mode == "trunc" else q
+        return type(self)(out.astype(np.int64), backend=self.backend)
 
     __floordiv__, __mod__ = floor_divide, remainder
 
@@ -293,7 +319,11 @@ class TensorMath:
         return x.sin() / x.cos()
 
     def log10(self):
-        return self.log() * (1.0 / np.log(10.0))  # (log's own float conversion of ints first)
+        """log(x) / log(10), computed in float64 (rounded once for float32: exact at powers of ten);
+        a float64 input can be an ulp off, with no log10 kernel."""
+        x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+        out = _wide(x).log() * (1.0 / np.log(10.0))
+        return out if out.dtype is x.dtype else out.cast(x.dtype)
 
     def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
         """nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (default: the dtype's largest and

@@ -113,11 +113,13 @@ class TensorOps:
     def _no_partial_overlap(self, what, source, into=None):
         """Raise, as PyTorch does, where an in-place write into self (or its view `into`) would read
         `source` (a buffer of self's backend) after writing some of its elements: their storage
-        partly overlaps."""
-        if self._be.overlap(self._buf if into is None else into, source) == "partial":
+        partly overlaps. Returns how they meet (strided.overlap's answer)."""
+        status = self._be.overlap(self._buf if into is None else into, source)
+        if status == "partial":
             raise RuntimeError(f"{what}: unsupported operation: some elements of the input tensor and the written-to "
                                "tensor refer to a single memory location. Please clone() the tensor before performing "
                                "the operation.")
+        return status
 
     def __iadd__(self, other):
         if self._ctx is not None and (grad_mode.everywhere or grad_mode.here()):  # `out += x` inside a graph, as in the walkthrough
@@ -164,6 +166,10 @@ class TensorOps:
         index = index if index is not None else (slice(None),) * max(self.ndim, 1)
         be = backends.kernels_of(self._be)
         if isinstance(value, TensorOps):
+            made = getattr(value, "_view_of", None)
+            if made is not None and made[0] is self._buf and made[1] is key and made[2] is value._buf:
+                self._written()  # t[key] = t[key], as `t[key] -= x` ends: the view it changed is t's storage
+                return
             self._same_backend(value, "setitem")
             if value.ndim:
                 view = be.getitem(self._buf, index) if self.ndim else self._buf  # the elements written

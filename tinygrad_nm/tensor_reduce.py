@@ -29,6 +29,14 @@ def _numpy_style(t, dtype, out):
     return t if dtype is None else t.cast(dtype)
 
 
+def _root(s, p):
+    """s ** (1 / p), its gradient 0 where s is 0 (as PyTorch's norm; the root's own slope is infinite
+    there, and infinity times the 0 that reaches it would be nan). nan stays nan."""
+    nonzero = s != 0
+    safe = s.where(nonzero, 1.0)
+    return (safe.sqrt() if p == 2 else safe ** (1.0 / p)).where(nonzero, 0.0)
+
+
 def _keep(keepdim, keepdims):
     return bool(keepdim if keepdims is None else keepdims)
 
@@ -302,10 +310,10 @@ class TensorReduce:
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """The vector p-norm over dim (all elements by default): p 2/"fro", 1, inf, -inf, 0 or any
-        other number. Its gradient at an all-zero input is nan for p=2 (PyTorch gives 0)."""
+        other number; its gradient at an all-zero input is 0, as PyTorch's."""
         x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
         if p in ("fro", 2, 2.0):
-            return (x * x).sum(dim, keepdim).sqrt()
+            return _root((x * x).sum(dim, keepdim), 2)
         if not isinstance(p, (int, float)) or isinstance(p, bool):
             raise ValueError(f"norm: unsupported p={p!r}; use a number, inf, -inf or 'fro'")
         a = x.abs()
@@ -317,4 +325,4 @@ class TensorReduce:
             return (a != 0).sum(dim, keepdim).cast(x.dtype)
         if p == 1:
             return a.sum(dim, keepdim)
-        return (a ** p).sum(dim, keepdim) ** (1.0 / p)
+        return _root((a ** p).sum(dim, keepdim), p)

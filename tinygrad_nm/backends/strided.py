@@ -70,6 +70,8 @@ def overlap(a, b):
     same elements in the same layout), "partial" (dense views whose storage ranges meet otherwise),
     or None (apart, or too hard to tell cheaply: a view with gaps). a and b are (start, shape,
     strides, itemsize), start and strides counted in the unit of itemsize (bytes, or 1 element)."""
+    if a == b:
+        return "full"
     (a0, a_shape, a_strides, a_item), (b0, b_shape, b_strides, b_item) = a, b
     a_n, b_n = _numel(a_shape), _numel(b_shape)
     if not a_n or not b_n or not is_dense(a_shape, a_strides, a_item) or not is_dense(b_shape, b_strides, b_item):
