@@ -208,18 +208,26 @@ class TensorConvert:
     # random fills in place: drawn on the host from tnm.manual_seed's generator, as rand/randn
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
         self._check_inplace("uniform_")
+        self._random_fill_check("uniform_", a <= b, f"from {a} must be at most to {b}")
         return self._store(self._host_draw(generator, "random") * (b - a) + a, "uniform_")
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         self._check_inplace("normal_")
+        self._random_fill_check("normal_", std >= 0, f"std must be non-negative, got {std}")
         return self._store(self._host_draw(generator, "standard_normal") * std + mean, "normal_")
+
+    def _random_fill_check(self, what, ok, problem):
+        if not self.dtype.is_float:
+            raise TypeError(f"{what}: not implemented for {self.dtype} tensors (as in PyTorch); use a float tensor")
+        if not ok:
+            raise ValueError(f"{what}: {problem}")
 
     def _host_draw(self, generator, kind):
         return type(self)(getattr(rng_for(None, generator), kind)(self.shape), dtype=self.dtype, backend=self.backend)
 
     def _in_place(name):  # noqa: N805 (a class-body helper: t.exp_() is t.copy_(t.exp()), checked as add_)
         def method(self, *args, **kwargs):
-            self._check_inplace(name + "_", *args)
+            self._check_inplace(name + "_", *args, *kwargs.values())
             return self._store(getattr(self, name)(*args, **kwargs), name + "_")
         method.__name__ = method.__qualname__ = name + "_"
         return method

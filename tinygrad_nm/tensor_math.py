@@ -287,7 +287,7 @@ class TensorMath:
             self._same_backend(other, mode)
         a, b = self.numpy(), other.numpy() if _is_tensor(other) else np.int64(other)
         if (np.asarray(b) == 0).any():
-            raise ZeroDivisionError(f"{mode}: integer division by zero")
+            raise RuntimeError(f"ZeroDivisionError: {mode}: integer division by zero")  # PyTorch's type and words
         q = np.floor_divide(a, b)
         out = np.remainder(a, b) if mode == "remainder" else \
             q + (((a % b) != 0) & ((a < 0) != (b < 0))) if mode == "trunc" else q
