@@ -350,3 +350,20 @@ def test_review_edge_cases(backend):
         q[0] -= tnm.ones(2)
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         loss.backward()
+
+
+def test_set_num_threads_reaches_every_backend_with_a_pool(backend, monkeypatch):
+    """torch.set_num_threads(n): each loaded backend with its own pool uses n threads, and so does
+    one loaded later; get_num_threads reports it."""
+    from tinygrad_nm import backends
+    pools = [m for m in backends._loaded.values() if hasattr(m, "set_num_threads")]
+    before = [m.num_threads() for m in pools]
+    monkeypatch.setattr(backends, "_threads_wanted", None)
+    try:
+        tnm.set_num_threads(1)
+        assert tnm.get_num_threads() == 1 and all(m.num_threads() == 1 for m in pools)
+        with pytest.raises(ValueError, match="expected a positive int"):
+            tnm.set_num_threads(0)
+    finally:
+        for m, n in zip(pools, before):
+            m.set_num_threads(n)

@@ -14,8 +14,8 @@ NumPy one), `tnm.set_backend(name)`, `with tnm.use_backend(name):` or
 `t.to("cpu")`, `tnm.zeros(2, 3)`, `tnm.cat(...)` (README: "PyTorch coverage"). Every TINYGRAD_NM_* setting: tinygrad_nm/settings.py, `tnm.Context`.
 """
 from tinygrad_nm.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, set_backend,
-                                  use_backend)
+from tinygrad_nm.backends import (BackendUnavailableError, available_backends, get_backend, get_num_threads,
+                                  set_backend, set_num_threads, use_backend)
 from tinygrad_nm.dtypes import DType, bool_, float16, float32, float64, int64
 from tinygrad_nm.host import manual_seed
 from tinygrad_nm.settings import Context, watch
@@ -33,7 +33,7 @@ float, double, long, int32, int, half = float32, float64, int64, int64, int64, f
 
 __all__ = ["Tensor", "cuda", "linalg", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
            "inference_mode", "functional", "nn", "optim", "available_backends",
-           "get_backend", "set_backend", "use_backend", "BackendUnavailableError", "DType", "bool_",
+           "get_backend", "set_backend", "use_backend", "set_num_threads", "get_num_threads", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
            "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half"] + _namespace.__all__
 __version__ = "0.1.0"

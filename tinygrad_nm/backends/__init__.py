@@ -7,6 +7,7 @@ those functions, so adding a backend means writing one module and one line in
 """
 import contextlib
 import importlib
+import os
 import types
 
 from tinygrad_nm.settings import settings
@@ -54,7 +55,37 @@ def _try_load(name):
         _unavailable[name] = why
         return None
     _loaded[name] = module
+    if _threads_wanted is not None and hasattr(module, "set_num_threads"):
+        module.set_num_threads(_threads_wanted)
     return module
+
+
+_threads_wanted = None  # torch.set_num_threads's count, for backends loaded later too
+
+
+def set_num_threads(n):
+    """torch.set_num_threads: every backend with its own thread pool (set_num_threads) uses n
+    threads from now on, those loaded later too; NumPy's BLAS is left to its own settings."""
+    global _threads_wanted
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    _threads_wanted = n
+    for module in _loaded.values():
+        if hasattr(module, "set_num_threads"):
+            module.set_num_threads(n)
+
+
+def get_num_threads():
+    """The default backend's threads where it has a pool (num_threads), else this process's cores."""
+    module = default()
+    if hasattr(module, "num_threads"):
+        return module.num_threads()
+    if _threads_wanted is not None:
+        return _threads_wanted
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def available_backends():
