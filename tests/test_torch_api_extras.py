@@ -367,3 +367,19 @@ def test_set_num_threads_reaches_every_backend_with_a_pool(backend, monkeypatch)
     finally:
         for m, n in zip(pools, before):
             m.set_num_threads(n)
+
+
+CASES_4 = [
+    case("diag_trace", lambda M, v, m: (M.diag(v), M.diag(v, 1), M.diag(v, -2), M.diag(m), M.diag(m, 1), M.diag(m, -2),
+                                        M.trace(m)), rnd((3,)), rnd((3, 4), seed=1)),
+    case("cdist", lambda M, a, b: (M.cdist(a, b), M.cdist(a, b, p=1.0), M.cdist(a[None], b[None], 3.0)),
+         rnd((4, 3)), rnd((2, 3), seed=1)),
+    case("isin", lambda M, a: (M.isin(a, M.tensor([1, 5])), M.isin(a, M.tensor([1, 5]), invert=True)),
+         np.array([[1, 2], [5, 7]]), grad=False),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,grad", CASES_4)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_matches_torch_4(backend, fn, inputs, grad, dtype):
+    run_both(fn, inputs, dtype, grad, backend)

@@ -6,6 +6,8 @@ and every Tensor method PyTorch also spells as a function (torch.sum(x, 1) is x.
 backend), a `tnm.device` or a backend name; `backend=` takes a backend name. Random numbers are
 drawn on the host (creation.py), so a seed gives the same numbers on every backend.
 """
+import builtins  # (this module defines torch.abs, max and min)
+
 import numpy as np
 
 from tinygrad_nm import dtypes as dt
@@ -286,6 +288,43 @@ def flipud(input):
     return input.flip(0)
 
 
+def diag(input, diagonal=0):
+    """A 1-D input: the square matrix with it on the `diagonal`-th diagonal. A 2-D input: that
+    diagonal of it, as a 1-D tensor. Differentiable both ways (a scatter into zeros, and an index)."""
+    if input.ndim == 1:
+        n = input.shape[0]
+        m = n + builtins.abs(diagonal)
+        rows = np.arange(n) + builtins.max(-diagonal, 0)
+        flat = Tensor(rows * m + rows + diagonal, backend=input.backend)
+        return Tensor.zeros(m * m, dtype=input.dtype, backend=input.backend).scatter(0, flat, input).reshape(m, m)
+    if input.ndim != 2:
+        raise RuntimeError(f"diag: expected a 1-D or 2-D input, got shape {input.shape}")
+    rows, cols = input.shape
+    start_row, start_col = builtins.max(-diagonal, 0), builtins.max(diagonal, 0)
+    length = builtins.max(builtins.min(rows - start_row, cols - start_col), 0)
+    index = np.arange(length)
+    return input[Tensor(index + start_row, backend=input.backend), Tensor(index + start_col, backend=input.backend)]
+
+
+def trace(input):
+    if input.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, got shape {input.shape}")
+    return diag(input).sum()
+
+
+def isin(elements, test_elements, *, invert=False):
+    """Whether each element is among test_elements (found on the host, as a mask is): a bool tensor."""
+    values = test_elements.detach().numpy() if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+    found = np.isin(elements.detach().numpy(), values, invert=invert)
+    return Tensor(found, backend=elements.backend)
+
+
+def cdist(x1, x2, p=2.0):
+    """The p-norm distance between each row of x1 (..., P, M) and each row of x2 (..., R, M): (..., P, R),
+    from the differences themselves (exact; memory P x R x M)."""
+    return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, dim=-1)
+
+
 def diff(input, n=1, dim=-1):
     """Differences of neighbours along dim, n times (no prepend/append)."""
     out = input
@@ -298,4 +337,4 @@ def diff(input, n=1, dim=-1):
 __all__ += ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "einsum",
             "randperm", "normal", "bernoulli", "multinomial", "logspace", "meshgrid", "Size",
             "finfo", "iinfo", "get_default_dtype", "broadcast_to", "broadcast_tensors", "var_mean", "std_mean",
-            "fliplr", "flipud", "diff"]
+            "fliplr", "flipud", "diff", "diag", "trace", "isin", "cdist"]
