@@ -113,13 +113,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     PyTorch 2 reads it (with a warning there): each length-L row is a channel."""
     if input.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected a 3-d (N, C, L) or 4-d (N, C, H, W) input, got shape {input.shape}")
-    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0:
-        return input
-    channels = input.shape[:2] + (1,) * (input.ndim - 2)
-    keep = Tensor.rand(*channels, dtype=input.dtype, backend=input.backend) >= p
-    return input * (keep.cast(input.dtype) * (1.0 / (1 - p) if p < 1 else 0.0))
+    return _dropout(input, p, training, input.shape[:2] + (1,) * (input.ndim - 2))
 
 
 def prelu(input, weight):
@@ -177,13 +171,19 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1 / (1 - p), when training.
     The mask is drawn from tnm.manual_seed's generator."""
+    return _dropout(input, p, training, input.shape)
+
+
+def _dropout(input, p, training, mask_shape):
+    """input times a mask of mask_shape (broadcast over input), each entry kept with probability
+    1 - p and scaled by 1 / (1 - p): dropout's elements, dropout2d's channels."""
     if not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
     if p == 1:
         return input * 0.0
-    keep = Tensor.rand(*input.shape, dtype=input.dtype, backend=input.backend) >= p
+    keep = Tensor.rand(*mask_shape, dtype=input.dtype, backend=input.backend) >= p
     return input * (keep.cast(input.dtype) * (1.0 / (1 - p)))
 
 

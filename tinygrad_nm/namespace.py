@@ -159,7 +159,7 @@ def _operand(x, other, name):
     if isinstance(x, Tensor):
         return x
     if isinstance(other, Tensor) and isinstance(x, (int, float, bool, np.number)):
-        return Tensor(x, backend=other.backend)
+        return other._scalar_like(x)
     raise TypeError(f"{name}(): argument 'input' must be a Tensor or a number beside one, not {type(x).__name__}")
 
 

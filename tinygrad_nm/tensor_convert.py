@@ -234,14 +234,10 @@ class TensorConvert:
 
     for _name in ("exp", "log", "sqrt", "abs", "neg", "relu", "sigmoid", "tanh", "pow", "sin", "cos", "floor",
                   "ceil", "trunc", "round", "reciprocal", "square", "lerp", "addcmul", "addcdiv", "log1p", "expm1",
-                  "sign", "frac", "remainder", "floor_divide", "nan_to_num"):
+                  "sign", "frac", "remainder", "floor_divide", "nan_to_num", "masked_fill"):
         locals()[_name + "_"] = _in_place(_name)
     del _name, _in_place
     __ifloordiv__, __imod__ = floor_divide_, remainder_  # noqa: F821 (made by the loop above)
-
-    def masked_fill_(self, mask, value):
-        self._check_inplace("masked_fill_", mask, value)
-        return self._store(self.masked_fill(mask, value), "masked_fill_")
 
     def copy_(self, src, non_blocking=False):
         """Write src's values (broadcast to self's shape, cast to self's dtype, from any backend)."""

@@ -113,13 +113,11 @@ class TensorOps:
     def _no_partial_overlap(self, what, source, into=None):
         """Raise, as PyTorch does, where an in-place write into self (or its view `into`) would read
         `source` (a buffer of self's backend) after writing some of its elements: their storage
-        partly overlaps. Returns how they meet (strided.overlap's answer)."""
-        status = self._be.overlap(self._buf if into is None else into, source)
-        if status == "partial":
+        partly overlaps."""
+        if self._be.overlap(self._buf if into is None else into, source) == "partial":
             raise RuntimeError(f"{what}: unsupported operation: some elements of the input tensor and the written-to "
                                "tensor refer to a single memory location. Please clone() the tensor before performing "
                                "the operation.")
-        return status
 
     def __iadd__(self, other):
         if self._ctx is not None and (grad_mode.everywhere or grad_mode.here()):  # `out += x` inside a graph, as in the walkthrough

@@ -14,11 +14,10 @@ import numpy as np
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm import indexing, ops
 from tinygrad_nm.shapes import normalize_axes
-from tinygrad_nm.tensor_shape import cat, dim_or_axis, one_dim
+from tinygrad_nm.tensor_shape import cat, dim_or_axis, no_dims, one_dim
 
 # what max(dim)/min(dim), sort, topk and median(dim) return, as torch.return_types.max and kin
-MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
-Sorted = collections.namedtuple("Sorted", ["values", "indices"])
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
 
 
 def _numpy_style(t, dtype, out):
@@ -129,7 +128,7 @@ class TensorReduce:
         values = self.gather(d, indices) if self.ndim else self
         if not keepdim and self.ndim:
             values, indices = values.squeeze(d), indices.squeeze(d)
-        return MaxMin(values, indices)
+        return ValuesIndices(values, indices)
 
     def argmax(self, dim=None, keepdim=False, *, axis=None):
         return self._arg_extreme(dim_or_axis(dim, axis, "argmax"), keepdim, 1)
@@ -204,13 +203,13 @@ class TensorReduce:
         return tuple(s for i, s in enumerate(self.shape) if i not in axes)
 
     def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        if isinstance(dim, (tuple, list)) and not dim:  # PyTorch: over no dim, each element's truth
+        if no_dims(dim):  # PyTorch: over no dim, each element's truth
             return self != 0
         dim, keepdim = dim_or_axis(dim, axis, "any"), _keep(keepdim, keepdims)
         return (self != 0).sum(dim, keepdim) > 0
 
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        if isinstance(dim, (tuple, list)) and not dim:  # PyTorch: over no dim, each element's truth
+        if no_dims(dim):  # PyTorch: over no dim, each element's truth
             return self != 0
         dim, keepdim = dim_or_axis(dim, axis, "all"), _keep(keepdim, keepdims)
         return (self == 0).sum(dim, keepdim) == 0
@@ -243,14 +242,16 @@ class TensorReduce:
         (stable either way) and nan counts as the largest, as in PyTorch."""
         d = one_dim(dim, self.ndim, "sort")
         if not self.ndim:
-            return Sorted(self.clone(), type(self)(0, backend=self.backend))
+            return ValuesIndices(self.clone(), type(self)(0, backend=self.backend))
+        indices = type(self)(self._order(d, descending)[1], backend=self.backend)
+        return ValuesIndices(self.gather(d, indices), indices)
+
+    def _order(self, d, descending=False):
+        """(the values on the host, the stable order along dim d of a tensor with dims)."""
         host = self.detach().numpy()
         if descending:  # the ascending stable order of the reversed row, reversed: ties stay in order, nan first
-            order = self.shape[d] - 1 - np.flip(np.argsort(np.flip(host, d), axis=d, kind="stable"), d)
-        else:
-            order = np.argsort(host, axis=d, kind="stable")
-        indices = type(self)(order, backend=self.backend)
-        return Sorted(self.gather(d, indices), indices)
+            return host, self.shape[d] - 1 - np.flip(np.argsort(np.flip(host, d), axis=d, kind="stable"), d)
+        return host, np.argsort(host, axis=d, kind="stable")
 
     def argsort(self, dim=-1, descending=False, stable=False):
         return self.sort(dim, descending, stable).indices
@@ -262,7 +263,9 @@ class TensorReduce:
         if not 0 <= k <= n:
             raise RuntimeError(f"topk: selected index k={k} out of range for dim {d} of size {n} (shape {self.shape})")
         values, indices = self.sort(d, descending=largest)
-        return Sorted(values.narrow(d, 0, k), indices.narrow(d, 0, k)) if self.ndim else Sorted(values, indices)
+        if not self.ndim:
+            return ValuesIndices(values, indices)
+        return ValuesIndices(values.narrow(d, 0, k), indices.narrow(d, 0, k))
 
     def median(self, dim=None, keepdim=False):
         """The lower median ((n - 1) // 2 in sorted order; nan if the row holds one), as PyTorch:
@@ -271,16 +274,16 @@ class TensorReduce:
             return self.reshape(-1).median(0).values
         d = one_dim(dim, self.ndim, "median")
         if not self.ndim:
-            return Sorted(self.clone(), type(self)(0, backend=self.backend))
+            return ValuesIndices(self.clone(), type(self)(0, backend=self.backend))
         n = self.shape[d]
         if not n:
             raise IndexError(f"median: dim {d} of shape {self.shape} is empty")
-        _, order = self.sort(d)
-        nans = np.isnan(self.detach().numpy()).sum(axis=d, keepdims=True) if self.dtype.is_float else 0
+        host, order = self._order(d)
+        nans = np.isnan(host).sum(axis=d, keepdims=True) if self.dtype.is_float else 0
         at = np.where(nans > 0, n - nans, (n - 1) // 2) * np.ones((*self.shape[:d], 1, *self.shape[d + 1:]), np.int64)
-        indices = order.gather(d, type(self)(at, backend=self.backend))
+        indices = type(self)(np.take_along_axis(order, at, d), backend=self.backend)
         values = self.gather(d, indices)
-        return Sorted(values, indices) if keepdim else Sorted(values.squeeze(d), indices.squeeze(d))
+        return ValuesIndices(values, indices) if keepdim else ValuesIndices(values.squeeze(d), indices.squeeze(d))
 
     def count_nonzero(self, dim=None):
         return (self != 0).sum(dim)

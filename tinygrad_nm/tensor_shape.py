@@ -21,7 +21,12 @@ def dim_or_axis(dim, axis, what):
         raise TypeError(f"{what}: got both dim={dim!r} and axis={axis!r}; pass one")
     if dim is None:
         return axis
-    return None if isinstance(dim, (tuple, list)) and not dim else dim
+    return None if no_dims(dim) else dim
+
+
+def no_dims(dim):
+    """An empty dim=() or []: PyTorch's reductions read it as every dim (any/all: none)."""
+    return isinstance(dim, (tuple, list)) and not dim
 
 
 def one_dim(d, ndim, what, extra=0):

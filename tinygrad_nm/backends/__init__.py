@@ -80,8 +80,11 @@ def get_num_threads():
     module = default()
     if hasattr(module, "num_threads"):
         return module.num_threads()
-    if _threads_wanted is not None:
-        return _threads_wanted
+    return _threads_wanted if _threads_wanted is not None else available_cores()
+
+
+def available_cores():
+    """The cores this process may run on (its affinity mask on Linux)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -46,11 +46,11 @@ the core share it takes. When the pool is first used, NumPy's OpenBLAS is handed
 TINYGRAD_NM_SHARE_BLAS=0 leaves OpenBLAS its own threads (kernels/README.md, "Threads")."""
 import contextlib
 import importlib
-import os
 
 import numpy as np
 
-from tinygrad_nm.backends import cython_conv, cython_pool, cython_pricing as _cython_pricing, numpy as _numpy
+from tinygrad_nm.backends import (available_cores, cython_conv, cython_pool, cython_pricing as _cython_pricing,
+                                  numpy as _numpy)
 from tinygrad_nm.settings import settings
 # Everything the compiled module does not replace is the numpy backend's function itself.
 from tinygrad_nm.backends.numpy import (  # noqa: F401  (re-exported as this backend's kernels)
@@ -97,17 +97,10 @@ def _load_native():
 _native, _native_error = _load_native()
 
 
-def _available_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _threads_from_env():
     """(thread count, None) or (None, why the setting is unusable)."""
     try:
-        return settings.num_threads or _available_cores(), None
+        return settings.num_threads or available_cores(), None
     except ValueError as e:
         return None, f"{e}; unset it to use every core"
 

@@ -7,6 +7,7 @@ functions at the bottom are plain loops over integer arrays, written so that Num
 unchanged into device functions (`cuda.jit(device=True)(ordinal_to_position)`, as minitorch does):
 the CUDA kernels and the Python tests run the same code.
 """
+import math
 
 
 def broadcast_shapes(*shapes, what="broadcast"):
@@ -73,20 +74,13 @@ def overlap(a, b):
     if a == b:
         return "full"
     (a0, a_shape, a_strides, a_item), (b0, b_shape, b_strides, b_item) = a, b
-    a_n, b_n = _numel(a_shape), _numel(b_shape)
+    a_n, b_n = math.prod(a_shape), math.prod(b_shape)
     if not a_n or not b_n or not is_dense(a_shape, a_strides, a_item) or not is_dense(b_shape, b_strides, b_item):
         return None
     a1, b1 = a0 + a_n * a_item, b0 + b_n * b_item
     if (a0, a1) == (b0, b1):
         return "full" if tuple(a_strides) == tuple(b_strides) else "partial"
     return "partial" if a0 < b1 and b0 < a1 else None
-
-
-def _numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def reshape_strides(shape, strides_, new_shape):

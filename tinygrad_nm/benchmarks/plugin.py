@@ -91,7 +91,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
                             for p in threadpool_info()]
     except ImportError as e:
         threads["pools"] = f"threadpoolctl unavailable: {e}"
-    threads["usable_cores"] = napkin_rates._usable_cores()
+    threads["usable_cores"] = tnm.backends.available_cores()
     machine_info["threads"] = threads
     machine_info["tinygrad_nm_backends"] = tnm.available_backends()
     try:  # other work on the machine while the suite ran: a load above the core count disturbs timings

@@ -20,6 +20,7 @@ import argparse
 import tinygrad_nm as tnm
 from tinygrad_nm import Tensor, data, nn, optim
 from tinygrad_nm import functional as F
+from tinygrad_nm.examples.digits import accuracy
 
 
 class RowLSTM(nn.Module):
@@ -71,8 +72,7 @@ def train_sequences(model_name="lstm", epochs=15, lr=3e-3, seed=0, limit=None, l
             loss.backward()
             opt.step()
         model.eval()
-        with tnm.no_grad():
-            accuracies.append(float((model(Tensor(x_test)).numpy().argmax(axis=1) == y_test).mean()))
+        accuracies.append(accuracy(model, x_test, y_test))
         log(f"epoch {epoch + 1:2d}: loss {loss.item():.3f}, held-out accuracy {accuracies[-1]:.1%}")
     return accuracies
 

@@ -57,7 +57,7 @@ def _calls_for(fn, target_s):
 
 # --- the host CPU ----------------------------------------------------------------------------
 def measure_host(quick, log):
-    host = {"cores": rates_mod._usable_cores(), "mmap_threshold": rates_mod.MMAP_THRESHOLD}
+    host = {"cores": backends.available_cores(), "mmap_threshold": rates_mod.MMAP_THRESHOLD}
     repeat = 5 if quick else 9
     try:
         lib = native.load(os.path.dirname(rates_mod.cache_path()))

@@ -86,6 +86,7 @@ import socket
 import sys
 import time
 
+from tinygrad_nm.backends import available_cores
 from tinygrad_nm.napkin import framework
 from tinygrad_nm.napkin.model import FAMILIES
 from tinygrad_nm.settings import settings
@@ -138,7 +139,7 @@ def fingerprint():
         "machine": platform.machine(),
         "python_version": platform.python_version(),
         "numpy_version": numpy_version,
-        "cpus": _usable_cores(),
+        "cpus": available_cores(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         # BLAS's and the native kernels' thread counts set the matmul rates (a cache calibrated on
@@ -146,13 +147,6 @@ def fingerprint():
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
         "TINYGRAD_NM_NUM_THREADS": os.environ.get("TINYGRAD_NM_NUM_THREADS"),
     }
-
-
-def _usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 class Rates:
@@ -190,7 +184,7 @@ class Rates:
 
 def defaults(note=""):
     data = copy.deepcopy(DEFAULTS)
-    data["host"]["cores"] = _usable_cores()
+    data["host"]["cores"] = available_cores()
     return Rates(data, "defaults", note=note)
 
 
