@@ -47,5 +47,7 @@ def test_digits_example_reproduces_the_train_command(backend, capsys):
 @pytest.mark.parametrize("model,sizes", [("lstm", {"hidden": 16}), ("transformer", {"width": 16})])
 def test_sequence_models_learn_the_digits_row_by_row(backend, model, sizes):
     pytest.importorskip("sklearn")
-    accuracies = sequences.train_sequences(model, epochs=6, lr=2e-2, limit=256, log=lambda line: None, **sizes)
-    assert len(accuracies) == 6 and accuracies[-1] > 0.35  # 48 steps on 256 images: far above guessing (0.1)
+    # 48 steps on 256 images (24 on 128 on the pure-Python backend, where 256 take half a minute)
+    limit = 128 if backend == "python" else 256
+    accuracies = sequences.train_sequences(model, epochs=6, lr=2e-2, limit=limit, log=lambda line: None, **sizes)
+    assert len(accuracies) == 6 and accuracies[-1] > 0.3  # far above guessing (0.1)

@@ -125,10 +125,13 @@ def test_program5_first_gradient_matches_numpy(backend):
 
 def test_program5_gradient_descent(backend):
     _needs_many_launches(backend)
+    # the walkthrough's 300 epochs; the pure-Python backend runs the first 30 (300 take a minute there,
+    # the longest test of the suite) and is held to the same float64 NumPy trajectory
+    epochs = 30 if backend == "python" else 300
     xs, ys = rectangles()
     w = Tensor(W0, requires_grad=True)
     losses = []
-    for epoch in range(300):
+    for epoch in range(epochs):
         loss = loop_loss(xs, ys, w)
         loss.backward()
         for i in range(4):
@@ -137,15 +140,19 @@ def test_program5_gradient_descent(backend):
         losses.append(loss.item())
     assert w.is_leaf and w.requires_grad and w.dtype == "float32"
     assert all(b < a for a, b in zip(losses, losses[1:])), "the loss must fall every epoch"
-    assert 1e-3 < losses[99] < 4e-3, f"after 100 epochs the loss is about 2e-3, got {losses[99]:.3g}"
-    assert losses[-1] < 1e-5, f"after 300 epochs the loss is about 2e-6, got {losses[-1]:.3g}"
     learned = w.tolist()
-    assert all(abs(v - 0.25) < 0.01 for v in learned), f"weights {learned} are not all within 0.01 of 0.25"
-    # the same 300 epochs of full-batch gradient descent in NumPy (float64) land on the same weights
+    if epochs == 300:
+        assert 1e-3 < losses[99] < 4e-3, f"after 100 epochs the loss is about 2e-3, got {losses[99]:.3g}"
+        assert losses[-1] < 1e-5, f"after 300 epochs the loss is about 2e-6, got {losses[-1]:.3g}"
+        assert all(abs(v - 0.25) < 0.01 for v in learned), f"weights {learned} are not all within 0.01 of 0.25"
+    # the same epochs of full-batch gradient descent in NumPy (float64) land on the same weights and losses
     X, Y, W = np.array(xs), np.array(ys), np.array(W0)
-    for _ in range(300):
+    reference = []
+    for _ in range(epochs):
+        reference.append(np.mean((X @ W - Y) ** 2))
         W = W - 0.1 * (2 / len(xs) * X.T @ (X @ W - Y))
     np.testing.assert_allclose(learned, W, atol=2e-4)
+    np.testing.assert_allclose(losses[:30], reference[:30], rtol=1e-3)
 
 
 # --- 6. activation with Python's max ------------------------------------------------------------------
