@@ -89,7 +89,7 @@ def test_leaf_grad_is_private_storage(backend):
 
 
 def test_a_fresh_gradient_becomes_the_leafs_grad_without_a_copy(backend):
-    """MatMul's gradients are its kernels' new buffers (Function.fresh): a leaf keeps them as its
+    """MatMul's gradients are its kernels' new buffers (Op.fresh): a leaf keeps them as its
     .grad, no copy; they stay private (x @ x: the second arrival is summed) and accumulate."""
     from tinygrad_nm.napkin.trace import recording
     a = np.arange(6.0).reshape(2, 3)

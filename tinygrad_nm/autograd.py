@@ -1,7 +1,8 @@
 """Reverse-mode autograd: the recorded op, the iterative backward walk, and
 `grad` (torch.autograd.grad: the same walk from several outputs, into a returned tuple).
+torch.autograd's custom `Function` and `gradcheck` are in autograd_function.py.
 
-Every differentiable op (ops.py) is a `Function` subclass with `forward` and
+Every differentiable op (ops.py) is an `Op` subclass with `forward` and
 `backward` side by side. The output tensor itself is the graph node: running an
 op calls `Op.forward(out, be, *buffers)` with `out` as the context (`ctx`), and
 when any input needs a gradient the tensor records `out._ctx = Op` (which op),
@@ -25,9 +26,11 @@ from tinygrad_nm import backends
 from tinygrad_nm.grad_mode import (enable_grad, grad_mode, inference_mode, is_grad_enabled,  # noqa: F401
                                    no_grad, set_grad_enabled)  # (torch.autograd's names too)
 from tinygrad_nm.tensor_hooks import hooked_grad, run_hook
+from tinygrad_nm.autograd_function import (Function, FunctionCtx, GradcheckError, gradcheck,  # noqa: F401
+                                           once_differentiable)  # (torch.autograd's custom Function, gradcheck)
 
 
-class Function:
+class Op:
     """One kind of op. Subclasses define forward(ctx, be, a, [b], *params) -> buffer and
     backward(ctx, be, grad) -> (gradient for a, gradient for b), buffers or None, where
     `ctx` is the output tensor: forward keeps what backward needs in `ctx._saved`, and

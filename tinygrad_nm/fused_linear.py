@@ -23,7 +23,7 @@ beside LinearAct's saved output with the g it came from; LinearAct's backward, w
 same g (BiasOf hands g on unchanged, and h has no other consumer), uses it instead of computing
 g_z a second time.
 """
-from tinygrad_nm.autograd import Function, needs_grad
+from tinygrad_nm.autograd import Op, needs_grad
 from tinygrad_nm.grad_mode import is_grad_enabled
 from tinygrad_nm.backends.kernels import ACTIVATIONS
 from tinygrad_nm.tensor import Tensor
@@ -37,7 +37,7 @@ def _act_grad(be, act, y, g):
     return g if act is None else getattr(be, _BACKWARD[act])(y, g)
 
 
-class LinearAct(Function):
+class LinearAct(Op):
     """act(x @ w.T + b), x (M, K), w (N, K); b a buffer (N,) or None, act a name of ACTIVATIONS or None."""
     saves = ("a", "b", "out")
     fresh = (True, True)  # the two matmuls' outputs
@@ -56,7 +56,7 @@ class LinearAct(Function):
         return gx, gw
 
 
-class BiasOf(Function):
+class BiasOf(Op):
     """y = h, the output of LinearAct; b's gradient: act'(y) g summed over the rows."""
     saves = ("a",)
     fresh = (False, True)  # g handed on to h; the sum, new

@@ -22,7 +22,7 @@ import numpy as np
 
 from tinygrad_nm import backends
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.autograd import Function, needs_grad
+from tinygrad_nm.autograd import Op, needs_grad
 from tinygrad_nm.ops import Index, Reshape
 from tinygrad_nm.shapes import broadcast_shape, check_slice
 from tinygrad_nm.tensor_shape import one_dim
@@ -283,7 +283,7 @@ def gather(x, dim, index):
     return _reshaped(out, tuple(index.shape))
 
 
-class IndexAdd(Function):
+class IndexAdd(Op):
     """a (flat) with b added at the flat positions `index`, repeats accumulating: scatter_add and
     index_add. Backward: a's gradient passes through, b's is read back at the same positions."""
 
@@ -295,7 +295,7 @@ class IndexAdd(Function):
         return g, (be.getitem(g, ctx._saved) if needs_grad(ctx._b) else None)
 
 
-class IndexPut(Function):
+class IndexPut(Op):
     """a (flat) with b (a flat buffer or a number) written at the flat positions `index`: scatter.
     Backward: a gets the gradient where it was not overwritten, b what its positions received."""
 

@@ -14,11 +14,11 @@ input's shape (`unbroadcast`).
 knows which backend it is.
 """
 from tinygrad_nm import backends
-from tinygrad_nm.autograd import Function, needs_grad, note_crossing
+from tinygrad_nm.autograd import Op, needs_grad, note_crossing
 
 
 # --- binary ---------------------------------------------------------------------------------
-class Add(Function):
+class Add(Op):
     def forward(ctx, be, a, b):
         return be.add(a, b)
 
@@ -26,7 +26,7 @@ class Add(Function):
         return g, g
 
 
-class Sub(Function):
+class Sub(Op):
     def forward(ctx, be, a, b):
         return be.sub(a, b)
 
@@ -34,7 +34,7 @@ class Sub(Function):
         return g, (be.neg(g) if needs_grad(ctx._b) else None)
 
 
-class Mul(Function):
+class Mul(Op):
     saves = ("a", "b")
     def forward(ctx, be, a, b):
         ctx._saved = (a, b)
@@ -47,7 +47,7 @@ class Mul(Function):
                 be.mul(g, a) if tb is not None and tb.requires_grad else None)
 
 
-class MulByNumber(Function):
+class MulByNumber(Op):
     """a * c or c * a, c a Python number (PyTorch's mul.Scalar). Backward needs only c: keeping
     the number alone, rather than a tuple of both operands, is one object fewer per op for
     Python's garbage collector (the walkthrough's x[i] * w[i] runs 4000 times an epoch)."""
@@ -60,7 +60,7 @@ class MulByNumber(Function):
         return (grad, None) if ctx._b is None else (None, grad)
 
 
-class Div(Function):
+class Div(Op):
     saves = ("a", "b")
     def forward(ctx, be, a, b):
         ctx._saved = (a, b)
@@ -74,7 +74,7 @@ class Div(Function):
         return ga, gb
 
 
-class Pow(Function):
+class Pow(Op):
     saves = ("a", "b", "out")
     def forward(ctx, be, a, b):
         out = be.pow(a, b)
@@ -136,7 +136,7 @@ def _log(x):
 
 
 # --- unary ----------------------------------------------------------------------------------
-class Neg(Function):
+class Neg(Op):
     def forward(ctx, be, a):
         return be.neg(a)
 
@@ -144,7 +144,7 @@ class Neg(Function):
         return be.neg(g), None
 
 
-class Exp(Function):
+class Exp(Op):
     saves = ("out",)
     def forward(ctx, be, a):
         out = be.exp(a)
@@ -155,7 +155,7 @@ class Exp(Function):
         return be.mul(g, ctx._saved), None
 
 
-class Log(Function):
+class Log(Op):
     saves = ("a",)
     def forward(ctx, be, a):
         ctx._saved = a
@@ -165,7 +165,7 @@ class Log(Function):
         return be.div(g, ctx._saved), None
 
 
-class Sqrt(Function):
+class Sqrt(Op):
     saves = ("out",)
     def forward(ctx, be, a):
         out = be.sqrt(a)
@@ -176,7 +176,7 @@ class Sqrt(Function):
         return be.div(g, be.mul(ctx._saved, 2)), None
 
 
-class Abs(Function):
+class Abs(Op):
     saves = ("a",)
     def forward(ctx, be, a):
         ctx._saved = a
@@ -186,7 +186,7 @@ class Abs(Function):
         return be.mul(g, be.sign(ctx._saved)), None
 
 
-class Atanh(Function):
+class Atanh(Op):
     saves = ("a",)
     def forward(ctx, be, a):
         ctx._saved = a
@@ -197,7 +197,7 @@ class Atanh(Function):
         return be.div(g, be.sub(1, be.mul(a, a))), None
 
 
-class Sin(Function):
+class Sin(Op):
     saves = ("a",)
 
     def forward(ctx, be, a):
@@ -208,7 +208,7 @@ class Sin(Function):
         return be.mul(g, be.cos(ctx._saved)), None
 
 
-class Cos(Function):
+class Cos(Op):
     saves = ("a",)
 
     def forward(ctx, be, a):
@@ -219,7 +219,7 @@ class Cos(Function):
         return be.neg(be.mul(g, be.sin(ctx._saved))), None
 
 
-class Relu(Function):
+class Relu(Op):
     saves = ("a",)
     def forward(ctx, be, a):
         ctx._saved = a
@@ -229,7 +229,7 @@ class Relu(Function):
         return be.relu_backward(ctx._saved, g), None
 
 
-class Sigmoid(Function):
+class Sigmoid(Op):
     saves = ("out",)
     def forward(ctx, be, a):
         out = be.sigmoid(a)
@@ -240,7 +240,7 @@ class Sigmoid(Function):
         return be.sigmoid_backward(ctx._saved, g), None
 
 
-class Tanh(Function):
+class Tanh(Op):
     saves = ("out",)
     def forward(ctx, be, a):
         out = be.tanh(a)
@@ -251,7 +251,7 @@ class Tanh(Function):
         return be.tanh_backward(ctx._saved, g), None
 
 
-class Cast(Function):
+class Cast(Op):
     """Change dtype (float32 <-> float64, int -> float); the gradient casts back."""
 
     def forward(ctx, be, a, dtype):
@@ -262,7 +262,7 @@ class Cast(Function):
         return be.astype(g, ctx._a.dtype), None
 
 
-class ToBackend(Function):
+class ToBackend(Op):
     """A copy onto another backend (Tensor.to); the gradient is copied back. Forward is run with the
     source's kernels (`be`); `destination` is the destination's, whose backend the result is on
     (Tensor._to_backend), so backward is run with the destination's kernels."""
@@ -277,7 +277,7 @@ class ToBackend(Function):
 
 
 # --- reductions -----------------------------------------------------------------------------
-class Sum(Function):
+class Sum(Op):
     def forward(ctx, be, a, axes, keepdims):
         ctx._saved = (a.shape, axes, keepdims)
         return be.sum(a, axes, keepdims)
@@ -289,7 +289,7 @@ class Sum(Function):
         return be.expand(g, shape), None
 
 
-class Max(Function):
+class Max(Op):
     saves = ("a", "out")
     def forward(ctx, be, a, axes, keepdims):
         out = be.max(a, axes, keepdims=True)
@@ -307,7 +307,7 @@ class Max(Function):
 
 
 # --- movement -------------------------------------------------------------------------------
-class Reshape(Function):
+class Reshape(Op):
     def forward(ctx, be, a, shape):
         ctx._saved = a.shape
         return be.reshape(a, shape)
@@ -316,7 +316,7 @@ class Reshape(Function):
         return be.reshape(g, ctx._saved), None
 
 
-class Permute(Function):
+class Permute(Op):
     def forward(ctx, be, a, axes):
         ctx._saved = axes
         return be.permute(a, axes)
@@ -326,7 +326,7 @@ class Permute(Function):
         return be.permute(g, inverse), None
 
 
-class Index(Function):
+class Index(Op):
     def forward(ctx, be, a, index):
         ctx._saved = index
         return be.getitem(a, index)
@@ -343,7 +343,7 @@ class Index(Function):
 
 
 # --- matmul ---------------------------------------------------------------------------------
-class MatMul(Function):
+class MatMul(Op):
     """(M, K) @ (K, N), or a batch (B, M, K) @ (B, K, N) in one kernel call (products.py).
     Backward, per matrix: dA = dOut @ B^T, dB = A^T @ dOut (T: the last two axes swapped)."""
     saves = ("a", "b")
@@ -362,7 +362,7 @@ class MatMul(Function):
 
 
 # --- softmax family -------------------------------------------------------------------------
-class Softmax(Function):
+class Softmax(Op):
     saves = ("out",)
     def forward(ctx, be, a, axis):
         out = be.softmax(a, axis)
@@ -374,7 +374,7 @@ class Softmax(Function):
         return be.softmax_backward(out, g, axis), None
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Op):
     saves = ("out",)
     def forward(ctx, be, a, axis):
         out = be.log_softmax(a, axis)
@@ -386,7 +386,7 @@ class LogSoftmax(Function):
         return be.log_softmax_backward(out, g, axis), None
 
 
-class CrossEntropy(Function):
+class CrossEntropy(Op):
     """Mean over rows of -log softmax(logits)[label], fused into one kernel each way."""
     saves = ("b",)
 

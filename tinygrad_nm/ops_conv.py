@@ -3,10 +3,10 @@ in ops.py: im2col's gradient is col2im (every column entry's gradient added back
 position it was copied from), and col2im's is im2col. The kernels (kernels.py, family `conv`)
 take the window geometry as parameters: kernel, stride, dilation (pairs) and zero padding
 ((top, bottom), (left, right)); backends/windows.py has the layout."""
-from tinygrad_nm.autograd import Function, needs_grad
+from tinygrad_nm.autograd import Op, needs_grad
 
 
-class Im2col(Function):
+class Im2col(Op):
     """(N, C, H, W) -> (C * kh * kw, N * oh * ow)."""
 
     def forward(ctx, be, a, kernel, stride, dilation, padding):
@@ -17,7 +17,7 @@ class Im2col(Function):
         return be.col2im(g, *ctx._saved), None
 
 
-class Col2im(Function):
+class Col2im(Op):
     """(C * kh * kw, N * oh * ow) -> (N, C, H, W) = shape, summing the entries that share a position."""
 
     def forward(ctx, be, cols, shape, kernel, stride, dilation, padding):
@@ -28,7 +28,7 @@ class Col2im(Function):
         return be.im2col(g, *ctx._saved), None
 
 
-class Conv2d(Function):
+class Conv2d(Op):
     """y = conv2d(x, w) (+ b): x (N, C, H, W), w (O, C / groups, kh, kw) -> (N, O, oh, ow), one kernel
     each way (kernels.py's `conv2d`, `conv2d_backward`). b, a buffer or None, is a parameter: a node
     has at most two inputs, so b's gradient comes from ConvBias, recorded after this node when b
@@ -65,7 +65,7 @@ def _gradients(be, saved, g, input_grad, bias_grad):
     return be.conv2d_act_backward(x, w, y, g, *geometry, act, input_grad, bias_grad)
 
 
-class ConvBias(Function):
+class ConvBias(Op):
     """y = h, the output of Conv2d (or ConvAct, act its activation), for b's gradient (g, or act'(y) g,
     summed over N, oh, ow). When h is a recorded Conv2d / ConvAct node, one kernel call computes every
     gradient here, and that node's backward (next, with the same g: this node hands it on unchanged)

@@ -7,12 +7,12 @@ are ops with a zero backward rather than results cut from the graph.
 """
 import math
 
-from tinygrad_nm.autograd import Function
+from tinygrad_nm.autograd import Op
 
 _LN2 = math.log(2.0)
 
 
-class Log2(Function):
+class Log2(Op):
     saves = ("a",)
 
     def forward(ctx, be, a):
@@ -23,7 +23,7 @@ class Log2(Function):
         return be.div(g, be.mul(ctx._saved, _LN2)), None
 
 
-class Log1p(Function):
+class Log1p(Op):
     saves = ("a",)
 
     def forward(ctx, be, a):
@@ -34,7 +34,7 @@ class Log1p(Function):
         return be.div(g, be.add(ctx._saved, 1)), None
 
 
-class Expm1(Function):
+class Expm1(Op):
     saves = ("out",)
 
     def forward(ctx, be, a):
@@ -46,7 +46,7 @@ class Expm1(Function):
         return be.mul(g, be.add(ctx._saved, 1)), None
 
 
-class _Rounding(Function):
+class _Rounding(Op):
     """The rounding ops' shared backward: zeros (a zero-filled buffer, not g * 0, which would turn
     an infinite g into nan)."""
 

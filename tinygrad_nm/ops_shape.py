@@ -3,11 +3,11 @@
 
 Expand and CatInto's chain copy into new storage, so a later in-place write to their result never reaches
 the input's (a NumPy broadcast view would share it)."""
-from tinygrad_nm.autograd import Function, needs_grad
+from tinygrad_nm.autograd import Op, needs_grad
 from tinygrad_nm.ops import unbroadcast
 
 
-class Expand(Function):
+class Expand(Op):
     """a broadcast to `shape` (Tensor.expand, expand_as, repeat). Backward sums back to a's shape."""
 
     def forward(ctx, be, a, shape):
@@ -17,7 +17,7 @@ class Expand(Function):
         return unbroadcast(be, g, ctx._a._shape), None
 
 
-class Clone(Function):
+class Clone(Op):
     """A copy in new storage (Tensor.clone; Tensor.contiguous with row_major); the gradient passes through."""
 
     def forward(ctx, be, a, row_major=False):
@@ -27,7 +27,7 @@ class Clone(Function):
         return g, None
 
 
-class CatInto(Function):
+class CatInto(Op):
     """b copied into a's storage at `index` (a slice along the joined dim); the result is that same
     storage. torch.cat of k inputs is one zero-filled buffer and k of these in a chain (Tensor.cat):
     one allocation and one copy per input. Backward: a's gradient is g itself (each earlier link
@@ -43,7 +43,7 @@ class CatInto(Function):
         return g, (be.getitem(g, ctx._saved) if needs_grad(ctx._b) else None)
 
 
-class Where(Function):
+class Where(Op):
     """a where `cond` holds, else b (cond: a bool buffer of the result's shape, outside the graph;
     a and b: buffers of that shape or Python numbers). Each input gets the gradient where it was
     picked, 0 elsewhere, as torch.where's."""

@@ -107,8 +107,8 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, shape=None, params=_
 
 class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMath, TensorHooks, TensorOps,
              TensorProducts):
-    # _shape: the buffer's shape (reading it off a NumPy array builds a tuple). _ctx: the op (a
-    # Function) that made this tensor, None for a leaf; _a, _b, _saved, _seq, _gsum: its inputs,
+    # _shape: the buffer's shape (reading it off a NumPy array builds a tuple). _ctx: the op (an
+    # Op) that made this tensor, None for a leaf; _a, _b, _saved, _seq, _gsum: its inputs,
     # what its backward needs, creation order, the gradient summed in a backward walk (autograd.py).
     # _version: [in-place writes to the storage, when the last was], shared by its views (None:
     # never shared nor written; autograd.check_versions). A leaf's _saved: its hooks (tensor_hooks).

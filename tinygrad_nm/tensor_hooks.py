@@ -1,7 +1,7 @@
 """retain_grad() and register_hook(), as in PyTorch.
 
 `TensorHooks` is a mixin of Tensor (it never imports it). On a tensor made by an op, neither adds
-work to the backward walk: the node's op (its `_ctx`, a Function subclass) is replaced by a
+work to the backward walk: the node's op (its `_ctx`, an Op subclass) is replaced by a
 subclass whose backward first passes the arriving gradient (already summed over every consumer)
 through the hooks, in the order registered, then keeps it in `.grad` if retained (last, as
 PyTorch does), then runs the op's own backward.
