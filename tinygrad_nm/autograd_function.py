@@ -233,7 +233,7 @@ class _Ops:
             return be.full((), 0.0, ctx._a.dtype), None  # the token (the call node's dtype)
 
         def kind(suffix, forward, backward):
-            return type(cls.__name__ + suffix, (), {"saves": None, "fresh": (False, False),
+            return type(cls.__name__.lstrip("_") + suffix, (), {"saves": None, "fresh": (False, False),
                                                     "forward": staticmethod(forward),
                                                     "backward": staticmethod(backward)})
         self.call = kind("Call", call_forward, call_backward)

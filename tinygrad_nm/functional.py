@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from tinygrad_nm import composite as C
+from tinygrad_nm import host_math
 from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
@@ -54,7 +55,7 @@ def gelu(input, approximate="none"):
         return input * 0.5 * (inner.tanh() + 1)
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return C.gelu_exact(input)
+    return host_math.gelu_exact(input)
 
 
 def softplus(input, beta=1.0, threshold=20.0):

@@ -136,7 +136,7 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac "
             "mm bmm mv dot outer floor_divide remainder tan "
             "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll lerp addcmul addcdiv "
-            "clamp_min clamp_max repeat_interleave addmm").split()
+            "clamp_min clamp_max repeat_interleave addmm erf erfc atan2 arctan2 inverse det logdet slogdet").split()
 
 
 def _function(name):

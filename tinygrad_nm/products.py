@@ -20,6 +20,7 @@ namespace.py has them as torch.matmul and friends. `y = x @ w` runs `__matmul__ 
 """
 import math
 
+from tinygrad_nm import linalg
 from tinygrad_nm.ops import MatMul, Reshape
 from tinygrad_nm.shapes import broadcast_shape
 
@@ -154,3 +155,9 @@ class TensorProducts:
     def mv(self, vec): return mv(self, vec)
     def dot(self, other): return dot(self, other)
     def outer(self, other): return outer(self, other)
+
+    # square matrices, computed on the host (linalg.py)
+    def inverse(self): return linalg.inv(self)
+    def det(self): return linalg.det(self)
+    def logdet(self): return linalg.logdet(self)
+    def slogdet(self): return linalg.slogdet(self)

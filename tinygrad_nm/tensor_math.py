@@ -10,7 +10,7 @@ import numpy as np
 
 from tinygrad_nm import backends
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm import ops_elementwise, ops_shape
+from tinygrad_nm import host_math, ops_elementwise, ops_shape
 from tinygrad_nm.shapes import broadcast_shape
 
 _Number = (int, float, bool)
@@ -317,6 +317,17 @@ class TensorMath:
     def tan(self):
         x = self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
         return x.sin() / x.cos()
+
+    def erf(self):
+        return host_math.erf(self)
+
+    def erfc(self):
+        return host_math.erfc(self)
+
+    def atan2(self, other):
+        return host_math.atan2(self, other)
+
+    arctan2 = atan2
 
     def log10(self):
         """log(x) / log(10), computed in float64 (rounded once for float32: exact at powers of ten);
