@@ -12,6 +12,9 @@ from tinygrad_nm import host_math
 from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
+from tinygrad_nm.losses_margin import (cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss,  # noqa: F401
+                                       margin_ranking_loss, multilabel_soft_margin_loss, poisson_nll_loss,
+                                       soft_margin_loss, triplet_margin_loss)
 from tinygrad_nm.conv import conv1d, conv2d, conv_transpose2d, fold, unfold  # noqa: F401
 from tinygrad_nm.fused_linear import linear_act
 from tinygrad_nm.padding import pad  # noqa: F401
@@ -27,7 +30,9 @@ __all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "
            "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 __all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign", "dropout2d", "softmin", "glu",
             "cosine_similarity", "pairwise_distance", "prelu", "instance_norm", "interpolate",
-            "conv_transpose2d", "scaled_dot_product_attention"]
+            "conv_transpose2d", "scaled_dot_product_attention", "margin_ranking_loss", "hinge_embedding_loss",
+            "soft_margin_loss", "cosine_embedding_loss", "triplet_margin_loss", "multilabel_soft_margin_loss",
+            "poisson_nll_loss", "gaussian_nll_loss"]
 
 
 # --- activations -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 This is the core every Tensor method runs through. The operators live in the TensorOps mixin
 (tensor_ops.py), `@` in TensorProducts (products.py), the constructors in TensorCreation
 (creation.py), the rest of PyTorch's spelling in TensorConvert (size(), device, to, in place),
-TensorShape, TensorReduce, TensorMath and TensorHooks (tensor_*.py); all call down into the
+TensorShape, TensorReduce, TensorOrder, TensorMath and TensorHooks (tensor_*.py); all call down into the
 runner here, `_run` (also spelled `_apply`, and `_binary` for `a OP b` with promotion and
 broadcasting): the one place an op's forward runs and its result is recorded as a graph node
 when a gradient will be needed. Kernels are reached only through `backends.kernels_of(be)`.
@@ -27,6 +27,7 @@ from tinygrad_nm.tensor_convert import TensorConvert
 from tinygrad_nm.tensor_hooks import TensorHooks
 from tinygrad_nm.tensor_math import TensorMath
 from tinygrad_nm.tensor_ops import TensorOps
+from tinygrad_nm.tensor_order import TensorOrder
 from tinygrad_nm.tensor_reduce import TensorReduce
 from tinygrad_nm.tensor_shape import TensorShape
 
@@ -105,8 +106,8 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, shape=None, params=_
     return t
 
 
-class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorMath, TensorHooks, TensorOps,
-             TensorProducts):
+class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorOrder, TensorMath, TensorHooks,
+             TensorOps, TensorProducts):
     # _shape: the buffer's shape (reading it off a NumPy array builds a tuple). _ctx: the op (an
     # Op) that made this tensor, None for a leaf; _a, _b, _saved, _seq, _gsum: its inputs,
     # what its backward needs, creation order, the gradient summed in a backward walk (autograd.py).

@@ -17,6 +17,10 @@ from tinygrad_nm.backends.strided import array_axis_first, array_place
 from tinygrad_nm.shapes import broadcast_shape, normalize_index
 
 
+# torch.set_printoptions (namespace.py) changes these: how __repr__ writes the values
+PRINT_OPTIONS = dict(precision=4, threshold=1000, edgeitems=3, linewidth=80, sci_mode=None)
+
+
 class TensorOps:
     __slots__ = ()
 
@@ -59,7 +63,12 @@ class TensorOps:
         return bool(self.item())
 
     def __repr__(self):
-        body = np.array2string(self._host(), separator=", ", precision=4, prefix="Tensor(")
+        o = PRINT_OPTIONS
+        body = np.array2string(self._host(), separator=", ", precision=o["precision"], threshold=o["threshold"],
+                               edgeitems=o["edgeitems"], max_line_width=o["linewidth"], prefix="Tensor(",
+                               suppress_small=o["sci_mode"] is False,
+                               floatmode="maxprec" if o["sci_mode"] is not True else "fixed",
+                               formatter={"float_kind": f"{{:.{o['precision']}e}}".format} if o["sci_mode"] else None)
         extra = f", grad_fn=<{self._ctx.__name__}Backward>" if self._ctx is not None else (
             ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}, backend={self.backend}{extra})"

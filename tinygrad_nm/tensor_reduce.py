@@ -1,6 +1,6 @@
 """Reductions, spelled as in PyTorch (dim=, keepdim=) and NumPy (axis=, keepdims=): sum, mean,
 max/min (with dim: a (values, indices) pair), amax, amin, argmax, argmin, var, std, logsumexp,
-any, all, prod, cumsum, norm, and the softmax family.
+any, all, prod, cumsum, norm, and the softmax family (sort and the other orderings: tensor_order.py).
 
 `TensorReduce` is a mixin of Tensor (it never imports it). Only sum, amax and the softmax family
 are ops (ops.Sum, ops.Max, ops.Softmax, ops.LogSoftmax); the rest are composed from them and
@@ -9,7 +9,6 @@ where it differs from PyTorch's).
 """
 import collections
 
-import numpy as np
 
 from tinygrad_nm import dtypes as dt
 from tinygrad_nm import indexing, ops
@@ -234,56 +233,6 @@ class TensorReduce:
         if x is self:  # a dim of 1: nothing multiplied, but the result is new storage all the same
             x = x.clone()
         return x if keepdim else x.squeeze(d)
-
-    # --- orderings: the order is found on the host (as a boolean mask's positions are), the
-    # values gathered from self by it, so they are differentiable as gather is ---------------------
-    def sort(self, dim=-1, descending=False, stable=False):
-        """(values, indices) along dim, ascending or descending; equal elements keep their order
-        (stable either way) and nan counts as the largest, as in PyTorch."""
-        d = one_dim(dim, self.ndim, "sort")
-        if not self.ndim:
-            return ValuesIndices(self.clone(), type(self)(0, backend=self.backend))
-        indices = type(self)(self._order(d, descending)[1], backend=self.backend)
-        return ValuesIndices(self.gather(d, indices), indices)
-
-    def _order(self, d, descending=False):
-        """(the values on the host, the stable order along dim d of a tensor with dims)."""
-        host = self.detach().numpy()
-        if descending:  # the ascending stable order of the reversed row, reversed: ties stay in order, nan first
-            return host, self.shape[d] - 1 - np.flip(np.argsort(np.flip(host, d), axis=d, kind="stable"), d)
-        return host, np.argsort(host, axis=d, kind="stable")
-
-    def argsort(self, dim=-1, descending=False, stable=False):
-        return self.sort(dim, descending, stable).indices
-
-    def topk(self, k, dim=-1, largest=True, sorted=True):
-        """The k largest (or smallest) elements along dim and their indices, in order."""
-        d = one_dim(dim, self.ndim, "topk")
-        n = self.shape[d] if self.ndim else 1
-        if not 0 <= k <= n:
-            raise RuntimeError(f"topk: selected index k={k} out of range for dim {d} of size {n} (shape {self.shape})")
-        values, indices = self.sort(d, descending=largest)
-        if not self.ndim:
-            return ValuesIndices(values, indices)
-        return ValuesIndices(values.narrow(d, 0, k), indices.narrow(d, 0, k))
-
-    def median(self, dim=None, keepdim=False):
-        """The lower median ((n - 1) // 2 in sorted order; nan if the row holds one), as PyTorch:
-        a 0-d tensor without dim, (values, indices) with it."""
-        if dim is None:
-            return self.reshape(-1).median(0).values
-        d = one_dim(dim, self.ndim, "median")
-        if not self.ndim:
-            return ValuesIndices(self.clone(), type(self)(0, backend=self.backend))
-        n = self.shape[d]
-        if not n:
-            raise IndexError(f"median: dim {d} of shape {self.shape} is empty")
-        host, order = self._order(d)
-        nans = np.isnan(host).sum(axis=d, keepdims=True) if self.dtype.is_float else 0
-        at = np.where(nans > 0, n - nans, (n - 1) // 2) * np.ones((*self.shape[:d], 1, *self.shape[d + 1:]), np.int64)
-        indices = type(self)(np.take_along_axis(order, at, d), backend=self.backend)
-        values = self.gather(d, indices)
-        return ValuesIndices(values, indices) if keepdim else ValuesIndices(values.squeeze(d), indices.squeeze(d))
 
     def count_nonzero(self, dim=None):
         return (self != 0).sum(dim)

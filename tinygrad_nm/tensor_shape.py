@@ -119,6 +119,38 @@ class TensorShape:
 
     swapaxes = swapdims = transpose
 
+    def movedim(self, source, destination):
+        """The dims `source` (an int or a sequence) moved to positions `destination`, the others
+        keeping their order: a permute."""
+        src = [source] if isinstance(source, int) else list(source)
+        dst = [destination] if isinstance(destination, int) else list(destination)
+        if len(src) != len(dst):
+            raise ValueError(f"movedim: source {source} and destination {destination} must have the same length")
+        src = [one_dim(d, self.ndim, "movedim") for d in src]
+        dst = [one_dim(d, self.ndim, "movedim") for d in dst]
+        if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+            raise ValueError(f"movedim: repeated dim in source {source} or destination {destination}")
+        rest = iter(d for d in range(self.ndim) if d not in src)
+        placed = dict(zip(dst, src))
+        return self.permute(*(placed[i] if i in placed else next(rest) for i in range(self.ndim)))
+
+    moveaxis = movedim
+
+    def unfold(self, dimension, size, step):
+        """Every window of `size` elements along `dimension`, `step` apart: that dim becomes the
+        number of windows, (n - size) // step + 1, and the window is a new last dim. A gather here
+        (differentiable as indexing is), where PyTorch's is a view."""
+        d = one_dim(dimension, max(self.ndim, 1), "unfold")
+        n = self.shape[d] if self.ndim else 1
+        if not 0 <= size <= n:
+            raise RuntimeError(f"unfold: size {size} does not fit dim {d} of shape {self.shape} (size {n})")
+        if step <= 0:
+            raise RuntimeError(f"unfold: step must be positive, got {step}")
+        if not self.ndim:
+            return self.reshape(size)
+        windows = np.arange((n - size) // step + 1)[:, None] * step + np.arange(size)
+        return self.movedim(d, -1)[..., windows].movedim(-2, d)
+
     def t(self):
         if self.ndim > 2:
             raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {self.shape}; use transpose(d0, d1)")

@@ -17,8 +17,10 @@ from tinygrad_nm.nn.activation import Hardsigmoid, Hardswish, Hardtanh, LogSigmo
 from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Dropout2d, Embedding, Flatten, Identity,
                                    LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
                                    Unflatten, Upsample)
-from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
-                                 MSELoss, NLLLoss, SmoothL1Loss)
+from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, GaussianNLLLoss,
+                                 HingeEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss, MSELoss,
+                                 MultiLabelSoftMarginLoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss,
+                                 TripletMarginLoss)
 from tinygrad_nm.nn.hooks import RemovableHandle
 from tinygrad_nm.nn.module import Module, StateDictError
 from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
@@ -35,3 +37,5 @@ __all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear",
 __all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid", "Softsign", "PReLU", "Dropout2d",
             "Upsample", "InstanceNorm2d", "ConvTranspose2d", "RNN", "LSTM", "GRU",
             "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
+__all__ += ["MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "SoftMarginLoss",
+            "MultiLabelSoftMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss"]

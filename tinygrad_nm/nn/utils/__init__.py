@@ -1,7 +1,9 @@
-"""nn.utils: gradient clipping and flattening parameters into one vector (PyTorch's)."""
+"""nn.utils: gradient clipping and flattening parameters into one vector (PyTorch's); nn.utils.rnn
+pads sequences (rnn.py)."""
 from tinygrad_nm import composite as C
 from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.tensor import Tensor
+from tinygrad_nm.nn.utils import rnn  # noqa: F401 (torch.nn.utils.rnn)
 
 
 def _as_list(parameters):
