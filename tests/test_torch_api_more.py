@@ -48,6 +48,11 @@ CASES = [
                                              M.nn.utils.rnn.pad_sequence([a, b, c], True, 0.5, padding_side="left")),
          rnd((3, 2)), rnd((1, 2), seed=1), rnd((4, 2), seed=2)),
     case("movedim", lambda M, a: (a.movedim(0, -1), M.movedim(a, (0, 2), (1, 0)), a.moveaxis(-1, 0)), rnd((2, 3, 4))),
+    case("diff_prepend_append", lambda M, a, p, q: (M.diff(a, prepend=p, append=q), M.diff(a, 2, 0, prepend=a[:1] * 2)),
+         rnd((3, 4)), rnd((3, 1), seed=1), rnd((3, 2), seed=2)),
+    case("repeat_interleave_output_size", lambda M, a: (a.repeat_interleave(2, output_size=12),
+                                                        M.repeat_interleave(a, M.tensor([1, 0, 2]), 0, output_size=3)),
+         rnd((3, 2))),
     case("mode_values", lambda M, a: (a.mode(1).values, M.mode(a, 0, keepdim=True).values, a.mode().values),
          np.array([[1.0, 2.0, 2.0, 0.5], [3.0, 3.0, 1.0, 1.0], [0.5, 0.5, 0.5, 2.0]])),
 ]
@@ -155,3 +160,37 @@ def test_use_deterministic_algorithms_is_recorded(backend):
     finally:
         tnm.use_deterministic_algorithms(False)
     assert not tnm.are_deterministic_algorithms_enabled()
+
+
+def test_in_place_ops_that_make_their_result_first_raise_on_partial_overlap_as_torch(backend):
+    ops = [lambda a: a.sub_(a.t(), alpha=2), lambda a: a.add_(a[0], alpha=3), lambda a: a.lerp_(a.t(), 0.5),
+           lambda a: a.addcmul_(a.t(), a), lambda a: a.addcdiv_(a, a.t()), lambda a: a.pow_(a.t()),
+           lambda a: a.add_(a, alpha=2), lambda a: a.lerp_(a, 0.3), lambda a: a.clamp_(max=a.t())]
+    for op in ops:
+        outcomes = []
+        for M in (tnm, torch):
+            a = M.tensor(rnd((3, 3)) + 3)
+            try:
+                op(a)
+                outcomes.append(("wrote", np.round(a.numpy(), 6).tolist()))
+            except RuntimeError as e:
+                assert "refer to a single memory location" in str(e)
+                outcomes.append(("raised", None))
+        assert outcomes[0] == outcomes[1]
+
+
+def test_edge_cases_as_torch(backend):
+    assert np.isnan(tnm.tensor([]).median().item()) and np.isnan(torch.tensor([]).median().item())
+    with pytest.raises(IndexError):
+        tnm.empty(0).median(0)
+    counts = [1, 2, 0, 3]
+    assert tnm.repeat_interleave(tnm.tensor(counts)).tolist() == torch.repeat_interleave(torch.tensor(counts)).tolist()
+    with pytest.raises(RuntimeError, match="output_size=5"):
+        tnm.ones(3).repeat_interleave(2, output_size=5)
+    # without replacement, once the nonzero weights run out the zero-weight categories follow in order
+    assert tnm.multinomial(tnm.tensor([1.0, 0.0, 0.0]), 2).tolist() == torch.multinomial(
+        torch.tensor([1.0, 0.0, 0.0]), 2).tolist() == [0, 1]
+    drawn = tnm.multinomial(tnm.tensor([[0.0, 2.0, 0.0, 1.0]]), 4)[0].tolist()
+    assert sorted(drawn[:2]) == [1, 3] and drawn[2:] == [0, 2]
+    with pytest.raises(RuntimeError, match="cannot sample n_sample > prob_dist.size"):
+        tnm.multinomial(tnm.tensor([1.0, 1.0]), 3)

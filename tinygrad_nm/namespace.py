@@ -218,13 +218,22 @@ def multinomial(input, num_samples, replacement=False, generator=None):
     weights = np.atleast_2d(input.detach().numpy().astype(np.float64))
     if (weights < 0).any() or not np.isfinite(weights).all() or (weights.sum(axis=1) <= 0).any():
         raise RuntimeError("multinomial: weights must be finite, non-negative, and not all zero in a row")
-    if not replacement and num_samples > (weights > 0).sum(axis=1).min():
-        raise RuntimeError(f"multinomial: cannot draw {num_samples} samples without replacement from fewer "
-                           "nonzero weights")
+    if not replacement and num_samples > weights.shape[1]:
+        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement "
+                           f"({num_samples} from {weights.shape[1]} categories)")
     rng = rng_for(None, generator)
-    rows = [rng.choice(len(w), num_samples, replace=replacement, p=w / w.sum()) for w in weights]
+    rows = [rng.choice(len(w), num_samples, p=w / w.sum()) if replacement else _without_replacement(rng, w, num_samples)
+            for w in weights]
     out = np.array(rows, dtype=np.int64)
     return Tensor(out if input.ndim > 1 else out[0], backend=input.backend)
+
+
+def _without_replacement(rng, w, n):
+    """n categories drawn without replacement: the nonzero weights first, then (as PyTorch) the
+    zero-weight categories in index order once those run out."""
+    nonzero = np.flatnonzero(w > 0)
+    picked = rng.choice(nonzero, builtins.min(n, len(nonzero)), replace=False, p=w[nonzero] / w[nonzero].sum())
+    return np.concatenate([picked, np.flatnonzero(w == 0)[:n - len(picked)]])
 
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False, backend=None):
@@ -358,9 +367,11 @@ def cdist(x1, x2, p=2.0):
     return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, dim=-1)
 
 
-def diff(input, n=1, dim=-1):
-    """Differences of neighbours along dim, n times (no prepend/append)."""
-    out = input
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """Differences of neighbours along dim, n times, of input with prepend and append (tensors of
+    input's shape but along dim) joined before and after it."""
+    out = cat([t for t in (prepend, input, append) if t is not None], dim) if prepend is not None or \
+        append is not None else input
     for _ in range(n):
         length = out.shape[dim] - 1
         out = out.narrow(dim, 1, length) - out.narrow(dim, 0, length)

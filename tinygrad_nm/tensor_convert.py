@@ -156,11 +156,22 @@ class TensorConvert:
 
     def add_(self, other, alpha=1):
         self._check_inplace("add_", other)
+        if alpha != 1:  # other * alpha is a new tensor: check the overlap with other itself
+            self._no_partial_overlaps("add_", other)
         return self._inplace(ops.Add, other if alpha == 1 else other * alpha)
 
     def sub_(self, other, alpha=1):
         self._check_inplace("sub_", other)
+        if alpha != 1:
+            self._no_partial_overlaps("sub_", other)
         return self._inplace(ops.Sub, other if alpha == 1 else other * alpha)
+
+    def _no_partial_overlaps(self, what, *values):
+        """_no_partial_overlap (tensor_ops.py) for each tensor among values on self's backend: the
+        in-place ops that make their result before writing it raise where PyTorch's would."""
+        for v in values:
+            if hasattr(v, "_buf") and v._be is self._be:
+                self._no_partial_overlap(what, v._buf)
 
     def mul_(self, other):
         self._check_inplace("mul_", other)
@@ -183,9 +194,7 @@ class TensorConvert:
 
     def clamp_(self, min=None, max=None):
         self._check_inplace("clamp_", min, max)
-        for bound in (min, max):
-            if hasattr(bound, "_buf") and bound._be is self._be:
-                self._no_partial_overlap("clamp_", bound._buf)
+        self._no_partial_overlaps("clamp_", min, max)
         return self._store(self.clamp(min, max), "clamp_")
 
     clip_ = clamp_
@@ -228,6 +237,7 @@ class TensorConvert:
     def _in_place(name):  # noqa: N805 (a class-body helper: t.exp_() is t.copy_(t.exp()), checked as add_)
         def method(self, *args, **kwargs):
             self._check_inplace(name + "_", *args, *kwargs.values())
+            self._no_partial_overlaps(name + "_", *args, *kwargs.values())
             return self._store(getattr(self, name)(*args, **kwargs), name + "_")
         method.__name__ = method.__qualname__ = name + "_"
         return method

@@ -49,7 +49,7 @@ class TensorOrder:
         """The lower median ((n - 1) // 2 in sorted order; nan if the row holds one), as PyTorch:
         a 0-d tensor without dim, (values, indices) with it."""
         if dim is None:
-            return self.reshape(-1).median(0).values
+            return self.reshape(-1).median(0).values if self.numel() else self.new_full((), float("nan"))
         d = one_dim(dim, self.ndim, "median")
         if not self.ndim:
             return ValuesIndices(self.clone(), type(self)(0, backend=self.backend))

@@ -233,11 +233,23 @@ class TensorShape:
             return self.split([0] * chunks, dim)
         return self.split(-(-n // chunks), dim)
 
-    def repeat_interleave(self, repeats, dim=None):
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
         """Each element (or slice along dim) repeated `repeats` times (an int, or one count per
-        element as a tensor or list): an index_select by indices made on the host."""
+        element as a tensor or list): an index_select by indices made on the host. Without
+        repeats, self holds the counts and the result is the indices 0, 1, ... each repeated."""
+        if repeats is None:
+            counts = self.tolist()
+            return type(self)(np.repeat(np.arange(len(counts)), counts), backend=self.backend)
         if dim is None:
-            return self.reshape(-1).repeat_interleave(repeats, 0)
+            out = self.reshape(-1).repeat_interleave(repeats, 0)
+        else:
+            out = self._repeat_interleave(repeats, dim)
+        if output_size is not None and (out.shape[0 if dim is None else dim] != output_size):
+            raise RuntimeError(f"repeat_interleave: output_size={output_size}, but the repeats give "
+                               f"{out.shape[0 if dim is None else dim]}")
+        return out
+
+    def _repeat_interleave(self, repeats, dim):
         d = one_dim(dim, self.ndim, "repeat_interleave")
         counts = repeats.tolist() if hasattr(repeats, "_buf") else repeats
         n = self.shape[d] if self.ndim else 1
