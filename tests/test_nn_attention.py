@@ -106,3 +106,67 @@ def test_transformer_encoder_matches_torch(backend, kw):
         np.testing.assert_allclose(p.grad.numpy(), r.grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=n)
     with pytest.raises(ValueError, match="activation should be relu/gelu"):
         tnm.nn.TransformerEncoderLayer(8, 2, activation="tanh")
+
+
+def _load(ours, theirs):
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return ours.double().eval()
+
+
+@pytest.mark.parametrize("kw", [{}, {"norm_first": True, "activation": "gelu", "batch_first": True}],
+                         ids=["post_norm", "pre_norm_gelu_batch_first"])
+def test_transformer_matches_torch(backend, kw):
+    """nn.Transformer (encoder, decoder, final norms), in eval: torch's state dict loads as is;
+    outputs and gradients (src, tgt, every parameter) agree with a causal target mask from
+    generate_square_subsequent_mask and padded source keys."""
+    torch.manual_seed(0)
+    theirs = torch.nn.Transformer(8, 2, 2, 2, dim_feedforward=16, **kw).double().eval()
+    ours = _load(tnm.nn.Transformer(8, 2, 2, 2, dim_feedforward=16, **kw), theirs)
+    rng = np.random.default_rng(3)
+    src, tgt = rng.standard_normal((5, 3, 8)), rng.standard_normal((4, 3, 8))
+    if kw.get("batch_first"):
+        src, tgt = src.transpose(1, 0, 2).copy(), tgt.transpose(1, 0, 2).copy()
+    padding = np.zeros((3, 5), bool)
+    padding[0, -2:] = True
+    outs = []
+    for M, model in ((tnm, ours), (torch, theirs)):
+        s, t = (M.tensor(a, dtype=M.float64, requires_grad=True) for a in (src, tgt))
+        mask = M.nn.Transformer.generate_square_subsequent_mask(4, dtype=M.float64)
+        out = model(s, t, tgt_mask=mask, src_key_padding_mask=M.tensor(padding),
+                    memory_key_padding_mask=M.tensor(padding))
+        (out * out).sum().backward()
+        outs.append([out.detach().numpy(), s.grad.numpy(), t.grad.numpy()] +
+                    [p.grad.numpy() for _, p in model.named_parameters()])
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+
+
+def test_decoder_layer_alone_and_bad_input(backend):
+    torch.manual_seed(1)
+    theirs = torch.nn.TransformerDecoderLayer(8, 4, 12, dropout=0.0).double()
+    ours = _load(tnm.nn.TransformerDecoderLayer(8, 4, 12, dropout=0.0), theirs)
+    rng = np.random.default_rng(4)
+    tgt, memory = rng.standard_normal((3, 2, 8)), rng.standard_normal((6, 2, 8))
+    o = ours(tnm.tensor(tgt, dtype=tnm.float64), tnm.tensor(memory, dtype=tnm.float64), tgt_is_causal=True,
+             tgt_mask=tnm.nn.Transformer.generate_square_subsequent_mask(3, dtype=tnm.float64))
+    t = theirs(torch.tensor(tgt), torch.tensor(memory), tgt_is_causal=True,
+               tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(3, dtype=torch.float64))
+    np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-9, atol=1e-11)
+    model = tnm.nn.Transformer(8, 2, 1, 1, 16)
+    with pytest.raises(RuntimeError, match="the batch number of src and tgt must be equal"):
+        model(tnm.ones(5, 3, 8), tnm.ones(4, 2, 8))
+    with pytest.raises(RuntimeError, match="must be equal to d_model"):
+        model(tnm.ones(5, 3, 6), tnm.ones(4, 3, 6))
+
+
+def test_layers_take_a_device_as_pytorch_programs_pass_it(backend):
+    """device="cpu" (what `device = "cuda" if torch.cuda.is_available() else "cpu"` gives here)
+    reaches every layer's parameters; passing both device= and backend= is refused."""
+    made = [tnm.nn.Linear(2, 3, device="cpu"), tnm.nn.Embedding(4, 2, device="cpu"), tnm.nn.LSTM(2, 3, device="cpu"),
+            tnm.nn.Conv2d(1, 2, 3, device="cpu"), tnm.nn.LayerNorm(3, device="cpu"),
+            tnm.nn.Transformer(8, 2, 1, 1, 16, device="cpu")]
+    cpu = tnm.device("cpu").backend
+    assert all(p.backend == cpu for m in made for p in m.parameters())
+    with pytest.raises(TypeError, match="pass device= or backend=, not both"):
+        tnm.nn.Linear(2, 3, device="cpu", backend=backend)

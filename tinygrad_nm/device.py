@@ -65,6 +65,14 @@ def backend_of(spec):
     return backends.load(d.backend)
 
 
+def backend_name(device, backend):
+    """The backend name for a constructor's device= / backend= (neither: None, the default
+    backend): nn.Linear(..., device="cuda") as nn.Linear(..., backend="numba_cuda")."""
+    if device is not None and backend is not None:
+        raise TypeError(f"pass device= or backend=, not both (got {device!r} and {backend!r})")
+    return backend if device is None else backend_of(device).NAME
+
+
 def of_backend(be):
     """The device a tensor on backend module `be` is on."""
     d = device(be.NAME)  # its type is "cpu" or "cuda"; it remembers the backend itself

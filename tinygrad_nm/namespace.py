@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from tinygrad_nm import dtypes as dt
-from tinygrad_nm.device import backend_of
+from tinygrad_nm.device import backend_name
 from tinygrad_nm.einsum import einsum
 from tinygrad_nm.host import rng_for, shape_arg
 from tinygrad_nm.tensor import Tensor
@@ -25,18 +25,11 @@ __all__ = ["tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "f
            "randn_like", "cat", "concat", "concatenate", "stack", "where"]
 
 
-def _backend(device, backend):
-    """The backend name for device= / backend= (neither: the default backend)."""
-    if device is not None and backend is not None:
-        raise TypeError(f"pass device= or backend=, not both (got {device!r} and {backend!r})")
-    return backend if device is None else backend_of(device).NAME
-
-
 def tensor(data, dtype=None, device=None, requires_grad=False, backend=None):
     """A new tensor holding a copy of `data` (numbers, nested lists, a NumPy array or a tensor)."""
     if isinstance(data, Tensor):
         data = data.detach()
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, backend=_backend(device, backend))
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, backend=backend_name(device, backend))
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -58,7 +51,7 @@ def is_tensor(obj):
 
 def _sized(fill):
     def make(*size, dtype=None, device=None, requires_grad=False, backend=None):
-        return fill(shape_arg(size), dtype=dtype, backend=_backend(device, backend), requires_grad=requires_grad)
+        return fill(shape_arg(size), dtype=dtype, backend=backend_name(device, backend), requires_grad=requires_grad)
     return make
 
 
@@ -68,16 +61,16 @@ empty = zeros  # "uninitialised" memory: zeros here, so nothing depends on lefto
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False, backend=None):
-    return Tensor.full(size, fill_value, dtype=dtype, backend=_backend(device, backend), requires_grad=requires_grad)
+    return Tensor.full(size, fill_value, dtype=dtype, backend=backend_name(device, backend), requires_grad=requires_grad)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
-    return Tensor.rand(*size, generator=generator, dtype=dtype, backend=_backend(device, backend),
+    return Tensor.rand(*size, generator=generator, dtype=dtype, backend=backend_name(device, backend),
                        requires_grad=requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
-    return Tensor.randn(*size, generator=generator, dtype=dtype, backend=_backend(device, backend),
+    return Tensor.randn(*size, generator=generator, dtype=dtype, backend=backend_name(device, backend),
                         requires_grad=requires_grad)
 
 
@@ -92,23 +85,23 @@ def randint(low, high=None, size=None, generator=None, dtype=None, device=None, 
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     values = rng_for(None, generator).integers(low, high, shape_arg((size,)))
-    return Tensor(values, dtype=dtype or dt.int64, backend=_backend(device, backend))
+    return Tensor(values, dtype=dtype or dt.int64, backend=backend_name(device, backend))
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False, backend=None):
-    t = Tensor.arange(start, end, step, dtype=dtype, backend=_backend(device, backend))
+    t = Tensor.arange(start, end, step, dtype=dtype, backend=backend_name(device, backend))
     return t.requires_grad_(True) if requires_grad else t
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False, backend=None):
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
-    t = Tensor(np.linspace(start, end, steps), dtype=dtype or dt.DEFAULT_FLOAT, backend=_backend(device, backend))
+    t = Tensor(np.linspace(start, end, steps), dtype=dtype or dt.DEFAULT_FLOAT, backend=backend_name(device, backend))
     return t.requires_grad_(True) if requires_grad else t
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False, backend=None):
-    t = Tensor.eye(n, m, dtype=dtype, backend=_backend(device, backend))
+    t = Tensor.eye(n, m, dtype=dtype, backend=backend_name(device, backend))
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -116,7 +109,7 @@ def _like(make):
     def like(input, *args, dtype=None, device=None, requires_grad=False, backend=None):
         if not isinstance(input, Tensor):
             raise TypeError(f"expected a tensor, got {type(input).__name__}")
-        name = _backend(device, backend) or input.backend
+        name = backend_name(device, backend) or input.backend
         return make(input.shape, *args, dtype=dtype or input.dtype, backend=name, requires_grad=requires_grad)
     return like
 
@@ -191,7 +184,7 @@ def pow(input, exponent):
 # --- random: drawn on the host from tnm.manual_seed's generator (or generator=), as rand/randn ----
 def randperm(n, generator=None, dtype=None, device=None, requires_grad=False, backend=None):
     """A random permutation of 0 .. n - 1."""
-    return Tensor(rng_for(None, generator).permutation(n), dtype=dtype or dt.int64, backend=_backend(device, backend))
+    return Tensor(rng_for(None, generator).permutation(n), dtype=dtype or dt.int64, backend=backend_name(device, backend))
 
 
 def normal(mean, std, size=None, generator=None, dtype=None, device=None, backend=None):
@@ -200,7 +193,7 @@ def normal(mean, std, size=None, generator=None, dtype=None, device=None, backen
     if not tensors and size is None:
         raise TypeError("normal: with a number mean and std, pass size=, e.g. normal(0.0, 1.0, size=(3,))")
     shape = shape_arg((size,)) if size is not None else np.broadcast_shapes(*(t.shape for t in tensors))
-    name = _backend(device, backend) or (tensors[0].backend if tensors else None)
+    name = backend_name(device, backend) or (tensors[0].backend if tensors else None)
     z = Tensor(rng_for(None, generator).standard_normal(shape), dtype=dtype or (tensors[0].dtype if tensors else None),
                backend=name)
     return z * std + mean
@@ -238,7 +231,7 @@ def _without_replacement(rng, w, n):
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False, backend=None):
     t = Tensor(np.logspace(start, end, steps, base=base), dtype=dtype or dt.DEFAULT_FLOAT,
-               backend=_backend(device, backend))
+               backend=backend_name(device, backend))
     return t.requires_grad_(True) if requires_grad else t
 
 

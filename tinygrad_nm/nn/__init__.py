@@ -26,7 +26,8 @@ from tinygrad_nm.nn.module import Module, StateDictError
 from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.nn.recurrent import GRU, LSTM, RNN
-from tinygrad_nm.nn.attention import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from tinygrad_nm.nn.attention import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                                      TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = ["Module", "Parameter", "StateDictError", "RemovableHandle", "Linear", "Identity", "Flatten", "Unflatten",
            "Dropout", "Embedding", "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
@@ -39,3 +40,4 @@ __all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid
             "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "SoftMarginLoss",
             "MultiLabelSoftMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss"]
+__all__ += ["Transformer", "TransformerDecoder", "TransformerDecoderLayer"]

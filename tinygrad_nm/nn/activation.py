@@ -1,5 +1,6 @@
 """The activation modules beyond layers.py's: ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish,
 LogSigmoid, Softsign, PReLU; each calls its function in functional.py (PyTorch's F)."""
+from tinygrad_nm.device import backend_name
 from tinygrad_nm import functional as F
 from tinygrad_nm.nn.module import Module
 from tinygrad_nm.nn.parameter import Parameter
@@ -75,7 +76,7 @@ class PReLU(Module):
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None, backend=None):
         super().__init__()
         self.num_parameters = num_parameters
-        self.weight = Parameter(Tensor.full((num_parameters,), init, dtype=dtype, backend=backend or device))
+        self.weight = Parameter(Tensor.full((num_parameters,), init, dtype=dtype, backend=backend_name(device, backend)))
 
     def forward(self, x):
         return F.prelu(x, self.weight)

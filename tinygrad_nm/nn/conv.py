@@ -3,6 +3,7 @@ AdaptiveAvgPool2d, with PyTorch's arguments, initialisation and repr (the work i
 tinygrad_nm/conv.py and tinygrad_nm/pooling.py)."""
 import math
 
+from tinygrad_nm.device import backend_name
 from tinygrad_nm import conv, pooling
 from tinygrad_nm.nn.layers import _positive_int, _uniform
 from tinygrad_nm.nn.module import Module
@@ -66,7 +67,7 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.padding_mode = padding_mode
         _init_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size), out_channels, bias,
-                              dtype, backend or device, generator)
+                              dtype, backend_name(device, backend), generator)
 
     def forward(self, x):
         return self.forward_act(x, None)
@@ -124,7 +125,7 @@ class ConvTranspose2d(Module):
         self.output_padding = conv.as_tuple(name, "output_padding", output_padding, 2, 0)
         self.dilation = conv.as_tuple(name, "dilation", dilation, 2, 1)
         _init_weight_and_bias(self, (in_channels, out_channels, *self.kernel_size), out_channels, bias, dtype,
-                              backend or device, generator)
+                              backend_name(device, backend), generator)
 
     def forward(self, x):
         return _named(self, conv.conv_transpose2d, x, self.weight, self.bias, self.stride, self.padding,

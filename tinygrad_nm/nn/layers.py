@@ -1,6 +1,7 @@
 """Layers: Linear, Identity, Flatten, Unflatten, Dropout, Embedding and the activation modules."""
 import math
 
+from tinygrad_nm.device import backend_name
 from tinygrad_nm import functional as F
 from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.nn import init
@@ -26,7 +27,7 @@ class Linear(Module):
         _positive_int("Linear", "in_features", in_features)
         _positive_int("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
-        backend = backend or device
+        backend = backend_name(device, backend)
         bound = 1 / math.sqrt(in_features)
         self.weight = Parameter(_uniform((out_features, in_features), bound, dtype, backend, generator))
         if bias:
@@ -149,7 +150,7 @@ class Embedding(Module):
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         if _weight is None:
-            w = Tensor.zeros(num_embeddings, embedding_dim, dtype=dtype, backend=backend or device)
+            w = Tensor.zeros(num_embeddings, embedding_dim, dtype=dtype, backend=backend_name(device, backend))
             init.normal_(w, generator=generator)
             if padding_idx is not None:
                 with no_grad():

@@ -1,4 +1,5 @@
 """Normalisation layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm (PyTorch's)."""
+from tinygrad_nm.device import backend_name
 from tinygrad_nm import functional as F
 from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.nn.module import Module
@@ -18,7 +19,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__}: num_features must be a positive integer, got {num_features!r}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        kw = dict(dtype=dtype, backend=backend or device)
+        kw = dict(dtype=dtype, backend=backend_name(device, backend))
         self.register_parameter("weight", Parameter(Tensor.ones(num_features, **kw)) if affine else None)
         self.register_parameter("bias", Parameter(Tensor.zeros(num_features, **kw)) if affine and bias else None)
         if track_running_stats:
@@ -77,7 +78,7 @@ class LayerNorm(Module):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
-        kw = dict(dtype=dtype, backend=backend or device)
+        kw = dict(dtype=dtype, backend=backend_name(device, backend))
         self.register_parameter("weight", Parameter(Tensor.ones(*shape, **kw)) if elementwise_affine else None)
         self.register_parameter("bias", Parameter(Tensor.zeros(*shape, **kw)) if elementwise_affine and bias else None)
 
@@ -102,7 +103,7 @@ class GroupNorm(Module):
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        kw = dict(dtype=dtype, backend=backend or device)
+        kw = dict(dtype=dtype, backend=backend_name(device, backend))
         self.register_parameter("weight", Parameter(Tensor.ones(num_channels, **kw)) if affine else None)
         self.register_parameter("bias", Parameter(Tensor.zeros(num_channels, **kw)) if affine and bias else None)
 

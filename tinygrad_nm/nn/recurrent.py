@@ -13,6 +13,7 @@ Bidirectional layers and projections (proj_size) are not supported.
 """
 import math
 
+from tinygrad_nm.device import backend_name
 from tinygrad_nm import functional as F
 from tinygrad_nm.nn.layers import _uniform
 from tinygrad_nm.nn.module import Module
@@ -34,7 +35,7 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: dropout should be a number in range [0, 1], got {dropout}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, False
-        bound, backend = 1 / math.sqrt(hidden_size), backend or device  # PyTorch: every weight U(-1/sqrt(H), 1/sqrt(H))
+        bound, backend = 1 / math.sqrt(hidden_size), backend_name(device, backend)  # PyTorch: every weight U(-1/sqrt(H), 1/sqrt(H))
         rows = self.gates * hidden_size
         for layer in range(num_layers):
             shapes = {f"weight_ih_l{layer}": (rows, input_size if layer == 0 else hidden_size),
