@@ -25,6 +25,12 @@ from tinygrad_nm import cuda, functional, linalg, nn, optim, utils
 from tinygrad_nm.serialization import load, load_safetensors, save, save_safetensors
 from tinygrad_nm.device import device
 from tinygrad_nm import namespace as _namespace
+from tinygrad_nm import amp
+from tinygrad_nm.amp import autocast
+from tinygrad_nm.generator import Generator, get_rng_state, set_rng_state
+from tinygrad_nm.switches import (are_deterministic_algorithms_enabled, compile, get_float32_matmul_precision,  # noqa: A004
+                                  set_float32_matmul_precision, set_printoptions, use_deterministic_algorithms)
+from tinygrad_nm.tensor_composite import atleast_1d, atleast_2d, atleast_3d, bucketize, searchsorted, tensordot
 from tinygrad_nm.namespace import *  # noqa: F401,F403 (torch.* functions: tensor, zeros, cat, exp, ...)
 # PyTorch's dtype names. Every integer width is stored as int64 (int32 and int are int64 here);
 # float16 (half) is stored as such where the backend can (README's coverage table); bfloat16 does not exist.
@@ -35,7 +41,11 @@ __all__ = ["Tensor", "cuda", "linalg", "no_grad", "enable_grad", "is_grad_enable
            "inference_mode", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "set_num_threads", "get_num_threads", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
-           "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half"] + _namespace.__all__
+           "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half",
+           "amp", "autocast", "Generator", "get_rng_state", "set_rng_state", "compile", "set_float32_matmul_precision",
+           "get_float32_matmul_precision", "set_printoptions", "use_deterministic_algorithms",
+           "are_deterministic_algorithms_enabled", "atleast_1d", "atleast_2d", "atleast_3d", "bucketize", "searchsorted",
+           "tensordot"] + _namespace.__all__
 __version__ = "0.1.0"
 
 

@@ -1,7 +1,7 @@
 """torch.cuda's questions, which a PyTorch program asks before it picks a device
 (`device = "cuda" if torch.cuda.is_available() else "cpu"`), answered for the backend that
 device("cuda") stands for (backends.for_device)."""
-from tinygrad_nm import backends
+from tinygrad_nm import amp, backends  # noqa: F401 (torch.cuda.amp: autocast, GradScaler)
 
 
 def _backend():

@@ -33,8 +33,10 @@ def manual_seed(seed):
 
 
 def rng_for(seed, generator):
+    """The NumPy generator to draw from: `generator` (a tnm.Generator or a NumPy Generator), a
+    new one seeded by `seed`, or the global one."""
     if generator is not None:
-        return generator
+        return getattr(generator, "rng", generator)  # tnm.Generator (generator.py) holds a NumPy one
     return np.random.default_rng(seed) if seed is not None else _global_rng[0]
 
 

@@ -7,7 +7,6 @@ backend), a `tnm.device` or a backend name; `backend=` takes a backend name. Ran
 drawn on the host (creation.py), so a seed gives the same numbers on every backend.
 """
 import builtins  # (this module defines torch.abs, max and min)
-import sys
 
 import numpy as np
 
@@ -17,7 +16,6 @@ from tinygrad_nm.einsum import einsum
 from tinygrad_nm.host import rng_for, shape_arg
 from tinygrad_nm.tensor import Tensor
 from tinygrad_nm.tensor_math import where
-from tinygrad_nm.tensor_ops import PRINT_OPTIONS
 from tinygrad_nm.tensor_shape import cat, concat, concatenate, stack
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "full", "empty", "rand", "randn",
@@ -131,7 +129,8 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "tril triu sin cos scatter scatter_add index_add log2 log1p expm1 floor ceil trunc fix round frac "
             "mm bmm mv dot outer floor_divide remainder tan "
             "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll lerp addcmul addcdiv "
-            "clamp_min clamp_max repeat_interleave addmm erf erfc atan2 arctan2 inverse det logdet slogdet mode unique bincount movedim moveaxis").split()
+            "clamp_min clamp_max repeat_interleave addmm erf erfc atan2 arctan2 inverse det logdet slogdet mode unique bincount movedim moveaxis "
+            "is_floating_point is_complex tile kron baddbmm heaviside sgn quantile nanquantile histc").split()
 
 
 def _function(name):
@@ -263,37 +262,6 @@ def iinfo(type):
     return np.iinfo(dt.to_dtype(type).np_type)
 
 
-_PRINT_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
-                   "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
-                   "full": dict(precision=4, threshold=sys.maxsize, edgeitems=3, linewidth=80)}
-
-
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
-    """How tensors print, as torch.set_printoptions: a profile ("default", "short", "full") first,
-    then each option given; sci_mode True/False forces scientific notation on or off."""
-    if profile is not None:
-        if profile not in _PRINT_PROFILES:
-            raise ValueError(f"set_printoptions: profile must be one of {', '.join(_PRINT_PROFILES)}, got {profile!r}")
-        PRINT_OPTIONS.update(_PRINT_PROFILES[profile])
-    given = dict(precision=precision, threshold=threshold, edgeitems=edgeitems, linewidth=linewidth)
-    PRINT_OPTIONS.update({k: v for k, v in given.items() if v is not None})
-    PRINT_OPTIONS["sci_mode"] = sci_mode
-
-
-_deterministic = [False]
-
-
-def use_deterministic_algorithms(mode, *, warn_only=False):
-    """Recorded, and changes nothing: the CPU backends' kernels are deterministic (fixed
-    summation orders) and so are the GPU backend's reductions; its index_add (Embedding's and
-    scatter_add's gradients) adds with atomics, whose float order can vary between runs on a GPU."""
-    _deterministic[0] = bool(mode)
-
-
-def are_deterministic_algorithms_enabled():
-    return _deterministic[0]
-
-
 def get_default_dtype():
     return dt.DEFAULT_FLOAT
 
@@ -374,5 +342,4 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
 __all__ += ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "einsum",
             "randperm", "normal", "bernoulli", "multinomial", "logspace", "meshgrid", "Size",
             "finfo", "iinfo", "get_default_dtype", "broadcast_to", "broadcast_tensors", "var_mean", "std_mean",
-            "fliplr", "flipud", "diff", "diag", "trace", "isin", "cdist", "set_printoptions",
-            "use_deterministic_algorithms", "are_deterministic_algorithms_enabled"]
+            "fliplr", "flipud", "diff", "diag", "trace", "isin", "cdist"]

@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 
 from tinygrad_nm import checkpoint, statetree
+from tinygrad_nm.device import backend_name, device
 from tinygrad_nm.tensor import Tensor
 
 FORMAT = "tinygrad_nm save v1"
@@ -34,8 +35,10 @@ def save(obj, f):
     checkpoint._write_atomically(os.fspath(f), arrays)
 
 
-def load(f, backend=None, map_location=None):
-    """Read what save() wrote; tensors are made on `backend` (default: the current default)."""
+def load(f, backend=None, map_location=None, *, weights_only=True, mmap=None, **pickle_load_args):
+    """Read what save() wrote; tensors are made on `backend` (default: the current default).
+    weights_only and mmap are accepted as PyTorch's: the file holds arrays and their names only,
+    never pickled objects, so it is always loaded as weights_only=True would."""
     path = os.fspath(f)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"tnm.load: {path!r} does not exist")
@@ -53,8 +56,11 @@ def load(f, backend=None, map_location=None):
                         f"{type(e).__name__}: {e}") from None
     if str(arrays.pop("__format__", "")) != FORMAT:
         raise LoadError(f"{path}: not a {FORMAT!r} file (keys {sorted(arrays)[:8]})")
+    if map_location is not None and not isinstance(map_location, (str, device)):
+        raise TypeError(f"tnm.load: map_location must be a device or its name (\"cpu\", \"cuda\"), got a "
+                        f"{type(map_location).__name__}; a dict or function is not supported")
     try:
-        return statetree.unflatten(arrays, backend=backend or map_location)
+        return statetree.unflatten(arrays, backend=backend_name(map_location, backend) if map_location else backend)
     except statetree.StateTreeError as e:
         raise LoadError(f"{path}: {e}") from None
 

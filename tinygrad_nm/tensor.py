@@ -3,10 +3,11 @@
 This is the core every Tensor method runs through. The operators live in the TensorOps mixin
 (tensor_ops.py), `@` in TensorProducts (products.py), the constructors in TensorCreation
 (creation.py), the rest of PyTorch's spelling in TensorConvert (size(), device, to, in place),
-TensorShape, TensorReduce, TensorOrder, TensorMath and TensorHooks (tensor_*.py); all call down into the
-runner here, `_run` (also spelled `_apply`, and `_binary` for `a OP b` with promotion and
-broadcasting): the one place an op's forward runs and its result is recorded as a graph node
-when a gradient will be needed. Kernels are reached only through `backends.kernels_of(be)`.
+TensorShape, TensorReduce, TensorOrder, TensorMath, TensorHooks and TensorComposite (tensor_*.py);
+all call down into the runner here, `_run` (also spelled `_apply`, and `_binary` for `a OP b` with
+promotion and broadcasting): the one place an op's forward runs and its result is recorded as a
+graph node when a gradient will be needed. Kernels are reached only through
+`backends.kernels_of(be)`.
 
     y = x @ w             products.py __matmul__ -> Tensor._apply -> _run (here) -> ops.MatMul.forward
                           -> backends/<name>.py matmul
@@ -23,6 +24,7 @@ from tinygrad_nm.creation import TensorCreation
 from tinygrad_nm.host import host_array
 from tinygrad_nm.products import TensorProducts
 from tinygrad_nm.shapes import broadcast_shape
+from tinygrad_nm.tensor_composite import TensorComposite
 from tinygrad_nm.tensor_convert import TensorConvert
 from tinygrad_nm.tensor_hooks import TensorHooks
 from tinygrad_nm.tensor_math import TensorMath
@@ -107,7 +109,7 @@ def _run(a, fn_cls, b=_NO_INPUT, reverse=False, dtype=None, shape=None, params=_
 
 
 class Tensor(TensorCreation, TensorConvert, TensorShape, TensorReduce, TensorOrder, TensorMath, TensorHooks,
-             TensorOps, TensorProducts):
+             TensorOps, TensorProducts, TensorComposite):
     # _shape: the buffer's shape (reading it off a NumPy array builds a tuple). _ctx: the op (an
     # Op) that made this tensor, None for a leaf; _a, _b, _saved, _seq, _gsum: its inputs,
     # what its backward needs, creation order, the gradient summed in a backward walk (autograd.py).

@@ -34,6 +34,9 @@ _unavailable = {}  # name -> why it cannot run here
 cudnn = types.SimpleNamespace(benchmark=False, deterministic=False, enabled=True, allow_tf32=True,
                               is_available=lambda: False)
 mps = types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False)
+cuda = types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False, allow_fp16_reduced_precision_reduction=True,
+                                                          allow_bf16_reduced_precision_reduction=True),
+                             is_built=lambda: False)  # torch.backends.cuda: float32 products are float32 here
 
 
 class BackendUnavailableError(RuntimeError):

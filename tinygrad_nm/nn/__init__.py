@@ -12,7 +12,7 @@ parameters, and register_buffer() makes state that is saved but not trained.
 from tinygrad_nm.nn import functional, init, utils  # noqa: F401
 from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d,
                                  MaxPool1d, MaxPool2d)
-from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterList, Sequential
+from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from tinygrad_nm.nn.activation import Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, Softsign
 from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Dropout2d, Embedding, Flatten, Identity,
                                    LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
@@ -40,4 +40,4 @@ __all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid
             "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "SoftMarginLoss",
             "MultiLabelSoftMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss"]
-__all__ += ["Transformer", "TransformerDecoder", "TransformerDecoderLayer"]
+__all__ += ["Transformer", "TransformerDecoder", "TransformerDecoderLayer", "ParameterDict"]

@@ -1,4 +1,4 @@
-"""Containers: Sequential, ModuleList, ModuleDict, ParameterList (PyTorch's), and MLP."""
+"""Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict (PyTorch's), and MLP."""
 from collections import OrderedDict
 
 from tinygrad_nm.nn.conv import Conv1d, Conv2d
@@ -281,3 +281,61 @@ class MLP(Sequential):
                 layers.append(activation())
         super().__init__(*layers)
         self.sizes = sizes
+
+
+class ParameterDict(Module):
+    """A dict of parameters (Tensors given are made Parameters), insertion order kept, that the
+    owner sees under their keys."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, _as_parameter(value))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def items(self):
+        return self._parameters.items()
+
+    def values(self):
+        return self._parameters.values()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def update(self, parameters):
+        """Add or replace: an OrderedDict's or ParameterDict's order is kept, a plain dict's keys are
+        sorted (as PyTorch does), pairs stay in their order."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = parameters.items()
+        else:
+            pairs = sorted(parameters.items()) if hasattr(parameters, "items") else parameters
+        for key, value in pairs:
+            self[key] = value
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterDict is a container, it has no forward()")

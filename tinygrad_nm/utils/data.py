@@ -154,7 +154,9 @@ class DataLoader:
     unless drop_last), in order or shuffled each epoch, combined by collate_fn."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
-                 collate_fn=None, pin_memory=False, drop_last=False, generator=None):
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device="", in_order=True):
         if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
                                        or batch_size < 1):
             raise ValueError(f"batch_size should be a positive integer value, but got batch_size={batch_size!r}")
@@ -162,8 +164,11 @@ class DataLoader:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
             raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
-        if num_workers:
-            raise ValueError("DataLoader: num_workers > 0 (worker processes) is not supported; use num_workers=0")
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers option should be non-negative; use num_workers=0 to disable multiprocessing "
+                             f"(got {num_workers!r})")
+        # num_workers > 0 is accepted: the same batches are made in this process (no worker processes, so
+        # worker_init_fn is never called); pin_memory and the other worker options have nothing to do here
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
         self.sampler, self.batch_sampler, self.generator = sampler, batch_sampler, generator
         self.collate_fn = collate_fn if collate_fn is not None else default_collate

@@ -1,0 +1,190 @@
+"""PyTorch functions that are compositions of other Tensor methods: type_as, is_floating_point,
+tile, kron, tensordot, baddbmm, heaviside, sgn, quantile/nanquantile, histc, searchsorted,
+bucketize, atleast_1d/2d/3d. Differentiable where PyTorch's are, through the methods they use;
+histc, searchsorted and bucketize count on the host (no gradient, as in PyTorch).
+
+`TensorComposite` is a mixin of Tensor (it never imports it); the functions that are not
+methods in PyTorch take their tensors as arguments.
+"""
+import numpy as np
+
+from tinygrad_nm import dtypes as dt
+from tinygrad_nm.tensor_math import where
+from tinygrad_nm.tensor_shape import one_dim, stack
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+class TensorComposite:
+    __slots__ = ()
+
+    def type_as(self, other):
+        return self.cast(other.dtype)
+
+    def is_floating_point(self):
+        return self.dtype.is_float
+
+    def is_complex(self):
+        return False
+
+    def tile(self, *dims):
+        """self repeated dims[i] times along each dim; fewer dims than self's are padded with 1s in
+        front (as PyTorch), more make new leading dims."""
+        dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        dims = (1,) * (self.ndim - len(dims)) + tuple(dims)
+        return self.reshape(*(1,) * (len(dims) - self.ndim), *self.shape).repeat(*dims)
+
+    def kron(self, other):
+        """The Kronecker product: every element of self times the whole of other, in blocks."""
+        n = max(self.ndim, other.ndim)
+        a = self.reshape(*(1,) * (n - self.ndim), *self.shape)
+        b = other.reshape(*(1,) * (n - other.ndim), *other.shape)
+        # (a0, 1, a1, 1, ...) * (1, b0, 1, b1, ...) -> (a0 b0, a1 b1, ...)
+        prod = a.reshape(*(x for d in a.shape for x in (d, 1))) * b.reshape(*(x for d in b.shape for x in (1, d)))
+        return prod.reshape(*(p * q for p, q in zip(a.shape, b.shape)))
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        """beta * self + alpha * (batch1 @ batch2), batched (self broadcast); beta=0 ignores self (nan too)."""
+        product = batch1.bmm(batch2)
+        product = product if alpha == 1 else product * alpha
+        return product + (0 * product if beta == 0 else self if beta == 1 else self * beta)
+
+    def heaviside(self, values):
+        """0 where self < 0, values where self == 0, 1 where self > 0."""
+        zero, one = self._like_host(0).cast(self.dtype), self._like_host(1).cast(self.dtype)
+        return where(self > 0, one, where(self == 0, values.cast(self.dtype), zero))
+
+    def sgn(self):
+        return self.sign()
+
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        """The q-th quantiles (q a number or a 1-D tensor in [0, 1]) along dim (of the flattened
+        tensor without dim), between the sorted values as `interpolation` says; nan if the row holds one."""
+        return self._quantile(q, dim, keepdim, interpolation, "quantile", ignore_nan=False)
+
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        """quantile with nans left out of each row (a row of nans only: nan)."""
+        return self._quantile(q, dim, keepdim, interpolation, "nanquantile", ignore_nan=True)
+
+    def _quantile(self, q, dim, keepdim, interpolation, what, ignore_nan):
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(f"{what}: interpolation must be one of {', '.join(_INTERPOLATIONS)}, got {interpolation!r}")
+        if not self.dtype.is_float:
+            raise RuntimeError(f"{what}() input tensor must be either float or double dtype, got {self.dtype}")
+        qs = q.detach().numpy() if hasattr(q, "_buf") else np.asarray(q, np.float64)
+        if qs.ndim > 1 or ((qs < 0) | (qs > 1)).any():
+            raise RuntimeError(f"{what}() q values must be in the range [0, 1] (one number or a 1-D tensor), got {q}")
+        x, d = (self.reshape(-1), 0) if dim is None else (self, one_dim(dim, self.ndim, what))
+        values = x.sort(d).values  # nan sorts last
+        nans = np.isnan(x.detach().numpy()).sum(axis=d, keepdims=True)
+        valid = x.shape[d] - nans if ignore_nan else np.where(nans > 0, 0, x.shape[d])  # 0: the answer is nan
+        nan = self._like_host(np.nan).cast(self.dtype)
+        outs = []
+        for p in np.atleast_1d(qs):
+            rank = p * np.maximum(valid - 1, 0)  # where the quantile lies between the sorted values
+            low, high = np.floor(rank), np.ceil(rank)
+            frac = rank - low
+            if interpolation == "lower":
+                high = low
+            elif interpolation == "higher":
+                low = high
+            elif interpolation == "nearest":  # round half to even, as PyTorch
+                low = high = np.round(rank)
+            elif interpolation == "midpoint":
+                frac = np.where(high > low, 0.5, 0.0)
+            a = values.gather(d, self._like_host(low.astype(np.int64)))
+            b = values.gather(d, self._like_host(high.astype(np.int64)))
+            out = a + (b - a) * self._like_host(frac).cast(self.dtype)
+            out = nan.where(self._like_host(valid == 0), out)  # keeps dim d, of size 1
+            outs.append(out.reshape(*(1,) * self.ndim) if keepdim and dim is None else out if keepdim
+                        else out.squeeze(d) if dim is not None else out.reshape(()))
+        return outs[0] if qs.ndim == 0 else stack(outs, 0)
+
+    def _like_host(self, array):
+        """A host array as a tensor on self's backend."""
+        return type(self)(np.asarray(array), backend=self.backend)
+
+    def histc(self, bins=100, min=0, max=0):
+        """A histogram of bins equal-width bins between min and max (both 0: the data's own range);
+        elements outside are ignored. Of self's dtype."""
+        host = self.detach().numpy().astype(np.float64).ravel()
+        low, high = float(min), float(max)
+        if low == high and host.size:
+            low, high = float(host.min()), float(host.max())
+        if low == high:
+            low, high = low - 1, high + 1
+        if low > high:
+            raise RuntimeError(f"histc: max ({max}) must be larger than min ({min})")
+        counts, _ = np.histogram(host[(host >= low) & (host <= high)], bins=bins, range=(low, high))
+        return type(self)(counts, dtype=self.dtype, backend=self.backend)
+
+
+def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None, sorter=None):
+    """For each value, the index where it would be inserted into sorted_sequence (the last dim,
+    row by row for an N-d sequence) to keep it sorted: before equal elements, or after them with right."""
+    right = right or side == "right"
+    seq = sorted_sequence.detach().numpy()
+    vals = values.detach().numpy() if hasattr(values, "_buf") else np.asarray(values)
+    if sorter is not None:
+        seq = np.take_along_axis(seq, sorter.numpy(), -1)
+    side_name = "right" if right else "left"
+    if seq.ndim == 1:
+        found = np.searchsorted(seq, vals, side=side_name)
+    else:
+        if seq.shape[:-1] != vals.shape[:-1]:
+            raise RuntimeError(f"searchsorted: sorted_sequence {seq.shape} and values {vals.shape} must have the "
+                               f"same leading dims")
+        rows = [np.searchsorted(s, v, side=side_name) for s, v in zip(seq.reshape(-1, seq.shape[-1]),
+                                                                   vals.reshape(-1, vals.shape[-1]))]
+        found = np.array(rows).reshape(vals.shape)
+    return type(sorted_sequence)(found, dtype=dt.int64, backend=sorted_sequence.backend)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """searchsorted(boundaries, input): the bucket of each element of input."""
+    return searchsorted(boundaries, input, right=right)
+
+
+def tensordot(a, b, dims=2):
+    """Sum over dims of a and b: an int n (a's last n with b's first n) or two lists of dims; a
+    matmul of the two reshaped."""
+    if isinstance(dims, int):
+        dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
+    dims_a = [one_dim(d, a.ndim, "tensordot") for d in dims_a]
+    dims_b = [one_dim(d, b.ndim, "tensordot") for d in dims_b]
+    if [a.shape[i] for i in dims_a] != [b.shape[i] for i in dims_b]:
+        raise RuntimeError(f"tensordot: contracted dims of a {a.shape} (dims {dims_a}) and b {b.shape} (dims "
+                           f"{dims_b}) differ in size")
+    keep_a = [i for i in range(a.ndim) if i not in dims_a]
+    keep_b = [i for i in range(b.ndim) if i not in dims_b]
+    k = int(np.prod([a.shape[i] for i in dims_a]))
+    left = a.permute(*keep_a, *dims_a).reshape(-1, k)
+    right = b.permute(*dims_b, *keep_b).reshape(k, -1)
+    return (left @ right).reshape(*(a.shape[i] for i in keep_a), *(b.shape[i] for i in keep_b))
+
+
+def atleast_1d(*tensors):
+    return _atleast(tensors, 1)
+
+
+def atleast_2d(*tensors):
+    return _atleast(tensors, 2)
+
+
+def atleast_3d(*tensors):
+    return _atleast(tensors, 3)
+
+
+def _atleast(tensors, n):
+    """Each tensor with at least n dims, PyTorch's way: 0-d -> (1,...), 1-d (k,) -> (1, k) or
+    (1, k, 1), 2-d (i, j) -> (i, j, 1)."""
+    tensors = tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors
+    out = []
+    for t in tensors:
+        shape = t.shape
+        if t.ndim < n:
+            shape = {0: (1,) * n, 1: (1, *t.shape) if n == 2 else (1, *t.shape, 1), 2: (*t.shape, 1)}[t.ndim]
+        out.append(t.reshape(*shape) if shape != t.shape else t)
+    return out[0] if len(out) == 1 else tuple(out)
