@@ -12,6 +12,8 @@ from tinygrad_nm import host_math
 from tinygrad_nm.grad_mode import no_grad
 from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
+from tinygrad_nm.resize import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d,  # noqa: F401
+                                interpolate, pixel_shuffle, pixel_unshuffle)
 from tinygrad_nm.losses_margin import (cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss,  # noqa: F401
                                        margin_ranking_loss, multilabel_soft_margin_loss, poisson_nll_loss,
                                        soft_margin_loss, triplet_margin_loss)
@@ -32,7 +34,8 @@ __all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign",
             "cosine_similarity", "pairwise_distance", "prelu", "instance_norm", "interpolate",
             "conv_transpose2d", "scaled_dot_product_attention", "margin_ranking_loss", "hinge_embedding_loss",
             "soft_margin_loss", "cosine_embedding_loss", "triplet_margin_loss", "multilabel_soft_margin_loss",
-            "poisson_nll_loss", "gaussian_nll_loss"]
+            "poisson_nll_loss", "gaussian_nll_loss", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+            "pixel_shuffle", "pixel_unshuffle", "upsample"]
 
 
 # --- activations -----------------------------------------------------------------------------
@@ -129,28 +132,6 @@ def prelu(input, weight):
                          f"of input {input.shape}")
     slope = weight.reshape(*_stat_shape(input)) if weight.numel() > 1 else weight.reshape(())
     return input.where(input >= 0, slope * input)
-
-
-def interpolate(input, size=None, scale_factor=None, mode="nearest"):
-    """Resize the spatial dims (after N, C) by nearest neighbour: output position o reads input
-    position floor(o * scale), scale = 1 / scale_factor if given, else in / out (PyTorch's rule)."""
-    if mode != "nearest":
-        raise NotImplementedError(f"interpolate: mode={mode!r} is not supported (only 'nearest')")
-    spatial = input.shape[2:]
-    if not spatial or (size is None) == (scale_factor is None):
-        raise ValueError(f"interpolate: give exactly one of size and scale_factor, for an input (N, C, *spatial); "
-                         f"got shape {input.shape}, size={size}, scale_factor={scale_factor}")
-    n = len(spatial)
-    sizes = (size,) * n if isinstance(size, int) else tuple(size) if size is not None else None
-    factors = None if scale_factor is None else \
-        (scale_factor,) * n if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
-    out = input
-    for i, d in enumerate(spatial):
-        target = sizes[i] if sizes else int(math.floor(d * factors[i]))
-        scale = 1.0 / factors[i] if factors else d / target
-        picks = np.minimum(np.floor(np.arange(target) * scale).astype(np.int64), d - 1)
-        out = out.index_select(2 + i, Tensor(picks, backend=input.backend))
-    return out
 
 
 def softmin(input, dim=None):
@@ -316,3 +297,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if bias is not None:
         out = out + bias.reshape(*shape)
     return out
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """The old name of interpolate."""
+    return interpolate(input, size, scale_factor, mode, align_corners)

@@ -141,12 +141,13 @@ def adaptive_avg_pool2d(input, output_size):
     size = as_tuple("adaptive_avg_pool2d", "output_size", size, 2, 1)
     if h == 0 or w == 0:
         raise ValueError(f"adaptive_avg_pool2d: input of shape {tuple(input.shape)} has an empty spatial dimension")
-    rows, cols = (_adaptive_matrix(n, o) for n, o in zip((h, w), size))
+    rows, cols = (adaptive_windows(n, o) for n, o in zip((h, w), size))
     out = _separable(x, rows, cols)
     return out.reshape(*out.shape[1:]) if added else out
 
 
-def _adaptive_matrix(n, out):
+def adaptive_windows(n, out):
+    """The (out, n) matrix that averages PyTorch's adaptive windows (resize.py's area mode too)."""
     matrix = np.zeros((out, n))
     for i in range(out):
         lo, hi = (i * n) // out, math.ceil((i + 1) * n / out)

@@ -16,7 +16,7 @@ from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterDict
 from tinygrad_nm.nn.activation import Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, Softsign
 from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Dropout2d, Embedding, Flatten, Identity,
                                    LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
-                                   Unflatten, Upsample)
+                                   Unflatten)
 from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, GaussianNLLLoss,
                                  HingeEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss, MSELoss,
                                  MultiLabelSoftMarginLoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss,
@@ -26,6 +26,8 @@ from tinygrad_nm.nn.module import Module, StateDictError
 from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.nn.recurrent import GRU, LSTM, RNN
+from tinygrad_nm.nn.resize import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, PixelShuffle, PixelUnshuffle,
+                                   Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)
 from tinygrad_nm.nn.attention import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                                       TransformerEncoder, TransformerEncoderLayer)
 
@@ -41,3 +43,5 @@ __all__ += ["ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "LogSigmoid
 __all__ += ["MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "SoftMarginLoss",
             "MultiLabelSoftMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss"]
 __all__ += ["Transformer", "TransformerDecoder", "TransformerDecoderLayer", "ParameterDict"]
+__all__ += ["UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "AdaptiveAvgPool1d",
+            "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]

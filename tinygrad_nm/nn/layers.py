@@ -121,20 +121,6 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training)
 
 
-class Upsample(Module):
-    """Resizes the spatial dims by nearest neighbour (F.interpolate), to `size` or by `scale_factor`."""
-
-    def __init__(self, size=None, scale_factor=None, mode="nearest"):
-        super().__init__()
-        self.size, self.scale_factor, self.mode = size, scale_factor, mode
-
-    def forward(self, x):
-        return F.interpolate(x, self.size, self.scale_factor, self.mode)
-
-    def extra_repr(self):
-        return f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}"
-
-
 class Embedding(Module):
     """A lookup table: integer indices -> rows of weight (num_embeddings, embedding_dim), N(0, 1)
     initialised; the padding_idx row starts at zero and gets no gradient."""
