@@ -1,6 +1,7 @@
 """nn.RNN, nn.LSTM and nn.GRU against PyTorch's, on every backend: the same parameter names and
 shapes (a torch state dict loads as is), outputs, final states and gradients (input and every
-parameter, float64), batch_first, several layers, unbatched input and a given initial state."""
+parameter, float64), batch_first, several layers, both directions, unbatched input and a given
+initial state."""
 import numpy as np
 import pytest
 
@@ -9,7 +10,9 @@ torch = pytest.importorskip("torch")
 import tinygrad_nm as tnm  # noqa: E402
 
 CONFIGS = [("LSTM", {}), ("GRU", {}), ("RNN", {}), ("RNN", {"nonlinearity": "relu"}),
-           ("LSTM", {"num_layers": 2, "batch_first": True}), ("GRU", {"num_layers": 2, "bias": False})]
+           ("LSTM", {"num_layers": 2, "batch_first": True}), ("GRU", {"num_layers": 2, "bias": False}),
+           ("LSTM", {"bidirectional": True}), ("GRU", {"num_layers": 2, "bidirectional": True, "batch_first": True}),
+           ("RNN", {"num_layers": 3, "bidirectional": True})]
 
 
 def _pair(cls, kw):
@@ -44,11 +47,11 @@ def test_recurrent_layers_match_torch(backend, cls, kw):
     assert oo.backend == backend
 
 
-@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
-def test_unbatched_input_and_a_given_state(backend, cls):
-    ours, theirs = _pair(cls, {"num_layers": 2})
+@pytest.mark.parametrize("cls,directions", [("LSTM", 1), ("GRU", 1), ("LSTM", 2)])
+def test_unbatched_input_and_a_given_state(backend, cls, directions):
+    ours, theirs = _pair(cls, {"num_layers": 2, "bidirectional": directions == 2})
     rng = np.random.default_rng(1)
-    x, h, c = rng.standard_normal((5, 3)), rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    x, h, c = rng.standard_normal((5, 3)), rng.standard_normal((2 * directions, 4)), rng.standard_normal((2 * directions, 4))
     hx = (lambda M: (M.tensor(h), M.tensor(c))) if cls == "LSTM" else (lambda M: M.tensor(h))
     (oo, oh), (to, th) = ours(tnm.tensor(x, dtype=tnm.float64), hx(tnm)), theirs(torch.tensor(x), hx(torch))
     np.testing.assert_allclose(oo.detach().numpy(), to.detach().numpy(), rtol=1e-10, atol=1e-12)
@@ -65,6 +68,7 @@ def test_errors_and_dropout_between_layers(backend):
         lstm(tnm.ones(6, 2, 5))
     with pytest.raises(ValueError, match="expected hidden state of shape"):
         tnm.nn.GRU(3, 4)(tnm.ones(6, 2, 3), tnm.zeros(1, 3, 4))
-    with pytest.raises(NotImplementedError, match="bidirectional"):
-        tnm.nn.LSTM(3, 4, bidirectional=True)
+    with pytest.raises(ValueError, match=r"expected hidden state of shape \(2, 2, 4\)"):
+        tnm.nn.GRU(3, 4, bidirectional=True)(tnm.ones(6, 2, 3), tnm.zeros(1, 2, 4))
     assert "LSTM(3, 4, num_layers=2, dropout=0.5)" in repr(lstm)
+    assert "bidirectional=True" in repr(tnm.nn.RNN(3, 4, bidirectional=True))
