@@ -25,7 +25,7 @@ from tinygrad_nm import cuda, functional, linalg, nn, optim, utils
 from tinygrad_nm.serialization import load, load_safetensors, save, save_safetensors
 from tinygrad_nm.device import device
 from tinygrad_nm import namespace as _namespace
-from tinygrad_nm import amp
+from tinygrad_nm import amp, distributions
 from tinygrad_nm.amp import autocast
 from tinygrad_nm.generator import Generator, get_rng_state, set_rng_state
 from tinygrad_nm.switches import (are_deterministic_algorithms_enabled, compile, get_float32_matmul_precision,  # noqa: A004
@@ -42,7 +42,7 @@ __all__ = ["Tensor", "cuda", "linalg", "no_grad", "enable_grad", "is_grad_enable
            "get_backend", "set_backend", "use_backend", "set_num_threads", "get_num_threads", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
            "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half",
-           "amp", "autocast", "Generator", "get_rng_state", "set_rng_state", "compile", "set_float32_matmul_precision",
+           "amp", "distributions", "autocast", "Generator", "get_rng_state", "set_rng_state", "compile", "set_float32_matmul_precision",
            "get_float32_matmul_precision", "set_printoptions", "use_deterministic_algorithms",
            "are_deterministic_algorithms_enabled", "atleast_1d", "atleast_2d", "atleast_3d", "bucketize", "searchsorted",
            "tensordot"] + _namespace.__all__
