@@ -25,7 +25,7 @@ from tinygrad_nm import cuda, functional, linalg, nn, optim, utils
 from tinygrad_nm.serialization import load, load_safetensors, save, save_safetensors
 from tinygrad_nm.device import device
 from tinygrad_nm import namespace as _namespace
-from tinygrad_nm import amp, distributions
+from tinygrad_nm import amp, distributions, special
 from tinygrad_nm.amp import autocast
 from tinygrad_nm.generator import Generator, get_rng_state, set_rng_state
 from tinygrad_nm.switches import (are_deterministic_algorithms_enabled, compile, get_float32_matmul_precision,  # noqa: A004
@@ -36,13 +36,14 @@ from tinygrad_nm.namespace import *  # noqa: F401,F403 (torch.* functions: tenso
 # float16 (half) is stored as such where the backend can (README's coverage table); bfloat16 does not exist.
 from tinygrad_nm.dtypes import bool_ as bool  # noqa: A001 (torch.bool; shadows the builtin in this module only)
 float, double, long, int32, int, half = float32, float64, int64, int64, int64, float16  # noqa: A001
+int8, int16, short, uint8 = int64, int64, int64, int64  # stored as int64 too: no wraparound at 8 or 16 bits
 
 __all__ = ["Tensor", "cuda", "linalg", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
            "inference_mode", "functional", "nn", "optim", "available_backends",
            "get_backend", "set_backend", "use_backend", "set_num_threads", "get_num_threads", "BackendUnavailableError", "DType", "bool_",
            "float32", "float64", "int64", "manual_seed", "Context", "utils", "save", "load", "save_safetensors",
-           "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half",
-           "amp", "distributions", "autocast", "Generator", "get_rng_state", "set_rng_state", "compile", "set_float32_matmul_precision",
+           "load_safetensors", "device", "bool", "float", "double", "long", "int32", "int", "float16", "half", "int8", "int16", "short", "uint8",
+           "amp", "distributions", "special", "autocast", "Generator", "get_rng_state", "set_rng_state", "compile", "set_float32_matmul_precision",
            "get_float32_matmul_precision", "set_printoptions", "use_deterministic_algorithms",
            "are_deterministic_algorithms_enabled", "atleast_1d", "atleast_2d", "atleast_3d", "bucketize", "searchsorted",
            "tensordot"] + _namespace.__all__

@@ -1,4 +1,5 @@
-"""Elementwise functions no backend kernel computes yet: erf, erfc, atan2 and the exact GELU.
+"""Elementwise functions no backend kernel computes yet: erf, erfc, asin, acos, atan, atan2 and the
+exact GELU.
 
 Each is computed on the host in float64 (math.erf per element, NumPy's arctan2), rounded once
 to the result's dtype, and differentiable through a custom autograd Function
@@ -33,18 +34,23 @@ def _unary(name, value, slope):
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)
-            return x.new_tensor(value(_host(x)), dtype=_result_dtype(x))
+            with np.errstate(invalid="ignore", divide="ignore"):  # outside the domain: nan, as PyTorch, silently
+                return x.new_tensor(value(_host(x)), dtype=_result_dtype(x))
 
         @staticmethod
         def backward(ctx, g):
             x, = ctx.saved_tensors
-            return g * g.new_tensor(slope(_host(x)))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return g * g.new_tensor(slope(_host(x)))
     HostUnary.__name__ = HostUnary.__qualname__ = name.title().replace("_", "")
     return HostUnary.apply
 
 
 erf = _unary("erf", _erf, lambda h: _TWO_OVER_SQRT_PI * np.exp(-h * h))
 erfc = _unary("erfc", _erfc, lambda h: -_TWO_OVER_SQRT_PI * np.exp(-h * h))
+asin = _unary("asin", np.arcsin, lambda h: 1 / np.sqrt(1 - h * h))
+acos = _unary("acos", np.arccos, lambda h: -1 / np.sqrt(1 - h * h))
+atan = _unary("atan", np.arctan, lambda h: 1 / (1 + h * h))
 # x * Phi(x), Phi the standard normal CDF (PyTorch's default GELU); slope Phi(x) + x phi(x)
 gelu_exact = _unary("gelu", lambda h: h * 0.5 * (1 + _erf(h / math.sqrt(2))),
                     lambda h: 0.5 * (1 + _erf(h / math.sqrt(2))) + h * np.exp(-0.5 * h * h) / math.sqrt(2 * math.pi))

@@ -130,7 +130,10 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "mm bmm mv dot outer floor_divide remainder tan "
             "log10 nan_to_num nonzero sort argsort topk median count_nonzero cumprod roll lerp addcmul addcdiv "
             "clamp_min clamp_max repeat_interleave addmm erf erfc atan2 arctan2 inverse det logdet slogdet mode unique bincount movedim moveaxis "
-            "is_floating_point is_complex tile kron baddbmm heaviside sgn quantile nanquantile histc").split()
+            "is_floating_point is_complex tile kron baddbmm heaviside sgn quantile nanquantile histc "
+            "sinh cosh asinh acosh asin acos atan arcsinh arccosh arcsin arccos arctan exp2 deg2rad rad2deg logit "
+            "xlogy hypot logaddexp logaddexp2 masked_select take take_along_dim index_fill index_copy aminmax "
+            "cummax cummin logcumsumexp multinomial ravel").split()
 
 
 def _function(name):
@@ -205,27 +208,17 @@ def bernoulli(input, p=None, generator=None):
     return (draws < prob).to(input.dtype)
 
 
-def multinomial(input, num_samples, replacement=False, generator=None):
-    """Indices drawn with the (unnormalised) weights in each row of input: int64, one row per row."""
-    weights = np.atleast_2d(input.detach().numpy().astype(np.float64))
-    if (weights < 0).any() or not np.isfinite(weights).all() or (weights.sum(axis=1) <= 0).any():
-        raise RuntimeError("multinomial: weights must be finite, non-negative, and not all zero in a row")
-    if not replacement and num_samples > weights.shape[1]:
-        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement "
-                           f"({num_samples} from {weights.shape[1]} categories)")
-    rng = rng_for(None, generator)
-    rows = [rng.choice(len(w), num_samples, p=w / w.sum()) if replacement else _without_replacement(rng, w, num_samples)
-            for w in weights]
-    out = np.array(rows, dtype=np.int64)
-    return Tensor(out if input.ndim > 1 else out[0], backend=input.backend)
+def argwhere(input):
+    """The indices of the nonzero elements, (n, ndim): nonzero()."""
+    return input.nonzero()
 
 
-def _without_replacement(rng, w, n):
-    """n categories drawn without replacement: the nonzero weights first, then (as PyTorch) the
-    zero-weight categories in index order once those run out."""
-    nonzero = np.flatnonzero(w > 0)
-    picked = rng.choice(nonzero, builtins.min(n, len(nonzero)), replace=False, p=w[nonzero] / w[nonzero].sum())
-    return np.concatenate([picked, np.flatnonzero(w == 0)[:n - len(picked)]])
+def poisson(input, generator=None):
+    """A Poisson draw for each rate in input, of input's dtype."""
+    rates = input.detach().numpy()
+    if (rates < 0).any() or not np.isfinite(rates).all():
+        raise RuntimeError("poisson: the rates must be finite and non-negative")
+    return Tensor(rng_for(None, generator).poisson(rates), dtype=input.dtype, backend=input.backend)
 
 
 def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False, backend=None):
@@ -340,6 +333,6 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
 
 
 __all__ += ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "einsum",
-            "randperm", "normal", "bernoulli", "multinomial", "logspace", "meshgrid", "Size",
+            "randperm", "normal", "bernoulli", "logspace", "meshgrid", "Size",
             "finfo", "iinfo", "get_default_dtype", "broadcast_to", "broadcast_tensors", "var_mean", "std_mean",
-            "fliplr", "flipud", "diff", "diag", "trace", "isin", "cdist"]
+            "fliplr", "flipud", "diff", "diag", "trace", "isin", "cdist", "argwhere", "poisson"]

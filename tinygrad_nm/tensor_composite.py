@@ -6,17 +6,31 @@ histc, searchsorted and bucketize count on the host (no gradient, as in PyTorch)
 `TensorComposite` is a mixin of Tensor (it never imports it); the functions that are not
 methods in PyTorch take their tensors as arguments.
 """
+import collections
+
 import numpy as np
 
 from tinygrad_nm import dtypes as dt
+from tinygrad_nm import host_math
+from tinygrad_nm.host import rng_for
+from tinygrad_nm.tensor_reduce import ValuesIndices
 from tinygrad_nm.tensor_math import where
 from tinygrad_nm.tensor_shape import one_dim, stack
 
+MinMax = collections.namedtuple("aminmax", ["min", "max"])
+_LN2 = float(np.log(2.0))
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
 class TensorComposite:
     __slots__ = ()
+
+    def ravel(self):
+        return self.reshape(-1)
+
+    @property
+    def mH(self):  # the conjugate transpose of the last two dims: mT, as every tensor here is real
+        return self.mT
 
     def type_as(self, other):
         return self.cast(other.dtype)
@@ -104,6 +118,148 @@ class TensorComposite:
         """A host array as a tensor on self's backend."""
         return type(self)(np.asarray(array), backend=self.backend)
 
+    # --- elementwise functions without a kernel, composed (asin, acos, atan: host_math.py) ----------
+    def sinh(self):
+        x = self._floating()
+        return (x.exp() - (-x).exp()) * 0.5
+
+    def cosh(self):
+        x = self._floating()
+        return (x.exp() + (-x).exp()) * 0.5
+
+    def asinh(self):  # odd: log(|x| + sqrt(x^2 + 1)) with x's sign, exact for large negative x too
+        x = self._floating()
+        return x.sign() * (x.abs() + (x * x + 1).sqrt()).log()
+
+    def acosh(self):
+        x = self._floating()
+        return (x + (x * x - 1).sqrt()).log()
+
+    def asin(self):
+        return host_math.asin(self)
+
+    def acos(self):
+        return host_math.acos(self)
+
+    def atan(self):
+        return host_math.atan(self)
+
+    arcsinh, arccosh, arcsin, arccos, arctan = asinh, acosh, asin, acos, atan
+
+    def exp2(self):
+        return (self._floating() * _LN2).exp()
+
+    def deg2rad(self):
+        return self._floating() * (np.pi / 180)
+
+    def rad2deg(self):
+        return self._floating() * (180 / np.pi)
+
+    def logit(self, eps=None):
+        """log(p / (1 - p)), p clamped to [eps, 1 - eps] first when eps is given."""
+        p = self._floating() if eps is None else self._floating().clamp(eps, 1 - eps)
+        return (p / (1 - p)).log()
+
+    def xlogy(self, other):
+        """self * log(other), 0 where self is 0 (unless other is nan)."""
+        x = self._floating()
+        other = other if hasattr(other, "_buf") else x._like_host(other).cast(x.dtype)
+        return where((x == 0).logical_and(other.isnan().logical_not()), 0.0, x * other.log())
+
+    def hypot(self, other):
+        return (self * self + other * other).sqrt()
+
+    def logaddexp(self, other):
+        """log(exp(a) + exp(b)) without overflow: max + log1p(exp(min - max)); max where it is infinite."""
+        high, low = self.maximum(other), self.minimum(other)
+        return where(high.isinf(), high, high + (low - high).exp().log1p())
+
+    def logaddexp2(self, other):
+        return (self * _LN2).logaddexp(other * _LN2) / _LN2
+
+    def _floating(self):
+        return self if self.dtype.is_float else self.cast(dt.DEFAULT_FLOAT)
+
+    # --- selections ------------------------------------------------------------------------------
+    def masked_select(self, mask):
+        """The elements where mask (broadcast with self) is True, as a 1-D tensor."""
+        x, m = (self, mask) if tuple(mask.shape) == self.shape else _broadcast_pair(self, mask)
+        return x[m]
+
+    def take(self, index):
+        """self flattened, read at index (any shape): the result has index's shape."""
+        return self.reshape(-1)[index]
+
+    def take_along_dim(self, indices, dim=None):
+        """gather along dim with indices broadcast against self (except along dim); flattened without dim."""
+        if dim is None:
+            return self.reshape(-1)[indices.reshape(-1)]
+        d = one_dim(dim, self.ndim, "take_along_dim")
+        shape = [max(a, b) for a, b in zip(self.shape, indices.shape)]
+        grow = lambda t, n: t.expand(*(n[i] if i != d else t.shape[d] for i in range(t.ndim)))  # noqa: E731
+        return grow(self, shape).gather(d, grow(indices, shape))
+
+    def index_fill(self, dim, index, value):
+        """self with the slices at index along dim set to value (differentiable as masked_fill)."""
+        return self.masked_fill(self._index_mask(dim, index, "index_fill"), value)
+
+    def index_copy(self, dim, index, source):
+        """self with its slices at index along dim replaced by source's slices, in order."""
+        return self.masked_fill(self._index_mask(dim, index, "index_copy"), 0).index_add(dim, index, source)
+
+    def _index_mask(self, dim, index, what):
+        d = one_dim(dim, self.ndim, what)
+        picked = np.zeros(self.shape[d] if self.ndim else 1, bool)
+        picked[np.asarray(index.tolist() if hasattr(index, "_buf") else index, np.int64)] = True
+        shape = [1] * self.ndim
+        if self.ndim:
+            shape[d] = -1
+        return self._like_host(np.broadcast_to(picked.reshape(shape), self.shape))
+
+    def aminmax(self, *, dim=None, keepdim=False):
+        """(min, max) over dim (all elements without it)."""
+        if dim is None:
+            return MinMax(self.amin(), self.amax())
+        return MinMax(self.amin(dim, keepdim), self.amax(dim, keepdim))
+
+    def cummax(self, dim):
+        """Running maximum along dim and where it was reached (the latest of equal maxima, as PyTorch)."""
+        return self._running(dim, "cummax", np.greater_equal)
+
+    def cummin(self, dim):
+        return self._running(dim, "cummin", np.less_equal)
+
+    def _running(self, dim, what, better):
+        d = one_dim(dim, self.ndim, what)
+        host = np.moveaxis(np.atleast_1d(self.detach().numpy()), d if self.ndim else 0, -1)
+        at = np.zeros(host.shape, np.int64)
+        for k in range(1, host.shape[-1]):  # the previous winner, or k where k ties or beats it (a nan always)
+            prev = np.take_along_axis(host, at[..., k - 1:k], -1)[..., 0]
+            with np.errstate(invalid="ignore"):
+                take = better(host[..., k], prev) | np.isnan(host[..., k])
+            at[..., k] = np.where(take, k, at[..., k - 1])
+        indices = self._like_host(np.moveaxis(at, -1, d if self.ndim else 0).reshape(self.shape))
+        return ValuesIndices(self.gather(d, indices) if self.ndim else self.clone(), indices)
+
+    def logcumsumexp(self, dim):
+        """log(cumsum(exp(x))) along dim: cumsum's scan (tensor_reduce.py) combining with logaddexp,
+        so no step overflows or underflows."""
+        return self._floating()._scan(dim, None, "logcumsumexp", float("-inf"), lambda a, b: a.logaddexp(b))
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        """Indices drawn with the (unnormalised) weights in each row: int64, one row per row."""
+        weights = np.atleast_2d(self.detach().numpy().astype(np.float64))
+        if (weights < 0).any() or not np.isfinite(weights).all() or (weights.sum(axis=1) <= 0).any():
+            raise RuntimeError("multinomial: weights must be finite, non-negative, and not all zero in a row")
+        if not replacement and num_samples > weights.shape[1]:
+            raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
+                               f"replacement ({num_samples} from {weights.shape[1]} categories)")
+        rng = rng_for(None, generator)
+        rows = [rng.choice(len(w), num_samples, p=w / w.sum()) if replacement
+                else _without_replacement(rng, w, num_samples) for w in weights]
+        out = np.array(rows, dtype=np.int64)
+        return self._like_host(out if self.ndim > 1 else out[0])
+
     def histc(self, bins=100, min=0, max=0):
         """A histogram of bins equal-width bins between min and max (both 0: the data's own range);
         elements outside are ignored. Of self's dtype."""
@@ -117,6 +273,19 @@ class TensorComposite:
             raise RuntimeError(f"histc: max ({max}) must be larger than min ({min})")
         counts, _ = np.histogram(host[(host >= low) & (host <= high)], bins=bins, range=(low, high))
         return type(self)(counts, dtype=self.dtype, backend=self.backend)
+
+
+def _without_replacement(rng, w, n):
+    """n categories drawn without replacement: the nonzero weights first, then (as PyTorch) the
+    zero-weight categories in index order once those run out."""
+    nonzero = np.flatnonzero(w > 0)
+    picked = rng.choice(nonzero, min(n, len(nonzero)), replace=False, p=w[nonzero] / w[nonzero].sum())
+    return np.concatenate([picked, np.flatnonzero(w == 0)[:n - len(picked)]])
+
+
+def _broadcast_pair(a, b):
+    shape = np.broadcast_shapes(a.shape, tuple(b.shape))
+    return a.expand(*shape), b.expand(*shape)
 
 
 def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None, sorter=None):

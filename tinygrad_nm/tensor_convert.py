@@ -56,6 +56,18 @@ class TensorConvert:
     def element_size(self):
         return self.dtype.itemsize
 
+    itemsize = property(element_size)
+    nbytes = property(lambda self: self.numel() * self.dtype.itemsize)
+    ndimension = dim
+
+    def get_device(self):
+        """-1 on the host, the device index (0) on the GPU, as PyTorch."""
+        return -1 if self.device.type == "cpu" else 0
+
+    @property
+    def is_cpu(self):
+        return self.device.type == "cpu"
+
     @property
     def device(self):
         """The device this tensor is on: device("cpu") for host backends, device("cuda", 0) for the GPU."""
@@ -225,6 +237,29 @@ class TensorConvert:
         self._random_fill_check("normal_", std >= 0, f"std must be non-negative, got {std}")
         return self._store(self._host_draw(generator, "standard_normal") * std + mean, "normal_")
 
+    def random_(self, from_=0, to=None, *, generator=None):
+        """Integers drawn uniformly from [from_, to) (random_(to): [0, to); neither: [0, 2^24], the
+        integers a float32 holds exactly), as PyTorch."""
+        self._check_inplace("random_")
+        low, high = (0, from_) if to is None and from_ else (from_, to if to is not None else 2 ** 24 + 1)
+        if low >= high:
+            raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        drawn = rng_for(None, generator).integers(low, high, self.shape)
+        return self._store(type(self)(drawn, dtype=self.dtype, backend=self.backend), "random_")
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        self._check_inplace("exponential_")
+        self._random_fill_check("exponential_", lambd > 0, f"lambd must be positive, got {lambd}")
+        return self._store(self._host_draw(generator, "standard_exponential") * (1.0 / lambd), "exponential_")
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        """1 with probability p (a number or a tensor broadcast to self), else 0."""
+        self._check_inplace("bernoulli_")
+        draws = rng_for(None, generator).random(self.shape)
+        prob = p.detach().numpy() if hasattr(p, "_buf") else p
+        return self._store(type(self)((draws < prob) * 1.0, dtype=self.dtype, backend=self.backend),
+                           "bernoulli_")
+
     def _random_fill_check(self, what, ok, problem):
         if not self.dtype.is_float:
             raise TypeError(f"{what}: not implemented for {self.dtype} tensors (as in PyTorch); use a float tensor")
@@ -244,7 +279,9 @@ class TensorConvert:
 
     for _name in ("exp", "log", "sqrt", "abs", "neg", "relu", "sigmoid", "tanh", "pow", "sin", "cos", "floor",
                   "ceil", "trunc", "round", "reciprocal", "square", "lerp", "addcmul", "addcdiv", "log1p", "expm1",
-                  "sign", "frac", "remainder", "floor_divide", "nan_to_num", "masked_fill"):
+                  "sign", "frac", "remainder", "floor_divide", "nan_to_num", "masked_fill", "index_fill",
+                  "index_copy", "sinh", "cosh", "asin", "acos", "atan", "exp2", "logit", "xlogy", "hypot",
+                  "deg2rad", "rad2deg"):
         locals()[_name + "_"] = _in_place(_name)
     del _name, _in_place
     __ifloordiv__, __imod__ = floor_divide_, remainder_  # noqa: F821 (made by the loop above)
