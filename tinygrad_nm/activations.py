@@ -1,5 +1,6 @@
 """The activations PyTorch composes from clamps and smooth functions: relu6, hardtanh,
-hardsigmoid, hardswish, mish, softsign (re-exported by functional.py, PyTorch's F).
+hardsigmoid, hardswish, mish, softsign, selu, celu, hardshrink, softshrink, tanhshrink, threshold
+(re-exported by functional.py, PyTorch's F).
 
 Each follows PyTorch's gradient where the formula has a kink: hardtanh (and relu6) passes the
 gradient only strictly inside (min_val, max_val); hardsigmoid strictly inside (-3, 3); hardswish
@@ -42,3 +43,37 @@ def mish(input, inplace=False):
 def softsign(input):
     """x / (1 + |x|)."""
     return input / (input.abs() + 1.0)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def selu(input, inplace=False):
+    """scale * (x if x > 0 else alpha (e^x - 1)), PyTorch's self-normalising constants."""
+    negative = where(input > 0, 0.0, input)
+    return where(input > 0, input, negative.expm1() * _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x if x > 0 else alpha (e^(x / alpha) - 1); the negative branch sees only x <= 0, so no overflow."""
+    negative = where(input > 0, 0.0, input)
+    return where(input > 0, input, (negative * (1.0 / alpha)).expm1() * alpha)
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    return where(input.abs() > lambd, input, 0.0)
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    return where(input > lambd, input - lambd, where(input < -lambd, input + lambd, 0.0))
+
+
+def tanhshrink(input):
+    return input - input.tanh()
+
+
+def threshold(input, threshold, value, inplace=False):
+    """x where x > threshold, else value."""
+    return where(input > threshold, input, value)

@@ -1,7 +1,8 @@
 """Composite functions, built from Tensor methods: PyTorch's torch.nn.functional.
 
-Also importable as tinygrad_nm.nn.functional. The losses live in losses.py, pad in padding.py,
-the convolutions in conv.py and the pooling in pooling.py; all are re-exported here.
+Also importable as tinygrad_nm.nn.functional. The losses live in losses.py and losses_margin.py,
+pad in padding.py, the convolutions in conv.py, the pooling in pooling.py, interpolate and the
+adaptive pools in resize.py, the clamp-like activations in activations.py; all are re-exported here.
 """
 import math
 
@@ -10,6 +11,7 @@ import numpy as np
 from tinygrad_nm import composite as C
 from tinygrad_nm import host_math
 from tinygrad_nm.grad_mode import no_grad
+from tinygrad_nm.host import rng_for
 from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
                                 huber_loss, kl_div, l1_loss, logsigmoid, mse_loss, nll_loss, smooth_l1_loss)
 from tinygrad_nm.resize import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d,  # noqa: F401
@@ -20,7 +22,8 @@ from tinygrad_nm.losses_margin import (cosine_embedding_loss, gaussian_nll_loss,
 from tinygrad_nm.conv import conv1d, conv2d, conv_transpose2d, fold, unfold  # noqa: F401
 from tinygrad_nm.fused_linear import linear_act
 from tinygrad_nm.padding import pad  # noqa: F401
-from tinygrad_nm.activations import hardsigmoid, hardswish, hardtanh, mish, relu6, softsign  # noqa: F401
+from tinygrad_nm.activations import (celu, hardshrink, hardsigmoid, hardswish, hardtanh, mish, relu6, selu,  # noqa: F401
+                                     softshrink, softsign, tanhshrink, threshold)
 from tinygrad_nm.pooling import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d,  # noqa: F401
                                  max_pool2d)
 from tinygrad_nm.tensor import Tensor
@@ -35,7 +38,8 @@ __all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign",
             "conv_transpose2d", "scaled_dot_product_attention", "margin_ranking_loss", "hinge_embedding_loss",
             "soft_margin_loss", "cosine_embedding_loss", "triplet_margin_loss", "multilabel_soft_margin_loss",
             "poisson_nll_loss", "gaussian_nll_loss", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-            "pixel_shuffle", "pixel_unshuffle", "upsample"]
+            "pixel_shuffle", "pixel_unshuffle", "upsample", "selu", "celu", "hardshrink", "softshrink", "tanhshrink",
+            "threshold", "rms_norm", "dropout1d", "alpha_dropout", "gumbel_softmax"]
 
 
 # --- activations -----------------------------------------------------------------------------
@@ -153,6 +157,56 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """The p-norm of x1 - x2 + eps along the last dim."""
     return (x1 - x2 + eps).norm(p, dim=-1, keepdim=keepdim)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, L) (or (C, L)) with probability p, scaling the rest, when training."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"dropout1d: expected a 2-d (C, L) or 3-d (N, C, L) input, got shape {input.shape}")
+    return _dropout(input, p, training, input.shape[:-1] + (1,))
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """SELU's dropout: dropped elements become SELU's negative saturation value, then an affine map
+    a x + b keeps the mean and variance (Klambauer et al.), when training."""
+    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0.0
+    alpha = -1.7580993408473766  # -SELU scale * alpha
+    a = ((1 - p) * (1 + p * alpha * alpha)) ** -0.5
+    keep = (Tensor.rand(*input.shape, dtype=input.dtype, backend=input.backend) >= p).cast(input.dtype)
+    return (input * keep + alpha * (1 - keep)) * a + (-a * alpha * p)
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
+    """softmax((logits + g) / tau), g Gumbel noise drawn on the host; hard: the one-hot of its
+    argmax going forward with the soft sample's gradient (straight-through), as PyTorch."""
+    gumbels = Tensor(-np.log(rng_for(None, None).standard_exponential(logits.shape)), dtype=logits.dtype,
+                     backend=logits.backend)
+    soft = ((logits + gumbels) * (1.0 / tau)).softmax(dim)
+    if not hard:
+        return soft
+    index = soft.argmax(dim, keepdim=True)
+    one_hot = soft.detach() * 0
+    one_hot = one_hot.scatter(dim, index, 1.0)
+    return one_hot - soft.detach() + soft
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2) + eps) over the last len(normalized_shape) dims, times weight; eps
+    defaults to the dtype's machine epsilon, as PyTorch."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(normalized_shape)
+    if input.ndim < k or input.shape[input.ndim - k:] != normalized_shape:
+        raise ValueError(f"rms_norm: expected input with shape (*, {', '.join(map(str, normalized_shape))}), "
+                         f"got {input.shape}")
+    eps = float(np.finfo(np.float64 if input.dtype.name == "float64" else np.float32).eps) if eps is None else eps
+    axes = tuple(range(input.ndim - k, input.ndim))
+    out = input * ((input * input).mean(axes, keepdims=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

@@ -13,17 +13,21 @@ from tinygrad_nm.nn import functional, init, utils  # noqa: F401
 from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d,
                                  MaxPool1d, MaxPool2d)
 from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from tinygrad_nm.nn.activation import Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, Softsign
-from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, Dropout, Dropout2d, Embedding, Flatten, Identity,
-                                   LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh,
-                                   Unflatten)
+from tinygrad_nm.nn.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish,
+                                       PReLU, ReLU6, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
+from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, AlphaDropout, Bilinear, ChannelShuffle, CosineSimilarity,
+                                   Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Fold, Identity, LeakyReLU, Linear,
+                                   LogSoftmax, PairwiseDistance, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten,
+                                   Unfold)
+from tinygrad_nm.nn import padding as _padding
+from tinygrad_nm.nn.padding import *  # noqa: F401,F403 (ZeroPad1d ... CircularPad3d)
 from tinygrad_nm.nn.loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, GaussianNLLLoss,
                                  HingeEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, MarginRankingLoss, MSELoss,
                                  MultiLabelSoftMarginLoss, NLLLoss, PoissonNLLLoss, SmoothL1Loss, SoftMarginLoss,
                                  TripletMarginLoss)
 from tinygrad_nm.nn.hooks import RemovableHandle
 from tinygrad_nm.nn.module import Module, StateDictError
-from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
+from tinygrad_nm.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, RMSNorm
 from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.nn.recurrent import GRU, LSTM, RNN
 from tinygrad_nm.nn.resize import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, PixelShuffle, PixelUnshuffle,
@@ -45,3 +49,6 @@ __all__ += ["MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "T
 __all__ += ["Transformer", "TransformerDecoder", "TransformerDecoderLayer", "ParameterDict"]
 __all__ += ["UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "AdaptiveAvgPool1d",
             "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+__all__ += ["CELU", "GLU", "SELU", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold", "Softmin", "Softmax2d",
+            "AlphaDropout", "Dropout1d", "Bilinear", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "Fold",
+            "Unfold", "RMSNorm"] + _padding.PADDING_LAYERS

@@ -1,5 +1,6 @@
 """The activation modules beyond layers.py's: ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish,
-LogSigmoid, Softsign, PReLU; each calls its function in functional.py (PyTorch's F)."""
+LogSigmoid, Softsign, PReLU, SELU, CELU, Hardshrink, Softshrink, Tanhshrink, Threshold, GLU,
+Softmin, Softmax2d; each calls its function in functional.py (PyTorch's F)."""
 from tinygrad_nm.device import backend_name
 from tinygrad_nm import functional as F
 from tinygrad_nm.nn.module import Module
@@ -83,3 +84,82 @@ class PReLU(Module):
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
+
+
+class SELU(_Simple):
+    fn = staticmethod(F.selu)
+
+
+class CELU(Module):
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Hardshrink(Module):
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x):
+        return F.hardshrink(x, self.lambd)
+
+    def extra_repr(self):
+        return str(self.lambd)
+
+
+class Softshrink(Hardshrink):
+    def forward(self, x):
+        return F.softshrink(x, self.lambd)
+
+
+class Tanhshrink(Module):
+    def forward(self, x):
+        return F.tanhshrink(x)
+
+
+class Threshold(Module):
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, x):
+        return F.threshold(x, self.threshold, self.value)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
+
+
+class GLU(Module):
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.glu(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmin(GLU):
+    def __init__(self, dim=None):
+        super().__init__(dim)
+
+    def forward(self, x):
+        return F.softmin(x, self.dim)
+
+
+class Softmax2d(Module):
+    """softmax over the channels of (N, C, H, W) or (C, H, W)."""
+
+    def forward(self, x):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected a 3-D or 4-D input, got shape {x.shape}")
+        return x.softmax(-3)

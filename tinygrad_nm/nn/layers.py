@@ -121,6 +121,101 @@ class Dropout2d(Dropout):
         return F.dropout2d(x, self.p, self.training)
 
 
+class Dropout1d(Dropout):
+    """Zeroes whole channels of (N, C, L) with probability p while training (F.dropout1d)."""
+
+    def forward(self, x):
+        return F.dropout1d(x, self.p, self.training)
+
+
+class AlphaDropout(Dropout):
+    """SELU's dropout, keeping mean and variance (F.alpha_dropout), while training."""
+
+    def forward(self, x):
+        return F.alpha_dropout(x, self.p, self.training)
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b for each output feature: weight (out, in1, in2), PyTorch's init
+    U(-1/sqrt(in1), 1/sqrt(in1))."""
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None, backend=None,
+                 generator=None):
+        super().__init__()
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        bound, backend = 1 / math.sqrt(in1_features), backend_name(device, backend)
+        self.weight = Parameter(_uniform((out_features, in1_features, in2_features), bound, dtype, backend, generator))
+        self.register_parameter("bias", Parameter(_uniform((out_features,), bound, dtype, backend, generator))
+                                if bias else None)
+
+    def forward(self, x1, x2):
+        # (N, in1) @ (in1, out * in2) -> (N, out, in2), times x2 summed over in2
+        lead = x1.shape[:-1]
+        a = x1.reshape(-1, self.in1_features) @ self.weight.permute(1, 0, 2).reshape(self.in1_features, -1)
+        y = (a.reshape(-1, self.out_features, self.in2_features) * x2.reshape(-1, 1, self.in2_features)).sum(-1)
+        y = y + self.bias if self.bias is not None else y
+        return y.reshape(*lead, self.out_features)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class CosineSimilarity(Module):
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class Unfold(Module):
+    """F.unfold (im2col) as a layer."""
+
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, x):
+        return F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+
+
+class Fold(Module):
+    """F.fold (col2im) as a layer."""
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, x):
+        return F.fold(x, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+
+class ChannelShuffle(Module):
+    """(N, g * c, *) -> its channels regrouped as c groups of g (ShuffleNet)."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, ch, *rest = x.shape
+        if ch % self.groups:
+            raise ValueError(f"ChannelShuffle: {ch} channels are not divisible by groups={self.groups}")
+        return x.reshape(n, self.groups, ch // self.groups, *rest).transpose(1, 2).reshape(n, ch, *rest)
+
+
 class Embedding(Module):
     """A lookup table: integer indices -> rows of weight (num_embeddings, embedding_dim), N(0, 1)
     initialised; the padding_idx row starts at zero and gets no gradient."""

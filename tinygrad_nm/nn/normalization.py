@@ -94,6 +94,24 @@ class LayerNorm(Module):
                 f"bias={self.bias is not None}")
 
 
+class RMSNorm(Module):
+    """x / sqrt(mean(x^2) + eps) over the last dimensions (normalized_shape), times weight (ones):
+    F.rms_norm; eps None is the dtype's machine epsilon, as PyTorch."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None, backend=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        kw = dict(dtype=dtype, backend=backend_name(device, backend))
+        self.register_parameter("weight", Parameter(Tensor.ones(*shape, **kw)) if elementwise_affine else None)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
 class GroupNorm(Module):
     """Normalises each of num_groups groups of channels per sample, then scales and shifts per channel."""
 
