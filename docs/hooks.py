@@ -109,7 +109,7 @@ WHERE = {
     "torch.nn.functional": ["tinygrad_nm.nn.functional", "tinygrad_nm.functional"],
     "torch.nn": ["tinygrad_nm.nn"],
     "torch.optim": ["tinygrad_nm.optim"],
-    "torch.utils.data": ["tinygrad_nm.data"],
+    "torch.utils.data": ["tinygrad_nm.utils.data", "tinygrad_nm.data"],
 }
 
 

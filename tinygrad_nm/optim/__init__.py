@@ -17,5 +17,7 @@ operation, so the same gradients give the same weights to float rounding.
 from tinygrad_nm.optim import lr_scheduler  # noqa: F401
 from tinygrad_nm.optim.optimizer import Optimizer
 from tinygrad_nm.optim.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, RMSprop
+from tinygrad_nm.optim.optimizers_adaptive import Adamax, NAdam, RAdam
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
+           "lr_scheduler"]

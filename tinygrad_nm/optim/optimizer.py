@@ -187,7 +187,7 @@ class Optimizer:
                 continue
             for name, value in entries.items():
                 try:
-                    new_state[p][name] = _state_value(name, value, p)
+                    new_state[p][name] = self._state_entry(name, value, p)
                 except (TypeError, ValueError) as e:
                     problems.append(f"state {i}.{name}: {e}")
         new_groups = []
@@ -205,6 +205,10 @@ class Optimizer:
         if problems:
             raise ValueError(f"{kind}: " + "; ".join(problems))
         self.state, self.param_groups = new_state, new_groups
+
+    def _state_entry(self, name, value, p):
+        """One saved state entry, checked and converted (subclasses with other scalar state: NAdam)."""
+        return _state_value(name, value, p)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

@@ -4,7 +4,8 @@ PyTorch's to rounding.
 
 Each `_update(be, p, g, state, group)` works on buffers with the backend's kernels `be` (see
 Optimizer.step): `g` is the gradient's buffer, `p._buf` the parameter's, and it returns the
-parameter's new value (SGD: p's own buffer, updated in place by the axpy kernel). Per-parameter state lives in `state` as Tensors (`_keep` updates them).
+parameter's new value (SGD: p's own buffer, updated in place by the axpy kernel). Per-parameter
+state lives in `state` as Tensors (`_keep` updates them).
 PyTorch's addcmul computes value * t1 * t2 in that order, hence `mul(mul(g, 1 - beta2), g)`.
 """
 import math
@@ -20,6 +21,19 @@ def _decayed(be, g, p, weight_decay):
 
 def _zeros(be, p):
     return be.full(p.shape, 0.0, p.dtype)
+
+
+def check_adam_like(kind, g):
+    """PyTorch's checks of lr, eps, weight_decay and betas, shared by the Adam family."""
+    check_number(kind, "learning rate", g["lr"])
+    check_number(kind, "epsilon value", g["eps"])
+    check_number(kind, "weight_decay value", g["weight_decay"])
+    betas = g["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{kind}: betas must be a pair of numbers, got {betas!r}")
+    for i, b in enumerate(betas):
+        check_number(kind, f"beta parameter at index {i}", b, high=1.0)
+    g["betas"] = tuple(betas)
 
 
 class SGD(Optimizer):
@@ -67,16 +81,7 @@ class Adam(Optimizer):
                                       amsgrad=amsgrad, maximize=maximize))
 
     def _check_hyperparameters(self, g):
-        kind = type(self).__name__
-        check_number(kind, "learning rate", g["lr"])
-        check_number(kind, "epsilon value", g["eps"])
-        check_number(kind, "weight_decay value", g["weight_decay"])
-        betas = g["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"{kind}: betas must be a pair of numbers, got {betas!r}")
-        for i, b in enumerate(betas):
-            check_number(kind, f"beta parameter at index {i}", b, high=1.0)
-        g["betas"] = tuple(betas)
+        check_adam_like(type(self).__name__, g)
 
     def _update(self, be, p, g, state, group):
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
