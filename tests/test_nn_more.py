@@ -94,3 +94,48 @@ def test_bad_arguments_are_named(backend):
         tnm.nn.functional.rms_norm(tnm.ones(2, 4), (5,))
     with pytest.raises(ValueError, match="dropout1d: expected a 2-d"):
         tnm.nn.functional.dropout1d(tnm.ones(2, 3, 4, 5))
+
+
+MORE = [
+    case("masked_scatter", lambda M, a, s: (a.masked_scatter(a.detach() > 0, s), M.masked_scatter(a, a[0].detach() < 0, s)),
+         rnd((3, 4)), rnd((12,), seed=1)),
+    case("in_place_functions", lambda M, a: (M.nn.functional.relu_(a.detach().clone()),
+                                             M.nn.functional.leaky_relu_(a.detach().clone(), 0.2),
+                                             M.nn.functional.hardtanh_(a.detach().clone()),
+                                             M.nn.functional.elu_(a.detach().clone())), rnd((3, 4)), grad=False),
+    case("unpool", lambda M, a: (M.nn.MaxUnpool2d(2)(*M.nn.functional.max_pool2d(a, 2, return_indices=True)),
+                                 M.nn.functional.max_unpool2d(*M.nn.functional.max_pool2d(a, 2, return_indices=True), 2,
+                                                              output_size=(5, 5)),
+                                 M.nn.MaxUnpool1d(2)(*M.nn.functional.max_pool1d(a[0], 2, return_indices=True))),
+         rnd((1, 2, 4, 4))),
+]
+
+
+@pytest.mark.parametrize("fn,inputs,grad", MORE)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_more_matches_torch(backend, fn, inputs, grad, dtype):
+    run_both(fn, inputs, dtype, grad, backend)
+
+
+def test_conv_transpose1d_lazy_linear_and_init_as_torch(backend):
+    torch.manual_seed(0)
+    theirs = torch.nn.ConvTranspose1d(2, 3, 3, stride=2, padding=1, output_padding=1, dilation=2).double()
+    ours = tnm.nn.ConvTranspose1d(2, 3, 3, stride=2, padding=1, output_padding=1, dilation=2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ours = ours.double()
+    x = rnd((2, 2, 5))
+    o, t = ours(tnm.tensor(x)), theirs(torch.tensor(x))
+    np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    lazy = tnm.nn.LazyLinear(4)
+    assert lazy.weight is None
+    y = lazy(tnm.ones(3, 6))
+    assert y.shape == (3, 4) and lazy.weight.shape == (4, 6) and lazy.in_features == 6
+    assert [n for n, _ in lazy.named_parameters()] == ["weight", "bias"]
+    for M in (tnm, torch):
+        w = M.nn.init.dirac_(M.empty(4, 2, 3), groups=2)
+        e = M.nn.init.eye_(M.empty(2, 3))
+        s = M.nn.init.sparse_(M.empty(10, 4), 0.3)
+        got = (w.tolist(), e.tolist(), int((s == 0).sum().item()))
+        if M is tnm:
+            ours_init = got
+    assert ours_init == got

@@ -25,7 +25,7 @@ from tinygrad_nm.padding import pad  # noqa: F401
 from tinygrad_nm.activations import (celu, hardshrink, hardsigmoid, hardswish, hardtanh, mish, relu6, selu,  # noqa: F401
                                      softshrink, softsign, tanhshrink, threshold)
 from tinygrad_nm.pooling import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d,  # noqa: F401
-                                 max_pool2d)
+                                 max_pool2d, max_unpool1d, max_unpool2d)
 from tinygrad_nm.tensor import Tensor
 
 __all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "sigmoid", "tanh", "logsigmoid", "softmax",
@@ -39,7 +39,8 @@ __all__ += ["relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "softsign",
             "soft_margin_loss", "cosine_embedding_loss", "triplet_margin_loss", "multilabel_soft_margin_loss",
             "poisson_nll_loss", "gaussian_nll_loss", "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
             "pixel_shuffle", "pixel_unshuffle", "upsample", "selu", "celu", "hardshrink", "softshrink", "tanhshrink",
-            "threshold", "rms_norm", "dropout1d", "alpha_dropout", "gumbel_softmax"]
+            "threshold", "rms_norm", "dropout1d", "alpha_dropout", "gumbel_softmax", "max_unpool1d", "max_unpool2d",
+            "relu_", "leaky_relu_", "elu_", "hardtanh_", "threshold_", "celu_", "selu_"]
 
 
 # --- activations -----------------------------------------------------------------------------
@@ -356,3 +357,16 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """The old name of interpolate."""
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def _in_place_of(fn):
+    """F.<fn>_: input.copy_(fn(input, ...)), checked as every in-place op is."""
+    def in_place(input, *args, **kwargs):
+        return input.copy_(fn(input, *args, **kwargs))
+    in_place.__name__ = in_place.__qualname__ = fn.__name__ + "_"
+    in_place.__doc__ = f"{fn.__name__}, written into input."
+    return in_place
+
+
+relu_, leaky_relu_, elu_, hardtanh_, threshold_, celu_, selu_ = (
+    _in_place_of(f) for f in (relu, leaky_relu, elu, hardtanh, threshold, celu, selu))

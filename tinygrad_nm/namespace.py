@@ -133,7 +133,7 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "is_floating_point is_complex tile kron baddbmm heaviside sgn quantile nanquantile histc "
             "sinh cosh asinh acosh asin acos atan arcsinh arccosh arcsin arccos arctan exp2 deg2rad rad2deg logit "
             "xlogy hypot logaddexp logaddexp2 masked_select take take_along_dim index_fill index_copy aminmax "
-            "cummax cummin logcumsumexp multinomial ravel").split()
+            "cummax cummin logcumsumexp multinomial ravel masked_scatter").split()
 
 
 def _function(name):

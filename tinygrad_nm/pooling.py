@@ -18,7 +18,7 @@ from tinygrad_nm.dtypes import bool_, int64
 from tinygrad_nm.ops_pool import MaxPool2d
 from tinygrad_nm.tensor import Tensor
 
-__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d"]
+__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d", "max_unpool1d", "max_unpool2d"]
 
 
 def _pool_args(op, kernel_size, stride, padding, dilation=1):
@@ -153,3 +153,27 @@ def adaptive_windows(n, out):
         lo, hi = (i * n) // out, math.ceil((i + 1) * n / out)
         matrix[i, lo:hi] = 1.0 / (hi - lo)
     return matrix
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """max_pool2d undone: each value put back at its position (indices from max_pool2d with
+    return_indices) in a zero (N, C, H_out, W_out) plane, H_out = (H - 1) stride - 2 padding + kernel
+    (or output_size); differentiable in input as scatter is."""
+    x, added = batched("max_unpool2d", input, 4)
+    kernel, stride, padding, _ = _pool_args("max_unpool2d", kernel_size, stride, padding)
+    n, c, h, w = x.shape
+    size = tuple(output_size[-2:]) if output_size is not None else \
+        tuple((d - 1) * s - 2 * p + k for d, s, p, k in zip((h, w), stride, padding, kernel))
+    where = indices.reshape(n * c, h * w) if not added else indices.reshape(c, h * w)
+    if where.numel() and (where.max().item() >= size[0] * size[1] or where.min().item() < 0):
+        raise ValueError(f"max_unpool2d: an index is outside the output plane of size {size}")
+    zeros = Tensor.zeros(n * c, size[0] * size[1], dtype=x.dtype, backend=x.backend)
+    out = zeros.scatter(1, where, x.reshape(n * c, h * w)).reshape(n, c, *size)
+    return out.reshape(c, *size) if added else out
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """max_unpool2d of (N, C, L) as (N, C, 1, L)."""
+    k, s, p = (v[0] if isinstance(v, (tuple, list)) else v for v in (kernel_size, stride or kernel_size, padding))
+    size = None if output_size is None else (1, output_size[-1])
+    return max_unpool2d(input.unsqueeze(-2), indices.unsqueeze(-2), (1, k), (1, s), (0, p), size).squeeze(-2)

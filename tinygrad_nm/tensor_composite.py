@@ -186,6 +186,17 @@ class TensorComposite:
         x, m = (self, mask) if tuple(mask.shape) == self.shape else _broadcast_pair(self, mask)
         return x[m]
 
+    def masked_scatter(self, mask, source):
+        """self with the positions where mask (broadcast to self) is True filled, in row-major order,
+        by source's first elements; differentiable in both (a gather from source, then where)."""
+        m = mask if tuple(mask.shape) == self.shape else mask.expand(*self.shape)
+        picked = m.detach().numpy().reshape(-1)
+        if picked.sum() > source.numel():
+            raise RuntimeError(f"masked_scatter: the mask selects {int(picked.sum())} elements but source has only "
+                               f"{source.numel()}")
+        order = np.where(picked, np.cumsum(picked) - 1, 0).reshape(self.shape)
+        return where(m, source.reshape(-1)[self._like_host(order)].cast(self.dtype), self)
+
     def take(self, index):
         """self flattened, read at index (any shape): the result has index's shape."""
         return self.reshape(-1)[index]

@@ -281,7 +281,7 @@ class TensorConvert:
                   "ceil", "trunc", "round", "reciprocal", "square", "lerp", "addcmul", "addcdiv", "log1p", "expm1",
                   "sign", "frac", "remainder", "floor_divide", "nan_to_num", "masked_fill", "index_fill",
                   "index_copy", "sinh", "cosh", "asin", "acos", "atan", "exp2", "logit", "xlogy", "hypot",
-                  "deg2rad", "rad2deg"):
+                  "deg2rad", "rad2deg", "masked_scatter"):
         locals()[_name + "_"] = _in_place(_name)
     del _name, _in_place
     __ifloordiv__, __imod__ = floor_divide_, remainder_  # noqa: F821 (made by the loop above)

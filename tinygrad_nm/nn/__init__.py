@@ -10,13 +10,13 @@ parameters, and register_buffer() makes state that is saved but not trained.
 `import tinygrad_nm.nn.functional as F` gives the functions (the same as tinygrad_nm.functional).
 """
 from tinygrad_nm.nn import functional, init, utils  # noqa: F401
-from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d,
-                                 MaxPool1d, MaxPool2d)
+from tinygrad_nm.nn.conv import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Conv1d, Conv2d, ConvTranspose1d,
+                                 ConvTranspose2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d)
 from tinygrad_nm.nn.containers import MLP, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from tinygrad_nm.nn.activation import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish,
                                        PReLU, ReLU6, Softmax2d, Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
 from tinygrad_nm.nn.layers import (ACTIVATIONS, ELU, GELU, AlphaDropout, Bilinear, ChannelShuffle, CosineSimilarity,
-                                   Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Fold, Identity, LeakyReLU, Linear,
+                                   Dropout, Dropout1d, Dropout2d, Embedding, Flatten, Fold, Identity, LazyLinear, LeakyReLU, Linear,
                                    LogSoftmax, PairwiseDistance, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh, Unflatten,
                                    Unfold)
 from tinygrad_nm.nn import padding as _padding
@@ -52,3 +52,4 @@ __all__ += ["UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "Pixe
 __all__ += ["CELU", "GLU", "SELU", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold", "Softmin", "Softmax2d",
             "AlphaDropout", "Dropout1d", "Bilinear", "ChannelShuffle", "CosineSimilarity", "PairwiseDistance", "Fold",
             "Unfold", "RMSNorm"] + _padding.PADDING_LAYERS
+__all__ += ["ConvTranspose1d", "MaxUnpool1d", "MaxUnpool2d", "LazyLinear"]

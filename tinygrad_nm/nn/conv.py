@@ -104,38 +104,54 @@ class Conv2d(_ConvNd):
     dims = 2
 
 
-class ConvTranspose2d(Module):
-    """The adjoint of Conv2d (F.conv_transpose2d) over (N, C, H, W): weight (in_channels,
-    out_channels, kh, kw), initialised as PyTorch's (uniform in +-1/sqrt(fan_in), fan_in =
-    out_channels * kh * kw, the weight's dim 1 as PyTorch counts it); groups 1 only."""
+class _ConvTransposeNd(Module):
+    """The adjoint of a convolution (F.conv_transpose2d; 1-D inputs as height-1 images): weight
+    (in_channels, out_channels, *kernel), initialised as PyTorch's (uniform in +-1/sqrt(fan_in),
+    fan_in = out_channels * the kernel's taps, the weight's dim 1 as PyTorch counts it); groups 1 only."""
+    dims = 2
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None, backend=None, generator=None):
         super().__init__()
-        name = type(self).__name__
+        name, n = type(self).__name__, self.dims
         for what, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             _positive_int(name, what, value)
         if groups != 1 or padding_mode != "zeros":
             raise NotImplementedError(f"{name}: groups={groups}, padding_mode={padding_mode!r}: only groups=1 and "
                                       "'zeros' are supported")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = conv.as_tuple(name, "kernel_size", kernel_size, 2, 1)
-        self.stride = conv.as_tuple(name, "stride", stride, 2, 1)
-        self.padding = conv.as_tuple(name, "padding", padding, 2, 0)
-        self.output_padding = conv.as_tuple(name, "output_padding", output_padding, 2, 0)
-        self.dilation = conv.as_tuple(name, "dilation", dilation, 2, 1)
+        self.kernel_size = conv.as_tuple(name, "kernel_size", kernel_size, n, 1)
+        self.stride = conv.as_tuple(name, "stride", stride, n, 1)
+        self.padding = conv.as_tuple(name, "padding", padding, n, 0)
+        self.output_padding = conv.as_tuple(name, "output_padding", output_padding, n, 0)
+        self.dilation = conv.as_tuple(name, "dilation", dilation, n, 1)
         _init_weight_and_bias(self, (in_channels, out_channels, *self.kernel_size), out_channels, bias, dtype,
                               backend_name(device, backend), generator)
 
     def forward(self, x):
-        return _named(self, conv.conv_transpose2d, x, self.weight, self.bias, self.stride, self.padding,
-                      self.output_padding, 1, self.dilation)
+        if self.dims == 2:
+            return _named(self, conv.conv_transpose2d, x, self.weight, self.bias, self.stride, self.padding,
+                          self.output_padding, 1, self.dilation)
+        y = _named(self, conv.conv_transpose2d, x.unsqueeze(-2), self.weight.unsqueeze(-2), self.bias,
+                   (1, *self.stride), (0, *self.padding), (0, *self.output_padding), 1, (1, *self.dilation))
+        return y.squeeze(-2)
 
     def extra_repr(self):
+        zeros = (0,) * self.dims
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-                + (f", padding={self.padding}" if self.padding != (0, 0) else "")
-                + (f", output_padding={self.output_padding}" if self.output_padding != (0, 0) else "")
+                + (f", padding={self.padding}" if self.padding != zeros else "")
+                + (f", output_padding={self.output_padding}" if self.output_padding != zeros else "")
                 + (", bias=False" if self.bias is None else ""))
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """The adjoint of Conv2d over (N, C, H, W)."""
+    dims = 2
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """The adjoint of Conv1d over (N, C, L)."""
+    dims = 1
 
 
 class MaxPool2d(Module):
@@ -210,3 +226,22 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class MaxUnpool2d(Module):
+    """F.max_unpool2d as a layer: forward(input, indices, output_size=None)."""
+    fn = staticmethod(pooling.max_unpool2d)
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+
+    def forward(self, input, indices, output_size=None):
+        return _named(self, type(self).fn, input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    fn = staticmethod(pooling.max_unpool1d)

@@ -44,6 +44,27 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class LazyLinear(Linear):
+    """A Linear whose in_features is read from its first input: weight and bias are made (and
+    initialised as Linear's) at the first forward, so run one batch before building the optimizer."""
+
+    def __init__(self, out_features, bias=True, device=None, dtype=None, backend=None, generator=None):
+        Module.__init__(self)
+        _positive_int("LazyLinear", "out_features", out_features)
+        self.in_features, self.out_features, self._bias = 0, out_features, bias
+        self._make = dict(dtype=dtype, backend=backend_name(device, backend), generator=generator)
+        self.register_parameter("weight", None)
+        self.register_parameter("bias", None)
+
+    def forward(self, x):
+        if self.weight is None:
+            if x.ndim == 0:
+                raise ValueError(f"{self!r}: expected input with a last dimension, got shape {x.shape}")
+            made = Linear(x.shape[-1], self.out_features, self._bias, **self._make)
+            self.in_features, self.weight, self.bias = made.in_features, made.weight, made.bias
+        return super().forward(x)
+
+
 def _uniform(shape, bound, dtype, backend, generator):
     """U(-bound, bound), drawn as U(0, 1) * 2 bound - bound in the tensor's dtype."""
     with no_grad():
