@@ -61,13 +61,14 @@ def celu(input, alpha=1.0, inplace=False):
 
 
 def hardshrink(input, lambd=0.5):
-    """x where |x| > lambd, else 0."""
-    return where(input.abs() > lambd, input, 0.0)
+    """x where |x| > lambd, else 0 (nan stays nan)."""
+    return where(input.abs() <= lambd, 0.0, input)
 
 
 def softshrink(input, lambd=0.5):
-    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
-    return where(input > lambd, input - lambd, where(input < -lambd, input + lambd, 0.0))
+    """x - lambd above lambd, x + lambd below -lambd, 0 between (nan stays nan)."""
+    inside = (input >= -lambd).logical_and(input <= lambd)
+    return where(inside, 0.0, where(input > lambd, input - lambd, input + lambd))
 
 
 def tanhshrink(input):
@@ -75,5 +76,5 @@ def tanhshrink(input):
 
 
 def threshold(input, threshold, value, inplace=False):
-    """x where x > threshold, else value."""
-    return where(input > threshold, input, value)
+    """x where x > threshold, else value (nan stays nan)."""
+    return where(input <= threshold, value, input)

@@ -47,6 +47,7 @@ class GradScaler:
         self._scale, self._growth_factor, self._backoff_factor = float(init_scale), growth_factor, backoff_factor
         self._growth_interval, self._growth_tracker = growth_interval, 0
         self._found_inf = {}  # id(optimizer) -> whether its unscaled gradients held an inf or nan
+        self._stepped = set()  # the optimizers stepped since the last update()
 
     def is_enabled(self):
         return self._enabled
@@ -60,7 +61,8 @@ class GradScaler:
             return outputs
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
-        return outputs * self._scale
+        # the scale is a float32 tensor in PyTorch: a float16 loss is promoted, so 2^16 times it stays finite
+        return (outputs.float() if outputs.dtype.name == "float16" else outputs) * self._scale
 
     def unscale_(self, optimizer):
         """Divide optimizer's gradients by the scale, in place (once per step), noting an inf or nan."""
@@ -81,6 +83,9 @@ class GradScaler:
         """optimizer.step(), unless the unscaled gradients hold an inf or nan (then skipped: None)."""
         if not self._enabled:
             return optimizer.step(*args, **kwargs)
+        if id(optimizer) in self._stepped:
+            raise RuntimeError("step() has already been called since the last update().")
+        self._stepped.add(id(optimizer))
         if id(optimizer) not in self._found_inf:
             self.unscale_(optimizer)
         return None if self._found_inf[id(optimizer)] else optimizer.step(*args, **kwargs)
@@ -102,7 +107,7 @@ class GradScaler:
                 grown = self._scale * self._growth_factor
                 self._scale = grown if math.isfinite(grown) else self._scale
                 self._growth_tracker = 0
-        self._found_inf = {}
+        self._found_inf, self._stepped = {}, set()
 
     def state_dict(self):
         if not self._enabled:

@@ -137,8 +137,8 @@ class _CallState:
         self.differentiable = {i for i, out in enumerate(outputs)
                                if hasattr(out, "_buf") and out.dtype.is_float and id(out) not in skip}
         # an output that is one of the inputs gets storage of its own (PyTorch would make it a view)
-        self.buffers = [out._buf if not any(out is a for a in args) else out.clone()._buf
-                        if hasattr(out, "_buf") else None for out in outputs]
+        self.buffers = [None if not hasattr(out, "_buf") else out.clone()._buf if any(out is a for a in args)
+                        else out._buf for out in outputs]
         self.outputs = outputs
         self.grads = [None] * len(outputs)
 
@@ -276,6 +276,33 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
 
     leaves = [x.detach().clone().requires_grad_(x.requires_grad) if hasattr(x, "_buf") else x for x in inputs]
     outs = outputs_of(leaves)
+    others = _other_leaves(outs, leaves)  # tensors func uses (a layer's weights): their .grad is put back
+    kept = [(t, t.grad) for t in others]
+    try:
+        return _compare(inputs, wanted, leaves, outs, outputs_of, eps, atol, rtol, raise_exception)
+    finally:
+        for t, g in kept:
+            t.grad = g
+
+
+def _other_leaves(outs, leaves):
+    """The leaves requiring grad that the outputs' graph reaches, other than gradcheck's own."""
+    own, seen, found, stack = {id(x) for x in leaves}, set(), [], list(outs)
+    while stack:
+        t = stack.pop()
+        if t is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t._ctx is None:
+            if t.requires_grad and id(t) not in own:
+                found.append(t)
+        else:
+            stack.extend((t._a, t._b))
+    return found
+
+
+def _compare(inputs, wanted, leaves, outs, outputs_of, eps, atol, rtol, raise_exception):
+    """gradcheck's comparison, output by output and input by input."""
     for k, i in itertools.product(range(len(outs)), wanted):
         out, x = outs[k], inputs[i]
         analytical = np.zeros((out.numel(), x.numel()))

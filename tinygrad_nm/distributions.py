@@ -171,7 +171,9 @@ class Categorical(Distribution):
         self._num_events = self.probs.shape[-1]
         super().__init__(self.probs.shape[:-1])
 
-    mean = property(lambda self: Tensor.full(self.batch_shape, float("nan"), backend=self.probs.backend))
+    mean = property(lambda self: Tensor.full(self.batch_shape, float("nan"), dtype=self.probs.dtype,
+                                             backend=self.probs.backend))
+    variance = stddev = mean  # undefined for categories, nan as PyTorch's
     mode = property(lambda self: self.probs.argmax(-1))
 
     def _draw(self, sample_shape):
@@ -201,11 +203,15 @@ def kl_divergence(p, q):
     if isinstance(p, Normal):
         ratio = (p.scale / q.scale) ** 2
         return 0.5 * (ratio + ((p.loc - q.loc) / q.scale) ** 2 - 1 - ratio.log())
-    if isinstance(p, Categorical):
-        return (p.probs * (p.logits - q.logits)).sum(-1)
+    if isinstance(p, Categorical):  # inf where q gives 0 to a category p does not (PyTorch sets it so)
+        terms = p.probs * (p.logits - q.logits)
+        terms = where((q.probs == 0).logical_and(p.probs > 0), float("inf"), where(p.probs == 0, 0.0, terms))
+        return terms.sum(-1)
     if isinstance(p, Bernoulli):
-        return p.probs * (_softplus(-q.logits) - _softplus(-p.logits)) + \
+        kl = p.probs * (_softplus(-q.logits) - _softplus(-p.logits)) + \
             (1 - p.probs) * (_softplus(q.logits) - _softplus(p.logits))
+        impossible = (q.probs == 0).logical_and(p.probs > 0).logical_or((q.probs == 1).logical_and(p.probs < 1))
+        return where(impossible, float("inf"), kl)
     if isinstance(p, Uniform):
         inside = (q.low <= p.low).logical_and(p.high <= q.high)
         return where(inside, ((q.high - q.low) / (p.high - p.low)).log(), float("inf"))

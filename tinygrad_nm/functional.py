@@ -17,8 +17,8 @@ from tinygrad_nm.losses import (binary_cross_entropy, binary_cross_entropy_with_
 from tinygrad_nm.resize import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d,  # noqa: F401
                                 interpolate, pixel_shuffle, pixel_unshuffle)
 from tinygrad_nm.losses_margin import (cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss,  # noqa: F401
-                                       margin_ranking_loss, multilabel_soft_margin_loss, poisson_nll_loss,
-                                       soft_margin_loss, triplet_margin_loss)
+                                       margin_ranking_loss, multilabel_soft_margin_loss, pairwise_distance,
+                                       poisson_nll_loss, soft_margin_loss, triplet_margin_loss)
 from tinygrad_nm.conv import conv1d, conv2d, conv_transpose2d, fold, unfold  # noqa: F401
 from tinygrad_nm.fused_linear import linear_act
 from tinygrad_nm.padding import pad  # noqa: F401
@@ -153,11 +153,6 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """x1 . x2 / (max(|x1|, eps) max(|x2|, eps)) along dim (broadcast), as PyTorch."""
     dot = (x1 * x2).sum(dim)
     return dot / (x1.norm(dim=dim).clamp(min=eps) * x2.norm(dim=dim).clamp(min=eps))
-
-
-def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
-    """The p-norm of x1 - x2 + eps along the last dim."""
-    return (x1 - x2 + eps).norm(p, dim=-1, keepdim=keepdim)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):

@@ -18,7 +18,9 @@ class Generator:
         self.manual_seed(int(np.random.SeedSequence().entropy % 2**63))
 
     def manual_seed(self, seed):
-        self._seed, self.rng = int(seed), np.random.default_rng(int(seed))
+        """Any int, negative ones too (PyTorch keeps them modulo 2^64)."""
+        self._seed = int(seed)
+        self.rng = np.random.default_rng(self._seed % 2 ** 64)
         return self
 
     def seed(self):

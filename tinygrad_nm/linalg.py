@@ -7,6 +7,7 @@ from collections import namedtuple
 import numpy as np
 
 from tinygrad_nm.autograd_function import Function
+from tinygrad_nm.tensor_math import where
 
 _SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
 
@@ -73,6 +74,8 @@ class _Inv(Function):
 def _cofactor(a):
     """The cofactor matrices (d det / dA) of a float64 batch, singular ones included: with
     A = U S V^T, cof(A) = det(U) det(V) U diag(prod of the other singular values) V^T."""
+    if a.shape[-1] == 0:
+        return np.zeros_like(a)
     u, s, vt = np.linalg.svd(a)
     n = s.shape[-1]
     others = np.stack([np.prod(np.delete(s, i, axis=-1), axis=-1) for i in range(n)], axis=-1)
@@ -101,14 +104,20 @@ class _Slogdet(Function):
         return A.new_tensor(sign), A.new_tensor(logabs)
 
     @staticmethod
-    def backward(ctx, g_sign, g_logabs):  # d log|det A| = A^-T : dA
+    def backward(ctx, g_sign, g_logabs):  # d log|det A| = A^-T = cof(A) / det(A): +-inf where A is singular
         A, = ctx.saved_tensors
-        return g_logabs[..., None, None] * _Inv.apply(A).mT
+        a = _host(A, "slogdet")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_t = _cofactor(a) / np.linalg.det(a)[..., None, None]
+        return g_logabs[..., None, None] * A.new_tensor(inv_t)
 
 
 class _Solve(Function):
     @staticmethod
     def forward(ctx, A, B):
+        if A.dtype != B.dtype:
+            raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type "
+                               f"{A.dtype} and B of type {B.dtype} instead.")
         a, b = _host(A, "solve"), B.detach().numpy().astype(np.float64)
         vector = B.ndim == A.ndim - 1
         if (b[..., None] if vector else b).shape[:-1] != a.shape[:-1]:
@@ -157,6 +166,6 @@ def solve(A, B, *, left=True):
 
 
 def logdet(A):
-    """log det A: NaN where the determinant is negative, -inf where it is 0 (as torch.logdet)."""
+    """log det A: NaN (gradient 0) where the determinant is negative, -inf where it is 0 (as torch.logdet)."""
     sign, logabsdet = slogdet(A)
-    return logabsdet + sign.detach().log()
+    return where(sign.detach() < 0, float("nan"), logabsdet)

@@ -9,9 +9,9 @@ from tinygrad_nm.composite import where
 from tinygrad_nm.losses import _check_reduction, _reduce, logsigmoid
 
 
-def _distance(x1, x2, p, eps):
-    """functional.pairwise_distance: the p-norm of x1 - x2 + eps along the last dim."""
-    return (x1 - x2 + eps).norm(p, dim=-1)
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """The p-norm of x1 - x2 + eps along the last dim (functional re-exports it)."""
+    return (x1 - x2 + eps).norm(p, dim=-1, keepdim=keepdim)
 
 
 def _same_shapes(name, *tensors):
@@ -28,11 +28,12 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
 
 
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
-    """input where target is 1, max(0, margin - input) where it is -1."""
+    """input where target is not -1, plus max(0, margin - input) where it is not 1 (PyTorch's form:
+    a target of 0 gets both)."""
     _check_reduction("hinge_embedding_loss", reduction)
     _same_shapes("hinge_embedding_loss", input, target)
     zeros = input * 0
-    loss = where(target == 1, input, zeros) + where(target == -1, (margin - input).clamp(min=0), zeros)
+    loss = where(target != -1, input, zeros) + where(target != 1, (margin - input).clamp(min=0), zeros)
     return _reduce(loss, reduction)
 
 
@@ -56,14 +57,14 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
-    """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance (functional.pairwise_distance); with swap,
+    """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance (pairwise_distance); with swap,
     d(a, n) is the smaller of it and d(p, n)."""
     _check_reduction("triplet_margin_loss", reduction)
     _same_shapes("triplet_margin_loss", anchor, positive, negative)
-    d_pos = _distance(anchor, positive, p, eps)
-    d_neg = _distance(anchor, negative, p, eps)
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
-        d_neg = d_neg.minimum(_distance(positive, negative, p, eps))
+        d_neg = d_neg.minimum(pairwise_distance(positive, negative, p, eps))
     return _reduce((margin + d_pos - d_neg).clamp(min=0), reduction)
 
 
@@ -94,6 +95,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     """(log(max(var, eps)) + (input - target)^2 / max(var, eps)) / 2, plus log(2 pi) / 2 when full;
     var of input's shape or with one dim of size 1 less (broadcast)."""
     _check_reduction("gaussian_nll_loss", reduction)
+    var = var if hasattr(var, "_buf") else input.new_full(input.shape, float(var))
     if var.ndim == input.ndim - 1 and tuple(var.shape) == tuple(input.shape[:-1]):
         var = var.unsqueeze(-1)
     if (var < 0).any():

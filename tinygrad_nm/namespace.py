@@ -133,7 +133,7 @@ _METHODS = ("abs exp log sqrt tanh sigmoid relu neg negative sign square recipro
             "is_floating_point is_complex tile kron baddbmm heaviside sgn quantile nanquantile histc "
             "sinh cosh asinh acosh asin acos atan arcsinh arccosh arcsin arccos arctan exp2 deg2rad rad2deg logit "
             "xlogy hypot logaddexp logaddexp2 masked_select take take_along_dim index_fill index_copy aminmax "
-            "cummax cummin logcumsumexp multinomial ravel masked_scatter").split()
+            "cummax cummin logcumsumexp multinomial ravel masked_scatter diff argwhere").split()
 
 
 def _function(name):
@@ -206,11 +206,6 @@ def bernoulli(input, p=None, generator=None):
     prob = input if p is None else input * 0 + p
     draws = Tensor(rng_for(None, generator).random(input.shape), dtype=input.dtype, backend=input.backend)
     return (draws < prob).to(input.dtype)
-
-
-def argwhere(input):
-    """The indices of the nonzero elements, (n, ndim): nonzero()."""
-    return input.nonzero()
 
 
 def poisson(input, generator=None):
@@ -321,18 +316,7 @@ def cdist(x1, x2, p=2.0):
     return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p, dim=-1)
 
 
-def diff(input, n=1, dim=-1, prepend=None, append=None):
-    """Differences of neighbours along dim, n times, of input with prepend and append (tensors of
-    input's shape but along dim) joined before and after it."""
-    out = cat([t for t in (prepend, input, append) if t is not None], dim) if prepend is not None or \
-        append is not None else input
-    for _ in range(n):
-        length = out.shape[dim] - 1
-        out = out.narrow(dim, 1, length) - out.narrow(dim, 0, length)
-    return out
-
-
 __all__ += ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "einsum",
             "randperm", "normal", "bernoulli", "logspace", "meshgrid", "Size",
             "finfo", "iinfo", "get_default_dtype", "broadcast_to", "broadcast_tensors", "var_mean", "std_mean",
-            "fliplr", "flipud", "diff", "diag", "trace", "isin", "cdist", "argwhere", "poisson"]
+            "fliplr", "flipud", "diag", "trace", "isin", "cdist", "poisson"]

@@ -44,6 +44,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                          "linear | bilinear | bicubic | trilinear")
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported")
+    if mode not in ("nearest", "nearest-exact") and not input.dtype.is_float:
+        raise NotImplementedError(f"interpolate: mode {mode!r} of an integer tensor ({input.dtype}) is not "
+                                  f"supported (every integer is stored as int64 here); convert with .float()")
     n = len(spatial)
     sizes = (size,) * n if isinstance(size, int) else tuple(size) if size is not None else None
     factors = None if scale_factor is None else \
@@ -66,6 +69,8 @@ def _resize_axis(x, axis, n, out, scale, mode, align_corners):
         src = np.floor((dst + 0.5) * scale if mode == "nearest-exact" else dst * scale)
         picks = np.minimum(src.astype(np.int64), n - 1)
         return x.index_select(axis, Tensor(picks, backend=x.backend))
+    if out == n and mode != "bicubic":  # PyTorch's linear kernels copy an axis that keeps its size
+        return x
     if mode == "area":
         matrix = adaptive_windows(n, out)
     elif align_corners:

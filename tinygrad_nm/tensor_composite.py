@@ -1,7 +1,11 @@
-"""PyTorch functions that are compositions of other Tensor methods: type_as, is_floating_point,
-tile, kron, tensordot, baddbmm, heaviside, sgn, quantile/nanquantile, histc, searchsorted,
-bucketize, atleast_1d/2d/3d. Differentiable where PyTorch's are, through the methods they use;
-histc, searchsorted and bucketize count on the host (no gradient, as in PyTorch).
+"""PyTorch functions that are compositions of other Tensor methods: shapes (tile, kron, tensordot,
+baddbmm, diff, ravel, atleast_1d/2d/3d), elementwise functions without a kernel of their own
+(exp2, logit, xlogy, logaddexp, heaviside, sgn; sinh ... atan and hypot through host_math.py),
+selections (masked_select, masked_scatter, take, take_along_dim, index_fill, index_copy,
+argwhere), running extremes and scans (cummax, cummin, logcumsumexp, aminmax), quantile and
+nanquantile, and host counts and draws (histc, searchsorted, bucketize, multinomial).
+Differentiable where PyTorch's are, through the methods they use; the host counts and draws have
+no gradient, as in PyTorch.
 
 `TensorComposite` is a mixin of Tensor (it never imports it); the functions that are not
 methods in PyTorch take their tensors as arguments.
@@ -15,7 +19,7 @@ from tinygrad_nm import host_math
 from tinygrad_nm.host import rng_for
 from tinygrad_nm.tensor_reduce import ValuesIndices
 from tinygrad_nm.tensor_math import where
-from tinygrad_nm.tensor_shape import one_dim, stack
+from tinygrad_nm.tensor_shape import cat, one_dim, stack
 
 MinMax = collections.namedtuple("aminmax", ["min", "max"])
 _LN2 = float(np.log(2.0))
@@ -24,6 +28,20 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 class TensorComposite:
     __slots__ = ()
+
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        """Differences of neighbours along dim, n times, of self with prepend and append (tensors of
+        self's shape but along dim) joined before and after it."""
+        out = cat([t for t in (prepend, self, append) if t is not None], dim) if prepend is not None or \
+            append is not None else self
+        for _ in range(n):
+            length = out.shape[dim] - 1
+            out = out.narrow(dim, 1, length) - out.narrow(dim, 0, length)
+        return out
+
+    def argwhere(self):
+        """The indices of the nonzero elements, (n, ndim): nonzero()."""
+        return self.nonzero()
 
     def ravel(self):
         return self.reshape(-1)
@@ -58,10 +76,11 @@ class TensorComposite:
         return prod.reshape(*(p * q for p, q in zip(a.shape, b.shape)))
 
     def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
-        """beta * self + alpha * (batch1 @ batch2), batched (self broadcast); beta=0 ignores self (nan too)."""
+        """beta * self + alpha * (batch1 @ batch2), batched (self broadcast); beta=0 ignores self's
+        values (nan and inf too), self's gradient then 0."""
         product = batch1.bmm(batch2)
         product = product if alpha == 1 else product * alpha
-        return product + (0 * product if beta == 0 else self if beta == 1 else self * beta)
+        return product + ((self * 0).nan_to_num(0.0, 0.0, 0.0) if beta == 0 else self if beta == 1 else self * beta)
 
     def heaviside(self, values):
         """0 where self < 0, values where self == 0, 1 where self > 0."""
@@ -119,21 +138,17 @@ class TensorComposite:
         return type(self)(np.asarray(array), backend=self.backend)
 
     # --- elementwise functions without a kernel, composed (asin, acos, atan: host_math.py) ----------
-    def sinh(self):
-        x = self._floating()
-        return (x.exp() - (-x).exp()) * 0.5
+    def sinh(self):  # NumPy's on the host: exact for tiny x, no overflow before the result's
+        return host_math.sinh(self)
 
     def cosh(self):
-        x = self._floating()
-        return (x.exp() + (-x).exp()) * 0.5
+        return host_math.cosh(self)
 
-    def asinh(self):  # odd: log(|x| + sqrt(x^2 + 1)) with x's sign, exact for large negative x too
-        x = self._floating()
-        return x.sign() * (x.abs() + (x * x + 1).sqrt()).log()
+    def asinh(self):
+        return host_math.asinh(self)
 
     def acosh(self):
-        x = self._floating()
-        return (x + (x * x - 1).sqrt()).log()
+        return host_math.acosh(self)
 
     def asin(self):
         return host_math.asin(self)
@@ -161,13 +176,15 @@ class TensorComposite:
         return (p / (1 - p)).log()
 
     def xlogy(self, other):
-        """self * log(other), 0 where self is 0 (unless other is nan)."""
+        """self * log(other), 0 where self is 0 (unless other is nan); d/dself is log(other), 0 only
+        where self is 0 and other <= 0, as PyTorch's."""
         x = self._floating()
         other = other if hasattr(other, "_buf") else x._like_host(other).cast(x.dtype)
-        return where((x == 0).logical_and(other.isnan().logical_not()), 0.0, x * other.log())
+        return x * where((x == 0).logical_and(other <= 0), 0.0, other.log())
 
     def hypot(self, other):
-        return (self * self + other * other).sqrt()
+        """sqrt(a^2 + b^2) without overflow or underflow in the squares (NumPy's, on the host)."""
+        return host_math.hypot(self, other)
 
     def logaddexp(self, other):
         """log(exp(a) + exp(b)) without overflow: max + log1p(exp(min - max)); max where it is infinite."""

@@ -89,7 +89,8 @@ class TensorOrder:
         """The distinct values, ascending (of the flattened tensor, or the distinct slices along
         dim), and optionally where each element went and how often each value occurs."""
         d = None if dim is None else one_dim(dim, self.ndim, "unique")
-        values, inverse, counts = np.unique(self.detach().numpy(), return_inverse=True, return_counts=True, axis=d)
+        values, inverse, counts = np.unique(self.detach().numpy(), return_inverse=True, return_counts=True, axis=d,
+                                            equal_nan=False)  # each nan its own value, as PyTorch
         out = [type(self)(values, dtype=self.dtype, backend=self.backend)]
         if return_inverse:
             out.append(type(self)(inverse.reshape(self.shape if d is None else -1), backend=self.backend))
@@ -111,5 +112,5 @@ class TensorOrder:
                                f"{self.shape}")
         w = None if weights is None else weights.detach().numpy()
         counts = np.bincount(host, w, minlength=minlength)
-        dtype = None if weights is None else weights.dtype if weights.dtype.is_float else dt.float64
+        dtype = None if weights is None else weights.dtype if weights.dtype in (dt.float32, dt.float64) else dt.float64
         return type(self)(counts, dtype=dtype, backend=self.backend)

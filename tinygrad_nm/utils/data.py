@@ -21,7 +21,7 @@ import numpy as np
 from tinygrad_nm.tensor import Tensor
 from tinygrad_nm.utils import samplers
 from tinygrad_nm.utils.samplers import (BatchSampler, RandomSampler, Sampler, SequentialSampler,  # noqa: F401
-                                        SubsetRandomSampler, WeightedRandomSampler, _generator)
+                                        SubsetRandomSampler, WeightedRandomSampler, generator_rng)
 
 
 class Dataset:
@@ -143,7 +143,7 @@ def random_split(dataset, lengths, generator=None):
     if sum(lengths) != n or any(not isinstance(k, (int, np.integer)) or k < 0 for k in lengths):
         raise ValueError(f"Sum of input lengths {sum(lengths)} does not equal the length of the input dataset ({n}) "
                          f"(or a length is not a non-negative integer: {lengths})")
-    order = _generator(generator).permutation(n)
+    order = generator_rng(generator).permutation(n)
     out, start = [], 0
     for k in lengths:
         out.append(Subset(dataset, order[start:start + k].tolist()))

@@ -13,11 +13,10 @@ import itertools
 import numpy as np
 
 from tinygrad_nm.host import rng_for
-from tinygrad_nm.namespace import multinomial
 from tinygrad_nm.tensor import Tensor
 
 
-def _generator(generator):
+def generator_rng(generator):
     """The NumPy generator for a generator= argument; an int is a seed (a new generator each call)."""
     if _is_seed(generator):
         return np.random.default_rng(int(generator))
@@ -44,7 +43,7 @@ class _Drawing(Sampler):
     def _rng(self):
         if _is_seed(self.generator):
             if getattr(self, "_seeded", (None,))[0] != self.generator:
-                self._seeded = (self.generator, _generator(self.generator))
+                self._seeded = (self.generator, generator_rng(self.generator))
             return self._seeded[1]
         return rng_for(None, self.generator)
 
@@ -132,7 +131,7 @@ class WeightedRandomSampler(_Drawing):
             raise RuntimeError("invalid multinomial distribution (encountering probability entry < 0)")
         if w.sum() <= 0:
             raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-        yield from multinomial(self.weights, self.num_samples, self.replacement, generator=self._rng()).tolist()
+        yield from self.weights.multinomial(self.num_samples, self.replacement, generator=self._rng()).tolist()
 
     def __len__(self):
         return self.num_samples
