@@ -22,8 +22,7 @@ def _same_shapes(name, *tensors):
 
 def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
     """max(0, -target * (input1 - input2) + margin), target +1 or -1."""
-    _check_reduction("margin_ranking_loss", reduction)
-    _same_shapes("margin_ranking_loss", input1, input2, target)
+    _check_reduction("margin_ranking_loss", reduction)  # (the three broadcast together, as PyTorch's)
     return _reduce((-target * (input1 - input2) + margin).clamp(min=0), reduction)
 
 

@@ -18,8 +18,10 @@ class _Pad(Module):
     def forward(self, x):
         return F.pad(x, self.padding, self.mode, self.value if self.mode == "constant" else None)
 
-    def extra_repr(self):
-        return f"{self.padding}" + (f", value={self.value}" if self.mode == "constant" else "")
+    def extra_repr(self):  # PyTorch's: ZeroPad2d((1, 1, 1, 1)), ConstantPad1d(padding=(2, 2), value=0.5)
+        if type(self).__name__.startswith("Constant"):
+            return f"padding={self.padding}, value={self.value}"
+        return f"{self.padding}"
 
 
 def _layer(name, dims, mode, zero=False):
