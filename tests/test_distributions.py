@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import tinygrad_nm as tnm  # noqa: E402
-from torch_api_helpers import case, run_both  # noqa: E402
+from torch_api_helpers import case, matches_torch  # noqa: E402
 
 LOC, SCALE = np.array([[0.5, -1.0, 2.0]]), np.array([[1.5], [0.3]])
 VALUES = np.array([[0.1, 0.2, 2.5], [1.0, -1.0, 0.0]])
@@ -51,10 +51,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch = matches_torch(CASES)
 
 
 def test_draws_have_the_right_statistics(backend):

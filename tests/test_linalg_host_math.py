@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import tinygrad_nm as tnm  # noqa: E402
-from torch_api_helpers import case, rnd, run_both  # noqa: E402
+from torch_api_helpers import case, matches_torch, rnd  # noqa: E402
 
 
 def _well_conditioned(shape, seed=0):
@@ -33,10 +33,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch = matches_torch(CASES)
 
 
 def test_integer_inputs_give_float_results_as_torch(backend):

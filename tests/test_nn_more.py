@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import tinygrad_nm as tnm  # noqa: E402
-from torch_api_helpers import case, rnd, run_both  # noqa: E402
+from torch_api_helpers import case, matches_torch, rnd  # noqa: E402
 
 CASES = [
     case("activations", lambda M, a: (M.nn.functional.selu(a), M.nn.SELU()(a), M.nn.functional.celu(a, 0.5),  # (an alpha whose 1 / alpha is exact: torch rounds it to float32)
@@ -34,10 +34,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch = matches_torch(CASES)
 
 
 def test_bilinear_loads_torchs_weights_and_matches(backend):
@@ -111,10 +108,7 @@ MORE = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", MORE)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_more_matches_torch(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_more_matches_torch = matches_torch(MORE)
 
 
 def test_conv_transpose1d_lazy_linear_and_init_as_torch(backend):

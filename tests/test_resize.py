@@ -12,7 +12,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import tinygrad_nm as tnm  # noqa: E402
 from fuzz_torch_helpers import fuzz  # noqa: E402
-from torch_api_helpers import case, rnd, run_both  # noqa: E402
+from torch_api_helpers import case, matches_torch, rnd, run_both  # noqa: E402
 
 
 def _interp(**kw):
@@ -46,10 +46,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch = matches_torch(CASES)
 
 
 @fuzz(40)

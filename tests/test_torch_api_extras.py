@@ -14,7 +14,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import tinygrad_nm as tnm  # noqa: E402
 from fuzz_torch_helpers import fuzz  # noqa: E402
-from torch_api_helpers import case, rnd, run_both  # noqa: E402
+from torch_api_helpers import case, matches_torch, rnd  # noqa: E402
 
 INTS = np.array([[7, -7, 0, 5], [-3, 3, 9, -9]])
 
@@ -50,10 +50,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch = matches_torch(CASES)
 
 
 @fuzz(30)
@@ -160,10 +157,7 @@ CASES_2 = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES_2)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch_2(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch_2 = matches_torch(CASES_2)
 
 
 @pytest.mark.parametrize("name", IN_PLACE)
@@ -238,10 +232,7 @@ CASES_3 = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES_3)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch_3(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch_3 = matches_torch(CASES_3)
 
 
 def test_prelu_upsample_instance_norm_modules_as_torch(backend):
@@ -379,7 +370,4 @@ CASES_4 = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES_4)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch_4(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch_4 = matches_torch(CASES_4)

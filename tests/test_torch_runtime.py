@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import tinygrad_nm as tnm  # noqa: E402
-from torch_api_helpers import case, rnd, run_both  # noqa: E402
+from torch_api_helpers import case, matches_torch, rnd  # noqa: E402
 
 NANS = np.array([[1.0, np.nan, 3.0, 0.5], [2.0, 4.0, -1.0, 0.0], [np.nan] * 4])
 
@@ -33,10 +33,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn,inputs,grad", CASES)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_matches_torch(backend, fn, inputs, grad, dtype):
-    run_both(fn, inputs, dtype, grad, backend)
+test_matches_torch = matches_torch(CASES)
 
 
 def test_counting_functions_match_torch(backend):

@@ -66,3 +66,13 @@ def run_both(fn, inputs, dtype, grad, backend):
         else:
             assert t.grad is not None, f"input {i} got no gradient; PyTorch's: {p.grad}"
             np.testing.assert_allclose(t.grad.numpy(), p.grad.numpy(), **TOL[dtype], err_msg=f"grad of input {i}")
+
+
+def matches_torch(cases):
+    """The test a file of cases needs: each case in float64 and float32, on every backend, through
+    run_both. Assign it to a test_ name: `test_matches_torch = matches_torch(CASES)`."""
+    @pytest.mark.parametrize("fn,inputs,grad", cases)
+    @pytest.mark.parametrize("dtype", ["float64", "float32"])
+    def test(backend, fn, inputs, grad, dtype):
+        run_both(fn, inputs, dtype, grad, backend)
+    return test

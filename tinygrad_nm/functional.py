@@ -165,12 +165,9 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 def alpha_dropout(input, p=0.5, training=False, inplace=False):
     """SELU's dropout: dropped elements become SELU's negative saturation value, then an affine map
     a x + b keeps the mean and variance (Klambauer et al.), when training."""
-    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0:
-        return input
-    if p == 1:
-        return input * 0.0
+    settled = _settled_dropout(input, p, training)
+    if settled is not None:
+        return settled
     alpha = -1.7580993408473766  # -SELU scale * alpha
     a = ((1 - p) * (1 + p * alpha * alpha)) ** -0.5
     keep = (Tensor.rand(*input.shape, dtype=input.dtype, backend=input.backend) >= p).cast(input.dtype)
@@ -211,15 +208,22 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _dropout(input, p, training, input.shape)
 
 
-def _dropout(input, p, training, mask_shape):
-    """input times a mask of mask_shape (broadcast over input), each entry kept with probability
-    1 - p and scaled by 1 / (1 - p): dropout's elements, dropout2d's channels."""
+def _settled_dropout(input, p, training):
+    """What a dropout gives without drawing a mask (input itself off training or at p = 0, zeros at
+    p = 1), or None; p checked first."""
     if not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
-    if p == 1:
-        return input * 0.0
+    return input * 0.0 if p == 1 else None
+
+
+def _dropout(input, p, training, mask_shape):
+    """input times a mask of mask_shape (broadcast over input), each entry kept with probability
+    1 - p and scaled by 1 / (1 - p): dropout's elements, dropout2d's channels."""
+    settled = _settled_dropout(input, p, training)
+    if settled is not None:
+        return settled
     keep = Tensor.rand(*mask_shape, dtype=input.dtype, backend=input.backend) >= p
     return input * (keep.cast(input.dtype) * (1.0 / (1 - p)))
 
