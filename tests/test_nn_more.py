@@ -133,3 +133,26 @@ def test_conv_transpose1d_lazy_linear_and_init_as_torch(backend):
         if M is tnm:
             ours_init = got
     assert ours_init == got
+
+
+@pytest.mark.parametrize("dim", [0, 1, None])
+def test_weight_norm_matches_torch(backend, dim):
+    torch.manual_seed(0)
+    theirs = torch.nn.utils.weight_norm(torch.nn.Linear(3, 4).double(), dim=dim)
+    ours = tnm.nn.utils.weight_norm(tnm.nn.Linear(3, 4).double(), dim=dim)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert [tuple(p.shape) for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = rnd((5, 3))
+    outs = []
+    for M, model in ((tnm, ours), (torch, theirs)):
+        y = model(M.tensor(x))
+        (y * y).sum().backward()
+        outs.append([y.detach().numpy(), model.weight.detach().numpy()] + [p.grad.numpy() for p in model.parameters()])
+    for o, t in zip(*outs):
+        np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12)
+    with pytest.raises(RuntimeError, match="Cannot register two weight_norm hooks"):
+        tnm.nn.utils.weight_norm(ours, dim=dim)
+    restored = tnm.nn.utils.remove_weight_norm(ours)
+    assert [n for n, _ in restored.named_parameters()] == ["bias", "weight"]
+    np.testing.assert_allclose(restored.weight.detach().numpy(), outs[1][1], rtol=1e-12)

@@ -1,7 +1,8 @@
-"""nn.utils: gradient clipping and flattening parameters into one vector (PyTorch's); nn.utils.rnn
-pads sequences (rnn.py)."""
+"""nn.utils: gradient clipping, flattening parameters into one vector and weight_norm (PyTorch's);
+nn.utils.rnn pads sequences (rnn.py)."""
 from tinygrad_nm import composite as C
 from tinygrad_nm.grad_mode import no_grad
+from tinygrad_nm.nn.parameter import Parameter
 from tinygrad_nm.tensor import Tensor
 from tinygrad_nm.nn.utils import rnn  # noqa: F401 (torch.nn.utils.rnn)
 
@@ -92,3 +93,60 @@ def vector_to_parameters(vec, parameters):
         for p in params:
             p[...] = vec[offset:offset + p.numel()].detach().reshape(*p.shape)
             offset += p.numel()
+
+
+def _norm_except_dim(v, dim):
+    """The 2-norm of v over every dim but `dim` (kept, size 1 elsewhere); of all of v for dim None."""
+    if dim is None:
+        return (v * v).sum().sqrt()
+    axes = tuple(i for i in range(v.ndim) if i != dim)
+    return (v * v).sum(axes, keepdim=True).sqrt() if axes else v.abs()
+
+
+class _WeightNorm:
+    """The forward pre-hook that rebuilds module.<name> = g * v / |v| from its two parameters."""
+
+    def __init__(self, name, dim):
+        self.name, self.dim = name, dim
+
+    def compute(self, module):
+        g, v = getattr(module, self.name + "_g"), getattr(module, self.name + "_v")
+        return v * (g / _norm_except_dim(v, self.dim))
+
+    def __call__(self, module, args):
+        object.__setattr__(module, self.name, self.compute(module))
+
+
+def weight_norm(module, name="weight", dim=0):
+    """Reparameterise module.<name> as g * v / |v| (Salimans and Kingma), as PyTorch's
+    nn.utils.weight_norm: parameters <name>_g (the norms over every dim but `dim`) and <name>_v
+    (the direction) replace it, and a forward pre-hook rebuilds the weight before each call."""
+    if any(isinstance(h, _WeightNorm) and h.name == name for h in module._forward_pre_hooks.values()):
+        raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
+    weight = module._parameters.get(name)
+    if weight is None:
+        raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
+    dim = None if dim is None else dim % weight.ndim
+    hook = _WeightNorm(name, dim)
+    del module._parameters[name]
+    with no_grad():
+        g, v = _norm_except_dim(weight, dim).clone(), weight.clone()
+    module.register_parameter(name + "_g", Parameter(g))
+    module.register_parameter(name + "_v", Parameter(v))
+    hook(module, ())
+    module.register_forward_pre_hook(hook)
+    return module
+
+
+def remove_weight_norm(module, name="weight"):
+    """weight_norm undone: <name> is a parameter again, with the current g * v / |v|."""
+    for key, hook in list(module._forward_pre_hooks.items()):
+        if isinstance(hook, _WeightNorm) and hook.name == name:
+            with no_grad():
+                weight = hook.compute(module).clone()
+            del module._forward_pre_hooks[key]
+            del module._parameters[name + "_g"], module._parameters[name + "_v"]
+            module.__dict__.pop(name, None)
+            module.register_parameter(name, Parameter(weight))
+            return module
+    raise ValueError(f"weight_norm of {name!r} not found in {type(module).__name__}")
