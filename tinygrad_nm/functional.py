@@ -191,13 +191,8 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """x / sqrt(mean(x^2) + eps) over the last len(normalized_shape) dims, times weight; eps
     defaults to the dtype's machine epsilon, as PyTorch."""
-    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    k = len(normalized_shape)
-    if input.ndim < k or input.shape[input.ndim - k:] != normalized_shape:
-        raise ValueError(f"rms_norm: expected input with shape (*, {', '.join(map(str, normalized_shape))}), "
-                         f"got {input.shape}")
+    axes = _normalized_axes("rms_norm", input, normalized_shape)
     eps = float(np.finfo(np.float64 if input.dtype.name == "float64" else np.float32).eps) if eps is None else eps
-    axes = tuple(range(input.ndim - k, input.ndim))
     out = input * ((input * input).mean(axes, keepdims=True) + eps).rsqrt()
     return out * weight if weight is not None else out
 
@@ -307,14 +302,20 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return out
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Normalise over the last len(normalized_shape) dimensions (biased variance)."""
+def _normalized_axes(what, input, normalized_shape):
+    """The last len(normalized_shape) axes of input, after checking their sizes are normalized_shape
+    (layer_norm's and rms_norm's shared argument)."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(normalized_shape)
-    if input.shape[input.ndim - k:] != normalized_shape or input.ndim < k:
-        raise ValueError(f"layer_norm: expected input with shape (*, {', '.join(map(str, normalized_shape))}), "
+    if input.ndim < k or input.shape[input.ndim - k:] != normalized_shape:
+        raise ValueError(f"{what}: expected input with shape (*, {', '.join(map(str, normalized_shape))}), "
                          f"got {input.shape}")
-    axes = tuple(range(input.ndim - k, input.ndim))
+    return tuple(range(input.ndim - k, input.ndim))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last len(normalized_shape) dimensions (biased variance)."""
+    axes = _normalized_axes("layer_norm", input, normalized_shape)
     mean = input.mean(axes, keepdims=True)
     centered = input - mean
     out = centered / ((centered * centered).mean(axes, keepdims=True) + eps).sqrt()

@@ -23,6 +23,12 @@ def _zeros(be, p):
     return be.full(p.shape, 0.0, p.dtype)
 
 
+def _second_moment(be, v, g, beta2):
+    """v * beta2 + (1 - beta2) * g * g: PyTorch's mul_(beta2).addcmul_(g, g, value=1 - beta2) (the
+    Adam family's second moment)."""
+    return be.add(be.mul(v, beta2), be.mul(be.mul(g, 1 - beta2), g))
+
+
 def check_adam_like(kind, g):
     """PyTorch's checks of lr, eps, weight_decay and betas, shared by the Adam family."""
     check_number(kind, "learning rate", g["lr"])
@@ -97,8 +103,7 @@ class Adam(Optimizer):
             g = _decayed(be, g, p, wd)
         m = state["exp_avg"]._buf  # lerp towards g by 1 - beta1
         m = self._keep(state, "exp_avg", be.add(m, be.mul(be.sub(g, m), 1 - beta1)), p)
-        v = be.add(be.mul(state["exp_avg_sq"]._buf, beta2), be.mul(be.mul(g, 1 - beta2), g))
-        v = self._keep(state, "exp_avg_sq", v, p)
+        v = self._keep(state, "exp_avg_sq", _second_moment(be, state["exp_avg_sq"]._buf, g, beta2), p)
         if group["amsgrad"]:
             top = state["max_exp_avg_sq"]._buf
             v = self._keep(state, "max_exp_avg_sq", be.where(be.gt(v, top), v, top), p)

@@ -8,7 +8,7 @@ multi-tensor kernels, not a different result); `capturable` (CUDA graphs) and `d
 import numpy as np
 
 from tinygrad_nm.optim.optimizer import Optimizer, check_number
-from tinygrad_nm.optim.optimizers import _decayed, _zeros, check_adam_like
+from tinygrad_nm.optim.optimizers import _decayed, _second_moment, _zeros, check_adam_like
 from tinygrad_nm.tensor import Tensor
 
 
@@ -24,11 +24,6 @@ def _lerp(be, start, end, weight):
     if weight < 0.5:
         return be.add(start, be.mul(be.sub(end, start), weight))
     return be.sub(end, be.mul(be.sub(end, start), 1 - weight))
-
-
-def _second_moment(be, v, g, beta2):
-    """v * beta2 + (1 - beta2) * g * g: PyTorch's mul_(beta2).addcmul_(g, g, value=1 - beta2)."""
-    return be.add(be.mul(v, beta2), be.mul(be.mul(g, 1 - beta2), g))
 
 
 class _AdamFamily(Optimizer):
