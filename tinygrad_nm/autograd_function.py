@@ -206,8 +206,8 @@ class _Ops:
     which): `call` runs its backward, `link` carries the chain, `pick` is an output."""
 
     def __init__(self, cls):
-        def call_forward(ctx, be, a, b=None, state=None):
-            ctx._saved = b if state is None else state  # one input: the state came second
+        def call_forward(ctx, be, a, *chain_and_state):  # (a, state) or (a, the link chain, state)
+            ctx._saved = chain_and_state[-1]
             return a
 
         def call_backward(ctx, be, token):

@@ -1,7 +1,8 @@
 """The margin, embedding and likelihood losses of torch.nn.functional, with PyTorch's arguments and
 formulas, composed from Tensor methods (so differentiable as those are): margin_ranking_loss,
 hinge_embedding_loss, soft_margin_loss, cosine_embedding_loss, triplet_margin_loss,
-multilabel_soft_margin_loss, poisson_nll_loss, gaussian_nll_loss. losses.py holds the common ones.
+multilabel_soft_margin_loss, poisson_nll_loss, gaussian_nll_loss, and the pairwise_distance that
+triplet_margin_loss measures with (functional re-exports it). losses.py holds the common ones.
 """
 import math
 
