@@ -22,7 +22,7 @@ setup() {  # one environment for both commands: the package, its native kernels,
         "$PYTHON" -m venv "$VENV"
     fi
     local stamp
-    stamp="$(cat pyproject.toml setup.py kernels/*.pyx kernels/*.pxd 2>/dev/null | sha1sum | cut -c1-16)"
+    stamp="$(cat pyproject.toml setup.py kernels/*.pyx kernels/*.pxd kernels/*.pxi kernels/*.h 2>/dev/null | sha1sum | cut -c1-16)"
     if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
         echo "== installing tinygrad_nm and its dependencies (builds the native kernels; a few minutes)"
         "$PY" -m pip install -q --upgrade pip

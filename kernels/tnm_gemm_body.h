@@ -331,14 +331,16 @@ static double FN(tnm_cost)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, ptrdiff_t rsa,
 /* Cut C into tiles: row blocks of mcb <= MC rows (a multiple of MR) and column groups of ncb <= NC
  * columns (a multiple of NR). With threads, at least `target` tiles (2-4 per thread), so a thread
  * slowed by another process on its core just ends up with fewer; among the cuts that give that
- * many, the one that moves the least data: every tile packs its rows of A and reads its columns
- * of packed B over all of K, so nmb x |B| reads plus ngroups x |A| packed (a packed element
- * counted three times: read, written, and the transposing copy's extra cost over B's streaming
- * reads) - least for tiles near square (1024^3 on two threads: 4 x 2 tiles of 264 x 512 rather
- * than 8 x 1 of 132 x 1024; the MLP step's 128x784 @ 784x256: 2 x 2, not 2 x 4, whose A was
- * packed four times). */
+ * many, the one that moves the least data: every tile packs its rows of A, and fetches its
+ * columns of packed B over all of K into L2, so ngroups x |A| packed (a packed element counted
+ * three times: read, written, and the transposing copy's extra cost over B's streaming reads)
+ * plus nmb x |B| fetched - least for tiles near square (1024^3 on two threads: 4 x 2 tiles of
+ * 264 x 512 rather than 8 x 1 of 132 x 1024). A group's B that stays in L2 is fetched once
+ * whatever nmb (the loop streams it from L2 once per MR rows anyway), so there A is packed once:
+ * the MLP step's 128x784 @ 784x256 cut 4 x 1, not 2 x 2 (whose A was packed twice: 4-10% slower,
+ * bench/README.md). */
 static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
-    ptrdiff_t M = j->M, N = j->N, mp = (M + MR - 1) / MR;
+    ptrdiff_t M = j->M, N = j->N, K = j->K, mp = (M + MR - 1) / MR;
     ptrdiff_t best_nmb = (M + j->mc_max - 1) / j->mc_max, best_ng = (N + FN(tnm_nc) - 1) / FN(tnm_nc);
     if (target > 1) {
         double best = -1;
@@ -351,7 +353,11 @@ static void FN(tnm_tiles)(FN(tnm_job)* j, ptrdiff_t target) {
                 ptrdiff_t ncb = (j->npan + ng - 1) / ng * NR;
                 if (ncb > FN(tnm_nc) || (ng > 1 && (j->npan + ng - 2) / (ng - 1) * NR == ncb)) continue;
                 ptrdiff_t tiles = ((M + mcb - 1) / mcb) * ((N + ncb - 1) / ncb);
-                double reads = (double)nmb * N + 3.0 * ng * M;
+                /* B's reads: the rows-outer loop streams a tile's packed B from L2 once per MR rows
+                 * whatever the cut, so more row blocks cost only where a group's packed B (all of
+                 * K) does not stay in L2 and each row block fetches it again from further out */
+                double b_far = (double)K * ncb * sizeof(T) > tnm_l2_bytes / 2 ? 1.0 : 0.1;
+                double reads = b_far * nmb * N + 3.0 * ng * M;
                 /* too few tiles: worse than any cut with enough; then fewer reads */
                 double score = (tiles < target ? 1e30 * (double)(target - tiles) : 0) + reads;
                 if (best < 0 || score < best) best = score, best_nmb = nmb, best_ng = ng;
