@@ -56,6 +56,18 @@ def _calls_for(fn, target_s):
 
 
 # --- the host CPU ----------------------------------------------------------------------------
+def copy_bandwidth(repeat):
+    """[[working set, B/s]]: np.copyto's bandwidth by working set (source + destination), from L1/L2
+    out to DRAM on typical CPUs; many short timings of each, the best (the undisturbed one)."""
+    curve = []
+    for ws in (64 << 10, 1 << 20, 4 << 20, 16 << 20, 48 << 20, 128 << 20):
+        src = np.ones(ws // 2 // 4, np.float32)
+        dst = np.empty_like(src)
+        calls = _calls_for(lambda: np.copyto(dst, src), 1e-3)
+        curve.append([ws, ws / best_time(lambda: np.copyto(dst, src), calls, 3 * repeat)])
+    return curve
+
+
 def measure_host(quick, log):
     host = {"cores": backends.available_cores(), "mmap_threshold": rates_mod.MMAP_THRESHOLD}
     repeat = 5 if quick else 9
@@ -101,17 +113,7 @@ def measure_host(quick, log):
     except (native.NativeUnavailable, OSError) as e:
         log(f"  OpenMP parallel region: skipped ({e}); keeping the default")
 
-    # copy bandwidth by working set (source + destination): from L1/L2 out to DRAM on typical CPUs
-    curve = []
-    for ws in (64 << 10, 1 << 20, 4 << 20, 16 << 20, 48 << 20, 128 << 20):
-        n = ws // 2 // 4
-        src = np.ones(n, np.float32)
-        dst = np.empty_like(src)
-        calls = _calls_for(lambda: np.copyto(dst, src), 1e-3)
-        t = best_time(lambda: np.copyto(dst, src), calls, 3 * repeat)  # short timings, many: the best is undisturbed
-        curve.append([ws, ws / t])
-    host["bandwidth"] = curve
-    log("  copy bandwidth (read + write): " + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
+    host["bandwidth"] = curve = copy_bandwidth(repeat)
 
     host["cold_read"] = _cold_read_curve(repeat)
     log("  reading from further out (per byte, beyond a back-to-back copy): " + ", ".join(
@@ -125,6 +127,11 @@ def measure_host(quick, log):
     host["fresh_page_s_per_byte"] = max(t_fresh - t_reuse, 0.0) / big.nbytes
     log(f"  fresh pages: a new {_fmt_bytes(big.nbytes)} array costs {(t_fresh - t_reuse) * 1e3:.1f} ms more to "
         f"write than a reused one ({host['fresh_page_s_per_byte'] * 1e9 * 1e3:.0f} ns per KB)")
+
+    # the curve again after the other probes, the best of the two: on a shared machine bandwidth comes
+    # and goes for longer than one pass takes (its 16 MiB point read 9-18 GB/s within 30 minutes)
+    host["bandwidth"] = curve = [[ws, max(a, b)] for (ws, a), (_, b) in zip(curve, copy_bandwidth(repeat))]
+    log("  copy bandwidth (read + write): " + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
     return host
 
 
