@@ -24,7 +24,15 @@ def test_mlp_summary_rows(default_rates):
     assert s.seconds == pytest.approx(sum(k.prediction.seconds + k.framework_seconds for k in calls))
     assert {k.phase for k in linear.forward} == {"op"} and {k.phase for k in linear.backward} == {"backward"}
     assert all(k.framework_seconds == framework.per_call(default_rates, k.phase, k.cost.kernel, k.cost.shapes) for k in calls)
-    assert "parameters" in str(s) and "Linear" in str(s)
+    # bytes moved by each layer's kernels, forward and backward: the backward reads what the forward made
+    assert linear.bytes("forward") == sum(k.cost.bytes for k in linear.forward) >= 4 * (32 * 64 + 64 * 128 + 32 * 128)
+    assert linear.bytes("backward") > linear.bytes("forward")
+    text = str(s)
+    assert "parameters" in text and "Linear" in text and "fwd bytes" in text and "bwd bytes" in text
+    row = next(line for line in text.splitlines() if line.startswith("0 "))
+    assert tnm.napkin.fmt.nbytes(linear.bytes("forward")) in row and tnm.napkin.fmt.nbytes(linear.bytes("backward")) in row
+    moved = sum(r.bytes("forward") for r in s.rows)
+    assert f"{tnm.napkin.fmt.nbytes(moved)} moved forward" in text
     assert all(p.backend == "numpy" for p in model.parameters())  # the model itself never moved
     assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(before, model.parameters()))
 

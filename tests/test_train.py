@@ -296,10 +296,34 @@ def test_estimate_before_training(capsys):
     assert "napkin estimate before training" in out and "whole run" in out and "epoch   1/3" not in out
     for name in available_backends():
         assert f"  {name} " in out
+    # and every GPU napkin holds a datasheet for, priced whether or not a GPU is here
+    from tinygrad_nm.napkin import gpu
+    for device in gpu.DEVICES:
+        row = next(line for line in out.splitlines() if f" {device} (datasheet)" in line)
+        times = row.split("(datasheet)")[1].split()  # step, epoch, whole run: a number and its unit each
+        assert len(times) == 6 and all(float(v) > 0 for v in times[::2]) and set(times[1::2]) <= {"ns", "us", "ms", "s"}
+    assert "not measured here" in out
     assert main(["train", "--task", "digits", "--epochs", "1", "--estimate", "--no-plot", "--no-profile",
                      "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "epoch   1/1" in out and "measured/predicted" in out
+
+
+def test_estimate_prices_each_datasheet_gpu_with_its_own_rates():
+    """A GPU row is the GPU backend priced on that GPU's datasheet: a model big enough to leave the
+    launch-bound regime runs faster on the GPU with the more FLOP/s and bandwidth."""
+    from tinygrad_nm import optim, tasks, train_estimate
+    from tinygrad_nm.napkin import gpu
+    rows = train_estimate.datasheet_gpus()
+    assert [device for _, _, device in rows] == list(gpu.DEVICES)
+    config = dict(tasks.DEFAULTS["digits"], task="digits", seed=0, data_dir=None, hidden=[2048, 2048], epochs=2)
+    task = tasks.build(config)
+    pred, steps, batch = train_estimate.predict(task, config, lambda c, p: optim.SGD(p, lr=0.1), names=["numpy"],
+                                                gpus=[r for r in rows if r[2] in ("L4", "H200")])
+    l4, h200 = (next(v for k, v in pred.items() if k.endswith(f" {d} (datasheet)")) for d in ("L4", "H200"))
+    assert 0 < h200["step"] < l4["step"]
+    for p in (l4, h200, pred["numpy"]):
+        assert p["train_epoch"] == pytest.approx(steps * p["step"]) and p["run"] == pytest.approx(2 * p["epoch"])
 
 
 def test_measured_beside_sets_the_run_and_its_fastest_epoch_beside_the_prediction():

@@ -9,7 +9,8 @@ host arrays, forward, loss, backward, optimizer step, the loss and the output re
 running loss and accuracy. The loop's own NumPy calls on the host (the loader's two fancy-indexed
 batch slices; argmax, compare and sum for the accuracy) are priced at NumPy's call costs. An epoch
 is that times the steps per epoch plus the held-out evaluation. The progress bar is not priced
-(off unless stderr is a terminal).
+(off unless stderr is a terminal). Rows follow for each GPU backend on each GPU napkin holds a
+datasheet for (napkin/gpu.py), priced from the datasheet, whether or not a GPU is here.
 """
 import math
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from tinygrad_nm import backends, napkin
 from tinygrad_nm.grad_mode import no_grad
-from tinygrad_nm.napkin import fmt, price_array_calls, rates as rates_mod
+from tinygrad_nm.napkin import fmt, gpu, price_array_calls, price_gpu, rates as rates_mod
 from tinygrad_nm.tensor import Tensor
 
 EVAL_BATCH = 1000  # train.evaluate's batch size
@@ -33,9 +34,24 @@ def host_seconds(classify, rates=None):
     return sum(price_array_calls.call_cost(r, kind) for kind in calls)
 
 
-def predict(task, config, make_optimizer, names=None):
-    """({backend: {"step", "train_epoch", "epoch", "run": seconds}}, steps per epoch, batch size)."""
+def datasheet_gpus():
+    """[(row label, backend, device)]: each GPU backend this package has (a backend whose pricing is
+    napkin's GPU family, whether or not a GPU is here) on each GPU whose datasheet napkin holds."""
+    out = []
+    for name in backends.known_backends():
+        facts, _ = backends.pricing(name)
+        if facts and facts.get("family") == price_gpu.FAMILY:
+            out += [(f"{name} {device} (datasheet)", name, device) for device in gpu.DEVICES]
+    return out
+
+
+def predict(task, config, make_optimizer, names=None, gpus=None):
+    """({row: {"step", "train_epoch", "epoch", "run": seconds}}, steps per epoch, batch size): a row per
+    backend in `names` (default: every one that can run here), then per (label, backend, device) in
+    `gpus` (default: datasheet_gpus(); a GPU backend that can run here is priced as it is calibrated
+    too, under its own name)."""
     names = names or backends.available_backends()
+    gpus = datasheet_gpus() if gpus is None else gpus
     batch = min(config["batch_size"], len(task.x_train))
     steps = math.ceil(len(task.x_train) / batch)
     x_host = np.asarray(task.x_train[:batch], dtype=np.float32)
@@ -62,25 +78,28 @@ def predict(task, config, make_optimizer, names=None):
             task.loss(model(x), y).item()
 
     out = {}
-    for name in names:
-        step_s = napkin.estimate(step, task.model, backend=name).total_seconds + host
+    for label, name, device in [(n, n, None) for n in names] + list(gpus):
+        step_s = napkin.estimate(step, task.model, backend=name, device=device).total_seconds + host
         evals = []
         for start in range(0, n_test, EVAL_BATCH):
             rows = min(EVAL_BATCH, n_test - start)
             e = napkin.estimate(held_out, task.model, (rows, *task.x_test.shape[1:]),
-                                Tensor(np.asarray(task.y_test[start:start + rows])), backend=name)
+                                Tensor(np.asarray(task.y_test[start:start + rows])), backend=name, device=device)
             evals.append(e.total_seconds)
         epoch_s = steps * step_s + sum(evals)
-        out[name] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s, "run": epoch_s * config["epochs"]}
+        out[label] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s, "run": epoch_s * config["epochs"]}
     return out, steps, batch
 
 
 def describe(predictions, steps, batch, config, task):
+    width = max([12, *(len(name) for name in predictions)])
     lines = [f"napkin estimate before training: {task.name}, {len(task.x_train)} examples, batch {batch}, "
              f"{steps} steps per epoch, {config['epochs']} epochs ({rates_mod.current().describe()})",
-             f"  {'backend':<12} {'step':>10} {'epoch':>10} {'whole run':>10}"]
+             f"  {'backend':<{width}} {'step':>10} {'epoch':>10} {'whole run':>10}"]
     for name, p in predictions.items():
-        lines.append(f"  {name:<12} {fmt.seconds(p['step']):>10} {fmt.seconds(p['epoch']):>10} {fmt.seconds(p['run']):>10}")
+        lines.append(f"  {name:<{width}} {fmt.seconds(p['step']):>10} {fmt.seconds(p['epoch']):>10} {fmt.seconds(p['run']):>10}")
+    if any(name.endswith("(datasheet)") for name in predictions):
+        lines.append("  (datasheet: the GPU's published rates, kernel launches and host-device copies priced; not measured here)")
     return "\n".join(lines)
 
 

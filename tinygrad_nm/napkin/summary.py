@@ -69,18 +69,21 @@ class Summary:
     def __str__(self):
         total = self.seconds or float("nan")
         head = (f"{'layer':<14} {'type':<12} {'output shape':<16} {'params':>9} {'fwd FLOPs':>10} {'bwd FLOPs':>10} "
-                f"{'activations':>11} {'fwd time':>9} {'bwd time':>9} {'share':>6}  bound")
+                f"{'fwd bytes':>9} {'bwd bytes':>9} {'activations':>11} {'fwd time':>9} {'bwd time':>9} {'share':>6}  bound")
         lines = [f"napkin summary: input {fmt.shape(self.input_shape)}, backend {self.backend}", head, "-" * len(head)]
         for r in self.rows:
             lines.append(f"{r.name[:14]:<14} {r.kind[:12]:<12} {fmt.shape(r.out_shape)[:16]:<16} {r.params:>9,} "
                          f"{fmt.flops(r.flops('forward')):>10} {fmt.flops(r.flops('backward')):>10} "
+                         f"{fmt.nbytes(r.bytes('forward')):>9} {fmt.nbytes(r.bytes('backward')):>9} "
                          f"{fmt.nbytes(r.activation_bytes):>11} {fmt.seconds(r.seconds('forward')):>9} "
                          f"{fmt.seconds(r.seconds('backward')):>9} {r.seconds() / total:>6.0%}  {r.bound}")
         lines.append("-" * len(head))
         fwd = sum(r.flops("forward") for r in self.rows)
         bwd = sum(r.flops("backward") for r in self.rows)
         act = sum(r.activation_bytes for r in self.rows)
+        moved = {part: sum(r.bytes(part) for r in self.rows) for part in ("forward", "backward")}
         lines.append(f"total: {self.params:,} parameters; {fmt.flops(fwd)} forward, {fmt.flops(bwd)} backward; "
+                     f"{fmt.nbytes(moved['forward'])} moved forward, {fmt.nbytes(moved['backward'])} backward; "
                      f"{fmt.nbytes(act)} of activations; predicted {fmt.seconds(self.seconds)} per forward + "
                      f"backward on {self.backend} (kernels and the framework around them; layers only: no loss, no "
                      f"optimizer step)")
