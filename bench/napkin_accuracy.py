@@ -4,14 +4,16 @@
         bench/test_napkin_steps.py --quick --benchmark-json=quick.json --napkin-calibrate
     .venv/bin/python bench/napkin_accuracy.py quick.json [more.json ...]
 
-Prints, per file: the load average, the cells of 1 ms or more and of 20 us - 1 ms inside their
+Prints, per file: the load average, how fast the machine ran against its calibration (napkin.drift's
+reference probes, at the start and the end: a probe at 1.5x ran 1.5 times slower than when the rates
+were measured), the cells of 1 ms or more and of 20 us - 1 ms inside their
 bands, the median error of the long ones, every cell outside (marked OUT), and each training step
 (test_napkin_steps.py) against its prediction with its five largest kernels.
 """
 import json
 import sys
 
-from tinygrad_nm.napkin import accuracy, fmt
+from tinygrad_nm.napkin import accuracy, drift, fmt
 
 
 def report(path):
@@ -21,6 +23,10 @@ def report(path):
     load = machine.get("load_average", {})
     lines = [f"{path}: load average {load.get('start')} at start, {load.get('end')} at end; "
              f"{(machine.get('napkin') or {}).get('describe', '')}"]
+    ref = machine.get("reference") or {}
+    moved = drift.report(ref.get("calibration"), ("at start", ref.get("start")), ("at end", ref.get("end")))
+    if moved:  # each reference probe's time over the calibration's: above 1, the machine was slower
+        lines += [f"  machine against its calibration, {m}" for m in moved]
     cells, steps = [], []
     for b in data.get("benchmarks", []):
         info, stats = b.get("extra_info", {}), b.get("stats") or {}

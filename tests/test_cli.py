@@ -63,6 +63,8 @@ def test_bench_runs_the_shipped_cases_outside_a_clone(tmp_path):
     saved = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
     assert saved["machine_info"]["napkin"]["source"] == "defaults"
     assert "OPENBLAS_CORETYPE" in saved["machine_info"] and "threads" in saved["machine_info"]
+    ref = saved["machine_info"]["reference"]  # the reference probes at start and end; no calibration here
+    assert ref["calibration"] is None and {"interpreter", "numpy_call", "memory_read"} <= set(ref["start"]) == set(ref["end"])
     assert list((tmp_path / ".benchmarks").rglob("*.json"))  # in the current folder, for compare
     assert not (tmp_path / ".pytest_cache").exists()
 

@@ -328,6 +328,12 @@ def test_report_marks_goal_cells(tmp_path):
     text = report.table(rows, others, machine)
     assert "3 of 4" not in text and "2 of 3 within" in text
     assert "OUT: numpy relu 4194304: measured/predicted 3.00" in text and "bench::other" in text
+    assert "machine speed" not in text  # no reference probes in this run: nothing said
+    machine["reference"] = {"calibration": {"interpreter": 1e-3, "memory_read": 1e-3},
+                            "start": {"interpreter": 1.5e-3, "memory_read": 3e-3}, "end": None}
+    text = report.table(rows, others, machine)  # the cell outside says: memory ran 3x slower than calibrated
+    assert "machine speed against the calibration (reference probe's time over its time then), at start: " \
+           "interpreter 1.50x, memory read 3.00x" in text and "at end" not in text
     png = report.plot(rows, str(tmp_path / "plot.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 

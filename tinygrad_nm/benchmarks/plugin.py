@@ -11,7 +11,9 @@ imports it, so `pytest bench` gets the same options and fixtures.
   kernels it calls, what each should cost), stores the estimate in `benchmark.extra_info`, then
   benchmarks the untraced function. Benchmarks that do not ask for it are left alone.
 - Machine info: the base rates the estimates used, OPENBLAS_CORETYPE and the thread counts go into
-  pytest-benchmark's machine_info, so a saved run says what machine state it was measured in.
+  pytest-benchmark's machine_info, so a saved run says what machine state it was measured in; and
+  napkin.drift's reference probes at the session's start and end beside the calibration's, so it
+  says how far the machine's speed had moved from the rates the estimates used.
 - Rates: at session start the cached calibration is used if there is one; `--napkin-calibrate`
   measures them afresh first (what `tinygrad-nm bench` does). With --benchmark-disable nothing
   is calibrated: timings are not taken, so estimates are only recorded.
@@ -22,7 +24,7 @@ import pytest
 
 import tinygrad_nm as tnm
 from tinygrad_nm.settings import Context, settings
-from tinygrad_nm.napkin import framework as napkin_framework, rates as napkin_rates
+from tinygrad_nm.napkin import drift, framework as napkin_framework, rates as napkin_rates
 
 MODE_ENV = "TINYGRAD_NM_BENCH"
 
@@ -51,6 +53,7 @@ def _mode(config):
 
 
 _load_at_start = None
+_reference_at_start = None  # drift.reference() as the session starts
 
 
 def pytest_configure(config):
@@ -70,6 +73,8 @@ def pytest_configure(config):
         tnm.napkin.calibrate(quick=mode == "quick", log=lambda line: print(line, flush=True))
     else:
         napkin_rates.current()
+    global _reference_at_start
+    _reference_at_start = None if disabled else drift.reference()
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +103,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         machine_info["load_average"] = {"start": _load_at_start, "end": list(os.getloadavg())}
     except (AttributeError, OSError):
         pass
+    if _reference_at_start is not None:  # the machine's speed at start and end against its calibration's
+        machine_info["reference"] = {"calibration": rates.data.get("reference"), "start": _reference_at_start,
+                                     "end": drift.reference()}
     machine_info["bench_mode"] = _mode(config)
 
 

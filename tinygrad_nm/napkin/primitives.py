@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import framework, native, price_array_calls, price_compiled, rates as rates_mod
+from tinygrad_nm.napkin import drift, framework, native, price_array_calls, price_compiled, rates as rates_mod
 from tinygrad_nm.napkin.model import FAMILIES
 
 
@@ -326,6 +326,7 @@ def measure(quick=False, log=print):
                                             "blas_curve": measured.pop("blas_curve_loop")}}
             calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(loop), "calibrated", "in memory")
             data["framework"] = measure_framework(be, calibrated, log)  # (its loops run kernels as a loop does)
+    data["reference"] = drift.reference()  # the machine's speed now, for the bench to compare against
     data["seconds"] = round(time.perf_counter() - start, 2)
     log(f"calibrated in {data['seconds']:.1f} s")
     return data

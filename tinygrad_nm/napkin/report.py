@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import fmt
+from tinygrad_nm.napkin import drift, fmt
 
 GOAL_OPS = ("matmul", "add", "mul", "relu", "sigmoid", "tanh", "exp")
 GOAL_PROGRAMS = ("mlp_step",)
@@ -100,6 +100,11 @@ def table(rows, others=(), machine_info=None):
         note = " (other work competed for the cores: timings are disturbed)" if busy > cores else ""
         lines.append(f"load average {load['start'][0]:.1f} at start, {load['end'][0]:.1f} at end, "
                      f"{cores} cores{note}")
+    ref = machine_info.get("reference") or {}
+    moved = drift.report(ref.get("calibration"), ("at start", ref.get("start")), ("at end", ref.get("end")))
+    if moved:  # how far the machine's speed had moved from the calibration's, probe by probe
+        lines += [f"machine speed against the calibration (reference probe's time over its time then), {m}"
+                  for m in moved]
     cold = ((napkin.get("rates") or {}).get("host") or {}).get("fork_join_cold_s")
     if cold and cold >= 1e-3:
         lines.append(f"waking a sleeping thread took {cold * 1e3:.1f} ms at calibration: another process holds a "

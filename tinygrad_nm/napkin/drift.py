@@ -1,0 +1,65 @@
+"""How fast this machine is right now, against its calibration: four reference probes.
+
+A prediction is the calibration's rates applied to a kernel. On a shared machine the rates
+themselves move between the calibration and the run (the same 16 MiB read took 0.8 and 1.8 ms
+three minutes apart here, on an idle guest), and a cell that is off by that much says nothing
+about the model. So calibration times four fixed probes, one per kind of cost a prediction is made
+of, and the bench times them again at its start and end: the ratios say how much of a cell's
+error is the machine's (`report`).
+"""
+import os
+import time
+
+import numpy as np
+
+from tinygrad_nm.napkin import native, rates as rates_mod
+
+# one per kind of cost: the interpreter (python backend), a NumPy call's fixed cost (every small
+# kernel), a read from memory (the large elementwise and reduction cells), a compiled FMA loop
+# (matmul and the compiled kernels; left out where napkin's compiled helper cannot be built)
+PROBES = ("interpreter", "numpy_call", "memory_read", "fma")
+
+
+def _best(fn, repeat=7):
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _interpreter():
+    s = 0.0
+    for i in range(20000):
+        s += i
+    return s
+
+
+def reference():
+    """{probe: seconds} of each probe now, the fastest of several (about a quarter of a second)."""
+    one = np.ones(1, np.float32)
+    big = np.ones(4 << 20, np.float32)  # 16 MiB: past L2, as the large cells' operands are
+    out = {"interpreter": _best(_interpreter),
+           "numpy_call": _best(lambda: [np.add(one, one) for _ in range(200)]) / 200,
+           "memory_read": _best(lambda: np.maximum.reduce(big))}
+    try:
+        lib = native.load(os.path.dirname(rates_mod.cache_path()))
+        out["fma"] = _best(lambda: lib.fma_f32(100_000))
+    except (OSError, native.NativeUnavailable):
+        pass
+    return out
+
+
+def report(calibrated, *now):
+    """One line per moment in `now` ((label, {probe: seconds}) pairs): each probe's time over its
+    time at calibration (above 1: the machine is that much slower now); None without a calibration."""
+    if not calibrated:
+        return None
+    lines = []
+    for label, probes in now:
+        if probes:
+            ratios = [f"{p.replace('_', ' ')} {probes[p] / calibrated[p]:.2f}x" for p in PROBES
+                      if p in probes and calibrated.get(p)]
+            lines.append(f"{label}: " + ", ".join(ratios))
+    return lines
