@@ -39,8 +39,7 @@ def _interpreter():
 def reference():
     """{probe: seconds} of each probe now, the fastest of several (about half a second)."""
     # first let other threads' idle spins run out (OpenBLAS's ~0.1 s, the native pool's and OpenMP's
-    # less): straight after calibration's threaded probes a spinning worker on the other core of two
-    # made every probe here up to twice as slow as a quarter of an hour later
+    # less), so that they do not share the machine with the probes
     time.sleep(0.2)
     one = np.ones(1, np.float32)
     big = np.ones(4 << 20, np.float32)  # 16 MiB: past L2, as the large cells' operands are
