@@ -7,6 +7,7 @@ about the model. So calibration times four fixed probes, one per kind of cost a 
 of, and the bench times them again at its start and end: the ratios say how much of a cell's
 error is the machine's (`report`).
 """
+import gc
 import os
 import time
 
@@ -21,12 +22,18 @@ PROBES = ("interpreter", "numpy_call", "memory_read", "fma")
 
 
 def _best(fn, repeat=7):
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    gc_was = gc.isenabled()
+    gc.disable()  # a collection inside one timing is the process's state, not the machine's speed
+    try:
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start)
+        return best
+    finally:
+        if gc_was:
+            gc.enable()
 
 
 def _interpreter():
@@ -41,10 +48,14 @@ def reference():
     # first let other threads' idle spins run out (OpenBLAS's ~0.1 s, the native pool's and OpenMP's
     # less), so that they do not share the machine with the probes
     time.sleep(0.2)
-    one = np.ones(1, np.float32)
+    one, res = np.ones(1, np.float32), np.empty(1, np.float32)
     big = np.ones(4 << 20, np.float32)  # 16 MiB: past L2, as the large cells' operands are
+
+    def calls():  # into one output: the call's dispatch, not the allocator's state
+        for _ in range(200):
+            np.add(one, one, out=res)
     out = {"interpreter": _best(_interpreter),
-           "numpy_call": _best(lambda: [np.add(one, one) for _ in range(200)]) / 200,
+           "numpy_call": _best(calls) / 200,
            "memory_read": _best(lambda: np.maximum.reduce(big))}
     try:
         lib = native.load(os.path.dirname(rates_mod.cache_path()))
