@@ -401,6 +401,26 @@ def test_cython_prices_each_kernels_own_call_and_its_measured_products(default_r
         assert off_curve.seconds < 4e-3 * flops / (2 * 512 ** 3)
 
 
+def test_cython_prices_a_classifier_heads_rows_at_their_calibrated_cost(default_rates):
+    """cross_entropy runs one row at a time: at a head's 10 classes a row costs its calibrated row_s;
+    columns past those 10 add the element model's share."""
+    from tinygrad_nm.napkin import price_compiled, rates as rates_mod
+    data = default_rates.to_json()
+    section = data["compiled_host"]
+    section["call_by_kernel"] = {"cross_entropy": 3e-6}
+    section["row_s"] = {"cross_entropy": 100e-9}
+    rates = rates_mod.Rates(data, "test")
+    head = tnm.napkin.estimate("cross_entropy", (128, 10), (128,), backend="cython", rates=rates)
+    part = next(p.prediction for p in head.parts if p.cost.kernel == "cross_entropy")
+    assert part.seconds == pytest.approx(3e-6 + 128 * 100e-9) and "128 rows x 100 ns" in part.terms
+    assert price_compiled.ROW_WIDTH == 10
+    wide = tnm.napkin.estimate("cross_entropy", (128, 1000), (128,), backend="cython", rates=rates)
+    del section["row_s"]  # no per-row figure (an older calibration): the element model alone
+    plain = tnm.napkin.estimate("cross_entropy", (128, 1000), (128,), backend="cython", rates=rates_mod.Rates(data, "t"))
+    w, p_ = (next(x.prediction for x in e.parts if x.cost.kernel == "cross_entropy") for e in (wide, plain))
+    assert w.compute_s == pytest.approx(128 * 100e-9 + p_.compute_s * 990 / 1000)
+
+
 def test_every_pricing_family_here_calibrates():
     """Each family's calibrate() runs on the first backend declaring it (as `tinygrad-nm calibrate`
     does) and measures positive rates."""

@@ -72,6 +72,9 @@ def pricing(_native, backend, threads, matmul_threads, *helpers):
         # priced at the matmul's rate (linear_act: plus its epilogue; conv2d: its im2col tiles stay in
         # L2, only x, w and y cross memory)
         "matmul_kernels": ("matmul", "linear_act", *_CONVS),  # conv2d_act: the activation in the epilogue
+        # one row at a time (kernels/_softmax.pxd): at a classifier head's few columns each row's setup
+        # is the time, priced per row as calibrated on such rows
+        "row_kernels": ("cross_entropy", "cross_entropy_backward"),
         "threads": threads,
         "matmul_threads": matmul_threads,
         "delegate": _numpy.PRICING,  # everything else is the numpy backend's own function

@@ -20,6 +20,9 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
 from tinygrad_nm.napkin.price_array_calls import _fresh_bytes
 
 FAMILY = "compiled_host"
+# a row kernel's calibration width (PRICING["row_kernels"]): a classifier head's classes. Its rows are
+# priced at the per-row time measured there; columns past it by the element model.
+ROW_WIDTH = 10
 HOST_MEMORY = True  # its kernels read host memory: operands from far in a trace cost more (locality.py)
 DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6,
                  "run_s": {"im2col": 5e-9, "col2im": 5e-9}}  # per contiguous run: price_array_calls.strided_runs
@@ -60,6 +63,10 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
         and (team == r["matmul_curve_threads"] if "matmul_curve_threads" in r else threads == 1) else None
     if curve and cost.elements * 2 < curve[-1][0]:
         compute = max(compute, price_array_calls.curve_time(2 * cost.elements, curve) - call)
+    row_s = r.get("row_s", {}).get(cost.kernel) if cost.kernel in pricing.get("row_kernels", ()) else None
+    if row_s is not None and len(cost.shapes[0]) == 2:  # rows of a classifier's head: each row's own loop
+        rows, width = cost.shapes[0]
+        compute = rows * row_s + compute * max(0, width - ROW_WIDTH) / max(width, 1)
     memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
     fresh = _fresh_bytes(cost.out_bytes, cost.out_bytes if cost.out_bytes >= host["mmap_threshold"] else 0.0,
                          host) * host["fresh_page_s_per_byte"]
@@ -76,6 +83,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     runs, run_time = price_array_calls.strided_runs(cost, pricing, r)  # a loop per short row: its setup
     if runs:
         terms.append(f"{fmt.count(runs)} runs x {fmt.seconds(run_time / runs)}")
+    if row_s is not None and len(cost.shapes[0]) == 2:
+        terms.insert(0, f"{fmt.count(cost.shapes[0][0])} rows x {fmt.seconds(row_s)}")
     if wake:
         terms.append(f"{regions} parallel region{'s' * (regions > 1)} x {fmt.seconds(host['fork_join_s'])}")
     terms.append(f"{fmt.seconds(call)} call")
@@ -100,6 +109,7 @@ def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_c
     x = be.from_numpy(np.ones(1, np.float32), dtypes.float32)
     r["native_call_s"] = in_program(lambda: be.relu(x))
     r["call_by_kernel"] = _call_costs(be, in_loop, step_calls)
+    r["row_s"] = _row_costs(be, in_loop, step_calls)
     r["run_s"] = price_array_calls.run_costs(be, best_time, 5 if quick else 9)
     rng, curve = np.random.default_rng(0), []
     for n in price_array_calls.BLAS_CURVE_SIZES:  # 4 .. 512
@@ -117,7 +127,8 @@ def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_c
         + (f"; 512^3 on one thread {r['matmul_flops_1thread'] / 1e9:.0f} GFLOP/s" if r["matmul_flops_1thread"] else "")
         + "".join(f"; {k} {v / 1e9:.0f} GFLOP/s" for k, v in r["conv_flops_1thread"].items())
         + "; per call of each compiled kernel, between Python work: "
-        + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in r["call_by_kernel"].items()))
+        + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in r["call_by_kernel"].items())
+        + "".join(f"; {k} per row of {ROW_WIDTH} {v * 1e9:.0f} ns" for k, v in r["row_s"].items()))
     return r
 
 
@@ -135,6 +146,29 @@ def _call_costs(be, in_loop, step_calls):
         if name in compiled:
             first.setdefault(name, args)
     return {name: in_loop(lambda fn=getattr(be, name), args=args: fn(*args)) for name, args in first.items()}
+
+
+def _row_costs(be, in_loop, step_calls):
+    """{kernel: seconds per row} of each row kernel the backend declares (PRICING["row_kernels"]:
+    cross-entropy and its backward, one row at a time) at a classifier's training sizes: the kernel
+    on 8 and on 128 rows of ROW_WIDTH, timed as call_by_kernel is, the difference over 120 rows. At
+    10 columns a row's setup, not its elements, is the time: a 128 x 10 cross-entropy took 8-16 us
+    where the element model said 1.3 us (bench/README.md)."""
+    from tinygrad_nm import dtypes
+    template = {name: args for name, args in step_calls}
+    rng, out = np.random.default_rng(0), {}
+    for name in be.PRICING.get("row_kernels", ()):
+        if name not in template:
+            continue
+        times = []
+        for rows in (8, 128):
+            logits = rng.standard_normal((rows, ROW_WIDTH)).astype(np.float32)
+            first = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True) if name.endswith("backward") else logits
+            labels = be.from_numpy(rng.integers(0, ROW_WIDTH, rows), dtypes.int64)
+            args = (be.from_numpy(first, dtypes.float32), labels, *template[name][2:])
+            times.append(in_loop(lambda fn=getattr(be, name), args=args: fn(*args)))
+        out[name] = max((times[1] - times[0]) / 120, 0.0)
+    return out
 
 
 def _one_thread_rate(be, rng, best_time, repeat):
