@@ -421,6 +421,30 @@ def test_cython_prices_a_classifier_heads_rows_at_their_calibrated_cost(default_
     assert w.compute_s == pytest.approx(128 * 100e-9 + p_.compute_s * 990 / 1000)
 
 
+def test_cython_prices_a_classifier_heads_product_off_its_own_curve(default_rates):
+    """A product with a classifier head's 10 columns takes the kernel's narrow path: priced off the
+    curve measured on such products, not the square one; 3 columns (dot products) or 32 do not."""
+    from tinygrad_nm.napkin import price_compiled, rates as rates_mod
+    cy = backends.load("cython").PRICING
+    if not price_compiled._narrow_columns(price_compiled.NARROW_N, cy):
+        pytest.skip("10 columns are wider than this build's vectors: no narrow path")
+    data = default_rates.to_json()
+    section = data["compiled_host"]
+    section["matmul_curve_threads"] = cy["threads"]()
+    section["matmul_narrow_curve"] = [[2 * 32 * 64 * 10, 4e-6], [2 * 512 * 784 * 10, 140e-6]]
+    rates = rates_mod.Rates(data, "test")
+    call = section.get("call_by_kernel", {}).get("linear_act", section["native_call_s"])
+    head = tnm.napkin.estimate("linear_act", (128, 256), (10, 256), (10,), None, backend="cython", rates=rates)
+    part = next(p.prediction for p in head.parts if p.cost.kernel == "linear_act")
+    flops = 2 * 128 * 256 * 10
+    from tinygrad_nm.napkin.price_array_calls import curve_time
+    assert part.compute_s == pytest.approx(curve_time(flops, section["matmul_narrow_curve"]) - call)
+    for n in (3, 32):  # the dot-product path, and the blocked kernel: not narrow
+        other = tnm.napkin.estimate("matmul", (128, 256), (256, n), backend="cython", rates=rates)
+        p_ = next(p.prediction for p in other.parts if p.cost.kernel == "matmul")
+        assert p_.compute_s < curve_time(2 * 128 * 256 * n, section["matmul_narrow_curve"]) - call
+
+
 def test_every_pricing_family_here_calibrates():
     """Each family's calibrate() runs on the first backend declaring it (as `tinygrad-nm calibrate`
     does) and measures positive rates."""

@@ -23,6 +23,7 @@ FAMILY = "compiled_host"
 # a row kernel's calibration width (PRICING["row_kernels"]): a classifier head's classes. Its rows are
 # priced at the per-row time measured there; columns past it by the element model.
 ROW_WIDTH = 10
+NARROW_N = 10  # and a classifier head's products, x @ W.T with W (10, K): their own measured curve
 HOST_MEMORY = True  # its kernels read host memory: operands from far in a trace cost more (locality.py)
 DEFAULT_RATES = {"call_s": 0.7e-6, "native_call_s": 1.5e-6,
                  "run_s": {"im2col": 5e-9, "col2im": 5e-9}}  # per contiguous run: price_array_calls.strided_runs
@@ -59,9 +60,13 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     compute = (flops - divides) / flops_rate + transcendentals * exp_s + divides * div_s
     # a product up to 512^3: its measured time at this size, on the threads the curve was measured
     # on (two threads scale a mid-size product less than twofold; a file without that: one thread)
-    curve = r.get("matmul_curve") if cost.kernel in ("matmul", "linear_act") and dtype == "float32" \
-        and (team == r["matmul_curve_threads"] if "matmul_curve_threads" in r else threads == 1) else None
-    if curve and cost.elements * 2 < curve[-1][0]:
+    measured_here = cost.kernel in ("matmul", "linear_act") and dtype == "float32" \
+        and (team == r["matmul_curve_threads"] if "matmul_curve_threads" in r else threads == 1)
+    curve = r.get("matmul_curve") if measured_here else None
+    narrow = r.get("matmul_narrow_curve") if measured_here and _narrow(cost, pricing) else None
+    if narrow:  # a classifier head's few columns: the kernel's own narrow path, its own measured curve
+        compute = price_array_calls.curve_time(2 * cost.elements, narrow) - call
+    elif curve and cost.elements * 2 < curve[-1][0]:
         compute = max(compute, price_array_calls.curve_time(2 * cost.elements, curve) - call)
     row_s = r.get("row_s", {}).get(cost.kernel) if cost.kernel in pricing.get("row_kernels", ()) else None
     if row_s is not None and len(cost.shapes[0]) == 2:  # rows of a classifier's head: each row's own loop
@@ -95,6 +100,35 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
 
 
 
+def _narrow(cost, pricing):
+    """A product with more columns than the dot-product path takes and at most one vector of them
+    (kernels/tnm_narrow_body.h): a classifier head, x @ W.T with W (10, K)."""
+    if len(cost.shapes) < 2 or len(cost.shapes[0]) != 2:
+        return False
+    return _narrow_columns(cost.shapes[1][0] if cost.kernel == "linear_act" else cost.shapes[1][-1], pricing)
+
+
+def _narrow_columns(n, pricing):
+    return bool(pricing.get("vector_bytes")) and pricing.get("thin_matmul_n", 0) < n <= pricing["vector_bytes"] // 4
+
+
+def _narrow_curve(be, rng, best_time, repeat):
+    """[[FLOPs, seconds]] of the backend's float32 matmul with NARROW_N columns (a classifier head)
+    at training sizes, 32 x 64 to 512 x 784 rows by depth, on its threads; [] where NARROW_N is
+    not narrow there (wider than its vectors)."""
+    from tinygrad_nm import dtypes
+    if not _narrow_columns(NARROW_N, be.PRICING):
+        return []
+    curve = []
+    for m, k in ((32, 64), (128, 256), (128, 784), (512, 784)):
+        a = be.from_numpy(rng.random((m, k)).astype(np.float32), dtypes.float32)
+        b = be.from_numpy(rng.random((k, NARROW_N)).astype(np.float32), dtypes.float32)
+        curve.append([2 * m * k * NARROW_N, best_time(lambda: be.matmul(a, b), 20, repeat)])
+    for i in range(1, len(curve)):
+        curve[i][1] = max(curve[i][1], curve[i - 1][1])
+    return curve
+
+
 def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_calls):
     """A compiled host backend (Cython): an empty call of a kernel it delegates to NumPy (add) and of
     one it compiles itself (relu), the latter in a program (`in_program`: between other work, as a
@@ -118,6 +152,7 @@ def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_c
     for i in range(1, len(curve)):  # time grows with the work; a disturbed timing must not bend the curve down
         curve[i][1] = max(curve[i][1], curve[i - 1][1])
     r["matmul_curve"], r["matmul_curve_threads"] = curve, be.PRICING["threads"]()
+    r["matmul_narrow_curve"] = _narrow_curve(be, rng, best_time, 5 if quick else 9)
     r["matmul_flops_1thread"] = _one_thread_rate(be, rng, best_time, 5 if quick else 9)
     r["conv_flops_1thread"] = _conv_rates(be, rng, best_time, 5 if quick else 9, r)
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us; "
@@ -128,7 +163,10 @@ def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_c
         + "".join(f"; {k} {v / 1e9:.0f} GFLOP/s" for k, v in r["conv_flops_1thread"].items())
         + "; per call of each compiled kernel, between Python work: "
         + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in r["call_by_kernel"].items())
-        + "".join(f"; {k} per row of {ROW_WIDTH} {v * 1e9:.0f} ns" for k, v in r["row_s"].items()))
+        + "".join(f"; {k} per row of {ROW_WIDTH} {v * 1e9:.0f} ns" for k, v in r["row_s"].items())
+        + (f"; products with {NARROW_N} columns: " + ", ".join(f"{f / 2e6:.2g} M multiply-adds {t * 1e6:.3g} us"
+                                                              for f, t in r["matmul_narrow_curve"])
+           if r["matmul_narrow_curve"] else ""))
     return r
 
 
