@@ -443,6 +443,14 @@ def test_cython_prices_a_classifier_heads_product_off_its_own_curve(default_rate
         other = tnm.napkin.estimate("matmul", (128, 256), (256, n), backend="cython", rates=rates)
         p_ = next(p.prediction for p in other.parts if p.cost.kernel == "matmul")
         assert p_.compute_s < curve_time(2 * 128 * 256 * n, section["matmul_narrow_curve"]) - call
+    # the head's input gradient, g (128, 10) @ W (10, 256): 10 deep, off the curve measured so
+    section["matmul_short_k_curve"] = [[2 * 32 * 64 * 10, 3e-6], [2 * 512 * 784 * 10, 120e-6]]
+    rates = rates_mod.Rates(data, "test")
+    mm_call = section.get("call_by_kernel", {}).get("matmul", section["native_call_s"])
+    dx = tnm.napkin.estimate("matmul", (128, 10), (10, 256), backend="cython", rates=rates)
+    part = next(p for p in dx.parts if p.cost.kernel == "matmul")
+    assert part.prediction.compute_s == pytest.approx(curve_time(flops, section["matmul_short_k_curve"]) - mm_call)
+    assert price_compiled._short_k(part.cost, cy) and not price_compiled._narrow(part.cost, cy)
 
 
 def test_every_pricing_family_here_calibrates():

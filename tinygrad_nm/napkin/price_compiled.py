@@ -64,6 +64,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
         and (team == r["matmul_curve_threads"] if "matmul_curve_threads" in r else threads == 1)
     curve = r.get("matmul_curve") if measured_here else None
     narrow = r.get("matmul_narrow_curve") if measured_here and _narrow(cost, pricing) else None
+    if measured_here and not narrow and _short_k(cost, pricing):
+        narrow = r.get("matmul_short_k_curve")  # K = a head's 10 classes: dx = g @ W of a classifier head
     if narrow:  # a classifier head's few columns: the kernel's own narrow path, its own measured curve
         compute = price_array_calls.curve_time(2 * cost.elements, narrow) - call
     elif curve and cost.elements * 2 < curve[-1][0]:
@@ -108,21 +110,31 @@ def _narrow(cost, pricing):
     return _narrow_columns(cost.shapes[1][0] if cost.kernel == "linear_act" else cost.shapes[1][-1], pricing)
 
 
+def _short_k(cost, pricing):
+    """A matmul as deep as a classifier head has classes (at most one vector), both sides wider: the
+    head's input gradient, g (B, 10) @ W (10, K). The blocked kernel's packing and stores are its time."""
+    if cost.kernel != "matmul" or len(cost.shapes) < 2 or len(cost.shapes[0]) != 2:
+        return False
+    m, k = cost.shapes[0]
+    return _narrow_columns(k, pricing) and not _narrow_columns(min(m, cost.shapes[1][-1]), pricing)
+
+
 def _narrow_columns(n, pricing):
     return bool(pricing.get("vector_bytes")) and pricing.get("thin_matmul_n", 0) < n <= pricing["vector_bytes"] // 4
 
 
-def _narrow_curve(be, rng, best_time, repeat):
+def _narrow_curve(be, rng, best_time, repeat, short_k=False):
     """[[FLOPs, seconds]] of the backend's float32 matmul with NARROW_N columns (a classifier head)
-    at training sizes, 32 x 64 to 512 x 784 rows by depth, on its threads; [] where NARROW_N is
-    not narrow there (wider than its vectors)."""
+    at training sizes, 32 x 64 to 512 x 784 rows by depth, on its threads; with `short_k`, NARROW_N
+    deep instead (the head's input gradient, rows by columns); [] where NARROW_N is not narrow there
+    (wider than its vectors)."""
     from tinygrad_nm import dtypes
     if not _narrow_columns(NARROW_N, be.PRICING):
         return []
     curve = []
     for m, k in ((32, 64), (128, 256), (128, 784), (512, 784)):
-        a = be.from_numpy(rng.random((m, k)).astype(np.float32), dtypes.float32)
-        b = be.from_numpy(rng.random((k, NARROW_N)).astype(np.float32), dtypes.float32)
+        shapes = ((m, NARROW_N), (NARROW_N, k)) if short_k else ((m, k), (k, NARROW_N))
+        a, b = (be.from_numpy(rng.random(s).astype(np.float32), dtypes.float32) for s in shapes)
         curve.append([2 * m * k * NARROW_N, best_time(lambda: be.matmul(a, b), 20, repeat)])
     for i in range(1, len(curve)):
         curve[i][1] = max(curve[i][1], curve[i - 1][1])
@@ -153,6 +165,7 @@ def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_c
         curve[i][1] = max(curve[i][1], curve[i - 1][1])
     r["matmul_curve"], r["matmul_curve_threads"] = curve, be.PRICING["threads"]()
     r["matmul_narrow_curve"] = _narrow_curve(be, rng, best_time, 5 if quick else 9)
+    r["matmul_short_k_curve"] = _narrow_curve(be, rng, best_time, 5 if quick else 9, short_k=True)
     r["matmul_flops_1thread"] = _one_thread_rate(be, rng, best_time, 5 if quick else 9)
     r["conv_flops_1thread"] = _conv_rates(be, rng, best_time, 5 if quick else 9, r)
     log(f"  {be.NAME}: empty call {r['call_s'] * 1e6:.2f} us, of a compiled kernel {r['native_call_s'] * 1e6:.2f} us; "
@@ -166,7 +179,10 @@ def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_c
         + "".join(f"; {k} per row of {ROW_WIDTH} {v * 1e9:.0f} ns" for k, v in r["row_s"].items())
         + (f"; products with {NARROW_N} columns: " + ", ".join(f"{f / 2e6:.2g} M multiply-adds {t * 1e6:.3g} us"
                                                               for f, t in r["matmul_narrow_curve"])
-           if r["matmul_narrow_curve"] else ""))
+           if r["matmul_narrow_curve"] else "")
+        + (f"; products {NARROW_N} deep: " + ", ".join(f"{f / 2e6:.2g} M multiply-adds {t * 1e6:.3g} us"
+                                                       for f, t in r["matmul_short_k_curve"])
+           if r["matmul_short_k_curve"] else ""))
     return r
 
 

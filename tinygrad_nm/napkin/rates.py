@@ -77,7 +77,8 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
               square float32 products, 4 to 512, on matmul_curve_threads threads),
               matmul_flops_1thread (its matmul at 512^3 on one thread: how close it comes to the
               FMA peak), row_s (each row kernel's time per row of a classifier head's 10 columns),
-              matmul_narrow_curve (its float32 products with 10 columns, at training sizes);
+              matmul_narrow_curve and matmul_short_k_curve (its float32 products with 10
+              columns, and 10 deep, at training sizes);
               its kernels run at the host's rates on the threads its PRICING reports
   reference      napkin.drift's probes (a Python loop, a NumPy call, a 16 MiB read, an FMA loop)
               as calibration ended: the bench compares its own against them
