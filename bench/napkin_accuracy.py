@@ -23,8 +23,7 @@ def report(path):
     load = machine.get("load_average", {})
     lines = [f"{path}: load average {load.get('start')} at start, {load.get('end')} at end; "
              f"{(machine.get('napkin') or {}).get('describe', '')}"]
-    ref = machine.get("reference") or {}
-    moved = drift.report(ref.get("calibration"), ("at start", ref.get("start")), ("at end", ref.get("end")))
+    moved = drift.report_run(machine)
     if moved:  # each reference probe's time over the calibration's: above 1, the machine was slower
         lines += [f"  machine against its calibration, {m}" for m in moved]
     cells, steps = [], []

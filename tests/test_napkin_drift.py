@@ -29,3 +29,11 @@ def test_calibration_records_the_probes(monkeypatch):
     monkeypatch.setattr(drift, "reference", lambda: {"interpreter": 1.0})
     data = primitives.measure(quick=True, log=lambda *a: None)
     assert data["reference"] == {"interpreter": 1.0}
+
+
+def test_report_run_reads_a_bench_runs_machine_info():
+    """What `tinygrad-nm bench` and bench/napkin_accuracy.py print: the plugin's "reference" entry."""
+    info = {"reference": {"calibration": {"interpreter": 2e-3}, "start": {"interpreter": 3e-3},
+                          "end": {"interpreter": 1e-3}}}
+    assert drift.report_run(info) == ["at start: interpreter 1.50x", "at end: interpreter 0.50x"]
+    assert drift.report_run({}) is None and drift.report_run(None) is None

@@ -77,3 +77,10 @@ def report(calibrated, *now):
                       if p in probes and calibrated.get(p)]
             lines.append(f"{label}: " + ", ".join(ratios))
     return lines
+
+
+def report_run(machine_info):
+    """report() of a bench run's machine_info (the plugin's "reference": the calibration's probes and
+    the run's at its start and end); None where the run has none."""
+    ref = (machine_info or {}).get("reference") or {}
+    return report(ref.get("calibration"), ("at start", ref.get("start")), ("at end", ref.get("end")))

@@ -63,15 +63,19 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     measured_here = cost.kernel in ("matmul", "linear_act") and dtype == "float32" \
         and (team == r["matmul_curve_threads"] if "matmul_curve_threads" in r else threads == 1)
     curve = r.get("matmul_curve") if measured_here else None
-    narrow = r.get("matmul_narrow_curve") if measured_here and _narrow(cost, pricing) else None
-    if measured_here and not narrow and _short_k(cost, pricing):
-        narrow = r.get("matmul_short_k_curve")  # K = a head's 10 classes: dx = g @ W of a classifier head
-    if narrow:  # a classifier head's few columns: the kernel's own narrow path, its own measured curve
-        compute = price_array_calls.curve_time(2 * cost.elements, narrow) - call
+    # a classifier head's products, 10 columns (the kernel's narrow path) or 10 deep (its input
+    # gradient, g @ W): each shape off its own curve, measured at training sizes
+    head = None
+    if measured_here:
+        head = r.get("matmul_narrow_curve") if _narrow(cost, pricing) else \
+            r.get("matmul_short_k_curve") if _short_k(cost, pricing) else None
+    if head:
+        compute = price_array_calls.curve_time(2 * cost.elements, head) - call
     elif curve and cost.elements * 2 < curve[-1][0]:
         compute = max(compute, price_array_calls.curve_time(2 * cost.elements, curve) - call)
-    row_s = r.get("row_s", {}).get(cost.kernel) if cost.kernel in pricing.get("row_kernels", ()) else None
-    if row_s is not None and len(cost.shapes[0]) == 2:  # rows of a classifier's head: each row's own loop
+    row_s = r.get("row_s", {}).get(cost.kernel) \
+        if cost.kernel in pricing.get("row_kernels", ()) and len(cost.shapes[0]) == 2 else None
+    if row_s is not None:  # rows of a classifier's head: each row's own loop
         rows, width = cost.shapes[0]
         compute = rows * row_s + compute * max(0, width - ROW_WIDTH) / max(width, 1)
     memory = cost.bytes / bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else 0.0
@@ -90,7 +94,7 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     runs, run_time = price_array_calls.strided_runs(cost, pricing, r)  # a loop per short row: its setup
     if runs:
         terms.append(f"{fmt.count(runs)} runs x {fmt.seconds(run_time / runs)}")
-    if row_s is not None and len(cost.shapes[0]) == 2:
+    if row_s is not None:
         terms.insert(0, f"{fmt.count(cost.shapes[0][0])} rows x {fmt.seconds(row_s)}")
     if wake:
         terms.append(f"{regions} parallel region{'s' * (regions > 1)} x {fmt.seconds(host['fork_join_s'])}")
@@ -177,12 +181,9 @@ def calibrate(be, quick, log, best_time, empty_call, in_program, in_loop, step_c
         + "; per call of each compiled kernel, between Python work: "
         + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in r["call_by_kernel"].items())
         + "".join(f"; {k} per row of {ROW_WIDTH} {v * 1e9:.0f} ns" for k, v in r["row_s"].items())
-        + (f"; products with {NARROW_N} columns: " + ", ".join(f"{f / 2e6:.2g} M multiply-adds {t * 1e6:.3g} us"
-                                                              for f, t in r["matmul_narrow_curve"])
-           if r["matmul_narrow_curve"] else "")
-        + (f"; products {NARROW_N} deep: " + ", ".join(f"{f / 2e6:.2g} M multiply-adds {t * 1e6:.3g} us"
-                                                       for f, t in r["matmul_short_k_curve"])
-           if r["matmul_short_k_curve"] else ""))
+        + "".join(f"; products {what}: " + ", ".join(f"{f / 2e6:.2g} M multiply-adds {t * 1e6:.3g} us" for f, t in c)
+                  for what, c in ((f"with {NARROW_N} columns", r["matmul_narrow_curve"]),
+                                  (f"{NARROW_N} deep", r["matmul_short_k_curve"])) if c))
     return r
 
 

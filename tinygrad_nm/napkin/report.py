@@ -100,8 +100,7 @@ def table(rows, others=(), machine_info=None):
         note = " (other work competed for the cores: timings are disturbed)" if busy > cores else ""
         lines.append(f"load average {load['start'][0]:.1f} at start, {load['end'][0]:.1f} at end, "
                      f"{cores} cores{note}")
-    ref = machine_info.get("reference") or {}
-    moved = drift.report(ref.get("calibration"), ("at start", ref.get("start")), ("at end", ref.get("end")))
+    moved = drift.report_run(machine_info)
     if moved:  # how far the machine's speed had moved from the calibration's, probe by probe
         lines += [f"machine speed against the calibration (reference probe's time over its time then), {m}"
                   for m in moved]
