@@ -2,6 +2,8 @@
 
     python bench/cuda_results.py            # full sizes: matmul 4096, relu on 64M elements
     python bench/cuda_results.py --quick    # smaller sizes, about a minute
+    python bench/cuda_results.py --here bench/results/cuda-....json
+        # no GPU needed: the crossover of a committed GPU run against the numpy backend on THIS machine
 
 Writes bench/results/cuda-<device>-<time>.json (pytest-benchmark's JSON: every timing, with
 the device, versions and figures in each benchmark's extra_info) and a .md beside it with
@@ -19,6 +21,8 @@ RESULTS = os.path.join(HERE, "results")
 
 
 def main(argv):
+    if "--here" in argv:
+        return crossover_here(argv[argv.index("--here") + 1])
     quick = "--quick" in argv
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         sys.exit("NUMBA_ENABLE_CUDASIM is set: these benchmarks need a real GPU, not the simulator")
@@ -42,6 +46,29 @@ def main(argv):
     print(report)
     print(f"wrote {base}.json and {base}.md")
     return proc.returncode
+
+
+def crossover_here(path):
+    """The GPU sweeps of a committed run (`path`) against the numpy backend timed here, size by size:
+    where a GPU would overtake this machine's CPU."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    sys.path.insert(0, HERE)
+    import test_cuda
+    with open(path) as f:
+        data = json.load(f)
+    for b in data["benchmarks"]:
+        e = b["extra_info"]
+        if "crossover_n" not in e:
+            continue
+        timer = test_cuda._matmul_timer("numpy") if e["program"] == "matmul" else test_cuda._mlp_timer("numpy")
+        rows = [dict(r, numpy_s=timer(r["n"])) for r in e["sweep"]]
+        faster = [r["n"] for i, r in enumerate(rows) if all(x["numpy_s"] > x["gpu_s"] for x in rows[i:])]
+        print(f"{e['program']}: {e['device']} faster than the numpy backend here from n = "
+              f"{faster[0] if faster else 'never (in this sweep)'}")
+        print("| n | numpy here | " + e["device"] + " | speedup |\n|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['n']} | {r['numpy_s'] * 1e3:.3f} ms | {r['gpu_s'] * 1e3:.3f} ms | {r['numpy_s'] / r['gpu_s']:.2f} |")
+    return 0
 
 
 def summarize(data):

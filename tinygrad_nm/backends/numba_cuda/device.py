@@ -69,6 +69,12 @@ def _find_reason():
         return (f"no usable CUDA GPU ({detail}); use a machine with an NVIDIA GPU and driver, or set "
                 f"NUMBA_ENABLE_CUDASIM=1 before Python starts to run the kernels in Numba's CUDA "
                 f"simulator (slow: for tests)")
+    try:  # the compiler's own NumPy typing, which it loads at the first compile (numba-cuda 0.30
+        # uses np.row_stack, gone from NumPy 2.5: every kernel would fail to compile)
+        import numba.cuda.np.arrayobj  # noqa: F401
+    except (AttributeError, ImportError) as e:
+        return (f"numba-cuda {getattr(numba_cuda, '__version__', '?')} cannot compile kernels with NumPy "
+                f"{np.__version__} ({e}); install a NumPy it supports (pip install 'numpy<2.5') or a newer numba-cuda")
     try:
         from numba.cuda.cudadrv.nvvm import NVVM
     except ImportError:  # another numba-cuda layout: a missing compiler will say so at the first launch

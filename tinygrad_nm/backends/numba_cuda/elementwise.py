@@ -16,7 +16,7 @@ from tinygrad_nm import dtypes
 from tinygrad_nm.backends.kernels import TABLE, of_family
 from tinygrad_nm.backends.numba_cuda.device import CudaBuffer
 from tinygrad_nm.backends.numba_cuda.jit import constants, device_function, map_, scalar
-from tinygrad_nm.backends.numba_cuda.storage import __all__ as STORAGE
+from tinygrad_nm.backends.numba_cuda.storage import __all__ as STORAGE, to_numpy
 
 UNARY = tuple(n for n in of_family("unary") if n not in STORAGE)     # not astype, copy
 BINARY = tuple(n for n in of_family("binary") if n not in STORAGE)   # not where
@@ -171,5 +171,23 @@ def _compare_scalar(value, dtype):
 HOST_FUNCTIONS = {**{n: _unary(n) for n in UNARY}, **{n: _binary(n, False) for n in ARITHMETIC},
                   **{n: _binary(n, True) for n in COMPARE},
                   **{n: _activation_backward(n) for n in ACTIVATION_BACKWARD}}
+_pow_kernel = HOST_FUNCTIONS["pow"]
+
+
+def _checked_pow(a, b):
+    """out = a ** b. An integer to a negative integer power raises, as in NumPy and PyTorch: the
+    device's integer power cannot fail (it writes 0 or 1), so the host looks at the exponent first
+    (a tensor exponent costs one copy of it to the host)."""
+    base, exponent = (a if isinstance(a, CudaBuffer) else b), b
+    if not base.dtype.is_float and base.dtype is not dtypes.bool_:
+        low = to_numpy(exponent).min(initial=0) if isinstance(exponent, CudaBuffer) else exponent
+        if low < 0:
+            raise ValueError("Integers to negative integer powers are not allowed.")
+    return _pow_kernel(a, b)
+
+
+_checked_pow.__name__ = _checked_pow.__qualname__ = "pow"
+_checked_pow.__doc__ = _pow_kernel.__doc__ + " " + _checked_pow.__doc__.split(". ", 1)[1]
+HOST_FUNCTIONS["pow"] = _checked_pow
 globals().update(HOST_FUNCTIONS)  # neg, exp, ..., add, ..., lt, ..., relu_backward, ... as module functions
 __all__ = list(FAMILY)

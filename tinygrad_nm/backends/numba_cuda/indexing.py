@@ -3,6 +3,7 @@ integer-array indexing as gather / scatter / scatter-add kernels along one axis.
 """
 from numba import cuda
 
+from tinygrad_nm import dtypes
 from tinygrad_nm.backends import strided
 from tinygrad_nm.backends.kernels import of_family
 from tinygrad_nm.backends.numba_cuda import device as D
@@ -23,10 +24,21 @@ def gather(src, shape, strides, axis, idx, out, n):
 
 
 @kernel
-def scatter(dst, shape, strides, axis, idx, val, vstrides, n):
-    """dst[indexed position of i] = val[i]: setitem. Repeated indices: one of the writes wins."""
+def last_writer(idx, winner, m):
+    """winner[idx[p]] = the largest p naming that index: of repeated indices, the one that writes."""
+    for p in range(cuda.grid(1), m, cuda.gridsize(1)):
+        cuda.atomic.max(winner, idx[p], p)
+
+
+@kernel
+def scatter(dst, shape, strides, axis, idx, val, vstrides, winner, inner, n):
+    """dst[indexed position of i] = val[i]: setitem. Of repeated indices the last one writes, as in
+    NumPy and PyTorch on a CPU (threads racing to the same element would leave any one of them);
+    element i's position in idx is its coordinate on `axis`, `inner` elements apart."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-        dst[indexed_offset(i, shape, strides, axis, idx)] = val[offset(i, shape, vstrides)]
+        c = (i // inner) % shape[axis]
+        if winner[idx[c]] == c:
+            dst[indexed_offset(i, shape, strides, axis, idx)] = val[offset(i, shape, vstrides)]
 
 
 @kernel
@@ -119,8 +131,14 @@ def _scatter(kern, view, axis, idx, to_front, value):
         value = expand(value, shape)
     n = D.size(shape)
     if n:
+        args = (D.dev(view), shape, view.strides, axis, D.dev(idx), D.dev(value), value.strides)
+        if kern is scatter:
+            winner = full((view.shape[axis],), -1, dtypes.int64)
+            blocks, threads = D.grid(idx.size)
+            last_writer[blocks, threads](D.dev(idx), winner.data, idx.size)
+            args += (winner.data, D.size(shape[axis + 1:]))
         blocks, threads = D.grid(n)
-        kern[blocks, threads](D.dev(view), shape, view.strides, axis, D.dev(idx), D.dev(value), value.strides, n)
+        kern[blocks, threads](*args, n)
 
 
 def setitem(a, index, value):
