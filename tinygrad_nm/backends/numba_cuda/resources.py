@@ -155,9 +155,8 @@ def _served(name, dtype):
 
 
 def _exercise(nc, serving):
-    """Call every kernel of the kernel table, in each dtype the Tensor layer sends it, with the
-    arguments its signature names: contiguous and strided buffers, Python scalars on either
-    side, short and long rows, and every matmul path."""
+    """Call every kernel of the kernel table, in each dtype the Tensor layer sends it, with the arguments
+    its signature names: contiguous and strided buffers, scalars on either side, short and long rows, every matmul path."""
     rng = np.random.default_rng(0)
     dts = {d.name: d for d in dtypes.ALL if d.name in NP_TYPES}  # not float16, which the backend refuses
     done = set()
@@ -170,8 +169,9 @@ def _exercise(nc, serving):
         finally:
             serving.pop()
 
-    def d(shape, dtype):
-        return nc.from_numpy(rng.standard_normal(shape) > 0 if dtype == "bool" else rng.standard_normal(shape), dts[dtype])
+    def d(shape, dtype):  # integers >= 0: pow refuses a negative integer exponent before it launches
+        v = rng.standard_normal(shape)
+        return nc.from_numpy(v > 0 if dtype == "bool" else np.abs(v) if dtype == "int64" else v, dts[dtype])
 
     for dtype in ("float32", "float64", "int64", "bool"):
         x, x3 = d((4, 6), dtype), d((5, 4, 3), dtype)
