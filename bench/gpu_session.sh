@@ -15,6 +15,11 @@
 # stage has its own time limit (500 s in all), so one that hangs leaves the others their time. Nothing is
 # installed: the machine's python3 (numba-cuda, CuPy or PyTorch, pytest, pytest-benchmark,
 # pytest-xdist) runs this checkout from PYTHONPATH; the cython backend is not built there.
+# Wheels in .whl/ are installed first. The H200 image's NumPy 2.5.2 breaks numba-cuda 0.30.4, so
+# carry NumPy 2.4.6 (from the repository root, once; then name ".whl" in the device run's carry):
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl numpy==2.4.6
 set -u
 dest=${1:?usage: bash bench/gpu_session.sh OUTDIR}
 mkdir -p "$dest"
