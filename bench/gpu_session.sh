@@ -12,8 +12,8 @@
 # 4. the backend-parametrized test suite on numba_cuda on the real GPU (slow tests included), and
 #    beside it the walkthrough's programs with the 300-epoch scalar loop.
 # The timed stages run alone on the GPU; the suite and the walkthrough run last, together. Each
-# stage has its own time limit (500 s in all), so one that hangs leaves the others their time. Nothing is
-# installed: the machine's python3 (numba-cuda, CuPy or PyTorch, pytest, pytest-benchmark,
+# stage has its own time limit (535 s in all), so one that hangs leaves the others their time. Nothing is
+# fetched: the machine's python3 (numba-cuda, CuPy or PyTorch, pytest, pytest-benchmark,
 # pytest-xdist) runs this checkout from PYTHONPATH; the cython backend is not built there.
 # Wheels in .whl/ are installed first. The H200 image's NumPy 2.5.2 breaks numba-cuda 0.30.4, so
 # carry NumPy 2.4.6 (from the repository root, once; then name ".whl" in the device run's carry):
