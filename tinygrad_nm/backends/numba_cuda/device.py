@@ -11,6 +11,7 @@ blocks for elementwise work, a serial or a block-per-row kernel for reductions a
 the direct, tiled or register-blocked kernel for matmul.
 """
 import builtins
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -70,8 +71,10 @@ def _find_reason():
                 f"NUMBA_ENABLE_CUDASIM=1 before Python starts to run the kernels in Numba's CUDA "
                 f"simulator (slow: for tests)")
     try:  # the compiler's own NumPy typing, which it loads at the first compile (numba-cuda 0.30
-        # uses np.row_stack, gone from NumPy 2.5: every kernel would fail to compile)
-        import numba.cuda.np.arrayobj  # noqa: F401
+        # uses np.row_stack, gone from NumPy 2.5: every kernel would fail to compile); a numba-cuda
+        # without this module (before 0.21) is not judged here
+        if importlib.util.find_spec("numba.cuda.np.arrayobj") is not None:
+            import numba.cuda.np.arrayobj  # noqa: F401
     except (AttributeError, ImportError) as e:
         return (f"numba-cuda {getattr(numba_cuda, '__version__', '?')} cannot compile kernels with NumPy "
                 f"{np.__version__} ({e}); install a NumPy it supports (pip install 'numpy<2.5') or a newer numba-cuda")

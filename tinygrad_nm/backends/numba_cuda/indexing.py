@@ -31,8 +31,15 @@ def last_writer(idx, winner, m):
 
 
 @kernel
-def scatter(dst, shape, strides, axis, idx, val, vstrides, winner, inner, n):
-    """dst[indexed position of i] = val[i]: setitem. Of repeated indices the last one writes, as in
+def scatter(dst, shape, strides, axis, idx, val, vstrides, n):
+    """dst[indexed position of i] = val[i]: setitem where repeated indices write equal values."""
+    for i in range(cuda.grid(1), n, cuda.gridsize(1)):
+        dst[indexed_offset(i, shape, strides, axis, idx)] = val[offset(i, shape, vstrides)]
+
+
+@kernel
+def scatter_last(dst, shape, strides, axis, idx, val, vstrides, winner, inner, n):
+    """scatter where the values differ along `axis`: of repeated indices the last one writes, as in
     NumPy and PyTorch on a CPU (threads racing to the same element would leave any one of them);
     element i's position in idx is its coordinate on `axis`, `inner` elements apart."""
     for i in range(cuda.grid(1), n, cuda.gridsize(1)):
@@ -132,11 +139,11 @@ def _scatter(kern, view, axis, idx, to_front, value):
     n = D.size(shape)
     if n:
         args = (D.dev(view), shape, view.strides, axis, D.dev(idx), D.dev(value), value.strides)
-        if kern is scatter:
-            winner = full((view.shape[axis],), -1, dtypes.int64)
+        if kern is scatter and idx.size > 1 and value.strides[axis] != 0:  # repeats could differ: find the last
+            winner = full((view.shape[axis],), -1, dtypes.int64)  # (a slot per index the axis has)
             blocks, threads = D.grid(idx.size)
             last_writer[blocks, threads](D.dev(idx), winner.data, idx.size)
-            args += (winner.data, D.size(shape[axis + 1:]))
+            kern, args = scatter_last, args + (winner.data, D.size(shape[axis + 1:]))
         blocks, threads = D.grid(n)
         kern[blocks, threads](*args, n)
 
