@@ -355,6 +355,28 @@ def test_views_share_storage_and_reshape_copies_only_when_needed(rng):
 
 
 @needs_backend
+def test_repeated_indices_the_last_write_wins_and_equal_writes_skip_the_extra_pass(monkeypatch, rng):
+    """Threads racing to one element leave any of their values: where the values differ along the
+    indexed axis, a last-writer pass picks NumPy's (the last); a scalar or broadcast value needs
+    none, and allocates no buffer the size of the axis (a mask write reaches here flattened)."""
+    from tinygrad_nm.backends.numba_cuda import indexing
+    a = rng.standard_normal((5, 3))
+    idx = np.array([4, 1, 4, 4])
+    values = rng.standard_normal((4, 3))
+    buf, ref = dev(a), a.copy()
+    nc.setitem(buf, (dev(idx.astype(np.int64)),), dev(values))
+    ref[idx] = values
+    np.testing.assert_array_equal(host(buf), ref)
+    made = []
+    monkeypatch.setattr(indexing, "full", lambda *args: made.append(args) or nc.full(*args))
+    for value in (2.5, dev(values[0])):  # a scalar; one row broadcast along the indexed axis
+        nc.setitem(buf, (dev(idx.astype(np.int64)),), value)
+        ref[idx] = host(value) if not isinstance(value, float) else value
+        np.testing.assert_array_equal(host(buf), ref)
+    assert [args for args in made if args[2] is dt.int64] == [], "no last-writer buffer for equal values"
+
+
+@needs_backend
 @pytest.mark.parametrize("key", [
     (np.array([2, 0, 2]),), (slice(None), np.array([5, 5, 0])), (1, np.array([0, 3])),
     (np.array([3, 1]), 2), (slice(1, 4), np.array([1, 1]), 0), (1, slice(None), np.array([2, 0])),
