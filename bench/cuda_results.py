@@ -62,13 +62,17 @@ def crossover_here(path):
             continue
         timer = test_cuda._matmul_timer("numpy") if e["program"] == "matmul" else test_cuda._mlp_timer("numpy")
         rows = [dict(r, numpy_s=timer(r["n"])) for r in e["sweep"]]
-        faster = [r["n"] for i, r in enumerate(rows) if all(x["numpy_s"] > x["gpu_s"] for x in rows[i:])]
         print(f"{e['program']}: {e['device']} faster than the numpy backend here from n = "
-              f"{faster[0] if faster else 'never (in this sweep)'}")
-        print("| n | numpy here | " + e["device"] + " | speedup |\n|---|---|---|---|")
-        for r in rows:
-            print(f"| {r['n']} | {r['numpy_s'] * 1e3:.3f} ms | {r['gpu_s'] * 1e3:.3f} ms | {r['numpy_s'] / r['gpu_s']:.2f} |")
+              f"{test_cuda.first_staying_faster(rows) or 'never (in this sweep)'}")
+        print("\n".join(sweep_table(rows, "numpy here", e["device"])))
     return 0
+
+
+def sweep_table(rows, cpu, gpu):
+    """A crossover sweep as a markdown table: n, the two times, the GPU's speedup."""
+    return [f"| n | {cpu} | {gpu} | speedup |", "|---|---|---|---|"] + [
+        f"| {r['n']} | {r['numpy_s'] * 1e3:.3f} ms | {r['gpu_s'] * 1e3:.3f} ms | {r['numpy_s'] / r['gpu_s']:.2f} |"
+        for r in rows]
 
 
 def summarize(data):
@@ -96,11 +100,8 @@ def summarize(data):
     for b in benches.values():
         e = b["extra_info"]
         if "crossover_n" in e:
-            lines += [f"{e['program']}: the GPU is faster than the NumPy backend from n = {e['crossover_n']}", "",
-                      "| n | numpy | numba_cuda | speedup |", "|---|---|---|---|"]
-            lines += [f"| {r['n']} | {r['numpy_s'] * 1e3:.3f} ms | {r['gpu_s'] * 1e3:.3f} ms | {r['speedup']:.2f} |"
-                      for r in e["sweep"]]
-            lines.append("")
+            lines += [f"{e['program']}: the GPU is faster than the NumPy backend from n = {e['crossover_n']}", ""]
+            lines += sweep_table(e["sweep"], "numpy", "numba_cuda") + [""]
     return "\n".join(lines)
 
 

@@ -178,12 +178,12 @@ def _crossover(sizes, time_numpy, time_gpu):
         ahead = ahead + 1 if t_np > 4 * t_gpu else 0
         if ahead == 2:
             break
-    crossover = None
-    for i, row in enumerate(rows):
-        if all(r["speedup"] > 1 for r in rows[i:]):
-            crossover = row["n"]
-            break
-    return crossover, rows
+    return first_staying_faster(rows), rows
+
+
+def first_staying_faster(rows):
+    """The first n from which the GPU is faster in every row after it (None if it never is)."""
+    return next((row["n"] for i, row in enumerate(rows) if all(r["gpu_s"] < r["numpy_s"] for r in rows[i:])), None)
 
 
 def _matmul_timer(backend):

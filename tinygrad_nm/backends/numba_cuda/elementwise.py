@@ -175,9 +175,10 @@ _pow_kernel = HOST_FUNCTIONS["pow"]
 
 
 def _checked_pow(a, b):
-    """out = a ** b. An integer to a negative integer power raises, as in NumPy and PyTorch: the
-    device's integer power cannot fail (it writes 0 or 1), so the host looks at the exponent first
-    (a tensor exponent costs one copy of it to the host)."""
+    """out = a ** b with broadcasting; either may be a Python scalar. An integer to a negative
+    integer power raises, as in NumPy and PyTorch: the device's integer power cannot fail (it
+    writes 0 or 1), so the host looks at the exponent first (a tensor exponent costs one copy of
+    it to the host)."""
     base, exponent = (a if isinstance(a, CudaBuffer) else b), b
     if not base.dtype.is_float and base.dtype is not dtypes.bool_:
         low = to_numpy(exponent).min(initial=0) if isinstance(exponent, CudaBuffer) else exponent
@@ -187,7 +188,6 @@ def _checked_pow(a, b):
 
 
 _checked_pow.__name__ = _checked_pow.__qualname__ = "pow"
-_checked_pow.__doc__ = _pow_kernel.__doc__ + " " + _checked_pow.__doc__.split(". ", 1)[1]
 HOST_FUNCTIONS["pow"] = _checked_pow
 globals().update(HOST_FUNCTIONS)  # neg, exp, ..., add, ..., lt, ..., relu_backward, ... as module functions
 __all__ = list(FAMILY)
