@@ -52,26 +52,11 @@ start = time.perf_counter()
 y = (tnm.Tensor(a, backend="numba_cuda") @ tnm.Tensor(a.T.copy(), backend="numba_cuda")).numpy()
 print(f"first product on the GPU (compile included): {time.perf_counter() - start:.2f} s, "
       f"max error {np.abs(y - a @ a.T).max():.2e}")
-# where one small kernel call's time goes (186 us on the first H200 run): each part alone
-from numba import cuda
-def per_call_us(fn, n=2000):
-    fn(); cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    cuda.synchronize()
-    return round((time.perf_counter() - start) / n * 1e6, 1)
-@cuda.jit
-def bump(a):
-    a[0] += 1
-one = cuda.device_array(1, np.float32)
-x = nc.from_numpy(np.ones(1, np.float32), tnm.float32)
-print("per call, us:", {"cuda.device_array(1)": per_call_us(lambda: cuda.device_array(1, np.float32)),
-      "synchronize": per_call_us(cuda.synchronize), "bare numba launch": per_call_us(lambda: bump[1, 1](one)),
-      "bare launch + sync": per_call_us(lambda: (bump[1, 1](one), cuda.synchronize())),
-      "backend add": per_call_us(lambda: nc.add(x, x)),
-      "backend add + sync": per_call_us(lambda: (nc.add(x, x), cuda.synchronize()))})
 EOF
+    # where one small kernel call's time goes (186 us on the first H200 run): each part alone, a
+    # profile, with the caching allocator and with Numba's own
+    timeout 60 "$py" bench/cuda_call_cost.py
+    TINYGRAD_NM_CUDA_POOL=0 timeout 60 "$py" bench/cuda_call_cost.py
 } > "$out/1-machine.log" 2>&1
 cat "$out/1-machine.log"
 

@@ -70,6 +70,9 @@ SETTINGS = (
     Setting("isa", "TINYGRAD_NM_ISA", lambda raw: raw.strip().lower(), None,
             "caps the instruction set of the native (Cython) kernels: baseline, avx2 or avx512; default: the best "
             "this CPU runs"),
+    Setting("cuda_pool", "TINYGRAD_NM_CUDA_POOL", _flag, True,
+            "1: the numba_cuda backend keeps freed device buffers for reuse (a caching allocator, read when the "
+            "backend first starts the GPU); 0: Numba's own allocator, a cuMemAlloc and a cuMemFree per buffer"),
     Setting("rates", "TINYGRAD_NM_RATES", os.path.expanduser, None,
             "napkin's calibrated-rates file; default ~/.cache/tinygrad_nm/rates-<host>.json"),
     Setting("test_backends", "TINYGRAD_NM_TEST_BACKENDS", _names, None,

@@ -64,6 +64,8 @@ def _find_reason():
         return ("NUMBA_ENABLE_CUDASIM=1 was set after numba had been imported, so Numba runs its real "
                 "CUDA target; set the variable before Python starts")
     try:
+        from tinygrad_nm.backends.numba_cuda import memory
+        memory.install()  # before the first context: Numba reads its memory manager when it makes one
         cuda.get_current_device()
     except Exception as e:  # CudaSupportError and friends: no driver, no device
         detail = " ".join(str(e).split())[:200]
