@@ -8,7 +8,8 @@ call): what one pass of train.train_epoch's loop does per batch, the batch's ten
 host arrays, forward, loss, backward, optimizer step, the loss and the output read back for the
 running loss and accuracy. The loop's own NumPy calls on the host (the loader's two fancy-indexed
 batch slices; argmax, compare and sum for the accuracy) are priced at NumPy's call costs. An epoch
-is that times the steps per epoch plus the held-out evaluation. The progress bar is not priced
+is that times the steps per epoch plus the held-out evaluation; the whole run adds, once, what the
+backend compiles at a kernel's first launch (Numba CUDA: each distinct kernel). The progress bar is not priced
 (off unless stderr is a terminal). Rows follow for each GPU backend on each GPU napkin holds a
 datasheet for (napkin/gpu.py), priced from the datasheet, whether or not a GPU is here.
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from tinygrad_nm import backends, napkin
 from tinygrad_nm.grad_mode import no_grad
-from tinygrad_nm.napkin import fmt, gpu, price_array_calls, price_gpu, rates as rates_mod
+from tinygrad_nm.napkin import fmt, gpu, model, price_array_calls, price_gpu, rates as rates_mod
 from tinygrad_nm.tensor import Tensor
 
 EVAL_BATCH = 1000  # train.evaluate's batch size
@@ -79,15 +80,23 @@ def predict(task, config, make_optimizer, names=None, gpus=None):
 
     out = {}
     for label, name, device in [(n, n, None) for n in names] + list(gpus):
-        step_s = napkin.estimate(step, task.model, backend=name, device=device).total_seconds + host
-        evals = []
+        first = napkin.estimate(step, task.model, backend=name, device=device)
+        step_s = first.total_seconds + host
+        evals, eval_kernels = [], set()
         for start in range(0, n_test, EVAL_BATCH):
             rows = min(EVAL_BATCH, n_test - start)
             e = napkin.estimate(held_out, task.model, (rows, *task.x_test.shape[1:]),
                                 Tensor(np.asarray(task.y_test[start:start + rows])), backend=name, device=device)
             evals.append(e.total_seconds)
+            eval_kernels |= e.compiled
+        # kernels compiled at their first launch: the step's in the first epoch's training pass, the
+        # held-out pass's own (those the step did not launch) in its first evaluation
+        train_warmup = first.warmup_seconds
+        warmup = train_warmup + model.warmup_seconds(eval_kernels - first.compiled, name, first.rates)
         epoch_s = steps * step_s + sum(evals)
-        out[label] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s, "run": epoch_s * config["epochs"]}
+        out[label] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s, "train_warmup": train_warmup,
+                      "warmup": warmup, "compiled": len(first.compiled | eval_kernels),
+                      "run": epoch_s * config["epochs"] + warmup}
     return out, steps, batch
 
 
@@ -98,6 +107,10 @@ def describe(predictions, steps, batch, config, task):
              f"  {'backend':<{width}} {'step':>10} {'epoch':>10} {'whole run':>10}"]
     for name, p in predictions.items():
         lines.append(f"  {name:<{width}} {fmt.seconds(p['step']):>10} {fmt.seconds(p['epoch']):>10} {fmt.seconds(p['run']):>10}")
+    for name, p in predictions.items():
+        if p.get("warmup") and not name.endswith("(datasheet)"):
+            lines.append(f"  {name}: the whole run includes compiling {p['compiled']} kernels at their first launch, "
+                         f"{fmt.seconds(p['warmup'])} (once per process)")
     if any(name.endswith("(datasheet)") for name in predictions):
         lines.append("  (datasheet: the GPU's published rates, kernel launches and host-device copies priced; not measured here)")
     return "\n".join(lines)
@@ -112,7 +125,7 @@ def measured_beside(predictions, backend, history, epochs_run):
         return None
     seconds = history["seconds"][-epochs_run:]
     measured, per_epoch = sum(seconds), predictions[backend]["train_epoch"]
-    predicted = per_epoch * epochs_run
+    predicted = per_epoch * epochs_run + predictions[backend].get("train_warmup", 0.0)  # this process compiles anew
     line = (f"measured {fmt.seconds(measured)} for the training passes of {epochs_run} epoch(s) on {backend} "
             f"(the whole loop: batches, steps, loss and accuracy), predicted {fmt.seconds(predicted)}: measured/predicted "
             f"{measured / predicted:.2f}")

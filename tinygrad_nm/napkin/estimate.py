@@ -57,6 +57,12 @@ class Estimate:
     dtype: str
     parts: list                  # KernelEstimate per kernel call the op makes
     rates: object = field(repr=False, default=None)
+    compiled: set = field(repr=False, default_factory=set)  # kernels compiled at their first launch (model.compiled_keys)
+
+    @property
+    def warmup_seconds(self):
+        """Once per process, not per call: compiling the kernels the traced code is the first to launch."""
+        return model.warmup_seconds(self.compiled, self.backend, self.rates)
 
     @property
     def flops(self):
@@ -133,7 +139,8 @@ def estimate(op, *args, dtype="float32", backend=None, rates=None, device=None, 
     placements = placements_of(calls, backend)
     parts = [estimate_kernel(name, kargs, backend, dtype_name, rates, out, device, call.phase, placed)
              for call, placed in zip(calls, placements) for name, kargs, out in [call]]
-    return Estimate(label, getattr(backend, "NAME", backend), dtype_name, parts, rates)
+    name = getattr(backend, "NAME", backend)
+    return Estimate(label, name, dtype_name, parts, rates, model.compiled_keys([p.cost for p in parts], name, dtype_name))
 
 
 def trace_kernels(op, *args, dtype="float32", **params):

@@ -27,6 +27,23 @@ def all_scalars(args):
     return bool(shapes) and all(s == () for s in shapes)
 
 
+def compiled_keys(costs, backend, dtype="float32"):
+    """The distinct kernels these calls (Costs) compile at their first launch, as the backend names
+    them (its PRICING["compiled"]); an empty set for a backend that compiles nothing at run time."""
+    pricing, _ = backends.pricing(backend)
+    find = (pricing or {}).get("compiled")
+    # the item size too: integer buffers (labels, indices) in a float32 program compile their own kernels
+    return {(key, c.itemsize) for c in costs for key in find(c.kernel, c.shapes, dtype)} if find else set()
+
+
+def warmup_seconds(keys, backend, rates):
+    """The one-time cost of compiling those kernels (compiled_keys) on `backend`, priced by its family."""
+    pricing, _ = backends.pricing(backend)
+    family = FAMILIES.get((pricing or {}).get("family"))
+    price = getattr(family, "warmup", None)
+    return price(keys, rates) if price and keys else 0.0
+
+
 def predict(cost, backend, rates, dtype="float32", scalar_args=False, device=None, placement=None):
     """The Prediction for one call of a kernel with this Cost on `backend` (a name or a module).
     `device`: a GPU by name (napkin/gpu.py's datasheets: A100, H100, H200, L4, RTX 4090) for a GPU

@@ -12,7 +12,19 @@ from tinygrad_nm.napkin.roofline import Prediction
 
 FAMILY = "gpu"
 DEFAULT_RATES = {  # an H100 SXM's data sheet and typical Numba launch costs: calibrate on the machine itself
-    "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9, "bandwidth": 3.0e12, "fma_flops": 60e12}
+    "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9, "bandwidth": 3.0e12, "fma_flops": 60e12,
+    "compile_s": 0.2, "compile_init_s": 0.5}  # Numba's compile of a kernel at its first launch in a process;
+# the first compile of a process also loads the compiler (guesses until calibrated on a GPU)
+
+
+def warmup(keys, rates):
+    """The one-time cost of a program's first run in a process: Numba compiles each distinct kernel
+    at its first launch (`keys`: the distinct kernels, as the backend's PRICING["compiled"] names
+    them), and the first compile loads the compiler."""
+    if not keys:
+        return 0.0
+    r = {**DEFAULT_RATES, **rates.section(FAMILY)}  # rates calibrated before these existed: the defaults
+    return r["compile_init_s"] + len(keys) * r["compile_s"]
 
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
@@ -48,8 +60,11 @@ def calibrate(be, quick, log, best_time, empty_call):
         return None
     from numba import cuda
     from tinygrad_nm import dtypes
+    from tinygrad_nm.napkin.gpu_primitives import compile_seconds, fma_kernel
     sync = getattr(be, "synchronize", None) or cuda.synchronize
-    r = {"call_s": empty_call(be, repeat=5)}
+    # first, while nothing is compiled yet in this process (as when `tinygrad-nm calibrate` runs)
+    first, each = compile_seconds(cuda.to_device(np.zeros(1024, np.float32)))
+    r = {"compile_s": each, "compile_init_s": max(first - each, 0.0), "call_s": empty_call(be, repeat=5)}
     host = np.ones(16 << 20, np.float32)  # 64 MiB
     r["h2d_bytes_per_s"] = host.nbytes / best_time(lambda: (be.from_numpy(host, dtypes.float32), sync()), 1, 5)
     dev = be.from_numpy(host, dtypes.float32)
@@ -60,7 +75,6 @@ def calibrate(be, quick, log, best_time, empty_call):
     # 1.2 TB/s for a copy that ran at about 2).
     r["bandwidth"] = 2 * (256 << 20) / _minus_call(best_time(lambda: (be.copy(big), sync()), 1, 5), r["call_s"])
 
-    from tinygrad_nm.napkin.gpu_primitives import fma_kernel
     device = cuda.get_current_device()
     threads, blocks = 256, device.MULTIPROCESSOR_COUNT * 32
     out = cuda.device_array(threads * blocks, np.float32)
@@ -71,7 +85,8 @@ def calibrate(be, quick, log, best_time, empty_call):
     r["fma_flops"] = 2 * 4 * iters * threads * blocks / t
     log(f"  {be.NAME}: launch {r['call_s'] * 1e6:.1f} us, host->device {r['h2d_bytes_per_s'] / 1e9:.1f} GB/s, "
         f"device->host {r['d2h_bytes_per_s'] / 1e9:.1f} GB/s, device copy {r['bandwidth'] / 1e9:.0f} GB/s, "
-        f"FMA {r['fma_flops'] / 1e12:.1f} TFLOP/s")
+        f"FMA {r['fma_flops'] / 1e12:.1f} TFLOP/s, a kernel's first launch (compile) {r['compile_s'] * 1e3:.0f} ms, "
+        f"the process's first {r['compile_init_s'] * 1e3:.0f} ms more")
     return r
 
 

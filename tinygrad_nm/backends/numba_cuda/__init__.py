@@ -34,7 +34,8 @@ from tinygrad_nm.backends.numba_cuda.device import (IMPORT_ERROR, NAME, POLICY, 
 from tinygrad_nm.backends.numba_cuda import pricing as _pricing
 
 # what napkin's GPU model prices this backend with: readable without a GPU or numba (pricing.py)
-PRICING = {**PRICING, "kernel_resources": _pricing.kernel_resources, "launches": _pricing.launches}
+PRICING = {**PRICING, "kernel_resources": _pricing.kernel_resources, "launches": _pricing.launches,
+           "compiled": _pricing.compiled}
 
 if IMPORT_ERROR is None:  # otherwise only NAME and unavailable_reason(), which says why
     from tinygrad_nm.backends.numba_cuda import (conv, elementwise, gemm, indexing, pool, reductions, softmax_rows,

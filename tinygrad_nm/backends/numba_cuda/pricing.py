@@ -82,3 +82,27 @@ def launches(kernel, shapes, dtype, sm_count=132):
     if kernel != "matmul" or len(shapes) < 2 or len(shapes[0]) != 3:
         return 1
     return 1 if _matmul_kind(shapes, dtype, sm_count) == "matmul_batched_direct" else shapes[0][0]
+
+
+# ops that run a matmul kernel and then an elementwise epilogue over its output (gemm.linear_act)
+_MATMUL_THEN_MAP = {"linear_act": lambda shapes: [shapes[0], tuple(reversed(shapes[1][-2:]))]}
+
+
+def compiled(kernel, shapes, dtype):
+    """The CUDA kernels a call of `kernel` on arrays of these shapes launches, as keys: Numba compiles
+    each distinct specialisation at its first launch in a process, which napkin charges once per
+    run. The kernel kernel_resources names (none for views and transfers), and the matmul's too where
+    an epilogue follows one. Shapes alone cannot show a transposed operand, which takes the strided
+    map too: such calls are counted as contiguous."""
+    keys = []
+    if kernel in _MATMUL_THEN_MAP and len(shapes) >= 2:
+        keys.append((_matmul_kind(_MATMUL_THEN_MAP[kernel](shapes), dtype, 132), dtype))
+    row = kernel_resources(kernel, shapes, dtype, "sm_90")
+    if row is None:
+        return keys
+    name = row["kernel"]
+    if "map_kernels/" in name:  # one specialisation per number of input arrays (a scalar operand is none) ...
+        if len({tuple(s) for s in shapes}) > 1:  # ... and broadcast operands take the strided map, one per rank
+            name = name.replace("/contiguous", "/strided") + f" rank {max(len(s) for s in shapes)}"
+        name += f" of {len(shapes)}"
+    return keys + [(name, dtype)]
