@@ -1,6 +1,6 @@
 """Why small kernels take longer inside a training step than in a loop: each kernel timed in a
 loop, between three tiny Tensor ops, and between those plus a pass over 2 MiB (what napkin's
-`in_program` calibration now does), on the numpy backend. bench/README.md, "Session 3", has a run.
+`in_program` calibration now does), on the numpy backend. bench/history.md, "Session 3", has a run.
 
     python bench/in_program_probe.py
 """

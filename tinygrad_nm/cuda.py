@@ -55,7 +55,12 @@ manual_seed_all = manual_seed
 
 
 def empty_cache():
-    """Accepted for PyTorch programs; no effect (device memory is released when arrays are freed)."""
+    """Give the device memory the backend keeps for reuse (its caching allocator's free blocks)
+    back to the driver, as PyTorch does; nothing to do where there is no CUDA device or no cache."""
+    module = _backend()
+    release = None if isinstance(module, str) else getattr(module, "empty_cache", None)
+    if release is not None:
+        release()
 
 
 def is_bf16_supported():

@@ -7,13 +7,13 @@ about the model. So calibration times four fixed probes, one per kind of cost a 
 of, and the bench times them again at its start and end: the ratios say how much of a cell's
 error is the machine's (`report`).
 """
-import gc
 import os
 import time
 
 import numpy as np
 
 from tinygrad_nm.napkin import native, rates as rates_mod
+from tinygrad_nm.napkin.timing import best_time
 
 # one per kind of cost: the interpreter (python backend), a NumPy call's fixed cost (every small
 # kernel), a read from memory (the large elementwise and reduction cells), a compiled FMA loop
@@ -22,18 +22,7 @@ PROBES = ("interpreter", "numpy_call", "memory_read", "fma")
 
 
 def _best(fn, repeat=7):
-    gc_was = gc.isenabled()
-    gc.disable()  # a collection inside one timing is the process's state, not the machine's speed
-    try:
-        best = float("inf")
-        for _ in range(repeat):
-            start = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - start)
-        return best
-    finally:
-        if gc_was:
-            gc.enable()
+    return best_time(fn, 1, repeat)
 
 
 def _interpreter():

@@ -8,7 +8,6 @@ empty call per backend and each kind of NumPy call on 1-element arrays, the inte
 per-element costs, and the framework's own cost per call on 1x1 tensors (framework.py); the
 kernels are priced from them in model.py.
 """
-import gc
 import math
 import os
 import statistics
@@ -19,34 +18,7 @@ import numpy as np
 from tinygrad_nm import backends
 from tinygrad_nm.napkin import drift, framework, native, price_array_calls, price_compiled, rates as rates_mod
 from tinygrad_nm.napkin.model import FAMILIES
-
-
-def best_time(fn, number=1, repeat=5):
-    """The fastest of `repeat` timings of `number` calls, per call (garbage collection off)."""
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        best = math.inf
-        for _ in range(repeat):
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            best = min(best, (time.perf_counter() - start) / number)
-        return best
-    finally:
-        if gc_was:
-            gc.enable()
-
-
-def best_times_alternated(fns, number=1, repeat=5):
-    """best_time of each of `fns`, their timings taken in turn (one of each, `repeat` times), so
-    that every minimum comes from the same stretches of time: on a shared machine, one measured
-    after the other can land in a quieter or busier stretch (a difference of two came out 0 to 10
-    us so)."""
-    best = [math.inf] * len(fns)
-    for _ in range(repeat):
-        best = [min(b, best_time(fn, number, 1)) for b, fn in zip(best, fns)]
-    return best
+from tinygrad_nm.napkin.timing import best_time, best_times_alternated  # noqa: F401 (the calibrations' clock)
 
 
 def _calls_for(fn, target_s):

@@ -4,6 +4,7 @@ One module per kernel family, each with its device kernels next to the host code
 them:
 
     device.py        availability, launch policy, CudaBuffer (a strided view), allocation, transfers' ends
+    memory.py        the caching allocator under Numba (freed device blocks reused; empty_cache)
     jit.py           compiling (device functions, kernels), element addressing, the elementwise launcher
     storage.py       from_numpy, to_numpy, item, full, astype, copy, assign, where, writable
     elementwise.py   unary, binary, compare, activation backward
@@ -41,6 +42,7 @@ if IMPORT_ERROR is None:  # otherwise only NAME and unavailable_reason(), which 
     from tinygrad_nm.backends.numba_cuda import (conv, elementwise, gemm, indexing, pool, reductions, softmax_rows,
                                                   storage)
     from tinygrad_nm.backends.numba_cuda.gemm import matmul_direct, matmul_register_blocked, matmul_tiled  # noqa: F401
+    from tinygrad_nm.backends.numba_cuda.memory import empty_cache  # noqa: F401  (torch.cuda.empty_cache)
 
     _SERVED_BY = {}
     for _module in (storage, elementwise, reductions, softmax_rows, indexing, gemm, conv, pool):

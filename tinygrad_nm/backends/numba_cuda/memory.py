@@ -97,3 +97,11 @@ def manager():
     the simulator, which has none)."""
     from numba import cuda
     return getattr(cuda.current_context(), "memory_manager", None)
+
+
+def empty_cache():
+    """torch.cuda.empty_cache: the cached free blocks back to the driver (nothing in the simulator,
+    or under another memory manager)."""
+    mm = manager()
+    if hasattr(mm, "empty_cache"):
+        mm.empty_cache()
