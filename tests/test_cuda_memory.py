@@ -16,11 +16,13 @@ class FakeNumbaManager:
     """What the caching manager uses of Numba's: memalloc, deallocations.clear, reset."""
 
     def __init__(self, context=None):
-        self.context, self.allocated, self.flushed, self.capacity = context, [], 0, None
+        self.context, self.allocated, self.flushed, self.capacity, self.fail = context, [], 0, None, None
 
     def memalloc(self, size):
+        if self.fail is not None:
+            raise self.fail
         if self.capacity is not None and sum(self.allocated) + size > self.capacity:
-            raise MemoryError(f"out of memory allocating {size} bytes")
+            raise driver.CudaAPIError(driver.binding.CUresult.CUDA_ERROR_OUT_OF_MEMORY, f"out of memory ({size} bytes)")
         self.allocated.append(size)
         return Block(len(self.allocated) << 32, size, self)
 
@@ -48,8 +50,8 @@ def mm():
     return memory.caching_manager(FakeNumbaManager)(context=None)
 
 
-def test_block_sizes_round_small_requests_to_512_bytes_and_large_ones_to_2_mib():
-    assert [memory.block_size(n) for n in (1, 512, 513, 1000, (1 << 20) - 1)] == [512, 512, 1024, 1024, 1 << 20]
+def test_block_sizes_round_requests_up_to_1_mib_to_512_bytes_and_larger_ones_to_2_mib():
+    assert [memory.block_size(n) for n in (1, 512, 513, 1000, 1 << 20)] == [512, 512, 1024, 1024, 1 << 20]
     assert memory.block_size((1 << 20) + 1) == 2 << 20 and memory.block_size(5 << 20) == 6 << 20
 
 
@@ -87,8 +89,18 @@ def test_out_of_memory_gives_the_cached_blocks_back_then_tries_again(mm):
     assert mm.cached_bytes() == 2048 and mm.allocated == [2048]
     big = mm.memalloc(2500)  # fits only once the cached 2048 bytes are freed
     assert big.size == 2500 and mm.allocated == [2560] and mm.flushed == 1 and mm.cached_bytes() == 0
-    with pytest.raises(MemoryError, match="out of memory"):  # nothing cached left to give back
+    with pytest.raises(driver.CudaAPIError, match="out of memory"):  # nothing cached left to give back
         mm.memalloc(1024)
+
+
+def test_another_driver_error_keeps_the_cache_and_is_raised_alone(mm):
+    held = mm.memalloc(2048)
+    del held
+    gc.collect()
+    mm.fail = driver.CudaAPIError(driver.binding.CUresult.CUDA_ERROR_INVALID_CONTEXT, "invalid context")
+    with pytest.raises(driver.CudaAPIError, match="invalid context") as raised:
+        mm.memalloc(4096)
+    assert raised.value.__context__ is None and mm.cached_bytes() == 2048 and mm.flushed == 0
 
 
 def test_install_leaves_a_chosen_manager_alone_and_obeys_the_setting(monkeypatch):
@@ -100,6 +112,10 @@ def test_install_leaves_a_chosen_manager_alone_and_obeys_the_setting(monkeypatch
     monkeypatch.setattr(driver, "_memory_manager", None)  # no context yet
     with Context(cuda_pool=False):
         assert memory.install() is False and chosen == []
+    from numba import config
+    monkeypatch.setattr(config, "CUDA_MEMORY_MANAGER", "rmm_numba_plugin", raising=False)  # the user chose one
+    assert memory.install() is False and chosen == []
+    monkeypatch.setattr(config, "CUDA_MEMORY_MANAGER", "default", raising=False)
     assert memory.install() is True
     assert chosen[0].__name__ == "CachingMemoryManager" and issubclass(chosen[0], driver.NumbaCUDAMemoryManager)
     chosen[0](context=None)  # constructs over Numba's real manager

@@ -2,7 +2,8 @@
 first launch in a process (and loads its compiler at the first). The count comes from the
 backend's PRICING["compiled"] over a shape-only trace; here it is held against the launches the
 backend really makes, recorded by the CUDA resource tool with no GPU (on the H200 the same
-recording's count, 17 for the digits run and 44 for the CNN's, matched Numba's compiles exactly)."""
+recording's count, 17 for the digits run and 44 for the CNN's with the model's initialisation,
+matched Numba's compiles exactly)."""
 import numpy as np
 import pytest
 
@@ -50,6 +51,7 @@ def test_the_whole_run_adds_the_warmup_once_and_the_measured_passes_are_held_aga
     task = tasks.build(config)
     p = train_estimate.predict(task, config, train.make_optimizer, names=[GPU], gpus=[])[0][GPU]
     assert p["warmup"] >= p["train_warmup"] > 0.5 and p["compiled"] >= 10
+    assert p["warmup"] == pytest.approx(0.5 + 0.1 * p["compiled"])  # the compiler is loaded once, step and evaluation
     assert p["run"] == pytest.approx(4 * p["epoch"] + p["warmup"])
     history = {"seconds": [p["train_epoch"]] * 4}
     line = train_estimate.measured_beside({GPU: p}, GPU, history, 4)
@@ -76,12 +78,14 @@ def test_the_count_is_close_to_the_specialisations_the_backend_launches(rates, m
         mp.setitem(backends._loaded, GPU, nc)
         mp.delitem(backends._unavailable, GPU, raising=False)
         with resources._recording(nc) as (found, _), tnm.use_backend(GPU):
-            task = tasks.build(config)
+            task = tasks.build(config)  # the model's initialisation compiles its own kernels, before the run
             opt = train.make_optimizer(config, task.model.parameters())
+            before = set(found)
             batches = iter(tasks.loader(task, config))
             for _ in range(3):
                 x, y = next(batches)
                 loss, out = train.train_step(task, opt, x, y)
                 loss.item(), out.detach().numpy(), np.asarray(y.numpy())
             train.evaluate(task)
-    assert 0.75 * len(found) <= predicted <= len(found), (predicted, len(found))
+    launched = len(set(found) - before)
+    assert 0.85 * launched <= predicted <= launched, (predicted, launched)

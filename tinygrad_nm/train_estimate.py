@@ -92,7 +92,7 @@ def predict(task, config, make_optimizer, names=None, gpus=None):
         # kernels compiled at their first launch: the step's in the first epoch's training pass, the
         # held-out pass's own (those the step did not launch) in its first evaluation
         train_warmup = first.warmup_seconds
-        warmup = train_warmup + model.warmup_seconds(eval_kernels - first.compiled, name, first.rates)
+        warmup = model.warmup_seconds(first.compiled | eval_kernels, name, first.rates)  # the compiler loads once
         epoch_s = steps * step_s + sum(evals)
         out[label] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s, "train_warmup": train_warmup,
                       "warmup": warmup, "compiled": len(first.compiled | eval_kernels),
@@ -107,10 +107,13 @@ def describe(predictions, steps, batch, config, task):
              f"  {'backend':<{width}} {'step':>10} {'epoch':>10} {'whole run':>10}"]
     for name, p in predictions.items():
         lines.append(f"  {name:<{width}} {fmt.seconds(p['step']):>10} {fmt.seconds(p['epoch']):>10} {fmt.seconds(p['run']):>10}")
+    told = set()
     for name, p in predictions.items():
-        if p.get("warmup") and not name.endswith("(datasheet)"):
-            lines.append(f"  {name}: the whole run includes compiling {p['compiled']} kernels at their first launch, "
-                         f"{fmt.seconds(p['warmup'])} (once per process)")
+        backend = name.split()[0]  # the datasheet rows share their backend's compile, a host cost
+        if p.get("warmup") and backend not in told:
+            told.add(backend)
+            lines.append(f"  {backend}: the whole run includes compiling {p['compiled']} kernels at their first launch, "
+                         f"{fmt.seconds(p['warmup'])} (once per process: the host compiles, so every GPU row pays the same)")
     if any(name.endswith("(datasheet)") for name in predictions):
         lines.append("  (datasheet: the GPU's published rates, kernel launches and host-device copies priced; not measured here)")
     return "\n".join(lines)

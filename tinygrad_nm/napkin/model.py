@@ -33,7 +33,7 @@ def compiled_keys(costs, backend, dtype="float32"):
     pricing, _ = backends.pricing(backend)
     find = (pricing or {}).get("compiled")
     # the item size too: integer buffers (labels, indices) in a float32 program compile their own kernels
-    return {(key, c.itemsize) for c in costs for key in find(c.kernel, c.shapes, dtype)} if find else set()
+    return {(key, c.itemsize) for c in costs for key in find(c, dtype)} if find else set()
 
 
 def warmup_seconds(keys, backend, rates):

@@ -63,9 +63,8 @@ def _find_reason():
     if asked:
         return ("NUMBA_ENABLE_CUDASIM=1 was set after numba had been imported, so Numba runs its real "
                 "CUDA target; set the variable before Python starts")
+    _install_caching_allocator()  # before the first context: Numba reads its memory manager when it makes one
     try:
-        from tinygrad_nm.backends.numba_cuda import memory
-        memory.install()  # before the first context: Numba reads its memory manager when it makes one
         cuda.get_current_device()
     except Exception as e:  # CudaSupportError and friends: no driver, no device
         detail = " ".join(str(e).split())[:200]
@@ -91,6 +90,18 @@ def _find_reason():
                 f"install the CUDA compiler libraries, e.g. pip install 'numba-cuda[cu12]' or 'numba-cuda[cu13]' "
                 f"to match the driver")
     return None
+
+
+def _install_caching_allocator():
+    """memory.install(), whose failure (another Numba's plugin interface) leaves Numba's own allocator
+    in place with a warning rather than the backend unusable."""
+    try:
+        from tinygrad_nm.backends.numba_cuda import memory
+        memory.install()
+    except Exception as e:
+        import warnings
+        warnings.warn(f"numba_cuda: the caching allocator could not be installed ({e}); Numba's own allocator is "
+                      f"used (a cuMemAlloc and cuMemFree per buffer)", RuntimeWarning, stacklevel=3)
 
 
 # --- launch policy ----------------------------------------------------------------------------

@@ -12,26 +12,32 @@ It plugs in through Numba's documented External Memory Management interface (an 
 another plugin (NUMBA_CUDA_MEMORY_MANAGER) or a context already exists, or TINYGRAD_NM_CUDA_POOL=0.
 
 Reuse is safe because every kernel and copy of the backend goes to the default stream: a block
-freed on the host is reused only by work queued after the work that last read it.
+freed on the host is reused only by work queued after the work that last read it (this would not
+hold with NUMBA_CUDA_PER_THREAD_DEFAULT_STREAM=1 and several threads launching). The cached blocks
+go back to the driver when an allocation through this manager runs out of memory, or on
+`torch.cuda.empty_cache()`; other users of the device (a module load, another library or process)
+do not trigger that, so call empty_cache() before handing the GPU to them.
 """
 import weakref
 
 from tinygrad_nm.settings import settings
 
-SMALL = 1 << 20    # requests below 1 MiB are rounded up to a multiple of 512 bytes ...
+SMALL = 1 << 20    # requests up to 1 MiB are rounded up to a multiple of 512 bytes, as PyTorch's are ...
 SMALL_STEP = 512
-LARGE_STEP = 2 << 20  # ... larger ones to a multiple of 2 MiB (PyTorch's allocator rounds the same way)
+LARGE_STEP = 2 << 20  # ... larger ones to a multiple of 2 MiB, so that sizes a little apart share blocks.
+# PyTorch instead splits its large blocks out of bigger segments; with no splitting here a request
+# just over 1 MiB takes a 2 MiB block (half of it unused), one over 3 MiB a 4 MiB block, and so on.
 
 
 def block_size(nbytes):
     """The rounded size a request of nbytes is served from: requests with equal block sizes share blocks."""
-    step = SMALL_STEP if nbytes < SMALL else LARGE_STEP
+    step = SMALL_STEP if nbytes <= SMALL else LARGE_STEP
     return -(-nbytes // step) * step
 
 
 def caching_manager(base):
     """The EMM plugin class: Numba's memory manager `base`, whose freed blocks are cached for reuse."""
-    from numba.cuda.cudadrv.driver import MemoryPointer
+    from numba.cuda.cudadrv.driver import CudaAPIError, MemoryPointer, binding
 
     class CachingMemoryManager(base):
         def __init__(self, *args, **kwargs):
@@ -56,11 +62,11 @@ def caching_manager(base):
         def _fresh(self, nbytes):
             try:
                 return super().memalloc(nbytes)
-            except Exception:  # out of memory, most likely: hand the cached blocks back and try once more
-                if not any(self.cached.values()):
+            except CudaAPIError as e:  # out of memory: hand the cached blocks back and try once more
+                if e.code != binding.CUresult.CUDA_ERROR_OUT_OF_MEMORY or not any(self.cached.values()):
                     raise
-                self.empty_cache()
-                return super().memalloc(nbytes)
+            self.empty_cache()
+            return super().memalloc(nbytes)
 
         def empty_cache(self):
             """Give every cached block back to the driver (cuMemFree), as torch.cuda.empty_cache."""

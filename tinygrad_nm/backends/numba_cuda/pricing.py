@@ -84,25 +84,43 @@ def launches(kernel, shapes, dtype, sm_count=132):
     return 1 if _matmul_kind(shapes, dtype, sm_count) == "matmul_batched_direct" else shapes[0][0]
 
 
-# ops that run a matmul kernel and then an elementwise epilogue over its output (gemm.linear_act)
+# ops that run a matmul kernel and then an elementwise epilogue over its output (gemm.linear_act):
+# the product's operand shapes from the call's (x, w: the product is x @ w.T)
+# transfers out of the device: a contiguous buffer is copied straight to the host (storage.to_numpy)
+_NO_KERNEL_WHEN_CONTIGUOUS = ("to_numpy", "item")
 _MATMUL_THEN_MAP = {"linear_act": lambda shapes: [shapes[0], tuple(reversed(shapes[1][-2:]))]}
 
 
-def compiled(kernel, shapes, dtype):
-    """The CUDA kernels a call of `kernel` on arrays of these shapes launches, as keys: Numba compiles
-    each distinct specialisation at its first launch in a process, which napkin charges once per
-    run. The kernel kernel_resources names (none for views and transfers), and the matmul's too where
-    an epilogue follows one. Shapes alone cannot show a transposed operand, which takes the strided
-    map too: such calls are counted as contiguous."""
-    keys = []
+def compiled(cost, dtype):
+    """The CUDA kernels a call (its Cost: kernel, operand shapes, note) launches, as keys: Numba
+    compiles each distinct specialisation at its first launch in a process, which napkin charges
+    once per run. A product: its kind and whether its sizes need the bounds-checked variant;
+    linear_act: that, then its epilogue (one per activation and bias); other kernels: the one
+    kernel_resources names (none for views and transfers). Shapes alone cannot show a transposed
+    operand, which takes the strided map too: such calls are counted as contiguous."""
+    kernel, shapes = cost.kernel, cost.shapes
+    if kernel in _NO_KERNEL_WHEN_CONTIGUOUS:
+        return []
+    if kernel == "matmul" and len(shapes) >= 2:
+        return [_product_key(shapes, dtype)]
     if kernel in _MATMUL_THEN_MAP and len(shapes) >= 2:
-        keys.append((_matmul_kind(_MATMUL_THEN_MAP[kernel](shapes), dtype, 132), dtype))
+        act, bias = cost.note.rpartition("+ ")[2], len(shapes) == 3
+        keys = [_product_key(_MATMUL_THEN_MAP[kernel](shapes), dtype)]
+        return keys + ([("linear_act epilogue", act, bias, dtype)] if act != "None" or bias else [])
     row = kernel_resources(kernel, shapes, dtype, "sm_90")
     if row is None:
-        return keys
+        return []
     name = row["kernel"]
     if "map_kernels/" in name:  # one specialisation per number of input arrays (a scalar operand is none) ...
         if len({tuple(s) for s in shapes}) > 1:  # ... and broadcast operands take the strided map, one per rank
             name = name.replace("/contiguous", "/strided") + f" rank {max(len(s) for s in shapes)}"
         name += f" of {len(shapes)}"
-    return keys + [(name, dtype)]
+    return [(name, dtype)]
+
+
+def _product_key(shapes, dtype):
+    """(kind, bounds-checked, dtype) of the kernel gemm.matmul_with compiles for these operands."""
+    p, kind = gpu_policy(132), _matmul_kind(shapes, dtype, 132)
+    (m, k), n = shapes[0][-2:], shapes[1][-1]
+    edge = {"matmul_tiled": (p.tile,) * 3, "matmul_register_blocked": p.blocking[:3]}.get(kind)
+    return kind, bool(edge) and not (m % edge[0] == 0 and n % edge[1] == 0 and k % edge[2] == 0), dtype
