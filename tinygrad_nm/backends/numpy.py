@@ -115,6 +115,8 @@ PRICING = {"family": "array_calls", "passes": _PASSES,
            # a BLAS call (linear_act: then the bias and activation calls; conv2d, conv2d_backward: their
            # matmuls, then the column matrix's traffic and window rows, column_bytes and runs)
            "blas": ("matmul", "linear_act", *_CONVS),
+           # ... whose product's second operand is a transposed view: linear_act's x @ w.T
+           "blas_transposed": ("linear_act",),
            # results' layouts (napkin's locality walk): the composed convs return (O, N, oh, ow) permuted to NCHW
            # (rows of oh * ow); a ufunc's result takes its operands' layout if they share one (order 'K')
            "layout": {"permuted": dict.fromkeys(("conv2d", "conv2d_act"), lambda shape: shape[2] * shape[3]),

@@ -78,6 +78,10 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, i
         pass
     r["blas_curve"] = _small_blas_curve(rng, in_program, blas["float32"], r["calls"]["matmul"])
     r["blas_curve_loop"] = _small_blas_curve(rng, in_loop, blas["float32"], r["calls_loop"]["matmul"])
+    # a @ b.T (a Linear layer's x @ W.T): OpenBLAS's small-matrix kernels take 1.2-1.5x longer on it here
+    r["blas_curve_nt"] = _small_blas_curve(rng, in_program, blas["float32"], r["calls"]["matmul"], transposed=True)
+    r["blas_curve_nt_loop"] = _small_blas_curve(rng, in_loop, blas["float32"], r["calls_loop"]["matmul"],
+                                                transposed=True)
     for name, fn in (("exp_s", np.exp), ("tanh_s", np.tanh)):
         r[name] = {}
         for dtype in ("float32", "float64"):
@@ -98,6 +102,7 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, i
         f"{blas['float64'] / 1e9:.0f} float64 (BLAS threads: {blas_threads()}), "
         f"{r.get('blas_flops_1thread', float('nan')) / 1e9:.0f} on one thread; small: "
         + ", ".join(f"{round((f / 2) ** (1 / 3))} {t * 1e6:.3g} us" for f, t in r["blas_curve"][:-1]) +
+        " (b transposed: " + ", ".join(f"{t * 1e6:.3g}" for _, t in r["blas_curve_nt"][:-1]) + " us)" +
         f"; exp {exp_s['float32'] * 1e9:.2f} ns, tanh {r['tanh_s']['float32'] * 1e9:.2f} ns "
         f"per element; where on a random mask {r['select_s'] * 1e9:.2f} ns per element; per strided run: "
         + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in r["run_s"].items())
@@ -106,12 +111,14 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, i
     return r
 
 
-def _small_blas_curve(rng, timer, rate, call):
+def _small_blas_curve(rng, timer, rate, call, transposed=False):
     """[[FLOPs, seconds]] of np.matmul on small square matrices, each timed by `timer`, ending on a
-    point at the large-size `rate`: where the time goes before BLAS gets going."""
+    point at the large-size `rate`: where the time goes before BLAS gets going. `transposed`: the
+    second operand a transposed view (a @ b.T)."""
     curve = []
     for n in BLAS_CURVE_SIZES:
         a, b = rng.random((n, n)).astype(np.float32), rng.random((n, n)).astype(np.float32)
+        b = b.T if transposed else b
         # in a program: between two calls BLAS's worker threads go idle, and waking them is part of
         # a small call's time (on one thread a 64x64x64 matmul takes the same time back to back)
         t = timer(lambda: np.matmul(a, b))

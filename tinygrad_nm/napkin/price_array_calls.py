@@ -68,16 +68,18 @@ def curve_time(flops, curve):
     return curve[-1][1] * flops / curve[-1][0] if t is None else t
 
 
-def blas_compute(flops, r, dtype):
+def blas_compute(flops, r, dtype, transposed=False):
     """np.matmul's time for `flops` FLOPs beyond its fixed call cost: read off the curve measured on
     small square matmuls (log-log interpolation; the curve's times include the call), above its
-    last point FLOPs at the large-size rate."""
+    last point FLOPs at the large-size rate. `transposed`: the second operand is a transposed view
+    (its own curve, where the calibration measured one)."""
     rate = r["blas_flops"].get(dtype, r["blas_flops"]["float32"])
-    call, curve = call_cost(r, "matmul"), r.get("blas_curve") or []
+    curve = (transposed and r.get("blas_curve_nt")) or r.get("blas_curve") or []
+    call = call_cost(r, "matmul")
     if not curve or flops >= curve[-1][0]:
         return flops / rate
     if dtype != "float32":  # the curve is float32's: scale by the large-size rates' ratio
-        return blas_compute(flops, r, "float32") * r["blas_flops"]["float32"] / rate
+        return blas_compute(flops, r, "float32", transposed) * r["blas_flops"]["float32"] / rate
     return max(curve_time(flops, curve) - call, 0.0)
 
 
@@ -87,7 +89,8 @@ def price(cost, pricing, rates, dtype, scalar_args=False, run=0):
     call = r.get("scalar_call_s", r["call_s"]) if scalar_args else r["call_s"]
     limit, limit_terms = host_limit(cost, rates, dtype)
     if cost.kernel in pricing.get("blas", ("matmul",)):
-        return _with_columns(_blas(cost, r, host, dtype, limit, limit_terms), cost, pricing, r, host)
+        transposed = cost.kernel in pricing.get("blas_transposed", ())
+        return _with_columns(_blas(cost, r, host, dtype, limit, limit_terms, transposed), cost, pricing, r, host)
     passes = pricing["passes"].get(cost.kernel)
     n = cost.elements
     itemsize = cost.itemsize
@@ -196,15 +199,15 @@ def broadcast_runs(cost):
     return total // inner if inner else 0
 
 
-def _blas(cost, r, host, dtype, limit, limit_terms):
+def _blas(cost, r, host, dtype, limit, limit_terms, transposed=False):
     """A matmul (or a kernel built on one: PRICING["blas"]): its multiply-adds at BLAS's rate at this
     size (blas_compute); what a fused kernel adds after it (linear_act: the bias and the activation)
     as two more NumPy calls over the output, each reading and writing it, exps at NumPy's rate."""
     matmul_flops = 2 * cost.elements
     call = call_cost(r, "matmul")
-    compute = blas_compute(matmul_flops, r, dtype)
+    compute = blas_compute(matmul_flops, r, dtype, transposed)
     rate = matmul_flops / compute if compute else math.inf
-    terms = [f"{fmt.flops(matmul_flops)} / {fmt.flop_rate(rate)} (BLAS at this size)"]
+    terms = [f"{fmt.flops(matmul_flops)} / {fmt.flop_rate(rate)} (BLAS at this size{', b transposed' if transposed else ''})"]
     memory = 0.0
     if cost.flops > matmul_flops:  # an epilogue: two more NumPy calls over the output
         call += 2 * r["call_s"]

@@ -295,7 +295,8 @@ def measure(quick=False, log=print):
             data[family.FAMILY] = measured
         if family is price_array_calls:  # the framework's own cost, around the cheapest kernels there are
             loop = {**data, family.FAMILY: {**measured, "calls": measured.pop("calls_loop"),
-                                            "blas_curve": measured.pop("blas_curve_loop")}}
+                                            "blas_curve": measured.pop("blas_curve_loop"),
+                                            "blas_curve_nt": measured.pop("blas_curve_nt_loop")}}
             calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(loop), "calibrated", "in memory")
             data["framework"] = measure_framework(be, calibrated, log)  # (its loops run kernels as a loop does)
     data["reference"] = drift.reference()  # the machine's speed now, for the bench to compare against

@@ -58,6 +58,8 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
                 arrays (price_array_calls.CALL_KINDS: reduce, mean, matmul, index, where, view, ...)
     blas_curve  [[FLOPs, seconds], ...]: np.matmul of small square float32 matrices (4 ... 512)
                 and the large-size rate at 1024; a small matmul's time is read off it
+    blas_curve_nt  the same with the second operand a transposed view (a @ b.T): linear_act's
+                product, which OpenBLAS's small kernels run slower
     blas_flops  np.matmul at one large size, per dtype (FLOP/s)
     blas_flops_1thread  the same, float32, BLAS on one thread: over host.fma_flops_per_core it says
                 how close a tuned matmul gets to the FMA peak here (compiled matmuls are priced so)
