@@ -114,6 +114,15 @@ def test_numpy_matmul_is_call_plus_flops_over_blas(default_rates):
     flops, t = r["blas_curve"][1]
     n = round((flops / 2) ** (1 / 3))
     assert tnm.napkin.estimate("matmul", (n, n), (n, n), backend="numpy").seconds == pytest.approx(t)
+    # linear_act multiplies by w.T: numpy declares it, and its product is read off the transposed curve
+    r["blas_curve_nt"] = [[f, 2 * t] for f, t in r["blas_curve"]]
+    plain = tnm.napkin.estimate("matmul", (n, n), (n, n), backend="numpy").seconds
+    fused = tnm.napkin.estimate(lambda x, w: tnm.functional.linear(x, w), (n, n), (n, n), backend="numpy")
+    assert fused.kernels == ["linear_act"] and fused.seconds == pytest.approx(2 * plain)
+    assert "b transposed" in str(fused)
+    del r["blas_curve_nt"]  # rates calibrated before it existed: the plain curve
+    assert tnm.napkin.estimate(lambda x, w: tnm.functional.linear(x, w), (n, n), (n, n),
+                               backend="numpy").seconds == pytest.approx(plain)
     e = tnm.napkin.estimate("matmul", (512, 256), (256, 128), backend="numpy")
     peak = default_rates["host"]["fma_flops_per_core"]["float32"] * default_rates["host"]["cores"]
     assert e.limit_seconds == pytest.approx(max(e.flops / peak, e.bytes / model.bandwidth(
@@ -469,9 +478,9 @@ def test_every_pricing_family_here_calibrates():
         if family.FAMILY == "array_calls":  # every kind of NumPy call, and the small-matmul curve rising
             assert set(rates["calls"]) == {k for k, v in family.CALL_KINDS.items() if v} and all(
                 v >= 0 for v in rates["calls"].values())
-            assert [f for f, _ in rates["blas_curve"]] == sorted(f for f, _ in rates["blas_curve"])
-            assert all(t1 >= t0 for (_, t0), (_, t1) in zip(rates["blas_curve"], rates["blas_curve"][1:]))
-            assert all(t > 0 for _, t in rates["blas_curve"])
+            for curve in (rates["blas_curve"], rates["blas_curve_nt"]):  # a @ b and a @ b.T
+                assert [f for f, _ in curve] == sorted(f for f, _ in curve) == [f for f, _ in rates["blas_curve"]]
+                assert all(t1 >= t0 for (_, t0), (_, t1) in zip(curve, curve[1:])) and all(t > 0 for _, t in curve)
         if family.FAMILY == "compiled_host":  # each compiled kernel of a tiny CNN's step: its own call
             assert {"matmul", "linear_act", "cross_entropy", "cross_entropy_backward", "axpy", "conv2d",
                     "conv2d_backward", "max_pool2d"} <= set(rates["call_by_kernel"])
