@@ -1,4 +1,5 @@
-"""napkin's one-time cost of a run on a GPU backend: Numba compiles each distinct kernel at its
+"""napkin's launch facts of a GPU backend, held against the launches it really makes (recorded
+with no GPU): how many kernels each call launches, and the one-time cost of a run: Numba compiles each distinct kernel at its
 first launch in a process (and loads its compiler at the first). The count comes from the
 backend's PRICING["compiled"] over a shape-only trace; here it is held against the launches the
 backend really makes, recorded by the CUDA resource tool with no GPU (on the H200 the same
@@ -89,3 +90,42 @@ def test_the_count_is_close_to_the_specialisations_the_backend_launches(rates, m
             train.evaluate(task)
     launched = len(set(found) - before)
     assert 0.85 * launched <= predicted <= launched, (predicted, launched)
+
+
+@pytest.mark.parametrize("shape,reduce", [((1024, 1024), None), ((4096, 4096), None), ((1024, 1024), 1),
+                                          ((1024, 1024), 0), ((32, 10), 0), ((300, 7), None)])
+@pytest.mark.parametrize("kind", ["sum", "max"])
+def test_each_call_is_charged_the_launches_the_backend_makes(rates, kind, shape, reduce):
+    """A reduction of long rows folds them in passes; its launches are counted on the GPU launch
+    policy the recording installs (an H100's 132 SMs, as napkin's launch count assumes)."""
+    nc = pytest.importorskip(f"tinygrad_nm.backends.{GPU}")
+    if nc.device.IMPORT_ERROR is not None or nc.device.simulated():
+        pytest.skip("needs numba-cuda imported without the simulator (the recording replaces Numba's launcher)")
+    from numba.cuda import dispatcher
+
+    from tinygrad_nm.backends.kernels import kernel_cost
+    resources = pytest.importorskip(f"tinygrad_nm.backends.{GPU}.resources")
+    host = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    axes = tuple(range(len(shape))) if reduce is None else (reduce,)
+    with resources._recording(nc) as _:
+        counted, recording = [0], dispatcher.CUDADispatcher.__getitem__
+
+        def counting(kernel, config):
+            counted[0] += 1
+            return recording(kernel, config)
+        dispatcher.CUDADispatcher.__getitem__ = counting
+        try:
+            a = nc.from_numpy(host, tnm.float32)
+            counted[0] = 0
+            out = getattr(nc, kind)(a, axes, False)
+        finally:
+            dispatcher.CUDADispatcher.__getitem__ = recording
+    assert out.shape == tuple(n for d, n in enumerate(shape) if d not in axes)
+    cost = kernel_cost(kind, (host, axes, False), None)
+    assert nc.PRICING["launches"](cost, "float32", 132) == counted[0] >= 1
+
+
+def test_views_launch_nothing(rates):
+    for fn in (lambda x: x.reshape(64), lambda x: x.permute(1, 0)):
+        e = tnm.napkin.estimate(fn, (8, 8), backend=GPU)
+        assert e.seconds == 0 and e.compiled == set(), e

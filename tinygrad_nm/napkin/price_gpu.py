@@ -111,4 +111,4 @@ def price_on(cost, pricing, rates, dtype, device):
 def _launches(cost, pricing, dtype, sm_count=132):
     """Launches per call, as the backend's PRICING["launches"] counts them (one if it does not)."""
     count = pricing.get("launches")
-    return count(cost.kernel, cost.shapes, dtype, sm_count) if count else 1
+    return count(cost, dtype, sm_count) if count else 1

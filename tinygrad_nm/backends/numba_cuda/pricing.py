@@ -76,12 +76,38 @@ def _matmul_kind(shapes, dtype, sm_count):
     return "matmul_batched_direct" if kind == "matmul_direct" and len(shapes[0]) == 3 else kind
 
 
-def launches(kernel, shapes, dtype, sm_count=132):
-    """Kernel launches per call (napkin charges a launch each): one, but a batched matmul of products
-    too large for the direct kernel launches the tiled or register-blocked one per product."""
+# views of the storage: no launch (a reshape of a non-contiguous view copies, which shapes cannot show)
+_VIEWS = ("reshape", "permute", "expand")
+
+
+def launches(cost, dtype, sm_count=132):
+    """Kernel launches per call (napkin charges a launch each): none for a view; a reduction's
+    passes (reductions._reduce folds long rows in chunks, then the chunks' partials); a batched
+    matmul of products too large for the direct kernel, one per product; else one."""
+    kernel, shapes = cost.kernel, cost.shapes
+    if kernel in _VIEWS:
+        return 0
+    if kernel in ("sum", "max") and cost.elements and cost.itemsize:
+        return _reduction_passes(cost, sm_count)
     if kernel != "matmul" or len(shapes) < 2 or len(shapes[0]) != 3:
         return 1
     return 1 if _matmul_kind(shapes, dtype, sm_count) == "matmul_batched_direct" else shapes[0][0]
+
+
+def _reduction_passes(cost, sm_count):
+    """The launches of reductions._reduce: one for short rows (one thread each), else block passes
+    until every row is one partial (rows: the output's elements; length: the input's per row)."""
+    p = gpu_policy(sm_count)
+    rows = max(1, round(cost.out_bytes / cost.itemsize))
+    length = cost.elements / rows
+    if length <= p.serial_row_max:
+        return 1
+    passes = 1
+    while True:
+        chunks = min(-(-length // (p.reduce_threads * p.reduce_items)), max(1, p.max_blocks // rows))
+        if chunks == 1:
+            return passes
+        passes, length = passes + 1, chunks
 
 
 # ops that run a matmul kernel and then an elementwise epilogue over its output (gemm.linear_act):
@@ -99,7 +125,7 @@ def compiled(cost, dtype):
     kernel_resources names (none for views and transfers). Shapes alone cannot show a transposed
     operand, which takes the strided map too: such calls are counted as contiguous."""
     kernel, shapes = cost.kernel, cost.shapes
-    if kernel in _NO_KERNEL_WHEN_CONTIGUOUS:
+    if kernel in _NO_KERNEL_WHEN_CONTIGUOUS or kernel in _VIEWS:
         return []
     if kernel == "matmul" and len(shapes) >= 2:
         return [_product_key(shapes, dtype)]
