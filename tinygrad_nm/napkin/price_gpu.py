@@ -13,8 +13,10 @@ from tinygrad_nm.napkin.roofline import Prediction
 FAMILY = "gpu"
 DEFAULT_RATES = {  # an H100 SXM's data sheet and typical Numba launch costs: calibrate on the machine itself
     "call_s": 20e-6, "h2d_bytes_per_s": 25e9, "d2h_bytes_per_s": 25e9, "bandwidth": 3.0e12, "fma_flops": 60e12,
-    "compile_s": 0.2, "compile_init_s": 0.5}  # Numba's compile of a kernel at its first launch in a process;
-# the first compile of a process also loads the compiler (guesses until calibrated on a GPU)
+    # Numba's compile of a kernel at its first launch in a process; the first compile of a process
+    # also loads the compiler (guesses until calibrated on a GPU)
+    "compile_s": 0.2, "compile_init_s": 0.5,
+    "view_s": 1e-6}  # a call that launches nothing (a view: a new strided header on the host)
 
 
 def warmup(keys, rates):
@@ -28,8 +30,8 @@ def warmup(keys, rates):
 
 
 def price(cost, pricing, rates, dtype, scalar_args=False):
-    r = rates.section(FAMILY)
-    call = r["call_s"] * _launches(cost, pricing, dtype)
+    r = {**DEFAULT_RATES, **rates.section(FAMILY)}  # rates calibrated before a figure existed: its default
+    call = _call_seconds(r, _launches(cost, pricing, dtype))
     compute = cost.limit_flops / r["fma_flops"]
     memory = cost.bytes / r["bandwidth"] if cost.bytes else 0.0
     transfer = 0.0
@@ -43,7 +45,7 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
              else f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(r['bandwidth'])}"]
     if transfer:
         terms.append(f"transfer {fmt.seconds(transfer)}")
-    terms.append(f"{fmt.seconds(call)} launch")
+    terms.append(f"{fmt.seconds(call)} launch" if _launches(cost, pricing, dtype) else f"{fmt.seconds(call)} view, no launch")
     seconds = call + max(compute, memory) + transfer
     bound = "transfer" if transfer > max(compute, memory, call) else (
         "overhead" if call >= max(compute, memory) else ("compute" if compute >= memory else "memory"))
@@ -65,6 +67,8 @@ def calibrate(be, quick, log, best_time, empty_call):
     # first, while nothing is compiled yet in this process (as when `tinygrad-nm calibrate` runs)
     first, each = compile_seconds(cuda.to_device(np.zeros(1024, np.float32)))
     r = {"compile_s": each, "compile_init_s": max(first - each, 0.0), "call_s": empty_call(be, repeat=5)}
+    square = be.from_numpy(np.ones((64, 64), np.float32), dtypes.float32)
+    r["view_s"] = best_time(lambda: be.permute(square, (1, 0)), 1000, 5)  # no launch: the host's work only
     host = np.ones(16 << 20, np.float32)  # 64 MiB
     r["h2d_bytes_per_s"] = host.nbytes / best_time(lambda: (be.from_numpy(host, dtypes.float32), sync()), 1, 5)
     dev = be.from_numpy(host, dtypes.float32)
@@ -105,7 +109,13 @@ def price_on(cost, pricing, rates, dtype, device):
     find = pricing.get("kernel_resources")
     row = find(cost.kernel, cost.shapes, dtype, sheet.arch, sheet.sm_count) if find else None
     resources = gpu.KernelResources.from_row(row) if row else None
-    return gpu.price(cost, sheet, resources, dtype, call_s=rates.section(FAMILY)["call_s"] * _launches(cost, pricing, dtype, sheet.sm_count))
+    r = {**DEFAULT_RATES, **rates.section(FAMILY)}
+    return gpu.price(cost, sheet, resources, dtype, call_s=_call_seconds(r, _launches(cost, pricing, dtype, sheet.sm_count)))
+
+
+def _call_seconds(r, launches):
+    """The calls' cost on the host: a launch each, or a view's when the call launches nothing."""
+    return r["call_s"] * launches if launches else r["view_s"]
 
 
 def _launches(cost, pricing, dtype, sm_count=132):
