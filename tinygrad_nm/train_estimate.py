@@ -91,11 +91,11 @@ def predict(task, config, make_optimizer, names=None, gpus=None):
             eval_kernels |= e.compiled
         # kernels compiled at their first launch: the step's in the first epoch's training pass, the
         # held-out pass's own (those the step did not launch) in its first evaluation
-        train_warmup = first.warmup_seconds
-        warmup = model.warmup_seconds(first.compiled | eval_kernels, name, first.rates)  # the compiler loads once
+        kernels = first.compiled | eval_kernels
+        warmup = model.warmup_seconds(kernels, name, first.rates)  # the compiler loads once
         epoch_s = steps * step_s + sum(evals)
-        out[label] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s, "train_warmup": train_warmup,
-                      "warmup": warmup, "compiled": len(first.compiled | eval_kernels),
+        out[label] = {"step": step_s, "train_epoch": steps * step_s, "epoch": epoch_s,
+                      "train_warmup": first.warmup_seconds, "warmup": warmup, "compiled": len(kernels),
                       "run": epoch_s * config["epochs"] + warmup}
     return out, steps, batch
 

@@ -25,13 +25,19 @@ def warmup(keys, rates):
     them), and the first compile loads the compiler."""
     if not keys:
         return 0.0
-    r = {**DEFAULT_RATES, **rates.section(FAMILY)}  # rates calibrated before these existed: the defaults
+    r = _section(rates)
     return r["compile_init_s"] + len(keys) * r["compile_s"]
 
 
+def _section(rates):
+    """This family's rates; a figure the rates were calibrated without (an older file) at its default."""
+    return {**DEFAULT_RATES, **rates.section(FAMILY)}
+
+
 def price(cost, pricing, rates, dtype, scalar_args=False):
-    r = {**DEFAULT_RATES, **rates.section(FAMILY)}  # rates calibrated before a figure existed: its default
-    call = _call_seconds(r, _launches(cost, pricing, dtype))
+    r = _section(rates)
+    launches = _launches(cost, pricing, dtype)
+    call = _call_seconds(r, launches)
     compute = cost.limit_flops / r["fma_flops"]
     memory = cost.bytes / r["bandwidth"] if cost.bytes else 0.0
     transfer = 0.0
@@ -45,7 +51,7 @@ def price(cost, pricing, rates, dtype, scalar_args=False):
              else f"{fmt.nbytes(cost.bytes)} / {fmt.bandwidth(r['bandwidth'])}"]
     if transfer:
         terms.append(f"transfer {fmt.seconds(transfer)}")
-    terms.append(f"{fmt.seconds(call)} launch" if _launches(cost, pricing, dtype) else f"{fmt.seconds(call)} view, no launch")
+    terms.append(f"{fmt.seconds(call)} launch" if launches else f"{fmt.seconds(call)} view, no launch")
     seconds = call + max(compute, memory) + transfer
     bound = "transfer" if transfer > max(compute, memory, call) else (
         "overhead" if call >= max(compute, memory) else ("compute" if compute >= memory else "memory"))
@@ -109,8 +115,8 @@ def price_on(cost, pricing, rates, dtype, device):
     find = pricing.get("kernel_resources")
     row = find(cost.kernel, cost.shapes, dtype, sheet.arch, sheet.sm_count) if find else None
     resources = gpu.KernelResources.from_row(row) if row else None
-    r = {**DEFAULT_RATES, **rates.section(FAMILY)}
-    return gpu.price(cost, sheet, resources, dtype, call_s=_call_seconds(r, _launches(cost, pricing, dtype, sheet.sm_count)))
+    return gpu.price(cost, sheet, resources, dtype,
+                     call_s=_call_seconds(_section(rates), _launches(cost, pricing, dtype, sheet.sm_count)))
 
 
 def _call_seconds(r, launches):

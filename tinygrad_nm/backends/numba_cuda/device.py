@@ -202,6 +202,13 @@ def _quiet_small_grid_warnings():
         pass
 
 
+def reduce_chunks(rows, length, p):
+    """How many chunks one block pass of the reductions splits each of `rows` rows of `length`
+    elements into (1: the pass finishes every row): a block folds reduce_threads x reduce_items
+    elements, and all rows together take at most max_blocks blocks."""
+    return bmin(-(-length // (p.reduce_threads * p.reduce_items)), bmax(1, p.max_blocks // rows))
+
+
 def grid(n):
     """(blocks, threads) for a grid-stride kernel over n items."""
     p = POLICY or policy()

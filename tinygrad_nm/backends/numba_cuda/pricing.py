@@ -7,7 +7,7 @@ import functools
 import json
 import os
 
-from tinygrad_nm.backends.numba_cuda.device import gpu_policy
+from tinygrad_nm.backends.numba_cuda.device import gpu_policy, reduce_chunks
 
 FACTS = os.path.join(os.path.dirname(__file__), "resources.json")
 _FIELDS = ("kernel", "kind", "served", "dtype", "arch", "registers", "shared_bytes", "spill_bytes", "block",
@@ -104,16 +104,16 @@ def _reduction_passes(cost, sm_count):
         return 1
     passes = 1
     while True:
-        chunks = min(-(-length // (p.reduce_threads * p.reduce_items)), max(1, p.max_blocks // rows))
+        chunks = reduce_chunks(rows, length, p)
         if chunks == 1:
             return passes
         passes, length = passes + 1, chunks
 
 
-# ops that run a matmul kernel and then an elementwise epilogue over its output (gemm.linear_act):
-# the product's operand shapes from the call's (x, w: the product is x @ w.T)
 # transfers out of the device: a contiguous buffer is copied straight to the host (storage.to_numpy)
 _NO_KERNEL_WHEN_CONTIGUOUS = ("to_numpy", "item")
+# ops that run a matmul kernel and then an elementwise epilogue over its output (gemm.linear_act):
+# the product's operand shapes from the call's (x, w: the product is x @ w.T)
 _MATMUL_THEN_MAP = {"linear_act": lambda shapes: [shapes[0], tuple(reversed(shapes[1][-2:]))]}
 
 

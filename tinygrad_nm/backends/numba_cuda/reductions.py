@@ -132,8 +132,7 @@ def _reduce(kind, a, axes, keepdims):
         serial[blocks, threads](src, kshape, kstrides, rshape, rstrides, out.data, rows, length, init)
         return out
     while True:  # block passes: each folds chunks of every row into partials, until one is left
-        per_block = p.reduce_threads * p.reduce_items
-        chunks = min(-(-length // per_block), D.bmax(1, p.max_blocks // rows))
+        chunks = D.reduce_chunks(rows, length, p)
         chunk = -(-length // chunks)
         dest = out.data if chunks == 1 else D.alloc(rows * chunks, acc_type)
         grid = (chunks, min(rows, 65535))
