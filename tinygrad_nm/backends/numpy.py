@@ -22,8 +22,8 @@ NAME = "numpy"
 # units of the kernel's elements x itemsize (a bool array is 1/4 of a float32 one; 0: a call on a
 # row's worth of data, or none). The kind of call (ufunc unless said) sets its fixed cost:
 # reduce (np.sum, np.max with axes), mean, index (fancy), where, view (reshape, transpose),
-# broadcast (np.broadcast_to), array (np.array, np.arange, np.full, .copy()), pad (np.pad), scalar (an operator
-# on NumPy scalars). Kernels not listed are one ufunc pass moving their compulsory bytes.
+# broadcast (np.broadcast_to), array (np.array, np.arange, np.full, np.zeros, .copy()), scalar (an
+# operator on NumPy scalars). Kernels not listed are one ufunc pass moving their compulsory bytes.
 _ROW_CALL = ("stream", 0, 0, 1)                   # a call on one value per row (a log, a pick)
 _LOG_SOFTMAX = [("stream", 1, 0, 1, "reduce"), ("stream", 1, 1), ("exp", 1, 1), ("scalar", 1, 0, 1, "reduce"),
                 _ROW_CALL, ("stream", 1, 1)]      # max, subtract, exp, sum, log, subtract
@@ -53,11 +53,11 @@ _PASSES = {
     "item": [(*_ROW_CALL, "scalar")],                 # views and scalars: the call only
     "full": [("stream", 0, 1, 1, "array")], "copy": [("stream", 1, 1, 1, "array")],
     "from_numpy": [("stream", 1, 1, 1, "array")], "to_numpy": [("stream", 1, 1, 1, "array")],
-    # im2col: np.pad (a dear call, Python code in NumPy; priced as if every conv pads) and one copy
+    # im2col: the padded image (np.zeros, then x copied in; priced as if every conv pads) and one copy
     # of a strided view that reads each image element up to kh * kw times (from cache); col2im: a
     # zero fill, then kh * kw strided adds, each reading its share of the columns and
     # read-modify-writing an image-sized block (about the columns' size in all)
-    "im2col": [("stream", 0, 0.15, 1, "pad"), ("stream", 1, 1)],
+    "im2col": [("stream", 0, 0.15, 1, "array"), ("stream", 0.11, 0.11), ("stream", 1, 1)],
     "col2im": [("stream", 0, 0.15), ("stream", 2, 1)],
     "axpy": [("stream", 1, 1), ("stream", 2, 1)],      # t = alpha * x; a += t (momentum: a *= beta; a += x)
     **_POOL_PASSES,                                    # max_pool2d and its backward: numpy_pool.py
@@ -102,12 +102,12 @@ PRICING = {"family": "array_calls", "passes": _PASSES,
            # the composed conv2d's column matrix, moved through memory beside its BLAS calls
            "column_bytes": {k: (lambda c: _conv_columns(c)[0] * _conv_columns(c)[2] * c.itemsize)
                             for k in _CONVS},
-           # and the NumPy calls it makes beside its BLAS call (conv_compose.py): forward, im2col's np.pad,
-           # the bias added over the output, the permute to NCHW; backward, the gradient's permuted copy,
-           # the second product, db's sum
-           "composed_calls": {"conv2d": ("pad", "ufunc", "view"), "conv2d_backward": ("array", "matmul", "reduce"),
+           # and the NumPy calls it makes beside its BLAS call (conv_compose.py): forward, im2col's padded
+           # image (np.zeros, x copied in), the bias added over the output, the permute to NCHW;
+           # backward, the gradient's permuted copy, the second product, db's sum
+           "composed_calls": {"conv2d": ("array", "ufunc", "ufunc", "view"), "conv2d_backward": ("array", "matmul", "reduce"),
                               # conv2d_act: then the activation's call; its backward: the activation's backward first
-                              "conv2d_act": ("pad", "ufunc", "view", "ufunc"),
+                              "conv2d_act": ("array", "ufunc", "ufunc", "view", "ufunc"),
                               "conv2d_act_backward": ("ufunc", "array", "matmul", "reduce")},
            "composed_loops": dict.fromkeys(_CONVS, conv_compose.row_loops),
            # an array and a Python number: NumPy converts the number before the loop (a dearer call)
