@@ -81,7 +81,15 @@ def test_a_block_stays_out_of_the_cache_while_a_view_of_it_lives(mm):
     assert mm.cached_bytes() == 4096
 
 
-def test_out_of_memory_gives_the_cached_blocks_back_then_tries_again(mm):
+@pytest.mark.parametrize("code", ["enum", "int"])
+def test_out_of_memory_gives_the_cached_blocks_back_then_tries_again(mm, code, monkeypatch):
+    if code == "int":  # Numba's own ctypes driver says CUresult as a plain int (2), NVIDIA's bindings as an enum
+        def memalloc(size):
+            if sum(mm.allocated) + size > mm.capacity:
+                raise driver.CudaAPIError(2, f"out of memory ({size} bytes)")
+            mm.allocated.append(size)
+            return Block(len(mm.allocated) << 32, size, mm)
+        monkeypatch.setattr(FakeNumbaManager, "memalloc", lambda self, size: memalloc(size))
     mm.capacity = 3000
     held = mm.memalloc(2048)
     del held
@@ -119,3 +127,25 @@ def test_install_leaves_a_chosen_manager_alone_and_obeys_the_setting(monkeypatch
     assert memory.install() is True
     assert chosen[0].__name__ == "CachingMemoryManager" and issubclass(chosen[0], driver.NumbaCUDAMemoryManager)
     chosen[0](context=None)  # constructs over Numba's real manager
+
+
+def test_an_allocator_that_cannot_be_installed_is_said_only_where_there_is_a_gpu(monkeypatch):
+    """Numba's own CUDA target (numba without numba-cuda) lacks what the plugin imports: on a machine
+    without a GPU that is no news (the backend is unavailable anyway); with one, a warning says so."""
+    import warnings
+    from tinygrad_nm.backends.numba_cuda import device
+
+    def broken():
+        raise ImportError("cannot import name 'something' from Numba's driver")
+    monkeypatch.setattr(memory, "install", broken)
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+
+    def no_gpu():
+        raise RuntimeError("CUDA driver library cannot be found")
+    monkeypatch.setattr(device.cuda, "get_current_device", no_gpu)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "no usable CUDA GPU" in device._find_reason()
+    monkeypatch.setattr(device.cuda, "get_current_device", lambda: None)
+    with pytest.warns(RuntimeWarning, match="caching allocator could not be installed .*cannot import name"):
+        device._find_reason()

@@ -63,7 +63,7 @@ def _find_reason():
     if asked:
         return ("NUMBA_ENABLE_CUDASIM=1 was set after numba had been imported, so Numba runs its real "
                 "CUDA target; set the variable before Python starts")
-    _install_caching_allocator()  # before the first context: Numba reads its memory manager when it makes one
+    allocator_problem = _install_caching_allocator()  # before the first context: Numba reads its memory manager then
     try:
         cuda.get_current_device()
     except Exception as e:  # CudaSupportError and friends: no driver, no device
@@ -71,6 +71,10 @@ def _find_reason():
         return (f"no usable CUDA GPU ({detail}); use a machine with an NVIDIA GPU and driver, or set "
                 f"NUMBA_ENABLE_CUDASIM=1 before Python starts to run the kernels in Numba's CUDA "
                 f"simulator (slow: for tests)")
+    if allocator_problem:  # said only where there is a GPU to allocate on
+        import warnings
+        warnings.warn(f"numba_cuda: the caching allocator could not be installed ({allocator_problem}); Numba's "
+                      f"own allocator is used (a cuMemAlloc and cuMemFree per buffer)", RuntimeWarning, stacklevel=4)
     try:  # the compiler's own NumPy typing, which it loads at the first compile (numba-cuda 0.30
         # uses np.row_stack, gone from NumPy 2.5: every kernel would fail to compile); a numba-cuda
         # without this module (before 0.21) is not judged here
@@ -93,15 +97,14 @@ def _find_reason():
 
 
 def _install_caching_allocator():
-    """memory.install(), whose failure (another Numba's plugin interface) leaves Numba's own allocator
-    in place with a warning rather than the backend unusable."""
+    """memory.install(); None, or why it failed (another Numba's plugin interface): Numba's own
+    allocator then stays in place, and the backend still works."""
     try:
         from tinygrad_nm.backends.numba_cuda import memory
         memory.install()
     except Exception as e:
-        import warnings
-        warnings.warn(f"numba_cuda: the caching allocator could not be installed ({e}); Numba's own allocator is "
-                      f"used (a cuMemAlloc and cuMemFree per buffer)", RuntimeWarning, stacklevel=3)
+        return str(e) or type(e).__name__
+    return None
 
 
 # --- launch policy ----------------------------------------------------------------------------

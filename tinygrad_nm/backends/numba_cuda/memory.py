@@ -29,6 +29,9 @@ LARGE_STEP = 2 << 20  # ... larger ones to a multiple of 2 MiB, so that sizes a 
 # just over 1 MiB takes a 2 MiB block (half of it unused), one over 3 MiB a 4 MiB block, and so on.
 
 
+CUDA_ERROR_OUT_OF_MEMORY = 2  # cuda.h's CUresult for a failed allocation
+
+
 def block_size(nbytes):
     """The rounded size a request of nbytes is served from: requests with equal block sizes share blocks."""
     step = SMALL_STEP if nbytes <= SMALL else LARGE_STEP
@@ -37,7 +40,7 @@ def block_size(nbytes):
 
 def caching_manager(base):
     """The EMM plugin class: Numba's memory manager `base`, whose freed blocks are cached for reuse."""
-    from numba.cuda.cudadrv.driver import CudaAPIError, MemoryPointer, binding
+    from numba.cuda.cudadrv.driver import CudaAPIError, MemoryPointer
 
     class CachingMemoryManager(base):
         def __init__(self, *args, **kwargs):
@@ -63,7 +66,8 @@ def caching_manager(base):
             try:
                 return super().memalloc(nbytes)
             except CudaAPIError as e:  # out of memory: hand the cached blocks back and try once more
-                if e.code != binding.CUresult.CUDA_ERROR_OUT_OF_MEMORY or not any(self.cached.values()):
+                # the code: an int (Numba's ctypes driver) or a CUresult enum (NVIDIA's bindings)
+                if getattr(e.code, "value", e.code) != CUDA_ERROR_OUT_OF_MEMORY or not any(self.cached.values()):
                     raise
             self.empty_cache()
             return super().memalloc(nbytes)
