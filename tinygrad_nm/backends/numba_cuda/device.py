@@ -74,7 +74,7 @@ def _find_reason():
     if allocator_problem:  # said only where there is a GPU to allocate on
         import warnings
         warnings.warn(f"numba_cuda: the caching allocator could not be installed ({allocator_problem}); Numba's "
-                      f"own allocator is used (a cuMemAlloc and cuMemFree per buffer)", RuntimeWarning, stacklevel=4)
+                      f"own allocator is used (a cuMemAlloc and cuMemFree per buffer)", RuntimeWarning, stacklevel=3)
     try:  # the compiler's own NumPy typing, which it loads at the first compile (numba-cuda 0.30
         # uses np.row_stack, gone from NumPy 2.5: every kernel would fail to compile); a numba-cuda
         # without this module (before 0.21) is not judged here
