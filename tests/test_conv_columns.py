@@ -155,3 +155,23 @@ def test_numpy_reuses_the_columns_a_backward_is_done_with(monkeypatch, rng):
     for n in range(1, 7):  # six sizes recycled: the last four kept
         numpy_conv.recycle(np.zeros((n, 5)))
     assert sorted(k[0] for k in numpy_conv._spare) == [15, 20, 25, 30]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "permuted", "sliced", "empty"])
+def test_numpy_strided_view_is_as_strideds_view(layout, rng):
+    """numpy_conv.strided_view (im2col's and max_pool2d's windows) makes the view as_strided makes,
+    read-only, its memory kept alive by the view, from any layout of its input."""
+    from tinygrad_nm.backends.numpy_conv import strided_view
+    base = rng.standard_normal((2, 3, 6, 7)).astype(np.float32)
+    a = {"contiguous": base, "permuted": base.transpose(1, 0, 2, 3), "sliced": base[:, :, 1:5, ::2],
+         "empty": base[:0]}[layout]
+    sn, sc, sh, sw = a.strides
+    shape = (a.shape[1], 2, 2, a.shape[0], a.shape[2] - 1, a.shape[3] - 1)
+    strides = (sc, sh, sw, sn, sh, sw)
+    view = strided_view(a, shape, strides)
+    expect = np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False).copy()
+    assert view.shape == shape and view.strides == strides and not view.flags.writeable
+    np.testing.assert_array_equal(view, expect)
+    del a, base  # the view alone keeps its memory
+    gc.collect()
+    np.testing.assert_array_equal(view, expect)

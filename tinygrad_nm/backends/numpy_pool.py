@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygrad_nm.backends.pool_windows import plane_windows
+from tinygrad_nm.backends.numpy_conv import strided_view
 
 # napkin's array_calls family: the calls below for 2x2 windows (kernels.py's cost: elements are
 # window taps forward, outputs backward; arrays in units of elements x itemsize, so forward an
@@ -26,7 +27,7 @@ from tinygrad_nm.backends.pool_windows import plane_windows
 # bool += into an index array casts: loops NumPy cannot vectorise ("scalar", ops per element)
 _TAPS = [("stream", 0.5, 1 / 16), ("stream", 1 / 8, 1 / 16), ("scalar", 9 / 16, 1 / 2, 1 / 4)]  # !=, &=, +=
 PASSES = {
-    "max_pool2d": [("scalar", 1, 1, 1, "broadcast"),                     # the tap-major copy (as_strided)
+    "max_pool2d": [("scalar", 1, 1, 1, "broadcast"),  # the tap-major copy: a strided view, reshape copies it (~2 calls)
                    ("stream", 1, 1 / 4, 1, "reduce"),                    # the maximum over the taps
                    ("stream", 0, 9 / 16, 1, "array"), ("stream", 0, 0, 1, "array")] + _TAPS * 3
     + [("scalar", 1, 1 / 2, 1, "index"),                                 # the positions table
@@ -78,8 +79,8 @@ def max_pool2d(a, kernel, stride, dilation, padding):
         image = np.full((n, c, *p.padded), low, dtype=a.dtype)
         image[:, :, top:top + h, left:left + w] = a
     sn, sc, sh, sw = image.strides
-    view = np.lib.stride_tricks.as_strided(image, (*kernel, n, c, oh, ow), (
-        dilation[0] * sh, dilation[1] * sw, sn, sc, stride[0] * sh, stride[1] * sw), writeable=False)
+    view = strided_view(image, (*kernel, n, c, oh, ow), (
+        dilation[0] * sh, dilation[1] * sw, sn, sc, stride[0] * sh, stride[1] * sw))
     windows = view.reshape(taps, n * c, oh * ow)  # the tap-major layout: a copy (a view where it is contiguous)
     values = windows.max(axis=0)
     before, none_yet = np.zeros(values.shape, dtype=np.intp), np.ones(values.shape, dtype=bool)
