@@ -21,7 +21,7 @@ NAME = "numpy"
 # (kind, arrays read, arrays written[, scalar operations per element[, kind of call]]), arrays in
 # units of the kernel's elements x itemsize (a bool array is 1/4 of a float32 one; 0: a call on a
 # row's worth of data, or none). The kind of call (ufunc unless said) sets its fixed cost:
-# reduce (np.sum, np.max with axes), mean, index (fancy), where, view (reshape, transpose),
+# reduce (np.sum, np.max with axes), index (fancy), where, view (.reshape, .transpose),
 # broadcast (np.broadcast_to), array (np.array, np.arange, np.full, np.zeros, .copy()), scalar (an
 # operator on NumPy scalars). Kernels not listed are one ufunc pass moving their compulsory bytes.
 _ROW_CALL = ("stream", 0, 0, 1)                   # a call on one value per row (a log, a pick)
@@ -43,8 +43,8 @@ _PASSES = {
     "log_softmax": _LOG_SOFTMAX,
     "softmax_backward": [("stream", 2, 1), ("scalar", 1, 0, 1, "reduce"), ("stream", 1, 1), ("stream", 2, 1)],
     "log_softmax_backward": [("scalar", 1, 0, 1, "reduce"), ("exp", 1, 1), ("stream", 1, 1), ("stream", 2, 1)],
-    # log_softmax; arange, pick each row's label, mean, negate, asarray; exp(logp) kept for backward
-    "cross_entropy": _LOG_SOFTMAX + [(*_ROW_CALL, "array"), (*_ROW_CALL, "index"), (*_ROW_CALL, "mean"),
+    # log_softmax; arange, pick each row's label, sum, divide by -n, asarray; exp(logp) kept for backward
+    "cross_entropy": _LOG_SOFTMAX + [(*_ROW_CALL, "array"), (*_ROW_CALL, "index"), (*_ROW_CALL, "reduce"),
                                      (*_ROW_CALL, "scalar"), (*_ROW_CALL, "array"), ("exp", 1, 1)],
     # copy, arange, out[rows, labels] -= 1 (a fancy read, a subtract, a fancy write), g / n, out *= that
     "cross_entropy_backward": [("stream", 1, 1, 1, "array"), (*_ROW_CALL, "array"), (*_ROW_CALL, "index"), _ROW_CALL,
@@ -263,10 +263,15 @@ def max(a, axes, keepdims):
 
 
 # --- movement -------------------------------------------------------------------------------
-reshape = np.reshape
+def reshape(a, shape):  # the method: np.reshape's Python wrapper costs ~0.9 us more a call
+    return a.reshape(shape)
 
 
-permute, expand = np.transpose, np.broadcast_to
+def permute(a, axes):  # the same for np.transpose (~0.5 us)
+    return a.transpose(axes)
+
+
+expand = np.broadcast_to
 
 
 def getitem(a, index):
@@ -312,7 +317,7 @@ def log_softmax_backward(y, g, axis):
 
 def cross_entropy(logits, labels):
     logp = log_softmax(logits, 1)
-    loss = -np.mean(logp[np.arange(len(labels)), labels])
+    loss = logp[np.arange(len(labels)), labels].sum() / -len(labels)  # np.mean: ~3 us more, Python code
     return np.asarray(loss, dtype=logits.dtype), np.exp(logp)
 
 

@@ -10,8 +10,8 @@ PRICING["passes"] lists the passes of its kernels that are more than one plain p
 
 A call's fixed cost depends on what NumPy does before its loop starts, so it is measured per kind
 of call (on 1-element arrays, `calls` in the rates): a ufunc through an operator (`ufunc`, the
-default), a reduction through np.sum/np.max with axes (`reduce`), np.mean (`mean`), np.matmul
-(`matmul`), fancy indexing (`index`), np.where (`where`), np.reshape/np.transpose (`view`),
+default), a reduction through np.sum/np.max with axes (`reduce`), np.matmul
+(`matmul`), fancy indexing (`index`), np.where (`where`), .reshape/.transpose (`view`),
 np.broadcast_to (`broadcast`), an array made by np.array/np.arange/np.full/np.zeros (`array`), an
 operator on NumPy scalars (`scalar`), an operator on an array and a Python number (`number`: NumPy
 converts the number first; the backend's PRICING["scalar_operand"] names these kernels). At the
@@ -34,7 +34,7 @@ from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit, log_i
 FAMILY = "array_calls"
 HOST_MEMORY = True  # its kernels read host memory: operands from far in a trace cost more (locality.py)
 # a NumPy call's fixed cost by kind (module docstring); defaults measured so on the machine notes' VM
-CALL_KINDS = {"ufunc": None, "scalar": None, "number": 0.5e-6, "reduce": 2.0e-6, "mean": 4.0e-6, "matmul": 0.6e-6, "index": 0.6e-6,
+CALL_KINDS = {"ufunc": None, "scalar": None, "number": 0.5e-6, "reduce": 2.0e-6, "matmul": 0.6e-6, "index": 0.6e-6,
               "where": 1.0e-6, "view": 0.4e-6, "broadcast": 2.5e-6, "array": 0.4e-6}  # ufunc: call_s; scalar: scalar_call_s
 DEFAULT_RATES = {"call_s": 0.7e-6, "scalar_call_s": 0.15e-6, "calls": {k: v for k, v in CALL_KINDS.items() if v},
                  "blas_flops": {"float32": 210e9, "float64": 105e9},  # machine notes: fp32 1024, 2 threads
