@@ -10,7 +10,7 @@ PRICING["passes"] lists the passes of its kernels that are more than one plain p
 
 A call's fixed cost depends on what NumPy does before its loop starts, so it is measured per kind
 of call (on 1-element arrays, `calls` in the rates): a ufunc through an operator (`ufunc`, the
-default), a reduction through np.sum/np.max with axes (`reduce`), np.matmul
+default), a reduction with axes through a ufunc's reduce (`reduce`: np.add.reduce), np.matmul
 (`matmul`), fancy indexing (`index`), np.where (`where`), .reshape/.transpose (`view`),
 np.broadcast_to (`broadcast`), an array made by np.array/np.arange/np.full/np.zeros (`array`), an
 operator on NumPy scalars (`scalar`), an operator on an array and a Python number (`number`: NumPy
