@@ -55,7 +55,7 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
     call_s      an empty kernel call (a 1-element add)
     scalar_call_s  the same on NumPy scalars (0-d results take that faster path)
     calls       {kind: seconds}: the fixed cost of each other kind of NumPy call, on 1-element
-                arrays (price_array_calls.CALL_KINDS: reduce, mean, matmul, index, where, view, ...)
+                arrays (price_array_calls.CALL_KINDS: reduce, matmul, index, where, view, ...)
     blas_curve  [[FLOPs, seconds], ...]: np.matmul of small square float32 matrices (4 ... 512)
                 and the large-size rate at 1024; a small matmul's time is read off it
     blas_curve_nt  the same with the second operand a transposed view (a @ b.T): linear_act's
