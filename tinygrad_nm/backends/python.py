@@ -40,16 +40,20 @@ _bsum, _bmax = builtins.sum, builtins.max
 _BUILTIN = {"builtin": 1}            # list(map(operator.add, a, b)), map(math.tanh, a)
 _SCALAR_OPERAND = {"loop": 1, "op": 1}  # a kernel with one scalar operand: [fn(x, b) for x in a]
 _WORK = {
-    **dict.fromkeys(("add", "sub", "mul", "neg", "abs", "tanh", "lt", "le", "gt", "ge", "eq", "ne", "astype",
+    **dict.fromkeys(("add", "sub", "mul", "neg", "abs", "lt", "le", "gt", "ge", "eq", "ne", "astype",
                      "assign", "from_numpy", "to_numpy"), _BUILTIN),
+    "tanh": {"builtin": 1, "libm_tanh": 1},  # map(math.tanh, a): the builtin's call, then libm's tanh
     "div": {"frame": 1, "op": 1}, "pow": {"frame": 1, "op": 3},  # _div: try x / y; _pow: try x ** y, a check
-    "exp": {"frame": 1, "op": 2}, "log": {"frame": 1, "op": 2}, "sqrt": {"frame": 1, "op": 2},  # compare, call
-    "atanh": {"frame": 1, "op": 3}, "sign": {"frame": 1, "op": 4},
-    "sin": {"frame": 1, "op": 3}, "cos": {"frame": 1, "op": 3},  # x - x == 0 guard, then math.sin
-    "log2": {"frame": 1, "op": 2}, "log1p": {"frame": 1, "op": 2}, "expm1": {"frame": 1, "op": 2},
+    # compare, call (and the math function's own work: libm_*)
+    "exp": {"frame": 1, "op": 2, "libm_exp": 1}, "log": {"frame": 1, "op": 2, "libm_log": 1},
+    "sqrt": {"frame": 1, "op": 2}, "atanh": {"frame": 1, "op": 3, "libm_log": 1}, "sign": {"frame": 1, "op": 4},
+    # x - x == 0 guard, then math.sin
+    "sin": {"frame": 1, "op": 3, "libm_sin": 1}, "cos": {"frame": 1, "op": 3, "libm_sin": 1},
+    "log2": {"frame": 1, "op": 2, "libm_log": 1}, "log1p": {"frame": 1, "op": 2, "libm_log": 1},
+    "expm1": {"frame": 1, "op": 2, "libm_exp": 1},
     # x - x == 0 guard, math.floor (an int), float(), the `or` for a zero result
     **dict.fromkeys(("floor", "ceil", "trunc", "round"), {"frame": 1, "op": 4}),
-    "sigmoid": {"frame": 1, "op": 5},        # compare, negate, exp, add, divide
+    "sigmoid": {"frame": 1, "op": 5, "libm_exp": 1},  # compare, negate, exp, add, divide
     "relu": {"frame": 1, "op": 1.5},         # compare; negatives also test x == x (nan stays nan)
     "relu_backward": {"loop": 1, "op": 1}, "sigmoid_backward": {"loop": 1, "op": 3},
     "tanh_backward": {"loop": 1, "op": 2}, "where": {"loop": 1, "op": 1},

@@ -3,7 +3,8 @@
 Bytes do not matter; every element costs the interpreter's per-element price: a C builtin mapped
 over a list (`builtin`), a Python function called per element (`frame`), an arithmetic operation
 inside interpreted code (`op`), a comprehension step (`loop`), a C loop that allocates nothing
-(`iter`), a multiply-add in `sum(map(mul, ...))` (`madd`). The backend's PRICING["work"] says
+(`iter`), a multiply-add in `sum(map(mul, ...))` (`madd`), and a C math function's own work
+(`libm_tanh`, `libm_exp`, ...: tanh takes twice exp's time). The backend's PRICING["work"] says
 which of these each of its kernels does per element (it is read off that backend's code).
 """
 import math
@@ -13,11 +14,15 @@ import numpy as np
 
 from tinygrad_nm.napkin import fmt
 from tinygrad_nm.napkin.roofline import Prediction, bandwidth, host_limit
+from tinygrad_nm.napkin.timing import best_times_alternated
 
 FAMILY = "interpreter"
 DEFAULT_RATES = {"call_s": 0.7e-6, "madd_s": 28e-9,  # machine notes: CPython ~28 ns per multiply-add
                  "output_s": 150e-9,  # per output of sum(map(mul, row, column)): the map, the sum call
-                 "builtin_s": 35e-9, "frame_s": 45e-9, "op_s": 10e-9, "loop_s": 25e-9, "iter_s": 8e-9}
+                 "builtin_s": 35e-9, "frame_s": 45e-9, "op_s": 10e-9, "loop_s": 25e-9, "iter_s": 8e-9,
+                 # the C math function's own time per element, beyond the call that maps it
+                 "libm_tanh_s": 15e-9, "libm_exp_s": 7e-9, "libm_log_s": 20e-9, "libm_sin_s": 7e-9}
+LIBM = {"tanh": math.tanh, "exp": math.exp, "log": math.log, "sin": math.sin}
 _GENERIC = {"loop": 1, "op": 1}
 
 
@@ -95,6 +100,15 @@ def calibrate(be, quick, log, best_time, empty_call):
     r["op_s"] = max(best_time(lambda: list(map(madd, xs)), 1, repeat) / n - r["frame_s"], r["frame_s"] / 4) / 2
     r["loop_s"] = best_time(lambda: [x for x, y in zip(xs, ys)], 1, repeat) / n
     r["iter_s"] = best_time(lambda: math.fsum(xs), 1, repeat) / n
+    # each math function mapped, less a one-argument builtin mapped (operator.neg), timed in turn;
+    # on normally distributed values, as activations see (tanh of |x| > 0.55 takes a slower path)
+    normal = rng.standard_normal(4096).tolist()
+    positive = [abs(v) + 0.5 for v in normal]
+    fns = [lambda: list(map(operator.neg, normal))] + [
+        (lambda f=f, xs=positive if name == "log" else normal: list(map(f, xs))) for name, f in LIBM.items()]
+    neg, *times = best_times_alternated(fns, 1, 3 * repeat)
+    for name, t in zip(LIBM, times):
+        r[f"libm_{name}_s"] = max(t - neg, 0.0) / n
     log("  python: " + ", ".join(f"{k[:-2]} {v * 1e9:.1f} ns" for k, v in r.items() if k != "call_s")
         + f"; empty call {r['call_s'] * 1e6:.2f} us")
     return r

@@ -16,9 +16,10 @@ import time
 import numpy as np
 
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import drift, framework, native, price_array_calls, price_compiled, rates as rates_mod
+from tinygrad_nm.napkin import (drift, framework, native, price_array_calls, price_compiled, price_interpreter,
+                                rates as rates_mod)
 from tinygrad_nm.napkin.model import FAMILIES
-from tinygrad_nm.napkin.timing import best_time, best_times_alternated  # noqa: F401 (the calibrations' clock)
+from tinygrad_nm.napkin.timing import best_time, best_times_alternated  # (the calibrations' clock)
 
 
 def _calls_for(fn, target_s):
@@ -213,16 +214,18 @@ def measure_framework(be, rates, log):
 
     out = {}
     by_kernel = {}
-    for fn in _one_op_each(tensor, F):  # each Tensor op alone, 20 times: its own framework cost
+    ops = _one_op_each(tensor, F)  # each Tensor op alone, 20 times: its own framework cost
+    # timed in turn, so that a slow stretch of this shared machine (they last seconds) slows them alike
+    for fn, t in zip(ops, best_times_alternated(ops, 1, 31)):
         calls, priced = kernels(fn)
-        each = max(best_time(fn, 1, 15) - priced, 0.0) / len(calls)
+        each = max(t - priced, 0.0) / len(calls)
         for key in dict.fromkeys(framework.op_key(k.op, k.shapes) for k in calls):
             by_kernel.setdefault(key, each)
     out["op_by_kernel"] = by_kernel
     out["op_s"] = statistics.median(by_kernel.values())
     f_calls, f_kernels = kernels(forward)
     fb_calls, fb_kernels = kernels(forward_backward)
-    t_f, t_fb = best_times_alternated((forward, forward_backward), 1, 15)  # backward_s is their difference
+    t_f, t_fb = best_times_alternated((forward, forward_backward), 1, 31)  # backward_s is their difference
     # ops in a sequence of different ops run slower than each alone, over and over (their code
     # and data are no longer hot): the chain's forward against the table's sum for its calls
     alone = sum(framework.per_call(rates_mod.Rates({"framework": dict(out, op_program_factor=1.0)}, "calibrated"),
@@ -249,7 +252,7 @@ def _one_op_each(tensor, F):
     image, kernel = tensor(1, 1, 2, 2, grad=True), tensor(1, 1, 1, 1, grad=True)  # a convolution's and a pool's checks
     stats, update = tensor(1), tensor(1)  # batch norm's running statistics: written in place, no graph
     ops = [lambda: x * 1.0001, lambda: x * y, lambda: x + y, lambda: x - y, lambda: m + b, lambda: s * t,
-           lambda: m @ w, lambda: w.T, lambda: x[0], lambda: x.tanh(), lambda: x.relu(), lambda: x.sigmoid(),
+           lambda: m @ w, lambda: F.linear(m, w, b), lambda: w.T, lambda: x[0], lambda: x.tanh(), lambda: x.relu(), lambda: x.sigmoid(),
            lambda: x.exp(), lambda: m.sum(axis=0), lambda: F.cross_entropy(m, labels),
            lambda: F.conv2d(image, kernel, b), lambda: F.max_pool2d(image, 2),
            # what batch norm does besides: broadcast sub, mul, div; a division by a number; sqrt; reshape
@@ -285,6 +288,7 @@ def measure(quick=False, log=print):
     log(f"calibrating napkin rates ({'quick' if quick else 'full'}) on {rates_mod.fingerprint()['host']}:")
     data = {"measured_at": rates_mod.stamp(), "quick": bool(quick), "host": measure_host(quick, log),
             "blas": _blas_info()}
+    again = []  # (section, measure it again): the rates that take a fraction of a second to measure
     for name in backends.available_backends():  # each pricing family calibrated on its first backend
         be = backends.load(name)
         family = FAMILIES.get((getattr(be, "PRICING", None) or {}).get("family"))
@@ -293,16 +297,45 @@ def measure(quick=False, log=print):
         measured = family.calibrate(be, quick, log, best_time, empty_call, *calibration_extras(family, be, quick))
         if measured:
             data[family.FAMILY] = measured
+        if family is price_interpreter:
+            again.append((family.FAMILY, lambda be=be: price_interpreter.calibrate(be, quick, _quiet, best_time,
+                                                                                  empty_call)))
         if family is price_array_calls:  # the framework's own cost, around the cheapest kernels there are
             loop = {**data, family.FAMILY: {**measured, "calls": measured.pop("calls_loop"),
                                             "blas_curve": measured.pop("blas_curve_loop"),
                                             "blas_curve_nt": measured.pop("blas_curve_nt_loop")}}
             calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(loop), "calibrated", "in memory")
             data["framework"] = measure_framework(be, calibrated, log)  # (its loops run kernels as a loop does)
+            again.append(("framework", lambda be=be, calibrated=calibrated: measure_framework(be, calibrated, _quiet)))
+    # A slow stretch of a shared machine lasts a second or more: it can cover the whole of a measurement
+    # that takes 0.1 s (the interpreter's rates read 1.7x slow so, in two bench runs of ten). Two more
+    # looks at those, seconds after the first, each rate the fastest of the three.
+    for _ in range(2):
+        for section, measure_again in again:
+            data[section] = _fastest(data[section], measure_again())
+    log("  again, each the fastest of three looks: " + "; ".join(
+        f"{section} " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in data[section].items() if k.endswith("_s"))
+        for section, _ in again))
     data["reference"] = drift.reference()  # the machine's speed now, for the bench to compare against
     data["seconds"] = round(time.perf_counter() - start, 2)
     log(f"calibrated in {data['seconds']:.1f} s")
     return data
+
+
+def _quiet(line):
+    pass
+
+
+def _fastest(first, second):
+    """Two measurements of the same rates, each number the smaller (each dict merged so, key by key)."""
+    out = dict(first)
+    for key, value in second.items():
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out[key] = _fastest(old, value)
+        elif isinstance(value, (int, float)) and isinstance(old, (int, float)):
+            out[key] = min(old, value)
+    return out
 
 
 def calibration_extras(family, be, quick):

@@ -51,6 +51,8 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
     op_s        one arithmetic operation inside interpreted code (from "x * 1.5 + 0.5")
     loop_s      one iteration of a list comprehension over zip(xs, ys)
     iter_s      one element of math.fsum(xs)                           (C iterates, no allocation)
+    libm_tanh_s, libm_exp_s, libm_log_s, libm_sin_s
+                one element of map(math.tanh, xs) (exp, log, sin) beyond map(operator.neg, xs)
   array_calls kernels that are NumPy calls (the NumPy backend)
     call_s      an empty kernel call (a 1-element add)
     scalar_call_s  the same on NumPy scalars (0-d results take that faster path)
@@ -63,7 +65,7 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
     blas_flops  np.matmul at one large size, per dtype (FLOP/s)
     blas_flops_1thread  the same, float32, BLAS on one thread: over host.fma_flops_per_core it says
                 how close a tuned matmul gets to the FMA peak here (compiled matmuls are priced so)
-    exp_s       np.exp per element on an array in cache, per dtype
+    exp_s       np.exp per element on an array in cache (the slope from 8K to 64K elements), per dtype
     tanh_s      np.tanh likewise (NumPy's tanh is its own vectorised loop, here twice exp's speed)
     select_s    np.where(random mask, a, b) per element (256K elements): an unpredictable branch
     strided_loop  {run_s, element_s}: a binary op NumPy cannot run as one flat loop (a broadcast or
