@@ -503,3 +503,34 @@ def test_numpy_tanh_is_priced_at_its_own_rate(default_rates):
     exp = tnm.napkin.estimate("exp", (n,), backend="numpy", rates=rates_mod.Rates(data, "test"))
     assert slow.seconds == pytest.approx(n * 20e-9, rel=0.05)
     assert exp.seconds < n * 20e-9 / 4  # exp keeps exp_s
+
+
+def test_python_tanh_is_priced_with_libms_own_work(default_rates):
+    """The python backend's tanh maps math.tanh: a builtin's call per element plus libm's tanh
+    (libm_tanh_s), which takes about as long as the call; add is the call alone."""
+    n = 1 << 12
+    data = default_rates.to_json()
+    data["interpreter"]["libm_tanh_s"] = 40e-9
+    rates = rates_mod.Rates(data, "test")
+    tanh = tnm.napkin.estimate("tanh", (n,), backend="python", rates=rates)
+    add = tnm.napkin.estimate("neg", (n,), backend="python", rates=rates)
+    assert tanh.seconds - add.seconds == pytest.approx(n * 40e-9, rel=1e-6)
+
+
+def test_framework_calibration_prices_a_linear_layer_on_its_own():
+    """F.linear (one linear_act call) has its own measured cost: without it the chain of linear
+    layers that sets op_program_factor read ~2x, and every other op's cost was doubled with it."""
+    from tinygrad_nm.napkin import calibrate_framework
+    be = backends.load("numpy")
+    out = calibrate_framework.measure(be, rates_mod.Rates(rates_mod.merged_with_defaults({}), "test"),
+                                      lambda line: None)
+    assert "linear_act" in out["op_by_kernel"] and out["op_by_kernel"]["linear_act"] >= 0
+    assert out["op_program_factor"] >= 1.0 and set(framework.PHASES) <= {k[:-2] for k in out if k.endswith("_s")}
+
+
+def test_rates_measured_again_keep_the_fastest_of_each():
+    from tinygrad_nm.napkin import primitives
+    first = {"a_s": 2.0, "by": {"x": 1.0, "y": 5.0}, "curve": [[1, 2]], "only_first": 3.0}
+    second = {"a_s": 1.0, "by": {"x": 4.0, "y": 2.0, "z": 9.0}, "curve": [[1, 1]]}
+    assert primitives._fastest(first, second) == {"a_s": 1.0, "by": {"x": 1.0, "y": 2.0}, "curve": [[1, 2]],
+                                                  "only_first": 3.0}

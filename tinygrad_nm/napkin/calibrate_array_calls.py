@@ -64,7 +64,7 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, i
     does in a training step (caches, branch predictors and BLAS's threads are not left as fn left
     them). `in_loop(fn)`: its time between three tiny Tensor ops, as in a tight loop of ops; the
     call kinds and small-BLAS curve measured so (`calls_loop`, `blas_curve_loop`) price the kernels
-    of measure_framework's loops, whose time is the framework's less theirs."""
+    of calibrate_framework.measure's loops, whose time is the framework's less theirs."""
     repeat = 5 if quick else 9
     r = {"call_s": empty_call(be, repeat=repeat)}
     x0, y0 = np.float32(1.5), np.float32(2.0)  # NumPy scalars: the walkthrough's scalar loops run on these

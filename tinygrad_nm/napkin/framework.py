@@ -9,7 +9,7 @@ looking at the code that called the kernel (and its callers, a few frames up):
   direct    code that calls kernels on buffers itself, as the optimizers' updates do
 
 Each phase's cost per kernel call is measured by primitives on tensors of one element, where the
-kernels cost next to nothing (primitives.measure_framework): each common Tensor op alone (a
+kernels cost next to nothing (calibrate_framework.measure): each common Tensor op alone (a
 multiply by a number, a broadcast add, a matmul, a transpose, activations, a sum, a
 cross-entropy: `op_by_kernel`), a chain of linear layers with tanh forward and then backward,
 and an SGD-with-momentum step over one-element parameters; from each the model's price of the

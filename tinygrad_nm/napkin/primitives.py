@@ -5,19 +5,18 @@ one least disturbed by others, and it is the same statistic the benchmark table 
 against. None of these primitives is a benchmark the model is later asked to predict: they are
 a copy, an FMA loop, BLAS calls of small and one large square matrices, one exp, one select, an
 empty call per backend and each kind of NumPy call on 1-element arrays, the interpreter's
-per-element costs, and the framework's own cost per call on 1x1 tensors (framework.py); the
+per-element costs, and the framework's own cost per call on 1x1 tensors (calibrate_framework.py); the
 kernels are priced from them in model.py.
 """
 import math
 import os
-import statistics
 import time
 
 import numpy as np
 
 from tinygrad_nm import backends
-from tinygrad_nm.napkin import (drift, framework, native, price_array_calls, price_compiled, price_interpreter,
-                                rates as rates_mod)
+from tinygrad_nm.napkin import (calibrate_framework, drift, native, price_array_calls, price_compiled,
+                                price_interpreter, rates as rates_mod)
 from tinygrad_nm.napkin.model import FAMILIES
 from tinygrad_nm.napkin.timing import best_time, best_times_alternated  # (the calibrations' clock)
 
@@ -29,15 +28,20 @@ def _calls_for(fn, target_s):
 
 
 # --- the host CPU ----------------------------------------------------------------------------
-def copy_bandwidth(repeat):
-    """[[working set, B/s]]: np.copyto's bandwidth by working set (source + destination), from L1/L2
-    out to DRAM on typical CPUs; many short timings of each, the best (the undisturbed one)."""
+def stream_bandwidth(repeat):
+    """[[working set, B/s]]: a streaming pass's bandwidth by working set (source + destination), from
+    L1/L2 out to DRAM on typical CPUs; many short timings of each, the best (the undisturbed one).
+    The faster of np.copyto and a ufunc's pass (np.multiply into `out`), timed in turn: from DRAM the
+    ufunc's loop, which is how elementwise kernels stream, ran 1.15-1.4x faster than copyto's memcpy
+    here (48-128 MiB), while in cache copyto's smaller per-call cost wins."""
     curve = []
     for ws in (64 << 10, 1 << 20, 4 << 20, 16 << 20, 48 << 20, 128 << 20):
         src = np.ones(ws // 2 // 4, np.float32)
         dst = np.empty_like(src)
         calls = _calls_for(lambda: np.copyto(dst, src), 1e-3)
-        curve.append([ws, ws / best_time(lambda: np.copyto(dst, src), calls, 3 * repeat)])
+        copy, ufunc = best_times_alternated((lambda: np.copyto(dst, src), lambda: np.multiply(src, 1.0, out=dst)),
+                                            calls, 3 * repeat)
+        curve.append([ws, ws / min(copy, ufunc)])
     return curve
 
 
@@ -86,7 +90,7 @@ def measure_host(quick, log):
     except (native.NativeUnavailable, OSError) as e:
         log(f"  OpenMP parallel region: skipped ({e}); keeping the default")
 
-    host["bandwidth"] = curve = copy_bandwidth(repeat)
+    host["bandwidth"] = curve = stream_bandwidth(repeat)
 
     host["cold_read"] = _cold_read_curve(repeat)
     log("  reading from further out (per byte, beyond a back-to-back copy): " + ", ".join(
@@ -103,8 +107,8 @@ def measure_host(quick, log):
 
     # the curve again after the other probes, the best of the two: on a shared machine bandwidth comes
     # and goes for longer than one pass takes (its 16 MiB point read 9-18 GB/s within 30 minutes)
-    host["bandwidth"] = curve = [[ws, max(a, b)] for (ws, a), (_, b) in zip(curve, copy_bandwidth(repeat))]
-    log("  copy bandwidth (read + write): " + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
+    host["bandwidth"] = curve = [[ws, max(a, b)] for (ws, a), (_, b) in zip(curve, stream_bandwidth(repeat))]
+    log("  streaming bandwidth (read + write): " + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
     return host
 
 
@@ -177,111 +181,6 @@ def empty_call(be, number=2000, repeat=5):
     return best_time(call, max(number // 20, 10), repeat)
 
 
-def measure_framework(be, rates, log):
-    """tinygrad_nm's own cost per kernel call in each phase (framework.py) on backend `be` (one whose
-    kernels are NumPy calls, the cheapest), the kernels' own prices (from `rates`, just measured)
-    taken away."""
-    import tinygrad_nm as tnm
-    from tinygrad_nm import functional as F
-    from tinygrad_nm.napkin import trace
-
-    def tensor(*shape, grad=False):
-        return tnm.Tensor(np.ones(shape, np.float32), requires_grad=grad, backend=be.NAME)
-
-    ws, bs = [tensor(1, 1, grad=True) for _ in range(20)], [tensor(1, grad=True) for _ in range(20)]
-    x = tensor(1, 1)
-
-    def forward():
-        y = x
-        for w, b in zip(ws, bs):
-            y = F.linear(y, w, b).tanh()
-        return y.sum()
-
-    def forward_backward():
-        forward().backward()
-
-    params = [tensor(1, grad=True) for _ in range(20)]
-    for p in params:
-        p.grad = tensor(1)
-    opt = tnm.optim.SGD(params, lr=0.1, momentum=0.9)
-    opt.step()  # the momentum buffers exist from here on, as in training
-
-    def kernels(fn):
-        with trace.collecting() as c:
-            fn()
-        with rates_in_use(rates):
-            return c.calls, sum(k.predicted_seconds for k in c.calls)
-
-    out = {}
-    by_kernel = {}
-    ops = _one_op_each(tensor, F)  # each Tensor op alone, 20 times: its own framework cost
-    # timed in turn, so that a slow stretch of this shared machine (they last seconds) slows them alike
-    for fn, t in zip(ops, best_times_alternated(ops, 1, 31)):
-        calls, priced = kernels(fn)
-        each = max(t - priced, 0.0) / len(calls)
-        for key in dict.fromkeys(framework.op_key(k.op, k.shapes) for k in calls):
-            by_kernel.setdefault(key, each)
-    out["op_by_kernel"] = by_kernel
-    out["op_s"] = statistics.median(by_kernel.values())
-    f_calls, f_kernels = kernels(forward)
-    fb_calls, fb_kernels = kernels(forward_backward)
-    t_f, t_fb = best_times_alternated((forward, forward_backward), 1, 31)  # backward_s is their difference
-    # ops in a sequence of different ops run slower than each alone, over and over (their code
-    # and data are no longer hot): the chain's forward against the table's sum for its calls
-    alone = sum(framework.per_call(rates_mod.Rates({"framework": dict(out, op_program_factor=1.0)}, "calibrated"),
-                                   "op", k.op, k.shapes) for k in f_calls)
-    out["op_program_factor"] = max(1.0, (t_f - f_kernels) / alone) if alone else 1.0
-    out["backward_s"] = max((t_fb - t_f) - (fb_kernels - f_kernels), 0.0) / (len(fb_calls) - len(f_calls))
-    o_calls, o_kernels = kernels(opt.step)
-    out["direct_s"] = max(best_time(opt.step, 1, 15) - o_kernels, 0.0) / len(o_calls)
-    log("  framework, per kernel call beyond the kernel: " + ", ".join(
-        f"{p} {out[f'{p}_s'] * 1e6:.2f} us" for p in framework.PHASES)
-        + " (op: the median of " + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in by_kernel.items())
-        + f", x {out['op_program_factor']:.2f} in a program (a 20-layer linear+tanh chain on 1x1 tensors); "
-          f"backward: that chain's backward; direct: an SGD step)")
-    return out
-
-
-def _one_op_each(tensor, F):
-    """Functions that each run one common Tensor op 20 times on one-element tensors that need grad."""
-    x, y = tensor(1, grad=True), tensor(1, grad=True)
-    m, w, b = tensor(1, 1, grad=True), tensor(1, 1, grad=True), tensor(1, grad=True)
-    import tinygrad_nm as tnm
-    labels = tnm.Tensor(np.zeros(1, np.int64), backend=x.backend)
-    s, t = tensor(grad=True), tensor(grad=True)  # 0-d: the walkthrough's scalar programs
-    image, kernel = tensor(1, 1, 2, 2, grad=True), tensor(1, 1, 1, 1, grad=True)  # a convolution's and a pool's checks
-    stats, update = tensor(1), tensor(1)  # batch norm's running statistics: written in place, no graph
-    ops = [lambda: x * 1.0001, lambda: x * y, lambda: x + y, lambda: x - y, lambda: m + b, lambda: s * t,
-           lambda: m @ w, lambda: F.linear(m, w, b), lambda: w.T, lambda: x[0], lambda: x.tanh(), lambda: x.relu(), lambda: x.sigmoid(),
-           lambda: x.exp(), lambda: m.sum(axis=0), lambda: F.cross_entropy(m, labels),
-           lambda: F.conv2d(image, kernel, b), lambda: F.max_pool2d(image, 2),
-           # what batch norm does besides: broadcast sub, mul, div; a division by a number; sqrt; reshape
-           lambda: m - b, lambda: m * b, lambda: m / b, lambda: x / 3.0, lambda: x.sqrt(), lambda: x.reshape(1, 1),
-           lambda: stats.__setitem__(Ellipsis, update)]
-
-    def twenty(op):
-        def run():
-            for _ in range(20):
-                op()
-        return run
-    return [twenty(op) for op in ops]
-
-
-class rates_in_use:
-    """`with rates_in_use(r):` prices with r (the rates being calibrated, not yet saved)."""
-
-    def __init__(self, rates):
-        self.rates = rates
-
-    def __enter__(self):
-        self.previous = rates_mod._current
-        rates_mod.set_current(self.rates)
-
-    def __exit__(self, *exc):
-        rates_mod._current = self.previous
-        return False
-
-
 def measure(quick=False, log=print):
     """Measure every base rate this machine has a primitive for; returns the rates dict (not yet saved)."""
     start = time.perf_counter()
@@ -305,8 +204,9 @@ def measure(quick=False, log=print):
                                             "blas_curve": measured.pop("blas_curve_loop"),
                                             "blas_curve_nt": measured.pop("blas_curve_nt_loop")}}
             calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(loop), "calibrated", "in memory")
-            data["framework"] = measure_framework(be, calibrated, log)  # (its loops run kernels as a loop does)
-            again.append(("framework", lambda be=be, calibrated=calibrated: measure_framework(be, calibrated, _quiet)))
+            # (its loops run kernels as a loop does)
+            data["framework"] = calibrate_framework.measure(be, calibrated, log)
+            again.append(("framework", lambda be=be, rates=calibrated: calibrate_framework.measure(be, rates, _quiet)))
     # A slow stretch of a shared machine lasts a second or more: it can cover the whole of a measurement
     # that takes 0.1 s (the interpreter's rates read 1.7x slow so, in two bench runs of ten). Two more
     # looks at those, seconds after the first, each rate the fastest of the three.

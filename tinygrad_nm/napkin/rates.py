@@ -23,8 +23,9 @@ Layout (JSON): a section for the host, one for the framework, one per pricing fa
     fork_join_cold_s      the same after 20 ms idle, the workers asleep: waking them is up to the
                           OS (~10 ms on these VMs). Recorded, not used: a kernel call that comes
                           after a long pause (a one-off call, a profile of one step) pays it
-    bandwidth             [[working-set bytes, B/s], ...]: a copy whose source and destination
-                          together take that many bytes (read + write counted); between points
+    bandwidth             [[working-set bytes, B/s], ...]: a streaming pass (np.copyto or a ufunc into
+                          `out`, the faster) whose source and destination together take that
+                          many bytes (read + write counted); between points
                           the rate is interpolated on log(bytes)
     cold_read             [[reuse distance in bytes, s per byte], ...]: how much longer a copy takes per
                           byte when its data was last touched that many other bytes ago (a 256 KiB

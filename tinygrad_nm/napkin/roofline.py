@@ -48,7 +48,7 @@ def bandwidth(curve, ws_bytes):
 
 
 def host_limit(cost, rates, dtype):
-    """The roofline limit on the host CPU: every core at the FMA peak, memory at the copy bandwidth."""
+    """The roofline limit on the host CPU: every core at the FMA peak, memory at the streaming bandwidth."""
     host = rates["host"]
     peak = host["fma_flops_per_core"].get(dtype, host["fma_flops_per_core"]["float32"]) * host["cores"]
     bw = bandwidth(host["bandwidth"], cost.bytes) if cost.bytes else math.inf
