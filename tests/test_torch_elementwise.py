@@ -237,6 +237,19 @@ def test_softmax_family_with_dim_matches_pytorch(backend, name, data):
     compare(lambda x: getattr(F, name)(x, dim=dim), lambda x: getattr(TF, name)(x, dim=dim), [a], "float64")
 
 
+@pytest.mark.parametrize("shape", [(64, 10), (130, 3), (128, 16), (128, 17), (63, 10), (64, 1)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_family_over_many_short_rows_matches_pytorch(backend, shape, dtype):
+    """A classifier's batch: many rows of a few classes (NumPy reduces 64+ rows of <= 16 through a
+    transposed copy), and the shapes either side of that path; forward and gradients."""
+    a = np.random.default_rng(sum(shape)).uniform(-6, 6, size=shape)
+    for name in ("softmax", "log_softmax"):
+        compare(lambda x: getattr(F, name)(x, dim=1), lambda x: getattr(TF, name)(x, dim=1), [a], dtype)
+    labels = np.random.default_rng(1).integers(0, shape[1], shape[0])
+    compare(lambda x: F.cross_entropy(x, tnm.tensor(labels)),
+            lambda x: TF.cross_entropy(x, torch.tensor(labels)), [a], dtype)
+
+
 def test_activation_errors(backend):
     x = tnm.tensor([1.0])
     with pytest.raises(ValueError, match="hardtanh: min_val \\(2.0\\) must not be greater than max_val \\(1.0\\)"):

@@ -297,26 +297,32 @@ def index_add(acc, index, g):
 
 
 # --- softmax family -------------------------------------------------------------------------
-# the reductions as the ufuncs' reduce, as `sum` and `max` above: np.sum/np.max's wrappers add ~1.3 us
-_rmax, _rsum = np.maximum.reduce, np.add.reduce
+def _along(ufunc, a, axis):
+    """ufunc.reduce over `axis`, kept. The ufuncs' reduce, as `sum` and `max` above (np.sum/np.max's
+    wrappers add ~1.3 us). Many short rows (a classifier's 10 classes over a batch) go through a
+    transposed copy: reduced in place NumPy runs an inner loop per row (~50 ns each for max), over
+    the copy's rows one vector loop does it (128x10: max 6.6 to 2.3 us, sum 3.5 to 2.1)."""
+    if a.ndim == 2 and axis in (1, -1) and a.shape[1] <= 16 and a.shape[0] >= 64:
+        return ufunc.reduce(np.ascontiguousarray(a.T), axis=0)[:, None]
+    return ufunc.reduce(a, axis=axis, keepdims=True)
 
 
 def softmax(a, axis):
-    e = np.exp(a - _rmax(a, axis=axis, keepdims=True))
-    return e / _rsum(e, axis=axis, keepdims=True)
+    e = np.exp(a - _along(np.maximum, a, axis))
+    return e / _along(np.add, e, axis)
 
 
 def log_softmax(a, axis):
-    shifted = a - _rmax(a, axis=axis, keepdims=True)
-    return shifted - np.log(_rsum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted = a - _along(np.maximum, a, axis)
+    return shifted - np.log(_along(np.add, np.exp(shifted), axis))
 
 
 def softmax_backward(y, g, axis):
-    return y * (g - _rsum(g * y, axis=axis, keepdims=True))
+    return y * (g - _along(np.add, g * y, axis))
 
 
 def log_softmax_backward(y, g, axis):
-    return g - np.exp(y) * _rsum(g, axis=axis, keepdims=True)
+    return g - np.exp(y) * _along(np.add, g, axis)
 
 
 def cross_entropy(logits, labels):
