@@ -59,17 +59,15 @@ def _per_element(rng, fn, dtype, repeat):
     return max(t_large - t_small, 0.0) / (large.size - small.size) or t_large / large.size
 
 
-def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, in_loop):
+def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program):
     """`in_program(fn)`: fn's time when it runs between pieces of a program's other work, as a kernel
     does in a training step (caches, branch predictors and BLAS's threads are not left as fn left
-    them). `in_loop(fn)`: its time between three tiny Tensor ops, as in a tight loop of ops; the
-    call kinds and small-BLAS curve measured so (`calls_loop`, `blas_curve_loop`) price the kernels
-    of calibrate_framework.measure's loops, whose time is the framework's less theirs."""
+    them)."""
     repeat = 5 if quick else 9
     r = {"call_s": empty_call(be, repeat=repeat)}
     x0, y0 = np.float32(1.5), np.float32(2.0)  # NumPy scalars: the walkthrough's scalar loops run on these
     r["scalar_call_s"] = best_time(lambda: be.mul(x0, y0), 2000, repeat)
-    r["calls"], r["calls_loop"] = _call_kinds(in_program), _call_kinds(in_loop)
+    r["calls"] = _call_kinds(in_program)
     rng = np.random.default_rng(0)
     blas = {}
     for dtype, n in (("float32", 1024), ("float64", 512 if quick else 1024)):
@@ -91,11 +89,8 @@ def calibrate(be, quick, log, best_time, empty_call, blas_threads, in_program, i
     except ImportError:
         pass
     r["blas_curve"] = _small_blas_curve(rng, in_program, blas["float32"], r["calls"]["matmul"])
-    r["blas_curve_loop"] = _small_blas_curve(rng, in_loop, blas["float32"], r["calls_loop"]["matmul"])
     # a @ b.T (a Linear layer's x @ W.T): OpenBLAS's small-matrix kernels take 1.2-1.5x longer on it here
     r["blas_curve_nt"] = _small_blas_curve(rng, in_program, blas["float32"], r["calls"]["matmul"], transposed=True)
-    r["blas_curve_nt_loop"] = _small_blas_curve(rng, in_loop, blas["float32"], r["calls_loop"]["matmul"],
-                                                transposed=True)
     for name, fn in (("exp_s", np.exp), ("tanh_s", np.tanh)):
         r[name] = {}
         for dtype in ("float32", "float64"):

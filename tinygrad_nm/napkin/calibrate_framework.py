@@ -1,17 +1,16 @@
 """Calibrating the framework rates (framework.py): tinygrad_nm's own cost around each kernel call,
-by phase, measured by primitives on one-element tensors, the kernels' own prices taken away."""
+by phase, measured by primitives on one-element tensors, less the time of their kernel calls replayed."""
 import statistics
 
 import numpy as np
 
 from tinygrad_nm.napkin import framework, rates as rates_mod
-from tinygrad_nm.napkin.timing import best_time, best_times_alternated
+from tinygrad_nm.napkin.timing import best_times_alternated
 
 
-def measure(be, rates, log):
+def measure(be, log):
     """tinygrad_nm's own cost per kernel call in each phase (framework.py) on backend `be` (one whose
-    kernels are NumPy calls, the cheapest), the kernels' own prices (from `rates`, just measured)
-    taken away."""
+    kernels are NumPy calls, the cheapest): each primitive's time less its kernel calls', replayed."""
     import tinygrad_nm as tnm
     from tinygrad_nm import functional as F
     from tinygrad_nm.napkin import trace
@@ -37,40 +36,56 @@ def measure(be, rates, log):
     opt = tnm.optim.SGD(params, lr=0.1, momentum=0.9)
     opt.step()  # the momentum buffers exist from here on, as in training
 
-    def kernels(fn):
-        with trace.collecting() as c:
+    def replay(fn):
+        """(fn's kernel calls, a function making them again): each recorded once with its arguments
+        and replayed straight into the backend, so that the kernels' own time is measured in the
+        same stretch as fn's. (Taking their calibrated prices away instead tied these rates to
+        whatever stretch the kernel calls were calibrated in: a slow one halved them.)"""
+        with trace.recording() as calls:
             fn()
-        with rates_in_use(rates):
-            return c.calls, sum(k.predicted_seconds for k in c.calls)
+        made = [(getattr(be, call[0]), call[1]) for call in calls]
+
+        def again():
+            for kernel, args in made:
+                kernel(*args)
+        return list(calls), again
+
+    def beyond_kernels(fns, repeat=31):
+        """[(calls, seconds of fn beyond its kernels)] for each of fns, all timed in turn with their
+        replays, so that a slow stretch of this shared machine (they last seconds) slows them alike."""
+        replays = [replay(fn) for fn in fns]
+        times = best_times_alternated([f for fn, (_, again) in zip(fns, replays) for f in (fn, again)], 1, repeat)
+        return [(calls, times[2 * i] - times[2 * i + 1]) for i, (calls, _) in enumerate(replays)]
 
     out = {}
     by_kernel = {}
-    ops = _one_op_each(tensor, F)  # each Tensor op alone, 20 times: its own framework cost
-    # timed in turn, so that a slow stretch of this shared machine (they last seconds) slows them alike
-    for fn, t in zip(ops, best_times_alternated(ops, 1, 31)):
-        calls, priced = kernels(fn)
-        each = max(t - priced, 0.0) / len(calls)
-        for key in dict.fromkeys(framework.op_key(k.op, k.shapes) for k in calls):
+    # each Tensor op alone, 20 times: its own framework cost
+    for calls, beyond in beyond_kernels(_one_op_each(tensor, F)):
+        each = max(beyond, 0.0) / len(calls)
+        for key in dict.fromkeys(framework.op_key(k[0], _shapes(k)) for k in calls):
             by_kernel.setdefault(key, each)
     out["op_by_kernel"] = by_kernel
     out["op_s"] = statistics.median(by_kernel.values())
-    f_calls, f_kernels = kernels(forward)
-    fb_calls, fb_kernels = kernels(forward_backward)
-    t_f, t_fb = best_times_alternated((forward, forward_backward), 1, 31)  # backward_s is their difference
-    # ops in a sequence of different ops run slower than each alone, over and over (their code
+    (f_calls, f_beyond), (fb_calls, fb_beyond), (o_calls, o_beyond) = beyond_kernels(
+        (forward, forward_backward, opt.step))
+    # ops in a sequence of different ops can run slower than each alone, over and over (their code
     # and data are no longer hot): the chain's forward against the table's sum for its calls
     alone = sum(framework.per_call(rates_mod.Rates({"framework": dict(out, op_program_factor=1.0)}, "calibrated"),
-                                   "op", k.op, k.shapes) for k in f_calls)
-    out["op_program_factor"] = max(1.0, (t_f - f_kernels) / alone) if alone else 1.0
-    out["backward_s"] = max((t_fb - t_f) - (fb_kernels - f_kernels), 0.0) / (len(fb_calls) - len(f_calls))
-    o_calls, o_kernels = kernels(opt.step)
-    out["direct_s"] = max(best_time(opt.step, 1, 15) - o_kernels, 0.0) / len(o_calls)
+                                   "op", k[0], _shapes(k)) for k in f_calls)
+    out["op_program_factor"] = max(1.0, f_beyond / alone) if alone else 1.0
+    out["backward_s"] = max(fb_beyond - f_beyond, 0.0) / (len(fb_calls) - len(f_calls))  # the walk's calls
+    out["direct_s"] = max(o_beyond, 0.0) / len(o_calls)
     log("  framework, per kernel call beyond the kernel: " + ", ".join(
         f"{p} {out[f'{p}_s'] * 1e6:.2f} us" for p in framework.PHASES)
         + " (op: the median of " + ", ".join(f"{k} {v * 1e6:.2f}" for k, v in by_kernel.items())
         + f", x {out['op_program_factor']:.2f} in a program (a 20-layer linear+tanh chain on 1x1 tensors); "
           f"backward: that chain's backward; direct: an SGD step)")
     return out
+
+
+def _shapes(record):
+    """The shapes of a recorded call's array arguments, as the trace gives a kernel call's."""
+    return tuple(tuple(a.shape) for a in record[1] if hasattr(a, "shape"))
 
 
 def _one_op_each(tensor, F):
@@ -98,17 +113,3 @@ def _one_op_each(tensor, F):
         return run
     return [twenty(op) for op in ops]
 
-
-class rates_in_use:
-    """`with rates_in_use(r):` prices with r (the rates being calibrated, not yet saved)."""
-
-    def __init__(self, rates):
-        self.rates = rates
-
-    def __enter__(self):
-        self.previous = rates_mod._current
-        rates_mod.set_current(self.rates)
-
-    def __exit__(self, *exc):
-        rates_mod._current = self.previous
-        return False

@@ -12,8 +12,9 @@ Each phase's cost per kernel call is measured by primitives on tensors of one el
 kernels cost next to nothing (calibrate_framework.measure): each common Tensor op alone (a
 multiply by a number, a broadcast add, a matmul, a transpose, activations, a sum, a
 cross-entropy: `op_by_kernel`), a chain of linear layers with tanh forward and then backward,
-and an SGD-with-momentum step over one-element parameters; from each the model's price of the
-kernels it called is taken away, and what is left is divided by the number of calls.
+and an SGD-with-momentum step over one-element parameters; from each the time of the kernel
+calls it made, recorded and replayed in turn with it, is taken away, and what is left is divided
+by the number of calls.
 """
 import sys
 

@@ -200,13 +200,8 @@ def measure(quick=False, log=print):
             again.append((family.FAMILY, lambda be=be: price_interpreter.calibrate(be, quick, _quiet, best_time,
                                                                                   empty_call)))
         if family is price_array_calls:  # the framework's own cost, around the cheapest kernels there are
-            loop = {**data, family.FAMILY: {**measured, "calls": measured.pop("calls_loop"),
-                                            "blas_curve": measured.pop("blas_curve_loop"),
-                                            "blas_curve_nt": measured.pop("blas_curve_nt_loop")}}
-            calibrated = rates_mod.Rates(rates_mod.merged_with_defaults(loop), "calibrated", "in memory")
-            # (its loops run kernels as a loop does)
-            data["framework"] = calibrate_framework.measure(be, calibrated, log)
-            again.append(("framework", lambda be=be, rates=calibrated: calibrate_framework.measure(be, rates, _quiet)))
+            data["framework"] = calibrate_framework.measure(be, log)
+            again.append(("framework", lambda be=be: calibrate_framework.measure(be, _quiet)))
     # A slow stretch of a shared machine lasts a second or more: it can cover the whole of a measurement
     # that takes 0.1 s (the interpreter's rates read 1.7x slow so, in two bench runs of ten). Two more
     # looks at those, seconds after the first, each rate the fastest of the three.
@@ -241,7 +236,7 @@ def _fastest(first, second):
 def calibration_extras(family, be, quick):
     """What a family's calibrate() takes beyond (be, quick, log, best_time, empty_call)."""
     if family is price_array_calls:
-        return _blas_threads, _in_program(be, 15 if quick else 31), _in_program(be, 15 if quick else 31, evict=False)
+        return _blas_threads, _in_program(be, 15 if quick else 31)
     if family is price_compiled:
         return _in_program(be, 15 if quick else 31), _in_program(be, 15 if quick else 31, evict=False), \
             tiny_step_calls(be)
