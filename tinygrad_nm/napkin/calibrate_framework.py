@@ -112,4 +112,3 @@ def _one_op_each(tensor, F):
                 op()
         return run
     return [twenty(op) for op in ops]
-
