@@ -27,7 +27,9 @@ def measure(be, log):
             y = F.linear(y, w, b).tanh()
         return y.sum()
 
-    def forward_backward():
+    def forward_backward():  # each leaf's gradient new, as after zero_grad() (set_to_none)
+        for p in ws + bs:
+            p.grad = None
         forward().backward()
 
     params = [tensor(1, grad=True) for _ in range(20)]

@@ -164,9 +164,9 @@ def buffer_keys(args, out):
 def cold_seconds(operands, host, own_bytes=0.0):
     """The extra time of reading these (bytes, distance) operands from where they lie, beyond what
     the kernel is priced at: bytes x host["cold_read"] at their distance, less its value at the
-    kernel's own traffic `own_bytes` (the copy bandwidth of that working set, which prices its bytes,
-    was measured on a copy repeated in a loop: its data already came from that far). 0 nearer than
-    the curve's first point; its last point's value beyond the last."""
+    kernel's own traffic `own_bytes` (the streaming bandwidth of that working set, which prices its
+    bytes, was measured on a pass repeated in a loop: its data already came from that far). 0
+    nearer than the curve's first point; its last point's value beyond the last."""
     curve = host.get("cold_read")
     if not curve or not operands:
         return 0.0

@@ -2,7 +2,7 @@
 
 A kernel it compiles is one pass at the host's rates: FMA peak x its threads (for a matmul times
 the fraction of the peak BLAS reaches on one core; half the peak for lone adds and multiplies),
-a vectorised exp and divide, the copy bandwidth, an OpenMP fork-join per parallel region. What it
+a vectorised exp and divide, the streaming bandwidth, an OpenMP fork-join per parallel region. What it
 hands to another backend is priced as that backend's family. The backend's PRICING says which
 kernels it compiles (`native`), from which size each runs on every thread (`parallel`: kernel ->
 (fewest elements, parallel regions per call), read from the compiled module's own thresholds),

@@ -10,6 +10,7 @@ kernels are priced from them in model.py.
 """
 import math
 import os
+import statistics
 import time
 
 import numpy as np
@@ -108,7 +109,8 @@ def measure_host(quick, log):
     # the curve again after the other probes, the best of the two: on a shared machine bandwidth comes
     # and goes for longer than one pass takes (its 16 MiB point read 9-18 GB/s within 30 minutes)
     host["bandwidth"] = curve = [[ws, max(a, b)] for (ws, a), (_, b) in zip(curve, stream_bandwidth(repeat))]
-    log("  streaming bandwidth (read + write): " + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
+    log("  streaming bandwidth (read + write): "
+        + ", ".join(f"{_fmt_bytes(ws)} {bw / 1e9:.0f} GB/s" for ws, bw in curve))
     return host
 
 
@@ -208,6 +210,8 @@ def measure(quick=False, log=print):
     for _ in range(2):
         for section, measure_again in again:
             data[section] = _fastest(data[section], measure_again())
+    if "framework" in data:  # the median of the merged table, as one look's op_s is of its own
+        data["framework"]["op_s"] = statistics.median(data["framework"]["op_by_kernel"].values())
     log("  again, each the fastest of three looks: " + "; ".join(
         f"{section} " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in data[section].items() if k.endswith("_s"))
         for section, _ in again))

@@ -102,10 +102,11 @@ from tinygrad_nm.napkin.model import FAMILIES
 from tinygrad_nm.settings import settings
 
 ENV_VAR = "TINYGRAD_NM_RATES"  # settings.rates
-VERSION = 6  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases;
+VERSION = 7  # 2: sections by pricing family, not by backend; 3: NumPy call kinds, small BLAS, framework phases;
 #             4: a reduction's inner loops (run_s "reduce")
 #             5: host cold_read (operands read from further out: locality.py), strided_loop
 #             6: NumPy's tanh at its own rate (tanh_s)
+#             7: the interpreter's libm_* rates; framework rates less their kernel calls replayed
 MMAP_THRESHOLD = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit Linux
 
 DEFAULTS = {
