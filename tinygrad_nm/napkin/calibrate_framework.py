@@ -64,16 +64,16 @@ def measure(be, log):
     # each Tensor op alone, 20 times: its own framework cost
     for calls, beyond in beyond_kernels(_one_op_each(tensor, F)):
         each = max(beyond, 0.0) / len(calls)
-        for key in dict.fromkeys(framework.op_key(k[0], _shapes(k)) for k in calls):
+        for key in dict.fromkeys(framework.op_key(k[0], trace.shapes_of(k[1])) for k in calls):
             by_kernel.setdefault(key, each)
     out["op_by_kernel"] = by_kernel
-    out["op_s"] = statistics.median(by_kernel.values())
+    with_median(out)
     (f_calls, f_beyond), (fb_calls, fb_beyond), (o_calls, o_beyond) = beyond_kernels(
         (forward, forward_backward, opt.step))
     # ops in a sequence of different ops can run slower than each alone, over and over (their code
     # and data are no longer hot): the chain's forward against the table's sum for its calls
     alone = sum(framework.per_call(rates_mod.Rates({"framework": dict(out, op_program_factor=1.0)}, "calibrated"),
-                                   "op", k[0], _shapes(k)) for k in f_calls)
+                                   "op", k[0], trace.shapes_of(k[1])) for k in f_calls)
     out["op_program_factor"] = max(1.0, f_beyond / alone) if alone else 1.0
     out["backward_s"] = max(fb_beyond - f_beyond, 0.0) / (len(fb_calls) - len(f_calls))  # the walk's calls
     out["direct_s"] = max(o_beyond, 0.0) / len(o_calls)
@@ -85,9 +85,11 @@ def measure(be, log):
     return out
 
 
-def _shapes(record):
-    """The shapes of a recorded call's array arguments, as the trace gives a kernel call's."""
-    return tuple(tuple(a.shape) for a in record[1] if hasattr(a, "shape"))
+def with_median(out):
+    """`out` with op_s, the cost of an op the table lacks, set to the median of its op_by_kernel (the
+    table may be a merge of several looks: primitives.measure)."""
+    out["op_s"] = statistics.median(out["op_by_kernel"].values())
+    return out
 
 
 def _one_op_each(tensor, F):

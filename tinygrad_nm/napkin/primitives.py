@@ -10,7 +10,6 @@ kernels are priced from them in model.py.
 """
 import math
 import os
-import statistics
 import time
 
 import numpy as np
@@ -210,8 +209,8 @@ def measure(quick=False, log=print):
     for _ in range(2):
         for section, measure_again in again:
             data[section] = _fastest(data[section], measure_again())
-    if "framework" in data:  # the median of the merged table, as one look's op_s is of its own
-        data["framework"]["op_s"] = statistics.median(data["framework"]["op_by_kernel"].values())
+    if "framework" in data:  # op_s: the median of the merged table, not the least of three medians
+        calibrate_framework.with_median(data["framework"])
     log("  again, each the fastest of three looks: " + "; ".join(
         f"{section} " + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in data[section].items() if k.endswith("_s"))
         for section, _ in again))

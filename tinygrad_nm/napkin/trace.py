@@ -141,6 +141,11 @@ def _shaped(x):
     return _Shaped(x) if hasattr(x, "shape") and hasattr(x, "dtype") else x
 
 
+def shapes_of(args):
+    """The shapes of a kernel call's array arguments (a KernelCall's `.shapes`; a KernelRecord's from its args)."""
+    return tuple(tuple(a.shape) for a in args if hasattr(a, "shape"))
+
+
 class KernelRecord(tuple):
     """A recorded call: the triple (kernel, args, result), with `.phase` (framework.PHASES)."""
 
@@ -157,8 +162,7 @@ def _record(backend, name, args, out, seconds):
             sink.add_args(KernelRecord(name, args, out, phase))
     if not any(s.wants_calls for s in _sinks):
         return
-    shapes = tuple(tuple(a.shape) for a in args if hasattr(a, "shape"))
-    call = KernelCall(backend, name, shapes, _dtype_name(args), None, None, seconds,
+    call = KernelCall(backend, name, shapes_of(args), _dtype_name(args), None, None, seconds,
                       tuple(map(_shaped, args)), _shaped(out), phase, locality.buffer_keys(args, out))
     for sink in list(_sinks):
         sink.add(call)
